@@ -1,0 +1,35 @@
+/*
+ * audit.h - the audit trail: one JSON line per policy decision and per handle closed.
+ * Lines go to a file (--audit FILE) or to stderr. Writing never fails the caller:
+ * a write error is counted and reported once.
+ */
+#ifndef SOCKRPCD_AUDIT_H
+#define SOCKRPCD_AUDIT_H
+
+#include <stdint.h>
+
+#include "policy.h"
+
+struct audit;
+
+/* path NULL: stderr. Returns a new sink (free with audit_free), or NULL with a message in err. */
+struct audit *audit_open(const char *path, char *err, size_t err_len);
+
+/* Reopens the file (after log rotation, on SIGHUP). Returns 0 or -errno. */
+int audit_reopen(struct audit *a);
+
+/* {"time":..., "event":"decision", "session":..., "uid":..., "gid":..., "pid":..., "exe":...,
+ *  "op":..., "family":..., "type":..., "address":..., "port":..., "name":..., "decision":
+ *  "allow"|"deny", "rule":"FILE:LINE", "reason":...} */
+void audit_decision(struct audit *a, uint64_t session, const struct policy_request *rq,
+                    const struct policy_decision *d);
+
+/* {"time":..., "event":"close", "session":..., "uid":..., "handle":..., "bytes_in":...,
+ *  "bytes_out":..., "reason":...} */
+void audit_handle_closed(struct audit *a, uint64_t session, const struct identity *who,
+                         int64_t handle, uint64_t bytes_in, uint64_t bytes_out,
+                         const char *reason);
+
+void audit_free(struct audit *a);
+
+#endif

@@ -1,0 +1,35 @@
+/*
+ * limits.h - every limit the daemon enforces, with why it has its value.
+ * Defaults here; the command line (and, where stated, the policy) may change them.
+ */
+#ifndef SOCKRPCD_LIMITS_H
+#define SOCKRPCD_LIMITS_H
+
+#include "frame.h"
+
+/* Sessions at once: each costs a few KiB plus its handles; 1024 fits the default fd limit
+ * once raised and keeps one runaway sandbox from exhausting the daemon. */
+#define DEFAULT_MAX_SESSIONS 1024
+
+/* Open handles per session: Blade programs rarely hold more than a few dozen sockets; 1024
+ * stops a client from taking every fd of the daemon. */
+#define DEFAULT_MAX_HANDLES 1024
+
+/* Bytes a session may have outstanding (requests still being served plus replies not yet
+ * read by the client). Past this the daemon stops reading that client until it drains:
+ * 16 frames' worth keeps bulk transfers streaming without unbounded buffering. */
+#define DEFAULT_MAX_QUEUED_BYTES (16u * SR_MAX_FRAME)
+
+/* Default connect timeout, as Blade's: 300 s. */
+#define DEFAULT_CONNECT_TIMEOUT_MS 300000
+
+/* Read(length) with no length reads 1024 bytes, as Blade's. */
+#define DEFAULT_READ_LENGTH 1024
+
+/* After EMFILE/ENFILE on accept the listener pauses this long before trying again. */
+#define ACCEPT_RETRY_MS 100
+
+/* On SIGTERM, how long sessions get to take their final replies before the daemon exits. */
+#define SHUTDOWN_FLUSH_MS 500
+
+#endif
