@@ -1,0 +1,677 @@
+/*
+ * client.c - one connection to sockrpcd: connect, Hello, and the
+ * ProtobufCService whose invoke() frames a request, sends it and waits for the
+ * reply with the same call id. It does not know any method: the generated stubs
+ * (called from socket.c) choose the method, the service descriptor the types.
+ *
+ * Threads: requests are written whole under write_mu, so several threads may
+ * have calls outstanding at once. Replies are read by one waiting thread at a
+ * time (the reader, leader/follower style) which hands each reply to the call it
+ * answers and wakes that caller. Any fault of the stream (a bad header, a reply
+ * nobody asked for, EOF, a missed deadline) breaks the connection for good:
+ * every outstanding and later call fails with the same error.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "enums.h"
+#include "frame.h"
+#include "internal.h"
+
+/* One call sent and not yet answered; lives on the caller's stack. */
+struct pending {
+	uint64_t id;
+	unsigned method;
+	pthread_cond_t cond;	/* signalled when done, or to hand over reading */
+	bool done;
+	bool failed;		/* done with err instead of a reply */
+	sr_error err;
+	uint8_t *body;		/* the reply message, malloc'd by the reader */
+	size_t len;
+	struct pending *next;
+};
+
+static int	 client_hello(sr_client *c, sr_error *err);
+static void	 client_invoke(ProtobufCService *service, unsigned method_index,
+		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
+static void	 client_break(sr_client *c, const sr_error *why);
+static int	 call_send(sr_client *c, struct pending *p, const uint8_t *frame, size_t len,
+		    int64_t deadline);
+static void	 call_wait(sr_client *c, struct pending *p, int64_t deadline);
+static int	 read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h,
+		    uint8_t **body, sr_error *err);
+static int	 write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline,
+		    sr_error *err);
+static int	 io_wait(int fd, short events, int64_t deadline);
+static void	 free_client(sr_client *c);
+static void	 hello_done(const Sockrpc__HelloReply *reply, void *closure_data);
+
+const char *
+sr_default_socket_path(void)
+{
+	static _Thread_local char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
+	const char *dir;
+
+	if (geteuid() == 0)
+		return "/run/sockrpc/sockrpc.sock";
+	dir = getenv("XDG_RUNTIME_DIR");
+	if (dir != NULL && dir[0] != '\0')
+		snprintf(path, sizeof(path), "%s/sockrpc.sock", dir);
+	else
+		snprintf(path, sizeof(path), "/run/user/%u/sockrpc.sock", (unsigned)geteuid());
+	return path;
+}
+
+/* Returns a new client; free with sr_client_close(). */
+sr_client *
+sr_client_open(const char *path, sr_error *err)
+{
+	struct sockaddr_un sun;
+	sr_client *c;
+	char ebuf[128];
+	int saved;
+
+	if (path == NULL) {
+		path = getenv("SOCKRPC_SOCKET");
+		if (path == NULL || path[0] == '\0')
+			path = sr_default_socket_path();
+	}
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		sr_seterr(err, SR_EINVAL, 0, "socket path too long: %s", path);
+		return NULL;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		return NULL;
+	}
+	c->fd = -1;
+	c->service.descriptor = &sockrpc__sock_rpc__descriptor;
+	c->service.invoke = client_invoke;
+	c->service.destroy = NULL;
+	c->max_frame = SR_MAX_FRAME;
+	c->max_payload = SR_MAX_PAYLOAD;
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->write_mu, NULL);
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		sr_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
+		    sr_errno_text(saved, ebuf, sizeof(ebuf)));
+		free_client(c);
+		return NULL;
+	}
+	if (client_hello(c, err) == -1) {
+		free_client(c);
+		return NULL;
+	}
+	return c;
+}
+
+unsigned long long
+sr_client_session_id(const sr_client *c)
+{
+	return c == NULL ? 0 : (unsigned long long)c->session_id;
+}
+
+/*
+ * Ends the session: the daemon closes every handle of a session that ends, so
+ * no Close is sent. sr_socket objects still allocated are detached, marked
+ * closed and stay readable; the caller frees them with sr_socket_free(), before
+ * or after this. No call may be in progress on c (from any thread) when it is
+ * closed.
+ */
+void
+sr_client_close(sr_client *c)
+{
+	sr_socket *s, *next;
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	for (s = c->sockets; s != NULL; s = next) {
+		next = s->next;
+		s->client = NULL;
+		s->prev = s->next = NULL;
+		s->state.is_closed = true;
+		s->state.is_client = s->state.is_bound = false;
+		s->state.is_connected = s->state.is_listening = false;
+	}
+	c->sockets = NULL;
+	pthread_mutex_unlock(&c->mu);
+	free_client(c);
+}
+
+int64_t
+sr_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A deadline `ms` from now; negative ms means none. */
+int64_t
+sr_deadline_after(int64_t ms)
+{
+	return ms < 0 ? SR_NO_DEADLINE : sr_now_ms() + ms;
+}
+
+void
+sr_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline, sr_error *err)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->client = c;
+	ctx->socket = s;
+	ctx->deadline = deadline;
+	ctx->err = err;
+}
+
+/*
+ * The closure every stub passes (through a typed trampoline). A NULL reply
+ * means invoke() failed and already filled ctx->err. Every reply's field 1 is
+ * its Status and, where present, field 2 its SocketState; they are found
+ * through the message descriptor so this works for every method.
+ */
+void
+sr_call_done(const ProtobufCMessage *reply, void *closure_data)
+{
+	struct call_ctx *ctx = closure_data;
+	const ProtobufCFieldDescriptor *f;
+	const Sockrpc__Status *st = NULL;
+	const Sockrpc__SocketState *state = NULL;
+
+	if (reply == NULL) {
+		ctx->failed = true;
+		return;
+	}
+	f = protobuf_c_message_descriptor_get_field(reply->descriptor, 1);
+	if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	    f->descriptor == &sockrpc__status__descriptor)
+		st = *(Sockrpc__Status *const *)((const char *)reply + f->offset);
+	f = protobuf_c_message_descriptor_get_field(reply->descriptor, 2);
+	if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	    f->descriptor == &sockrpc__socket_state__descriptor)
+		state = *(Sockrpc__SocketState *const *)((const char *)reply + f->offset);
+
+	if (state != NULL && ctx->socket != NULL) {
+		pthread_mutex_lock(&ctx->client->mu);
+		sr_state_from_wire(&ctx->socket->state, state);
+		pthread_mutex_unlock(&ctx->client->mu);
+	}
+	if (st != NULL && st->code != SOCKRPC__CODE__OK) {
+		sr_seterr_status(ctx->err, st);
+		ctx->failed = true;
+		return;
+	}
+	if (ctx->take != NULL)
+		ctx->take(reply, ctx);
+}
+
+/* Wire state -> host state. A value this host cannot name becomes -1. */
+void
+sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in)
+{
+	int v;
+
+	snprintf(out->host, sizeof(out->host), "%s", in->host != NULL ? in->host : "");
+	out->port = in->port;
+	out->family = enum_family_to_host(in->family, &v) == 0 ? v : -1;
+	out->type = enum_type_to_host(in->type, &v) == 0 ? v : -1;
+	out->protocol = enum_protocol_to_host(in->protocol, &v) == 0 ? v : -1;
+	out->id = (long)in->id;
+	out->is_client = in->is_client;
+	out->is_bound = in->is_bound;
+	out->is_connected = in->is_connected;
+	out->is_listening = in->is_listening;
+	out->is_closed = in->is_closed;
+	out->is_shutdown = in->is_shutdown;
+	out->is_blocking = in->is_blocking;
+	if (in->shutdown_reason < 0)
+		out->shutdown_reason = -1;
+	else
+		out->shutdown_reason = enum_shutdown_to_host(in->shutdown_reason, &v) == 0 ? v : -1;
+	out->send_timeout = in->send_timeout;
+	out->receive_timeout = in->receive_timeout;
+}
+
+void
+sr_client_attach(sr_client *c, sr_socket *s)
+{
+	pthread_mutex_lock(&c->mu);
+	s->client = c;
+	s->prev = NULL;
+	s->next = c->sockets;
+	if (c->sockets != NULL)
+		c->sockets->prev = s;
+	c->sockets = s;
+	pthread_mutex_unlock(&c->mu);
+}
+
+void
+sr_client_detach(sr_client *c, sr_socket *s)
+{
+	pthread_mutex_lock(&c->mu);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else if (c->sockets == s)
+		c->sockets = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	s->client = NULL;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	const Sockrpc__HelloReply *r = (const Sockrpc__HelloReply *)msg;
+	sr_client *c = ctx->client;
+
+	if (r->major != SR_PROTOCOL_MAJOR) {
+		sr_seterr(ctx->err, SR_EPROTO, 0,
+		    "sockrpcd speaks protocol %u.%u, this library %u.%u", r->major, r->minor,
+		    SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
+		ctx->failed = true;
+		return;
+	}
+	c->session_id = r->session_id;
+	if (r->max_frame != 0)
+		c->max_frame = r->max_frame;
+	if (r->max_payload != 0)
+		c->max_payload = r->max_payload;
+	c->max_handles = r->max_handles;
+}
+
+static void
+hello_done(const Sockrpc__HelloReply *reply, void *closure_data)
+{
+	sr_call_done((const ProtobufCMessage *)reply, closure_data);
+}
+
+static int
+client_hello(sr_client *c, sr_error *err)
+{
+	Sockrpc__HelloRequest req = SOCKRPC__HELLO_REQUEST__INIT;
+	struct call_ctx ctx;
+	char name[64];
+
+	snprintf(name, sizeof(name), "libsockrpc/%s", SR_VERSION);
+	req.major = SR_PROTOCOL_MAJOR;
+	req.minor = SR_PROTOCOL_MINOR;
+	req.client_name = name;
+	sr_call_init(&ctx, c, NULL, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	ctx.take = hello_take;
+	sockrpc__sock_rpc__hello(&c->service, &req, hello_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+/*
+ * ProtobufCService.invoke: frame the request, send it, wait for its reply,
+ * unpack it as the method's output type, hand it to the closure and free it.
+ * closure_data is always a struct call_ctx (see internal.h).
+ */
+static void
+client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
+    ProtobufCClosure closure, void *closure_data)
+{
+	sr_client *c = (sr_client *)service;
+	struct call_ctx *ctx = closure_data;
+	const ProtobufCMessageDescriptor *out_desc;
+	struct sr_frame_header h;
+	struct pending p;
+	pthread_condattr_t ca;
+	ProtobufCMessage *reply;
+	uint8_t *frame;
+	size_t len;
+
+	len = protobuf_c_message_get_packed_size(input);
+	if (len > c->max_frame) {
+		sr_seterr(ctx->err, SR_ELIMIT, 0,
+		    "request of %zu bytes is larger than the daemon's limit of %u", len,
+		    (unsigned)c->max_frame);
+		closure(NULL, closure_data);
+		return;
+	}
+	if ((frame = malloc(SR_FRAME_HEADER_SIZE + len)) == NULL) {
+		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+		closure(NULL, closure_data);
+		return;
+	}
+	protobuf_c_message_pack(input, frame + SR_FRAME_HEADER_SIZE);
+
+	memset(&p, 0, sizeof(p));
+	p.method = method_index;
+	/* Deadlines are CLOCK_MONOTONIC so that a clock step cannot fire or hold them. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p.cond, &ca);
+	pthread_condattr_destroy(&ca);
+	/* call_send() assigns the id under the lock; the header is filled there. */
+	h.length = (uint32_t)len;
+	h.method = (uint16_t)method_index;
+	h.flags = 0;
+	h.call_id = 0;
+	frame_header_encode(&h, frame);
+	call_send(c, &p, frame, SR_FRAME_HEADER_SIZE + len, ctx->deadline);
+	free(frame);
+	call_wait(c, &p, ctx->deadline);
+	pthread_cond_destroy(&p.cond);
+
+	if (p.failed) {
+		sr_copyerr(ctx->err, &p.err);
+		closure(NULL, closure_data);
+		return;
+	}
+	out_desc = service->descriptor->methods[method_index].output;
+	reply = protobuf_c_message_unpack(out_desc, NULL, p.len, p.body);
+	free(p.body);
+	if (reply == NULL) {
+		sr_error e;
+
+		sr_seterr(&e, SR_EPROTO, 0, "undecodable %s from sockrpcd", out_desc->name);
+		pthread_mutex_lock(&c->mu);
+		client_break(c, &e);
+		pthread_mutex_unlock(&c->mu);
+		sr_copyerr(ctx->err, &e);
+		closure(NULL, closure_data);
+		return;
+	}
+	closure(reply, closure_data);
+	protobuf_c_message_free_unpacked(reply, NULL);
+}
+
+/*
+ * Registers p (giving it a call id), then writes the frame. On failure p ends
+ * up done and failed, like every other outstanding call of a broken client.
+ */
+static int
+call_send(sr_client *c, struct pending *p, const uint8_t *frame, size_t len, int64_t deadline)
+{
+	struct sr_frame_header h;
+	uint8_t hdr[SR_FRAME_HEADER_SIZE];
+	sr_error e;
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->broken) {
+		p->done = p->failed = true;
+		p->err = c->broken_err;
+		pthread_mutex_unlock(&c->mu);
+		return -1;
+	}
+	p->id = ++c->next_call_id;
+	p->next = c->pending;
+	c->pending = p;
+	pthread_mutex_unlock(&c->mu);
+
+	frame_header_decode(frame, &h);
+	h.call_id = p->id;
+	frame_header_encode(&h, hdr);
+
+	pthread_mutex_lock(&c->write_mu);
+	rc = write_all(c->fd, hdr, sizeof(hdr), deadline, &e);
+	if (rc == 0)
+		rc = write_all(c->fd, frame + SR_FRAME_HEADER_SIZE, len - SR_FRAME_HEADER_SIZE,
+		    deadline, &e);
+	pthread_mutex_unlock(&c->write_mu);
+	if (rc == -1) {
+		pthread_mutex_lock(&c->mu);
+		client_break(c, &e);
+		pthread_mutex_unlock(&c->mu);
+	}
+	return rc;
+}
+
+static void
+unlink_pending(sr_client *c, struct pending *p)
+{
+	struct pending **pp;
+
+	for (pp = &c->pending; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			p->next = NULL;
+			return;
+		}
+	}
+}
+
+/*
+ * Waits until p is answered or fails. Whichever waiting thread finds no
+ * reader becomes it: it reads frames (lock released) and hands each reply to
+ * its call. On leaving, it wakes another waiter to take over reading.
+ */
+static void
+call_wait(sr_client *c, struct pending *p, int64_t deadline)
+{
+	struct sr_frame_header h;
+	struct pending *q;
+	struct timespec ts;
+	uint8_t *body;
+	sr_error e;
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	while (!p->done) {
+		if (c->broken) {
+			p->done = p->failed = true;
+			p->err = c->broken_err;
+			break;
+		}
+		if (!c->reading) {
+			c->reading = true;
+			pthread_mutex_unlock(&c->mu);
+			rc = read_frame(c, deadline, &h, &body, &e);
+			pthread_mutex_lock(&c->mu);
+			c->reading = false;
+			if (rc == -1) {
+				client_break(c, &e);
+				continue;
+			}
+			for (q = c->pending; q != NULL; q = q->next)
+				if (q->id == h.call_id)
+					break;
+			if (q == NULL || q->method != h.method) {
+				free(body);
+				sr_seterr(&e, SR_EPROTO, 0,
+				    "reply from sockrpcd matches no call (id %llu, method %u)",
+				    (unsigned long long)h.call_id, (unsigned)h.method);
+				client_break(c, &e);
+				continue;
+			}
+			unlink_pending(c, q);
+			q->body = body;
+			q->len = h.length;
+			q->done = true;
+			if (q != p)
+				pthread_cond_signal(&q->cond);
+			continue;
+		}
+		if (deadline == SR_NO_DEADLINE) {
+			pthread_cond_wait(&p->cond, &c->mu);
+			continue;
+		}
+		ts.tv_sec = deadline / 1000;
+		ts.tv_nsec = (deadline % 1000) * 1000000;
+		if (pthread_cond_timedwait(&p->cond, &c->mu, &ts) == ETIMEDOUT && !p->done) {
+			sr_seterr(&e, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
+			client_break(c, &e);
+		}
+	}
+	unlink_pending(c, p);
+	if (!c->reading && c->pending != NULL)
+		pthread_cond_signal(&c->pending->cond);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/*
+ * Marks the client broken (first reason wins) and fails every outstanding
+ * call. shutdown() wakes a reader blocked in poll(). Called with c->mu held.
+ */
+static void
+client_break(sr_client *c, const sr_error *why)
+{
+	struct pending *q, *next;
+
+	if (!c->broken) {
+		c->broken = true;
+		c->broken_err = *why;
+		if (c->fd != -1)
+			shutdown(c->fd, SHUT_RDWR);
+	}
+	for (q = c->pending; q != NULL; q = next) {
+		next = q->next;
+		q->done = q->failed = true;
+		q->err = c->broken_err;
+		q->next = NULL;
+		pthread_cond_signal(&q->cond);
+	}
+	c->pending = NULL;
+}
+
+/* Writes all of buf; MSG_NOSIGNAL so a dead daemon cannot kill the caller with SIGPIPE. */
+static int
+write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, sr_error *err)
+{
+	char ebuf[128];
+	ssize_t n;
+
+	while (len > 0) {
+		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n >= 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (io_wait(fd, POLLOUT, deadline) == 0)
+				continue;
+			if (errno == ETIMEDOUT) {
+				sr_seterr(err, SR_EDAEMON, ETIMEDOUT,
+				    "daemon did not take the request in time");
+				return -1;
+			}
+		}
+		sr_seterr(err, SR_EDAEMON, errno, "writing to sockrpcd: %s",
+		    sr_errno_text(errno, ebuf, sizeof(ebuf)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads exactly len bytes. Returns 0, or -1 with *err filled. */
+static int
+read_full(sr_client *c, uint8_t *buf, size_t len, int64_t deadline, sr_error *err)
+{
+	char ebuf[128];
+	ssize_t n;
+
+	while (len > 0) {
+		n = recv(c->fd, buf, len, MSG_DONTWAIT);
+		if (n > 0) {
+			buf += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			sr_seterr(err, SR_EDAEMON, 0, "daemon closed the connection");
+			return -1;
+		}
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (io_wait(c->fd, POLLIN, deadline) == 0)
+				continue;
+			if (errno == ETIMEDOUT) {
+				sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
+				return -1;
+			}
+		}
+		sr_seterr(err, SR_EDAEMON, errno, "reading from sockrpcd: %s",
+		    sr_errno_text(errno, ebuf, sizeof(ebuf)));
+		return -1;
+	}
+	return 0;
+}
+
+/* Reads one reply frame; *body is malloc'd (h->length bytes). */
+static int
+read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **body,
+    sr_error *err)
+{
+	uint8_t hdr[SR_FRAME_HEADER_SIZE];
+	const char *why;
+
+	if (read_full(c, hdr, sizeof(hdr), deadline, err) == -1)
+		return -1;
+	frame_header_decode(hdr, h);
+	if (frame_header_check(h, c->max_frame, sockrpc__sock_rpc__descriptor.n_methods, 1,
+	    &why) == -1) {
+		sr_seterr(err, SR_EPROTO, 0, "bad frame from sockrpcd: %s", why);
+		return -1;
+	}
+	if ((*body = malloc(h->length ? h->length : 1)) == NULL) {
+		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		return -1;
+	}
+	if (read_full(c, *body, h->length, deadline, err) == -1) {
+		free(*body);
+		*body = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* poll() for events until the deadline. Returns 0 when ready, -1 with errno. */
+static int
+io_wait(int fd, short events, int64_t deadline)
+{
+	struct pollfd pfd;
+	int64_t left;
+	int n;
+
+	for (;;) {
+		left = -1;
+		if (deadline != SR_NO_DEADLINE) {
+			left = deadline - sr_now_ms();
+			if (left <= 0) {
+				errno = ETIMEDOUT;
+				return -1;
+			}
+		}
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		n = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
+		if (n > 0)
+			return 0;	/* errors and hangups show up in the next I/O call */
+		if (n == -1 && errno != EINTR)
+			return -1;
+	}
+}
+
+static void
+free_client(sr_client *c)
+{
+	if (c->fd != -1)
+		close(c->fd);
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->write_mu);
+	free(c);
+}

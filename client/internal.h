@@ -1,0 +1,101 @@
+/*
+ * internal.h - what the files of libsockrpc share: the client and socket
+ * structs, the per-call context handed through protobuf-c's service, and the
+ * error helpers. Not installed; the public API is include/sockrpc.h.
+ */
+#ifndef SOCKRPC_CLIENT_INTERNAL_H
+#define SOCKRPC_CLIENT_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/un.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "sockrpc.h"
+#include "sockrpc.pb-c.h"
+
+/*
+ * Deadlines. Calls that never wait on the network (socket, bind, listen,
+ * options, info, close, shutdown, set_blocking, hello) are answered by the
+ * daemon at once, so 30 s without an answer means the daemon is wedged. Calls
+ * that wait rely on the daemon's own timer (the handle's timeout) plus a margin
+ * for the reply to travel; with no timeout they wait without a deadline.
+ * Name resolution has no per-handle timeout: the daemon's resolver gives up
+ * well before 120 s (evdns: a few attempts of 5 s each).
+ */
+#define SR_NO_DEADLINE		(-1)
+#define SR_FIXED_DEADLINE_MS	30000
+#define SR_WAIT_MARGIN_MS	5000
+#define SR_RESOLVE_DEADLINE_MS	120000
+#define SR_CONNECT_DEFAULT_MS	300000	/* the daemon's default, as Blade's */
+
+struct pending;
+
+struct sr_client {
+	ProtobufCService service;	/* invoke() sends a frame and waits */
+	int fd;				/* the connection; -1 once closed */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	pthread_mutex_t mu;		/* guards every field below and socket states */
+	pthread_mutex_t write_mu;	/* one frame is written at a time */
+	uint64_t next_call_id;
+	struct pending *pending;	/* calls sent and not yet answered */
+	bool reading;			/* a waiting thread is reading replies */
+	bool broken;			/* no further call can succeed */
+	sr_error broken_err;		/* why, given to every later call */
+
+	uint64_t session_id;		/* from Hello */
+	uint32_t max_frame;
+	uint32_t max_payload;
+	uint32_t max_handles;
+
+	sr_socket *sockets;		/* every sr_socket not yet freed */
+};
+
+struct sr_socket {
+	sr_client *client;	/* NULL once sr_client_close() detached it */
+	long handle;		/* the daemon's handle id */
+	sr_state state;		/* the last state received; written under client->mu */
+	sr_socket *prev, *next;	/* in client->sockets */
+};
+
+/*
+ * Per-call context, passed to the generated stubs as closure_data: invoke()
+ * reads the deadline from it, call_done() stores the outcome in it. take() is
+ * called by call_done() for a successful reply to copy out the method's own
+ * fields before the reply is freed.
+ */
+struct call_ctx {
+	sr_client *client;
+	sr_socket *socket;	/* whose state the reply's `state` updates, or NULL */
+	int64_t deadline;	/* CLOCK_MONOTONIC ms, or SR_NO_DEADLINE */
+	sr_error *err;		/* may be NULL */
+	bool failed;
+	void (*take)(const ProtobufCMessage *reply, struct call_ctx *ctx);
+	void *out;		/* for take() */
+};
+
+/* client.c */
+int64_t	 sr_now_ms(void);
+int64_t	 sr_deadline_after(int64_t ms);
+void	 sr_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
+	    sr_error *err);
+void	 sr_call_done(const ProtobufCMessage *reply, void *closure_data);
+void	 sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in);
+void	 sr_client_attach(sr_client *c, sr_socket *s);
+void	 sr_client_detach(sr_client *c, sr_socket *s);
+
+/* errors.c */
+void	 sr_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+void	 sr_seterr_status(sr_error *err, const Sockrpc__Status *st);
+void	 sr_copyerr(sr_error *dst, const sr_error *src);
+const char *sr_errno_text(int e, char *buf, size_t len);
+int	 sr_errno_from_name(const char *name, int fallback);
+
+/* constants.c */
+const char *sr_constant_name(const char *prefix, long value);
+
+#endif

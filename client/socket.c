@@ -1,0 +1,895 @@
+/*
+ * socket.c - one sr_* stub per method of the SockRpc service, and the
+ * sr_socket object with its cached state. Each stub checks what the cached
+ * state already decides, translates host constants to wire enums, and calls the
+ * generated sockrpc__sock_rpc__*() stub on the client's service; framing,
+ * threads and deadlines are client.c's.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "enums.h"
+#include "internal.h"
+
+enum wait_kind { WAIT_RECEIVE, WAIT_SEND };
+
+/* Typed closures for the generated stubs; all forward to sr_call_done(). */
+#define CLOSURE(fn, Type)                                                      \
+	static void fn(const Type *reply, void *data)                          \
+	{                                                                      \
+		sr_call_done((const ProtobufCMessage *)reply, data);           \
+	}
+CLOSURE(socket_done, Sockrpc__SocketReply)
+CLOSURE(connect_done, Sockrpc__ConnectReply)
+CLOSURE(bind_done, Sockrpc__BindReply)
+CLOSURE(listen_done, Sockrpc__ListenReply)
+CLOSURE(accept_done, Sockrpc__AcceptReply)
+CLOSURE(send_done, Sockrpc__SendReply)
+CLOSURE(receive_done, Sockrpc__ReceiveReply)
+CLOSURE(read_done, Sockrpc__ReadReply)
+CLOSURE(close_done, Sockrpc__CloseReply)
+CLOSURE(shutdown_done, Sockrpc__ShutdownReply)
+CLOSURE(set_option_done, Sockrpc__SetOptionReply)
+CLOSURE(get_option_done, Sockrpc__GetOptionReply)
+CLOSURE(set_blocking_done, Sockrpc__SetBlockingReply)
+CLOSURE(info_done, Sockrpc__InfoReply)
+CLOSURE(get_address_info_done, Sockrpc__GetAddressInfoReply)
+CLOSURE(send_to_done, Sockrpc__SendToReply)
+CLOSURE(receive_from_done, Sockrpc__ReceiveFromReply)
+
+/* Where take() functions put data replies. */
+struct data_out {
+	char **buf;
+	size_t *len;
+	bool eos;
+	char *host;	/* receive_from: 64 bytes */
+	int *port;
+};
+
+static int	 usable(sr_socket *s, sr_error *err);
+static int64_t	 wait_deadline(sr_socket *s, enum wait_kind kind);
+static long	 payload_limit(sr_socket *s);
+static long	 send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags,
+		    sr_error *err);
+static int	 receive_once(sr_socket *s, long length, uint32_t flags, char **out,
+		    size_t *out_len, bool *eos, sr_error *err);
+static int	 read_once(sr_socket *s, long length, char **out, size_t *out_len,
+		    sr_error *err);
+static int	 take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data);
+static void	 proto_violation(struct call_ctx *ctx, const char *what);
+static int	 family_to_wire(int family, int *wire, sr_error *err);
+
+/* Returns a new handle (free with sr_socket_free()), or NULL. */
+sr_socket *
+sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
+{
+	Sockrpc__SocketRequest req = SOCKRPC__SOCKET_REQUEST__INIT;
+	struct call_ctx ctx;
+	sr_socket *s;
+	int wire;
+
+	if (c == NULL) {
+		sr_seterr(err, SR_EINVAL, 0, "no client");
+		return NULL;
+	}
+	if (family_to_wire(family, &wire, err) == -1)
+		return NULL;
+	req.family = wire;
+	if (type == 0)
+		type = SOCK_STREAM;
+	if (enum_type_from_host(type, &wire) == -1) {
+		sr_seterr(err, SR_EUNSUPPORTED, 0, "socket type %d is not supported by sockrpc",
+		    type);
+		return NULL;
+	}
+	req.type = wire;
+	if (enum_protocol_from_host(protocol, &wire) == -1) {
+		sr_seterr(err, SR_EUNSUPPORTED, 0, "protocol %d is not supported by sockrpc",
+		    protocol);
+		return NULL;
+	}
+	req.protocol = wire;
+
+	if ((s = calloc(1, sizeof(*s))) == NULL) {
+		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		return NULL;
+	}
+	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	s->client = c;
+	sockrpc__sock_rpc__socket(&c->service, &req, socket_done, &ctx);
+	if (!ctx.failed && s->state.id == 0) {
+		/* SocketReply had no state: there is no handle id to use. */
+		sr_seterr(err, SR_EPROTO, 0, "SocketReply without a handle state");
+		ctx.failed = true;
+	}
+	if (ctx.failed) {
+		free(s);
+		return NULL;
+	}
+	s->handle = s->state.id;
+	sr_client_attach(c, s);
+	return s;
+}
+
+int
+sr_connect(sr_socket *s, const char *host, int port, int timeout_ms, sr_error *err)
+{
+	Sockrpc__ConnectRequest req = SOCKRPC__CONNECT_REQUEST__INIT;
+	struct call_ctx ctx;
+	int64_t deadline;
+
+	if (usable(s, err) == -1)
+		return -1;
+	req.handle = s->handle;
+	req.host = (char *)(host != NULL ? host : "");
+	req.port = port;
+	req.timeout_ms = timeout_ms;
+	if (timeout_ms == 0)
+		deadline = SR_NO_DEADLINE;
+	else
+		deadline = sr_deadline_after((int64_t)(timeout_ms < 0 ? SR_CONNECT_DEFAULT_MS :
+		    timeout_ms) + SR_WAIT_MARGIN_MS);
+	sr_call_init(&ctx, s->client, s, deadline, err);
+	sockrpc__sock_rpc__connect(&s->client->service, &req, connect_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+int
+sr_bind(sr_socket *s, int port, const char *host, sr_error *err)
+{
+	Sockrpc__BindRequest req = SOCKRPC__BIND_REQUEST__INIT;
+	struct call_ctx ctx;
+
+	if (usable(s, err) == -1)
+		return -1;
+	req.handle = s->handle;
+	req.port = port;
+	req.host = (char *)(host != NULL ? host : "");
+	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	sockrpc__sock_rpc__bind(&s->client->service, &req, bind_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+int
+sr_listen(sr_socket *s, int queue_length, sr_error *err)
+{
+	Sockrpc__ListenRequest req = SOCKRPC__LISTEN_REQUEST__INIT;
+	struct call_ctx ctx;
+
+	if (usable(s, err) == -1)
+		return -1;
+	req.handle = s->handle;
+	req.queue_length = queue_length;
+	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	sockrpc__sock_rpc__listen(&s->client->service, &req, listen_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+static void
+accept_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	const Sockrpc__AcceptReply *r = (const Sockrpc__AcceptReply *)msg;
+	sr_socket *accepted = ctx->out;
+
+	if (r->accepted == NULL || r->accepted->id == 0) {
+		proto_violation(ctx, "AcceptReply without the accepted handle");
+		return;
+	}
+	sr_state_from_wire(&accepted->state, r->accepted);
+	accepted->handle = accepted->state.id;
+}
+
+/* Returns the accepted connection as a new handle (free with sr_socket_free()). */
+sr_socket *
+sr_accept(sr_socket *s, sr_error *err)
+{
+	Sockrpc__AcceptRequest req = SOCKRPC__ACCEPT_REQUEST__INIT;
+	struct call_ctx ctx;
+	sr_socket *accepted;
+
+	if (usable(s, err) == -1)
+		return NULL;
+	/* Allocated first: once the daemon has accepted, the handle must have a home. */
+	if ((accepted = calloc(1, sizeof(*accepted))) == NULL) {
+		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		return NULL;
+	}
+	req.handle = s->handle;
+	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_RECEIVE), err);
+	ctx.take = accept_take;
+	ctx.out = accepted;
+	sockrpc__sock_rpc__accept(&s->client->service, &req, accept_done, &ctx);
+	if (ctx.failed) {
+		free(accepted);
+		return NULL;
+	}
+	sr_client_attach(s->client, accepted);
+	return accepted;
+}
+
+/*
+ * Sends all of data, in max_payload chunks (one call each). Returns the bytes
+ * sent. A chunk sent short (a non-blocking socket with a full buffer) ends the
+ * loop. If a later chunk fails after earlier ones were sent, the count so far
+ * is returned (and *err says why it stopped) so no sent byte goes unreported.
+ */
+long
+sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
+{
+	const char *p = data;
+	uint32_t wire;
+	size_t chunk;
+	long total = 0, limit, n;
+
+	if (usable(s, err) == -1)
+		return -1;
+	if (enum_msg_flags_from_host(flags, &wire) == -1) {
+		sr_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
+		    (unsigned)flags);
+		return -1;
+	}
+	if (len == 0)
+		return send_chunk(s, "", 0, wire, err);
+	limit = payload_limit(s);
+	while ((size_t)total < len) {
+		chunk = len - (size_t)total;
+		if (chunk > (size_t)limit)
+			chunk = (size_t)limit;
+		n = send_chunk(s, p + total, chunk, wire, err);
+		if (n == -1)
+			return total > 0 ? total : -1;
+		total += n;
+		if ((size_t)n < chunk)
+			break;
+	}
+	return total;
+}
+
+/* Streams the rest of the file on fd, one max_payload chunk at a time. */
+long
+sr_send_file(sr_socket *s, int fd, sr_error *err)
+{
+	char *buf, ebuf[128];
+	long total = 0, limit, n;
+	ssize_t got;
+
+	if (usable(s, err) == -1)
+		return -1;
+	limit = payload_limit(s);
+	if ((buf = malloc((size_t)limit)) == NULL) {
+		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		return -1;
+	}
+	for (;;) {
+		got = read(fd, buf, (size_t)limit);
+		if (got == -1 && errno == EINTR)
+			continue;
+		if (got == -1) {
+			sr_seterr(err, SR_EOS, errno, "reading the file to send: %s",
+			    sr_errno_text(errno, ebuf, sizeof(ebuf)));
+			total = total > 0 ? total : -1;
+			break;
+		}
+		if (got == 0)
+			break;
+		n = sr_send(s, buf, (size_t)got, 0, err);
+		if (n == -1) {
+			total = total > 0 ? total : -1;
+			break;
+		}
+		total += n;
+		if (n < got)
+			break;
+	}
+	free(buf);
+	return total;
+}
+
+/*
+ * One Receive call. length -1 (any negative): everything pending once data
+ * arrives; larger than max_payload: capped. At end of stream returns 0 with
+ * *out_len 0 (and *out a valid empty buffer): for a length other than 0 an
+ * empty result always means end of stream, as a receive that got nothing
+ * fails (SR_ETIMEDOUT, SR_EWOULDBLOCK) instead.
+ */
+int
+sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr_error *err)
+{
+	uint32_t wire;
+	bool eos;
+
+	if (usable(s, err) == -1)
+		return -1;
+	if (out == NULL || out_len == NULL) {
+		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
+		return -1;
+	}
+	if (enum_msg_flags_from_host(flags, &wire) == -1) {
+		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		    "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
+		return -1;
+	}
+	if (length < 0)
+		length = -1;
+	else if (length > payload_limit(s))
+		length = payload_limit(s);
+	return receive_once(s, length, wire, out, out_len, &eos, err);
+}
+
+/*
+ * Reads until length bytes (negative: 1024), end of stream or the receive
+ * timeout; returns what arrived, possibly nothing. Longer than max_payload
+ * reads loop, stopping at the first short answer.
+ */
+int
+sr_read(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
+{
+	char *all = NULL, *part, *grown;
+	size_t have = 0, part_len;
+	long limit, want;
+
+	if (usable(s, err) == -1)
+		return -1;
+	if (out == NULL || out_len == NULL) {
+		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
+		return -1;
+	}
+	if (length < 0)
+		length = 1024;
+	limit = payload_limit(s);
+	if (length <= limit)
+		return read_once(s, length, out, out_len, err);
+	while ((long)have < length) {
+		want = length - (long)have;
+		if (want > limit)
+			want = limit;
+		if (read_once(s, want, &part, &part_len, err) == -1) {
+			free(all);
+			return -1;
+		}
+		if ((grown = realloc(all, have + part_len + 1)) == NULL) {
+			free(part);
+			free(all);
+			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			return -1;
+		}
+		all = grown;
+		memcpy(all + have, part, part_len);
+		have += part_len;
+		free(part);
+		if ((long)part_len < want)
+			break;
+	}
+	*out = all;
+	*out_len = have;
+	return 0;
+}
+
+/*
+ * Closing twice is not an error. If the connection to the daemon is gone the
+ * session and its sockets are gone with it, so the handle counts as closed.
+ */
+int
+sr_close(sr_socket *s, sr_error *err)
+{
+	Sockrpc__CloseRequest req = SOCKRPC__CLOSE_REQUEST__INIT;
+	struct call_ctx ctx;
+	sr_error local;
+	sr_client *c;
+
+	if (s == NULL) {
+		sr_seterr(err, SR_EINVAL, 0, "no socket");
+		return -1;
+	}
+	if ((c = s->client) == NULL || sr_socket_state(s)->is_closed)
+		return 0;
+	req.handle = s->handle;
+	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), &local);
+	sockrpc__sock_rpc__close(&c->service, &req, close_done, &ctx);
+	if (ctx.failed && local.code != SR_EDAEMON && local.code != SR_EPROTO) {
+		sr_copyerr(err, &local);
+		return -1;
+	}
+	pthread_mutex_lock(&c->mu);
+	s->state.is_closed = true;
+	s->state.is_client = s->state.is_bound = false;
+	s->state.is_connected = s->state.is_listening = false;
+	pthread_mutex_unlock(&c->mu);
+	if (ctx.failed) {
+		sr_copyerr(err, &local);
+		return -1;
+	}
+	return 0;
+}
+
+/* Closes the handle if still open (errors ignored) and frees s. Accepts NULL. */
+void
+sr_socket_free(sr_socket *s)
+{
+	if (s == NULL)
+		return;
+	if (s->client != NULL) {
+		(void)sr_close(s, NULL);
+		sr_client_detach(s->client, s);
+	}
+	free(s);
+}
+
+int
+sr_shutdown(sr_socket *s, int how, sr_error *err)
+{
+	Sockrpc__ShutdownRequest req = SOCKRPC__SHUTDOWN_REQUEST__INIT;
+	struct call_ctx ctx;
+	int wire;
+
+	if (usable(s, err) == -1)
+		return -1;
+	if (enum_shutdown_from_host(how, &wire) == -1) {
+		sr_seterr(err, SR_EINVAL, 0, "expected one of SHUT_* flags");
+		return -1;
+	}
+	req.handle = s->handle;
+	req.how = wire;
+	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	sockrpc__sock_rpc__shutdown(&s->client->service, &req, shutdown_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+int
+sr_set_option(sr_socket *s, int option, long value, sr_error *err)
+{
+	Sockrpc__SetOptionRequest req = SOCKRPC__SET_OPTION_REQUEST__INIT;
+	struct call_ctx ctx;
+	int wire;
+
+	if (usable(s, err) == -1)
+		return -1;
+	if (enum_option_from_host(option, &wire) == -1) {
+		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		    "option %d is not a SOL_SOCKET option supported by sockrpc", option);
+		return -1;
+	}
+	req.handle = s->handle;
+	req.option = wire;
+	req.value = value;
+	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	sockrpc__sock_rpc__set_option(&s->client->service, &req, set_option_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+static void
+get_option_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	*(long *)ctx->out = (long)((const Sockrpc__GetOptionReply *)msg)->value;
+}
+
+/* SO_ERROR gives the pending errno number (0: none); timeouts are in ms. */
+int
+sr_get_option(sr_socket *s, int option, long *value, sr_error *err)
+{
+	Sockrpc__GetOptionRequest req = SOCKRPC__GET_OPTION_REQUEST__INIT;
+	struct call_ctx ctx;
+	long v = 0;
+	int wire;
+
+	if (usable(s, err) == -1)
+		return -1;
+	if (enum_option_from_host(option, &wire) == -1) {
+		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		    "option %d is not a SOL_SOCKET option supported by sockrpc", option);
+		return -1;
+	}
+	req.handle = s->handle;
+	req.option = wire;
+	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	ctx.take = get_option_take;
+	ctx.out = &v;
+	sockrpc__sock_rpc__get_option(&s->client->service, &req, get_option_done, &ctx);
+	if (ctx.failed)
+		return -1;
+	if (value != NULL)
+		*value = v;
+	return 0;
+}
+
+int
+sr_set_blocking(sr_socket *s, bool blocking, sr_error *err)
+{
+	Sockrpc__SetBlockingRequest req = SOCKRPC__SET_BLOCKING_REQUEST__INIT;
+	struct call_ctx ctx;
+
+	if (usable(s, err) == -1)
+		return -1;
+	req.handle = s->handle;
+	req.blocking = blocking;
+	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	sockrpc__sock_rpc__set_blocking(&s->client->service, &req, set_blocking_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+static void
+info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	const Sockrpc__InfoReply *r = (const Sockrpc__InfoReply *)msg;
+	sr_sockinfo *out = ctx->out;
+	int v;
+
+	snprintf(out->address, sizeof(out->address), "%s", r->address != NULL ? r->address : "");
+	out->ipv6 = r->ipv6;
+	out->port = r->port;
+	out->family = enum_family_to_host(r->family, &v) == 0 ? v : -1;
+}
+
+int
+sr_info(sr_socket *s, sr_sockinfo *out, sr_error *err)
+{
+	Sockrpc__InfoRequest req = SOCKRPC__INFO_REQUEST__INIT;
+	struct call_ctx ctx;
+	sr_sockinfo info;
+
+	if (usable(s, err) == -1)
+		return -1;
+	memset(&info, 0, sizeof(info));
+	req.handle = s->handle;
+	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	ctx.take = info_take;
+	ctx.out = &info;
+	sockrpc__sock_rpc__info(&s->client->service, &req, info_done, &ctx);
+	if (ctx.failed)
+		return -1;
+	if (out != NULL)
+		*out = info;
+	return 0;
+}
+
+/* The last state received; read without a round trip. Valid until sr_socket_free(). */
+const sr_state *
+sr_socket_state(const sr_socket *s)
+{
+	return s == NULL ? NULL : &s->state;
+}
+
+static void
+send_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	*(long *)ctx->out = (long)((const Sockrpc__SendReply *)msg)->sent;
+}
+
+static void
+send_to_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	*(long *)ctx->out = (long)((const Sockrpc__SendToReply *)msg)->sent;
+}
+
+/* One datagram to host:port; larger than max_payload is refused, not split. */
+long
+sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t len, int flags,
+    sr_error *err)
+{
+	Sockrpc__SendToRequest req = SOCKRPC__SEND_TO_REQUEST__INIT;
+	struct call_ctx ctx;
+	uint32_t wire;
+	long sent = 0;
+
+	if (usable(s, err) == -1)
+		return -1;
+	if (enum_msg_flags_from_host(flags, &wire) == -1) {
+		sr_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
+		    (unsigned)flags);
+		return -1;
+	}
+	if (len > (size_t)payload_limit(s)) {
+		sr_seterr(err, SR_EINVAL, 0,
+		    "datagram of %zu bytes is larger than the daemon's limit of %ld", len,
+		    payload_limit(s));
+		return -1;
+	}
+	req.handle = s->handle;
+	req.host = (char *)(host != NULL ? host : "");
+	req.port = port;
+	req.family = SOCKRPC__FAMILY__FAMILY_UNSPEC;
+	req.data.data = (uint8_t *)(uintptr_t)data;
+	req.data.len = len;
+	req.flags = wire;
+	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_SEND), err);
+	ctx.take = send_to_take;
+	ctx.out = &sent;
+	sockrpc__sock_rpc__send_to(&s->client->service, &req, send_to_done, &ctx);
+	return ctx.failed ? -1 : sent;
+}
+
+static void
+receive_from_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	const Sockrpc__ReceiveFromReply *r = (const Sockrpc__ReceiveFromReply *)msg;
+	struct data_out *o = ctx->out;
+
+	if (take_bytes(ctx, &r->data) == -1)
+		return;
+	if (o->host != NULL)
+		snprintf(o->host, 64, "%s", r->host != NULL ? r->host : "");
+	if (o->port != NULL)
+		*o->port = r->port;
+}
+
+/* One datagram (length negative: all of it) and its sender; host may be NULL. */
+int
+sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_len,
+    char host[64], int *port, sr_error *err)
+{
+	Sockrpc__ReceiveFromRequest req = SOCKRPC__RECEIVE_FROM_REQUEST__INIT;
+	struct call_ctx ctx;
+	struct data_out o;
+	uint32_t wire;
+
+	if (usable(s, err) == -1)
+		return -1;
+	if (out == NULL || out_len == NULL) {
+		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
+		return -1;
+	}
+	if (enum_msg_flags_from_host(flags, &wire) == -1) {
+		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		    "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
+		return -1;
+	}
+	if (length < 0)
+		length = -1;
+	else if (length > payload_limit(s))
+		length = payload_limit(s);
+	memset(&o, 0, sizeof(o));
+	o.buf = out;
+	o.len = out_len;
+	o.host = host;
+	o.port = port;
+	req.handle = s->handle;
+	req.length = length;
+	req.flags = wire;
+	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_RECEIVE), err);
+	ctx.take = receive_from_take;
+	ctx.out = &o;
+	sockrpc__sock_rpc__receive_from(&s->client->service, &req, receive_from_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+static void
+address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	const Sockrpc__GetAddressInfoReply *r = (const Sockrpc__GetAddressInfoReply *)msg;
+	sr_addrinfo *ai;
+	int v;
+
+	if ((ai = calloc(1, sizeof(*ai))) == NULL ||
+	    (r->n_addresses > 0 &&
+	    (ai->addresses = calloc(r->n_addresses, sizeof(*ai->addresses))) == NULL)) {
+		free(ai);
+		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+		ctx->failed = true;
+		return;
+	}
+	snprintf(ai->canonical_name, sizeof(ai->canonical_name), "%s",
+	    r->canonical_name != NULL ? r->canonical_name : "");
+	ai->count = r->n_addresses;
+	for (size_t i = 0; i < r->n_addresses; i++) {
+		const Sockrpc__AddressEntry *a = r->addresses[i];
+
+		ai->addresses[i].family = enum_family_to_host(a->family, &v) == 0 ? v : -1;
+		snprintf(ai->addresses[i].ip, sizeof(ai->addresses[i].ip), "%s",
+		    a->ip != NULL ? a->ip : "");
+	}
+	if (ai->count > 0)
+		memcpy(ai->ip, ai->addresses[0].ip, sizeof(ai->ip));
+	*(sr_addrinfo **)ctx->out = ai;
+}
+
+/* Resolves through the daemon; *out is new, free with sr_addrinfo_free(). */
+int
+sr_get_address_info(sr_client *c, const char *address, const char *type, int family,
+    sr_addrinfo **out, sr_error *err)
+{
+	Sockrpc__GetAddressInfoRequest req = SOCKRPC__GET_ADDRESS_INFO_REQUEST__INIT;
+	struct call_ctx ctx;
+	sr_addrinfo *ai = NULL;
+	int wire;
+
+	if (c == NULL || address == NULL || out == NULL) {
+		sr_seterr(err, SR_EINVAL, 0, "get_address_info needs a client, an address and "
+		    "an output");
+		return -1;
+	}
+	if (family_to_wire(family, &wire, err) == -1)
+		return -1;
+	req.address = (char *)address;
+	req.service = (char *)(type != NULL ? type : "");
+	req.family = wire;
+	sr_call_init(&ctx, c, NULL, sr_deadline_after(SR_RESOLVE_DEADLINE_MS), err);
+	ctx.take = address_info_take;
+	ctx.out = &ai;
+	sockrpc__sock_rpc__get_address_info(&c->service, &req, get_address_info_done, &ctx);
+	if (ctx.failed)
+		return -1;
+	*out = ai;
+	return 0;
+}
+
+void
+sr_addrinfo_free(sr_addrinfo *ai)
+{
+	if (ai == NULL)
+		return;
+	free(ai->addresses);
+	free(ai);
+}
+
+/* A closed handle (or one whose client is gone) is refused without a round trip. */
+static int
+usable(sr_socket *s, sr_error *err)
+{
+	bool closed;
+
+	if (s == NULL) {
+		sr_seterr(err, SR_EINVAL, 0, "no socket");
+		return -1;
+	}
+	if (s->client == NULL) {
+		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
+		return -1;
+	}
+	pthread_mutex_lock(&s->client->mu);
+	closed = s->state.is_closed;
+	pthread_mutex_unlock(&s->client->mu);
+	if (closed) {
+		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The deadline of a call that waits on the network: the handle's timeout plus
+ * a margin, none without a timeout. A non-blocking handle never waits.
+ */
+static int64_t
+wait_deadline(sr_socket *s, enum wait_kind kind)
+{
+	bool blocking;
+	int timeout;
+
+	pthread_mutex_lock(&s->client->mu);
+	blocking = s->state.is_blocking;
+	timeout = kind == WAIT_RECEIVE ? s->state.receive_timeout : s->state.send_timeout;
+	pthread_mutex_unlock(&s->client->mu);
+	if (!blocking)
+		return sr_deadline_after(SR_FIXED_DEADLINE_MS);
+	if (timeout <= 0)
+		return SR_NO_DEADLINE;
+	return sr_deadline_after((int64_t)timeout + SR_WAIT_MARGIN_MS);
+}
+
+static long
+payload_limit(sr_socket *s)
+{
+	return (long)s->client->max_payload;
+}
+
+static long
+send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags, sr_error *err)
+{
+	Sockrpc__SendRequest req = SOCKRPC__SEND_REQUEST__INIT;
+	struct call_ctx ctx;
+	long sent = 0;
+
+	req.handle = s->handle;
+	req.data.data = (uint8_t *)(uintptr_t)data;
+	req.data.len = len;
+	req.flags = flags;
+	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_SEND), err);
+	ctx.take = send_take;
+	ctx.out = &sent;
+	sockrpc__sock_rpc__send(&s->client->service, &req, send_done, &ctx);
+	return ctx.failed ? -1 : sent;
+}
+
+static void
+receive_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	const Sockrpc__ReceiveReply *r = (const Sockrpc__ReceiveReply *)msg;
+
+	if (take_bytes(ctx, &r->data) == 0)
+		((struct data_out *)ctx->out)->eos = r->end_of_stream;
+}
+
+static int
+receive_once(sr_socket *s, long length, uint32_t flags, char **out, size_t *out_len, bool *eos,
+    sr_error *err)
+{
+	Sockrpc__ReceiveRequest req = SOCKRPC__RECEIVE_REQUEST__INIT;
+	struct call_ctx ctx;
+	struct data_out o;
+
+	memset(&o, 0, sizeof(o));
+	o.buf = out;
+	o.len = out_len;
+	req.handle = s->handle;
+	req.length = length;
+	req.flags = flags;
+	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_RECEIVE), err);
+	ctx.take = receive_take;
+	ctx.out = &o;
+	sockrpc__sock_rpc__receive(&s->client->service, &req, receive_done, &ctx);
+	if (ctx.failed)
+		return -1;
+	*eos = o.eos;
+	return 0;
+}
+
+static void
+read_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	(void)take_bytes(ctx, &((const Sockrpc__ReadReply *)msg)->data);
+}
+
+static int
+read_once(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
+{
+	Sockrpc__ReadRequest req = SOCKRPC__READ_REQUEST__INIT;
+	struct call_ctx ctx;
+	struct data_out o;
+
+	memset(&o, 0, sizeof(o));
+	o.buf = out;
+	o.len = out_len;
+	req.handle = s->handle;
+	req.length = length;
+	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_RECEIVE), err);
+	ctx.take = read_take;
+	ctx.out = &o;
+	sockrpc__sock_rpc__read(&s->client->service, &req, read_done, &ctx);
+	return ctx.failed ? -1 : 0;
+}
+
+/* Copies reply bytes into a new buffer (never NULL, even when empty). */
+static int
+take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data)
+{
+	struct data_out *o = ctx->out;
+	char *buf;
+
+	if ((buf = malloc(data->len + 1)) == NULL) {
+		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+		ctx->failed = true;
+		return -1;
+	}
+	if (data->len > 0)
+		memcpy(buf, data->data, data->len);
+	buf[data->len] = '\0';
+	*o->buf = buf;
+	*o->len = data->len;
+	return 0;
+}
+
+static void
+proto_violation(struct call_ctx *ctx, const char *what)
+{
+	sr_seterr(ctx->err, SR_EPROTO, 0, "%s", what);
+	ctx->failed = true;
+}
+
+static int
+family_to_wire(int family, int *wire, sr_error *err)
+{
+	const char *name;
+
+	if (enum_family_from_host(family, wire) == 0)
+		return 0;
+	if ((name = sr_constant_name("AF_", family)) != NULL)
+		sr_seterr(err, SR_EUNSUPPORTED, 0, "%s is not supported by sockrpc", name);
+	else
+		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		    "address family %d is not supported by sockrpc", family);
+	return -1;
+}
