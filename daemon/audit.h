@@ -18,6 +18,10 @@ struct audit *audit_open(const char *path, char *err, size_t err_len);
 /* Reopens the file (after log rotation, on SIGHUP). Returns 0 or -errno. */
 int audit_reopen(struct audit *a);
 
+/* Every line starts {"time":"2024-05-01T12:00:00.123Z" (UTC, ms), "event":...; absent
+ * values are null. Strings are JSON-escaped; bytes that are not UTF-8 appear as \\xNN.
+ * a NULL: does nothing. */
+
 /* {"time":..., "event":"decision", "session":..., "uid":..., "gid":..., "pid":..., "exe":...,
  *  "op":..., "family":..., "type":..., "address":..., "port":..., "name":..., "decision":
  *  "allow"|"deny", "rule":"FILE:LINE", "reason":...} */
@@ -30,6 +34,10 @@ void audit_handle_closed(struct audit *a, uint64_t session, const struct identit
                          int64_t handle, uint64_t bytes_in, uint64_t bytes_out,
                          const char *reason);
 
+/* Lines that could not be written since the sink was opened. */
+uint64_t audit_write_errors(const struct audit *a);
+
+/* Accepts NULL. Closes the file (never stderr). */
 void audit_free(struct audit *a);
 
 #endif

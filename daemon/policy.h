@@ -11,6 +11,8 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -25,6 +27,9 @@ struct identity {
 	gid_t groups[IDENTITY_MAX_GROUPS];
 	char exe[256];    /* the peer's executable path, "" if unknown */
 	char cgroup[256]; /* the peer's cgroup v2 path, "" if unknown */
+	/* The peer has more supplementary groups than fit: group rules then fail closed
+	 * (a deny rule on a group matches, an allow rule needs the group among those kept). */
+	bool groups_truncated;
 };
 
 enum policy_op {
@@ -42,9 +47,10 @@ enum policy_op {
 struct policy_request {
 	const struct identity *who;
 	enum policy_op op;
-	int family;                  /* host AF_* */
-	int type;                    /* host SOCK_* */
-	const struct sockaddr *addr; /* connect/bind/listen/accept/send target, else NULL */
+	int family;                  /* host AF_* (AF_UNSPEC for a resolve with no hint) */
+	int type;                    /* host SOCK_* (SOCK_NONBLOCK/SOCK_CLOEXEC ignored) */
+	const struct sockaddr *addr; /* connect/bind/listen/accept/send target, else NULL.
+				      * listen: the bound local address; accept: the peer. */
 	socklen_t addr_len;
 	const char *name;            /* resolve: the host name asked for; else may be NULL */
 	int option;                  /* POLICY_OPTION: host SO_* */
@@ -54,23 +60,75 @@ struct policy_decision {
 	bool allow;
 	char rule[300];   /* "FILE:LINE" of the deciding rule, or "default" */
 	char reason[200]; /* the rule's reason "...", or a generated one */
+	int max_handles;     /* allow: the rule's max-handles for the session, -1 none */
+	int max_connections; /* allow: the rule's max-connections for the session, -1 none */
+};
+
+/* Daemon-wide limits set by `limit NAME VALUE` lines; -1 where the policy sets none. */
+struct policy_limits {
+	int sessions;            /* limit sessions N */
+	int sessions_per_uid;    /* limit sessions-per-uid N */
+	int handles_per_session; /* limit handles-per-session N */
+	int64_t queued_bytes;    /* limit queued-bytes N[K|M|G] */
 };
 
 struct policy;
 
-/* The embedded default policy, for a daemon running as `daemon_uid`. Never NULL. */
+/* The embedded default policy, for a daemon running as `daemon_uid`. Never NULL (if memory
+ * is short it returns a static deny-everything policy; policy_free() accepts it). */
 struct policy *policy_default(uid_t daemon_uid);
 
 /* Parses FILE. Returns a new policy (free with policy_free), or NULL with every error
  * written to `errors` as "FILE:LINE: message\n" lines (truncated to errors_len). */
 struct policy *policy_load(const char *path, char *errors, size_t errors_len);
 
+/* As policy_load, from a stream; `name` is the FILE shown in rules and errors. */
+struct policy *policy_load_stream(FILE *f, const char *name, char *errors, size_t errors_len);
+
+/* Accepts NULL. */
 void policy_free(struct policy *p);
 
 /* Decides one request. Never fails. */
 void policy_decide(const struct policy *p, const struct policy_request *rq,
                    struct policy_decision *out);
 
+/* The `limit` lines of the policy; fields are -1 when unset. Never NULL. */
+const struct policy_limits *policy_limits(const struct policy *p);
+
+/* Number of rules (the embedded default has one). */
+size_t policy_rule_count(const struct policy *p);
+
+/* "FILE" the rules came from, or "default". */
+const char *policy_source(const struct policy *p);
+
+/* "create", "connect", ... as written in policy files; "?" when out of range. */
 const char *policy_op_name(enum policy_op op);
+
+/* Parses an op name as written in policy files. Returns 0 or -1. */
+int policy_op_parse(const char *name, enum policy_op *out);
+
+/* "ipv4", "ipv6", "unix", "unspec", or "af<N>". Returns a static or `buf` (>= 16 bytes). */
+const char *policy_family_name(int family, char *buf, size_t len);
+
+/* "stream", "dgram", "raw", "seqpacket", "any" (0), or "type<N>". As above. */
+const char *policy_type_name(int type, char *buf, size_t len);
+
+/* Formats a socket address for people and the audit log: "10.0.0.1", "::1", "/run/x.sock",
+ * "@abstract" (NUL bytes shown as @), "" for an unnamed Unix socket. *port is the port or -1.
+ * Returns 0, or -1 if addr is NULL or malformed (buf then ""). */
+int policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, size_t buf_len,
+                       int *port);
+
+/* explain.c */
+
+/* `sockrpcd --explain [--policy FILE] WORDS...`: argv[0..argc-1] are the WORDS (no program
+ * name), e.g. {"uid=1000", "connect", "tcp", "10.1.2.3:443"}. policy_path NULL: the
+ * embedded default for the current uid. Prints the decision, rule and reason to `out`.
+ * Returns 0 allow, 1 deny, 2 usage error or unloadable policy (message on `out`). */
+int explain_main(const char *policy_path, int argc, char **argv, FILE *out);
+
+/* `sockrpcd --check-policy FILE`: prints "FILE: ok, N rules" to `out`, or each error as
+ * "FILE:LINE: message" to `err`. Returns 0 valid, 1 invalid. */
+int check_policy_main(const char *path, FILE *out, FILE *err);
 
 #endif

@@ -1,0 +1,101 @@
+/*
+ * policy_internal.h - the loaded form of a policy, shared by policy_parse.c (which builds
+ * it) and policy_match.c (which reads it). Nothing outside policy*.c includes this; the
+ * daemon sees only policy.h.
+ */
+#ifndef SOCKRPCD_POLICY_INTERNAL_H
+#define SOCKRPCD_POLICY_INTERNAL_H
+
+#include <stdint.h>
+
+#include "policy.h"
+
+/* Transports a rule may name; 0 in a rule means any. */
+#define TRANSPORT_TCP 0x1u
+#define TRANSPORT_UDP 0x2u
+#define TRANSPORT_RAW 0x4u
+#define TRANSPORT_UNIX 0x8u
+#define TRANSPORT_INET (TRANSPORT_TCP | TRANSPORT_UDP | TRANSPORT_RAW)
+
+/* IP versions a rule may name (`ipv4`, `ipv6`); 0 means both. */
+#define IPVER_4 0x1u
+#define IPVER_6 0x2u
+
+#define POLICY_ALL_OPS ((1u << POLICY_OP_COUNT) - 1)
+
+/* A CIDR block; family is AF_INET (addr[0..3]) or AF_INET6. */
+struct cidr {
+	int family;
+	int prefix;
+	uint8_t addr[16];
+};
+
+struct port_range {
+	uint16_t lo, hi;
+};
+
+/* A Unix socket path: exact, or a prefix (written with a trailing `*`). Abstract names are
+ * stored without the leading NUL and flagged. */
+struct unix_path {
+	char *path;
+	size_t len;
+	bool prefix;
+	bool abstract;
+};
+
+/* A host name pattern, lower-case, no trailing dot: exact "example.com", suffix
+ * "*.example.com" (stored as ".example.com", at least one more label), or any ("*"). */
+struct name_pattern {
+	char *text;
+	bool suffix;
+	bool any;
+};
+
+struct rule {
+	int line; /* 0: the embedded default */
+	bool allow;
+
+	/* who: every condition present must hold; an empty list means no condition */
+	uid_t *uids;
+	size_t n_uids;
+	gid_t *gids; /* membership: primary or supplementary */
+	size_t n_gids;
+	char **exes; /* fnmatch(3) globs */
+	size_t n_exes;
+	char **cgroups;
+	size_t n_cgroups;
+
+	unsigned ops; /* bit per enum policy_op */
+
+	/* where */
+	unsigned transports;
+	unsigned ipvers;
+	struct cidr *cidrs;
+	size_t n_cidrs;
+	struct unix_path *paths;
+	size_t n_paths;
+	struct port_range *ports;
+	size_t n_ports;
+	struct name_pattern *names;
+	size_t n_names;
+
+	int max_handles;
+	int max_connections;
+	char *reason; /* NULL: a generated reason */
+};
+
+struct policy {
+	char *source; /* file name, or NULL for the embedded default */
+	struct rule *rules;
+	size_t n_rules;
+	struct policy_limits limits;
+	/* The embedded default owns its one rule and uid here, so it needs one allocation. */
+	struct rule default_rule;
+	uid_t default_uid;
+	bool is_static; /* the out-of-memory fallback: never freed */
+};
+
+/* policy_match.c */
+bool cidr_contains(const struct cidr *c, int family, const uint8_t *addr);
+
+#endif

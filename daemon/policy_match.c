@@ -1,0 +1,451 @@
+/*
+ * policy_match.c - answers one request against a loaded policy: first matching rule wins,
+ * no match denies. Pure functions over the rules of policy_internal.h; no allocation, no
+ * I/O, so the daemon may call it once per resolved address without cost.
+ * Also the small naming and formatting helpers the audit log and explain share.
+ */
+#include <arpa/inet.h>
+#include <fnmatch.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#include "policy_internal.h"
+
+/* A condition holds, fails, or cannot be known (an unreadable exe, truncated groups, a
+ * malformed address). Unknown fails closed: a deny rule applies, an allow rule does not. */
+enum match { MATCH_NO, MATCH_YES, MATCH_UNKNOWN };
+
+/* A request's target address, decoded once per decision. */
+struct target {
+	enum { TARGET_NONE, TARGET_BAD, TARGET_IP, TARGET_UNIX } kind;
+	int family; /* TARGET_IP: AF_INET (including IPv4-mapped IPv6) or AF_INET6 */
+	uint8_t ip[16];
+	int port;
+	const char *path; /* TARGET_UNIX: not NUL-terminated; NULL for an unnamed socket */
+	size_t path_len;
+	bool abstract;
+};
+
+static const char *const op_names[POLICY_OP_COUNT] = {
+	[POLICY_CREATE] = "create", [POLICY_CONNECT] = "connect", [POLICY_BIND] = "bind",
+	[POLICY_LISTEN] = "listen", [POLICY_ACCEPT] = "accept",   [POLICY_SEND] = "send",
+	[POLICY_RESOLVE] = "resolve", [POLICY_OPTION] = "option",
+};
+
+static bool rule_applies(const struct rule *r, const struct policy_request *rq,
+                         const struct target *t);
+static enum match match_who(const struct rule *r, const struct identity *who);
+static enum match match_transport(const struct rule *r, const struct policy_request *rq);
+static enum match match_address(const struct rule *r, const struct target *t);
+static enum match match_name(const struct rule *r, const char *name);
+static void decode_target(const struct policy_request *rq, struct target *t);
+static void rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len);
+
+void
+policy_decide(const struct policy *p, const struct policy_request *rq,
+              struct policy_decision *out)
+{
+	struct target t;
+	char label[sizeof(out->rule)];
+
+	memset(out, 0, sizeof(*out));
+	out->max_handles = -1;
+	out->max_connections = -1;
+	decode_target(rq, &t);
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+
+		if (!rule_applies(r, rq, &t))
+			continue;
+		rule_label(p, r, label, sizeof(label));
+		out->allow = r->allow;
+		snprintf(out->rule, sizeof(out->rule), "%s", label);
+		if (r->reason != NULL)
+			snprintf(out->reason, sizeof(out->reason), "%s", r->reason);
+		else if (r->line == 0)
+			snprintf(out->reason, sizeof(out->reason), "%s by the embedded default policy",
+			         r->allow ? "allowed" : "denied");
+		else
+			snprintf(out->reason, sizeof(out->reason), "%s by policy rule %.170s",
+			         r->allow ? "allowed" : "denied", label);
+		if (r->allow) {
+			out->max_handles = r->max_handles;
+			out->max_connections = r->max_connections;
+		}
+		return;
+	}
+	out->allow = false;
+	snprintf(out->rule, sizeof(out->rule), "default");
+	snprintf(out->reason, sizeof(out->reason), "no %s rule allows %s (deny by default)",
+	         p->source == NULL ? "embedded" : "policy", policy_op_name(rq->op));
+}
+
+const struct policy_limits *
+policy_limits(const struct policy *p)
+{
+	return &p->limits;
+}
+
+size_t
+policy_rule_count(const struct policy *p)
+{
+	return p->n_rules;
+}
+
+const char *
+policy_source(const struct policy *p)
+{
+	return p->source != NULL ? p->source : "default";
+}
+
+const char *
+policy_op_name(enum policy_op op)
+{
+	if ((unsigned)op >= POLICY_OP_COUNT)
+		return "?";
+	return op_names[op];
+}
+
+int
+policy_op_parse(const char *name, enum policy_op *out)
+{
+	for (int i = 0; i < POLICY_OP_COUNT; i++) {
+		if (strcmp(name, op_names[i]) == 0) {
+			*out = (enum policy_op)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+const char *
+policy_family_name(int family, char *buf, size_t len)
+{
+	switch (family) {
+	case AF_INET: return "ipv4";
+	case AF_INET6: return "ipv6";
+	case AF_UNIX: return "unix";
+	case AF_UNSPEC: return "unspec";
+	}
+	snprintf(buf, len, "af%d", family);
+	return buf;
+}
+
+const char *
+policy_type_name(int type, char *buf, size_t len)
+{
+	switch (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
+	case 0: return "any";
+	case SOCK_STREAM: return "stream";
+	case SOCK_DGRAM: return "dgram";
+	case SOCK_RAW: return "raw";
+	case SOCK_SEQPACKET: return "seqpacket";
+	}
+	snprintf(buf, len, "type%d", type);
+	return buf;
+}
+
+int
+policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, size_t buf_len,
+                   int *port)
+{
+	struct policy_request rq = {.addr = addr, .addr_len = len};
+	struct target t;
+	size_t i, o;
+
+	*port = -1;
+	if (buf_len == 0)
+		return -1;
+	buf[0] = '\0';
+	decode_target(&rq, &t);
+	switch (t.kind) {
+	case TARGET_IP:
+		/* Show a mapped address as the IPv4 address policy matched it as. */
+		if (inet_ntop(t.family, t.ip, buf, buf_len) == NULL) {
+			buf[0] = '\0';
+			return -1;
+		}
+		*port = t.port;
+		return 0;
+	case TARGET_UNIX:
+		o = 0;
+		if (t.abstract && o + 1 < buf_len)
+			buf[o++] = '@';
+		for (i = 0; i < t.path_len && o + 1 < buf_len; i++)
+			buf[o++] = t.path[i] == '\0' ? '@' : t.path[i];
+		buf[o] = '\0';
+		return 0;
+	default:
+		return -1;
+	}
+}
+
+bool
+cidr_contains(const struct cidr *c, int family, const uint8_t *addr)
+{
+	int full = c->prefix / 8, rest = c->prefix % 8;
+
+	if (c->family != family)
+		return false;
+	if (memcmp(c->addr, addr, full) != 0)
+		return false;
+	if (rest == 0)
+		return true;
+	return ((c->addr[full] ^ addr[full]) & (0xff00 >> rest)) == 0;
+}
+
+static bool
+rule_applies(const struct rule *r, const struct policy_request *rq, const struct target *t)
+{
+	enum match m[4];
+	bool unknown = false;
+
+	if ((unsigned)rq->op >= POLICY_OP_COUNT || !(r->ops & (1u << rq->op)))
+		return false;
+	m[0] = match_who(r, rq->who);
+	m[1] = match_transport(r, rq);
+	m[2] = match_address(r, t);
+	m[3] = match_name(r, rq->name);
+	for (int i = 0; i < 4; i++) {
+		if (m[i] == MATCH_NO)
+			return false;
+		unknown |= m[i] == MATCH_UNKNOWN;
+	}
+	return unknown ? !r->allow : true;
+}
+
+static enum match
+match_who(const struct rule *r, const struct identity *who)
+{
+	enum match result = MATCH_YES;
+	size_t i;
+	int k;
+	bool found;
+
+	if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups == 0)
+		return MATCH_YES;
+	if (who == NULL)
+		return MATCH_UNKNOWN;
+	if (r->n_uids > 0) {
+		for (i = 0, found = false; i < r->n_uids && !found; i++)
+			found = r->uids[i] == who->uid;
+		if (!found)
+			return MATCH_NO;
+	}
+	if (r->n_gids > 0) {
+		for (i = 0, found = false; i < r->n_gids && !found; i++) {
+			found = r->gids[i] == who->gid;
+			for (k = 0; k < who->n_groups && k < IDENTITY_MAX_GROUPS && !found; k++)
+				found = r->gids[i] == who->groups[k];
+		}
+		if (!found) {
+			if (!who->groups_truncated)
+				return MATCH_NO;
+			result = MATCH_UNKNOWN;
+		}
+	}
+	if (r->n_exes > 0) {
+		if (who->exe[0] == '\0' || memchr(who->exe, '\0', sizeof(who->exe)) == NULL) {
+			result = MATCH_UNKNOWN;
+		} else {
+			for (i = 0, found = false; i < r->n_exes && !found; i++)
+				found = fnmatch(r->exes[i], who->exe, 0) == 0;
+			if (!found)
+				return MATCH_NO;
+		}
+	}
+	if (r->n_cgroups > 0) {
+		if (who->cgroup[0] == '\0' ||
+		    memchr(who->cgroup, '\0', sizeof(who->cgroup)) == NULL) {
+			result = MATCH_UNKNOWN;
+		} else {
+			for (i = 0, found = false; i < r->n_cgroups && !found; i++)
+				found = fnmatch(r->cgroups[i], who->cgroup, 0) == 0;
+			if (!found)
+				return MATCH_NO;
+		}
+	}
+	return result;
+}
+
+static enum match
+match_transport(const struct rule *r, const struct policy_request *rq)
+{
+	int type = rq->type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	bool inet = rq->family == AF_INET || rq->family == AF_INET6;
+	unsigned have = 0;
+
+	if (inet) {
+		if (type == SOCK_STREAM)
+			have = TRANSPORT_TCP;
+		else if (type == SOCK_DGRAM)
+			have = TRANSPORT_UDP;
+		else if (type == SOCK_RAW)
+			have = TRANSPORT_RAW;
+	} else if (rq->family == AF_UNIX) {
+		have = TRANSPORT_UNIX;
+	}
+	if (r->transports != 0 && !(r->transports & have))
+		return MATCH_NO;
+	if (r->ipvers != 0) {
+		if (inet)
+			return (r->ipvers & (rq->family == AF_INET ? IPVER_4 : IPVER_6)) ? MATCH_YES
+			                                                                 : MATCH_NO;
+		/* `tcp,unix ipv4`: the IP version constrains only the IP transports. */
+		return have == TRANSPORT_UNIX && (r->transports & TRANSPORT_UNIX) ? MATCH_YES
+		                                                                  : MATCH_NO;
+	}
+	return MATCH_YES;
+}
+
+static enum match
+match_address(const struct rule *r, const struct target *t)
+{
+	size_t i;
+	bool found = false;
+
+	if (r->n_cidrs + r->n_paths + r->n_ports == 0)
+		return MATCH_YES;
+	if (t->kind == TARGET_NONE)
+		return MATCH_NO;
+	if (t->kind == TARGET_BAD)
+		return MATCH_UNKNOWN;
+	if (t->kind == TARGET_UNIX) {
+		if (r->n_paths == 0 || r->n_ports > 0 || t->path == NULL)
+			return MATCH_NO;
+		for (i = 0; i < r->n_paths && !found; i++) {
+			const struct unix_path *up = &r->paths[i];
+
+			if (up->abstract != t->abstract)
+				continue;
+			if (up->prefix)
+				found = t->path_len >= up->len && memcmp(t->path, up->path, up->len) == 0;
+			else
+				found = t->path_len == up->len && memcmp(t->path, up->path, up->len) == 0;
+		}
+		return found ? MATCH_YES : MATCH_NO;
+	}
+	if (r->n_cidrs > 0) {
+		for (i = 0; i < r->n_cidrs && !found; i++)
+			found = cidr_contains(&r->cidrs[i], t->family, t->ip);
+		if (!found)
+			return MATCH_NO;
+	} else if (r->n_paths > 0) {
+		return MATCH_NO;
+	}
+	if (r->n_ports > 0) {
+		for (i = 0, found = false; i < r->n_ports && !found; i++)
+			found = t->port >= r->ports[i].lo && t->port <= r->ports[i].hi;
+		if (!found)
+			return MATCH_NO;
+	}
+	return MATCH_YES;
+}
+
+static enum match
+match_name(const struct rule *r, const char *name)
+{
+	size_t len, i;
+
+	if (r->n_names == 0)
+		return MATCH_YES;
+	if (name == NULL)
+		return MATCH_NO;
+	len = strlen(name);
+	if (len > 1 && name[len - 1] == '.')
+		len--;
+	for (i = 0; i < r->n_names; i++) {
+		const struct name_pattern *np = &r->names[i];
+		size_t plen = strlen(np->text);
+
+		if (np->any)
+			return MATCH_YES;
+		if (np->suffix) {
+			/* ".example.com": at least one label before it, any depth. */
+			if (len > plen && strncasecmp(name + len - plen, np->text, plen) == 0)
+				return MATCH_YES;
+		} else if (len == plen && strncasecmp(name, np->text, plen) == 0) {
+			return MATCH_YES;
+		}
+	}
+	return MATCH_NO;
+}
+
+static void
+decode_target(const struct policy_request *rq, struct target *t)
+{
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const struct sockaddr *sa = rq->addr;
+	size_t off = offsetof(struct sockaddr_un, sun_path);
+
+	memset(t, 0, sizeof(*t));
+	if (sa == NULL) {
+		t->kind = TARGET_NONE;
+		return;
+	}
+	t->kind = TARGET_BAD;
+	if (rq->addr_len < sizeof(sa_family_t))
+		return;
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
+
+		if (rq->addr_len < sizeof(*sin))
+			return;
+		t->kind = TARGET_IP;
+		t->family = AF_INET;
+		memcpy(t->ip, &sin->sin_addr, 4);
+		t->port = ntohs(sin->sin_port);
+		return;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
+
+		if (rq->addr_len < sizeof(*sin6))
+			return;
+		t->kind = TARGET_IP;
+		t->port = ntohs(sin6->sin6_port);
+		/* ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d: IPv4 rules must see it. */
+		if (memcmp(sin6->sin6_addr.s6_addr, mapped, 12) == 0) {
+			t->family = AF_INET;
+			memcpy(t->ip, sin6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			t->family = AF_INET6;
+			memcpy(t->ip, sin6->sin6_addr.s6_addr, 16);
+		}
+		return;
+	}
+	case AF_UNIX: {
+		const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+		size_t n;
+
+		if (rq->addr_len > sizeof(*sun))
+			return;
+		t->kind = TARGET_UNIX;
+		if (rq->addr_len <= off)
+			return; /* unnamed */
+		n = rq->addr_len - off;
+		if (sun->sun_path[0] == '\0') {
+			t->abstract = true;
+			t->path = sun->sun_path + 1;
+			t->path_len = n - 1;
+		} else {
+			t->path = sun->sun_path;
+			t->path_len = strnlen(sun->sun_path, n);
+		}
+		return;
+	}
+	}
+}
+
+static void
+rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len)
+{
+	if (r->line == 0 || p->source == NULL)
+		snprintf(buf, len, "default");
+	else
+		snprintf(buf, len, "%s:%d", p->source, r->line);
+}
