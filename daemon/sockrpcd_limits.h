@@ -1,5 +1,5 @@
 /*
- * limits.h - every limit the daemon enforces, with why it has its value.
+ * sockrpcd_limits.h - every limit the daemon enforces, with why it has its value.
  * Defaults here; the command line (and, where stated, the policy) may change them.
  */
 #ifndef SOCKRPCD_LIMITS_H

@@ -1,0 +1,135 @@
+/*
+ * call.c - one request being served: its life from dispatch to reply.
+ *
+ * A call owns its decoded request and whatever progress it keeps while it waits
+ * (a timer, a DNS job, a partial read). Every call ends in exactly one reply, through
+ * call_reply() or call_fail(), which also frees it; call_free() alone drops a call
+ * without a reply (only when its session is already gone).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/util.h>
+
+#include "sockrpcd.h"
+
+const Sockrpc__Status status_ok = SOCKRPC__STATUS__INIT;
+
+/* Takes ownership of `request`, even on failure (returns NULL only when out of memory). */
+struct call *
+call_new(struct session *s, unsigned method, uint64_t id, ProtobufCMessage *request,
+         size_t charged_bytes)
+{
+	struct call *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		protobuf_c_message_free_unpacked(request, NULL);
+		return NULL;
+	}
+	c->session = s;
+	c->method = method;
+	c->id = id;
+	c->request = request;
+	c->charged_bytes = charged_bytes;
+	c->timeout_ms = -1;
+	c->last_errno = 0;
+	TAILQ_INSERT_TAIL(&s->calls, c, session_link);
+	return c;
+}
+
+const char *
+call_method_name(const struct call *c)
+{
+	return sockrpc__sock_rpc__descriptor.methods[c->method].name;
+}
+
+/* Sends `reply` (unless the session is closing) and frees the call. */
+void
+call_reply(struct call *c, ProtobufCMessage *reply)
+{
+	struct session *s = c->session;
+
+	if (!s->closing)
+		session_send_reply(s, c->method, c->id, reply);
+	call_free(c);
+}
+
+static void
+fail_with(struct call *c, struct handle *h, int code, int err, const char *text)
+{
+	const ProtobufCMessageDescriptor *desc = sockrpc__sock_rpc__descriptor.methods[c->method].output;
+	const ProtobufCFieldDescriptor *field;
+	Sockrpc__Status status = SOCKRPC__STATUS__INIT;
+	Sockrpc__SocketState state;
+	const char *name = err ? strerrorname_np(err) : NULL;
+	ProtobufCMessage *reply = calloc(1, desc->sizeof_message);
+
+	if (reply == NULL) {
+		call_free(c);
+		return;
+	}
+	desc->message_init(reply);
+	status.code = (Sockrpc__Code)code;
+	status.errno_number = err;
+	status.errno_name = (char *)(name ? name : "");
+	status.message = (char *)text;
+	/* Every reply has Status as field 1 and, about a handle, SocketState as field 2. */
+	field = protobuf_c_message_descriptor_get_field(desc, 1);
+	*(Sockrpc__Status **)((char *)reply + field->offset) = &status;
+	field = protobuf_c_message_descriptor_get_field(desc, 2);
+	if (h != NULL && field != NULL && field->descriptor == &sockrpc__socket_state__descriptor)
+		*(Sockrpc__SocketState **)((char *)reply + field->offset) =
+			handle_state_message(h, &state);
+	call_reply(c, reply);
+	free(reply);
+}
+
+/* Answers the call with an error status (code SR_*) and frees it; h may be NULL. */
+void
+call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
+{
+	char text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof(text), fmt, ap);
+	va_end(ap);
+	fail_with(c, h, code, err, text);
+}
+
+/* Answers an OS error: the message is fmt's text, ": ", then strerror(err). */
+void
+call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt, ...)
+{
+	char what[400], text[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	snprintf(text, sizeof(text), "%s: %s", what, strerror(err));
+	fail_with(c, h, err == ETIMEDOUT ? SOCKRPC__CODE__ETIMEDOUT : SOCKRPC__CODE__EOS, err,
+	          text);
+}
+
+void
+call_free(struct call *c)
+{
+	if (c == NULL)
+		return;
+	handle_unqueue_call(c);
+	if (c->timer)
+		event_free(c->timer);
+	if (c->resolving)
+		resolve_cancel(c->resolving);
+	if (c->candidates)
+		evutil_freeaddrinfo(c->candidates);
+	free(c->buf);
+	protobuf_c_message_free_unpacked(c->request, NULL);
+	TAILQ_REMOVE(&c->session->calls, c, session_link);
+	session_release_call_bytes(c->session, c->charged_bytes);
+	free(c);
+}

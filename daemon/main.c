@@ -1,0 +1,361 @@
+/*
+ * main.c - sockrpcd: options, start-up, signals and the event loop.
+ *
+ * The daemon runs in the foreground (systemd, or a supervisor, keeps it). It takes its
+ * listening socket from systemd when socket-activated, or creates it; then it serves
+ * until SIGTERM, reloading the policy on SIGHUP.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <systemd/sd-daemon.h>
+
+#include "ops.h"
+#include "privileges.h"
+#include "sockrpcd.h"
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+	        "usage: sockrpcd [options]\n"
+	        "       sockrpcd --check-policy FILE\n"
+	        "       sockrpcd --explain [--policy FILE] WHO OP [TYPE] [TARGET]\n"
+	        "\n"
+	        "Brokers sockets for processes that have no network of their own.\n"
+	        "\n"
+	        "  -s, --socket PATH          listen here (default: $SOCKRPC_SOCKET, else\n"
+	        "                             /run/sockrpc/sockrpc.sock as root,\n"
+	        "                             $XDG_RUNTIME_DIR/sockrpc.sock otherwise)\n"
+	        "  -p, --policy FILE          the policy (default: the embedded one: the daemon's\n"
+	        "                             own uid may do everything, others nothing)\n"
+	        "  -a, --audit FILE           append the audit log here (default: stderr)\n"
+	        "  -f, --foreground           run in the foreground (always the case)\n"
+	        "      --socket-mode MODE     octal mode of a created socket (default 0666)\n"
+	        "      --socket-group GROUP   group of a created socket\n"
+	        "  -u, --user USER            drop to USER after start-up when run as root\n"
+	        "                             (default: 'sockrpc' if that user exists)\n"
+	        "      --max-sessions N       sessions at once (default %d)\n"
+	        "      --max-sessions-per-uid N\n"
+	        "      --max-handles N        sockets per session (default %d)\n"
+	        "      --max-queued-bytes N   bytes outstanding per session (default %u)\n"
+	        "      --resolv-conf FILE     name servers for host names (default /etc/resolv.conf)\n"
+	        "      --hosts FILE           hosts file for host names (default /etc/hosts)\n"
+	        "      --check-policy FILE    validate a policy file and exit\n"
+	        "      --explain ...          say what the policy decides for one request, and why\n"
+	        "  -v, --verbose              log every session\n"
+	        "  -h, --help                 this text\n"
+	        "  -V, --version              the version\n",
+	        DEFAULT_MAX_SESSIONS, DEFAULT_MAX_HANDLES, DEFAULT_MAX_QUEUED_BYTES);
+}
+
+static const char *
+default_socket_path(void)
+{
+	static char path[PATH_MAX];
+	const char *env = getenv("SOCKRPC_SOCKET");
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+
+	if (env && *env)
+		return env;
+	if (geteuid() == 0 || runtime == NULL || *runtime == '\0')
+		return "/run/sockrpc/sockrpc.sock";
+	snprintf(path, sizeof(path), "%s/sockrpc.sock", runtime);
+	return path;
+}
+
+static int
+parse_count(const char *text, const char *what, unsigned long *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 0);
+	if (errno || *end || end == text || text[0] == '-') {
+		fprintf(stderr, "sockrpcd: %s: not a number: %s\n", what, text);
+		return -1;
+	}
+	*out = v;
+	return 0;
+}
+
+enum {
+	OPT_MAX_SESSIONS = 256,
+	OPT_MAX_SESSIONS_PER_UID,
+	OPT_MAX_HANDLES,
+	OPT_MAX_QUEUED,
+	OPT_RESOLV_CONF,
+	OPT_HOSTS,
+	OPT_CHECK_POLICY,
+	OPT_EXPLAIN,
+	OPT_SOCKET_MODE,
+	OPT_SOCKET_GROUP,
+};
+
+static const struct option long_options[] = {
+	{ "socket", required_argument, NULL, 's' },
+	{ "policy", required_argument, NULL, 'p' },
+	{ "audit", required_argument, NULL, 'a' },
+	{ "foreground", no_argument, NULL, 'f' },
+	{ "user", required_argument, NULL, 'u' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
+	{ "max-sessions-per-uid", required_argument, NULL, OPT_MAX_SESSIONS_PER_UID },
+	{ "max-handles", required_argument, NULL, OPT_MAX_HANDLES },
+	{ "max-queued-bytes", required_argument, NULL, OPT_MAX_QUEUED },
+	{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
+	{ "hosts", required_argument, NULL, OPT_HOSTS },
+	{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
+	{ "explain", no_argument, NULL, OPT_EXPLAIN },
+	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
+	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Limits given on the command line; 0 means "not given". They beat the policy's. */
+struct cli_limits {
+	unsigned long sessions, sessions_per_uid, handles, queued;
+};
+
+/* The policy's `limit` lines, then the command line, over the built-in defaults. */
+static void
+apply_limits(struct sockrpcd *d, const struct cli_limits *cli)
+{
+	const struct policy_limits *pl = policy_limits(d->policy);
+	struct daemon_limits *l = &d->opt.limits;
+
+	l->max_sessions = cli->sessions ? cli->sessions
+	                : pl->sessions > 0 ? (unsigned)pl->sessions : DEFAULT_MAX_SESSIONS;
+	l->max_sessions_per_uid = cli->sessions_per_uid ? cli->sessions_per_uid
+	                        : pl->sessions_per_uid > 0 ? (unsigned)pl->sessions_per_uid : 0;
+	l->max_handles = cli->handles ? cli->handles
+	               : pl->handles_per_session > 0 ? (unsigned)pl->handles_per_session
+	                                             : DEFAULT_MAX_HANDLES;
+	l->max_queued_bytes = cli->queued ? cli->queued
+	                    : pl->queued_bytes > 0 ? (size_t)pl->queued_bytes
+	                                           : DEFAULT_MAX_QUEUED_BYTES;
+	/* A session must be able to hold at least one full frame in flight. */
+	if (l->max_queued_bytes < 2 * SR_MAX_FRAME)
+		l->max_queued_bytes = 2 * SR_MAX_FRAME;
+}
+
+static struct policy *
+load_policy(const char *path)
+{
+	char errors[4096];
+	struct policy *p;
+
+	if (path == NULL)
+		return policy_default(geteuid());
+	p = policy_load(path, errors, sizeof(errors));
+	if (p == NULL)
+		log_error("policy %s rejected:\n%s", path, errors);
+	return p;
+}
+
+static struct cli_limits cli_limits;
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct sockrpcd *d = arg;
+	struct policy *p;
+
+	sd_notify(0, "RELOADING=1");
+	p = load_policy(d->opt.policy_path);
+	if (p != NULL) {
+		policy_free(d->policy);
+		d->policy = p;
+		apply_limits(d, &cli_limits);
+		log_info("policy reloaded from %s", d->opt.policy_path ? d->opt.policy_path
+		                                                       : "the embedded default");
+	} else {
+		log_warn("keeping the previous policy");
+	}
+	if (audit_reopen(d->audit) != 0)
+		log_warn("cannot reopen the audit log");
+	sd_notify(0, "READY=1");
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct sockrpcd *d = arg;
+
+	log_info("stopping on signal %d", (int)sig);
+	sd_notify(0, "STOPPING=1");
+	server_stop(d);
+}
+
+static int
+install_signals(struct sockrpcd *d)
+{
+	static const int stops[] = { SIGTERM, SIGINT };
+
+	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error value, never a death */
+	for (int i = 0; i < 2; i++) {
+		d->signals[i] = evsignal_new(d->base, stops[i], on_stop, d);
+		if (d->signals[i] == NULL || evsignal_add(d->signals[i], NULL) != 0)
+			return -1;
+	}
+	d->signals[2] = evsignal_new(d->base, SIGHUP, on_reload, d);
+	if (d->signals[2] == NULL || evsignal_add(d->signals[2], NULL) != 0)
+		return -1;
+	return 0;
+}
+
+/* The inherited listening socket under systemd socket activation, else -1. */
+static int
+activation_fd(void)
+{
+	int n = sd_listen_fds(1);
+
+	if (n == 1 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0)
+		return SD_LISTEN_FDS_START;
+	if (n > 1)
+		log_warn("systemd passed %d sockets; using only the first", n);
+	return n >= 1 ? SD_LISTEN_FDS_START : -1;
+}
+
+static void
+teardown(struct sockrpcd *d)
+{
+	struct session *s;
+
+	while ((s = TAILQ_FIRST(&d->sessions)) != NULL)
+		session_close(s, "daemon exiting");
+	if (d->listener)
+		evconnlistener_free(d->listener);
+	if (d->accept_retry)
+		event_free(d->accept_retry);
+	for (int i = 0; i < 4; i++)
+		if (d->signals[i])
+			event_free(d->signals[i]);
+	if (d->dns)
+		evdns_base_free(d->dns, 0);
+	/* Run the loop once more so deferred session releases happen. */
+	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	event_base_free(d->base);
+	policy_free(d->policy);
+	audit_free(d->audit);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct sockrpcd d;
+	char err[256];
+	const char *check_policy = NULL;
+	bool explain = false;
+	int ch, status = EXIT_FAILURE;
+	unsigned long n;
+
+	memset(&d, 0, sizeof(d));
+	TAILQ_INIT(&d.sessions);
+	d.opt.socket_mode = -1;
+	log_init();
+	while ((ch = getopt_long(argc, argv, "+s:p:a:fu:vhV", long_options, NULL)) != -1) {
+		switch (ch) {
+		case 's': d.opt.socket_path = optarg; break;
+		case 'p': d.opt.policy_path = optarg; break;
+		case 'a': d.opt.audit_path = optarg; break;
+		case 'f': break;
+		case 'u': d.opt.user = optarg; break;
+		case 'v': log_verbose = 1; break;
+		case 'h': usage(stdout); return EXIT_SUCCESS;
+		case 'V': printf("sockrpcd %s (protocol %d.%d)\n", SOCKRPC_VERSION,
+		                 SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
+			return EXIT_SUCCESS;
+		case OPT_RESOLV_CONF: d.opt.resolv_conf = optarg; break;
+		case OPT_HOSTS: d.opt.hosts_file = optarg; break;
+		case OPT_CHECK_POLICY: check_policy = optarg; break;
+		case OPT_EXPLAIN: explain = true; break;
+		case OPT_SOCKET_GROUP: d.opt.socket_group = optarg; break;
+		case OPT_SOCKET_MODE:
+			if (parse_count(optarg, "--socket-mode", &n) != 0 || n > 07777)
+				return 2;
+			d.opt.socket_mode = (int)strtoul(optarg, NULL, 8);
+			break;
+		case OPT_MAX_SESSIONS:
+		case OPT_MAX_SESSIONS_PER_UID:
+		case OPT_MAX_HANDLES:
+		case OPT_MAX_QUEUED:
+			if (parse_count(optarg, "limit", &n) != 0 || n == 0 || n > UINT_MAX) {
+				fprintf(stderr, "sockrpcd: limits must be 1-%u\n", UINT_MAX);
+				return 2;
+			}
+			if (ch == OPT_MAX_SESSIONS) cli_limits.sessions = n;
+			else if (ch == OPT_MAX_SESSIONS_PER_UID) cli_limits.sessions_per_uid = n;
+			else if (ch == OPT_MAX_HANDLES) cli_limits.handles = n;
+			else cli_limits.queued = n;
+			break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (check_policy)
+		return check_policy_main(check_policy, stdout, stderr);
+	if (explain)
+		return explain_main(d.opt.policy_path, argc - optind, argv + optind, stdout);
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (d.opt.socket_path == NULL)
+		d.opt.socket_path = default_socket_path();
+
+	d.policy = load_policy(d.opt.policy_path);
+	if (d.policy == NULL)
+		return EXIT_FAILURE;
+	apply_limits(&d, &cli_limits);
+	d.audit = audit_open(d.opt.audit_path, err, sizeof(err));
+	if (d.audit == NULL) {
+		log_error("audit log: %s", err);
+		goto out;
+	}
+	d.base = event_base_new();
+	if (d.base == NULL) {
+		log_error("cannot create the event loop");
+		goto out;
+	}
+	d.dns = resolve_base_new(d.base, d.opt.resolv_conf, d.opt.hosts_file);
+	if (d.dns == NULL) {
+		log_error("cannot start the resolver (hosts file %s)",
+		          d.opt.hosts_file ? d.opt.hosts_file : "/etc/hosts");
+		goto out;
+	}
+	ops_install(&d);
+	if (install_signals(&d) != 0) {
+		log_error("cannot install signal handlers");
+		goto out;
+	}
+	if (server_listen(&d, activation_fd()) != 0)
+		goto out;
+	if (privileges_drop(d.opt.user) != 0)
+		goto out;
+	log_info("listening on %s (policy: %s)", d.opt.socket_path,
+	         d.opt.policy_path ? d.opt.policy_path : "embedded default");
+	sd_notify(0, "READY=1");
+	event_base_dispatch(d.base);
+	log_info("stopped");
+	status = EXIT_SUCCESS;
+out:
+	if (d.base)
+		teardown(&d);
+	else {
+		policy_free(d.policy);
+		audit_free(d.audit);
+	}
+	return status;
+}

@@ -1,0 +1,192 @@
+/*
+ * ops.c - the service table and what every rpc handler shares: finding the call's
+ * handle in the session, asking the policy (and auditing the answer), and choosing a
+ * target address among those a name resolves to.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <event2/util.h>
+
+#include "ops.h"
+
+void
+ops_install(struct sockrpcd *d)
+{
+	Sockrpc__SockRpc_Service service = SOCKRPC__SOCK_RPC__INIT(op_);
+
+	d->service = service;
+}
+
+/*
+ * Finds the handle `id` of the call's session and checks that its state permits `op`.
+ * Returns it, or NULL after answering the call.
+ */
+struct handle *
+op_lookup_handle(struct call *c, int64_t id, enum handle_op op)
+{
+	struct session *s = c->session;
+	struct handle *h = session_find_handle(s, id);
+	const char *why;
+	int code;
+
+	if (h == NULL) {
+		/* Ids are session-local and never reused: below the next id means ours, closed. */
+		if (id > 0 && id < s->next_handle_id)
+			call_fail(c, NULL, SOCKRPC__CODE__ECLOSED, 0, "socket %lld is closed",
+			          (long long)id);
+		else
+			call_fail(c, NULL, SOCKRPC__CODE__EBADHANDLE, 0,
+			          "no socket %lld in this session", (long long)id);
+		return NULL;
+	}
+	handle_refresh(h);
+	code = handle_permits(h, op, &why);
+	if (code != 0) {
+		call_fail(c, h, code, 0, "%s", why);
+		return NULL;
+	}
+	return h;
+}
+
+/* Asks the policy, audits the decision. Fills rq->who. */
+bool
+op_policy_allows(struct call *c, struct handle *h, struct policy_request *rq,
+                 struct policy_decision *out)
+{
+	struct session *s = c->session;
+
+	rq->who = &s->peer;
+	if (h != NULL) {
+		rq->family = h->family;
+		rq->type = h->type;
+	}
+	policy_decide(s->d->policy, rq, out);
+	audit_decision(s->d->audit, s->id, rq, out);
+	return out->allow;
+}
+
+void
+op_reply_state(struct call *c, struct handle *h)
+{
+	/* Every reply type that carries only status and state has this layout. */
+	Sockrpc__BindReply reply = SOCKRPC__BIND_REPLY__INIT;
+	Sockrpc__SocketState state;
+	const ProtobufCMessageDescriptor *desc =
+		sockrpc__sock_rpc__descriptor.methods[c->method].output;
+
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(h, &state);
+	reply.base.descriptor = desc;
+	call_reply(c, &reply.base);
+}
+
+static void
+on_target_resolved(int eai, struct evutil_addrinfo *res, void *arg)
+{
+	struct call *c = arg;
+
+	c->resolving = NULL;
+	c->candidates = c->next_candidate = res;
+	c->resolve_error = eai;
+	if (c->queued)
+		handle_run_queue(c->handle, c->dir);
+}
+
+int
+op_set_target(struct call *c, struct handle *h, const char *host, int port)
+{
+	int r = address_parse(host, port, h->family, &c->target, &c->target_len);
+
+	c->target_name = host;
+	if (r == 0)
+		return 0;
+	if (r != -EAGAIN) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "address not valid or unsupported: %s",
+		          host);
+		return -1;
+	}
+	c->target_len = 0;
+	{
+		char service[8];
+
+		snprintf(service, sizeof(service), "%d", port);
+		c->resolving = resolve_start(c->session->d, host, service, h->family, h->type,
+		                             EVUTIL_AI_NUMERICSERV, on_target_resolved, c);
+	}
+	if (c->resolving == NULL) {
+		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "cannot resolve %s: out of memory",
+		          host);
+		return -1;
+	}
+	return 0;
+}
+
+const struct sockaddr *
+op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *len)
+{
+	for (;;) {
+		const struct sockaddr *sa = NULL;
+		struct policy_request rq = { .op = op };
+		struct policy_decision d;
+
+		if (c->target_len > 0) {
+			if (c->target_used)
+				return NULL;
+			c->target_used = true;
+			sa = (const struct sockaddr *)&c->target;
+			*len = c->target_len;
+		} else {
+			while (c->next_candidate && c->next_candidate->ai_family != h->family)
+				c->next_candidate = c->next_candidate->ai_next;
+			if (c->next_candidate == NULL)
+				return NULL;
+			sa = c->next_candidate->ai_addr;
+			*len = (socklen_t)c->next_candidate->ai_addrlen;
+			c->next_candidate = c->next_candidate->ai_next;
+		}
+		rq.addr = sa;
+		rq.addr_len = *len;
+		rq.name = c->target_name;
+		if (op_policy_allows(c, h, &rq, &d))
+			return sa;
+		if (!c->denied_seen) {
+			c->denied_seen = true;
+			c->denial = d;
+		}
+	}
+}
+
+void
+op_fail_no_target(struct call *c, struct handle *h, const char *what)
+{
+	if (c->resolve_error != 0)
+		call_fail(c, h, SOCKRPC__CODE__EOS, 0, "%s failed: cannot resolve host: %s", what,
+		          evutil_gai_strerror(c->resolve_error));
+	else if (c->last_errno != 0)
+		call_fail_errno(c, h, c->last_errno, "%s failed", what);
+	else if (c->denied_seen)
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "%s denied by policy (%s): %s", what,
+		          c->denial.rule, c->denial.reason);
+	else
+		call_fail(c, h, SOCKRPC__CODE__EOS, 0, "%s failed: no address of the socket's family",
+		          what);
+}
+
+/* The daemon's own socket is never a valid target: a client must not reach another
+ * session through it. */
+bool
+op_is_daemon_socket(struct sockrpcd *d, const struct sockaddr *sa)
+{
+	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+	struct stat a, b;
+
+	if (sa->sa_family != AF_UNIX || un->sun_path[0] == '\0')
+		return false;
+	if (stat(un->sun_path, &a) != 0 || stat(d->opt.socket_path, &b) != 0)
+		return false;
+	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+}

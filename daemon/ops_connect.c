@@ -1,0 +1,203 @@
+/*
+ * ops_connect.c - connections: connect (through name resolution and policy, to the
+ * first allowed address that answers) and accept. Both wait on the loop, never block it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ops.h"
+
+/* Ends the connect call; rx calls that waited for the connection may now run. */
+static enum call_progress
+connect_finish(struct call *c, struct handle *h, bool connected)
+{
+	h->connect_pending = false;
+	if (connected) {
+		const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
+
+		snprintf(h->host, sizeof(h->host), "%s", in->host[0] ? in->host : h->host);
+		h->port = in->port;
+		h->state = HANDLE_CONNECTED;
+		op_reply_state(c, h);
+	}
+	handle_run_queue(h, CALL_RX);
+	return CALL_DONE;
+}
+
+static void
+describe_target(struct call *c, struct handle *h, char *buf, size_t n)
+{
+	const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
+	const char *host = in->host[0] ? in->host : h->host;
+
+	if (h->family == AF_UNIX)
+		snprintf(buf, n, "connect to %.200s", host);
+	else if (strchr(host, ':'))
+		snprintf(buf, n, "connect to [%.200s]:%d", host, in->port);
+	else
+		snprintf(buf, n, "connect to %.200s:%d", host, in->port);
+}
+
+static enum call_progress
+connect_step(struct call *c, enum call_event ev)
+{
+	struct handle *h = c->handle;
+	char what[300];
+
+	describe_target(c, h, what, sizeof(what));
+	if (ev == CALL_TIMEOUT) {
+		if (h->state == HANDLE_CONNECTING)
+			handle_reset_connection(h);
+		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT, "%s timed out after %d ms",
+		          what, c->timeout_ms);
+		return connect_finish(c, h, false);
+	}
+	if (c->resolving)
+		return CALL_WAIT_OTHER;
+	if (c->connect_started) {
+		int err = 0;
+		socklen_t len = sizeof(err);
+
+		if (getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+			err = errno;
+		if (err == 0)
+			return connect_finish(c, h, true);
+		c->last_errno = err;
+		c->connect_started = false;
+		handle_reset_connection(h);
+	}
+	for (;;) {
+		socklen_t len;
+		const struct sockaddr *sa = op_next_target(c, h, POLICY_CONNECT, &len);
+
+		if (sa == NULL) {
+			op_fail_no_target(c, h, what);
+			return connect_finish(c, h, false);
+		}
+		if (op_is_daemon_socket(c->session->d, sa)) {
+			call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "%s refused: that is sockrpcd's own socket",
+			          what);
+			return connect_finish(c, h, false);
+		}
+		if (connect(h->fd, sa, len) == 0)
+			return connect_finish(c, h, true);
+		if (errno == EINPROGRESS || errno == EAGAIN) {
+			c->connect_started = true;
+			h->state = HANDLE_CONNECTING;
+			if (!h->blocking) {
+				/* Non-blocking: the connection proceeds; later states show its end. */
+				h->connect_pending = false;
+				op_reply_state(c, h);
+				handle_run_queue(h, CALL_RX);
+				return CALL_DONE;
+			}
+			return CALL_WAIT_IO;
+		}
+		c->last_errno = errno; /* try the next address the name gave */
+		handle_reset_connection(h);
+	}
+}
+
+OP(connect, ConnectRequest, ConnectReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_CONNECT);
+	const char *host;
+
+	if (h == NULL)
+		return;
+	host = in->host[0] ? in->host : h->host;
+	if (h->family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          in->port < 0 ? "port not specified" : "port %d out of range (0-65535)",
+		          in->port);
+		return;
+	}
+	if (strlen(host) >= sizeof(h->host)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "host name longer than %zu bytes",
+		          sizeof(h->host) - 1);
+		return;
+	}
+	c->step = connect_step;
+	c->timeout_ms = in->timeout_ms < 0 ? DEFAULT_CONNECT_TIMEOUT_MS
+	              : in->timeout_ms == 0 ? -1 : in->timeout_ms;
+	if (op_set_target(c, h, host, in->port) != 0)
+		return;
+	h->connect_pending = true;
+	handle_queue_call(h, c, CALL_TX);
+}
+
+static enum call_progress
+accept_step(struct call *c, enum call_event ev)
+{
+	struct handle *h = c->handle, *accepted;
+	struct session *s = c->session;
+	Sockrpc__AcceptReply reply = SOCKRPC__ACCEPT_REPLY__INIT;
+	Sockrpc__SocketState state, accepted_state;
+	struct sockaddr_storage peer;
+	socklen_t len;
+	int fd;
+
+	if (ev == CALL_TIMEOUT) {
+		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT, "accept timed out after %d ms",
+		          c->timeout_ms);
+		return CALL_DONE;
+	}
+	for (;;) {
+		struct policy_request rq = { .op = POLICY_ACCEPT };
+		struct policy_decision decision;
+
+		len = sizeof(peer);
+		fd = accept4(h->fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return CALL_WAIT_IO;
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			call_fail_errno(c, h, errno, "accept failed");
+			return CALL_DONE;
+		}
+		rq.addr = (struct sockaddr *)&peer;
+		rq.addr_len = len;
+		if (op_policy_allows(c, h, &rq, &decision))
+			break;
+		close(fd); /* a peer the policy refuses is hung up on; keep waiting */
+	}
+	accepted = handle_new(s, fd, h->family, h->type, h->protocol);
+	if (accepted == NULL) {
+		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "accept failed: out of memory");
+		return CALL_DONE;
+	}
+	if (session_add_handle(s, accepted) != 0) {
+		handle_close(accepted, "over the session's socket limit");
+		handle_free(accepted);
+		call_fail(c, h, SOCKRPC__CODE__ELIMIT, 0,
+		          "accept failed: too many sockets in this session (limit %u)",
+		          s->d->opt.limits.max_handles);
+		return CALL_DONE;
+	}
+	address_format((struct sockaddr *)&peer, len, accepted->host, sizeof(accepted->host),
+	               &accepted->port);
+	if (accepted->port < 0)
+		accepted->port = 0;
+	accepted->state = HANDLE_CONNECTED;
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(h, &state);
+	reply.accepted = handle_state_message(accepted, &accepted_state);
+	call_reply(c, &reply.base);
+	return CALL_DONE;
+}
+
+OP(accept, AcceptRequest, AcceptReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_ACCEPT);
+
+	if (h == NULL)
+		return;
+	c->step = accept_step;
+	c->timeout_ms = h->receive_timeout_ms > 0 ? h->receive_timeout_ms : -1;
+	handle_queue_call(h, c, CALL_RX);
+}

@@ -1,0 +1,445 @@
+/*
+ * ops_io.c - moving data: send, receive, read, send_to, receive_from. Each tries the
+ * non-blocking syscall at once and, when it would block, waits on the handle's queue
+ * for readiness or its timeout (the handle's send/receive timeout).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "enums.h"
+#include "frame.h"
+#include "ops.h"
+
+static int
+timeout_or_none(int ms)
+{
+	return ms > 0 ? ms : -1; /* 0 means "no timeout", as for SO_RCVTIMEO */
+}
+
+/* Translates wire message flags, answering the call when they are unknown. */
+static int
+host_flags(struct call *c, struct handle *h, uint32_t wire, int *out)
+{
+	if (enum_msg_flags_to_host(wire, out) == 0)
+		return 0;
+	call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "unknown message flags 0x%x", wire);
+	return -1;
+}
+
+static void
+reply_sent(struct call *c, struct handle *h, size_t sent)
+{
+	Sockrpc__SendReply reply = SOCKRPC__SEND_REPLY__INIT;
+	Sockrpc__SocketState state;
+
+	/* SendReply and SendToReply have the same fields. */
+	reply.base.descriptor = sockrpc__sock_rpc__descriptor.methods[c->method].output;
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(h, &state);
+	reply.sent = (int64_t)sent;
+	call_reply(c, &reply.base);
+}
+
+/* The shared tail of send and send_to: data, flags and destination (NULL: connected). */
+static enum call_progress
+transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struct sockaddr *to,
+         socklen_t to_len, enum call_event ev)
+{
+	struct handle *h = c->handle;
+
+	if (ev == CALL_TIMEOUT) {
+		if (c->done > 0)
+			reply_sent(c, h, c->done); /* as send(2) with SO_SNDTIMEO: a partial count */
+		else
+			call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
+			          "send timed out after %d ms", c->timeout_ms);
+		return CALL_DONE;
+	}
+	if (h->connect_pending)
+		return CALL_WAIT_OTHER;
+	do {
+		ssize_t n = sendto(h->fd, data->data + c->done, data->len - c->done,
+		                   flags | MSG_NOSIGNAL | MSG_DONTWAIT, to, to_len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK) {
+				if (!h->blocking && c->done > 0)
+					break;
+				return CALL_WAIT_IO;
+			}
+			call_fail_errno(c, h, errno, "send failed");
+			return CALL_DONE;
+		}
+		c->done += (size_t)n;
+		h->bytes_out += (uint64_t)n;
+	} while (c->done < data->len);
+	reply_sent(c, h, c->done);
+	return CALL_DONE;
+}
+
+static enum call_progress
+send_step(struct call *c, enum call_event ev)
+{
+	const Sockrpc__SendRequest *in = (const Sockrpc__SendRequest *)c->request;
+	int flags = 0;
+
+	enum_msg_flags_to_host(in->flags, &flags); /* checked when the call came in */
+	return transmit(c, &in->data, flags, NULL, 0, ev);
+}
+
+OP(send, SendRequest, SendReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_SEND);
+	int flags;
+
+	if (h == NULL || host_flags(c, h, in->flags, &flags) != 0)
+		return;
+	c->step = send_step;
+	c->timeout_ms = timeout_or_none(h->send_timeout_ms);
+	handle_queue_call(h, c, CALL_TX);
+}
+
+/*
+ * How many bytes the next receive should take: `length`, or for -1 everything pending
+ * (a stream's queued bytes, or the next datagram's size), capped at one payload.
+ * Returns 1 with *size set, 0 at end of stream, or -errno (-EAGAIN: nothing yet).
+ */
+static int
+receive_size(struct handle *h, int64_t length, size_t *size)
+{
+	int pending = 0;
+	char probe;
+	ssize_t n;
+
+	if (length >= 0) {
+		*size = (uint64_t)length > SR_MAX_PAYLOAD ? SR_MAX_PAYLOAD : (size_t)length;
+		return 1;
+	}
+	if (h->type == SOCK_STREAM) {
+		if (ioctl(h->fd, FIONREAD, &pending) != 0)
+			return -errno;
+		if (pending == 0) {
+			n = recv(h->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+			if (n == 0)
+				return 0;
+			if (n < 0)
+				return -errno;
+			if (ioctl(h->fd, FIONREAD, &pending) != 0 || pending == 0)
+				pending = 1;
+		}
+	} else {
+		/* MSG_TRUNC with MSG_PEEK reports the whole datagram's length (Linux). */
+		n = recv(h->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
+		if (n < 0)
+			return -errno;
+		pending = (int)n;
+	}
+	*size = (size_t)pending > SR_MAX_PAYLOAD ? SR_MAX_PAYLOAD : (size_t)pending;
+	return 1;
+}
+
+/*
+ * The shared body of receive and receive_from: takes at most one payload (one
+ * datagram on a datagram socket). On success *out is a malloc'd buffer of *got bytes.
+ * Returns CALL_DONE with *out set, CALL_DONE with the call answered (*out NULL), or a wait.
+ */
+static enum call_progress
+take_bytes(struct call *c, int64_t length, int flags, struct sockaddr_storage *from,
+           socklen_t *from_len, uint8_t **out, size_t *got, bool *eos)
+{
+	struct handle *h = c->handle;
+	size_t size = 0;
+	ssize_t n;
+	int r;
+
+	*out = NULL;
+	*eos = false;
+	r = receive_size(h, length, &size);
+	if (r == -EAGAIN || r == -EWOULDBLOCK)
+		return CALL_WAIT_IO;
+	if (r < 0) {
+		call_fail_errno(c, h, -r, "receive failed");
+		return CALL_DONE;
+	}
+	*out = malloc(size ? size : 1);
+	if (*out == NULL) {
+		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "receive failed: out of memory");
+		return CALL_DONE;
+	}
+	if (r == 0) {
+		*got = 0;
+		*eos = true;
+		return CALL_DONE;
+	}
+	for (;;) {
+		n = recvfrom(h->fd, *out, size, flags | MSG_DONTWAIT, (struct sockaddr *)from,
+		             from_len);
+		if (n >= 0 || errno != EINTR)
+			break;
+	}
+	if (n < 0) {
+		int err = errno;
+
+		free(*out);
+		*out = NULL;
+		if (err == EAGAIN || err == EWOULDBLOCK)
+			return CALL_WAIT_IO;
+		call_fail_errno(c, h, err, "receive failed");
+		return CALL_DONE;
+	}
+	*got = (size_t)n;
+	*eos = n == 0 && size > 0 && h->type == SOCK_STREAM;
+	h->bytes_in += (uint64_t)n;
+	return CALL_DONE;
+}
+
+static bool
+timed_out(struct call *c, enum call_event ev)
+{
+	if (ev != CALL_TIMEOUT)
+		return false;
+	call_fail(c, c->handle, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
+	          "receive timed out after %d ms", c->timeout_ms);
+	return true;
+}
+
+static enum call_progress
+receive_step(struct call *c, enum call_event ev)
+{
+	const Sockrpc__ReceiveRequest *in = (const Sockrpc__ReceiveRequest *)c->request;
+	struct handle *h = c->handle;
+	Sockrpc__ReceiveReply reply = SOCKRPC__RECEIVE_REPLY__INIT;
+	Sockrpc__SocketState state;
+	enum call_progress p;
+	uint8_t *data;
+	size_t got = 0;
+	bool eos;
+	int flags = 0;
+
+	if (timed_out(c, ev))
+		return CALL_DONE;
+	if (h->connect_pending)
+		return CALL_WAIT_OTHER;
+	enum_msg_flags_to_host(in->flags, &flags);
+	if (in->length == 0) {
+		data = NULL;
+		eos = false;
+	} else {
+		p = take_bytes(c, in->length, flags, NULL, NULL, &data, &got, &eos);
+		if (p != CALL_DONE || data == NULL)
+			return p;
+	}
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(h, &state);
+	reply.data.data = data;
+	reply.data.len = got;
+	reply.end_of_stream = eos;
+	call_reply(c, &reply.base);
+	free(data);
+	return CALL_DONE;
+}
+
+OP(receive, ReceiveRequest, ReceiveReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_RECEIVE);
+	int flags;
+
+	if (h == NULL || host_flags(c, h, in->flags, &flags) != 0)
+		return;
+	c->step = receive_step;
+	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
+	handle_queue_call(h, c, CALL_RX);
+}
+
+static void
+reply_read(struct call *c)
+{
+	Sockrpc__ReadReply reply = SOCKRPC__READ_REPLY__INIT;
+	Sockrpc__SocketState state;
+
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(c->handle, &state);
+	reply.data.data = c->buf;
+	reply.data.len = c->done;
+	call_reply(c, &reply.base);
+}
+
+/* Read gathers until `want` bytes, end of stream or the timeout, and never fails for
+ * the last two: it answers with what it has, as Blade's read does. */
+static enum call_progress
+read_step(struct call *c, enum call_event ev)
+{
+	struct handle *h = c->handle;
+
+	if (ev == CALL_TIMEOUT) {
+		reply_read(c);
+		return CALL_DONE;
+	}
+	if (h->connect_pending)
+		return CALL_WAIT_OTHER;
+	while (c->done < c->want) {
+		ssize_t n = recv(h->fd, c->buf + c->done, c->want - c->done, MSG_DONTWAIT);
+
+		if (n > 0) {
+			c->done += (size_t)n;
+			h->bytes_in += (uint64_t)n;
+			continue;
+		}
+		if (n == 0)
+			break;
+		if (errno == EINTR)
+			continue;
+		if (errno == EAGAIN || errno == EWOULDBLOCK) {
+			if (!h->blocking && c->done > 0)
+				break;
+			return CALL_WAIT_IO;
+		}
+		call_fail_errno(c, h, errno, "read failed");
+		return CALL_DONE;
+	}
+	reply_read(c);
+	return CALL_DONE;
+}
+
+OP(read, ReadRequest, ReadReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_RECEIVE);
+	int64_t want = in->length < 0 ? DEFAULT_READ_LENGTH : in->length;
+
+	if (h == NULL)
+		return;
+	if (want > (int64_t)SR_MAX_PAYLOAD) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          "read length %lld exceeds the largest payload (%u bytes)", (long long)want,
+		          SR_MAX_PAYLOAD);
+		return;
+	}
+	c->want = (size_t)want;
+	c->buf = malloc(c->want ? c->want : 1);
+	if (c->buf == NULL) {
+		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "read failed: out of memory");
+		return;
+	}
+	c->step = read_step;
+	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
+	handle_queue_call(h, c, CALL_RX);
+}
+
+static enum call_progress
+send_to_step(struct call *c, enum call_event ev)
+{
+	const Sockrpc__SendToRequest *in = (const Sockrpc__SendToRequest *)c->request;
+	struct handle *h = c->handle;
+	int flags = 0;
+
+	if (ev == CALL_READY && c->resolving)
+		return CALL_WAIT_OTHER;
+	if (ev == CALL_READY && !c->connect_started) {
+		/* Choose the destination once: the first address the policy allows. */
+		socklen_t len;
+		const struct sockaddr *sa = op_next_target(c, h, POLICY_SEND, &len);
+		char what[300];
+
+		if (sa == NULL || op_is_daemon_socket(c->session->d, sa)) {
+			snprintf(what, sizeof(what), "send to %.200s:%d", in->host, in->port);
+			if (sa != NULL)
+				call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
+				          "%s refused: that is sockrpcd's own socket", what);
+			else
+				op_fail_no_target(c, h, what);
+			return CALL_DONE;
+		}
+		if (sa != (const struct sockaddr *)&c->target)
+			memcpy(&c->target, sa, len);
+		c->target_len = len;
+		c->connect_started = true;
+	}
+	enum_msg_flags_to_host(in->flags, &flags);
+	return transmit(c, &in->data, flags, (struct sockaddr *)&c->target, c->target_len, ev);
+}
+
+OP(send_to, SendToRequest, SendToReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_SEND_TO);
+	int flags, family;
+
+	if (h == NULL || host_flags(c, h, in->flags, &flags) != 0)
+		return;
+	if (in->family != SOCKRPC__FAMILY__FAMILY_UNSPEC &&
+	    (enum_family_to_host(in->family, &family) != 0 || family != h->family)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          "send_to family %s does not match the socket's",
+		          enum_family_name(in->family));
+		return;
+	}
+	if (h->family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          in->port < 0 ? "port not specified" : "port %d out of range (0-65535)",
+		          in->port);
+		return;
+	}
+	c->step = send_to_step;
+	c->timeout_ms = timeout_or_none(h->send_timeout_ms);
+	if (op_set_target(c, h, in->host, in->port) != 0)
+		return;
+	handle_queue_call(h, c, CALL_TX);
+}
+
+static enum call_progress
+receive_from_step(struct call *c, enum call_event ev)
+{
+	const Sockrpc__ReceiveFromRequest *in = (const Sockrpc__ReceiveFromRequest *)c->request;
+	struct handle *h = c->handle;
+	Sockrpc__ReceiveFromReply reply = SOCKRPC__RECEIVE_FROM_REPLY__INIT;
+	Sockrpc__SocketState state;
+	struct sockaddr_storage from;
+	socklen_t from_len = sizeof(from);
+	char host[INET6_ADDRSTRLEN + 108];
+	enum call_progress p;
+	uint8_t *data;
+	size_t got = 0;
+	bool eos;
+	int flags = 0, port = 0;
+
+	if (timed_out(c, ev))
+		return CALL_DONE;
+	enum_msg_flags_to_host(in->flags, &flags);
+	memset(&from, 0, sizeof(from));
+	p = take_bytes(c, in->length, flags, &from, &from_len, &data, &got, &eos);
+	if (p != CALL_DONE || data == NULL)
+		return p;
+	host[0] = '\0';
+	if (from.ss_family != AF_UNSPEC)
+		address_format((struct sockaddr *)&from, from_len, host, sizeof(host), &port);
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(h, &state);
+	reply.data.data = data;
+	reply.data.len = got;
+	reply.host = host;
+	reply.port = port < 0 ? 0 : port;
+	call_reply(c, &reply.base);
+	free(data);
+	return CALL_DONE;
+}
+
+OP(receive_from, ReceiveFromRequest, ReceiveFromReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_RECEIVE_FROM);
+	int flags;
+
+	if (h == NULL || host_flags(c, h, in->flags, &flags) != 0)
+		return;
+	c->step = receive_from_step;
+	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
+	handle_queue_call(h, c, CALL_RX);
+}

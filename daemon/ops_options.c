@@ -1,0 +1,129 @@
+/*
+ * ops_options.c - SOL_SOCKET options and the blocking mode. SO_SNDTIMEO and SO_RCVTIMEO
+ * are semantics of the broker's calls (the daemon's own sockets never block), so they
+ * are kept on the handle in milliseconds rather than set on the OS socket.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "enums.h"
+#include "ops.h"
+
+/* Translates the wire option, answering the call when it is not a usable SO_ option. */
+static int
+host_option(struct call *c, struct handle *h, int wire, int *out)
+{
+	if (enum_option_to_host(wire, out) == 0)
+		return 0;
+	if (strcmp(enum_option_name(wire), "?") != 0 || wire == SOCKRPC__OPTION__SO_USELOOPBACK ||
+	    wire == SOCKRPC__OPTION__SO_REUSEPORT)
+		call_fail(c, h, SOCKRPC__CODE__EUNSUPPORTED, ENOPROTOOPT,
+		          "option %d is not available on this OS", wire);
+	else
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "%d is not an SO_ option", wire);
+	return -1;
+}
+
+OP(set_option, SetOptionRequest, SetOptionReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_SET_OPTION);
+	struct policy_request rq = { .op = POLICY_OPTION };
+	struct policy_decision decision;
+	int option, value;
+
+	if (h == NULL || host_option(c, h, in->option, &option) != 0)
+		return;
+	if (option == SO_TYPE || option == SO_ERROR || option == SO_ACCEPTCONN) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "the given option is read-only");
+		return;
+	}
+	if (in->value < -1 || in->value > INT32_MAX) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "option value %lld out of range",
+		          (long long)in->value);
+		return;
+	}
+	rq.option = option;
+	if (!op_policy_allows(c, h, &rq, &decision)) {
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "setting %s denied by policy (%s): %s",
+		          enum_option_name(in->option), decision.rule, decision.reason);
+		return;
+	}
+	value = (int)in->value;
+	if (option == SO_SNDTIMEO) {
+		h->send_timeout_ms = value;
+	} else if (option == SO_RCVTIMEO) {
+		h->receive_timeout_ms = value;
+	} else if (option == SO_LINGER) {
+		struct linger l = { .l_onoff = value >= 0, .l_linger = value >= 0 ? value : 0 };
+
+		if (setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) != 0) {
+			call_fail_errno(c, h, errno, "set_option SO_LINGER failed");
+			return;
+		}
+	} else if (setsockopt(h->fd, SOL_SOCKET, option, &value, sizeof(value)) != 0) {
+		call_fail_errno(c, h, errno, "set_option %s failed", enum_option_name(in->option));
+		return;
+	}
+	op_reply_state(c, h);
+}
+
+OP(get_option, GetOptionRequest, GetOptionReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_QUERY);
+	Sockrpc__GetOptionReply reply = SOCKRPC__GET_OPTION_REPLY__INIT;
+	Sockrpc__SocketState state;
+	int option, value = 0;
+	socklen_t len = sizeof(value);
+
+	if (h == NULL || host_option(c, h, in->option, &option) != 0)
+		return;
+	reply.error_message = (char *)"";
+	if (option == SO_SNDTIMEO) {
+		value = h->send_timeout_ms;
+	} else if (option == SO_RCVTIMEO) {
+		value = h->receive_timeout_ms;
+	} else if (option == SO_LINGER) {
+		struct linger l;
+
+		len = sizeof(l);
+		if (getsockopt(h->fd, SOL_SOCKET, SO_LINGER, &l, &len) != 0) {
+			call_fail_errno(c, h, errno, "get_option SO_LINGER failed");
+			return;
+		}
+		value = l.l_onoff ? l.l_linger : -1;
+	} else if (getsockopt(h->fd, SOL_SOCKET, option, &value, &len) != 0) {
+		call_fail_errno(c, h, errno, "get_option %s failed", enum_option_name(in->option));
+		return;
+	}
+	if (option == SO_TYPE) {
+		int wire;
+
+		value = enum_type_from_host(value, &wire) == 0 ? wire : 0;
+	}
+	if (option == SO_ERROR) {
+		/* A failed non-blocking connect left its error with us when the state was
+		 * refreshed; report it once, as the kernel would have. */
+		if (value == 0 && h->pending_error != 0) {
+			value = h->pending_error;
+			h->pending_error = 0;
+		}
+		reply.error_message = value ? strerror(value) : (char *)"";
+	}
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(h, &state);
+	reply.value = value;
+	call_reply(c, &reply.base);
+}
+
+OP(set_blocking, SetBlockingRequest, SetBlockingReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_QUERY);
+
+	if (h == NULL)
+		return;
+	h->blocking = in->blocking;
+	op_reply_state(c, h);
+}

@@ -1,0 +1,44 @@
+/*
+ * ops_session.c - Hello: the version handshake that opens every session, and the
+ * limits the session runs under.
+ */
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+
+#include "frame.h"
+#include "ops.h"
+
+OP(hello, HelloRequest, HelloReply)
+{
+	struct call *c = closure_data;
+	struct session *s = c->session;
+	Sockrpc__HelloReply reply = SOCKRPC__HELLO_REPLY__INIT;
+	char text[160];
+
+	if (s->hello_done) {
+		call_fail(c, NULL, SOCKRPC__CODE__EPROTO, 0, "Hello was already received");
+		return;
+	}
+	if (in->major != SR_PROTOCOL_MAJOR || s->refusal != NULL) {
+		if (s->refusal != NULL)
+			snprintf(text, sizeof(text), "%s", s->refusal);
+		else
+			snprintf(text, sizeof(text),
+			         "protocol version %u is not supported: sockrpcd speaks %d.%d",
+			         in->major, SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
+		call_fail(c, NULL, s->refusal ? SOCKRPC__CODE__ELIMIT : SOCKRPC__CODE__EPROTO, 0,
+		          "%s", text);
+		session_close_after_flush(s);
+		return;
+	}
+	s->hello_done = true;
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.major = SR_PROTOCOL_MAJOR;
+	reply.minor = SR_PROTOCOL_MINOR;
+	reply.daemon_version = (char *)SOCKRPC_VERSION;
+	reply.session_id = s->id;
+	reply.max_frame = SR_MAX_FRAME;
+	reply.max_handles = s->d->opt.limits.max_handles;
+	reply.max_payload = SR_MAX_PAYLOAD;
+	call_reply(c, &reply.base);
+}

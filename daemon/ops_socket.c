@@ -1,0 +1,254 @@
+/*
+ * ops_socket.c - a socket's life outside of data transfer: create, bind, listen,
+ * shutdown, close, and info (the local address).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "enums.h"
+#include "ops.h"
+
+/* Translates a wire enum, answering the call when it cannot. */
+static int
+wire_to_host(struct call *c, int (*to_host)(int, int *), const char *(*name)(int), int wire,
+             const char *what, int *out)
+{
+	if (to_host(wire, out) == 0)
+		return 0;
+	if (name && strcmp(name(wire), "?") != 0)
+		call_fail(c, NULL, SOCKRPC__CODE__EUNSUPPORTED, 0, "%s is not available on this OS",
+		          name(wire));
+	else
+		call_fail(c, NULL, SOCKRPC__CODE__EINVAL, 0, "unknown %s %d", what, wire);
+	return -1;
+}
+
+OP(socket, SocketRequest, SocketReply)
+{
+	struct call *c = closure_data;
+	struct session *s = c->session;
+	struct policy_request rq = { .op = POLICY_CREATE };
+	struct policy_decision decision;
+	struct handle *h;
+	int family, type, protocol, fd, r;
+	socklen_t len = sizeof(protocol);
+
+	if (wire_to_host(c, enum_family_to_host, enum_family_name, in->family, "family", &family) ||
+	    wire_to_host(c, enum_type_to_host, enum_type_name, in->type, "type", &type) ||
+	    wire_to_host(c, enum_protocol_to_host, NULL, in->protocol, "protocol", &protocol))
+		return;
+	if (type == 0)
+		type = SOCK_STREAM;
+	rq.family = family;
+	rq.type = type;
+	if (!op_policy_allows(c, NULL, &rq, &decision)) {
+		call_fail(c, NULL, SOCKRPC__CODE__EDENIED, 0,
+		          "creating a %s %s socket denied by policy (%s): %s",
+		          enum_family_name(in->family), enum_type_name(in->type ? in->type : 1),
+		          decision.rule, decision.reason);
+		return;
+	}
+	if (s->n_handles >= s->d->opt.limits.max_handles) {
+		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
+		          "too many sockets in this session (limit %u)", s->d->opt.limits.max_handles);
+		return;
+	}
+	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+	if (fd < 0) {
+		call_fail_errno(c, NULL, errno, "cannot create socket");
+		return;
+	}
+	/* Report the protocol the kernel chose for "default" (0), as the type implies. */
+	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0)
+		protocol = 0;
+	h = handle_new(s, fd, family, type, protocol);
+	if (h == NULL) {
+		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM, "cannot create socket: out of memory");
+		return;
+	}
+	r = session_add_handle(s, h);
+	if (r != 0) {
+		handle_close(h, "could not be registered");
+		handle_free(h);
+		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, -r, "cannot register socket: %s",
+		          strerror(-r));
+		return;
+	}
+	op_reply_state(c, h);
+}
+
+OP(bind, BindRequest, BindReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_BIND);
+	struct policy_request rq = { .op = POLICY_BIND };
+	struct policy_decision decision;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char where[300];
+	const char *host;
+	int port = in->port;
+
+	if (h == NULL)
+		return;
+	host = in->host[0] ? in->host : h->host;
+	if (h->family != AF_UNIX && (port < 0 || port > 65535)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          port < 0 ? "port not specified" : "port %d out of range (0-65535)", port);
+		return;
+	}
+	if (strlen(host) >= sizeof(h->host) ||
+	    address_parse(host, port, h->family, &ss, &len) != 0) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "address not valid or unsupported: %.200s",
+		          host);
+		return;
+	}
+	address_describe((struct sockaddr *)&ss, len, where, sizeof(where));
+	rq.addr = (struct sockaddr *)&ss;
+	rq.addr_len = len;
+	if (!op_policy_allows(c, h, &rq, &decision)) {
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "bind to %s denied by policy (%s): %s",
+		          where, decision.rule, decision.reason);
+		return;
+	}
+	if (bind(h->fd, (struct sockaddr *)&ss, len) != 0) {
+		call_fail_errno(c, h, errno, "bind to %s failed", where);
+		return;
+	}
+	/* Port 0 asks for an ephemeral port: record the one the kernel chose. */
+	len = sizeof(ss);
+	if (h->family != AF_UNIX && getsockname(h->fd, (struct sockaddr *)&ss, &len) == 0) {
+		char ignored[64];
+
+		address_format((struct sockaddr *)&ss, len, ignored, sizeof(ignored), &port);
+	}
+	snprintf(h->host, sizeof(h->host), "%s",
+	         strcmp(host, "*") == 0 ? (h->family == AF_INET6 ? "::" : "0.0.0.0") : host);
+	h->port = h->family == AF_UNIX ? 0 : port;
+	h->state = HANDLE_BOUND;
+	op_reply_state(c, h);
+}
+
+OP(listen, ListenRequest, ListenReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_LISTEN);
+	struct policy_request rq = { .op = POLICY_LISTEN };
+	struct policy_decision decision;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int backlog = in->queue_length < 0 ? SOMAXCONN : in->queue_length;
+
+	if (h == NULL)
+		return;
+	if (backlog > SOMAXCONN) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "maximum queue length exceeded (%d > %d)",
+		          backlog, SOMAXCONN);
+		return;
+	}
+	if (getsockname(h->fd, (struct sockaddr *)&ss, &len) == 0) {
+		rq.addr = (struct sockaddr *)&ss;
+		rq.addr_len = len;
+	}
+	if (!op_policy_allows(c, h, &rq, &decision)) {
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "listen on %s:%d denied by policy (%s): %s",
+		          h->host, h->port, decision.rule, decision.reason);
+		return;
+	}
+	if (listen(h->fd, backlog) != 0) {
+		call_fail_errno(c, h, errno, "listen failed");
+		return;
+	}
+	h->state = HANDLE_LISTENING;
+	op_reply_state(c, h);
+}
+
+OP(close, CloseRequest, CloseReply)
+{
+	struct call *c = closure_data;
+	struct session *s = c->session;
+	struct handle *h = session_find_handle(s, in->handle);
+
+	if (h == NULL && in->handle > 0 && in->handle < s->next_handle_id) {
+		/* Closing twice is allowed, as in Blade: the answer is the closed state. */
+		Sockrpc__CloseReply reply = SOCKRPC__CLOSE_REPLY__INIT;
+		Sockrpc__SocketState state = SOCKRPC__SOCKET_STATE__INIT;
+
+		state.id = in->handle;
+		state.is_closed = true;
+		state.shutdown_reason = -1;
+		state.send_timeout = state.receive_timeout = -1;
+		reply.status = (Sockrpc__Status *)&status_ok;
+		reply.state = &state;
+		call_reply(c, &reply.base);
+		return;
+	}
+	if (h == NULL) {
+		op_lookup_handle(c, in->handle, HOP_QUERY); /* answers "no such socket" */
+		return;
+	}
+	handle_close(h, "closed by client");
+	op_reply_state(c, h);
+	handle_free(h);
+}
+
+OP(shutdown, ShutdownRequest, ShutdownReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_SHUTDOWN);
+	int how;
+
+	if (h == NULL)
+		return;
+	if (enum_shutdown_to_host(in->how, &how) != 0) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "expected one of SHUT_* flags, got %d",
+		          in->how);
+		return;
+	}
+	if (h->state == HANDLE_SHUTDOWN && h->shutdown_reason == how) {
+		op_reply_state(c, h); /* the same how twice in a row is a no-op */
+		return;
+	}
+	if (shutdown(h->fd, how) != 0) {
+		call_fail_errno(c, h, errno, "shutdown failed");
+		return;
+	}
+	h->shut_rd |= how == SHUT_RD || how == SHUT_RDWR;
+	h->shut_wr |= how == SHUT_WR || how == SHUT_RDWR;
+	h->shutdown_reason = how;
+	h->state = HANDLE_SHUTDOWN;
+	op_reply_state(c, h);
+	/* Waiting calls now see end of stream (reads) or a broken pipe (writes). */
+	handle_run_queue(h, CALL_RX);
+	handle_run_queue(h, CALL_TX);
+}
+
+OP(info, InfoRequest, InfoReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_QUERY);
+	Sockrpc__InfoReply reply = SOCKRPC__INFO_REPLY__INIT;
+	Sockrpc__SocketState state;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	char address[INET6_ADDRSTRLEN + sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int port, wire;
+
+	if (h == NULL)
+		return;
+	if (getsockname(h->fd, (struct sockaddr *)&ss, &len) != 0) {
+		call_fail_errno(c, h, errno, "info failed");
+		return;
+	}
+	address_format((struct sockaddr *)&ss, len, address, sizeof(address), &port);
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(h, &state);
+	reply.address = address;
+	reply.ipv6 = ss.ss_family == AF_INET6;
+	reply.port = port;
+	reply.family = enum_family_from_host(ss.ss_family, &wire) == 0 ? wire : 0;
+	call_reply(c, &reply.base);
+}

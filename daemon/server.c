@@ -1,0 +1,263 @@
+/*
+ * server.c - the daemon's listening socket and the admission of sessions: peer identity
+ * from the kernel, the session limits, recovery from fd exhaustion, and the orderly stop.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/listener.h>
+
+#include "identity.h"
+#include "sockrpcd.h"
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                      int len, void *arg);
+static void on_accept_error(struct evconnlistener *l, void *arg);
+
+/* True if something accepts connections on the Unix socket at path. */
+static bool
+socket_is_live(const char *path)
+{
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool live;
+
+	if (fd < 0)
+		return false;
+	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
+	live = connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0;
+	close(fd);
+	return live;
+}
+
+/* Creates the parent directory (0755) when missing; the last component only. */
+static void
+make_parent_dir(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return;
+	*slash = '\0';
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+		log_warn("cannot create %s: %s", dir, strerror(errno));
+}
+
+static int
+create_listener(struct sockrpcd *d)
+{
+	const char *path = d->opt.socket_path;
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	int fd, mode = d->opt.socket_mode >= 0 ? d->opt.socket_mode : 0666;
+	mode_t old_umask;
+
+	if (strlen(path) >= sizeof(un.sun_path)) {
+		log_error("socket path too long (max %zu bytes): %s", sizeof(un.sun_path) - 1,
+		          path);
+		return -1;
+	}
+	strcpy(un.sun_path, path);
+	make_parent_dir(path);
+	if (access(path, F_OK) == 0) {
+		if (socket_is_live(path)) {
+			log_error("another daemon is listening on %s", path);
+			return -1;
+		}
+		unlink(path); /* stale: its daemon is gone */
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_error("socket: %s", strerror(errno));
+		return -1;
+	}
+	/* Bind with a tight umask so there is no window in which the socket is more open. */
+	old_umask = umask(0177);
+	if (bind(fd, (struct sockaddr *)&un, sizeof(un)) != 0) {
+		log_error("bind %s: %s", path, strerror(errno));
+		umask(old_umask);
+		close(fd);
+		return -1;
+	}
+	umask(old_umask);
+	d->socket_created = true;
+	if (d->opt.socket_group != NULL) {
+		struct group *g = getgrnam(d->opt.socket_group);
+
+		if (g == NULL || chown(path, (uid_t)-1, g->gr_gid) != 0) {
+			log_error("cannot give %s to group %s", path, d->opt.socket_group);
+			close(fd);
+			return -1;
+		}
+	}
+	if (chmod(path, (mode_t)mode) != 0) {
+		log_error("chmod %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (listen(fd, SOMAXCONN) != 0) {
+		log_error("listen %s: %s", path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Starts accepting on the inherited fd (systemd socket activation) or on a socket
+ * created at opt.socket_path. Returns 0 or -1 (logged).
+ */
+int
+server_listen(struct sockrpcd *d, int inherited_fd)
+{
+	int fd = inherited_fd >= 0 ? inherited_fd : create_listener(d);
+
+	if (fd < 0)
+		return -1;
+	evutil_make_socket_nonblocking(fd);
+	evutil_make_socket_closeonexec(fd);
+	d->listener = evconnlistener_new(d->base, on_accept, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+	if (d->listener == NULL) {
+		log_error("cannot listen: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	evconnlistener_set_error_cb(d->listener, on_accept_error);
+	return 0;
+}
+
+unsigned
+server_sessions_of_uid(struct sockrpcd *d, uid_t uid)
+{
+	struct session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH (s, &d->sessions, link)
+		if (!s->closing && s->peer.uid == uid)
+			n++;
+	return n;
+}
+
+static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+          void *arg)
+{
+	struct sockrpcd *d = arg;
+	struct identity peer;
+	struct session *s;
+
+	if (d->stopping) {
+		close(fd);
+		return;
+	}
+	/* Past the limit by a margin, refuse outright: refusing politely costs a session. */
+	if (d->n_sessions >= d->opt.limits.max_sessions + 64) {
+		close(fd);
+		return;
+	}
+	if (identity_from_socket(fd, &peer) != 0) {
+		log_warn("cannot read the peer's credentials: %s", strerror(errno));
+		close(fd);
+		return;
+	}
+	s = session_new(d, fd, &peer);
+	if (s == NULL) {
+		log_error("cannot start a session: out of memory");
+		return;
+	}
+	/* The client hears why at Hello, then the session closes. */
+	if (d->n_sessions > d->opt.limits.max_sessions)
+		s->refusal = "too many sessions";
+	else if (d->opt.limits.max_sessions_per_uid > 0 &&
+	         server_sessions_of_uid(d, peer.uid) > d->opt.limits.max_sessions_per_uid)
+		s->refusal = "too many sessions for this uid";
+}
+
+static void
+on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+	struct sockrpcd *d = arg;
+
+	if (d->listener && !d->stopping)
+		evconnlistener_enable(d->listener);
+}
+
+/*
+ * libevent gives up on a listener after an accept error unless told otherwise. Out of
+ * fds (EMFILE/ENFILE) the pending connection stays queued and the listener would spin,
+ * so it pauses and retries shortly; existing sessions keep working meanwhile.
+ */
+static void
+on_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct sockrpcd *d = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+
+	if (err == EINTR || err == ECONNABORTED || err == EAGAIN)
+		return;
+	log_warn("accept: %s; pausing the listener for %d ms", strerror(err), ACCEPT_RETRY_MS);
+	evconnlistener_disable(l);
+	if (d->accept_retry == NULL)
+		d->accept_retry = evtimer_new(d->base, on_accept_retry, d);
+	if (d->accept_retry)
+		evtimer_add(d->accept_retry, &tv);
+}
+
+static void
+on_stop_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct sockrpcd *d = arg;
+
+	event_base_loopexit(d->base, NULL);
+}
+
+void
+server_session_gone(struct sockrpcd *d, struct session *s)
+{
+	if (d->stopping && d->n_sessions == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+/*
+ * The orderly stop (SIGTERM): stop accepting, answer every call in flight with
+ * EDAEMON, then give clients SHUTDOWN_FLUSH_MS to take those replies before exiting.
+ */
+void
+server_stop(struct sockrpcd *d)
+{
+	struct session *s, *next;
+	struct timeval tv = { 0, SHUTDOWN_FLUSH_MS * 1000 };
+
+	if (d->stopping)
+		return;
+	d->stopping = true;
+	if (d->listener) {
+		evconnlistener_free(d->listener);
+		d->listener = NULL;
+	}
+	if (d->socket_created)
+		unlink(d->opt.socket_path);
+	for (s = TAILQ_FIRST(&d->sessions); s != NULL; s = next) {
+		next = TAILQ_NEXT(s, link);
+		session_fail_all_calls(s, SOCKRPC__CODE__EDAEMON, "sockrpcd is shutting down");
+		s->close_after_flush = true;
+		bufferevent_disable(s->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
+			session_close(s, "daemon shutting down");
+	}
+	if (d->n_sessions == 0)
+		event_base_loopexit(d->base, NULL);
+	else
+		event_base_once(d->base, -1, EV_TIMEOUT, on_stop_timeout, d, &tv);
+}

@@ -1,0 +1,248 @@
+/*
+ * sockrpcd.h - the daemon's structures and, grouped by file, what each file exports.
+ *
+ * One state root (struct sockrpcd) owns the event loop, the listener, the sessions,
+ * the policy and the audit sink. A session is one client connection with its own
+ * handle table; a handle is one OS socket; a call is one request being served.
+ */
+#ifndef SOCKRPCD_H
+#define SOCKRPCD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+
+#include <event2/event.h>
+
+#include "audit.h"
+#include "sockrpcd_limits.h"
+#include "policy.h"
+#include "sockrpc.pb-c.h"
+
+struct session;
+struct handle;
+struct call;
+
+struct daemon_limits {
+	unsigned max_sessions;
+	unsigned max_handles;      /* per session */
+	unsigned max_sessions_per_uid;
+	size_t max_queued_bytes;   /* per session */
+};
+
+struct daemon_options {
+	const char *socket_path;
+	const char *policy_path;   /* NULL: the embedded default */
+	const char *audit_path;    /* NULL: stderr */
+	const char *resolv_conf;   /* NULL: /etc/resolv.conf */
+	const char *hosts_file;    /* NULL: /etc/hosts */
+	const char *user;          /* drop to this user when started as root */
+	const char *socket_group;
+	int socket_mode;           /* -1: default 0660 under systemd, 0666 otherwise */
+	struct daemon_limits limits;
+};
+
+struct sockrpcd {
+	struct event_base *base;
+	struct evdns_base *dns;
+	struct evconnlistener *listener;
+	struct event *accept_retry;
+	struct event *signals[4];
+	Sockrpc__SockRpc_Service service; /* the dispatch table: one op_ per rpc */
+	TAILQ_HEAD(session_list, session) sessions;
+	unsigned n_sessions;
+	uint64_t next_session_id;
+	struct policy *policy;
+	struct audit *audit;
+	struct daemon_options opt;
+	bool socket_created; /* we made the socket file, so we unlink it at exit */
+	bool stopping;
+};
+
+/* A handle's state; handle_permits() holds which operations each state allows. */
+enum handle_state {
+	HANDLE_FRESH,
+	HANDLE_CONNECTING,
+	HANDLE_CONNECTED,
+	HANDLE_BOUND,
+	HANDLE_LISTENING,
+	HANDLE_SHUTDOWN,
+	HANDLE_CLOSED,
+};
+
+enum handle_op {
+	HOP_CONNECT,
+	HOP_BIND,
+	HOP_LISTEN,
+	HOP_ACCEPT,
+	HOP_SEND,
+	HOP_RECEIVE,
+	HOP_SEND_TO,
+	HOP_RECEIVE_FROM,
+	HOP_SHUTDOWN,
+	HOP_SET_OPTION,
+	HOP_QUERY, /* get_option, info, set_blocking */
+};
+
+/* Calls that wait queue on their handle by direction, so that a receive waiting for
+ * data never holds up a send on the same socket (and vice versa). */
+enum call_dir { CALL_RX, CALL_TX };
+
+struct call_queue {
+	TAILQ_HEAD(, call) calls;
+	struct event *io; /* EV_READ for rx, EV_WRITE for tx */
+};
+
+struct handle {
+	struct session *session;
+	int64_t id;
+	int fd;
+	enum handle_state state;
+	int family, type, protocol; /* host values */
+	char host[256];
+	int port;
+	bool blocking;
+	bool shut_rd, shut_wr;
+	int shutdown_reason; /* host SHUT_*, -1 if never */
+	int send_timeout_ms, receive_timeout_ms; /* -1: none set */
+	bool connect_pending; /* a connect call is resolving or connecting */
+	int pending_error;   /* a failed non-blocking connect's errno, for SO_ERROR */
+	uint64_t bytes_in, bytes_out;
+	struct call_queue rx, tx;
+};
+
+/* What a waiting call's step function is told. */
+enum call_event { CALL_READY, CALL_TIMEOUT };
+/* What it answers: it replied (the call is gone), or it waits for I/O or for something
+ * else (a DNS answer) that will resume it. */
+enum call_progress { CALL_DONE, CALL_WAIT_IO, CALL_WAIT_OTHER };
+
+typedef enum call_progress (*call_step_fn)(struct call *c, enum call_event ev);
+
+struct call {
+	TAILQ_ENTRY(call) session_link;
+	TAILQ_ENTRY(call) queue_link;
+	struct session *session;
+	uint64_t id;
+	unsigned method;
+	ProtobufCMessage *request; /* owned: freed with the call */
+	size_t charged_bytes;      /* counted against the session's queue limit */
+	struct handle *handle;     /* set while queued on a handle */
+	enum call_dir dir;
+	bool queued;
+	call_step_fn step;
+	int timeout_ms; /* -1: wait without limit */
+	struct event *timer;
+	/* Per-operation progress. */
+	size_t done;              /* bytes sent, or bytes read into buf */
+	uint8_t *buf;             /* read: the bytes gathered so far */
+	size_t want;              /* read: bytes asked for */
+	struct resolve_job *resolving;
+	struct evutil_addrinfo *candidates, *next_candidate;
+	struct sockaddr_storage target;
+	socklen_t target_len;
+	bool connect_started;
+	bool target_used;
+	const char *target_name; /* the host asked for (in request or handle) */
+	int resolve_error; /* EVUTIL_EAI_* of a failed resolution, else 0 */
+	bool denied_seen;
+	struct policy_decision denial;
+	int last_errno;
+};
+
+struct session {
+	TAILQ_ENTRY(session) link;
+	struct sockrpcd *d;
+	uint64_t id;
+	struct bufferevent *bev;
+	struct identity peer;
+	bool hello_done;
+	bool closing;
+	bool close_after_flush;
+	bool reading_paused;
+	const char *refusal; /* set when the session must be refused at Hello */
+	int64_t next_handle_id;
+	struct handle **handles; /* open handles, sorted by id */
+	unsigned n_handles, cap_handles;
+	TAILQ_HEAD(, call) calls; /* every call being served */
+	size_t queued_bytes;
+};
+
+/* The index of Hello, the first rpc of the service. */
+#define SOCKRPC_HELLO_METHOD 0
+
+/* server.c */
+int server_listen(struct sockrpcd *d, int inherited_fd);
+void server_stop(struct sockrpcd *d);
+void server_session_gone(struct sockrpcd *d, struct session *s);
+unsigned server_sessions_of_uid(struct sockrpcd *d, uid_t uid);
+
+/* session.c */
+struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
+void session_close(struct session *s, const char *reason);
+void session_close_after_flush(struct session *s);
+void session_send_reply(struct session *s, unsigned method, uint64_t call_id,
+                        const ProtobufCMessage *reply);
+void session_release_call_bytes(struct session *s, size_t bytes);
+struct handle *session_find_handle(struct session *s, int64_t id);
+int session_add_handle(struct session *s, struct handle *h);
+void session_remove_handle(struct session *s, struct handle *h);
+void session_fail_all_calls(struct session *s, int code, const char *message);
+
+/* call.c */
+struct call *call_new(struct session *s, unsigned method, uint64_t id,
+                      ProtobufCMessage *request, size_t charged_bytes);
+void call_reply(struct call *c, ProtobufCMessage *reply);
+void call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+void call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+void call_free(struct call *c);
+const char *call_method_name(const struct call *c);
+extern const Sockrpc__Status status_ok;
+
+/* handle.c */
+struct handle *handle_new(struct session *s, int fd, int family, int type, int protocol);
+int handle_permits(struct handle *h, enum handle_op op, const char **why);
+void handle_refresh(struct handle *h);
+void handle_reset_connection(struct handle *h);
+Sockrpc__SocketState *handle_state_message(const struct handle *h, Sockrpc__SocketState *out);
+void handle_queue_call(struct handle *h, struct call *c, enum call_dir dir);
+void handle_run_queue(struct handle *h, enum call_dir dir);
+void handle_unqueue_call(struct call *c);
+void handle_close(struct handle *h, const char *reason);
+void handle_free(struct handle *h);
+
+/* ops_*.c: the rpc handlers, collected into the service by ops_install(). */
+void ops_install(struct sockrpcd *d);
+struct handle *op_lookup_handle(struct call *c, int64_t id, enum handle_op op);
+bool op_policy_allows(struct call *c, struct handle *h, struct policy_request *rq,
+                      struct policy_decision *out);
+
+/* address.c */
+int address_parse(const char *host, int port, int family, struct sockaddr_storage *out,
+                  socklen_t *out_len);
+void address_format(const struct sockaddr *sa, socklen_t len, char *host, size_t host_len,
+                    int *port);
+const char *address_describe(const struct sockaddr *sa, socklen_t len, char *buf, size_t n);
+
+/* resolve.c */
+struct resolve_job;
+typedef void (*resolve_done_fn)(int eai_error, struct evutil_addrinfo *res, void *arg);
+struct evdns_base *resolve_base_new(struct event_base *base, const char *resolv_conf,
+                                    const char *hosts_file);
+struct resolve_job *resolve_start(struct sockrpcd *d, const char *name, const char *service,
+                                  int family, int type, int flags, resolve_done_fn done,
+                                  void *arg);
+void resolve_cancel(struct resolve_job *job);
+
+/* log.c */
+void log_init(void);
+void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern int log_verbose;
+
+#endif
