@@ -1,0 +1,506 @@
+/*
+ * test_errors.c - what a user sees when things fail: OS errors with errno
+ * name and text, refused arguments, closed and unknown handles, timeouts, an
+ * unreachable or misbehaving daemon (a fake one, for protocol violations).
+ */
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "sockrpc.pb-c.h"
+
+static sr_socket *
+new_tcp(sr_client *c)
+{
+	sr_error err;
+	sr_socket *s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
+
+	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
+	return s;
+}
+
+START_TEST(connection_refused_names_address_and_errno)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_tcp(c);
+	sr_error err;
+
+	memset(&err, 0, sizeof(err));
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", 1, 2000, &err), -1);
+	ck_assert_int_eq(err.code, SR_EOS);
+	ck_assert_int_eq(err.sys_errno, ECONNREFUSED);
+	ck_assert_str_eq(err.message, "connect to 127.0.0.1:1 failed: Connection refused");
+	/* An OS error does not close the socket (sockrpc differs from Blade here). */
+	ck_assert(!sr_socket_state(s)->is_closed);
+	ck_assert(!sr_socket_state(s)->is_connected);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(port_not_specified)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_tcp(c);
+	sr_error err;
+
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", -1, 1000, &err), -1);
+	ck_assert_int_eq(err.code, SR_EINVAL);
+	ck_assert_ptr_nonnull(strstr(err.message, "port not specified"));
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(existing_connection_refused)
+{
+	struct server srv;
+	sr_client *c;
+	sr_socket *s;
+	sr_error err;
+
+	server_start(&srv, AF_INET, SERVER_ECHO, 0);
+	c = daemon_client(&test_daemon);
+	s = new_tcp(c);
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), -1);
+	ck_assert_int_eq(err.code, SR_ESTATE);
+	ck_assert_ptr_nonnull(strstr(err.message, "socket has existing connection"));
+	ck_assert(sr_socket_state(s)->is_connected);
+	sr_socket_free(s);
+	sr_client_close(c);
+	server_stop(&srv);
+}
+END_TEST
+
+START_TEST(send_on_closed_handle)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_tcp(c);
+	sr_error err;
+
+	ck_assert_int_eq(sr_close(s, &err), 0);
+	ck_assert_int_eq(sr_send(s, "data", 4, 0, &err), -1);
+	ck_assert_int_eq(err.code, SR_ECLOSED);
+	ck_assert_str_eq(err.message, "socket is closed");
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(unsupported_constants_refused_locally)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_tcp(c);
+	sr_error err;
+
+#ifdef AF_IPX
+	ck_assert_ptr_null(sr_socket_new(c, AF_IPX, SOCK_DGRAM, 0, &err));
+	ck_assert_int_eq(err.code, SR_EUNSUPPORTED);
+	ck_assert_str_eq(err.message, "AF_IPX is not supported by sockrpc");
+#endif
+	ck_assert_ptr_null(sr_socket_new(c, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0, &err));
+	ck_assert_int_eq(err.code, SR_EUNSUPPORTED);
+	ck_assert_int_eq(sr_set_option(s, SO_PRIORITY, 1, &err), -1);
+	ck_assert_int_eq(err.code, SR_EUNSUPPORTED);
+	ck_assert_int_eq(sr_send(s, "x", 1, MSG_MORE, &err), -1);
+	ck_assert_int_eq(err.code, SR_EUNSUPPORTED);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+/* A handle id of one session is unknown in another. */
+START_TEST(unknown_handle_from_another_session)
+{
+	Sockrpc__InfoRequest req = SOCKRPC__INFO_REQUEST__INIT;
+	Sockrpc__InfoReply *rep;
+	struct sr_frame_header h;
+	unsigned char *body;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_tcp(c);
+	int fd = raw_session(test_daemon.path);
+
+	req.handle = sr_socket_state(s)->id;
+	raw_send(fd, 14, 2, &req.base);
+	ck_assert_int_eq(raw_recv(fd, &h, &body, 5000), 0);
+	ck_assert_uint_eq(h.call_id, 2);
+	ck_assert_uint_eq(h.method, 14);
+	rep = sockrpc__info_reply__unpack(NULL, h.length, body);
+	free(body);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_ptr_nonnull(rep->status);
+	ck_assert_int_eq(rep->status->code, SR_EBADHANDLE);
+	sockrpc__info_reply__free_unpacked(rep, NULL);
+	/* The owner still has it. */
+	ck_assert_int_eq(sr_info(s, NULL, NULL), 0);
+	close(fd);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(receive_timeout)
+{
+	struct server srv;
+	sr_client *c;
+	sr_socket *s;
+	sr_error err;
+	long long t0, took;
+	char *got;
+	size_t len;
+
+	server_start(&srv, AF_INET, SERVER_ECHO, 0);
+	c = daemon_client(&test_daemon);
+	s = new_tcp(c);
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
+	ck_assert_int_eq(sr_set_option(s, SO_RCVTIMEO, 300, &err), 0);
+	t0 = now_ms();
+	ck_assert_int_eq(sr_receive(s, -1, 0, &got, &len, &err), -1);
+	took = now_ms() - t0;
+	ck_assert_int_eq(err.code, SR_ETIMEDOUT);
+	ck_assert_msg(took >= 250 && took < 3000, "timed out after %lld ms", took);
+	/* A timeout is not fatal: the handle still works. */
+	ck_assert(!sr_socket_state(s)->is_closed);
+	ck_assert_int_eq(sr_send(s, "ok", 2, 0, &err), 2);
+	ck_assert_int_eq(sr_read(s, 2, &got, &len, &err), 0);
+	ck_assert_uint_eq(len, 2);
+	free(got);
+	/* read() does not fail on a timeout: it returns what it has. */
+	t0 = now_ms();
+	ck_assert_int_eq(sr_read(s, 10, &got, &len, &err), 0);
+	ck_assert_uint_eq(len, 0);
+	ck_assert_int_ge(now_ms() - t0, 250);
+	free(got);
+	sr_socket_free(s);
+	sr_client_close(c);
+	server_stop(&srv);
+}
+END_TEST
+
+START_TEST(nonblocking_receive_would_block)
+{
+	struct server srv;
+	sr_client *c;
+	sr_socket *s;
+	sr_error err;
+	char *got;
+	size_t len;
+
+	server_start(&srv, AF_INET, SERVER_ECHO, 0);
+	c = daemon_client(&test_daemon);
+	s = new_tcp(c);
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
+	ck_assert_int_eq(sr_set_blocking(s, false, &err), 0);
+	ck_assert_int_eq(sr_receive(s, -1, 0, &got, &len, &err), -1);
+	ck_assert_int_eq(err.code, SR_EWOULDBLOCK);
+	sr_socket_free(s);
+	sr_client_close(c);
+	server_stop(&srv);
+}
+END_TEST
+
+START_TEST(daemon_unreachable)
+{
+	sr_error err;
+
+	ck_assert_ptr_null(sr_client_open("/nonexistent/sockrpc.sock", &err));
+	ck_assert_int_eq(err.code, SR_EDAEMON);
+	ck_assert_int_eq(err.sys_errno, ENOENT);
+	ck_assert_str_eq(err.message,
+	    "cannot reach sockrpcd at /nonexistent/sockrpc.sock: No such file or directory");
+	ck_assert_str_eq(sr_strerror(err.code), "daemon unreachable");
+}
+END_TEST
+
+START_TEST(default_path_from_environment)
+{
+	sr_client *c;
+	sr_error err;
+
+	setenv("SOCKRPC_SOCKET", test_daemon.path, 1);
+	c = sr_client_open(NULL, &err);
+	ck_assert_msg(c != NULL, "%s", err.message);
+	sr_client_close(c);
+	setenv("SOCKRPC_SOCKET", "/nonexistent/env.sock", 1);
+	ck_assert_ptr_null(sr_client_open(NULL, &err));
+	ck_assert_ptr_nonnull(strstr(err.message, "/nonexistent/env.sock"));
+	unsetenv("SOCKRPC_SOCKET");
+}
+END_TEST
+
+/* The daemon going away fails the waiting call and every later one. */
+START_TEST(daemon_dies_mid_call)
+{
+	struct server srv;
+	struct daemon d;
+	sr_client *c;
+	sr_socket *s;
+	sr_error err;
+	char *got;
+	size_t len;
+	pid_t pid;
+
+	signal(SIGPIPE, SIG_IGN);
+	server_start(&srv, AF_INET, SERVER_SILENT, 0);
+	daemon_start(&d, NULL);
+	c = daemon_client(&d);
+	s = new_tcp(c);
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
+	pid = fork();
+	if (pid == 0) {
+		usleep(300 * 1000);
+		kill(d.pid, SIGKILL);
+		_exit(0);
+	}
+	ck_assert_int_eq(sr_receive(s, -1, 0, &got, &len, &err), -1);
+	ck_assert_int_eq(err.code, SR_EDAEMON);
+	ck_assert_str_eq(err.message, "daemon closed the connection");
+	ck_assert_int_eq(sr_send(s, "x", 1, 0, &err), -1);
+	ck_assert_int_eq(err.code, SR_EDAEMON);
+	ck_assert_ptr_null(sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err));
+	ck_assert_int_eq(err.code, SR_EDAEMON);
+	waitpid(pid, NULL, 0);
+	waitpid(d.pid, NULL, 0);
+	sr_socket_free(s);
+	sr_client_close(c);
+	server_stop(&srv);
+}
+END_TEST
+
+/* --- a fake daemon that breaks the protocol in one chosen way --- */
+
+enum fake_mode {
+	FAKE_WRONG_CALL_ID,	/* answers the second call with another id */
+	FAKE_WRONG_METHOD,	/* answers with the right id but another method */
+	FAKE_RESERVED_FLAG,	/* a reply header with a reserved flag bit */
+	FAKE_HELLO_REFUSED,	/* Hello answered with a status error */
+	FAKE_UNDECODABLE,	/* a reply body that is not a protobuf message */
+};
+
+struct fake {
+	enum fake_mode mode;
+	char dir[64], path[100];
+	int listen_fd;
+	pthread_t thread;
+};
+
+static int
+fake_read(int fd, struct sr_frame_header *h, uint8_t *buf, size_t cap)
+{
+	uint8_t hdr[SR_FRAME_HEADER_SIZE];
+
+	if (recv(fd, hdr, sizeof(hdr), MSG_WAITALL) != (ssize_t)sizeof(hdr))
+		return -1;
+	frame_header_decode(hdr, h);
+	if (h->length > cap || (h->length > 0 &&
+	    recv(fd, buf, h->length, MSG_WAITALL) != (ssize_t)h->length))
+		return -1;
+	return 0;
+}
+
+static void
+fake_reply(int fd, unsigned method, uint64_t id, uint16_t flags, const ProtobufCMessage *m,
+    const void *raw, size_t raw_len)
+{
+	struct sr_frame_header h;
+	uint8_t buf[1024];
+	size_t len;
+
+	if (m != NULL) {
+		len = protobuf_c_message_pack(m, buf + SR_FRAME_HEADER_SIZE);
+	} else {
+		memcpy(buf + SR_FRAME_HEADER_SIZE, raw, raw_len);
+		len = raw_len;
+	}
+	h.length = (uint32_t)len;
+	h.method = (uint16_t)method;
+	h.flags = flags;
+	h.call_id = id;
+	frame_header_encode(&h, buf);
+	(void)!send(fd, buf, SR_FRAME_HEADER_SIZE + len, MSG_NOSIGNAL);
+}
+
+static void *
+fake_main(void *arg)
+{
+	struct fake *f = arg;
+	Sockrpc__HelloReply hello = SOCKRPC__HELLO_REPLY__INIT;
+	Sockrpc__Status st = SOCKRPC__STATUS__INIT;
+	Sockrpc__SocketReply sock = SOCKRPC__SOCKET_REPLY__INIT;
+	struct sr_frame_header h;
+	uint8_t buf[4096];
+	int fd;
+
+	if ((fd = accept(f->listen_fd, NULL, NULL)) == -1)
+		return NULL;
+	if (fake_read(fd, &h, buf, sizeof(buf)) == -1)
+		goto out;
+	hello.major = SR_PROTOCOL_MAJOR;
+	hello.session_id = 77;
+	hello.max_frame = SR_MAX_FRAME;
+	hello.max_payload = SR_MAX_PAYLOAD;
+	if (f->mode == FAKE_HELLO_REFUSED) {
+		st.code = SOCKRPC__CODE__EPROTO;
+		st.message = "protocol 1 is not spoken here";
+		hello.status = &st;
+		fake_reply(fd, 0, h.call_id, SR_FRAME_FLAG_REPLY, &hello.base, NULL, 0);
+		goto out;
+	}
+	fake_reply(fd, 0, h.call_id, SR_FRAME_FLAG_REPLY, &hello.base, NULL, 0);
+	if (fake_read(fd, &h, buf, sizeof(buf)) == -1)
+		goto out;
+	switch (f->mode) {
+	case FAKE_WRONG_CALL_ID:
+		fake_reply(fd, h.method, h.call_id + 100, SR_FRAME_FLAG_REPLY, &sock.base, NULL, 0);
+		break;
+	case FAKE_WRONG_METHOD:
+		fake_reply(fd, h.method + 1, h.call_id, SR_FRAME_FLAG_REPLY, &sock.base, NULL, 0);
+		break;
+	case FAKE_RESERVED_FLAG:
+		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY | 0x8, &sock.base, NULL, 0);
+		break;
+	case FAKE_UNDECODABLE:
+		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, NULL, "\xff\xff\xff", 3);
+		break;
+	default:
+		break;
+	}
+	/* Hold the connection until the client hangs up. */
+	while (recv(fd, buf, sizeof(buf), 0) > 0)
+		;
+out:
+	close(fd);
+	return NULL;
+}
+
+static void
+fake_start(struct fake *f, enum fake_mode mode)
+{
+	struct sockaddr_un sun;
+
+	memset(f, 0, sizeof(*f));
+	f->mode = mode;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/sockrpc-fake.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/fake.sock", f->dir);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f->path);
+	f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(f->listen_fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(f->listen_fd, 4), 0);
+	ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
+}
+
+static void
+fake_stop(struct fake *f)
+{
+	pthread_join(f->thread, NULL);
+	close(f->listen_fd);
+	unlink(f->path);
+	rmdir(f->dir);
+}
+
+static void
+expect_protocol_error(enum fake_mode mode, const char *want)
+{
+	struct fake f;
+	sr_client *c;
+	sr_error err;
+
+	signal(SIGPIPE, SIG_IGN);
+	fake_start(&f, mode);
+	c = sr_client_open(f.path, &err);
+	ck_assert_msg(c != NULL, "%s", err.message);
+	ck_assert_uint_eq(sr_client_session_id(c), 77);
+	ck_assert_ptr_null(sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err));
+	ck_assert_int_eq(err.code, SR_EPROTO);
+	ck_assert_msg(strstr(err.message, want) != NULL, "message: %s", err.message);
+	/* The connection is broken for good: later calls fail the same way. */
+	ck_assert_ptr_null(sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err));
+	ck_assert_int_eq(err.code, SR_EPROTO);
+	sr_client_close(c);
+	fake_stop(&f);
+}
+
+START_TEST(reply_with_unknown_call_id)
+{
+	expect_protocol_error(FAKE_WRONG_CALL_ID, "matches no call");
+}
+END_TEST
+
+START_TEST(reply_with_wrong_method)
+{
+	expect_protocol_error(FAKE_WRONG_METHOD, "matches no call");
+}
+END_TEST
+
+START_TEST(reply_with_reserved_flag)
+{
+	expect_protocol_error(FAKE_RESERVED_FLAG, "reserved flag bits set");
+}
+END_TEST
+
+START_TEST(reply_undecodable)
+{
+	expect_protocol_error(FAKE_UNDECODABLE, "undecodable");
+}
+END_TEST
+
+START_TEST(hello_refused)
+{
+	struct fake f;
+	sr_error err;
+
+	fake_start(&f, FAKE_HELLO_REFUSED);
+	ck_assert_ptr_null(sr_client_open(f.path, &err));
+	ck_assert_int_eq(err.code, SR_EPROTO);
+	ck_assert_str_eq(err.message, "protocol 1 is not spoken here");
+	fake_stop(&f);
+}
+END_TEST
+
+Suite *
+errors_suite(void)
+{
+	Suite *s = suite_create("errors");
+	TCase *tc = tcase_create("daemon");
+	TCase *local = tcase_create("local");
+
+	tcase_add_checked_fixture(tc, fixture_daemon_up, fixture_daemon_down);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, connection_refused_names_address_and_errno);
+	tcase_add_test(tc, port_not_specified);
+	tcase_add_test(tc, existing_connection_refused);
+	tcase_add_test(tc, send_on_closed_handle);
+	tcase_add_test(tc, unsupported_constants_refused_locally);
+	tcase_add_test(tc, unknown_handle_from_another_session);
+	tcase_add_test(tc, receive_timeout);
+	tcase_add_test(tc, nonblocking_receive_would_block);
+	tcase_add_test(tc, default_path_from_environment);
+	suite_add_tcase(s, tc);
+
+	tcase_set_timeout(local, 30);
+	tcase_add_test(local, daemon_unreachable);
+	tcase_add_test(local, daemon_dies_mid_call);
+	tcase_add_test(local, reply_with_unknown_call_id);
+	tcase_add_test(local, reply_with_wrong_method);
+	tcase_add_test(local, reply_with_reserved_flag);
+	tcase_add_test(local, reply_undecodable);
+	tcase_add_test(local, hello_refused);
+	suite_add_tcase(s, local);
+	return s;
+}

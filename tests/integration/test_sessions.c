@@ -1,0 +1,340 @@
+/*
+ * test_sessions.c - several clients and threads at once: sessions cannot see
+ * each other's handles, a killed client leaves nothing behind in the daemon,
+ * a long wait on one handle blocks nothing else, close from another thread
+ * unblocks a waiting receive, and many threads pipeline on one client.
+ */
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "sockrpc.pb-c.h"
+
+static sr_socket *
+new_tcp(sr_client *c)
+{
+	sr_error err;
+	sr_socket *s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
+
+	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
+	return s;
+}
+
+static void
+connect_ok(sr_socket *s, int port)
+{
+	sr_error err;
+
+	ck_assert_msg(sr_connect(s, "127.0.0.1", port, 5000, &err) == 0, "connect: %s",
+	    err.message);
+}
+
+/* Sends msg and receives it back from an echo server; 0 if it came back intact. */
+static int
+echo_once(sr_socket *s, const char *msg, sr_error *err)
+{
+	size_t n = strlen(msg), have = 0, len;
+	char back[256], *part;
+
+	if (sr_send(s, msg, n, 0, err) != (long)n)
+		return -1;
+	while (have < n) {
+		if (sr_receive(s, (long)(n - have), 0, &part, &len, err) == -1)
+			return -1;
+		if (len == 0) {
+			free(part);
+			return -1;
+		}
+		memcpy(back + have, part, len);
+		have += len;
+		free(part);
+	}
+	return memcmp(back, msg, n) == 0 ? 0 : -1;
+}
+
+START_TEST(sessions_cannot_see_each_others_handles)
+{
+	Sockrpc__CloseRequest req = SOCKRPC__CLOSE_REQUEST__INIT;
+	Sockrpc__CloseReply *rep;
+	struct sr_frame_header h;
+	unsigned char *body;
+	sr_client *a = daemon_client(&test_daemon);
+	sr_client *b = daemon_client(&test_daemon);
+	sr_socket *sa[3], *sb;
+	int fd;
+
+	ck_assert_uint_ne(sr_client_session_id(a), sr_client_session_id(b));
+	for (int i = 0; i < 3; i++)
+		sa[i] = new_tcp(a);
+	/* Ids are per session: b's first handle may share a's number... */
+	sb = new_tcp(b);
+	ck_assert_int_ge(sr_socket_state(sb)->id, 1);
+	/* ...and closing it leaves a's handle of that number alone. */
+	ck_assert_int_eq(sr_close(sb, NULL), 0);
+	for (int i = 0; i < 3; i++)
+		ck_assert_msg(sr_info(sa[i], NULL, NULL) == 0, "a's handle %d lost", i);
+
+	/* A raw session asking to close a's handles: unknown handle, nothing closed. */
+	fd = raw_session(test_daemon.path);
+	for (int i = 0; i < 3; i++) {
+		req.handle = sr_socket_state(sa[i])->id;
+		raw_send(fd, 9, 10 + (unsigned)i, &req.base);
+		ck_assert_int_eq(raw_recv(fd, &h, &body, 5000), 0);
+		ck_assert_uint_eq(h.call_id, 10 + (unsigned)i);
+		rep = sockrpc__close_reply__unpack(NULL, h.length, body);
+		free(body);
+		ck_assert_ptr_nonnull(rep);
+		ck_assert_ptr_nonnull(rep->status);
+		ck_assert_int_eq(rep->status->code, SR_EBADHANDLE);
+		sockrpc__close_reply__free_unpacked(rep, NULL);
+	}
+	close(fd);
+	for (int i = 0; i < 3; i++) {
+		ck_assert_int_eq(sr_info(sa[i], NULL, NULL), 0);
+		ck_assert(!sr_socket_state(sa[i])->is_closed);
+		sr_socket_free(sa[i]);
+	}
+	sr_socket_free(sb);
+	sr_client_close(b);
+	sr_client_close(a);
+}
+END_TEST
+
+START_TEST(killed_client_leaves_nothing_behind)
+{
+	struct server srv;
+	pid_t pid;
+	int status, busy;
+
+	server_start(&srv, AF_INET, SERVER_SILENT, 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		sr_client *c = sr_client_open(test_daemon.path, NULL);
+		sr_socket *s;
+		char *got;
+		size_t len;
+
+		if (c == NULL || (s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, NULL)) == NULL ||
+		    sr_connect(s, "127.0.0.1", srv.port, 5000, NULL) == -1)
+			_exit(1);
+		sr_receive(s, -1, 0, &got, &len, NULL);	/* blocks until killed */
+		_exit(2);
+	}
+	/* The daemon holds the session and the TCP connection while the child waits. */
+	ck_assert_int_eq(server_wait_finished(&srv, 0, 0), 0);
+	for (int i = 0; i < 500 && atomic_load(&srv.accepted) < 1; i++)
+		usleep(10 * 1000);
+	ck_assert_int_eq(atomic_load(&srv.accepted), 1);
+	usleep(100 * 1000);
+	busy = daemon_fd_count(&test_daemon);
+	ck_assert_int_ge(busy, test_daemon.idle_fds + 2);
+	ck_assert_int_eq(waitpid(pid, &status, WNOHANG), 0);
+
+	kill(pid, SIGKILL);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFSIGNALED(status));
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
+	    test_daemon.idle_fds);
+	ck_assert_int_eq(server_wait_finished(&srv, 1, 2000), 1);
+	server_stop(&srv);
+}
+END_TEST
+
+struct waiter {
+	sr_socket *s;
+	int rc;
+	sr_error err;
+	long long took;
+	size_t len;
+};
+
+static void *
+receive_thread(void *arg)
+{
+	struct waiter *w = arg;
+	long long t0 = now_ms();
+	char *got = NULL;
+
+	w->rc = sr_receive(w->s, -1, 0, &got, &w->len, &w->err);
+	w->took = now_ms() - t0;
+	free(got);
+	return NULL;
+}
+
+START_TEST(long_receive_blocks_nothing_else)
+{
+	struct server silent, echo;
+	struct waiter w;
+	pthread_t t;
+	sr_client *a, *b;
+	sr_socket *waiting, *other_a, *other_b;
+	sr_error err;
+	long long t0;
+
+	server_start(&silent, AF_INET, SERVER_SILENT, 0);
+	server_start(&echo, AF_INET, SERVER_ECHO, 0);
+	a = daemon_client(&test_daemon);
+	b = daemon_client(&test_daemon);
+	waiting = new_tcp(a);
+	connect_ok(waiting, silent.port);
+	memset(&w, 0, sizeof(w));
+	w.s = waiting;
+	ck_assert_int_eq(pthread_create(&t, NULL, receive_thread, &w), 0);
+	usleep(200 * 1000);
+
+	/* Same client, another handle; and another client: both answer at once. */
+	t0 = now_ms();
+	other_a = new_tcp(a);
+	connect_ok(other_a, echo.port);
+	other_b = new_tcp(b);
+	connect_ok(other_b, echo.port);
+	for (int i = 0; i < 20; i++) {
+		ck_assert_msg(echo_once(other_a, "same client", &err) == 0, "%s", err.message);
+		ck_assert_msg(echo_once(other_b, "other client", &err) == 0, "%s", err.message);
+		ck_assert_int_eq(sr_get_option(other_a, SO_KEEPALIVE, NULL, &err), 0);
+	}
+	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_eq(w.took, 0);	/* still waiting */
+
+	/* Close from this thread answers the waiting receive. */
+	t0 = now_ms();
+	ck_assert_int_eq(sr_close(waiting, &err), 0);
+	pthread_join(t, NULL);
+	ck_assert_int_lt(now_ms() - t0, 2000);
+	ck_assert_int_eq(w.rc, -1);
+	ck_assert_int_eq(w.err.code, SR_ECLOSED);
+	ck_assert(sr_socket_state(waiting)->is_closed);
+
+	sr_socket_free(waiting);
+	sr_socket_free(other_a);
+	sr_socket_free(other_b);
+	sr_client_close(b);
+	sr_client_close(a);
+	server_stop(&echo);
+	server_stop(&silent);
+}
+END_TEST
+
+START_TEST(shutdown_from_another_thread_ends_receive)
+{
+	struct server silent;
+	struct waiter w;
+	pthread_t t;
+	sr_client *c;
+	sr_socket *s;
+	sr_error err;
+
+	server_start(&silent, AF_INET, SERVER_SILENT, 0);
+	c = daemon_client(&test_daemon);
+	s = new_tcp(c);
+	connect_ok(s, silent.port);
+	memset(&w, 0, sizeof(w));
+	w.s = s;
+	ck_assert_int_eq(pthread_create(&t, NULL, receive_thread, &w), 0);
+	usleep(200 * 1000);
+	ck_assert_int_eq(sr_shutdown(s, SHUT_RDWR, &err), 0);
+	pthread_join(t, NULL);
+	/* Answered: end of stream (or closed), not left hanging. */
+	ck_assert_msg((w.rc == 0 && w.len == 0) || (w.rc == -1 && w.err.code == SR_ECLOSED),
+	    "rc %d len %zu code %d %s", w.rc, w.len, w.err.code, w.err.message);
+	sr_socket_free(s);
+	sr_client_close(c);
+	server_stop(&silent);
+}
+END_TEST
+
+#define N_THREADS 8
+#define N_ROUNDS 50
+
+struct worker {
+	sr_client *c;
+	int port, index, failures;
+	char why[300];
+};
+
+static void *
+pipeline_thread(void *arg)
+{
+	struct worker *w = arg;
+	sr_error err;
+	sr_socket *s;
+	char msg[64];
+	long v;
+
+	if ((s = sr_socket_new(w->c, AF_INET, SOCK_STREAM, 0, &err)) == NULL ||
+	    sr_connect(s, "127.0.0.1", w->port, 5000, &err) == -1) {
+		w->failures++;
+		snprintf(w->why, sizeof(w->why), "setup: %s", err.message);
+		sr_socket_free(s);
+		return NULL;
+	}
+	for (int i = 0; i < N_ROUNDS; i++) {
+		snprintf(msg, sizeof(msg), "thread %d round %d", w->index, i);
+		if (echo_once(s, msg, &err) == -1) {
+			w->failures++;
+			snprintf(w->why, sizeof(w->why), "echo %d: %s", i, err.message);
+			break;
+		}
+		if (sr_get_option(s, SO_RCVBUF, &v, &err) == -1 || v <= 0) {
+			w->failures++;
+			snprintf(w->why, sizeof(w->why), "get_option %d: %s", i, err.message);
+			break;
+		}
+	}
+	sr_socket_free(s);
+	return NULL;
+}
+
+START_TEST(many_threads_pipeline_on_one_client)
+{
+	struct worker w[N_THREADS];
+	pthread_t t[N_THREADS];
+	struct server echo;
+	sr_client *c;
+
+	server_start(&echo, AF_INET, SERVER_ECHO, 0);
+	c = daemon_client(&test_daemon);
+	for (int i = 0; i < N_THREADS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].c = c;
+		w[i].port = echo.port;
+		w[i].index = i;
+		ck_assert_int_eq(pthread_create(&t[i], NULL, pipeline_thread, &w[i]), 0);
+	}
+	for (int i = 0; i < N_THREADS; i++) {
+		pthread_join(t[i], NULL);
+		ck_assert_msg(w[i].failures == 0, "thread %d: %s", i, w[i].why);
+	}
+	ck_assert_int_eq(atomic_load(&echo.accepted), N_THREADS);
+	sr_client_close(c);
+	server_stop(&echo);
+}
+END_TEST
+
+Suite *
+sessions_suite(void)
+{
+	Suite *s = suite_create("sessions");
+	TCase *tc = tcase_create("sessions");
+
+	tcase_add_checked_fixture(tc, fixture_daemon_up, fixture_daemon_down);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, sessions_cannot_see_each_others_handles);
+	tcase_add_test(tc, killed_client_leaves_nothing_behind);
+	tcase_add_test(tc, long_receive_blocks_nothing_else);
+	tcase_add_test(tc, shutdown_from_another_thread_ends_receive);
+	tcase_add_test(tc, many_threads_pipeline_on_one_client);
+	suite_add_tcase(s, tc);
+	return s;
+}
