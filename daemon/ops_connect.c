@@ -17,7 +17,8 @@ connect_finish(struct call *c, struct handle *h, bool connected)
 	if (connected) {
 		const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
 
-		snprintf(h->host, sizeof(h->host), "%s", in->host[0] ? in->host : h->host);
+		if (in->host[0])
+			snprintf(h->host, sizeof(h->host), "%s", in->host);
 		h->port = in->port;
 		h->state = HANDLE_CONNECTED;
 		op_reply_state(c, h);

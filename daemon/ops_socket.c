@@ -125,8 +125,10 @@ OP(bind, BindRequest, BindReply)
 
 		address_format((struct sockaddr *)&ss, len, ignored, sizeof(ignored), &port);
 	}
-	snprintf(h->host, sizeof(h->host), "%s",
-	         strcmp(host, "*") == 0 ? (h->family == AF_INET6 ? "::" : "0.0.0.0") : host);
+	if (strcmp(host, "*") == 0)
+		strcpy(h->host, h->family == AF_INET6 ? "::" : "0.0.0.0");
+	else if (host != h->host)
+		snprintf(h->host, sizeof(h->host), "%s", host);
 	h->port = h->family == AF_UNIX ? 0 : port;
 	h->state = HANDLE_BOUND;
 	op_reply_state(c, h);
