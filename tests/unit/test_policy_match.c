@@ -1,0 +1,743 @@
+/*
+ * test_policy_match.c - what a loaded policy decides: CIDR edges (v4, v6, /0, /32, /128),
+ * ports, first match, deny by default, named sets, IPv4-mapped IPv6, host name patterns,
+ * identity (uid, groups, exe, cgroup, fail-closed unknowns), Unix paths, the default policy.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/un.h>
+
+#include "policy.h"
+
+static struct policy *
+load(const char *text)
+{
+	char errors[2048];
+	struct policy *p;
+	FILE *f = tmpfile();
+
+	ck_assert_ptr_nonnull(f);
+	fputs(text, f);
+	rewind(f);
+	p = policy_load_stream(f, "m.policy", errors, sizeof(errors));
+	fclose(f);
+	ck_assert_msg(p != NULL, "%s", errors);
+	return p;
+}
+
+static struct identity
+who_uid(uid_t uid)
+{
+	struct identity id;
+
+	memset(&id, 0, sizeof(id));
+	id.uid = uid;
+	id.gid = uid;
+	id.pid = 4242;
+	return id;
+}
+
+/* Decides op on a socket of `type` to ip:port; the socket family is the address's unless
+ * `family` is given (AF_INET6 for a v6 socket reaching a mapped address). */
+static struct policy_decision
+decide_ip_family(const struct policy *p, const struct identity *who, enum policy_op op,
+                 int family, int type, const char *ip, int port)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	struct policy_request rq = {.who = who, .op = op, .type = type};
+	struct policy_decision d;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		rq.addr_len = sizeof(*sin);
+	} else {
+		ck_assert_msg(inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1, "bad test ip %s", ip);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		rq.addr_len = sizeof(*sin6);
+	}
+	rq.family = family ? family : ss.ss_family;
+	rq.addr = (struct sockaddr *)&ss;
+	policy_decide(p, &rq, &d);
+	return d;
+}
+
+static bool
+allows(const struct policy *p, uid_t uid, enum policy_op op, int type, const char *ip, int port)
+{
+	struct identity id = who_uid(uid);
+
+	return decide_ip_family(p, &id, op, 0, type, ip, port).allow;
+}
+
+#define CONNECT_OK(p, ip, port) allows(p, 1000, POLICY_CONNECT, SOCK_STREAM, ip, port)
+
+static struct policy_decision
+decide_unix(const struct policy *p, enum policy_op op, const char *path, size_t path_len,
+            bool with_nul)
+{
+	struct identity id = who_uid(1000);
+	struct sockaddr_un sun;
+	struct policy_request rq = {.who = &id, .op = op, .family = AF_UNIX, .type = SOCK_STREAM};
+	struct policy_decision d;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, path_len);
+	rq.addr = (struct sockaddr *)&sun;
+	rq.addr_len = offsetof(struct sockaddr_un, sun_path) + path_len + (with_nul ? 1 : 0);
+	policy_decide(p, &rq, &d);
+	return d;
+}
+
+static bool
+resolves(const struct policy *p, const char *name)
+{
+	struct identity id = who_uid(1000);
+	struct policy_request rq = {.who = &id, .op = POLICY_RESOLVE, .name = name};
+	struct policy_decision d;
+
+	policy_decide(p, &rq, &d);
+	return d.allow;
+}
+
+START_TEST(cidr_v4_edges)
+{
+	struct policy *p = load("allow * connect 10.0.0.0/8\n"
+	                        "allow * connect 192.0.2.1/32\n"
+	                        "allow * connect 172.16.0.0/12\n"
+	                        "allow * connect 198.51.100.128/25\n");
+
+	ck_assert(CONNECT_OK(p, "10.0.0.0", 1));
+	ck_assert(CONNECT_OK(p, "10.255.255.255", 1));
+	ck_assert(!CONNECT_OK(p, "9.255.255.255", 1));
+	ck_assert(!CONNECT_OK(p, "11.0.0.0", 1));
+	ck_assert(CONNECT_OK(p, "192.0.2.1", 1));
+	ck_assert(!CONNECT_OK(p, "192.0.2.0", 1));
+	ck_assert(!CONNECT_OK(p, "192.0.2.2", 1));
+	ck_assert(CONNECT_OK(p, "172.16.0.0", 1));
+	ck_assert(CONNECT_OK(p, "172.31.255.255", 1));
+	ck_assert(!CONNECT_OK(p, "172.32.0.0", 1));
+	ck_assert(!CONNECT_OK(p, "172.15.255.255", 1));
+	ck_assert(CONNECT_OK(p, "198.51.100.128", 1));
+	ck_assert(CONNECT_OK(p, "198.51.100.255", 1));
+	ck_assert(!CONNECT_OK(p, "198.51.100.127", 1));
+	/* an IPv4 rule never matches a native IPv6 address */
+	ck_assert(!CONNECT_OK(p, "::a00:1", 1));
+	policy_free(p);
+
+	p = load("allow * connect 0.0.0.0/0\n");
+	ck_assert(CONNECT_OK(p, "0.0.0.0", 1));
+	ck_assert(CONNECT_OK(p, "255.255.255.255", 1));
+	ck_assert(!CONNECT_OK(p, "::1", 1));
+	ck_assert(!CONNECT_OK(p, "2001:db8::1", 1));
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(cidr_v6_edges)
+{
+	struct policy *p = load("allow * connect 2001:db8::/32\n"
+	                        "allow * connect [2001:db8:1::/127]\n"
+	                        "allow * connect ::1/128\n"
+	                        "allow * connect fe80::/10\n");
+
+	ck_assert(CONNECT_OK(p, "2001:db8::", 1));
+	ck_assert(CONNECT_OK(p, "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", 1));
+	ck_assert(!CONNECT_OK(p, "2001:db9::", 1));
+	ck_assert(!CONNECT_OK(p, "2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", 1));
+	ck_assert(CONNECT_OK(p, "::1", 1));
+	ck_assert(!CONNECT_OK(p, "::2", 1));
+	ck_assert(!CONNECT_OK(p, "::", 1));
+	ck_assert(CONNECT_OK(p, "fe80::", 1));
+	ck_assert(CONNECT_OK(p, "febf:ffff::1", 1));
+	ck_assert(!CONNECT_OK(p, "fec0::", 1));
+	ck_assert(!CONNECT_OK(p, "fe7f:ffff::", 1));
+	ck_assert(!CONNECT_OK(p, "127.0.0.1", 1));
+	policy_free(p);
+
+	p = load("allow * connect ::/0\n");
+	ck_assert(CONNECT_OK(p, "::", 1));
+	ck_assert(CONNECT_OK(p, "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1));
+	ck_assert(!CONNECT_OK(p, "10.0.0.1", 1));
+	policy_free(p);
+
+	p = load("allow * connect 2001:db8::/127\n");
+	ck_assert(CONNECT_OK(p, "2001:db8::", 1));
+	ck_assert(CONNECT_OK(p, "2001:db8::1", 1));
+	ck_assert(!CONNECT_OK(p, "2001:db8::2", 1));
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(ports)
+{
+	struct policy *p = load("allow * connect tcp port 80,443,8000-8999\n"
+	                        "allow * connect udp port 0,65535\n"
+	                        "allow * bind tcp [::1]:53\n"
+	                        "allow * bind tcp 127.0.0.1:1-1023\n");
+
+	ck_assert(CONNECT_OK(p, "192.0.2.1", 80));
+	ck_assert(!CONNECT_OK(p, "192.0.2.1", 81));
+	ck_assert(!CONNECT_OK(p, "192.0.2.1", 79));
+	ck_assert(CONNECT_OK(p, "192.0.2.1", 443));
+	ck_assert(!CONNECT_OK(p, "192.0.2.1", 7999));
+	ck_assert(CONNECT_OK(p, "192.0.2.1", 8000));
+	ck_assert(CONNECT_OK(p, "2001:db8::1", 8999));
+	ck_assert(!CONNECT_OK(p, "192.0.2.1", 9000));
+	ck_assert(allows(p, 1, POLICY_CONNECT, SOCK_DGRAM, "192.0.2.1", 0));
+	ck_assert(allows(p, 1, POLICY_CONNECT, SOCK_DGRAM, "192.0.2.1", 65535));
+	ck_assert(!allows(p, 1, POLICY_CONNECT, SOCK_DGRAM, "192.0.2.1", 80));
+	ck_assert(allows(p, 1, POLICY_BIND, SOCK_STREAM, "::1", 53));
+	ck_assert(!allows(p, 1, POLICY_BIND, SOCK_STREAM, "::1", 54));
+	ck_assert(!allows(p, 1, POLICY_BIND, SOCK_STREAM, "::2", 53));
+	ck_assert(allows(p, 1, POLICY_BIND, SOCK_STREAM, "127.0.0.1", 1023));
+	ck_assert(!allows(p, 1, POLICY_BIND, SOCK_STREAM, "127.0.0.1", 1024));
+	ck_assert(!allows(p, 1, POLICY_BIND, SOCK_STREAM, "127.0.0.1", 0));
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(first_match_and_default_deny)
+{
+	struct policy *p = load("# header\n"
+	                        "deny * connect 10.0.0.1 reason \"not that one\"\n"
+	                        "allow * connect 10.0.0.0/8\n"
+	                        "deny * connect 10.0.0.2\n");
+	struct identity id = who_uid(1000);
+	struct policy_decision d;
+
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.1", 80);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "m.policy:2");
+	ck_assert_str_eq(d.reason, "not that one");
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.2", 80);
+	ck_assert(d.allow);
+	ck_assert_str_eq(d.rule, "m.policy:3");
+	ck_assert_str_eq(d.reason, "allowed by policy rule m.policy:3");
+	ck_assert_int_eq(d.max_handles, -1);
+	ck_assert_int_eq(d.max_connections, -1);
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "11.0.0.1", 80);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "default");
+	ck_assert_ptr_nonnull(strstr(d.reason, "deny by default"));
+	/* another op is not covered by a connect rule */
+	d = decide_ip_family(p, &id, POLICY_BIND, 0, SOCK_STREAM, "10.0.0.2", 80);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "default");
+	policy_free(p);
+
+	p = load("");
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.1", 80);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "default");
+	policy_free(p);
+
+	p = load("deny * connect 10.0.0.0/8\n");
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "10.1.1.1", 80);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.reason, "denied by policy rule m.policy:1");
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(named_sets)
+{
+	struct policy *p = load("allow * connect @loopback\n");
+
+	ck_assert(CONNECT_OK(p, "127.0.0.1", 1));
+	ck_assert(CONNECT_OK(p, "127.255.255.255", 1));
+	ck_assert(CONNECT_OK(p, "127.0.0.0", 1));
+	ck_assert(!CONNECT_OK(p, "128.0.0.0", 1));
+	ck_assert(!CONNECT_OK(p, "126.255.255.255", 1));
+	ck_assert(CONNECT_OK(p, "::1", 1));
+	ck_assert(!CONNECT_OK(p, "::2", 1));
+	ck_assert(!CONNECT_OK(p, "::", 1));
+	policy_free(p);
+
+	p = load("allow * connect @private\n");
+	ck_assert(CONNECT_OK(p, "10.1.2.3", 1));
+	ck_assert(CONNECT_OK(p, "172.16.0.1", 1));
+	ck_assert(CONNECT_OK(p, "172.31.255.255", 1));
+	ck_assert(!CONNECT_OK(p, "172.32.0.1", 1));
+	ck_assert(CONNECT_OK(p, "192.168.255.255", 1));
+	ck_assert(!CONNECT_OK(p, "192.169.0.0", 1));
+	ck_assert(!CONNECT_OK(p, "11.0.0.1", 1));
+	ck_assert(CONNECT_OK(p, "fc00::", 1));
+	ck_assert(CONNECT_OK(p, "fd12:3456::1", 1));
+	ck_assert(CONNECT_OK(p, "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", 1));
+	ck_assert(!CONNECT_OK(p, "fe00::", 1));
+	ck_assert(!CONNECT_OK(p, "fbff:ffff::", 1));
+	ck_assert(!CONNECT_OK(p, "127.0.0.1", 1));
+	policy_free(p);
+
+	p = load("allow * connect @link-local\n");
+	ck_assert(CONNECT_OK(p, "169.254.0.0", 1));
+	ck_assert(CONNECT_OK(p, "169.254.169.254", 1));
+	ck_assert(!CONNECT_OK(p, "169.255.0.0", 1));
+	ck_assert(CONNECT_OK(p, "fe80::1", 1));
+	ck_assert(!CONNECT_OK(p, "fec0::1", 1));
+	policy_free(p);
+
+	p = load("allow * send udp @multicast\n");
+	ck_assert(allows(p, 1, POLICY_SEND, SOCK_DGRAM, "224.0.0.1", 5353));
+	ck_assert(allows(p, 1, POLICY_SEND, SOCK_DGRAM, "239.255.255.255", 1));
+	ck_assert(!allows(p, 1, POLICY_SEND, SOCK_DGRAM, "240.0.0.1", 1));
+	ck_assert(!allows(p, 1, POLICY_SEND, SOCK_DGRAM, "223.255.255.255", 1));
+	ck_assert(allows(p, 1, POLICY_SEND, SOCK_DGRAM, "ff02::fb", 5353));
+	ck_assert(!allows(p, 1, POLICY_SEND, SOCK_DGRAM, "fe02::fb", 5353));
+	/* send rules name udp: a tcp socket does not match */
+	ck_assert(!allows(p, 1, POLICY_SEND, SOCK_STREAM, "224.0.0.1", 1));
+	policy_free(p);
+
+	p = load("allow * bind @unspecified\nallow * connect @any\n");
+	ck_assert(allows(p, 1, POLICY_BIND, SOCK_STREAM, "0.0.0.0", 80));
+	ck_assert(allows(p, 1, POLICY_BIND, SOCK_STREAM, "::", 80));
+	ck_assert(!allows(p, 1, POLICY_BIND, SOCK_STREAM, "0.0.0.1", 80));
+	ck_assert(CONNECT_OK(p, "8.8.8.8", 53));
+	ck_assert(CONNECT_OK(p, "2001:4860:4860::8888", 53));
+	policy_free(p);
+}
+END_TEST
+
+/* Decision: ::ffff:a.b.c.d is matched as the IPv4 address a.b.c.d, so IPv4 rules (allow and
+ * deny) apply to it and IPv6 blocks do not. */
+START_TEST(ipv4_mapped)
+{
+	struct policy *p = load("allow * connect 127.0.0.1\n");
+	struct identity id = who_uid(1000);
+
+	ck_assert(decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
+	                           "::ffff:127.0.0.1", 80)
+	              .allow);
+	ck_assert(!decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
+	                            "::ffff:127.0.0.2", 80)
+	               .allow);
+	policy_free(p);
+
+	p = load("deny * connect 10.0.0.0/8\nallow * connect @any\n");
+	ck_assert(!decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
+	                            "::ffff:10.1.2.3", 80)
+	               .allow);
+	ck_assert(decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
+	                           "::ffff:11.1.2.3", 80)
+	              .allow);
+	policy_free(p);
+
+	/* an IPv6 block does not see mapped addresses */
+	p = load("allow * connect ::/0\n");
+	ck_assert(!decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
+	                            "::ffff:8.8.8.8", 80)
+	               .allow);
+	policy_free(p);
+
+	/* a mapped block in a rule is stored as the IPv4 block */
+	p = load("allow * connect ::ffff:10.0.0.0/104\n");
+	ck_assert(CONNECT_OK(p, "10.9.9.9", 1));
+	ck_assert(!CONNECT_OK(p, "11.0.0.0", 1));
+	policy_free(p);
+
+	/* ipv4/ipv6 constrain the socket's family, not the address */
+	p = load("allow * connect tcp ipv6 127.0.0.1\n");
+	ck_assert(decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
+	                           "::ffff:127.0.0.1", 80)
+	              .allow);
+	ck_assert(!CONNECT_OK(p, "127.0.0.1", 80));
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(transports)
+{
+	struct policy *p = load("allow * connect tcp ipv4\n"
+	                        "allow * connect udp ipv6\n"
+	                        "allow * create raw\n"
+	                        "allow * create unix\n");
+	struct identity id = who_uid(1);
+	struct policy_request rq = {.who = &id, .op = POLICY_CREATE};
+	struct policy_decision d;
+
+	ck_assert(allows(p, 1, POLICY_CONNECT, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	                 "192.0.2.1", 1));
+	ck_assert(!allows(p, 1, POLICY_CONNECT, SOCK_STREAM, "2001:db8::1", 1));
+	ck_assert(allows(p, 1, POLICY_CONNECT, SOCK_DGRAM, "2001:db8::1", 1));
+	ck_assert(!allows(p, 1, POLICY_CONNECT, SOCK_DGRAM, "192.0.2.1", 1));
+	ck_assert(!allows(p, 1, POLICY_CONNECT, SOCK_SEQPACKET, "192.0.2.1", 1));
+
+	rq.family = AF_INET;
+	rq.type = SOCK_RAW;
+	policy_decide(p, &rq, &d);
+	ck_assert(d.allow);
+	ck_assert_str_eq(d.rule, "m.policy:3");
+	rq.family = AF_INET6;
+	policy_decide(p, &rq, &d);
+	ck_assert(d.allow);
+	rq.family = AF_UNIX;
+	rq.type = SOCK_DGRAM;
+	policy_decide(p, &rq, &d);
+	ck_assert(d.allow);
+	ck_assert_str_eq(d.rule, "m.policy:4");
+	rq.family = AF_INET;
+	rq.type = SOCK_STREAM;
+	policy_decide(p, &rq, &d);
+	ck_assert(!d.allow);
+	rq.family = AF_NETLINK;
+	rq.type = SOCK_RAW;
+	policy_decide(p, &rq, &d);
+	ck_assert(!d.allow);
+	policy_free(p);
+}
+END_TEST
+
+/* Decision: *.example.com matches any depth below example.com, never example.com itself;
+ * matching ignores case and one trailing dot. */
+START_TEST(name_patterns)
+{
+	struct policy *p = load("allow * resolve *.example.com\n"
+	                        "allow * resolve exact.org,localhost\n");
+
+	ck_assert(resolves(p, "a.example.com"));
+	ck_assert(resolves(p, "a.b.example.com"));
+	ck_assert(resolves(p, "A.Example.COM."));
+	ck_assert(!resolves(p, "example.com"));
+	ck_assert(!resolves(p, "badexample.com"));
+	ck_assert(!resolves(p, "example.com.evil.net"));
+	ck_assert(resolves(p, "exact.org"));
+	ck_assert(resolves(p, "EXACT.ORG."));
+	ck_assert(!resolves(p, "www.exact.org"));
+	ck_assert(!resolves(p, "exact.org.uk"));
+	ck_assert(resolves(p, "localhost"));
+	ck_assert(!resolves(p, "localhost2"));
+	ck_assert(!resolves(p, NULL));
+	ck_assert(!resolves(p, ""));
+	policy_free(p);
+
+	p = load("allow * resolve *\n");
+	ck_assert(resolves(p, "anything.at.all"));
+	policy_free(p);
+
+	p = load("allow * resolve\n");
+	ck_assert(resolves(p, "anything"));
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(identity_uid_gid_groups)
+{
+	struct policy *p = load("allow uid=1000,1001 connect\n"
+	                        "allow gid=100 bind\n"
+	                        "allow user=root listen\n"
+	                        "allow group=daemon accept\n"
+	                        "allow uid=2000 gid=300 send\n");
+	struct identity id = who_uid(1000);
+	struct policy_request rq = {.who = &id};
+	struct policy_decision d;
+
+#define DECIDE(o) (rq.op = (o), policy_decide(p, &rq, &d), d.allow)
+	ck_assert(DECIDE(POLICY_CONNECT));
+	id.uid = 1001;
+	ck_assert(DECIDE(POLICY_CONNECT));
+	id.uid = 1002;
+	ck_assert(!DECIDE(POLICY_CONNECT));
+
+	/* gid= matches the primary group or any supplementary one */
+	id.gid = 100;
+	ck_assert(DECIDE(POLICY_BIND));
+	id.gid = 5;
+	ck_assert(!DECIDE(POLICY_BIND));
+	id.n_groups = 3;
+	id.groups[0] = 7;
+	id.groups[1] = 100;
+	id.groups[2] = 9;
+	ck_assert(DECIDE(POLICY_BIND));
+	id.groups[1] = 8;
+	ck_assert(!DECIDE(POLICY_BIND));
+
+	/* names were resolved at load: root is uid 0, daemon is gid 1 on Debian */
+	id.uid = 0;
+	ck_assert(DECIDE(POLICY_LISTEN));
+	id.uid = 1;
+	ck_assert(!DECIDE(POLICY_LISTEN));
+	id.n_groups = 1;
+	id.groups[0] = 1;
+	ck_assert(DECIDE(POLICY_ACCEPT));
+	id.groups[0] = 2;
+	ck_assert(!DECIDE(POLICY_ACCEPT));
+
+	/* several selectors: all must hold */
+	id.uid = 2000;
+	id.gid = 300;
+	ck_assert(DECIDE(POLICY_SEND));
+	id.gid = 301;
+	ck_assert(!DECIDE(POLICY_SEND));
+	id.uid = 2001;
+	id.gid = 300;
+	ck_assert(!DECIDE(POLICY_SEND));
+
+	/* no identity at all: an allow rule on who never matches */
+	rq.who = NULL;
+	ck_assert(!DECIDE(POLICY_CONNECT));
+#undef DECIDE
+	policy_free(p);
+}
+END_TEST
+
+/* Unknown facts fail closed: truncated groups, an unreadable exe or cgroup make deny rules
+ * on them apply and allow rules on them not apply. */
+START_TEST(identity_fail_closed)
+{
+	struct policy *p = load("deny group=daemon connect\n"
+	                        "allow gid=50 bind\n"
+	                        "deny exe=/usr/bin/curl listen\n"
+	                        "allow exe=/usr/bin/curl send\n"
+	                        "allow * connect,listen\n");
+	struct identity id = who_uid(1000);
+	struct policy_request rq = {.who = &id};
+	struct policy_decision d;
+
+#define DECIDE(o) (rq.op = (o), policy_decide(p, &rq, &d), d.allow)
+	strcpy(id.exe, "/usr/bin/python3");
+	ck_assert(DECIDE(POLICY_CONNECT));
+	id.groups_truncated = true;
+	ck_assert(!DECIDE(POLICY_CONNECT));
+	ck_assert_str_eq(d.rule, "m.policy:1");
+	ck_assert(!DECIDE(POLICY_BIND));
+	id.groups[0] = 50;
+	id.n_groups = IDENTITY_MAX_GROUPS;
+	ck_assert(DECIDE(POLICY_BIND));
+
+	ck_assert(DECIDE(POLICY_LISTEN));
+	ck_assert(!DECIDE(POLICY_SEND));
+	id.exe[0] = '\0';
+	ck_assert(!DECIDE(POLICY_LISTEN));
+	ck_assert_str_eq(d.rule, "m.policy:3");
+	ck_assert(!DECIDE(POLICY_SEND));
+	strcpy(id.exe, "/usr/bin/curl");
+	ck_assert(!DECIDE(POLICY_LISTEN));
+	ck_assert(DECIDE(POLICY_SEND));
+#undef DECIDE
+	policy_free(p);
+}
+END_TEST
+
+/* exe= and cgroup= are fnmatch(3) globs without FNM_PATHNAME: `*` crosses `/`. */
+START_TEST(exe_and_cgroup_globs)
+{
+	struct policy *p = load("allow exe=/usr/bin/python3* connect\n"
+	                        "allow exe=/opt/app/bin/server,/usr/sbin/nginx bind\n"
+	                        "allow cgroup=/system.slice/jobs-*.service listen\n"
+	                        "allow cgroup=/user.slice/* accept\n");
+	struct identity id = who_uid(1000);
+	struct policy_request rq = {.who = &id};
+	struct policy_decision d;
+
+#define DECIDE(o) (rq.op = (o), policy_decide(p, &rq, &d), d.allow)
+	strcpy(id.exe, "/usr/bin/python3.11");
+	ck_assert(DECIDE(POLICY_CONNECT));
+	strcpy(id.exe, "/usr/bin/python3");
+	ck_assert(DECIDE(POLICY_CONNECT));
+	strcpy(id.exe, "/usr/local/bin/python3");
+	ck_assert(!DECIDE(POLICY_CONNECT));
+	strcpy(id.exe, "/usr/sbin/nginx");
+	ck_assert(DECIDE(POLICY_BIND));
+	strcpy(id.exe, "/usr/sbin/nginx-debug");
+	ck_assert(!DECIDE(POLICY_BIND));
+
+	strcpy(id.cgroup, "/system.slice/jobs-7.service");
+	ck_assert(DECIDE(POLICY_LISTEN));
+	strcpy(id.cgroup, "/system.slice/jobs-7.service/sub");
+	ck_assert(!DECIDE(POLICY_LISTEN));
+	strcpy(id.cgroup, "/system.slice/other.service");
+	ck_assert(!DECIDE(POLICY_LISTEN));
+	strcpy(id.cgroup, "/user.slice/user-1000.slice/session-2.scope");
+	ck_assert(DECIDE(POLICY_ACCEPT));
+	strcpy(id.cgroup, "/user.slice");
+	ck_assert(!DECIDE(POLICY_ACCEPT));
+#undef DECIDE
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(unix_paths)
+{
+	struct policy *p = load("allow * connect unix /run/x.sock\n"
+	                        "allow * connect unix /run/app/*\n"
+	                        "allow * bind unix abstract:sockrpc-test\n"
+	                        "allow * bind unix abstract:pre*\n");
+	struct identity id = who_uid(1);
+	struct policy_request rq = {
+		.who = &id, .op = POLICY_CONNECT, .family = AF_UNIX, .type = SOCK_STREAM};
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	struct policy_decision d;
+
+	ck_assert(decide_unix(p, POLICY_CONNECT, "/run/x.sock", 11, true).allow);
+	ck_assert(decide_unix(p, POLICY_CONNECT, "/run/x.sock", 11, false).allow);
+	ck_assert(!decide_unix(p, POLICY_CONNECT, "/run/x.sock2", 12, true).allow);
+	ck_assert(!decide_unix(p, POLICY_CONNECT, "/run/x.soc", 10, true).allow);
+	ck_assert(decide_unix(p, POLICY_CONNECT, "/run/app/a", 10, true).allow);
+	ck_assert(decide_unix(p, POLICY_CONNECT, "/run/app/sub/b", 14, true).allow);
+	ck_assert(!decide_unix(p, POLICY_CONNECT, "/run/apps", 9, true).allow);
+	ck_assert(!decide_unix(p, POLICY_CONNECT, "/run/app", 8, true).allow);
+	d = decide_unix(p, POLICY_BIND, "\0sockrpc-test", 13, false);
+	ck_assert(d.allow);
+	ck_assert_str_eq(d.rule, "m.policy:3");
+	ck_assert(!decide_unix(p, POLICY_BIND, "/sockrpc-test", 13, true).allow);
+	ck_assert(!decide_unix(p, POLICY_BIND, "\0sockrpc-tes", 12, false).allow);
+	ck_assert(decide_unix(p, POLICY_BIND, "\0prefixed", 9, false).allow);
+	ck_assert(!decide_unix(p, POLICY_CONNECT, "\0/run/x.sock", 12, false).allow);
+
+	/* an unnamed socket has no path to match */
+	rq.addr = (struct sockaddr *)&sun;
+	rq.addr_len = sizeof(sa_family_t);
+	policy_decide(p, &rq, &d);
+	ck_assert(!d.allow);
+	/* an IP target never matches a path rule */
+	ck_assert(!allows(p, 1, POLICY_CONNECT, SOCK_STREAM, "127.0.0.1", 1));
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(requests_without_target)
+{
+	struct policy *p = load("allow * * 10.0.0.0/8\n"
+	                        "deny * connect tcp 192.0.2.0/24\n"
+	                        "allow * connect tcp\n");
+	struct identity id = who_uid(1);
+	struct policy_request rq = {
+		.who = &id, .op = POLICY_CREATE, .family = AF_INET, .type = SOCK_STREAM};
+	struct sockaddr_in short_sin = {.sin_family = AF_INET};
+	struct policy_decision d;
+
+	/* a rule with an address does not cover a request that has none */
+	policy_decide(p, &rq, &d);
+	ck_assert(!d.allow);
+	ck_assert(CONNECT_OK(p, "10.0.0.1", 1));
+	ck_assert(!CONNECT_OK(p, "192.0.2.9", 1));
+	ck_assert(CONNECT_OK(p, "198.51.100.1", 1));
+
+	/* a malformed address fails closed: the deny rule applies */
+	rq.op = POLICY_CONNECT;
+	rq.addr = (struct sockaddr *)&short_sin;
+	rq.addr_len = 4;
+	policy_decide(p, &rq, &d);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "m.policy:2");
+
+	/* an op out of range is denied by default */
+	rq.op = POLICY_OP_COUNT;
+	rq.addr = NULL;
+	policy_decide(p, &rq, &d);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "default");
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(rule_limits_in_decision)
+{
+	struct policy *p = load("allow uid=1 create tcp max-handles 16 max-connections 4\n"
+	                        "allow uid=2 create tcp max-connections 0\n"
+	                        "limit handles-per-session 99\n");
+	struct identity id = who_uid(1);
+	struct policy_request rq = {
+		.who = &id, .op = POLICY_CREATE, .family = AF_INET6, .type = SOCK_STREAM};
+	struct policy_decision d;
+
+	policy_decide(p, &rq, &d);
+	ck_assert(d.allow);
+	ck_assert_int_eq(d.max_handles, 16);
+	ck_assert_int_eq(d.max_connections, 4);
+	id.uid = 2;
+	policy_decide(p, &rq, &d);
+	ck_assert(d.allow);
+	ck_assert_int_eq(d.max_handles, -1);
+	ck_assert_int_eq(d.max_connections, 0);
+	id.uid = 3;
+	policy_decide(p, &rq, &d);
+	ck_assert(!d.allow);
+	ck_assert_int_eq(d.max_handles, -1);
+	ck_assert_int_eq(policy_limits(p)->handles_per_session, 99);
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(default_policy)
+{
+	struct policy *p = policy_default(1234);
+	struct identity id = who_uid(1234);
+	struct policy_decision d;
+
+	for (int op = 0; op < POLICY_OP_COUNT; op++) {
+		d = decide_ip_family(p, &id, (enum policy_op)op, 0, SOCK_STREAM, "8.8.8.8", 53);
+		ck_assert(d.allow);
+		ck_assert_str_eq(d.rule, "default");
+		ck_assert_str_eq(d.reason, "allowed by the embedded default policy");
+	}
+	ck_assert(resolves(p, "example.com") == false); /* resolves() asks as uid 1000 */
+	id = who_uid(1000);
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.1", 80);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.rule, "default");
+	ck_assert_ptr_nonnull(strstr(d.reason, "deny by default"));
+	id = who_uid(0);
+	ck_assert(!decide_ip_family(p, &id, POLICY_CREATE, 0, SOCK_STREAM, "::1", 0).allow);
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(op_names)
+{
+	static const char *const names[] = {"create", "connect", "bind",    "listen",
+	                                    "accept", "send",    "resolve", "option"};
+	enum policy_op op;
+
+	ck_assert_int_eq(sizeof(names) / sizeof(names[0]), POLICY_OP_COUNT);
+	for (int i = 0; i < POLICY_OP_COUNT; i++) {
+		ck_assert_str_eq(policy_op_name((enum policy_op)i), names[i]);
+		ck_assert_int_eq(policy_op_parse(names[i], &op), 0);
+		ck_assert_int_eq(op, i);
+	}
+	ck_assert_str_eq(policy_op_name(POLICY_OP_COUNT), "?");
+	ck_assert_str_eq(policy_op_name((enum policy_op)-1), "?");
+	ck_assert_int_eq(policy_op_parse("frob", &op), -1);
+}
+END_TEST
+
+Suite *
+policy_match_suite(void)
+{
+	Suite *s = suite_create("policy_match");
+	TCase *tc = tcase_create("addresses");
+
+	tcase_add_test(tc, cidr_v4_edges);
+	tcase_add_test(tc, cidr_v6_edges);
+	tcase_add_test(tc, ports);
+	tcase_add_test(tc, named_sets);
+	tcase_add_test(tc, ipv4_mapped);
+	tcase_add_test(tc, transports);
+	tcase_add_test(tc, unix_paths);
+	tcase_add_test(tc, requests_without_target);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rules");
+	tcase_add_test(tc, first_match_and_default_deny);
+	tcase_add_test(tc, name_patterns);
+	tcase_add_test(tc, rule_limits_in_decision);
+	tcase_add_test(tc, default_policy);
+	tcase_add_test(tc, op_names);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("identity");
+	tcase_add_test(tc, identity_uid_gid_groups);
+	tcase_add_test(tc, identity_fail_closed);
+	tcase_add_test(tc, exe_and_cgroup_globs);
+	suite_add_tcase(s, tc);
+	return s;
+}

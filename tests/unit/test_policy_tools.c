@@ -1,0 +1,242 @@
+/*
+ * test_policy_tools.c - the policy's tools and inputs: --check-policy output and exit
+ * status, --explain words, decisions and exit status, and identity_from_socket() on a real
+ * socketpair (uid, gid, pid, groups, exe and cgroup read from the kernel).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "identity.h"
+#include "policy.h"
+
+static char policy_path[] = "/tmp/sockrpc-tools-XXXXXX";
+
+static void
+write_policy(const char *text)
+{
+	int fd = mkstemp(policy_path);
+	FILE *f;
+
+	ck_assert_int_ge(fd, 0);
+	f = fdopen(fd, "w");
+	fputs(text, f);
+	fclose(f);
+}
+
+static void
+remove_policy(void)
+{
+	unlink(policy_path);
+	strcpy(policy_path, "/tmp/sockrpc-tools-XXXXXX");
+}
+
+/* Runs stream-writing fn, returns what it wrote (static buffer). */
+static char captured[8192];
+
+static char *
+slurp(FILE *f)
+{
+	size_t n;
+
+	rewind(f);
+	n = fread(captured, 1, sizeof(captured) - 1, f);
+	captured[n] = '\0';
+	fclose(f);
+	return captured;
+}
+
+static int
+explain(const char *path, const char *words)
+{
+	char buf[512], *argv[32], *save = NULL;
+	int argc = 0, rc;
+	FILE *out = tmpfile();
+
+	snprintf(buf, sizeof(buf), "%s", words);
+	for (char *w = strtok_r(buf, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save))
+		argv[argc++] = w;
+	rc = explain_main(path, argc, argv, out);
+	slurp(out);
+	return rc;
+}
+
+START_TEST(check_policy_good_and_bad)
+{
+	FILE *out = tmpfile(), *err = tmpfile();
+	char want[256];
+
+	write_policy("limit sessions 10\nallow * create\ndeny * connect 10.0.0.0/8\n");
+	ck_assert_int_eq(check_policy_main(policy_path, out, err), 0);
+	snprintf(want, sizeof(want), "%s: ok, 2 rules\n", policy_path);
+	ck_assert_str_eq(slurp(out), want);
+	ck_assert_str_eq(slurp(err), "");
+	remove_policy();
+
+	out = tmpfile();
+	err = tmpfile();
+	write_policy("allow * create\nallow * conect\n\ndeny * connect 10.0.0.0/33\n");
+	ck_assert_int_eq(check_policy_main(policy_path, out, err), 1);
+	ck_assert_str_eq(slurp(out), "");
+	slurp(err);
+	snprintf(want, sizeof(want), "%s:2: unknown operation 'conect'", policy_path);
+	ck_assert_ptr_nonnull(strstr(captured, want));
+	snprintf(want, sizeof(want), "%s:4: prefix /33 too long", policy_path);
+	ck_assert_ptr_nonnull(strstr(captured, want));
+	remove_policy();
+
+	out = tmpfile();
+	err = tmpfile();
+	ck_assert_int_eq(check_policy_main("/nonexistent/p", out, err), 1);
+	slurp(out);
+	ck_assert_str_eq(slurp(err), "/nonexistent/p: No such file or directory\n");
+}
+END_TEST
+
+START_TEST(explain_decisions)
+{
+	write_policy("deny * connect 169.254.169.254 reason \"metadata is off limits\"\n"
+	             "allow uid=1000 connect tcp 10.0.0.0/8 port 443 max-connections 3\n"
+	             "allow user=root bind udp [::1]:53\n"
+	             "allow * resolve *.example.com\n"
+	             "allow gid=4242 create tcp ipv6\n"
+	             "allow * connect unix /run/x.sock\n");
+
+	ck_assert_int_eq(explain(policy_path, "uid=1000 connect tcp 10.1.2.3:443"), 0);
+	ck_assert_ptr_nonnull(strstr(captured, "allow\n"));
+	ck_assert_ptr_nonnull(strstr(captured, ":2\n"));
+	ck_assert_ptr_nonnull(strstr(captured, "max-connections 3"));
+	ck_assert_ptr_nonnull(strstr(captured, "connect ipv4 stream 10.1.2.3 port 443"));
+
+	ck_assert_int_eq(explain(policy_path, "uid=1000 connect tcp 10.1.2.3:80"), 1);
+	ck_assert_ptr_nonnull(strstr(captured, "deny\n"));
+	ck_assert_ptr_nonnull(strstr(captured, "rule:    default"));
+
+	ck_assert_int_eq(explain(policy_path, "uid=1000 connect tcp 10.1.2.3 port 443"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 connect tcp 169.254.169.254:443"), 1);
+	ck_assert_ptr_nonnull(strstr(captured, "reason:  metadata is off limits"));
+	ck_assert_ptr_nonnull(strstr(captured, ":1\n"));
+	/* a v6 socket reaching the same host through a mapped address */
+	ck_assert_int_eq(explain(policy_path, "uid=1000 connect tcp ipv6 [::ffff:10.0.0.1]:443"),
+	                 0);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 connect tcp ipv6 10.0.0.1:443"), 0);
+
+	ck_assert_int_eq(explain(policy_path, "user=root bind udp [::1]:53"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=0 bind udp [::1]:54"), 1);
+	ck_assert_int_eq(explain(policy_path, "uid=5 resolve a.example.com"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=5 resolve example.com"), 1);
+	ck_assert_int_eq(explain(policy_path, "uid=5 gid=4242 create tcp ipv6"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=5 group=4242 create tcp ipv6"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=5 gid=4242 create tcp"), 1);
+	ck_assert_int_eq(explain(policy_path, "uid=5 connect unix /run/x.sock"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=5 connect unix /run/y.sock"), 1);
+	remove_policy();
+}
+END_TEST
+
+START_TEST(explain_usage_and_default)
+{
+	char words[64];
+
+	ck_assert_int_eq(explain(NULL, ""), 2);
+	ck_assert_ptr_nonnull(strstr(captured, "usage:"));
+	ck_assert_int_eq(explain(NULL, "connect tcp 1.2.3.4:80"), 2);
+	ck_assert_int_eq(explain(NULL, "uid=1"), 2);
+	ck_assert_ptr_nonnull(strstr(captured, "missing operation"));
+	ck_assert_int_eq(explain(NULL, "uid=1 frob"), 2);
+	ck_assert_int_eq(explain(NULL, "uid=1 connect tcp 1.2.3.4:99999"), 2);
+	ck_assert_int_eq(explain(NULL, "uid=1 connect tcp 1.2.3.4:80 5.6.7.8:80"), 2);
+	ck_assert_int_eq(explain(NULL, "user=no-such-user-sockrpc connect"), 2);
+	ck_assert_int_eq(explain(NULL, "uid=1 shell=/bin/sh connect"), 2);
+	ck_assert_int_eq(explain("/nonexistent/p", "uid=1 connect"), 2);
+	ck_assert_ptr_nonnull(strstr(captured, "/nonexistent/p"));
+
+	/* the embedded default: our own uid may, another may not */
+	snprintf(words, sizeof(words), "uid=%u connect tcp 1.2.3.4:80", (unsigned)geteuid());
+	ck_assert_int_eq(explain(NULL, words), 0);
+	ck_assert_ptr_nonnull(strstr(captured, "rule:    default"));
+	snprintf(words, sizeof(words), "uid=%u connect tcp 1.2.3.4:80", (unsigned)geteuid() + 1);
+	ck_assert_int_eq(explain(NULL, words), 1);
+}
+END_TEST
+
+START_TEST(identity_of_socketpair)
+{
+	struct identity id;
+	char exe[256];
+	ssize_t n;
+	int sv[2];
+	gid_t groups[IDENTITY_MAX_GROUPS];
+	int n_groups = getgroups(IDENTITY_MAX_GROUPS, groups);
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	memset(&id, 0x55, sizeof(id));
+	ck_assert_int_eq(identity_from_socket(sv[0], &id), 0);
+	ck_assert_uint_eq(id.uid, geteuid());
+	ck_assert_uint_eq(id.gid, getegid());
+	ck_assert_int_eq(id.pid, getpid());
+	ck_assert_int_eq(id.n_groups, n_groups);
+	for (int i = 0; i < n_groups; i++)
+		ck_assert_uint_eq(id.groups[i], groups[i]);
+	ck_assert(!id.groups_truncated);
+
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	ck_assert_int_gt(n, 0);
+	exe[n] = '\0';
+	ck_assert_str_eq(id.exe, exe);
+	/* cgroup v2 is mounted on any kernel this runs on; a path always starts with / */
+	if (access("/sys/fs/cgroup/cgroup.controllers", F_OK) == 0)
+		ck_assert_int_eq(id.cgroup[0], '/');
+	close(sv[0]);
+	close(sv[1]);
+
+	/* not a socket: an error, and *out untouched */
+	ck_assert_int_eq(pipe(sv), 0);
+	memset(&id, 0, sizeof(id));
+	id.uid = 77;
+	ck_assert_int_eq(identity_from_socket(sv[0], &id), -ENOTSOCK);
+	ck_assert_uint_eq(id.uid, 77);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+START_TEST(identity_opens_no_fds)
+{
+	struct identity id;
+	int sv[2], probe_before, probe_after;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	probe_before = dup(0);
+	close(probe_before);
+	for (int i = 0; i < 50; i++)
+		ck_assert_int_eq(identity_from_socket(sv[1], &id), 0);
+	probe_after = dup(0);
+	close(probe_after);
+	ck_assert_int_eq(probe_before, probe_after);
+	close(sv[0]);
+	close(sv[1]);
+}
+END_TEST
+
+Suite *
+policy_tools_suite(void)
+{
+	Suite *s = suite_create("policy_tools");
+	TCase *tc = tcase_create("check_and_explain");
+
+	tcase_add_test(tc, check_policy_good_and_bad);
+	tcase_add_test(tc, explain_decisions);
+	tcase_add_test(tc, explain_usage_and_default);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("identity");
+	tcase_add_test(tc, identity_of_socketpair);
+	tcase_add_test(tc, identity_opens_no_fds);
+	suite_add_tcase(s, tc);
+	return s;
+}
