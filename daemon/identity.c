@@ -28,7 +28,7 @@ static void read_groups(int fd, struct identity *id);
 static void read_exe(pid_t pid, char *out, size_t len);
 static void read_cgroup(pid_t pid, char *out, size_t len);
 static pid_t pidfd_pid(int pidfd);
-static int pidfd_alive(int pidfd);
+static int pidfd_alive(int pidfd, pid_t pid);
 
 int
 identity_from_socket(int fd, struct identity *out)
@@ -61,7 +61,7 @@ identity_from_socket(int fd, struct identity *out)
 		goto done;
 	read_exe(cred.pid, id.exe, sizeof(id.exe));
 	read_cgroup(cred.pid, id.cgroup, sizeof(id.cgroup));
-	if (pidfd_alive(pidfd) != 0) {
+	if (pidfd_alive(pidfd, cred.pid) != 0) {
 		/* The peer exited (its pid may since be someone else's): discard /proc reads. */
 		id.exe[0] = '\0';
 		id.cgroup[0] = '\0';
@@ -172,11 +172,15 @@ pidfd_pid(int pidfd)
 	return (pid_t)strtol(p + 5, NULL, 10);
 }
 
-/* 0 while the process lives (a zombie still holds its pid, so also counts). */
+/* 0 while the process lives (a zombie still holds its pid, so also counts). Where
+ * pidfd_send_signal is missing (ENOSYS: old kernels, valgrind), fdinfo's Pid turns -1 once
+ * the process is reaped, which is exactly when its pid becomes reusable. */
 static int
-pidfd_alive(int pidfd)
+pidfd_alive(int pidfd, pid_t pid)
 {
-	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == -1)
+	if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0)
+		return 0;
+	if (errno != ENOSYS)
 		return -errno;
-	return 0;
+	return pidfd_pid(pidfd) == pid ? 0 : -ESRCH;
 }
