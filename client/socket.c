@@ -50,6 +50,7 @@ struct data_out {
 	int *port;
 };
 
+static bool	 socket_closed(sr_socket *s);
 static int	 usable(sr_socket *s, sr_error *err);
 static int64_t	 wait_deadline(sr_socket *s, enum wait_kind kind);
 static long	 payload_limit(sr_socket *s);
@@ -371,7 +372,8 @@ sr_read(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 
 /*
  * Closing twice is not an error. If the connection to the daemon is gone the
- * session and its sockets are gone with it, so the handle counts as closed.
+ * session and its sockets are gone with it (the daemon closes every handle of
+ * a session that ends), so the handle is closed and close succeeds.
  */
 int
 sr_close(sr_socket *s, sr_error *err)
@@ -385,7 +387,7 @@ sr_close(sr_socket *s, sr_error *err)
 		sr_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
 	}
-	if ((c = s->client) == NULL || sr_socket_state(s)->is_closed)
+	if ((c = s->client) == NULL || socket_closed(s))
 		return 0;
 	req.handle = s->handle;
 	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), &local);
@@ -399,10 +401,6 @@ sr_close(sr_socket *s, sr_error *err)
 	s->state.is_client = s->state.is_bound = false;
 	s->state.is_connected = s->state.is_listening = false;
 	pthread_mutex_unlock(&c->mu);
-	if (ctx.failed) {
-		sr_copyerr(err, &local);
-		return -1;
-	}
 	return 0;
 }
 
@@ -725,12 +723,22 @@ sr_addrinfo_free(sr_addrinfo *ai)
 	free(ai);
 }
 
+/* Reads is_closed under the lock a reply's state is written under. */
+static bool
+socket_closed(sr_socket *s)
+{
+	bool closed;
+
+	pthread_mutex_lock(&s->client->mu);
+	closed = s->state.is_closed;
+	pthread_mutex_unlock(&s->client->mu);
+	return closed;
+}
+
 /* A closed handle (or one whose client is gone) is refused without a round trip. */
 static int
 usable(sr_socket *s, sr_error *err)
 {
-	bool closed;
-
 	if (s == NULL) {
 		sr_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
@@ -739,10 +747,7 @@ usable(sr_socket *s, sr_error *err)
 		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}
-	pthread_mutex_lock(&s->client->mu);
-	closed = s->state.is_closed;
-	pthread_mutex_unlock(&s->client->mu);
-	if (closed) {
+	if (socket_closed(s)) {
 		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}

@@ -288,6 +288,7 @@ enum fake_mode {
 	FAKE_RESERVED_FLAG,	/* a reply header with a reserved flag bit */
 	FAKE_HELLO_REFUSED,	/* Hello answered with a status error */
 	FAKE_UNDECODABLE,	/* a reply body that is not a protobuf message */
+	FAKE_SILENT,		/* answers Socket (receive timeout 100 ms), then nothing */
 };
 
 struct fake {
@@ -372,6 +373,22 @@ fake_main(void *arg)
 	case FAKE_RESERVED_FLAG:
 		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY | 0x8, &sock.base, NULL, 0);
 		break;
+	case FAKE_SILENT: {
+		Sockrpc__SocketState state = SOCKRPC__SOCKET_STATE__INIT;
+
+		state.id = 1;
+		state.host = "127.0.0.1";
+		state.family = SOCKRPC__FAMILY__FAMILY_INET;
+		state.type = SOCKRPC__TYPE__TYPE_STREAM;
+		state.protocol = SOCKRPC__PROTOCOL__PROTO_TCP;
+		state.is_blocking = true;
+		state.shutdown_reason = -1;
+		state.send_timeout = -1;
+		state.receive_timeout = 100;
+		sock.state = &state;
+		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, &sock.base, NULL, 0);
+		break;
+	}
 	case FAKE_UNDECODABLE:
 		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, NULL, "\xff\xff\xff", 3);
 		break;
@@ -460,6 +477,44 @@ START_TEST(reply_undecodable)
 }
 END_TEST
 
+/*
+ * A daemon that stops answering: the call fails once the handle's timeout
+ * plus the library's margin has passed, and so does every later call.
+ */
+START_TEST(daemon_stops_answering)
+{
+	struct fake f;
+	sr_client *c;
+	sr_socket *s;
+	sr_error err;
+	long long t0, took;
+	char *got;
+	size_t len;
+
+	signal(SIGPIPE, SIG_IGN);
+	fake_start(&f, FAKE_SILENT);
+	c = sr_client_open(f.path, &err);
+	ck_assert_msg(c != NULL, "%s", err.message);
+	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
+	ck_assert_msg(s != NULL, "%s", err.message);
+	ck_assert_int_eq(sr_socket_state(s)->receive_timeout, 100);
+	t0 = now_ms();
+	ck_assert_int_eq(sr_receive(s, -1, 0, &got, &len, &err), -1);
+	took = now_ms() - t0;
+	ck_assert_int_eq(err.code, SR_EDAEMON);
+	ck_assert_str_eq(err.message, "daemon did not answer");
+	ck_assert_msg(took >= 5000 && took < 8000, "gave up after %lld ms", took);
+	ck_assert_int_eq(sr_get_option(s, SO_TYPE, NULL, &err), -1);
+	ck_assert_int_eq(err.code, SR_EDAEMON);
+	/* The session is gone, so the handle is closed with it: close succeeds. */
+	ck_assert_int_eq(sr_close(s, &err), 0);
+	ck_assert(sr_socket_state(s)->is_closed);
+	sr_socket_free(s);
+	sr_client_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
 START_TEST(hello_refused)
 {
 	struct fake f;
@@ -501,6 +556,7 @@ errors_suite(void)
 	tcase_add_test(local, reply_with_reserved_flag);
 	tcase_add_test(local, reply_undecodable);
 	tcase_add_test(local, hello_refused);
+	tcase_add_test(local, daemon_stops_answering);
 	suite_add_tcase(s, local);
 	return s;
 }
