@@ -283,7 +283,7 @@ tokenize(struct parser *ps, const char *line, char *buf, struct token *toks, siz
 	size_t n = 0;
 
 	for (;;) {
-		while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+		while (isspace((unsigned char)*s))
 			s++;
 		if (*s == '\0' || *s == '#')
 			break;

@@ -293,6 +293,7 @@ START_TEST(good_rule_forms)
 		"allow * create raw max-handles 4 max-connections 0",
 		"allow * option tcp # a comment",
 		"   allow\t*\tcreate   ",
+		"allow\v*\fcreate\r",
 	};
 	char text[512];
 	struct policy *p;
