@@ -123,8 +123,8 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 }
 
 void
-audit_handle_closed(struct audit *a, uint64_t session, const struct identity *who,
-                    int64_t handle, uint64_t bytes_in, uint64_t bytes_out, const char *reason)
+audit_handle_closed(struct audit *a, uint64_t session, const struct identity *who, int64_t handle,
+                    uint64_t bytes_in, uint64_t bytes_out, const char *reason)
 {
 	struct line l;
 
@@ -240,8 +240,10 @@ line_string(struct line *l, const char *key, const char *s, size_t n)
 					if ((p[i + k] & 0xc0) != 0x80)
 						seq = 0;
 				/* Overlongs, surrogates and past U+10FFFF. */
-				if ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] > 0x9f) ||
-				    (c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] > 0x8f))
+				if ((c == 0xe0 && p[i + 1] < 0xa0) ||
+				    (c == 0xed && p[i + 1] > 0x9f) ||
+				    (c == 0xf0 && p[i + 1] < 0x90) ||
+				    (c == 0xf4 && p[i + 1] > 0x8f))
 					seq = 0;
 			} else {
 				seq = 0;

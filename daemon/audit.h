@@ -31,8 +31,7 @@ void audit_decision(struct audit *a, uint64_t session, const struct policy_reque
 /* {"time":..., "event":"close", "session":..., "uid":..., "handle":..., "bytes_in":...,
  *  "bytes_out":..., "reason":...} */
 void audit_handle_closed(struct audit *a, uint64_t session, const struct identity *who,
-                         int64_t handle, uint64_t bytes_in, uint64_t bytes_out,
-                         const char *reason);
+                         int64_t handle, uint64_t bytes_in, uint64_t bytes_out, const char *reason);
 
 /* Lines that could not be written since the sink was opened. */
 uint64_t audit_write_errors(const struct audit *a);

@@ -159,7 +159,8 @@ parse_words(int argc, char **argv, struct explain_request *x, FILE *out)
 		} else if (!x->have_op) {
 			fprintf(out, "explain: expected an operation, got '%s'\n", w);
 			return -1;
-		} else if (strcmp(w, "tcp") == 0 || strcmp(w, "udp") == 0 || strcmp(w, "raw") == 0) {
+		} else if (strcmp(w, "tcp") == 0 || strcmp(w, "udp") == 0 ||
+		           strcmp(w, "raw") == 0) {
 			x->type = w[0] == 't' ? SOCK_STREAM : w[0] == 'u' ? SOCK_DGRAM : SOCK_RAW;
 			have_transport = true;
 		} else if (strcmp(w, "unix") == 0) {
@@ -169,7 +170,9 @@ parse_words(int argc, char **argv, struct explain_request *x, FILE *out)
 			have_transport = true;
 		} else if (strcmp(w, "stream") == 0 || strcmp(w, "dgram") == 0 ||
 		           strcmp(w, "seqpacket") == 0) {
-			x->type = w[0] == 'd' ? SOCK_DGRAM : w[1] == 't' ? SOCK_STREAM : SOCK_SEQPACKET;
+			x->type = w[0] == 'd'   ? SOCK_DGRAM
+			          : w[1] == 't' ? SOCK_STREAM
+			                        : SOCK_SEQPACKET;
 		} else if (strcmp(w, "ipv4") == 0) {
 			x->want_v4 = true;
 		} else if (strcmp(w, "ipv6") == 0) {

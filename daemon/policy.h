@@ -44,22 +44,23 @@ enum policy_op {
 	POLICY_OP_COUNT
 };
 
+/* One question for the policy. addr is set for connect, bind, send (the remote or local
+ * address), listen (the bound local address) and accept (the new peer); NULL otherwise. */
 struct policy_request {
 	const struct identity *who;
 	enum policy_op op;
 	int family;                  /* host AF_* (AF_UNSPEC for a resolve with no hint) */
 	int type;                    /* host SOCK_* (SOCK_NONBLOCK/SOCK_CLOEXEC ignored) */
-	const struct sockaddr *addr; /* connect/bind/listen/accept/send target, else NULL.
-				      * listen: the bound local address; accept: the peer. */
+	const struct sockaddr *addr; /* the target (listen: bound address, accept: peer) */
 	socklen_t addr_len;
-	const char *name;            /* resolve: the host name asked for; else may be NULL */
-	int option;                  /* POLICY_OPTION: host SO_* */
+	const char *name; /* resolve: the host name asked for; else may be NULL */
+	int option;       /* POLICY_OPTION: host SO_* */
 };
 
 struct policy_decision {
 	bool allow;
-	char rule[300];   /* "FILE:LINE" of the deciding rule, or "default" */
-	char reason[200]; /* the rule's reason "...", or a generated one */
+	char rule[300];      /* "FILE:LINE" of the deciding rule, or "default" */
+	char reason[200];    /* the rule's reason "...", or a generated one */
 	int max_handles;     /* allow: the rule's max-handles for the session, -1 none */
 	int max_connections; /* allow: the rule's max-connections for the session, -1 none */
 };

@@ -30,9 +30,9 @@ struct target {
 };
 
 static const char *const op_names[POLICY_OP_COUNT] = {
-	[POLICY_CREATE] = "create", [POLICY_CONNECT] = "connect", [POLICY_BIND] = "bind",
-	[POLICY_LISTEN] = "listen", [POLICY_ACCEPT] = "accept",   [POLICY_SEND] = "send",
-	[POLICY_RESOLVE] = "resolve", [POLICY_OPTION] = "option",
+    [POLICY_CREATE] = "create",   [POLICY_CONNECT] = "connect", [POLICY_BIND] = "bind",
+    [POLICY_LISTEN] = "listen",   [POLICY_ACCEPT] = "accept",   [POLICY_SEND] = "send",
+    [POLICY_RESOLVE] = "resolve", [POLICY_OPTION] = "option",
 };
 
 static bool rule_applies(const struct rule *r, const struct policy_request *rq,
@@ -45,8 +45,7 @@ static void decode_target(const struct policy_request *rq, struct target *t);
 static void rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len);
 
 void
-policy_decide(const struct policy *p, const struct policy_request *rq,
-              struct policy_decision *out)
+policy_decide(const struct policy *p, const struct policy_request *rq, struct policy_decision *out)
 {
 	struct target t;
 	char label[sizeof(out->rule)];
@@ -66,7 +65,8 @@ policy_decide(const struct policy *p, const struct policy_request *rq,
 		if (r->reason != NULL)
 			snprintf(out->reason, sizeof(out->reason), "%s", r->reason);
 		else if (r->line == 0)
-			snprintf(out->reason, sizeof(out->reason), "%s by the embedded default policy",
+			snprintf(out->reason, sizeof(out->reason),
+			         "%s by the embedded default policy",
 			         r->allow ? "allowed" : "denied");
 		else
 			snprintf(out->reason, sizeof(out->reason), "%s by policy rule %.170s",
@@ -125,10 +125,14 @@ const char *
 policy_family_name(int family, char *buf, size_t len)
 {
 	switch (family) {
-	case AF_INET: return "ipv4";
-	case AF_INET6: return "ipv6";
-	case AF_UNIX: return "unix";
-	case AF_UNSPEC: return "unspec";
+	case AF_INET:
+		return "ipv4";
+	case AF_INET6:
+		return "ipv6";
+	case AF_UNIX:
+		return "unix";
+	case AF_UNSPEC:
+		return "unspec";
 	}
 	snprintf(buf, len, "af%d", family);
 	return buf;
@@ -138,19 +142,23 @@ const char *
 policy_type_name(int type, char *buf, size_t len)
 {
 	switch (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
-	case 0: return "any";
-	case SOCK_STREAM: return "stream";
-	case SOCK_DGRAM: return "dgram";
-	case SOCK_RAW: return "raw";
-	case SOCK_SEQPACKET: return "seqpacket";
+	case 0:
+		return "any";
+	case SOCK_STREAM:
+		return "stream";
+	case SOCK_DGRAM:
+		return "dgram";
+	case SOCK_RAW:
+		return "raw";
+	case SOCK_SEQPACKET:
+		return "seqpacket";
 	}
 	snprintf(buf, len, "type%d", type);
 	return buf;
 }
 
 int
-policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, size_t buf_len,
-                   int *port)
+policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, size_t buf_len, int *port)
 {
 	struct policy_request rq = {.addr = addr, .addr_len = len};
 	struct target t;
@@ -208,7 +216,9 @@ rule_applies(const struct rule *r, const struct policy_request *rq, const struct
 	m[0] = match_who(r, rq->who);
 	m[1] = match_transport(r, rq);
 	m[2] = match_address(r, t);
-	m[3] = match_name(r, rq->name);
+	/* Only resolve is decided on a name: the daemon may pass the name a connect came
+	 * from, but connect and send are decided on the resolved address alone. */
+	m[3] = match_name(r, rq->op == POLICY_RESOLVE ? rq->name : NULL);
 	for (int i = 0; i < 4; i++) {
 		if (m[i] == MATCH_NO)
 			return false;
@@ -322,9 +332,11 @@ match_address(const struct rule *r, const struct target *t)
 			if (up->abstract != t->abstract)
 				continue;
 			if (up->prefix)
-				found = t->path_len >= up->len && memcmp(t->path, up->path, up->len) == 0;
+				found = t->path_len >= up->len &&
+				        memcmp(t->path, up->path, up->len) == 0;
 			else
-				found = t->path_len == up->len && memcmp(t->path, up->path, up->len) == 0;
+				found = t->path_len == up->len &&
+				        memcmp(t->path, up->path, up->len) == 0;
 		}
 		return found ? MATCH_YES : MATCH_NO;
 	}

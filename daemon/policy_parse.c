@@ -45,22 +45,22 @@ static const struct {
 	const char *name;
 	const char *cidrs[5];
 } address_sets[] = {
-	{"any", {"0.0.0.0/0", "::/0"}},
-	{"loopback", {"127.0.0.0/8", "::1/128"}},
-	{"private", {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}},
-	{"link-local", {"169.254.0.0/16", "fe80::/10"}},
-	{"multicast", {"224.0.0.0/4", "ff00::/8"}},
-	{"unspecified", {"0.0.0.0/32", "::/128"}},
+    {"any", {"0.0.0.0/0", "::/0"}},
+    {"loopback", {"127.0.0.0/8", "::1/128"}},
+    {"private", {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}},
+    {"link-local", {"169.254.0.0/16", "fe80::/10"}},
+    {"multicast", {"224.0.0.0/4", "ff00::/8"}},
+    {"unspecified", {"0.0.0.0/32", "::/128"}},
 };
 
 static const struct {
 	const char *name;
 	unsigned bit;
 } transport_names[] = {
-	{"tcp", TRANSPORT_TCP},
-	{"udp", TRANSPORT_UDP},
-	{"raw", TRANSPORT_RAW},
-	{"unix", TRANSPORT_UNIX},
+    {"tcp", TRANSPORT_TCP},
+    {"udp", TRANSPORT_UDP},
+    {"raw", TRANSPORT_RAW},
+    {"unix", TRANSPORT_UNIX},
 };
 
 static const char *const limit_names[] = {"sessions", "sessions-per-uid", "handles-per-session",
@@ -88,8 +88,8 @@ static bool looks_like_address(const char *s);
 static unsigned parse_transports(const char *s);
 
 static struct policy static_deny_all = {
-	.limits = {-1, -1, -1, -1},
-	.is_static = true,
+    .limits = {-1, -1, -1, -1},
+    .is_static = true,
 };
 
 struct policy *
@@ -146,8 +146,7 @@ policy_load_stream(FILE *f, const char *name, char *errors, size_t errors_len)
 	ps.file = name;
 	ps.errors = errors;
 	ps.errors_len = errors_len;
-	if ((ps.p = calloc(1, sizeof(*ps.p))) == NULL ||
-	    (ps.p->source = strdup(name)) == NULL) {
+	if ((ps.p = calloc(1, sizeof(*ps.p))) == NULL || (ps.p->source = strdup(name)) == NULL) {
 		perr(&ps, "out of memory");
 		goto fail;
 	}
@@ -301,7 +300,8 @@ tokenize(struct parser *ps, const char *line, char *buf, struct token *toks, siz
 				if (*s == '\\') {
 					s++;
 					if (*s != '"' && *s != '\\') {
-						perr(ps, "bad escape in string (only \\\" and \\\\)");
+						perr(ps,
+						     "bad escape in string (only \\\" and \\\\)");
 						return -1;
 					}
 				}
@@ -349,8 +349,9 @@ parse_limit(struct parser *ps, struct token *t, size_t n)
 		if (strcmp(t[1].text, limit_names[i]) == 0)
 			break;
 	if (i == sizeof(limit_names) / sizeof(limit_names[0])) {
-		perr(ps, "unknown limit '%s' (sessions, sessions-per-uid, handles-per-session, "
-		         "queued-bytes)",
+		perr(ps,
+		     "unknown limit '%s' (sessions, sessions-per-uid, handles-per-session, "
+		     "queued-bytes)",
 		     t[1].text);
 		return -1;
 	}
@@ -364,9 +365,18 @@ parse_limit(struct parser *ps, struct token *t, size_t n)
 	memcpy(num, t[2].text, len + 1);
 	if (i == 3) {
 		switch (num[len - 1]) {
-		case 'K': case 'k': mult = 1ull << 10; break;
-		case 'M': case 'm': mult = 1ull << 20; break;
-		case 'G': case 'g': mult = 1ull << 30; break;
+		case 'K':
+		case 'k':
+			mult = 1ull << 10;
+			break;
+		case 'M':
+		case 'm':
+			mult = 1ull << 20;
+			break;
+		case 'G':
+		case 'g':
+			mult = 1ull << 30;
+			break;
 		}
 		if (mult != 1)
 			num[len - 1] = '\0';
@@ -479,7 +489,8 @@ parse_rule(struct parser *ps, struct token *t, size_t n, struct rule *r)
 				perr(ps, "duplicate reason");
 				return -1;
 			}
-			if (strlen(t[i + 1].text) >= sizeof(((struct policy_decision *)0)->reason)) {
+			if (strlen(t[i + 1].text) >=
+			    sizeof(((struct policy_decision *)0)->reason)) {
 				perr(ps, "reason too long (max %zu bytes)",
 				     sizeof(((struct policy_decision *)0)->reason) - 1);
 				return -1;
@@ -569,7 +580,10 @@ parse_who(struct parser *ps, const char *term, struct rule *r)
 	if ((is_uid && r->n_uids > 0) || (is_gid && r->n_gids > 0) ||
 	    (key[0] == 'e' && r->n_exes > 0) || (key[0] == 'c' && r->n_cgroups > 0)) {
 		perr(ps, "duplicate %s (give several values as %s=a,b)",
-		     is_uid ? "uid=/user=" : is_gid ? "gid=/group=" : key, key);
+		     is_uid   ? "uid=/user="
+		     : is_gid ? "gid=/group="
+		              : key,
+		     key);
 		return -1;
 	}
 	if (*v == '\0') {
@@ -662,8 +676,9 @@ parse_ops(struct parser *ps, const char *s, unsigned *ops)
 		memcpy(item, s, len);
 		item[len] = '\0';
 		if (policy_op_parse(item, &op) != 0) {
-			perr(ps, "unknown operation '%s' (create, connect, bind, listen, accept, "
-			         "send, resolve, option or *)",
+			perr(ps,
+			     "unknown operation '%s' (create, connect, bind, listen, accept, "
+			     "send, resolve, option or *)",
 			     item);
 			return -1;
 		}
@@ -815,13 +830,15 @@ parse_address_list(struct parser *ps, const char *s, size_t len, struct rule *r)
 				if (strcmp(item + 1, address_sets[k].name) == 0)
 					break;
 			if (k == sizeof(address_sets) / sizeof(address_sets[0])) {
-				perr(ps, "unknown address set '%s' (@any, @loopback, @private, "
-				         "@link-local, @multicast, @unspecified)",
+				perr(ps,
+				     "unknown address set '%s' (@any, @loopback, @private, "
+				     "@link-local, @multicast, @unspecified)",
 				     item);
 				return -1;
 			}
 			for (j = 0; j < 5 && address_sets[k].cidrs[j] != NULL; j++) {
-				if (parse_cidr(address_sets[k].cidrs[j], &c, msg, sizeof(msg)) != 0 ||
+				if (parse_cidr(address_sets[k].cidrs[j], &c, msg, sizeof(msg)) !=
+				        0 ||
 				    push(&r->cidrs, &r->n_cidrs, sizeof(c), &c) != 0) {
 					perr(ps, "out of memory");
 					return -ENOMEM;
@@ -889,7 +906,8 @@ parse_cidr(const char *s, struct cidr *out, char *msg, size_t msg_len)
 	c.prefix = (int)prefix;
 	for (int bit = c.prefix; bit < max; bit++) {
 		if (c.addr[bit / 8] & (0x80 >> (bit % 8))) {
-			snprintf(msg, msg_len, "bad CIDR '%s': host bits set after /%d", s, c.prefix);
+			snprintf(msg, msg_len, "bad CIDR '%s': host bits set after /%d", s,
+			         c.prefix);
 			return -1;
 		}
 	}

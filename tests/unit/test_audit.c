@@ -60,14 +60,30 @@ json_string(const char *s, char *out, size_t out_len)
 		if (c == '\\') {
 			s++;
 			switch (*s) {
-			case '"': ch = '"'; break;
-			case '\\': ch = '\\'; break;
-			case '/': ch = '/'; break;
-			case 'b': ch = '\b'; break;
-			case 'f': ch = '\f'; break;
-			case 'n': ch = '\n'; break;
-			case 'r': ch = '\r'; break;
-			case 't': ch = '\t'; break;
+			case '"':
+				ch = '"';
+				break;
+			case '\\':
+				ch = '\\';
+				break;
+			case '/':
+				ch = '/';
+				break;
+			case 'b':
+				ch = '\b';
+				break;
+			case 'f':
+				ch = '\f';
+				break;
+			case 'n':
+				ch = '\n';
+				break;
+			case 'r':
+				ch = '\r';
+				break;
+			case 't':
+				ch = '\t';
+				break;
 			case 'u': {
 				unsigned v = 0;
 
@@ -76,7 +92,8 @@ json_string(const char *s, char *out, size_t out_len)
 						return NULL;
 					v = v * 16 + (unsigned)(isdigit((unsigned char)s[i])
 					                            ? s[i] - '0'
-					                            : tolower((unsigned char)s[i]) - 'a' + 10);
+					                            : tolower((unsigned char)s[i]) -
+					                                  'a' + 10);
 				}
 				if (v >= 0x80)
 					return NULL; /* audit.c never needs more */
@@ -84,7 +101,8 @@ json_string(const char *s, char *out, size_t out_len)
 				s += 4;
 				break;
 			}
-			default: return NULL;
+			default:
+				return NULL;
 			}
 			s++;
 			if (o + 1 < out_len)
@@ -326,8 +344,7 @@ START_TEST(decision_lines_are_json)
 	ck_assert_str_eq(field(&j, "uid"), "1000");
 	ck_assert_str_eq(field(&j, "gid"), "100");
 	ck_assert_str_eq(field(&j, "pid"), "4321");
-	ck_assert_str_eq(field(&j, "exe"),
-	                 "/opt/we\"ird\\dir/new\nline\x01\x7f\\xff-\xc3\xa9");
+	ck_assert_str_eq(field(&j, "exe"), "/opt/we\"ird\\dir/new\nline\x01\x7f\\xff-\xc3\xa9");
 	ck_assert_str_eq(field(&j, "op"), "connect");
 	ck_assert_str_eq(field(&j, "family"), "ipv6");
 	ck_assert_str_eq(field(&j, "type"), "stream");
@@ -363,8 +380,8 @@ START_TEST(unix_and_mapped_targets)
 	struct identity who = {.uid = 1};
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct sockaddr_in6 sin6 = {.sin6_family = AF_INET6, .sin6_port = htons(80)};
-	struct policy_request rq = {.who = &who, .op = POLICY_BIND, .family = AF_UNIX,
-	                            .type = SOCK_DGRAM};
+	struct policy_request rq = {
+	    .who = &who, .op = POLICY_BIND, .family = AF_UNIX, .type = SOCK_DGRAM};
 	struct policy_decision d = {.allow = true, .rule = "p:1", .reason = "r"};
 	struct json_line j;
 

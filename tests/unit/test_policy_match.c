@@ -43,8 +43,8 @@ who_uid(uid_t uid)
 /* Decides op on a socket of `type` to ip:port; the socket family is the address's unless
  * `family` is given (AF_INET6 for a v6 socket reaching a mapped address). */
 static struct policy_decision
-decide_ip_family(const struct policy *p, const struct identity *who, enum policy_op op,
-                 int family, int type, const char *ip, int port)
+decide_ip_family(const struct policy *p, const struct identity *who, enum policy_op op, int family,
+                 int type, const char *ip, int port)
 {
 	struct sockaddr_storage ss;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
@@ -314,28 +314,28 @@ START_TEST(ipv4_mapped)
 	struct policy *p = load("allow * connect 127.0.0.1\n");
 	struct identity id = who_uid(1000);
 
-	ck_assert(decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
-	                           "::ffff:127.0.0.1", 80)
-	              .allow);
-	ck_assert(!decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
-	                            "::ffff:127.0.0.2", 80)
-	               .allow);
+	ck_assert(
+	    decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM, "::ffff:127.0.0.1", 80)
+	        .allow);
+	ck_assert(
+	    !decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM, "::ffff:127.0.0.2", 80)
+	         .allow);
 	policy_free(p);
 
 	p = load("deny * connect 10.0.0.0/8\nallow * connect @any\n");
-	ck_assert(!decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
-	                            "::ffff:10.1.2.3", 80)
-	               .allow);
-	ck_assert(decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
-	                           "::ffff:11.1.2.3", 80)
-	              .allow);
+	ck_assert(
+	    !decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM, "::ffff:10.1.2.3", 80)
+	         .allow);
+	ck_assert(
+	    decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM, "::ffff:11.1.2.3", 80)
+	        .allow);
 	policy_free(p);
 
 	/* an IPv6 block does not see mapped addresses */
 	p = load("allow * connect ::/0\n");
-	ck_assert(!decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
-	                            "::ffff:8.8.8.8", 80)
-	               .allow);
+	ck_assert(
+	    !decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM, "::ffff:8.8.8.8", 80)
+	         .allow);
 	policy_free(p);
 
 	/* a mapped block in a rule is stored as the IPv4 block */
@@ -346,9 +346,9 @@ START_TEST(ipv4_mapped)
 
 	/* ipv4/ipv6 constrain the socket's family, not the address */
 	p = load("allow * connect tcp ipv6 127.0.0.1\n");
-	ck_assert(decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
-	                           "::ffff:127.0.0.1", 80)
-	              .allow);
+	ck_assert(
+	    decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM, "::ffff:127.0.0.1", 80)
+	        .allow);
 	ck_assert(!CONNECT_OK(p, "127.0.0.1", 80));
 	policy_free(p);
 }
@@ -417,6 +417,26 @@ START_TEST(name_patterns)
 	ck_assert(!resolves(p, "localhost2"));
 	ck_assert(!resolves(p, NULL));
 	ck_assert(!resolves(p, ""));
+	policy_free(p);
+
+	/* a connect carrying the name it came from is still decided on its address */
+	p = load("allow * resolve,connect host *.example.com\n");
+	{
+		struct identity id = who_uid(1);
+		struct sockaddr_in sin = {.sin_family = AF_INET};
+		struct policy_request rq = {.who = &id,
+		                            .op = POLICY_CONNECT,
+		                            .family = AF_INET,
+		                            .type = SOCK_STREAM,
+		                            .addr = (struct sockaddr *)&sin,
+		                            .addr_len = sizeof(sin),
+		                            .name = "www.example.com"};
+		struct policy_decision d;
+
+		policy_decide(p, &rq, &d);
+		ck_assert(!d.allow);
+		ck_assert(resolves(p, "www.example.com"));
+	}
 	policy_free(p);
 
 	p = load("allow * resolve *\n");
@@ -573,7 +593,7 @@ START_TEST(unix_paths)
 	                        "allow * bind unix abstract:pre*\n");
 	struct identity id = who_uid(1);
 	struct policy_request rq = {
-		.who = &id, .op = POLICY_CONNECT, .family = AF_UNIX, .type = SOCK_STREAM};
+	    .who = &id, .op = POLICY_CONNECT, .family = AF_UNIX, .type = SOCK_STREAM};
 	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct policy_decision d;
 
@@ -611,7 +631,7 @@ START_TEST(requests_without_target)
 	                        "allow * connect tcp\n");
 	struct identity id = who_uid(1);
 	struct policy_request rq = {
-		.who = &id, .op = POLICY_CREATE, .family = AF_INET, .type = SOCK_STREAM};
+	    .who = &id, .op = POLICY_CREATE, .family = AF_INET, .type = SOCK_STREAM};
 	struct sockaddr_in short_sin = {.sin_family = AF_INET};
 	struct policy_decision d;
 
@@ -647,7 +667,7 @@ START_TEST(rule_limits_in_decision)
 	                        "limit handles-per-session 99\n");
 	struct identity id = who_uid(1);
 	struct policy_request rq = {
-		.who = &id, .op = POLICY_CREATE, .family = AF_INET6, .type = SOCK_STREAM};
+	    .who = &id, .op = POLICY_CREATE, .family = AF_INET6, .type = SOCK_STREAM};
 	struct policy_decision d;
 
 	policy_decide(p, &rq, &d);
@@ -705,7 +725,7 @@ START_TEST(op_names)
 		ck_assert_int_eq(op, i);
 	}
 	ck_assert_str_eq(policy_op_name(POLICY_OP_COUNT), "?");
-	ck_assert_str_eq(policy_op_name((enum policy_op)-1), "?");
+	ck_assert_str_eq(policy_op_name((enum policy_op) - 1), "?");
 	ck_assert_int_eq(policy_op_parse("frob", &op), -1);
 }
 END_TEST

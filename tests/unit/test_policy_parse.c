@@ -37,8 +37,8 @@ expect_error(const char *text, int line, const char *fragment)
 	snprintf(want, sizeof(want), FILE_NAME ":%d: ", line);
 	ck_assert_msg(strncmp(errors, want, strlen(want)) == 0, "for %s: got '%s', want '%s...'",
 	              text, errors, want);
-	ck_assert_msg(strstr(errors, fragment) != NULL, "for %s: got '%s', want '%s'", text,
-	              errors, fragment);
+	ck_assert_msg(strstr(errors, fragment) != NULL, "for %s: got '%s', want '%s'", text, errors,
+	              fragment);
 	ck_assert_msg(strchr(errors, '\n') == errors + strlen(errors) - 1,
 	              "more than one error: %s", errors);
 }
@@ -268,32 +268,33 @@ END_TEST
 START_TEST(good_rule_forms)
 {
 	static const char *const rules[] = {
-		"allow * *",
-		"allow uid=0 *",
-		"allow uid=1000,1001 gid=100 connect tcp 10.0.0.0/8 port 443",
-		"allow user=root group=root,daemon create,connect,bind,listen,accept,send,resolve,option",
-		"deny exe=/usr/bin/* cgroup=/user.slice/* * reason \"no \\\"quotes\\\" \\\\ here\"",
-		"allow * connect tcp [::1]:443",
-		"allow * connect tcp [2001:db8::/32]:8000-8999",
-		"allow * connect udp 2001:db8::/32 port 53,853",
-		"allow * connect tcp 192.0.2.1:80",
-		"allow * connect tcp,udp ipv4 ipv6 @any",
-		"allow * bind tcp @loopback:8080",
-		"allow * bind tcp [@loopback,@unspecified]:0",
-		"allow * send udp @multicast,@link-local,@private port *",
-		"allow * connect 10.0.0.0/8,192.168.0.0/16:443",
-		"allow * connect ::ffff:10.0.0.0/104",
-		"allow * connect 0.0.0.0/0 ::/0",
-		"allow * connect unix /run/x.sock /run/app/* abstract:name abstract:pre*",
-		"allow * resolve example.com *.example.com EXAMPLE.org. localhost.",
-		"allow * resolve host localhost,*.local",
-		"allow * resolve,connect 1password.com",
-		"allow * resolve *",
-		"allow * connect * tcp",
-		"allow * create raw max-handles 4 max-connections 0",
-		"allow * option tcp # a comment",
-		"   allow\t*\tcreate   ",
-		"allow\v*\fcreate\r",
+	    "allow * *",
+	    "allow uid=0 *",
+	    "allow uid=1000,1001 gid=100 connect tcp 10.0.0.0/8 port 443",
+	    "allow user=root group=root,daemon "
+	    "create,connect,bind,listen,accept,send,resolve,option",
+	    "deny exe=/usr/bin/* cgroup=/user.slice/* * reason \"no \\\"quotes\\\" \\\\ here\"",
+	    "allow * connect tcp [::1]:443",
+	    "allow * connect tcp [2001:db8::/32]:8000-8999",
+	    "allow * connect udp 2001:db8::/32 port 53,853",
+	    "allow * connect tcp 192.0.2.1:80",
+	    "allow * connect tcp,udp ipv4 ipv6 @any",
+	    "allow * bind tcp @loopback:8080",
+	    "allow * bind tcp [@loopback,@unspecified]:0",
+	    "allow * send udp @multicast,@link-local,@private port *",
+	    "allow * connect 10.0.0.0/8,192.168.0.0/16:443",
+	    "allow * connect ::ffff:10.0.0.0/104",
+	    "allow * connect 0.0.0.0/0 ::/0",
+	    "allow * connect unix /run/x.sock /run/app/* abstract:name abstract:pre*",
+	    "allow * resolve example.com *.example.com EXAMPLE.org. localhost.",
+	    "allow * resolve host localhost,*.local",
+	    "allow * resolve,connect 1password.com",
+	    "allow * resolve *",
+	    "allow * connect * tcp",
+	    "allow * create raw max-handles 4 max-connections 0",
+	    "allow * option tcp # a comment",
+	    "   allow\t*\tcreate   ",
+	    "allow\v*\fcreate\r",
 	};
 	char text[512];
 	struct policy *p;
