@@ -1,0 +1,1041 @@
+/*
+ * bench.c - sockrpc_bench: every performance figure of DESIGN.md in one run, each variant
+ * measured alternately with its baselines (the order rotates every round) and reported
+ * as the median of the rounds, then one table of ratios against the targets.
+ * It starts its own sockrpcd, socat and danted on loopback temp sockets and ports
+ * (peers.c) and kills them on every exit path. It is a tool, not a test.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdarg.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/utsname.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "bench.h"
+#include "sockrpc.h"
+
+/* Wall-clock bound on the whole run: a wedged peer ends the bench, not CI. */
+#define WATCHDOG_FULL_S 900
+#define WATCHDOG_QUICK_S 60
+
+/* Each figure is a bit in --only. */
+enum {
+	FIG_SMALL = 1 << 0,
+	FIG_PIPE = 1 << 1,
+	FIG_SEND = 1 << 2,
+	FIG_RECV = 1 << 3,
+	FIG_CONN = 1 << 4,
+	FIG_SCALE = 1 << 5,
+	FIG_ALL = (1 << 6) - 1,
+};
+
+struct options {
+	const char *sockrpcd;   /* daemon binary; NULL with --socket */
+	const char *socket;     /* an already running daemon, for profiling */
+	const char *danted;
+	uint64_t bytes;         /* per bulk transfer */
+	int rounds;
+	int calls;              /* small calls per round per variant */
+	int threads;            /* pipelined figure */
+	double seconds;         /* per round of the rate figures */
+	int sessions, handles;  /* scale figure */
+	unsigned only;
+	bool broker_only;       /* skip the baselines (to profile the broker alone) */
+	bool quick;
+};
+
+struct row {
+	char figure[48], broker[24], baseline[48], ratio[16], target[24], met[8];
+};
+
+static struct options opt;
+static char tmpdir[128];
+static const char *daemon_socket; /* the daemon of figures 1-4 */
+static pid_t daemon_pid = -1;
+static char socat_socket[192];    /* "" when socat is missing */
+static int socks_port = -1;       /* -1 when danted is missing */
+static int bulk_port, close_port, hold_port;
+static int ping_fd = -1;
+static struct row rows[32];
+static int n_rows;
+static double idle_p50_us = NAN, idle_p99_us = NAN;
+
+/* --- small helpers ------------------------------------------------------------------ */
+
+static void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "sockrpc_bench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* Median of the finite values (NaN marks a failed round); sorts v. */
+static double
+median(double *v, int n)
+{
+	int m = 0;
+
+	for (int i = 0; i < n; i++)
+		if (!isnan(v[i]))
+			v[m++] = v[i];
+	if (m == 0)
+		return NAN;
+	qsort(v, (size_t)m, sizeof(*v), cmp_double);
+	return m % 2 ? v[m / 2] : (v[m / 2 - 1] + v[m / 2]) / 2;
+}
+
+/* The p-th percentile (0-100) by nearest rank; sorts v. */
+static double
+percentile(double *v, int n, double p)
+{
+	int k;
+
+	if (n == 0)
+		return NAN;
+	qsort(v, (size_t)n, sizeof(*v), cmp_double);
+	k = (int)ceil(p / 100.0 * n) - 1;
+	return v[k < 0 ? 0 : k >= n ? n - 1 : k];
+}
+
+static void
+fmt_num(char *out, size_t size, double v, const char *unit)
+{
+	if (isnan(v))
+		snprintf(out, size, "fail");
+	else if (v >= 100)
+		snprintf(out, size, "%.0f%s", v, unit);
+	else if (v >= 10)
+		snprintf(out, size, "%.1f%s", v, unit);
+	else
+		snprintf(out, size, "%.2f%s", v, unit);
+}
+
+/* Adds a row. ratio NaN: none shown. met: <0 no target, 0 not met, 1 met. */
+static void
+add_row(const char *figure, double broker, const char *unit, const char *baseline, double ratio,
+        const char *target, int met)
+{
+	struct row *r = &rows[n_rows++];
+
+	snprintf(r->figure, sizeof(r->figure), "%s", figure);
+	fmt_num(r->broker, sizeof(r->broker), broker, unit);
+	snprintf(r->baseline, sizeof(r->baseline), "%s", baseline);
+	if (isnan(ratio))
+		snprintf(r->ratio, sizeof(r->ratio), "-");
+	else
+		snprintf(r->ratio, sizeof(r->ratio), "%.2fx", ratio);
+	snprintf(r->target, sizeof(r->target), "%s", target);
+	snprintf(r->met, sizeof(r->met), "%s", met < 0 ? "-" : met ? "yes" : "NO");
+}
+
+static void
+print_table(void)
+{
+	printf("\n%-34s | %-11s | %-30s | %-7s | %-14s | %s\n", "figure", "broker", "baseline(s)",
+	       "ratio", "target", "met");
+	printf("%.34s-+-%.11s-+-%.30s-+-%.7s-+-%.14s-+-----\n",
+	       "----------------------------------------", "--------------------",
+	       "----------------------------------------", "----------", "--------------------");
+	for (int i = 0; i < n_rows; i++)
+		printf("%-34s | %-11s | %-30s | %-7s | %-14s | %s\n", rows[i].figure,
+		       rows[i].broker, rows[i].baseline, rows[i].ratio, rows[i].target, rows[i].met);
+	fflush(stdout);
+}
+
+static void
+on_fatal_signal(int sig)
+{
+	static const char msg[] = "sockrpc_bench: stopped (watchdog or signal); cleaning up\n";
+
+	write(2, msg, sizeof(msg) - 1);
+	kill_all_children();
+	_exit(sig == SIGALRM ? 3 : 2);
+}
+
+static void
+cleanup(void)
+{
+	char path[256];
+
+	kill_all_children();
+	if (tmpdir[0] == '\0')
+		return;
+	/* The temp dir holds only our sockets, config and logs. */
+	const char *names[] = { "a.sock", "b.sock", "socat.sock", "danted.conf", "danted.log",
+		                "a.log", "b.log", "audit-a.log", "audit-b.log", "socat.log" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
+		unlink(path);
+	}
+	rmdir(tmpdir);
+}
+
+static sr_client *
+open_client(const char *path)
+{
+	sr_error e;
+	sr_client *c = sr_client_open(path, &e);
+
+	if (c == NULL)
+		fprintf(stderr, "sockrpc_bench: cannot open a client on %s: %s\n", path, e.message);
+	return c;
+}
+
+/* A new handle connected to 127.0.0.1:port, or NULL. */
+static sr_socket *
+broker_connect(sr_client *c, int port)
+{
+	sr_error e;
+	sr_socket *s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &e);
+
+	if (s == NULL) {
+		fprintf(stderr, "sockrpc_bench: socket: %s\n", e.message);
+		return NULL;
+	}
+	if (sr_connect(s, "127.0.0.1", port, 10000, &e) != 0) {
+		fprintf(stderr, "sockrpc_bench: connect: %s\n", e.message);
+		sr_socket_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* --- 1. small calls ---------------------------------------------------------------- */
+
+/* Per-call latencies in µs into lat[0..n). Returns 0 or -1. */
+static int
+small_broker(sr_socket *s, double *lat, int n)
+{
+	sr_error e;
+	long v;
+
+	for (int i = 0; i < n; i++) {
+		double t0 = now_s();
+
+		if (sr_get_option(s, SO_RCVBUF, &v, &e) != 0) {
+			fprintf(stderr, "sockrpc_bench: get_option: %s\n", e.message);
+			return -1;
+		}
+		lat[i] = (now_s() - t0) * 1e6;
+	}
+	return 0;
+}
+
+static int
+small_raw(double *lat, int n)
+{
+	uint8_t buf[BENCH_PING_SIZE] = { 0 };
+
+	for (int i = 0; i < n; i++) {
+		double t0 = now_s();
+
+		if (write_full(ping_fd, buf, sizeof(buf)) != 0 ||
+		    read_full(ping_fd, buf, sizeof(buf)) != 0)
+			return -1;
+		lat[i] = (now_s() - t0) * 1e6;
+	}
+	return 0;
+}
+
+static void
+figure_small(sr_client *c)
+{
+	int n = opt.calls, R = opt.rounds;
+	double *lat = calloc((size_t)n, sizeof(double));
+	double *b50 = calloc((size_t)R, sizeof(double)), *r50 = calloc((size_t)R, sizeof(double));
+	double *b99 = calloc((size_t)R, sizeof(double)), *bmean = calloc((size_t)R, sizeof(double));
+	double *rmean = calloc((size_t)R, sizeof(double));
+	sr_error e;
+	sr_socket *s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &e);
+	char base[48];
+	double bm, rm;
+
+	if (s == NULL)
+		die("socket: %s", e.message);
+	small_broker(s, lat, n < 1000 ? n : 1000); /* warm-up both paths */
+	small_raw(lat, n < 1000 ? n : 1000);
+	for (int r = 0; r < R; r++) {
+		for (int k = 0; k < 2; k++) {
+			double sum = 0;
+
+			if ((k + r) % 2 == 0) {
+				if (small_broker(s, lat, n) != 0) {
+					b50[r] = b99[r] = bmean[r] = NAN;
+					continue;
+				}
+				for (int i = 0; i < n; i++)
+					sum += lat[i];
+				bmean[r] = sum / n;
+				b99[r] = percentile(lat, n, 99);
+				b50[r] = percentile(lat, n, 50);
+			} else if (!opt.broker_only) {
+				if (small_raw(lat, n) != 0) {
+					r50[r] = rmean[r] = NAN;
+					continue;
+				}
+				for (int i = 0; i < n; i++)
+					sum += lat[i];
+				rmean[r] = sum / n;
+				r50[r] = percentile(lat, n, 50);
+			}
+		}
+	}
+	idle_p50_us = median(b50, R);
+	idle_p99_us = median(b99, R);
+	bm = median(bmean, R);
+	rm = opt.broker_only ? NAN : median(r50, R);
+	snprintf(base, sizeof(base), "raw 64B ping-pong %.1fus", rm);
+	add_row("small call get_option p50", idle_p50_us, "us", base, idle_p50_us / rm, "<= 1.5x",
+	        isnan(rm) ? -1 : idle_p50_us / rm <= 1.5);
+	rm = opt.broker_only ? NAN : median(rmean, R);
+	snprintf(base, sizeof(base), "raw 64B ping-pong %.1fus", rm);
+	add_row("small call get_option mean", bm, "us", base, bm / rm, "<= 1.5x",
+	        isnan(rm) ? -1 : bm / rm <= 1.5);
+	sr_socket_free(s);
+	free(lat), free(b50), free(r50), free(b99), free(bmean), free(rmean);
+}
+
+/* --- 1b. pipelined small calls ------------------------------------------------------ */
+
+struct pipe_worker {
+	sr_socket *s;
+	double until;
+	long calls;
+	bool failed;
+};
+
+static void *
+pipe_thread(void *arg)
+{
+	struct pipe_worker *w = arg;
+	sr_error e;
+	long v;
+
+	while (now_s() < w->until) {
+		for (int i = 0; i < 64; i++) {
+			if (sr_get_option(w->s, SO_RCVBUF, &v, &e) != 0) {
+				w->failed = true;
+				return NULL;
+			}
+		}
+		w->calls += 64;
+	}
+	return NULL;
+}
+
+/* Calls per second from `threads` threads sharing the client c. */
+static double
+pipe_rate(sr_client *c, sr_socket **socks, int threads)
+{
+	struct pipe_worker w[64];
+	pthread_t t[64];
+	double t0 = now_s();
+	long total = 0;
+
+	for (int i = 0; i < threads; i++) {
+		w[i] = (struct pipe_worker){ .s = socks[i], .until = t0 + opt.seconds };
+		pthread_create(&t[i], NULL, pipe_thread, &w[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		if (w[i].failed)
+			return NAN;
+		total += w[i].calls;
+	}
+	return (double)total / (now_s() - t0);
+}
+
+static double
+raw_rate(void)
+{
+	uint8_t buf[BENCH_PING_SIZE] = { 0 };
+	double t0 = now_s(), until = t0 + opt.seconds;
+	long n = 0;
+
+	while (now_s() < until) {
+		for (int i = 0; i < 64; i++)
+			if (write_full(ping_fd, buf, sizeof(buf)) != 0 ||
+			    read_full(ping_fd, buf, sizeof(buf)) != 0)
+				return NAN;
+		n += 64;
+	}
+	return (double)n / (now_s() - t0);
+}
+
+static void
+figure_pipe(sr_client *c)
+{
+	int R = opt.rounds, T = opt.threads > 64 ? 64 : opt.threads;
+	double *piped = calloc((size_t)R, sizeof(double)), *serial = calloc((size_t)R, sizeof(double));
+	double *raw = calloc((size_t)R, sizeof(double));
+	sr_socket *socks[64];
+	char base[48], name[48];
+	sr_error e;
+	double p, s, rr;
+
+	for (int i = 0; i < T; i++)
+		if ((socks[i] = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &e)) == NULL)
+			die("socket: %s", e.message);
+	for (int r = 0; r < R; r++) {
+		for (int k = 0; k < 3; k++) {
+			switch ((k + r) % 3) {
+			case 0:
+				piped[r] = pipe_rate(c, socks, T);
+				break;
+			case 1:
+				serial[r] = opt.broker_only ? NAN : pipe_rate(c, socks, 1);
+				break;
+			case 2:
+				raw[r] = opt.broker_only ? NAN : raw_rate();
+				break;
+			}
+		}
+	}
+	p = median(piped, R), s = median(serial, R), rr = median(raw, R);
+	snprintf(name, sizeof(name), "pipelined calls/s, %d threads", T);
+	snprintf(base, sizeof(base), "1 thread %.0f/s", s);
+	add_row(name, p / 1000, "k/s", base, p / s, "> 1x serial", isnan(s) ? -1 : p > s);
+	snprintf(base, sizeof(base), "raw ping-pong %.0fk/s", rr / 1000);
+	add_row(name, p / 1000, "k/s", base, p / rr, "info", -1);
+	for (int i = 0; i < T; i++)
+		sr_socket_free(socks[i]);
+	free(piped), free(serial), free(raw);
+}
+
+/* --- 2, 3. bulk ---------------------------------------------------------------------- */
+
+enum via { VIA_BROKER, VIA_DIRECT, VIA_SOCAT, VIA_DANTE, N_VIA };
+static const char *const via_name[N_VIA] = { "broker", "direct TCP", "socat", "Dante" };
+
+static bool
+via_available(enum via v)
+{
+	if (v == VIA_BROKER)
+		return true;
+	if (opt.broker_only)
+		return false;
+	if (v == VIA_SOCAT)
+		return socat_socket[0] != '\0';
+	if (v == VIA_DANTE)
+		return socks_port > 0;
+	return true;
+}
+
+/* A plain connection to the bulk server through a relay (or none). */
+static int
+relay_connect(enum via v)
+{
+	switch (v) {
+	case VIA_DIRECT:
+		return tcp_connect(bulk_port);
+	case VIA_SOCAT:
+		return unix_connect(socat_socket);
+	case VIA_DANTE:
+		return socks5_connect(socks_port, bulk_port);
+	default:
+		return -1;
+	}
+}
+
+/* Seconds to move opt.bytes to the sink (send) or from the source (receive); NaN on failure. */
+static double
+bulk_plain(enum via v, bool send_dir)
+{
+	static uint8_t buf[BENCH_CHUNK];
+	uint8_t cmd[BENCH_CMD_SIZE];
+	uint64_t left = opt.bytes;
+	double t0 = now_s();
+	int fd = relay_connect(v);
+	ssize_t n;
+
+	if (fd < 0)
+		return NAN;
+	bench_cmd(cmd, send_dir ? BENCH_OP_SINK : BENCH_OP_SOURCE, opt.bytes);
+	if (write_full(fd, cmd, sizeof(cmd)) != 0)
+		goto fail;
+	while (left > 0) {
+		size_t chunk = left < BENCH_CHUNK ? left : BENCH_CHUNK;
+
+		if (send_dir) {
+			if (write_full(fd, buf, chunk) != 0)
+				goto fail;
+			n = (ssize_t)chunk;
+		} else {
+			n = read(fd, buf, chunk);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				goto fail;
+		}
+		left -= (uint64_t)n;
+	}
+	if (send_dir && read_full(fd, cmd, 1) != 0)
+		goto fail;
+	close(fd);
+	return now_s() - t0;
+fail:
+	fprintf(stderr, "sockrpc_bench: %s %s failed with %llu bytes left\n", via_name[v],
+	        send_dir ? "send" : "receive", (unsigned long long)left);
+	close(fd);
+	return NAN;
+}
+
+static double
+bulk_broker(sr_client *c, bool send_dir)
+{
+	static uint8_t buf[BENCH_CHUNK];
+	uint8_t cmd[BENCH_CMD_SIZE];
+	uint64_t left = opt.bytes;
+	double t0 = now_s();
+	sr_socket *s = broker_connect(c, bulk_port);
+	sr_error e;
+	char *data;
+	size_t got;
+	long n;
+
+	if (s == NULL)
+		return NAN;
+	bench_cmd(cmd, send_dir ? BENCH_OP_SINK : BENCH_OP_SOURCE, opt.bytes);
+	if (sr_send(s, cmd, sizeof(cmd), 0, &e) != (long)sizeof(cmd))
+		goto fail;
+	while (left > 0) {
+		size_t chunk = left < BENCH_CHUNK ? left : BENCH_CHUNK;
+
+		if (send_dir) {
+			n = sr_send(s, buf, chunk, 0, &e);
+			if (n <= 0)
+				goto fail;
+		} else {
+			if (sr_receive(s, (long)chunk, 0, &data, &got, &e) != 0)
+				goto fail;
+			free(data);
+			if (got == 0) {
+				snprintf(e.message, sizeof(e.message), "early end of stream");
+				goto fail;
+			}
+			n = (long)got;
+		}
+		left -= (uint64_t)n;
+	}
+	if (send_dir) {
+		if (sr_receive(s, 1, 0, &data, &got, &e) != 0)
+			goto fail;
+		free(data);
+	}
+	sr_socket_free(s);
+	return now_s() - t0;
+fail:
+	fprintf(stderr, "sockrpc_bench: broker %s failed with %llu bytes left: %s\n",
+	        send_dir ? "send" : "receive", (unsigned long long)left, e.message);
+	sr_socket_free(s);
+	return NAN;
+}
+
+static void
+figure_bulk(sr_client *c, bool send_dir)
+{
+	int R = opt.rounds;
+	double *mibs[N_VIA], med[N_VIA];
+	double mib = (double)opt.bytes / (1024.0 * 1024.0);
+	char name[48], base[48];
+
+	for (int v = 0; v < N_VIA; v++)
+		mibs[v] = calloc((size_t)R, sizeof(double));
+	for (int r = 0; r < R; r++) {
+		for (int k = 0; k < N_VIA; k++) {
+			enum via v = (enum via)((k + r) % N_VIA);
+			double t;
+
+			if (!via_available(v)) {
+				mibs[v][r] = NAN;
+				continue;
+			}
+			t = v == VIA_BROKER ? bulk_broker(c, send_dir) : bulk_plain(v, send_dir);
+			mibs[v][r] = mib / t;
+		}
+	}
+	for (int v = 0; v < N_VIA; v++)
+		med[v] = median(mibs[v], R);
+	snprintf(name, sizeof(name), "bulk %s MiB/s (%s, 64K calls)",
+	         send_dir ? "send" : "receive",
+	         opt.bytes >= (1ull << 30) ? "GiB" : "MiB");
+	/* The size goes in the name: 2 GiB or e.g. 8 MiB. */
+	if (opt.bytes >= (1ull << 30))
+		snprintf(name, sizeof(name), "bulk %s MiB/s (%.0f GiB)", send_dir ? "send" : "recv",
+		         mib / 1024);
+	else
+		snprintf(name, sizeof(name), "bulk %s MiB/s (%.0f MiB)", send_dir ? "send" : "recv",
+		         mib);
+	for (int v = VIA_DIRECT; v < N_VIA; v++) {
+		double ratio = med[VIA_BROKER] / med[v];
+		const char *target = v == VIA_DIRECT ? ">= 0.8x" : v == VIA_DANTE ? ">= 1x" : "info";
+		int met = -1;
+
+		if (!via_available(v))
+			continue;
+		if (v == VIA_DIRECT)
+			met = ratio >= 0.8;
+		else if (v == VIA_DANTE)
+			met = ratio >= 1.0;
+		snprintf(base, sizeof(base), "%s %.0f", via_name[v], med[v]);
+		add_row(name, med[VIA_BROKER], "", base, ratio, target, isnan(ratio) ? 0 : met);
+	}
+	if (opt.broker_only)
+		add_row(name, med[VIA_BROKER], "", "-", NAN, "-", -1);
+	for (int v = 0; v < N_VIA; v++)
+		free(mibs[v]);
+}
+
+/* --- 4. connection rate -------------------------------------------------------------- */
+
+static double
+conn_rate_direct(void)
+{
+	double t0 = now_s(), until = t0 + opt.seconds;
+	long n = 0;
+	int fd;
+
+	while (now_s() < until) {
+		if ((fd = tcp_connect(close_port)) < 0)
+			return NAN;
+		close(fd);
+		n++;
+	}
+	return (double)n / (now_s() - t0);
+}
+
+static double
+conn_rate_broker(sr_client *c)
+{
+	double t0 = now_s(), until = t0 + opt.seconds;
+	long n = 0;
+	sr_socket *s;
+	sr_error e;
+
+	while (now_s() < until) {
+		if ((s = broker_connect(c, close_port)) == NULL)
+			return NAN;
+		if (sr_close(s, &e) != 0) {
+			fprintf(stderr, "sockrpc_bench: close: %s\n", e.message);
+			sr_socket_free(s);
+			return NAN;
+		}
+		sr_socket_free(s);
+		n++;
+	}
+	return (double)n / (now_s() - t0);
+}
+
+static void
+figure_conn(sr_client *c)
+{
+	int R = opt.rounds;
+	double *b = calloc((size_t)R, sizeof(double)), *d = calloc((size_t)R, sizeof(double));
+	double bm, dm;
+	char base[48];
+
+	for (int r = 0; r < R; r++) {
+		for (int k = 0; k < 2; k++) {
+			if ((k + r) % 2 == 0)
+				b[r] = conn_rate_broker(c);
+			else
+				d[r] = opt.broker_only ? NAN : conn_rate_direct();
+		}
+	}
+	bm = median(b, R), dm = median(d, R);
+	snprintf(base, sizeof(base), "direct %.0f/s", dm);
+	add_row("connect+close per second", bm, "/s", base, bm / dm, "info", -1);
+	free(b), free(d);
+}
+
+/* --- 5. scale ------------------------------------------------------------------------ */
+
+static void
+figure_scale(const char *path, pid_t pid)
+{
+	int S = opt.sessions, H = opt.handles, R = opt.rounds, total = S * H, held = 0;
+	int calls = opt.calls;
+	sr_client **clients = calloc((size_t)S, sizeof(*clients));
+	sr_socket **socks = calloc((size_t)total, sizeof(*socks));
+	double *lat = calloc((size_t)calls, sizeof(double));
+	double *p50 = calloc((size_t)R, sizeof(double)), *p99 = calloc((size_t)R, sizeof(double));
+	long rss0, pss0, rss1, pss1, rss2, pss2;
+	double t0, setup_s, m50, m99, per_handle, per_handle_rss, per_session, all_in;
+	char base[64], name[48];
+	unsigned seed = 12345;
+
+	rss0 = proc_vmrss(pid), pss0 = proc_pss(pid);
+	t0 = now_s();
+	for (int i = 0; i < S; i++)
+		if ((clients[i] = open_client(path)) == NULL)
+			goto out;
+	rss1 = proc_vmrss(pid), pss1 = proc_pss(pid);
+	for (int i = 0; i < S; i++)
+		for (int j = 0; j < H; j++) {
+			if ((socks[i * H + j] = broker_connect(clients[i], hold_port)) == NULL)
+				goto out;
+			held++;
+		}
+	setup_s = now_s() - t0;
+	/* The daemon answered every connect: the server has the other ends, or soon will. */
+	for (int t = 0; t < 500 && server_hold_count() < (size_t)total; t++)
+		usleep(10000);
+	rss2 = proc_vmrss(pid), pss2 = proc_pss(pid);
+
+	for (int r = 0; r < R; r++) {
+		sr_error e;
+		long v;
+
+		for (int i = 0; i < calls; i++) {
+			sr_socket *s = socks[rand_r(&seed) % total];
+			double c0 = now_s();
+
+			if (sr_get_option(s, SO_RCVBUF, &v, &e) != 0) {
+				fprintf(stderr, "sockrpc_bench: get_option: %s\n", e.message);
+				goto out;
+			}
+			lat[i] = (now_s() - c0) * 1e6;
+		}
+		p50[r] = percentile(lat, calls, 50);
+		p99[r] = percentile(lat, calls, 99);
+	}
+	m50 = median(p50, R), m99 = median(p99, R);
+
+	snprintf(name, sizeof(name), "scale: handles held (%dx%d)", S, H);
+	snprintf(base, sizeof(base), "set up in %.2fs (%.0f handles/s)", setup_s,
+	         total / setup_s);
+	add_row(name, held, "", base, NAN, ">= 10000", opt.quick ? -1 : held >= 10000);
+	per_handle = (double)(pss2 - pss1) / total;
+	per_handle_rss = (double)(rss2 - rss1) / total;
+	per_session = (double)(pss1 - pss0) / S;
+	all_in = (double)(pss2 - pss0) / total;
+	snprintf(base, sizeof(base), "RSS %.0fB; incl. sessions %.0fB", per_handle_rss, all_in);
+	add_row("daemon Pss per idle handle", per_handle, "B", base, NAN, "<= 4096 B",
+	        pss0 < 0 ? -1 : per_handle <= 4096);
+	snprintf(base, sizeof(base), "RSS %.0fB", (double)(rss1 - rss0) / S);
+	add_row("daemon Pss per idle session", per_session, "B", base, NAN, "info", -1);
+	snprintf(base, sizeof(base), "idle p50 %.1fus", idle_p50_us);
+	add_row("p50 call under load", m50, "us", base, m50 / idle_p50_us, "info", -1);
+	snprintf(base, sizeof(base), "idle p99 %.1fus", idle_p99_us);
+	add_row("p99 call under load", m99 / 1000, "ms", base, m99 / idle_p99_us, "<= 5 ms",
+	        m99 <= 5000);
+	fprintf(stderr, "scale: Pss %ld -> %ld (sessions) -> %ld (handles) B; "
+	                "VmRSS %ld -> %ld -> %ld B\n",
+	        pss0, pss1, pss2, rss0, rss1, rss2);
+out:
+	if (held < total)
+		add_row("scale: handles held", held, "", "setup failed", NAN, ">= 10000", 0);
+	for (int i = 0; i < total; i++)
+		sr_socket_free(socks[i]);
+	for (int i = 0; i < S; i++)
+		sr_client_close(clients[i]);
+	server_hold_release();
+	free(clients), free(socks), free(lat), free(p50), free(p99);
+}
+
+/* --- start-up ------------------------------------------------------------------------ */
+
+static pid_t
+start_daemon(const char *name, char *sock, size_t size)
+{
+	char log[256], audit[256];
+	pid_t pid;
+
+	snprintf(sock, size, "%s/%s.sock", tmpdir, name);
+	snprintf(log, sizeof(log), "%s/%s.log", tmpdir, name);
+	snprintf(audit, sizeof(audit), "%s/audit-%s.log", tmpdir, name);
+	const char *argv[] = { opt.sockrpcd, "--socket", sock, "--audit", audit,
+		               "--max-sessions", "2000", NULL };
+	pid = spawn(argv, log);
+	if (pid < 0 || wait_unix_ready(sock, 10) != 0)
+		die("sockrpcd did not start (see %s)", log);
+	return pid;
+}
+
+static void
+start_socat(void)
+{
+	char target[64], listen_arg[256];
+
+	if (!program_exists("socat")) {
+		fprintf(stderr, "sockrpc_bench: socat not found; its rows are skipped\n");
+		return;
+	}
+	snprintf(socat_socket, sizeof(socat_socket), "%s/socat.sock", tmpdir);
+	snprintf(listen_arg, sizeof(listen_arg), "UNIX-LISTEN:%s,fork,unlink-early", socat_socket);
+	snprintf(target, sizeof(target), "TCP:127.0.0.1:%d", bulk_port);
+	const char *argv[] = { "socat", listen_arg, target, NULL };
+	char log[256];
+
+	snprintf(log, sizeof(log), "%s/socat.log", tmpdir);
+	if (spawn(argv, log) < 0 || wait_unix_ready(socat_socket, 5) != 0) {
+		fprintf(stderr, "sockrpc_bench: socat did not start; its rows are skipped\n");
+		socat_socket[0] = '\0';
+	}
+}
+
+/* Dante on 127.0.0.1, no authentication, CONNECT only, to loopback only. */
+static void
+start_danted(void)
+{
+	char conf[256], log[256];
+	pid_t pid;
+	FILE *f;
+
+	if (!program_exists(opt.danted)) {
+		fprintf(stderr, "sockrpc_bench: %s not found; Dante rows are skipped\n", opt.danted);
+		return;
+	}
+	snprintf(conf, sizeof(conf), "%s/danted.conf", tmpdir);
+	snprintf(log, sizeof(log), "%s/danted.log", tmpdir);
+	socks_port = free_tcp_port();
+	if ((f = fopen(conf, "w")) == NULL)
+		die("cannot write %s", conf);
+	fprintf(f,
+	        "logoutput: %s\n"
+	        "internal: 127.0.0.1 port = %d\n"
+	        "external: 127.0.0.1\n"
+	        "clientmethod: none\n"
+	        "socksmethod: none\n"
+	        "user.privileged: root\n"
+	        "user.unprivileged: nobody\n"
+	        "client pass { from: 127.0.0.0/8 to: 0.0.0.0/0 }\n"
+	        "socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect }\n",
+	        log, socks_port);
+	fclose(f);
+	const char *argv[] = { opt.danted, "-f", conf, "-N", "1", NULL };
+	pid = spawn(argv, log);
+	if (pid < 0 || wait_tcp_ready(socks_port, 10) != 0) {
+		fprintf(stderr, "sockrpc_bench: danted did not start (see %s); Dante rows skipped\n",
+		        log);
+		socks_port = -1;
+		return;
+	}
+	/* A SOCKS handshake proves it relays, not just listens. */
+	int fd = socks5_connect(socks_port, bulk_port);
+	if (fd < 0) {
+		fprintf(stderr, "sockrpc_bench: danted refuses CONNECT (see %s); rows skipped\n",
+		        log);
+		socks_port = -1;
+		return;
+	}
+	close(fd);
+}
+
+static uint64_t
+parse_size(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	switch (*end) {
+	case 'k': case 'K': v *= 1024; break;
+	case 'm': case 'M': v *= 1024 * 1024; break;
+	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
+	default: break;
+	}
+	if (v < 1)
+		die("bad size %s", s);
+	return (uint64_t)v;
+}
+
+static unsigned
+parse_only(const char *s)
+{
+	static const char *const names[] = { "small", "pipe", "send", "recv", "conn", "scale" };
+	char *copy = strdup(s), *tok, *save = NULL;
+	unsigned mask = 0;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		size_t i;
+
+		for (i = 0; i < 6; i++)
+			if (strcmp(tok, names[i]) == 0)
+				break;
+		if (i == 6)
+			die("unknown figure %s (small,pipe,send,recv,conn,scale)", tok);
+		mask |= 1u << i;
+	}
+	free(copy);
+	return mask;
+}
+
+static void
+usage(void)
+{
+	printf("usage: sockrpc_bench --sockrpcd PATH [options]\n"
+	       "  --sockrpcd PATH   the daemon to start (one for figures 1-4, one for scale)\n"
+	       "  --socket PATH     use this running daemon for figures 1-4 instead (profiling)\n"
+	       "  --quick           tiny sizes, 3 rounds, 20 sessions x 5 handles\n"
+	       "  --bytes N[KMG]    bytes per bulk transfer (default 2G)\n"
+	       "  --rounds N        rounds per figure, median reported (default 5)\n"
+	       "  --calls N         small calls per round per variant (default 20000)\n"
+	       "  --threads N       threads of the pipelined figure (default 4)\n"
+	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
+	       "  --sessions N --handles N   scale figure (default 1000 x 10)\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale\n"
+	       "  --broker-only     skip the baselines (to profile the broker)\n"
+	       "  --danted PATH     the Dante server (default danted)\n");
+}
+
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl = { 65536, 65536 };
+
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "sockrpcd", required_argument, NULL, 'd' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "quick", no_argument, NULL, 'q' },
+		{ "bytes", required_argument, NULL, 'b' },
+		{ "rounds", required_argument, NULL, 'r' },
+		{ "calls", required_argument, NULL, 'c' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "seconds", required_argument, NULL, 'S' },
+		{ "sessions", required_argument, NULL, 'n' },
+		{ "handles", required_argument, NULL, 'H' },
+		{ "only", required_argument, NULL, 'o' },
+		{ "broker-only", no_argument, NULL, 'B' },
+		{ "danted", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	uint64_t bytes = 0;
+	int rounds = 0, calls = 0, sessions = 0, handles = 0, ch;
+	double seconds = 0;
+	char scale_sock[192];
+	struct utsname un;
+	sr_client *c = NULL;
+	pid_t scale_pid;
+
+	opt.threads = 4;
+	opt.only = FIG_ALL;
+	opt.danted = "danted";
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'd': opt.sockrpcd = optarg; break;
+		case 's': opt.socket = optarg; break;
+		case 'q': opt.quick = true; break;
+		case 'b': bytes = parse_size(optarg); break;
+		case 'r': rounds = atoi(optarg); break;
+		case 'c': calls = atoi(optarg); break;
+		case 't': opt.threads = atoi(optarg); break;
+		case 'S': seconds = atof(optarg); break;
+		case 'n': sessions = atoi(optarg); break;
+		case 'H': handles = atoi(optarg); break;
+		case 'o': opt.only = parse_only(optarg); break;
+		case 'B': opt.broker_only = true; break;
+		case 'D': opt.danted = optarg; break;
+		case 'h': usage(); return 0;
+		default: usage(); return 2;
+		}
+	}
+	if (opt.sockrpcd == NULL && opt.socket == NULL)
+		die("--sockrpcd PATH (or --socket PATH) is required");
+	if (opt.sockrpcd == NULL)
+		opt.only &= ~(unsigned)FIG_SCALE; /* scale needs a fresh daemon to measure */
+	opt.bytes = bytes ? bytes : opt.quick ? 8ull << 20 : 2ull << 30;
+	opt.rounds = rounds > 0 ? rounds : opt.quick ? 3 : 5;
+	opt.calls = calls > 0 ? calls : opt.quick ? 2000 : 20000;
+	opt.seconds = seconds > 0 ? seconds : opt.quick ? 0.1 : 0.5;
+	opt.sessions = sessions > 0 ? sessions : opt.quick ? 20 : 1000;
+	opt.handles = handles > 0 ? handles : opt.quick ? 5 : 10;
+	if (opt.threads < 1)
+		opt.threads = 1;
+
+	/* Forked before any thread exists. */
+	if ((ping_fd = pingpong_start()) < 0)
+		die("cannot start the ping-pong echo: %s", strerror(errno));
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGINT, on_fatal_signal);
+	signal(SIGTERM, on_fatal_signal);
+	signal(SIGALRM, on_fatal_signal);
+	alarm(opt.quick ? WATCHDOG_QUICK_S : WATCHDOG_FULL_S);
+	atexit(cleanup);
+	raise_fd_limit();
+
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/sockrpc-bench.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL)
+		die("mkdtemp: %s", strerror(errno));
+	if ((bulk_port = server_bulk_start()) < 0 || (close_port = server_close_start()) < 0 ||
+	    (hold_port = server_hold_start()) < 0)
+		die("cannot start the loopback servers");
+	if (opt.socket != NULL) {
+		daemon_socket = opt.socket;
+	} else {
+		static char sock[192];
+
+		daemon_pid = start_daemon("a", sock, sizeof(sock));
+		daemon_socket = sock;
+	}
+	if ((opt.only & (FIG_SEND | FIG_RECV)) && !opt.broker_only) {
+		start_socat();
+		start_danted();
+	}
+
+	uname(&un);
+	printf("sockrpc_bench: %s %s, %ld CPUs; bulk %llu bytes in %d-byte calls; %d rounds "
+	       "(median), %d calls/round; scale %d x %d\n",
+	       un.sysname, un.release, sysconf(_SC_NPROCESSORS_ONLN),
+	       (unsigned long long)opt.bytes, BENCH_CHUNK, opt.rounds, opt.calls, opt.sessions,
+	       opt.handles);
+	fflush(stdout);
+
+	if (opt.only & ~(unsigned)FIG_SCALE) {
+		if ((c = open_client(daemon_socket)) == NULL)
+			die("no daemon at %s", daemon_socket);
+	}
+	if (opt.only & (FIG_SMALL | FIG_SCALE))
+		figure_small(c != NULL ? c : open_client(daemon_socket));
+	if (opt.only & FIG_PIPE)
+		figure_pipe(c);
+	if (opt.only & FIG_SEND)
+		figure_bulk(c, true);
+	if (opt.only & FIG_RECV)
+		figure_bulk(c, false);
+	if (opt.only & FIG_CONN)
+		figure_conn(c);
+	sr_client_close(c);
+	if (opt.only & FIG_SCALE) {
+		/* A daemon of its own, so that its memory before is that of an idle daemon. */
+		if (daemon_pid > 0)
+			kill_child(daemon_pid);
+		scale_pid = start_daemon("b", scale_sock, sizeof(scale_sock));
+		figure_scale(scale_sock, scale_pid);
+	}
+	print_table();
+	return 0;
+}

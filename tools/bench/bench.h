@@ -1,0 +1,60 @@
+/*
+ * bench.h - sockrpc_bench: the broker measured against the limit (direct loopback TCP, a
+ * raw Unix-socket ping-pong) and against the relays a user would pick (socat, Dante).
+ * peers.c owns everything the bench talks to besides libsockrpc (child processes,
+ * loopback servers, SOCKS5); bench.c owns the figures, the rounds and the table.
+ */
+#ifndef SOCKRPC_BENCH_H
+#define SOCKRPC_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Bytes each bulk write/read and each sr_send/sr_receive moves, as the figures ask. */
+#define BENCH_CHUNK (64 * 1024)
+
+/* Size of one raw ping-pong message: about a get_option request or reply with its frame. */
+#define BENCH_PING_SIZE 64
+
+/* The bench server's command, the first 9 bytes of a bulk connection: op then N (BE). */
+#define BENCH_CMD_SIZE 9
+#define BENCH_OP_SINK 'S'   /* read N bytes, then answer one byte */
+#define BENCH_OP_SOURCE 'R' /* write N bytes */
+
+/* peers.c: time */
+double now_s(void);
+
+/* peers.c: child processes, each killed at exit (and by PR_SET_PDEATHSIG if we die). */
+pid_t spawn(const char *const argv[], const char *log_path);
+void kill_child(pid_t pid);
+void kill_all_children(void);
+int wait_unix_ready(const char *path, double timeout_s);
+int wait_tcp_ready(int port, double timeout_s);
+int free_tcp_port(void);
+bool program_exists(const char *name);
+
+/* peers.c: the loopback servers, each on 127.0.0.1 with its own accept thread. */
+int server_bulk_start(void);  /* sink/source by command; returns the port */
+int server_close_start(void); /* accepts and closes at once */
+int server_hold_start(void);  /* accepts and keeps the connection */
+size_t server_hold_count(void);
+void server_hold_release(void);
+
+/* peers.c: plain sockets */
+int tcp_connect(int port);
+int unix_connect(const char *path);
+int socks5_connect(int socks_port, int target_port); /* SOCKS5 CONNECT, no auth */
+int write_full(int fd, const void *buf, size_t len);
+int read_full(int fd, void *buf, size_t len);
+void bench_cmd(uint8_t out[BENCH_CMD_SIZE], char op, uint64_t n);
+
+/* peers.c: the raw ping-pong floor; the echo side is a forked process. */
+int pingpong_start(void); /* returns our end of the socketpair */
+
+/* peers.c: the daemon's memory from /proc, in bytes (-1 if unreadable). */
+long proc_vmrss(pid_t pid);
+long proc_pss(pid_t pid);
+
+#endif
