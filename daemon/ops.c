@@ -69,6 +69,30 @@ op_policy_allows(struct call *c, struct handle *h, struct policy_request *rq,
 	return out->allow;
 }
 
+/* Connections (connected, connecting or accepted sockets) the session holds. */
+static unsigned
+session_connections(const struct session *s)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < s->n_handles; i++)
+		n += s->handles[i]->state == HANDLE_CONNECTED || s->handles[i]->state == HANDLE_CONNECTING;
+	return n;
+}
+
+/* The allowing rule's max-connections, checked before a new connection is made. Returns
+ * true if the session may make one more; otherwise answers the call. */
+bool
+op_connection_allowed(struct call *c, struct handle *h, const struct policy_decision *d)
+{
+	if (d->max_connections < 0 || session_connections(c->session) < (unsigned)d->max_connections)
+		return true;
+	call_fail(c, h, SOCKRPC__CODE__ELIMIT, 0,
+	          "too many connections in this session (max-connections %d of rule %s)",
+	          d->max_connections, d->rule);
+	return false;
+}
+
 void
 op_reply_state(struct call *c, struct handle *h)
 {
@@ -151,8 +175,10 @@ op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *l
 		rq.addr = sa;
 		rq.addr_len = *len;
 		rq.name = c->target_name;
-		if (op_policy_allows(c, h, &rq, &d))
+		if (op_policy_allows(c, h, &rq, &d)) {
+			c->allowed_by = d;
 			return sa;
+		}
 		if (!c->denied_seen) {
 			c->denied_seen = true;
 			c->denial = d;

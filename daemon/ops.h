@@ -58,6 +58,7 @@ const struct sockaddr *op_next_target(struct call *c, struct handle *h, enum pol
 /* Fails c for having no usable target: the last OS error, the policy's denial, or none. */
 void op_fail_no_target(struct call *c, struct handle *h, const char *what);
 
+bool op_connection_allowed(struct call *c, struct handle *h, const struct policy_decision *d);
 bool op_is_daemon_socket(struct sockrpcd *d, const struct sockaddr *sa);
 
 #endif

@@ -82,6 +82,8 @@ connect_step(struct call *c, enum call_event ev)
 			          what);
 			return connect_finish(c, h, false);
 		}
+		if (!op_connection_allowed(c, h, &c->allowed_by))
+			return connect_finish(c, h, false);
 		if (connect(h->fd, sa, len) == 0)
 			return connect_finish(c, h, true);
 		if (errno == EINPROGRESS || errno == EAGAIN) {
@@ -162,9 +164,14 @@ accept_step(struct call *c, enum call_event ev)
 		}
 		rq.addr = (struct sockaddr *)&peer;
 		rq.addr_len = len;
-		if (op_policy_allows(c, h, &rq, &decision))
+		if (!op_policy_allows(c, h, &rq, &decision)) {
+			close(fd); /* a peer the policy refuses is hung up on; keep waiting */
+			continue;
+		}
+		if (op_connection_allowed(c, h, &decision))
 			break;
-		close(fd); /* a peer the policy refuses is hung up on; keep waiting */
+		close(fd);
+		return CALL_DONE;
 	}
 	accepted = handle_new(s, fd, h->family, h->type, h->protocol);
 	if (accepted == NULL) {

@@ -51,6 +51,12 @@ OP(socket, SocketRequest, SocketReply)
 		          decision.rule, decision.reason);
 		return;
 	}
+	if (decision.max_handles >= 0 && s->n_handles >= (unsigned)decision.max_handles) {
+		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
+		          "too many sockets in this session (max-handles %d of rule %s)",
+		          decision.max_handles, decision.rule);
+		return;
+	}
 	if (s->n_handles >= s->d->opt.limits.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
 		          "too many sockets in this session (limit %u)", s->d->opt.limits.max_handles);

@@ -148,6 +148,7 @@ struct call {
 	int resolve_error; /* EVUTIL_EAI_* of a failed resolution, else 0 */
 	bool denied_seen;
 	struct policy_decision denial;
+	struct policy_decision allowed_by; /* the decision for the target chosen */
 	int last_errno;
 };
 
