@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/dns.h>
@@ -89,6 +90,23 @@ parse_count(const char *text, const char *what, unsigned long *out)
 	return 0;
 }
 
+/* An octal file mode such as 0660 or 660; only permission bits mean anything on a socket. */
+static int
+parse_mode(const char *text, int *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 8);
+	if (errno || *end || end == text || text[0] == '-' || v > 0777) {
+		fprintf(stderr, "sockrpcd: --socket-mode: not an octal mode 0-0777: %s\n", text);
+		return -1;
+	}
+	*out = (int)v;
+	return 0;
+}
+
 enum {
 	OPT_MAX_SESSIONS = 256,
 	OPT_MAX_SESSIONS_PER_UID,
@@ -154,11 +172,16 @@ apply_limits(struct sockrpcd *d, const struct cli_limits *cli)
 static struct policy *
 load_policy(const char *path)
 {
+	/* The embedded default's owner is whoever started the daemon, before any drop to
+	 * --user, and stays so across reloads. */
+	static uid_t default_owner = (uid_t)-1;
 	char errors[4096];
 	struct policy *p;
 
+	if (default_owner == (uid_t)-1)
+		default_owner = geteuid();
 	if (path == NULL)
-		return policy_default(geteuid());
+		return policy_default(default_owner);
 	p = policy_load(path, errors, sizeof(errors));
 	if (p == NULL)
 		log_error("policy %s rejected:\n%s", path, errors);
@@ -172,8 +195,13 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 {
 	struct sockrpcd *d = arg;
 	struct policy *p;
+	struct timespec now;
 
-	sd_notify(0, "RELOADING=1");
+	/* MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match this to its signal. */
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	           (unsigned long long)now.tv_sec * 1000000ULL +
+	                   (unsigned long long)now.tv_nsec / 1000ULL);
 	p = load_policy(d->opt.policy_path);
 	if (p != NULL) {
 		policy_free(d->policy);
@@ -216,17 +244,27 @@ install_signals(struct sockrpcd *d)
 	return 0;
 }
 
-/* The inherited listening socket under systemd socket activation, else -1. */
+/* Under systemd socket activation: the inherited listening socket in *fd, else -1 there.
+ * Returns -1 (logged) if what was passed is not a listening Unix stream socket: serving
+ * anything else would be a misconfiguration, not a broker. */
 static int
-activation_fd(void)
+activation_fd(int *fd)
 {
 	int n = sd_listen_fds(1);
 
-	if (n == 1 && sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) > 0)
-		return SD_LISTEN_FDS_START;
+	*fd = -1;
+	if (n < 0)
+		log_warn("ignoring the systemd socket environment: %s", strerror(-n));
+	if (n <= 0)
+		return 0;
 	if (n > 1)
 		log_warn("systemd passed %d sockets; using only the first", n);
-	return n >= 1 ? SD_LISTEN_FDS_START : -1;
+	if (sd_is_socket_unix(SD_LISTEN_FDS_START, SOCK_STREAM, 1, NULL, 0) <= 0) {
+		log_error("the socket systemd passed is not a listening Unix stream socket");
+		return -1;
+	}
+	*fd = SD_LISTEN_FDS_START;
+	return 0;
 }
 
 static void
@@ -259,7 +297,7 @@ main(int argc, char **argv)
 	char err[256];
 	const char *check_policy = NULL;
 	bool explain = false;
-	int ch, status = EXIT_FAILURE;
+	int ch, lfd, status = EXIT_FAILURE;
 	unsigned long n;
 
 	memset(&d, 0, sizeof(d));
@@ -284,9 +322,8 @@ main(int argc, char **argv)
 		case OPT_EXPLAIN: explain = true; break;
 		case OPT_SOCKET_GROUP: d.opt.socket_group = optarg; break;
 		case OPT_SOCKET_MODE:
-			if (parse_count(optarg, "--socket-mode", &n) != 0 || n > 07777)
+			if (parse_mode(optarg, &d.opt.socket_mode) != 0)
 				return 2;
-			d.opt.socket_mode = (int)strtoul(optarg, NULL, 8);
 			break;
 		case OPT_MAX_SESSIONS:
 		case OPT_MAX_SESSIONS_PER_UID:
@@ -340,7 +377,7 @@ main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
-	if (server_listen(&d, activation_fd()) != 0)
+	if (activation_fd(&lfd) != 0 || server_listen(&d, lfd) != 0)
 		goto out;
 	if (privileges_drop(d.opt.user) != 0)
 		goto out;

@@ -22,27 +22,43 @@ static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct socka
                       int len, void *arg);
 static void on_accept_error(struct evconnlistener *l, void *arg);
 
-/* True if something accepts connections on the Unix socket at path. */
-static bool
+/*
+ * Whether a daemon still serves the Unix socket at path: 1 live, 0 stale (nothing
+ * listens), or a negative errno when it cannot tell, in which case the file is left
+ * alone. Non-blocking, so a live daemon with a full backlog (EAGAIN) cannot stall us.
+ */
+static int
 socket_is_live(const char *path)
 {
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	bool live;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	int live;
 
 	if (fd < 0)
-		return false;
+		return -errno;
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s", path);
-	live = connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0;
+	if (connect(fd, (struct sockaddr *)&un, sizeof(un)) == 0 || errno == EAGAIN ||
+	    errno == EINPROGRESS)
+		live = 1;
+	else if (errno == ECONNREFUSED)
+		live = 0;
+	else
+		live = -errno;
 	close(fd);
 	return live;
 }
 
-/* Creates the parent directory (0755) when missing; the last component only. */
+/*
+ * Creates the parent directory when missing (the last component only), 0755 whatever
+ * the umask, so clients can reach a socket whose own mode then decides who may connect.
+ * An existing parent that anyone may write to without the sticky bit is only warned
+ * about: others could replace the socket there.
+ */
 static void
 make_parent_dir(const char *path)
 {
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct stat st;
 	char *slash;
 
 	snprintf(dir, sizeof(dir), "%s", path);
@@ -50,10 +66,62 @@ make_parent_dir(const char *path)
 	if (slash == NULL || slash == dir)
 		return;
 	*slash = '\0';
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST)
+	if (mkdir(dir, 0755) == 0) {
+		if (chmod(dir, 0755) != 0)
+			log_warn("chmod %s: %s", dir, strerror(errno));
+		return;
+	}
+	if (errno != EEXIST)
 		log_warn("cannot create %s: %s", dir, strerror(errno));
+	else if (stat(dir, &st) == 0 && (st.st_mode & S_IWOTH) && !(st.st_mode & S_ISVTX))
+		log_warn("%s is writable by anyone: others can replace the socket", dir);
 }
 
+/*
+ * Clears the way for a new socket at path: nothing there, or a socket file whose daemon
+ * is gone, which is removed. Anything else (a live daemon, a file that is not a socket,
+ * a symbolic link) stays and is an error. Returns 0 or -1 (logged).
+ */
+static int
+remove_stale_socket(const char *path)
+{
+	struct stat st;
+	int live;
+
+	if (lstat(path, &st) != 0) {
+		if (errno == ENOENT)
+			return 0;
+		log_error("%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		log_error("%s exists and is not a socket; not replacing it", path);
+		return -1;
+	}
+	live = socket_is_live(path);
+	if (live == 1) {
+		log_error("another daemon is listening on %s", path);
+		return -1;
+	}
+	if (live < 0) {
+		log_error("cannot tell whether a daemon listens on %s: %s", path,
+		          strerror(-live));
+		return -1;
+	}
+	if (unlink(path) != 0 && errno != ENOENT) {
+		log_error("cannot remove the stale socket %s: %s", path, strerror(errno));
+		return -1;
+	}
+	log_info("removed the stale socket %s", path);
+	return 0;
+}
+
+/*
+ * Binds and listens on a new socket at opt.socket_path, giving it opt.socket_group and
+ * opt.socket_mode. It is created 0600 and only then opened up, and the later chown and
+ * chmod do not follow symbolic links, so the path never leads them to another file.
+ * Returns the listening fd, or -1 (logged) with nothing left behind.
+ */
 static int
 create_listener(struct sockrpcd *d)
 {
@@ -69,13 +137,8 @@ create_listener(struct sockrpcd *d)
 	}
 	strcpy(un.sun_path, path);
 	make_parent_dir(path);
-	if (access(path, F_OK) == 0) {
-		if (socket_is_live(path)) {
-			log_error("another daemon is listening on %s", path);
-			return -1;
-		}
-		unlink(path); /* stale: its daemon is gone */
-	}
+	if (remove_stale_socket(path) != 0)
+		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		log_error("socket: %s", strerror(errno));
@@ -90,27 +153,34 @@ create_listener(struct sockrpcd *d)
 		return -1;
 	}
 	umask(old_umask);
-	d->socket_created = true;
 	if (d->opt.socket_group != NULL) {
 		struct group *g = getgrnam(d->opt.socket_group);
 
-		if (g == NULL || chown(path, (uid_t)-1, g->gr_gid) != 0) {
-			log_error("cannot give %s to group %s", path, d->opt.socket_group);
-			close(fd);
-			return -1;
+		if (g == NULL) {
+			log_error("--socket-group %s: no such group", d->opt.socket_group);
+			goto fail;
+		}
+		if (fchownat(AT_FDCWD, path, (uid_t)-1, g->gr_gid, AT_SYMLINK_NOFOLLOW) != 0) {
+			log_error("cannot give %s to group %s: %s", path, d->opt.socket_group,
+			          strerror(errno));
+			goto fail;
 		}
 	}
-	if (chmod(path, (mode_t)mode) != 0) {
+	/* AT_SYMLINK_NOFOLLOW: glibc fails with EOPNOTSUPP if path became a symbolic link. */
+	if (fchmodat(AT_FDCWD, path, (mode_t)mode, AT_SYMLINK_NOFOLLOW) != 0) {
 		log_error("chmod %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
+		goto fail;
 	}
 	if (listen(fd, SOMAXCONN) != 0) {
 		log_error("listen %s: %s", path, strerror(errno));
-		close(fd);
-		return -1;
+		goto fail;
 	}
+	d->socket_created = true;
 	return fd;
+fail:
+	close(fd);
+	unlink(path);
+	return -1;
 }
 
 /*
