@@ -1,0 +1,482 @@
+/*
+ * test_unix.c - AF_UNIX stream and datagram sockets to paths through the broker:
+ * a brokered server on a temporary path, a plain (non-brokered) server, datagrams
+ * with their sender's path, and what the daemon refuses: its own socket (however
+ * it is named) and paths longer than sun_path.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+struct want {
+	const char *host;
+	int port;		/* -1: not checked */
+	bool is_client, is_bound, is_connected, is_listening, is_closed, is_shutdown;
+	int shutdown_reason;
+};
+
+#define assert_state(s, ...) assert_state_at((s), (struct want){ __VA_ARGS__ }, __LINE__)
+
+static void
+assert_state_at(const sr_socket *s, struct want w, int line)
+{
+	const sr_state *st = sr_socket_state(s);
+
+	ck_assert_msg(st != NULL, "line %d: no state", line);
+	if (w.host != NULL)
+		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host \"%s\", want \"%s\"",
+		    line, st->host, w.host);
+	if (w.port >= 0)
+		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
+		    w.port);
+	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
+	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
+	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
+	    st->is_connected);
+	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
+	    st->is_listening);
+	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
+	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
+	    st->is_shutdown);
+	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
+	    line, st->shutdown_reason);
+}
+
+/* A failed call's error: code, errno (-1: not checked) and a part of the message. */
+#define assert_err(e, code, sys, text) assert_err_at(&(e), (code), (sys), (text), __LINE__)
+
+static void
+assert_err_at(const sr_error *e, int code, int sys, const char *text, int line)
+{
+	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code,
+	    e->message, code);
+	if (sys >= 0)
+		ck_assert_msg(e->sys_errno == sys, "line %d: errno %d (%s), want %d", line,
+		    e->sys_errno, e->message, sys);
+	if (text != NULL)
+		ck_assert_msg(strstr(e->message, text) != NULL,
+		    "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
+}
+
+static sr_socket *
+new_sock(sr_client *c, int family, int type)
+{
+	sr_error err;
+	sr_socket *s = sr_socket_new(c, family, type, 0, &err);
+
+	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
+	return s;
+}
+
+static void
+bind_ok(sr_socket *s, int port, const char *host)
+{
+	sr_error err;
+
+	ck_assert_msg(sr_bind(s, port, host, &err) == 0, "bind %s:%d: %d %s",
+	    host ? host : "(default)", port, err.code, err.message);
+}
+
+static void
+listen_ok(sr_socket *s, int queue)
+{
+	sr_error err;
+
+	ck_assert_msg(sr_listen(s, queue, &err) == 0, "listen: %d %s", err.code, err.message);
+}
+
+#define SUN_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path))
+
+/* A private directory for the test's socket files; removed by tmp_cleanup(). */
+static char tmp_dir[64];
+
+static void
+tmp_setup(void)
+{
+	fixture_daemon_up();
+	snprintf(tmp_dir, sizeof(tmp_dir), "/tmp/srunix.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+	/* The daemon runs as its own user once started as root: let it create and reach
+	 * socket files here. */
+	ck_assert_int_eq(chmod(tmp_dir, 0777), 0);
+}
+
+static void
+tmp_cleanup(void)
+{
+	char cmd[128];
+
+	fixture_daemon_down();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmp_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmp_dir);
+}
+
+static const char *
+tmp_path(char *buf, size_t n, const char *name)
+{
+	snprintf(buf, n, "%s/%s", tmp_dir, name);
+	return buf;
+}
+
+/* A plain AF_UNIX socket of type, bound to path (NULL: unbound). */
+static int
+plain_unix(int type, const char *path)
+{
+	struct sockaddr_un sun;
+	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ne(fd, -1);
+	if (path != NULL) {
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+		ck_assert_msg(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0, "bind %s: %s",
+		    path, strerror(errno));
+		ck_assert_int_eq(chmod(path, 0666), 0);	/* connecting needs write access */
+	}
+	return fd;
+}
+
+static void
+plain_sendto(int fd, const char *path, const void *data, size_t len)
+{
+	struct sockaddr_un sun;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ck_assert_int_eq(sendto(fd, data, len, 0, (struct sockaddr *)&sun, sizeof(sun)),
+	    (ssize_t)len);
+}
+
+static char *
+receive_exact(sr_socket *s, size_t n)
+{
+	char *all = malloc(n + 1), *part;
+	size_t have = 0, len;
+	sr_error err;
+
+	ck_assert_ptr_nonnull(all);
+	while (have < n) {
+		ck_assert_msg(sr_receive(s, (long)(n - have), 0, &part, &len, &err) == 0,
+		    "receive: %d %s", err.code, err.message);
+		ck_assert_msg(len > 0, "end of stream after %zu of %zu bytes", have, n);
+		memcpy(all + have, part, len);
+		have += len;
+		free(part);
+	}
+	all[n] = '\0';
+	return all;
+}
+
+static void
+expect_from(sr_socket *s, const void *want, size_t want_len, const char *host)
+{
+	char from[64], *got;
+	size_t len;
+	sr_error err;
+	int port = -1;
+
+	ck_assert_msg(sr_receive_from(s, -1, 0, &got, &len, from, &port, &err) == 0,
+	    "receive_from: %d %s", err.code, err.message);
+	ck_assert_uint_eq(len, want_len);
+	ck_assert(memcmp(got, want, want_len) == 0);
+	ck_assert_str_eq(from, host);
+	ck_assert_int_eq(port, 0);
+	free(got);
+}
+
+START_TEST(stream_brokered_server)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *l = new_sock(c, AF_UNIX, SOCK_STREAM), *cl, *a;
+	sr_sockinfo info;
+	sr_error err;
+	char path[128], *got;
+	size_t len;
+
+	tmp_path(path, sizeof(path), "server.sock");
+	ck_assert_int_eq(sr_socket_state(l)->family, AF_UNIX);
+	ck_assert_int_eq(sr_socket_state(l)->type, SOCK_STREAM);
+	assert_state(l, .port = 0, .shutdown_reason = -1);
+	bind_ok(l, 0, path);
+	assert_state(l, .host = path, .port = 0, .is_bound = true, .shutdown_reason = -1);
+	ck_assert_int_eq(access(path, F_OK), 0);	/* the path exists now */
+	ck_assert_int_eq(sr_info(l, &info, &err), 0);
+	ck_assert_str_eq(info.address, path);
+	ck_assert_int_eq(info.family, AF_UNIX);
+	ck_assert(!info.ipv6);
+	listen_ok(l, -1);
+	assert_state(l, .host = path, .port = 0, .is_bound = true, .is_listening = true,
+	    .shutdown_reason = -1);
+
+	cl = new_sock(c, AF_UNIX, SOCK_STREAM);
+	ck_assert_msg(sr_connect(cl, path, 0, 2000, &err) == 0, "connect: %s", err.message);
+	assert_state(cl, .host = path, .port = 0, .is_client = true, .is_connected = true,
+	    .shutdown_reason = -1);
+	a = sr_accept(l, &err);
+	ck_assert_msg(a != NULL, "accept: %d %s", err.code, err.message);
+	/* The peer is unnamed: no path, no port. */
+	assert_state(a, .host = "", .port = 0, .is_client = true, .is_connected = true,
+	    .shutdown_reason = -1);
+	ck_assert_int_eq(sr_socket_state(a)->family, AF_UNIX);
+	ck_assert_int_eq(sr_send(cl, "over unix", 9, 0, &err), 9);
+	got = receive_exact(a, 9);
+	ck_assert_str_eq(got, "over unix");
+	free(got);
+	ck_assert_int_eq(sr_send(a, "and back", 8, 0, &err), 8);
+	got = receive_exact(cl, 8);
+	ck_assert_str_eq(got, "and back");
+	free(got);
+	ck_assert_int_eq(sr_close(cl, &err), 0);
+	ck_assert_int_eq(sr_receive(a, -1, 0, &got, &len, &err), 0);
+	ck_assert_uint_eq(len, 0);
+	free(got);
+	/* The path is taken while the listener lives. */
+	{
+		sr_socket *again = new_sock(c, AF_UNIX, SOCK_STREAM);
+
+		ck_assert_int_eq(sr_bind(again, 0, path, &err), -1);
+		assert_err(err, SR_EOS, EADDRINUSE, "Address already in use");
+		sr_socket_free(again);
+	}
+	sr_socket_free(a);
+	sr_socket_free(cl);
+	sr_socket_free(l);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(stream_plain_server)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_UNIX, SOCK_STREAM);
+	sr_error err;
+	char path[128], missing[128], buf[16], *got;
+	int lfd, fd;
+
+	tmp_path(path, sizeof(path), "plain.sock");
+	lfd = plain_unix(SOCK_STREAM, path);
+	ck_assert_int_eq(listen(lfd, 4), 0);
+	/* A path nobody listens on. */
+	tmp_path(missing, sizeof(missing), "missing.sock");
+	ck_assert_int_eq(sr_connect(s, missing, 0, 2000, &err), -1);
+	assert_err(err, SR_EOS, ENOENT, "No such file or directory");
+	assert_err(err, SR_EOS, ENOENT, missing);
+	assert_state(s, .port = 0, .shutdown_reason = -1);
+
+	ck_assert_msg(sr_connect(s, path, 0, 2000, &err) == 0, "connect: %s", err.message);
+	assert_state(s, .host = path, .port = 0, .is_client = true, .is_connected = true,
+	    .shutdown_reason = -1);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	ck_assert_int_ne(fd, -1);
+	ck_assert_int_eq(sr_send(s, "hi plain", 8, 0, &err), 8);
+	ck_assert_int_eq(recv(fd, buf, 8, MSG_WAITALL), 8);
+	ck_assert_mem_eq(buf, "hi plain", 8);
+	ck_assert_int_eq(send(fd, "hi broker", 9, MSG_NOSIGNAL), 9);
+	got = receive_exact(s, 9);
+	ck_assert_str_eq(got, "hi broker");
+	free(got);
+	close(fd);
+	close(lfd);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(datagrams_to_paths)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *d = new_sock(c, AF_UNIX, SOCK_DGRAM), *u = new_sock(c, AF_UNIX, SOCK_DGRAM);
+	struct sockaddr_un from;
+	socklen_t flen = sizeof(from);
+	sr_error err;
+	char dpath[128], ppath[128], buf[64];
+	const size_t sizes[3] = { 1, 50, 2000 };
+	char *big = calloc(1, 2000);
+	int pfd;
+
+	ck_assert_ptr_nonnull(big);
+	tmp_path(dpath, sizeof(dpath), "dgram.sock");
+	tmp_path(ppath, sizeof(ppath), "peer.sock");
+	bind_ok(d, 0, dpath);
+	assert_state(d, .host = dpath, .port = 0, .is_bound = true, .shutdown_reason = -1);
+	pfd = plain_unix(SOCK_DGRAM, ppath);
+
+	/* From a plain, bound sender: data (binary) and the sender's path. */
+	plain_sendto(pfd, dpath, "bin\0ary", 7);
+	expect_from(d, "bin\0ary", 7, ppath);
+	/* Boundaries kept. */
+	for (int i = 0; i < 3; i++) {
+		memset(big, 'a' + i, sizes[i]);
+		plain_sendto(pfd, dpath, big, sizes[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		char *got;
+		size_t len;
+
+		ck_assert_int_eq(sr_receive(d, -1, 0, &got, &len, &err), 0);
+		ck_assert_uint_eq(len, sizes[i]);
+		ck_assert_int_eq(got[0], 'a' + i);
+		free(got);
+	}
+	/* Brokered send_to a plain socket's path. */
+	ck_assert_int_eq(sr_send_to(d, ppath, 0, "reply", 5, 0, &err), 5);
+	ck_assert_int_eq(recvfrom(pfd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen), 5);
+	ck_assert_mem_eq(buf, "reply", 5);
+	ck_assert_str_eq(from.sun_path, dpath);
+	/* A brokered, unbound sender connected to the brokered receiver: no sender path. */
+	ck_assert_msg(sr_connect(u, dpath, 0, 2000, &err) == 0, "connect: %s", err.message);
+	assert_state(u, .host = dpath, .port = 0, .is_client = true, .is_connected = true,
+	    .shutdown_reason = -1);
+	ck_assert_int_eq(sr_send(u, "anon", 4, 0, &err), 4);
+	expect_from(d, "anon", 4, "");
+	free(big);
+	close(pfd);
+	sr_socket_free(u);
+	sr_socket_free(d);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(daemon_socket_is_refused)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_UNIX, SOCK_STREAM);
+	sr_socket *d = new_sock(c, AF_UNIX, SOCK_DGRAM);
+	sr_error err;
+	char link[128];
+
+	/* Where the daemon's user can reach its own socket (as in /run/sockrpc), the
+	 * daemon could connect: only its check stops it. */
+	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
+	ck_assert_int_eq(sr_connect(s, test_daemon.path, 0, 2000, &err), -1);
+	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	assert_state(s, .port = 0, .shutdown_reason = -1);
+	/* Another name for the same socket is the same socket. */
+	tmp_path(link, sizeof(link), "alias.sock");
+	ck_assert_int_eq(symlink(test_daemon.path, link), 0);
+	ck_assert_int_eq(sr_connect(s, link, 0, 2000, &err), -1);
+	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	assert_state(s, .port = 0, .shutdown_reason = -1);
+	/* Datagram sockets neither. */
+	ck_assert_int_eq(sr_connect(d, test_daemon.path, 0, 2000, &err), -1);
+	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	ck_assert_int_eq(sr_send_to(d, test_daemon.path, 0, "x", 1, 0, &err), -1);
+	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	ck_assert_int_eq(sr_send_to(d, link, 0, "x", 1, 0, &err), -1);
+	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	/* The session is unharmed. */
+	ck_assert(!sr_socket_state(s)->is_closed);
+	sr_socket_free(d);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+/*
+ * The daemon's socket lives in a directory only root may search (the harness's
+ * 0700 temporary directory) and the daemon has dropped to its own user: it cannot
+ * stat its own socket any more, yet connecting must still be refused as its own
+ * socket (EDENIED), not fail with whatever the OS says.
+ */
+START_TEST(daemon_socket_refused_when_its_directory_is_private)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_UNIX, SOCK_STREAM);
+	sr_error err;
+
+	ck_assert_int_eq(sr_connect(s, test_daemon.path, 0, 2000, &err), -1);
+	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	assert_state(s, .port = 0, .shutdown_reason = -1);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(path_longer_than_sun_path)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_UNIX, SOCK_STREAM), *ok = new_sock(c, AF_UNIX, SOCK_STREAM);
+	sr_socket *d = new_sock(c, AF_UNIX, SOCK_DGRAM);
+	sr_error err;
+	char longest[SUN_PATH_MAX + 1], over[SUN_PATH_MAX + 2], huge[400];
+	size_t n;
+
+	/* The longest path that fits: sun_path minus its NUL. */
+	n = (size_t)snprintf(longest, sizeof(longest), "%s/", tmp_dir);
+	memset(longest + n, 'x', (size_t)SUN_PATH_MAX - 1 - n);
+	longest[SUN_PATH_MAX - 1] = '\0';
+	memcpy(over, longest, (size_t)SUN_PATH_MAX - 1);
+	over[SUN_PATH_MAX - 1] = 'y';
+	over[SUN_PATH_MAX] = '\0';
+	ck_assert_uint_eq(strlen(over), (size_t)SUN_PATH_MAX);
+	memset(huge, 'z', sizeof(huge) - 1);
+	huge[0] = '/';
+	huge[sizeof(huge) - 1] = '\0';
+
+	ck_assert_int_eq(sr_connect(s, over, 0, 2000, &err), -1);
+	assert_err(err, SR_EINVAL, 0, NULL);
+	ck_assert_int_eq(sr_bind(s, 0, over, &err), -1);
+	assert_err(err, SR_EINVAL, 0, "address not valid or unsupported");
+	ck_assert_int_eq(sr_send_to(d, over, 0, "x", 1, 0, &err), -1);
+	assert_err(err, SR_EINVAL, 0, NULL);
+	ck_assert_int_eq(sr_connect(s, huge, 0, 2000, &err), -1);
+	assert_err(err, SR_EINVAL, 0, NULL);
+	ck_assert_int_eq(sr_bind(s, 0, huge, &err), -1);
+	assert_err(err, SR_EINVAL, 0, NULL);
+	assert_state(s, .port = 0, .shutdown_reason = -1);
+	/* One byte less fits. */
+	bind_ok(ok, 0, longest);
+	assert_state(ok, .host = longest, .port = 0, .is_bound = true, .shutdown_reason = -1);
+	sr_socket_free(d);
+	sr_socket_free(ok);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(unix_datagram_cannot_listen)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *d = new_sock(c, AF_UNIX, SOCK_DGRAM);
+	sr_error err;
+	char path[128];
+
+	bind_ok(d, 0, tmp_path(path, sizeof(path), "nolisten.sock"));
+	ck_assert_int_eq(sr_listen(d, 1, &err), -1);
+	assert_err(err, SR_EOS, EOPNOTSUPP, "Operation not supported");
+	assert_state(d, .host = path, .port = 0, .is_bound = true, .shutdown_reason = -1);
+	sr_socket_free(d);
+	sr_client_close(c);
+}
+END_TEST
+
+Suite *
+unix_suite(void)
+{
+	Suite *s = suite_create("unix");
+	TCase *tc = tcase_create("unix");
+
+	tcase_add_checked_fixture(tc, tmp_setup, tmp_cleanup);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, stream_brokered_server);
+	tcase_add_test(tc, stream_plain_server);
+	tcase_add_test(tc, datagrams_to_paths);
+	tcase_add_test(tc, daemon_socket_is_refused);
+	tcase_add_test(tc, daemon_socket_refused_when_its_directory_is_private);
+	tcase_add_test(tc, path_longer_than_sun_path);
+	tcase_add_test(tc, unix_datagram_cannot_listen);
+	suite_add_tcase(s, tc);
+	return s;
+}
