@@ -39,7 +39,7 @@ struct options {
 int cli_fail(const sr_error *e);
 int cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void cli_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 /* commands.c */
 int cmd_connect(const struct options *o, int argc, char **argv);

@@ -19,7 +19,7 @@ static int parse_port(const char *text, int *port);
 static const char *endpoint(const char *host, int port, char *buf, size_t len);
 static int apply_timeout(const struct options *o, sr_socket *s, sr_error *err);
 static int bound_socket(const struct options *o, sr_client *c, int type, int argc, char **argv,
-			sr_socket **out, sr_error *err);
+                        sr_socket **out, sr_error *err);
 static int serve_one(const struct options *o, sr_socket *listener, sr_error *err);
 static int read_all(int fd, char **out, size_t *out_len, sr_error *err);
 
@@ -125,7 +125,7 @@ cmd_udp_send(const struct options *o, int argc, char **argv)
 	}
 	if (o->verbose)
 		fprintf(stderr, "sent %zu bytes in %ld datagram%s to %s\n", len, datagrams,
-			datagrams == 1 ? "" : "s", endpoint(argv[0], port, where, sizeof(where)));
+		        datagrams == 1 ? "" : "s", endpoint(argv[0], port, where, sizeof(where)));
 	goto done;
 fail:
 	rc = cli_fail(&e);
@@ -158,7 +158,7 @@ cmd_udp_listen(const struct options *o, int argc, char **argv)
 			goto fail;
 		if (o->verbose)
 			fprintf(stderr, "datagram from %s, %zu bytes\n",
-				endpoint(host, port, where, sizeof(where)), len);
+			        endpoint(host, port, where, sizeof(where)), len);
 		if (write_all(STDOUT_FILENO, buf, len) == -1) {
 			cli_seterr(&e, SR_EOS, errno, "writing stdout: %s", strerror(errno));
 			free(buf);
@@ -284,7 +284,7 @@ apply_timeout(const struct options *o, sr_socket *s, sr_error *err)
  */
 static int
 bound_socket(const struct options *o, sr_client *c, int type, int argc, char **argv,
-	     sr_socket **out, sr_error *err)
+             sr_socket **out, sr_error *err)
 {
 	const char *host;
 	sr_sockinfo info;
@@ -308,7 +308,7 @@ bound_socket(const struct options *o, sr_client *c, int type, int argc, char **a
 	}
 	if (o->verbose)
 		fprintf(stderr, "listening on %s\n",
-			endpoint(info.address, info.port, where, sizeof(where)));
+		        endpoint(info.address, info.port, where, sizeof(where)));
 	*out = s;
 	return CLI_EXIT_OK;
 }
@@ -331,7 +331,7 @@ serve_one(const struct options *o, sr_socket *listener, sr_error *err)
 	peer = sr_socket_state(s);
 	if (o->verbose)
 		fprintf(stderr, "connection from %s\n",
-			endpoint(peer->host, peer->port, where, sizeof(where)));
+		        endpoint(peer->host, peer->port, where, sizeof(where)));
 	if (apply_timeout(o, s, err) == -1 || relay_run(s, STDIN_FILENO, STDOUT_FILENO, err) == -1)
 		rc = cli_fail(err);
 	sr_socket_free(s);

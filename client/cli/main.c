@@ -22,24 +22,24 @@ struct command {
 };
 
 static const struct command commands[] = {
-	{"connect", NULL, cmd_connect},   {"listen", NULL, cmd_listen},
-	{"udp", "send", cmd_udp_send},    {"udp", "listen", cmd_udp_listen},
-	{"resolve", NULL, cmd_resolve},   {"status", NULL, cmd_status},
+    {"connect", NULL, cmd_connect}, {"listen", NULL, cmd_listen},
+    {"udp", "send", cmd_udp_send},  {"udp", "listen", cmd_udp_listen},
+    {"resolve", NULL, cmd_resolve}, {"status", NULL, cmd_status},
 };
 
 enum { OPT_SOCKET = 256, OPT_TIMEOUT, OPT_FAMILY, OPT_LINES, OPT_COUNT, OPT_VERSION };
 
 static const struct option long_options[] = {
-	{"socket", required_argument, NULL, OPT_SOCKET},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"family", required_argument, NULL, OPT_FAMILY},
-	{"verbose", no_argument, NULL, 'v'},
-	{"keep", no_argument, NULL, 'k'},
-	{"lines", no_argument, NULL, OPT_LINES},
-	{"count", required_argument, NULL, OPT_COUNT},
-	{"help", no_argument, NULL, 'h'},
-	{"version", no_argument, NULL, OPT_VERSION},
-	{NULL, 0, NULL, 0},
+    {"socket", required_argument, NULL, OPT_SOCKET},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"family", required_argument, NULL, OPT_FAMILY},
+    {"verbose", no_argument, NULL, 'v'},
+    {"keep", no_argument, NULL, 'k'},
+    {"lines", no_argument, NULL, OPT_LINES},
+    {"count", required_argument, NULL, OPT_COUNT},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
 };
 
 static void usage(FILE *f);
@@ -82,7 +82,7 @@ main(int argc, char **argv)
 		case OPT_TIMEOUT:
 			if (parse_long(optarg, 0, INT_MAX, &n) == -1)
 				return cli_usage_error("--timeout takes milliseconds, not '%s'",
-						       optarg);
+				                       optarg);
 			o.timeout_ms = (int)n;
 			break;
 		case 'v':
@@ -97,7 +97,7 @@ main(int argc, char **argv)
 		case OPT_COUNT:
 			if (parse_long(optarg, 1, LONG_MAX, &n) == -1)
 				return cli_usage_error("--count takes a positive number, not '%s'",
-						       optarg);
+				                       optarg);
 			o.count = n;
 			break;
 		case 'h':
@@ -147,8 +147,7 @@ main(int argc, char **argv)
 int
 cli_fail(const sr_error *e)
 {
-	fprintf(stderr, "sockrpc: %s\n", e->message[0] != '\0' ? e->message :
-							      sr_strerror(e->code));
+	fprintf(stderr, "sockrpc: %s\n", e->message[0] != '\0' ? e->message : sr_strerror(e->code));
 	switch (e->code) {
 	case SR_EDAEMON:
 		return CLI_EXIT_DAEMON;
@@ -195,53 +194,54 @@ cli_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"usage: sockrpc [options] connect HOST PORT\n"
-		"       sockrpc [options] listen [HOST] PORT\n"
-		"       sockrpc [options] udp send HOST PORT\n"
-		"       sockrpc [options] udp listen [HOST] PORT\n"
-		"       sockrpc [options] resolve NAME\n"
-		"       sockrpc [options] status\n"
-		"\n"
-		"Netcat through sockrpcd: sockets are opened by the daemon, as its policy\n"
-		"allows, and bytes are relayed between them and stdin/stdout.\n"
-		"\n"
-		"  connect HOST PORT     connect over TCP; stdin goes to the socket, the socket to\n"
-		"                        stdout; at the end of stdin the write side is shut down\n"
-		"                        and output goes on until the peer closes\n"
-		"  listen [HOST] PORT    accept one TCP connection and relay it as connect does;\n"
-		"                        HOST defaults to the loopback address, '*' means any;\n"
-		"                        PORT 0 picks a free port (see -v)\n"
-		"  udp send HOST PORT    send all of stdin as one datagram\n"
-		"  udp listen [HOST] PORT\n"
-		"                        write each datagram's payload to stdout\n"
-		"  resolve NAME          print the canonical name, then every address, one a line\n"
-		"  status                print the daemon's socket, this session's id and the\n"
-		"                        library version\n"
-		"\n"
-		"Options:\n"
-		"      --socket PATH     the daemon's socket (default: $SOCKRPC_SOCKET, else\n"
-		"                        %s)\n"
-		"      --timeout MS      connect timeout, and how long a receive or an accept\n"
-		"                        may wait (SO_RCVTIMEO); 0 means no limit\n"
-		"  -4, -6, --family 4|6  IPv4 or IPv6 (default: IPv6 for a host with ':', else\n"
-		"                        IPv4; resolve: both)\n"
-		"  -v, --verbose         say on stderr where we listen, who connected, who sent\n"
-		"  -k, --keep            listen: accept connections one after another, forever\n"
-		"      --lines           udp send: one datagram per line (newline included)\n"
-		"      --count N         udp listen: stop after N datagrams\n"
-		"  -h, --help            this text\n"
-		"      --version         the version\n"
-		"\n"
-		"Only data is written to stdout. Exit status:\n"
-		"  0  success\n"
-		"  1  usage error\n"
-		"  2  the daemon is unreachable or went away\n"
-		"  3  denied by the daemon's policy\n"
-		"  4  refused, reset or another operating-system error (also local I/O)\n"
-		"  5  timed out\n"
-		"  6  any other error\n",
-		sr_default_socket_path());
+	fprintf(
+	    f,
+	    "usage: sockrpc [options] connect HOST PORT\n"
+	    "       sockrpc [options] listen [HOST] PORT\n"
+	    "       sockrpc [options] udp send HOST PORT\n"
+	    "       sockrpc [options] udp listen [HOST] PORT\n"
+	    "       sockrpc [options] resolve NAME\n"
+	    "       sockrpc [options] status\n"
+	    "\n"
+	    "Netcat through sockrpcd: sockets are opened by the daemon, as its policy\n"
+	    "allows, and bytes are relayed between them and stdin/stdout.\n"
+	    "\n"
+	    "  connect HOST PORT     connect over TCP; stdin goes to the socket, the socket to\n"
+	    "                        stdout; at the end of stdin the write side is shut down\n"
+	    "                        and output goes on until the peer closes\n"
+	    "  listen [HOST] PORT    accept one TCP connection and relay it as connect does;\n"
+	    "                        HOST defaults to the loopback address, '*' means any;\n"
+	    "                        PORT 0 picks a free port (see -v)\n"
+	    "  udp send HOST PORT    send all of stdin as one datagram\n"
+	    "  udp listen [HOST] PORT\n"
+	    "                        write each datagram's payload to stdout\n"
+	    "  resolve NAME          print the canonical name, then every address, one a line\n"
+	    "  status                print the daemon's socket, this session's id and the\n"
+	    "                        library version\n"
+	    "\n"
+	    "Options:\n"
+	    "      --socket PATH     the daemon's socket (default: $SOCKRPC_SOCKET, else\n"
+	    "                        %s)\n"
+	    "      --timeout MS      connect timeout, and how long a receive or an accept\n"
+	    "                        may wait (SO_RCVTIMEO); 0 means no limit\n"
+	    "  -4, -6, --family 4|6  IPv4 or IPv6 (default: IPv6 for a host with ':', else\n"
+	    "                        IPv4; resolve: both)\n"
+	    "  -v, --verbose         say on stderr where we listen, who connected, who sent\n"
+	    "  -k, --keep            listen: accept connections one after another, forever\n"
+	    "      --lines           udp send: one datagram per line (newline included)\n"
+	    "      --count N         udp listen: stop after N datagrams\n"
+	    "  -h, --help            this text\n"
+	    "      --version         the version\n"
+	    "\n"
+	    "Only data is written to stdout. Exit status:\n"
+	    "  0  success\n"
+	    "  1  usage error\n"
+	    "  2  the daemon is unreachable or went away\n"
+	    "  3  denied by the daemon's policy\n"
+	    "  4  refused, reset or another operating-system error (also local I/O)\n"
+	    "  5  timed out\n"
+	    "  6  any other error\n",
+	    sr_default_socket_path());
 }
 
 /* Parses a whole decimal number within [min, max]; -1 if it is not one. */

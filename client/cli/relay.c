@@ -167,7 +167,8 @@ receive_loop(struct relay *r)
 			if (errno == EPIPE) {
 				relay_stop(r, NULL);
 			} else {
-				cli_seterr(&e, SR_EOS, errno, "writing stdout: %s", strerror(errno));
+				cli_seterr(&e, SR_EOS, errno, "writing stdout: %s",
+				           strerror(errno));
 				relay_stop(r, &e);
 			}
 			free(buf);
