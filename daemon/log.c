@@ -18,7 +18,7 @@ log_init(void)
 	use_priority_prefix = getenv("JOURNAL_STREAM") != NULL;
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_line(int priority, const char *level, const char *fmt, va_list ap)
 {
 	char line[1024];

@@ -28,7 +28,7 @@ OP(hello, HelloRequest, HelloReply)
 			         in->major, SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
 		call_fail(c, NULL, s->refusal ? SOCKRPC__CODE__ELIMIT : SOCKRPC__CODE__EPROTO, 0,
 		          "%s", text);
-		session_close_after_flush(s);
+		session_close_after_flush(s, NULL);
 		return;
 	}
 	s->hello_done = true;

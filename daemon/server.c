@@ -320,11 +320,7 @@ server_stop(struct sockrpcd *d)
 		unlink(d->opt.socket_path);
 	for (s = TAILQ_FIRST(&d->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
-		session_fail_all_calls(s, SOCKRPC__CODE__EDAEMON, "sockrpcd is shutting down");
-		s->close_after_flush = true;
-		bufferevent_disable(s->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(s->bev)) == 0)
-			session_close(s, "daemon shutting down");
+		session_close_after_flush(s, "sockrpcd is shutting down");
 	}
 	if (d->n_sessions == 0)
 		event_base_loopexit(d->base, NULL);

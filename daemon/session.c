@@ -100,16 +100,6 @@ session_close(struct session *s, const char *reason)
 		log_error("session %llu: cannot schedule its release", (unsigned long long)s->id);
 }
 
-/* Answers every call in flight (used when the daemon stops). */
-void
-session_fail_all_calls(struct session *s, int code, const char *message)
-{
-	struct call *c;
-
-	while ((c = TAILQ_FIRST(&s->calls)) != NULL)
-		call_fail(c, c->handle, code, 0, "%s", message);
-}
-
 static void
 update_reading(struct session *s)
 {
@@ -173,17 +163,24 @@ refuse_frame(struct session *s, const struct sr_frame_header *h, int code, const
 	status.message = (char *)why;
 	reply.status = &status;
 	session_send_reply(s, method, h->call_id, &reply.base);
-	session_close_after_flush(s);
+	session_close_after_flush(s, NULL);
 }
 
-/* Stops reading; the session closes once its queued replies are written. */
+/*
+ * Stops reading; if `why` is given, answers every call in flight with EDAEMON and it.
+ * The session closes once its queued replies are written.
+ */
 void
-session_close_after_flush(struct session *s)
+session_close_after_flush(struct session *s, const char *why)
 {
+	struct call *c;
+
 	if (s->closing)
 		return;
 	s->close_after_flush = true;
 	bufferevent_disable(s->bev, EV_READ);
+	while (why != NULL && (c = TAILQ_FIRST(&s->calls)) != NULL)
+		call_fail(c, c->handle, SOCKRPC__CODE__EDAEMON, 0, "%s", why);
 	on_write(s->bev, s);
 }
 
@@ -261,7 +258,7 @@ on_write(struct bufferevent *bev, void *arg)
 	struct session *s = arg;
 
 	if (s->close_after_flush && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		session_close(s, "closed after a protocol error");
+		session_close(s, "closed after its last reply");
 		return;
 	}
 	update_reading(s);

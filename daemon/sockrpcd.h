@@ -182,14 +182,13 @@ unsigned server_sessions_of_uid(struct sockrpcd *d, uid_t uid);
 /* session.c */
 struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
 void session_close(struct session *s, const char *reason);
-void session_close_after_flush(struct session *s);
+void session_close_after_flush(struct session *s, const char *why);
 void session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                         const ProtobufCMessage *reply);
 void session_release_call_bytes(struct session *s, size_t bytes);
 struct handle *session_find_handle(struct session *s, int64_t id);
 int session_add_handle(struct session *s, struct handle *h);
 void session_remove_handle(struct session *s, struct handle *h);
-void session_fail_all_calls(struct session *s, int code, const char *message);
 
 /* call.c */
 struct call *call_new(struct session *s, unsigned method, uint64_t id,

@@ -93,6 +93,11 @@ daemon_start(struct daemon *d, const char *const *extra)
 	argv[n++] = "--socket";
 	argv[n++] = d->path;
 	argv[n++] = "--foreground";
+	/* Stay root: a daemon that dropped to the `sockrpc` user (when the machine has one)
+	 * could not reach the tests' private 0700 directories. tests/scripts/test_privileges.sh
+	 * covers the drop. */
+	argv[n++] = "--user";
+	argv[n++] = "root";
 	for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
