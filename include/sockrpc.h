@@ -74,7 +74,10 @@ const char *sr_strerror(int code);
 
 /* Client: path NULL means $SOCKRPC_SOCKET, else the default path (sr_default_socket_path). */
 sr_client *sr_client_open(const char *path, sr_error *err);
-void sr_client_close(sr_client *c); /* closes the client's sockets and frees their handles */
+/* Ends the session (the daemon closes every socket of it). sr_socket objects still allocated
+ * stay valid, read as closed, and are freed with sr_socket_free(), before or after this.
+ * No call may be in progress on the client. */
+void sr_client_close(sr_client *c);
 /* Default path: /run/sockrpc/sockrpc.sock for root, else $XDG_RUNTIME_DIR/sockrpc.sock. */
 const char *sr_default_socket_path(void);
 /* The session id the daemon gave this client at Hello. */
