@@ -1,0 +1,533 @@
+/*
+ * test_options.c - set_option and get_option through the broker for every SO_
+ * option of the reference this OS has: timeouts in milliseconds (reflected in the
+ * state and governing waits), linger, the read-only options, booleans, buffer
+ * sizes and low-water marks; options that are not SO_ options or that this OS
+ * lacks, refused by the library and by the daemon; a shut-down socket refuses.
+ */
+#include <arpa/inet.h>
+#include <check.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "harness.h"
+#include "sockrpc.pb-c.h"
+
+struct want {
+	const char *host;
+	int port;		/* -1: not checked */
+	bool is_client, is_bound, is_connected, is_listening, is_closed, is_shutdown;
+	int shutdown_reason;
+};
+
+#define assert_state(s, ...) assert_state_at((s), (struct want){ __VA_ARGS__ }, __LINE__)
+
+static void
+assert_state_at(const sr_socket *s, struct want w, int line)
+{
+	const sr_state *st = sr_socket_state(s);
+
+	ck_assert_msg(st != NULL, "line %d: no state", line);
+	if (w.host != NULL)
+		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host \"%s\", want \"%s\"",
+		    line, st->host, w.host);
+	if (w.port >= 0)
+		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
+		    w.port);
+	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
+	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
+	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
+	    st->is_connected);
+	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
+	    st->is_listening);
+	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
+	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
+	    st->is_shutdown);
+	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
+	    line, st->shutdown_reason);
+}
+
+/* A failed call's error: code, errno (-1: not checked) and a part of the message. */
+#define assert_err(e, code, sys, text) assert_err_at(&(e), (code), (sys), (text), __LINE__)
+
+static void
+assert_err_at(const sr_error *e, int code, int sys, const char *text, int line)
+{
+	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code,
+	    e->message, code);
+	if (sys >= 0)
+		ck_assert_msg(e->sys_errno == sys, "line %d: errno %d (%s), want %d", line,
+		    e->sys_errno, e->message, sys);
+	if (text != NULL)
+		ck_assert_msg(strstr(e->message, text) != NULL,
+		    "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
+}
+
+static sr_socket *
+new_sock(sr_client *c, int family, int type)
+{
+	sr_error err;
+	sr_socket *s = sr_socket_new(c, family, type, 0, &err);
+
+	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
+	return s;
+}
+
+static long
+get_ok(sr_socket *s, int option)
+{
+	sr_error err;
+	long v = -12345;
+
+	ck_assert_msg(sr_get_option(s, option, &v, &err) == 0, "get_option %d: %d %s", option,
+	    err.code, err.message);
+	return v;
+}
+
+static void
+set_ok(sr_socket *s, int option, long value)
+{
+	sr_error err;
+
+	ck_assert_msg(sr_set_option(s, option, value, &err) == 0, "set_option %d=%ld: %d %s",
+	    option, value, err.code, err.message);
+}
+
+START_TEST(timeouts_are_milliseconds_in_the_state)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	sr_error err;
+
+	ck_assert_int_eq(sr_socket_state(s)->send_timeout, -1);
+	ck_assert_int_eq(sr_socket_state(s)->receive_timeout, -1);
+	ck_assert_int_eq(get_ok(s, SO_RCVTIMEO), -1);
+	ck_assert_int_eq(get_ok(s, SO_SNDTIMEO), -1);
+	set_ok(s, SO_RCVTIMEO, 1234);
+	ck_assert_int_eq(sr_socket_state(s)->receive_timeout, 1234);
+	ck_assert_int_eq(sr_socket_state(s)->send_timeout, -1);
+	set_ok(s, SO_SNDTIMEO, 4321);
+	ck_assert_int_eq(sr_socket_state(s)->send_timeout, 4321);
+	ck_assert_int_eq(get_ok(s, SO_RCVTIMEO), 1234);
+	ck_assert_int_eq(get_ok(s, SO_SNDTIMEO), 4321);
+	set_ok(s, SO_RCVTIMEO, 0);
+	ck_assert_int_eq(sr_socket_state(s)->receive_timeout, 0);
+	ck_assert_int_eq(get_ok(s, SO_RCVTIMEO), 0);
+	set_ok(s, SO_SNDTIMEO, -1);
+	ck_assert_int_eq(sr_socket_state(s)->send_timeout, -1);
+	ck_assert_int_eq(sr_set_option(s, SO_RCVTIMEO, -2, &err), -1);
+	assert_err(err, SR_EINVAL, 0, "out of range");
+	ck_assert_int_eq(sr_set_option(s, SO_RCVTIMEO, 1L << 40, &err), -1);
+	assert_err(err, SR_EINVAL, 0, "out of range");
+	ck_assert_int_eq(sr_socket_state(s)->receive_timeout, 0);
+	/* Options do not move the socket's state. */
+	assert_state(s, .host = "127.0.0.1", .port = 0, .shutdown_reason = -1);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+/* A plain listener that never accepts: a peer's data piles up in its queue. */
+static int
+deaf_listener(int *port)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), small = 4096;
+
+	ck_assert_int_ne(fd, -1);
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(fd, 4), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+START_TEST(send_timeout_governs_send)
+{
+	const size_t n = 4u << 20;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	sr_error err;
+	char *buf = calloc(1, n);
+	long long t0, took;
+	long sent;
+	int lfd, port;
+
+	ck_assert_ptr_nonnull(buf);
+	lfd = deaf_listener(&port);
+	set_ok(s, SO_SNDBUF, 4096);
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", port, 2000, &err), 0);
+	set_ok(s, SO_SNDTIMEO, 300);
+	/* The peer never reads: what fits is sent, then the timeout ends the call. */
+	t0 = now_ms();
+	sent = sr_send(s, buf, n, 0, &err);
+	took = now_ms() - t0;
+	ck_assert_msg(sent > 0 && (size_t)sent < n, "sent %ld of %zu", sent, n);
+	ck_assert_msg(took >= 280 && took < 3000, "send returned after %lld ms", took);
+	/* Once nothing fits, the timeout is an error. (The last window probes may still
+	 * let a few bytes through first.) */
+	for (int i = 0; i < 6; i++) {
+		t0 = now_ms();
+		sent = sr_send(s, buf, 1u << 20, 0, &err);
+		took = now_ms() - t0;
+		if (sent == -1)
+			break;
+		ck_assert_msg(sent > 0 && sent < (1L << 20), "sent %ld", sent);
+	}
+	ck_assert_int_eq(sent, -1);
+	assert_err(err, SR_ETIMEDOUT, ETIMEDOUT, "send timed out after 300 ms");
+	ck_assert_msg(took >= 280 && took < 3000, "send failed after %lld ms", took);
+	assert_state(s, .host = "127.0.0.1", .port = port, .is_client = true,
+	    .is_connected = true, .shutdown_reason = -1);
+	free(buf);
+	sr_socket_free(s);
+	sr_client_close(c);
+	close(lfd);
+}
+END_TEST
+
+START_TEST(linger_in_seconds)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+
+	ck_assert_int_eq(get_ok(s, SO_LINGER), -1);	/* off */
+	set_ok(s, SO_LINGER, 5);
+	ck_assert_int_eq(get_ok(s, SO_LINGER), 5);
+	set_ok(s, SO_LINGER, 0);
+	ck_assert_int_eq(get_ok(s, SO_LINGER), 0);
+	set_ok(s, SO_LINGER, -1);
+	ck_assert_int_eq(get_ok(s, SO_LINGER), -1);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(read_only_options)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *t = new_sock(c, AF_INET, SOCK_STREAM), *u = new_sock(c, AF_INET6, SOCK_DGRAM);
+	const int read_only[] = { SO_TYPE, SO_ERROR, SO_ACCEPTCONN };
+	sr_error err;
+
+	ck_assert_int_eq(get_ok(t, SO_TYPE), SOCK_STREAM);
+	ck_assert_int_eq(get_ok(u, SO_TYPE), SOCK_DGRAM);
+	ck_assert_int_eq(get_ok(t, SO_ERROR), 0);
+	ck_assert_int_eq(get_ok(t, SO_ACCEPTCONN), 0);
+	for (size_t i = 0; i < sizeof(read_only) / sizeof(read_only[0]); i++) {
+		ck_assert_int_eq(sr_set_option(t, read_only[i], 1, &err), -1);
+		assert_err(err, SR_EINVAL, 0, "the given option is read-only");
+	}
+	ck_assert_int_eq(get_ok(t, SO_TYPE), SOCK_STREAM);
+	ck_assert_int_eq(sr_bind(t, 0, NULL, &err), 0);
+	ck_assert_int_eq(get_ok(t, SO_ACCEPTCONN), 0);
+	ck_assert_int_eq(sr_listen(t, 1, &err), 0);
+	ck_assert_int_eq(get_ok(t, SO_ACCEPTCONN), 1);
+	sr_socket_free(u);
+	sr_socket_free(t);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(boolean_options)
+{
+	static const int tcp_bools[] = { SO_KEEPALIVE, SO_REUSEADDR, SO_OOBINLINE, SO_DONTROUTE,
+#ifdef SO_REUSEPORT
+		SO_REUSEPORT,
+#endif
+#ifdef SO_TIMESTAMP
+		SO_TIMESTAMP,
+#endif
+	};
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *t = new_sock(c, AF_INET, SOCK_STREAM), *u = new_sock(c, AF_INET, SOCK_DGRAM);
+
+	for (size_t i = 0; i < sizeof(tcp_bools) / sizeof(tcp_bools[0]); i++) {
+		int o = tcp_bools[i];
+
+		ck_assert_msg(get_ok(t, o) == 0, "option %d is on by default", o);
+		set_ok(t, o, 1);
+		ck_assert_msg(get_ok(t, o) != 0, "option %d did not turn on", o);
+		set_ok(t, o, 0);
+		ck_assert_msg(get_ok(t, o) == 0, "option %d did not turn off", o);
+	}
+	ck_assert_int_eq(get_ok(u, SO_BROADCAST), 0);
+	set_ok(u, SO_BROADCAST, 1);
+	ck_assert_int_ne(get_ok(u, SO_BROADCAST), 0);
+	set_ok(u, SO_BROADCAST, 0);
+	ck_assert_int_eq(get_ok(u, SO_BROADCAST), 0);
+	/* SO_DEBUG: reading is free; turning it off is always allowed. */
+	ck_assert_int_eq(get_ok(t, SO_DEBUG), 0);
+	set_ok(t, SO_DEBUG, 0);
+	sr_socket_free(u);
+	sr_socket_free(t);
+	sr_client_close(c);
+}
+END_TEST
+
+START_TEST(buffer_sizes_and_low_water_marks)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *t = new_sock(c, AF_INET, SOCK_STREAM);
+	sr_error err;
+
+	/* Linux doubles the size asked for, to leave room for its bookkeeping. */
+	set_ok(t, SO_SNDBUF, 65536);
+	ck_assert_int_eq(get_ok(t, SO_SNDBUF), 2 * 65536);
+	set_ok(t, SO_RCVBUF, 32768);
+	ck_assert_int_eq(get_ok(t, SO_RCVBUF), 2 * 32768);
+	ck_assert_int_eq(get_ok(t, SO_RCVLOWAT), 1);
+	set_ok(t, SO_RCVLOWAT, 16);
+	ck_assert_int_eq(get_ok(t, SO_RCVLOWAT), 16);
+	/* Linux reads SO_SNDLOWAT (always 1) but cannot set it. */
+	ck_assert_int_eq(get_ok(t, SO_SNDLOWAT), 1);
+	ck_assert_int_eq(sr_set_option(t, SO_SNDLOWAT, 16, &err), -1);
+	assert_err(err, SR_EOS, ENOPROTOOPT, "Protocol not available");
+	ck_assert_int_eq(sr_set_option(t, SO_RCVBUF, 1L << 40, &err), -1);
+	assert_err(err, SR_EINVAL, 0, "out of range");
+	sr_socket_free(t);
+	sr_client_close(c);
+}
+END_TEST
+
+/*
+ * The library takes this host's SO_ values. One that is no SO_ option of the
+ * reference never reaches the daemon. (A TCP_ value cannot always be told apart:
+ * on Linux TCP_NODELAY is 1, which is SO_DEBUG.)
+ */
+START_TEST(not_an_so_option_is_refused_by_the_library)
+{
+	static const int bad[] = { 9999, -1, TCP_QUICKACK, TCP_INFO, SO_PRIORITY, SO_PEERCRED };
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *t = new_sock(c, AF_INET, SOCK_STREAM);
+	const sr_constant *k;
+	size_t n;
+	sr_error err;
+	long v;
+
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char num[32];
+
+		snprintf(num, sizeof(num), "option %d ", bad[i]);
+		ck_assert_int_eq(sr_set_option(t, bad[i], 1, &err), -1);
+		ck_assert_msg(err.code == SR_EUNSUPPORTED || err.code == SR_EINVAL,
+		    "set_option %d: code %d", bad[i], err.code);
+		assert_err(err, err.code, 0, num);
+		ck_assert_int_eq(sr_get_option(t, bad[i], &v, &err), -1);
+		ck_assert_msg(err.code == SR_EUNSUPPORTED || err.code == SR_EINVAL,
+		    "get_option %d: code %d", bad[i], err.code);
+	}
+	/* SO_USELOOPBACK is in the table, absent here: a binding has no value to pass. */
+	k = sr_constants(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(k[i].name, "SO_USELOOPBACK") != 0)
+			continue;
+#ifndef SO_USELOOPBACK
+		ck_assert(!k[i].present);
+		ck_assert_int_eq(k[i].value, 0);
+		ck_assert_int_eq(sr_set_option(t, (int)k[i].value, 1, &err), -1);
+		assert_err(err, SR_EUNSUPPORTED, 0, "not a SOL_SOCKET option");
+#endif
+	}
+	assert_state(t, .host = "127.0.0.1", .port = 0, .shutdown_reason = -1);
+	sr_socket_free(t);
+	sr_client_close(c);
+}
+END_TEST
+
+/* --- what the daemon says to wire values the library would not send --- */
+
+enum { M_SOCKET = 1, M_SET_OPTION = 11, M_GET_OPTION = 12 };
+
+static ProtobufCMessage *
+raw_reply(int fd, unsigned method, uint64_t id)
+{
+	struct sr_frame_header h;
+	unsigned char *body;
+	ProtobufCMessage *m;
+
+	ck_assert_int_eq(raw_recv(fd, &h, &body, 5000), 0);
+	ck_assert_uint_eq(h.call_id, id);
+	ck_assert_uint_eq(h.method, method);
+	m = protobuf_c_message_unpack(sockrpc__sock_rpc__descriptor.methods[method].output, NULL,
+	    h.length, body);
+	free(body);
+	ck_assert_ptr_nonnull(m);
+	return m;
+}
+
+static int64_t
+raw_new_socket(int fd)
+{
+	Sockrpc__SocketRequest rq = SOCKRPC__SOCKET_REQUEST__INIT;
+	Sockrpc__SocketReply *r;
+	int64_t id;
+
+	rq.family = SOCKRPC__FAMILY__FAMILY_INET;
+	rq.type = SOCKRPC__TYPE__TYPE_STREAM;
+	raw_send(fd, M_SOCKET, 2, &rq.base);
+	r = (Sockrpc__SocketReply *)raw_reply(fd, M_SOCKET, 2);
+	ck_assert_int_eq(r->status ? (int)r->status->code : 0, 0);
+	ck_assert_ptr_nonnull(r->state);
+	id = r->state->id;
+	protobuf_c_message_free_unpacked(&r->base, NULL);
+	return id;
+}
+
+/* Sends set_option (set) or get_option with a wire option; asserts code and text. */
+static void
+raw_option(int fd, int64_t handle, bool set, int wire, int code, const char *text)
+{
+	static uint64_t id = 100;
+	Sockrpc__SetOptionRequest sq = SOCKRPC__SET_OPTION_REQUEST__INIT;
+	Sockrpc__GetOptionRequest gq = SOCKRPC__GET_OPTION_REQUEST__INIT;
+	const Sockrpc__Status *st;
+	ProtobufCMessage *m;
+
+	id++;
+	if (set) {
+		sq.handle = handle;
+		sq.option = wire;
+		sq.value = 1;
+		raw_send(fd, M_SET_OPTION, id, &sq.base);
+		m = raw_reply(fd, M_SET_OPTION, id);
+		st = ((Sockrpc__SetOptionReply *)m)->status;
+	} else {
+		gq.handle = handle;
+		gq.option = wire;
+		raw_send(fd, M_GET_OPTION, id, &gq.base);
+		m = raw_reply(fd, M_GET_OPTION, id);
+		st = ((Sockrpc__GetOptionReply *)m)->status;
+	}
+	ck_assert_ptr_nonnull(st);
+	ck_assert_msg((int)st->code == code, "%s wire option %d: code %d (%s), want %d",
+	    set ? "set" : "get", wire, st->code, st->message, code);
+	ck_assert_msg(strstr(st->message, text) != NULL, "%s wire option %d: \"%s\" lacks \"%s\"",
+	    set ? "set" : "get", wire, st->message, text);
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+START_TEST(daemon_refuses_unknown_and_absent_wire_options)
+{
+	int fd = raw_session(test_daemon.path);
+	int64_t h = raw_new_socket(fd);
+
+	/* Not an Option of the contract: a bad argument. */
+	raw_option(fd, h, true, 99, SR_EINVAL, "99 is not an SO_ option");
+	raw_option(fd, h, false, 99, SR_EINVAL, "99 is not an SO_ option");
+	raw_option(fd, h, true, SOCKRPC__OPTION__OPTION_UNSPEC, SR_EINVAL, "not an SO_ option");
+	raw_option(fd, h, false, -5, SR_EINVAL, "not an SO_ option");
+#ifndef SO_USELOOPBACK
+	/* In the contract, not on this OS. */
+	raw_option(fd, h, true, SOCKRPC__OPTION__SO_USELOOPBACK, SR_EUNSUPPORTED,
+	    "not available on this OS");
+	raw_option(fd, h, false, SOCKRPC__OPTION__SO_USELOOPBACK, SR_EUNSUPPORTED,
+	    "not available on this OS");
+#endif
+	/* The session goes on. */
+	raw_option(fd, h, false, SOCKRPC__OPTION__SO_KEEPALIVE, SR_OK, "");
+	close(fd);
+}
+END_TEST
+
+START_TEST(set_option_on_shut_down_or_closed_socket)
+{
+	struct server srv;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	sr_error err;
+
+	server_start(&srv, AF_INET, SERVER_ECHO, 0);
+	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
+	set_ok(s, SO_KEEPALIVE, 1);
+	ck_assert_int_eq(sr_shutdown(s, SHUT_WR, &err), 0);
+	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_shutdown = true,
+	    .shutdown_reason = SHUT_WR);
+	ck_assert_int_eq(sr_set_option(s, SO_KEEPALIVE, 0, &err), -1);
+	assert_err(err, SR_ESTATE, 0, "shut down");
+	ck_assert_int_eq(sr_set_option(s, SO_RCVTIMEO, 100, &err), -1);
+	assert_err(err, SR_ESTATE, 0, "shut down");
+	ck_assert_int_eq(sr_socket_state(s)->receive_timeout, -1);
+	/* Reading options still works, and shows nothing changed. */
+	ck_assert_int_eq(get_ok(s, SO_KEEPALIVE), 1);
+	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_shutdown = true,
+	    .shutdown_reason = SHUT_WR);
+	ck_assert_int_eq(sr_close(s, &err), 0);
+	ck_assert_int_eq(sr_set_option(s, SO_KEEPALIVE, 1, &err), -1);
+	assert_err(err, SR_ECLOSED, -1, NULL);
+	ck_assert_int_eq(sr_get_option(s, SO_KEEPALIVE, NULL, &err), -1);
+	assert_err(err, SR_ECLOSED, -1, NULL);
+	sr_socket_free(s);
+	sr_client_close(c);
+	server_stop(&srv);
+}
+END_TEST
+
+START_TEST(options_on_listening_and_accepted_sockets)
+{
+	struct sockaddr_in sin;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *l = new_sock(c, AF_INET, SOCK_STREAM), *a;
+	sr_error err;
+	int fd, port;
+
+	set_ok(l, SO_REUSEADDR, 1);
+	ck_assert_int_eq(sr_bind(l, 0, NULL, &err), 0);
+	ck_assert_int_eq(sr_listen(l, 4, &err), 0);
+	port = sr_socket_state(l)->port;
+	set_ok(l, SO_RCVTIMEO, 2000);
+	ck_assert_int_eq(get_ok(l, SO_REUSEADDR), 1);
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	a = sr_accept(l, &err);
+	ck_assert_msg(a != NULL, "accept: %s", err.message);
+	/* The handle's timeouts are its own: an accepted socket starts without. */
+	ck_assert_int_eq(sr_socket_state(a)->receive_timeout, -1);
+	ck_assert_int_eq(get_ok(a, SO_ACCEPTCONN), 0);
+	ck_assert_int_eq(get_ok(a, SO_TYPE), SOCK_STREAM);
+	set_ok(a, SO_KEEPALIVE, 1);
+	ck_assert_int_eq(get_ok(a, SO_KEEPALIVE), 1);
+	close(fd);
+	sr_socket_free(a);
+	sr_socket_free(l);
+	sr_client_close(c);
+}
+END_TEST
+
+Suite *
+options_suite(void)
+{
+	Suite *s = suite_create("options");
+	TCase *tc = tcase_create("options");
+
+	tcase_add_checked_fixture(tc, fixture_daemon_up, fixture_daemon_down);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, timeouts_are_milliseconds_in_the_state);
+	tcase_add_test(tc, send_timeout_governs_send);
+	tcase_add_test(tc, linger_in_seconds);
+	tcase_add_test(tc, read_only_options);
+	tcase_add_test(tc, boolean_options);
+	tcase_add_test(tc, buffer_sizes_and_low_water_marks);
+	tcase_add_test(tc, not_an_so_option_is_refused_by_the_library);
+	tcase_add_test(tc, daemon_refuses_unknown_and_absent_wire_options);
+	tcase_add_test(tc, set_option_on_shut_down_or_closed_socket);
+	tcase_add_test(tc, options_on_listening_and_accepted_sockets);
+	suite_add_tcase(s, tc);
+	return s;
+}
