@@ -52,8 +52,8 @@ units=$(find "$tmp/dest" -name sockrpcd.service -path '*/systemd/system/*')
 [[ -n $units ]] || fail "no sockrpcd.service installed"
 [[ -f $(dirname "$units")/sockrpcd.socket ]] || fail "no sockrpcd.socket beside the service"
 grep -q "^ExecStart=$prefix/sbin/sockrpcd " "$units" || fail "ExecStart does not name $prefix/sbin"
-find "$tmp/dest" -path '*/sysusers.d/sockrpcd.conf' | grep -q . || fail "no sysusers.d snippet"
-find "$tmp/dest" -path '*/tmpfiles.d/sockrpcd.conf' | grep -q . || fail "no tmpfiles.d snippet"
+[[ -n $(find "$tmp/dest" -path '*/sysusers.d/sockrpcd.conf') ]] || fail "no sysusers.d snippet"
+[[ -n $(find "$tmp/dest" -path '*/tmpfiles.d/sockrpcd.conf') ]] || fail "no tmpfiles.d snippet"
 if [[ -f $src/docs/example.policy ]]; then
 	expect share/doc/sockrpc/example.policy
 fi
@@ -115,19 +115,21 @@ export PKG_CONFIG_PATH=$(dirname "$pc")
 pkg-config --exists sockrpc || fail "pkg-config does not find sockrpc"
 [[ $(pkg-config --modversion sockrpc) == "$(sed -n 's/^#define SR_VERSION "\(.*\)"/\1/p' \
 	"$root/include/sockrpc.h")" ]] || fail "pkg-config version differs from SR_VERSION"
-pkg-config --print-requires-private sockrpc | grep -q '^libprotobuf-c' ||
+[[ $(pkg-config --print-requires-private sockrpc) == libprotobuf-c* ]] ||
 	fail "Requires.private lacks libprotobuf-c"
 # shellcheck disable=SC2046
 cc -o "$tmp/prog_pc" "$tmp/prog.c" $(pkg-config --cflags --libs sockrpc) \
 	>"$tmp/cc.log" 2>&1 || fail "pkg-config shared link"
 out=$(LD_LIBRARY_PATH=$libdir timeout 10 "$tmp/prog_pc" "$sock") || fail "prog_pc: $out"
-LD_LIBRARY_PATH=$libdir ldd "$tmp/prog_pc" | grep -q "$libdir/libsockrpc.so" || fail "prog_pc did not use the installed .so"
+deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/prog_pc")
+grep -qF "$libdir/libsockrpc.so" <<<"$deps" || fail "prog_pc did not use the installed .so"
 echo "ok: pkg-config, shared: $(echo "$out" | tr '\n' ' ')"
 # shellcheck disable=SC2046
 cc -o "$tmp/prog_pc_static" "$tmp/prog.c" $(pkg-config --cflags sockrpc) \
 	"$libdir/libsockrpc.a" $(pkg-config --static --libs sockrpc | sed 's/-lsockrpc//') \
 	>"$tmp/cc.log" 2>&1 || fail "pkg-config static link"
-! ldd "$tmp/prog_pc_static" | grep -q libsockrpc || fail "prog_pc_static uses the .so"
+deps=$(ldd "$tmp/prog_pc_static")
+! grep -q libsockrpc <<<"$deps" || fail "prog_pc_static uses the .so"
 out=$(timeout 10 "$tmp/prog_pc_static" "$sock") || fail "prog_pc_static: $out"
 echo "ok: pkg-config --static: $(echo "$out" | tr '\n' ' ')"
 
@@ -147,11 +149,13 @@ cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$root" \
 	>"$tmp/consumer.log" 2>&1 || fail "find_package(sockrpc) configure"
 cmake --build "$tmp/consumer/build" >>"$tmp/consumer.log" 2>&1 || fail "find_package build"
 out=$(timeout 10 "$tmp/consumer/build/prog_shared" "$sock") || fail "prog_shared: $out"
-ldd "$tmp/consumer/build/prog_shared" | grep -q "$libdir/libsockrpc.so" ||
+deps=$(ldd "$tmp/consumer/build/prog_shared")
+grep -qF "$libdir/libsockrpc.so" <<<"$deps" ||
 	fail "prog_shared did not use the installed .so"
 echo "ok: find_package, sockrpc::sockrpc: $(echo "$out" | tr '\n' ' ')"
 out=$(timeout 10 "$tmp/consumer/build/prog_static" "$sock") || fail "prog_static: $out"
-! ldd "$tmp/consumer/build/prog_static" | grep -q libsockrpc || fail "prog_static uses the .so"
+deps=$(ldd "$tmp/consumer/build/prog_static")
+! grep -q libsockrpc <<<"$deps" || fail "prog_static uses the .so"
 echo "ok: find_package, sockrpc::sockrpc_static: $(echo "$out" | tr '\n' ' ')"
 
 kill -TERM "$daemon"

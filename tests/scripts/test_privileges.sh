@@ -84,7 +84,7 @@ echo "ok: uid/gid $uid/$gid, no groups, CapEff=CapPrm=CapBnd=$want_caps, no ambi
 start=$(cat /proc/sys/net/ipv4/ip_unprivileged_port_start)
 port=
 for p in 80 81 591 593 666 777 888 999; do
-	if ! ss -Hltn "sport = :$p" | grep -q .; then
+	if [[ -z $(ss -Hltn "sport = :$p") ]]; then
 		port=$p
 		break
 	fi

@@ -134,7 +134,7 @@ echo "ok: SIGTERM -> STOPPING=1, exit 0"
 
 grep -q '^<6>listening on' "$tmp/activated.log" || fail "no <6> priority prefix in the log"
 # The daemon's lines follow systemd-socket-activate's own "Execing ..." line.
-if sed '1,/^Execing /d' "$tmp/activated.log" | grep -v '^<[0-7]>' | grep -q .; then
+if [[ -n $(sed '1,/^Execing /d' "$tmp/activated.log" | grep -v '^<[0-7]>' || true) ]]; then
 	fail "log lines without a priority prefix under JOURNAL_STREAM"
 fi
 echo "ok: journald priority prefixes"
