@@ -125,6 +125,12 @@ sr_client_session_id(const sr_client *c)
 	return c == NULL ? 0 : (unsigned long long)c->session_id;
 }
 
+const char *
+sr_client_daemon_version(const sr_client *c)
+{
+	return c == NULL ? "" : c->daemon_version;
+}
+
 /*
  * Ends the session: the daemon closes every handle of a session that ends, so
  * no Close is sent. sr_socket objects still allocated are detached, marked
@@ -289,6 +295,8 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 		return;
 	}
 	c->session_id = r->session_id;
+	snprintf(c->daemon_version, sizeof(c->daemon_version), "%s",
+	    r->daemon_version ? r->daemon_version : "");
 	if (r->max_frame != 0)
 		c->max_frame = r->max_frame;
 	if (r->max_payload != 0)

@@ -47,6 +47,7 @@ struct sr_client {
 	sr_error broken_err;		/* why, given to every later call */
 
 	uint64_t session_id;		/* from Hello */
+	char daemon_version[32];	/* from Hello */
 	uint32_t max_frame;
 	uint32_t max_payload;
 	uint32_t max_handles;

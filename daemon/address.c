@@ -15,8 +15,10 @@
 
 /*
  * Fills *out for `host` and `port` in `family`. "*" and "" mean the any address.
- * Returns 0, -EAGAIN if host is not a numeric address of the family (a name to resolve),
- * or -EINVAL (bad port, path too long, family without addresses).
+ * An IPv4 address on an IPv6 socket becomes its IPv4-mapped form (::ffff:a.b.c.d).
+ * Returns 0, -EAGAIN if host is not numeric (a name to resolve), -EAFNOSUPPORT for an
+ * IPv6 address on an IPv4 socket, or -EINVAL (bad port, path too long, family without
+ * addresses).
  */
 int
 address_parse(const char *host, int port, int family, struct sockaddr_storage *out,
@@ -46,7 +48,9 @@ address_parse(const char *host, int port, int family, struct sockaddr_storage *o
 			in->sin_addr.s_addr = htonl(INADDR_ANY);
 			return 0;
 		}
-		return inet_pton(AF_INET, host, &in->sin_addr) == 1 ? 0 : -EAGAIN;
+		if (inet_pton(AF_INET, host, &in->sin_addr) == 1)
+			return 0;
+		return strchr(host, ':') ? -EAFNOSUPPORT : -EAGAIN;
 	}
 	if (family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
@@ -66,7 +70,13 @@ address_parse(const char *host, int port, int family, struct sockaddr_storage *o
 			bare[n - 2] = '\0';
 			host = bare;
 		}
-		return inet_pton(AF_INET6, host, &in6->sin6_addr) == 1 ? 0 : -EAGAIN;
+		if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1)
+			return 0;
+		if (inet_pton(AF_INET, host, &in6->sin6_addr.s6_addr[12]) == 1) {
+			in6->sin6_addr.s6_addr[10] = in6->sin6_addr.s6_addr[11] = 0xff;
+			return 0;
+		}
+		return -EAGAIN;
 	}
 	return -EINVAL;
 }

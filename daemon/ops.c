@@ -128,8 +128,12 @@ op_set_target(struct call *c, struct handle *h, const char *host, int port)
 	c->target_name = host;
 	if (r == 0)
 		return 0;
+	if (r == -EAFNOSUPPORT) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "%.200s is not an IPv4 address", host);
+		return -1;
+	}
 	if (r != -EAGAIN) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "address not valid or unsupported: %s",
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "address not valid or unsupported: %.200s",
 		          host);
 		return -1;
 	}

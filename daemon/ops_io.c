@@ -51,11 +51,9 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 	struct handle *h = c->handle;
 
 	if (ev == CALL_TIMEOUT) {
-		if (c->done > 0)
-			reply_sent(c, h, c->done); /* as send(2) with SO_SNDTIMEO: a partial count */
-		else
-			call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
-			          "send timed out after %d ms", c->timeout_ms);
+		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
+		          "send timed out after %d ms (%zu of %zu bytes sent)", c->timeout_ms, c->done,
+		          data->len);
 		return CALL_DONE;
 	}
 	if (h->connect_pending)
@@ -72,7 +70,14 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 					break;
 				return CALL_WAIT_IO;
 			}
-			call_fail_errno(c, h, errno, "send failed");
+			if (to != NULL) {
+				char where[300];
+
+				call_fail_errno(c, h, errno, "send to %s failed",
+				                address_describe(to, to_len, where, sizeof(where)));
+			} else {
+				call_fail_errno(c, h, errno, "send failed");
+			}
 			return CALL_DONE;
 		}
 		c->done += (size_t)n;

@@ -46,6 +46,12 @@ on_resolved(int eai, struct evutil_addrinfo *res, void *arg)
 		list[n] = &entries[n];
 		n++;
 	}
+	if (n == 0) {
+		call_fail(c, NULL, SOCKRPC__CODE__EOS, 0, "cannot resolve %.200s: no address of that family",
+		          in->address);
+		evutil_freeaddrinfo(res);
+		return;
+	}
 	reply.status = (Sockrpc__Status *)&status_ok;
 	reply.canonical_name = res && res->ai_canonname ? res->ai_canonname : in->address;
 	reply.n_addresses = n;

@@ -82,6 +82,8 @@ void sr_client_close(sr_client *c);
 const char *sr_default_socket_path(void);
 /* The session id the daemon gave this client at Hello. */
 unsigned long long sr_client_session_id(const sr_client *c);
+/* The daemon's version, as it said at Hello ("0.1.0"). */
+const char *sr_client_daemon_version(const sr_client *c);
 
 /* Socket(family, type, protocol); 0 for type or protocol means the default. */
 sr_socket *sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err);
