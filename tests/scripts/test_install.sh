@@ -105,7 +105,7 @@ sock=$tmp/sockrpc.sock
 NOTIFY_SOCKET= "$root/sbin/sockrpcd" --socket "$sock" >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 for _ in $(seq 100); do
-	grep -q 'listening on' "$tmp/daemon.log" && break
+	grep -qs 'listening on' "$tmp/daemon.log" && break
 	sleep 0.05
 done
 grep -q 'listening on' "$tmp/daemon.log" || fail "the installed daemon did not start"

@@ -12,10 +12,11 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 sockrpcd=$build/daemon/sockrpcd
 probe=$build/tests/scripts/sr_probe
 
+# Tools from Debian's systemd and python3 packages: missing is a broken set-up, not a skip.
 for tool in systemd-analyze systemd-socket-activate systemd-sysusers systemd-tmpfiles python3; do
 	if ! command -v "$tool" >/dev/null; then
-		echo "SKIP: $tool not installed (apt-get install systemd python3)"
-		exit 77
+		echo "FAIL: $tool not installed (apt-get install systemd python3)"
+		exit 1
 	fi
 done
 [[ -x $sockrpcd && -x $probe ]] || { echo "FAIL: build $sockrpcd and $probe first"; exit 1; }
@@ -164,7 +165,7 @@ start_own() {
 	(umask 077 && NOTIFY_SOCKET= exec "$sockrpcd" --socket "$own" "$@") >"$log" 2>&1 &
 	own_pid=$!
 	pids+=("$own_pid")
-	wait_for 5 grep -q 'listening on' "$log" || fail "daemon did not start on $own"
+	wait_for 5 grep -qs 'listening on' "$log" || fail "daemon did not start on $own"
 }
 stop_own() {
 	local status=0
