@@ -42,7 +42,7 @@ static int	 client_hello(sr_client *c, sr_error *err);
 static void	 client_invoke(ProtobufCService *service, unsigned method_index,
 		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
 static void	 client_break(sr_client *c, const sr_error *why);
-static int	 call_send(sr_client *c, struct pending *p, const uint8_t *frame, size_t len,
+static int	 call_send(sr_client *c, struct pending *p, uint8_t *frame, size_t len,
 		    int64_t deadline);
 static void	 call_wait(sr_client *c, struct pending *p, int64_t deadline);
 static int	 read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h,
@@ -407,10 +407,9 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
  * up done and failed, like every other outstanding call of a broken client.
  */
 static int
-call_send(sr_client *c, struct pending *p, const uint8_t *frame, size_t len, int64_t deadline)
+call_send(sr_client *c, struct pending *p, uint8_t *frame, size_t len, int64_t deadline)
 {
 	struct sr_frame_header h;
-	uint8_t hdr[SR_FRAME_HEADER_SIZE];
 	sr_error e;
 	int rc;
 
@@ -428,13 +427,11 @@ call_send(sr_client *c, struct pending *p, const uint8_t *frame, size_t len, int
 
 	frame_header_decode(frame, &h);
 	h.call_id = p->id;
-	frame_header_encode(&h, hdr);
+	frame_header_encode(&h, frame);
 
+	/* The whole frame in one write: header and message never go out separately. */
 	pthread_mutex_lock(&c->write_mu);
-	rc = write_all(c->fd, hdr, sizeof(hdr), deadline, &e);
-	if (rc == 0)
-		rc = write_all(c->fd, frame + SR_FRAME_HEADER_SIZE, len - SR_FRAME_HEADER_SIZE,
-		    deadline, &e);
+	rc = write_all(c->fd, frame, len, deadline, &e);
 	pthread_mutex_unlock(&c->write_mu);
 	if (rc == -1) {
 		pthread_mutex_lock(&c->mu);
