@@ -13,6 +13,7 @@
 #include <grp.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -256,6 +257,7 @@ typedef void (*child_fn)(sr_client *c, struct report *r);
 
 /* What a child may use: the parent's values (inherited at fork) and its sync pipes. */
 static int g_port, g_port2, g_port3;
+static gid_t g_extra_gid; /* a supplementary group for the next child, 0: none */
 static int child_ready_fd = -1, child_go_fd = -1;
 
 /* In a child: records a call's outcome; returns it for chaining. */
@@ -360,6 +362,7 @@ child_start(struct child *ch, uid_t uid, gid_t gid, child_fn fn)
 		sr_client *c;
 		const char *p;
 		size_t left;
+		gid_t groups[2] = {gid, g_extra_gid};
 
 		close(rep[0]);
 		close(ready[0]);
@@ -369,7 +372,7 @@ child_start(struct child *ch, uid_t uid, gid_t gid, child_fn fn)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		memset(&r, 0, sizeof(r));
 		r.pid = getpid();
-		if (setgroups(1, &gid) != 0 || setresgid(gid, gid, gid) != 0 ||
+		if (setgroups(g_extra_gid ? 2 : 1, groups) != 0 || setresgid(gid, gid, gid) != 0 ||
 		    setresuid(uid, uid, uid) != 0)
 			_exit(4);
 		/* As a process started by its user would be (a uid change clears it). */
@@ -1213,6 +1216,161 @@ START_TEST(audit_lines_are_json_with_every_field)
 }
 END_TEST
 
+/* --- names of users and groups; a dropped daemon --- */
+
+#define T_USER "sockrpc-ptest"
+#define T_GROUP "sockrpc-ptgrp"
+
+static void
+remove_test_user(void)
+{
+	if (system("userdel " T_USER " >/dev/null 2>&1; groupdel " T_GROUP " >/dev/null 2>&1") < 0)
+		fprintf(stderr, "could not remove the test user\n");
+}
+
+static void
+child_user_group(sr_client *c, struct report *r)
+{
+	sr_socket *s = c_socket(c, r, AF_INET, SOCK_STREAM);  /* 0 */
+	sr_socket *t = c_socket(c, r, AF_INET6, SOCK_STREAM); /* 1 */
+
+	c_connect(r, s, "127.0.0.1", g_port); /* 2 */
+	sr_socket_free(s);
+	sr_socket_free(t);
+}
+
+START_TEST(user_and_group_names)
+{
+	struct server srv;
+	struct report r;
+	struct passwd *pw;
+	struct group *gr;
+	uid_t uid;
+	gid_t gid;
+
+	remove_test_user();
+	ck_assert_int_eq(system("groupadd -r " T_GROUP " && useradd -r -M -N -g " T_GROUP
+	                        " -s /usr/sbin/nologin " T_USER),
+	                 0);
+	pw = getpwnam(T_USER);
+	gr = getgrnam(T_GROUP);
+	ck_assert(pw != NULL && gr != NULL);
+	uid = pw->pw_uid;
+	gid = gr->gr_gid;
+	server_start(&srv, AF_INET, SERVER_ECHO, 0);
+	g_port = srv.port;
+	write_policy("allow user=" T_USER " create tcp,udp ipv4\n"
+	             "allow uid=1000 create tcp\n"
+	             "allow group=" T_GROUP " connect tcp @loopback port %d\n",
+	             g_port);
+	start(true, NULL);
+
+	/* The user by name; its primary group by name. */
+	run_as(uid, gid, child_user_group, &r);
+	ck_assert_int_eq(r.n, 3);
+	assert_ok(&r, 0);
+	assert_fail(&r, 1, SR_EDENIED, "(default)"); /* ipv4 only */
+	assert_ok(&r, 2);
+	/* Another uid with the group only as a supplementary group. */
+	g_extra_gid = gid;
+	run_as(1000, 1000, child_user_group, &r);
+	g_extra_gid = 0;
+	ck_assert_int_eq(r.n, 3);
+	assert_ok(&r, 0);
+	assert_ok(&r, 1); /* uid 1000's create rule has no ipv4 */
+	assert_ok(&r, 2);
+	/* Without the group. */
+	run_as(1000, 1000, child_user_group, &r);
+	assert_ok(&r, 0);
+	assert_fail(&r, 2, SR_EDENIED, "(default)", "no policy rule allows connect");
+	server_stop(&srv);
+	finish();
+	remove_test_user();
+}
+END_TEST
+
+static void
+child_exe_rule(sr_client *c, struct report *r)
+{
+	sr_socket *s = c_socket(c, r, AF_INET, SOCK_STREAM); /* 0 */
+
+	c_connect(r, s, "127.0.0.1", g_port); /* 1 */
+	sr_socket_free(s);
+}
+
+/* The daemon as deployed: dropped to the sockrpc user. Reload still works (the policy
+ * file is readable), root keeps the embedded default's rights, and a peer of another uid
+ * has no known executable: exe= rules fail closed (docs/policy.md), so a deny rule on an
+ * executable applies to it and an allow rule does not. */
+START_TEST(dropped_daemon_exe_rules_fail_closed)
+{
+	struct server srv;
+	struct report r;
+	char *audit;
+
+	if (getpwnam("sockrpc") == NULL)
+		return;
+	server_start(&srv, AF_INET, SERVER_ECHO, 0);
+	g_port = srv.port;
+	write_policy("allow uid=1000 create tcp\n"
+	             "deny exe=/nonexistent/program connect * reason \"exe rule\"\n"
+	             "allow uid=1000 connect tcp @loopback\n");
+	start(true, "--user", "sockrpc", NULL);
+	ck_assert(wait_for_text(test_daemon.log, "running as sockrpc", 1, LOG_MS));
+	run_as(1000, 1000, child_exe_rule, &r);
+	ck_assert_int_eq(r.n, 2);
+	assert_ok(&r, 0);
+	assert_fail(&r, 1, SR_EDENIED, rule_at(2), "exe rule");
+	audit = slurp(env.audit);
+	ck_assert_msg(strstr(audit, "\"uid\":1000,\"gid\":1000") != NULL, "%s", audit);
+
+	/* Reload as the dropped user. */
+	write_policy("allow uid=1000 create tcp\n"
+	             "allow uid=1000 connect tcp @loopback\n");
+	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
+	ck_assert(wait_for_text(test_daemon.log, "policy reloaded from", 1, LOG_MS));
+	run_as(1000, 1000, child_exe_rule, &r);
+	assert_ok(&r, 1);
+	server_stop(&srv);
+	finish();
+	/* An unknown executable is an absent value: null, as for every absent value. */
+	ck_assert_msg(strstr(audit, "\"exe\":null") != NULL, "unknown exe not null: %s", audit);
+	free(audit);
+}
+END_TEST
+
+START_TEST(dropped_daemon_default_policy_keeps_root)
+{
+	struct report r;
+	sr_client *c;
+	sr_socket *s;
+	sr_error err;
+
+	if (getpwnam("sockrpc") == NULL)
+		return;
+	start(false, "--user", "sockrpc", NULL);
+	ck_assert(wait_for_text(test_daemon.log, "running as sockrpc", 1, LOG_MS));
+	c = daemon_client(&test_daemon);
+	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
+	ck_assert_msg(s != NULL, "root after the drop: %s", err.message);
+	sr_socket_free(s);
+	sr_client_close(c);
+	run_as(1000, 1000, child_create_tcp, &r);
+	assert_fail(&r, 0, SR_EDENIED, "(default)");
+	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
+	ck_assert(
+	    wait_for_text(test_daemon.log, "policy reloaded from the embedded default", 1, LOG_MS));
+	c = daemon_client(&test_daemon);
+	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
+	ck_assert_msg(s != NULL, "root after a reload: %s", err.message);
+	sr_socket_free(s);
+	sr_client_close(c);
+	run_as(1000, 1000, child_create_tcp, &r);
+	assert_fail(&r, 0, SR_EDENIED, "(default)");
+	finish();
+}
+END_TEST
+
 /* --- limits --- */
 
 START_TEST(max_handles_option)
@@ -1650,6 +1808,9 @@ policy_suite(void)
 	tcase_add_test(tc, reload_on_sighup_keeps_sessions);
 	tcase_add_test(tc, audit_log_reopened_on_sighup);
 	tcase_add_test(tc, audit_lines_are_json_with_every_field);
+	tcase_add_test(tc, user_and_group_names);
+	tcase_add_test(tc, dropped_daemon_exe_rules_fail_closed);
+	tcase_add_test(tc, dropped_daemon_default_policy_keeps_root);
 	suite_add_tcase(s, tc);
 
 	tcase_add_checked_fixture(lim, env_setup, env_teardown);
