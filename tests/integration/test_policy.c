@@ -1216,6 +1216,86 @@ START_TEST(audit_lines_are_json_with_every_field)
 }
 END_TEST
 
+/* --- accept: decided on the new peer's address --- */
+
+static void
+child_accept(sr_client *c, struct report *r)
+{
+	sr_socket *l = c_socket(c, r, AF_INET, SOCK_STREAM), *a; /* 0 */
+	sr_error err;
+
+	rec(r, l ? sr_bind(l, g_port3, "127.0.0.1", &err) : -1, &err, 0); /* 1 */
+	rec(r, l ? sr_listen(l, 8, &err) : -1, &err, 0);                  /* 2 */
+	child_sync();
+	a = l ? sr_accept(l, &err) : NULL;
+	rec(r, a ? 0 : -1, &err, 0); /* 3 */
+	if (a != NULL) {
+		snprintf(r->o[3].text, sizeof(r->o[3].text), "%s", sr_socket_state(a)->host);
+		c_echo(r, a, "x"); /* 4: the test's client echoes nothing; it sends "x" */
+	}
+	sr_socket_free(a);
+	sr_socket_free(l);
+}
+
+/* A TCP connection from src to 127.0.0.1:port; returns the fd. */
+static int
+connect_from(const char *src, int port)
+{
+	struct sockaddr_in from = {.sin_family = AF_INET}, to = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	ck_assert_int_ne(fd, -1);
+	inet_pton(AF_INET, src, &from.sin_addr);
+	to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	to.sin_port = htons((uint16_t)port);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&from, sizeof(from)), 0);
+	ck_assert_msg(connect(fd, (struct sockaddr *)&to, sizeof(to)) == 0, "connect: %s",
+	              strerror(errno));
+	return fd;
+}
+
+START_TEST(accept_decided_on_the_peer)
+{
+	struct child ch;
+	struct report r;
+	struct pollfd pfd;
+	char buf[8];
+	int denied, allowed;
+
+	g_port3 = free_port();
+	write_policy("allow uid=1000 create tcp\n"
+	             "allow uid=1000 bind,listen tcp 127.0.0.1\n"
+	             "deny uid=1000 accept 127.0.0.2 reason \"not from .2\"\n"
+	             "allow uid=1000 accept tcp @loopback\n");
+	start(true, NULL);
+	child_start(&ch, 1000, 1000, child_accept);
+	child_wait_ready(&ch);
+	child_go(&ch);
+	denied = connect_from("127.0.0.2", g_port3);
+	/* The daemon hangs up on the refused peer and keeps waiting. */
+	pfd.fd = denied;
+	pfd.events = POLLIN;
+	ck_assert_msg(poll(&pfd, 1, 5000) == 1, "the refused peer was not hung up on");
+	ck_assert_int_le(recv(denied, buf, sizeof(buf), 0), 0);
+	close(denied);
+	allowed = connect_from("127.0.0.1", g_port3);
+	ck_assert_int_eq(send(allowed, "x", 1, 0), 1);
+	/* child_echo sends "x" back and reads it: echo it for the child. */
+	pfd.fd = allowed;
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	ck_assert_int_eq(recv(allowed, buf, sizeof(buf), 0), 1);
+	ck_assert_int_eq(send(allowed, buf, 1, 0), 1);
+	child_finish(&ch, &r);
+	close(allowed);
+	ck_assert_int_eq(r.n, 5);
+	for (int i = 0; i < 5; i++)
+		assert_ok(&r, i);
+	ck_assert_str_eq(r.o[3].text, "127.0.0.1");
+	ck_assert_int_eq(count_text(env.audit, "\"reason\":\"not from .2\""), 1);
+	finish();
+}
+END_TEST
+
 /* --- names of users and groups; a dropped daemon --- */
 
 #define T_USER "sockrpc-ptest"
@@ -1808,6 +1888,7 @@ policy_suite(void)
 	tcase_add_test(tc, reload_on_sighup_keeps_sessions);
 	tcase_add_test(tc, audit_log_reopened_on_sighup);
 	tcase_add_test(tc, audit_lines_are_json_with_every_field);
+	tcase_add_test(tc, accept_decided_on_the_peer);
 	tcase_add_test(tc, user_and_group_names);
 	tcase_add_test(tc, dropped_daemon_exe_rules_fail_closed);
 	tcase_add_test(tc, dropped_daemon_default_policy_keeps_root);
