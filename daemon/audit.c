@@ -98,7 +98,11 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 	if (rq->who != NULL) {
 		line_add(&l, ",\"uid\":%u,\"gid\":%u,\"pid\":%d", (unsigned)rq->who->uid,
 		         (unsigned)rq->who->gid, (int)rq->who->pid);
-		line_string(&l, "exe", rq->who->exe, strnlen(rq->who->exe, sizeof(rq->who->exe)));
+		if (rq->who->exe[0] == '\0')
+			line_add(&l, ",\"exe\":null"); /* unknown, as the docs say */
+		else
+			line_string(&l, "exe", rq->who->exe,
+			            strnlen(rq->who->exe, sizeof(rq->who->exe)));
 	} else {
 		line_add(&l, ",\"uid\":null,\"gid\":null,\"pid\":null,\"exe\":null");
 	}

@@ -13,20 +13,22 @@ OP(hello, HelloRequest, HelloReply)
 	struct call *c = closure_data;
 	struct session *s = c->session;
 	Sockrpc__HelloReply reply = SOCKRPC__HELLO_REPLY__INIT;
+	const char *refusal;
 	char text[160];
 
 	if (s->hello_done) {
 		call_fail(c, NULL, SOCKRPC__CODE__EPROTO, 0, "Hello was already received");
 		return;
 	}
-	if (in->major != SR_PROTOCOL_MAJOR || s->refusal != NULL) {
-		if (s->refusal != NULL)
-			snprintf(text, sizeof(text), "%s", s->refusal);
+	refusal = server_admission_refusal(s->d, s);
+	if (in->major != SR_PROTOCOL_MAJOR || refusal != NULL) {
+		if (refusal != NULL)
+			snprintf(text, sizeof(text), "%s", refusal);
 		else
 			snprintf(text, sizeof(text),
 			         "protocol version %u is not supported: sockrpcd speaks %d.%d",
 			         in->major, SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
-		call_fail(c, NULL, s->refusal ? SOCKRPC__CODE__ELIMIT : SOCKRPC__CODE__EPROTO, 0,
+		call_fail(c, NULL, refusal ? SOCKRPC__CODE__ELIMIT : SOCKRPC__CODE__EPROTO, 0,
 		          "%s", text);
 		session_close_after_flush(s, NULL);
 		return;

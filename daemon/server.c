@@ -206,16 +206,29 @@ server_listen(struct sockrpcd *d, int inherited_fd)
 	return 0;
 }
 
-unsigned
-server_sessions_of_uid(struct sockrpcd *d, uid_t uid)
+/*
+ * Why a session that says Hello now must be refused, or NULL. Only sessions past Hello
+ * and not closing count: a connection that hung up before Hello (its end of stream not
+ * read yet) must not hold a live client out.
+ */
+const char *
+server_admission_refusal(struct sockrpcd *d, const struct session *newcomer)
 {
+	const struct daemon_limits *l = &d->opt.limits;
+	unsigned all = 0, same_uid = 0;
 	struct session *s;
-	unsigned n = 0;
 
-	TAILQ_FOREACH (s, &d->sessions, link)
-		if (!s->closing && s->peer.uid == uid)
-			n++;
-	return n;
+	TAILQ_FOREACH (s, &d->sessions, link) {
+		if (s == newcomer || s->closing || !s->hello_done)
+			continue;
+		all++;
+		same_uid += s->peer.uid == newcomer->peer.uid;
+	}
+	if (all >= l->max_sessions)
+		return "too many sessions";
+	if (l->max_sessions_per_uid > 0 && same_uid >= l->max_sessions_per_uid)
+		return "too many sessions for this uid";
+	return NULL;
 }
 
 static void
@@ -224,7 +237,6 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 {
 	struct sockrpcd *d = arg;
 	struct identity peer;
-	struct session *s;
 
 	if (d->stopping) {
 		close(fd);
@@ -240,17 +252,9 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		close(fd);
 		return;
 	}
-	s = session_new(d, fd, &peer);
-	if (s == NULL) {
+	/* Session limits are applied at Hello, where the client can be told why. */
+	if (session_new(d, fd, &peer) == NULL)
 		log_error("cannot start a session: out of memory");
-		return;
-	}
-	/* The client hears why at Hello, then the session closes. */
-	if (d->n_sessions > d->opt.limits.max_sessions)
-		s->refusal = "too many sessions";
-	else if (d->opt.limits.max_sessions_per_uid > 0 &&
-	         server_sessions_of_uid(d, peer.uid) > d->opt.limits.max_sessions_per_uid)
-		s->refusal = "too many sessions for this uid";
 }
 
 static void

@@ -162,7 +162,6 @@ struct session {
 	bool closing;
 	bool close_after_flush;
 	bool reading_paused;
-	const char *refusal; /* set when the session must be refused at Hello */
 	int64_t next_handle_id;
 	struct handle **handles; /* open handles, sorted by id */
 	unsigned n_handles, cap_handles;
@@ -177,7 +176,7 @@ struct session {
 int server_listen(struct sockrpcd *d, int inherited_fd);
 void server_stop(struct sockrpcd *d);
 void server_session_gone(struct sockrpcd *d, struct session *s);
-unsigned server_sessions_of_uid(struct sockrpcd *d, uid_t uid);
+const char *server_admission_refusal(struct sockrpcd *d, const struct session *newcomer);
 
 /* session.c */
 struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
