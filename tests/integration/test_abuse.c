@@ -177,6 +177,34 @@ START_TEST(reading_resumes_outside_the_dispatch)
 }
 END_TEST
 
+/*
+ * A session that holds too much is not read; it must still notice its client hanging
+ * up (EV_CLOSED, or a read that only looks for EOF), or the session, its handles and
+ * their fds stay for good, and enough such clients take every session slot.
+ */
+START_TEST(paused_session_notices_hangup)
+{
+	Sockrpc__AcceptRequest ac = SOCKRPC__ACCEPT_REQUEST__INIT;
+	size_t held = 0;
+
+	for (int round = 0; round < 3; round++) {
+		int fd = raw_session(test_daemon.path);
+		uint64_t id = 100;
+
+		ac.handle = listening_handle(fd, 10);
+		held = 0;
+		while (held <= QUEUE_LIMIT) {
+			rc_send_padded(fd, M_ACCEPT, ++id, &ac.base, SR_MAX_FRAME - 64);
+			held += CALL_CHARGE(padded_body(SR_MAX_FRAME - 64));
+		}
+		usleep(200000);
+		close(fd);
+	}
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
+	    test_daemon.idle_fds);
+}
+END_TEST
+
 struct flood {
 	int fd;
 	size_t pad;		/* padding per frame */
@@ -691,6 +719,7 @@ abuse_suite(void)
 	tcase_add_checked_fixture(queue, fixture_queue_up, fixture_down);
 	tcase_set_timeout(queue, 60);
 	tcase_add_test(queue, reading_resumes_outside_the_dispatch);
+	tcase_add_test(queue, paused_session_notices_hangup);
 	suite_add_tcase(s, queue);
 
 	tcase_add_checked_fixture(tc, fixture_daemon_up, fixture_down);
