@@ -6,6 +6,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -385,22 +386,32 @@ START_TEST(daemon_socket_is_refused)
 END_TEST
 
 /*
- * The daemon's socket lives in a directory only root may search (the harness's
- * 0700 temporary directory) and the daemon has dropped to its own user: it cannot
- * stat its own socket any more, yet connecting must still be refused as its own
- * socket (EDENIED), not fail with whatever the OS says.
+ * A daemon dropped to its own user whose socket lives in a directory only root may
+ * search (the harness's 0700 temporary directory) cannot stat its own socket any
+ * more; connecting there must still be refused as its own socket (EDENIED), not fail
+ * with whatever the OS says. Needs the `sockrpc` user; skipped without it.
  */
 START_TEST(daemon_socket_refused_when_its_directory_is_private)
 {
-	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_sock(c, AF_UNIX, SOCK_STREAM);
+	const char *const extra[] = { "--user", "sockrpc", NULL };
+	struct daemon dropped;
+	sr_client *c;
+	sr_socket *s;
 	sr_error err;
 
-	ck_assert_int_eq(sr_connect(s, test_daemon.path, 0, 2000, &err), -1);
+	if (getpwnam("sockrpc") == NULL)
+		return;
+	daemon_start(&dropped, extra);
+	c = daemon_client(&dropped);
+	s = new_sock(c, AF_UNIX, SOCK_STREAM);
+	ck_assert_int_eq(sr_connect(s, dropped.path, 0, 2000, &err), -1);
 	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
 	assert_state(s, .port = 0, .shutdown_reason = -1);
 	sr_socket_free(s);
 	sr_client_close(c);
+	ck_assert_int_eq(daemon_wait_fds(&dropped, dropped.idle_fds, HARNESS_IDLE_MS),
+	    dropped.idle_fds);
+	daemon_stop(&dropped);
 }
 END_TEST
 
