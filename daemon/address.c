@@ -13,6 +13,14 @@
 
 #include "sockrpcd.h"
 
+/* "256.1.2.3" is a bad address, not a host name to look up (no top-level domain is
+ * all digits). */
+static bool
+looks_numeric(const char *host)
+{
+	return host[0] != '\0' && strspn(host, "0123456789.") == strlen(host);
+}
+
 /*
  * Fills *out for `host` and `port` in `family`. "*" and "" mean the any address.
  * An IPv4 address on an IPv6 socket becomes its IPv4-mapped form (::ffff:a.b.c.d).
@@ -50,7 +58,9 @@ address_parse(const char *host, int port, int family, struct sockaddr_storage *o
 		}
 		if (inet_pton(AF_INET, host, &in->sin_addr) == 1)
 			return 0;
-		return strchr(host, ':') ? -EAFNOSUPPORT : -EAGAIN;
+		if (strchr(host, ':'))
+			return -EAFNOSUPPORT;
+		return looks_numeric(host) ? -EINVAL : -EAGAIN;
 	}
 	if (family == AF_INET6) {
 		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
@@ -76,7 +86,7 @@ address_parse(const char *host, int port, int family, struct sockaddr_storage *o
 			in6->sin6_addr.s6_addr[10] = in6->sin6_addr.s6_addr[11] = 0xff;
 			return 0;
 		}
-		return -EAGAIN;
+		return looks_numeric(host) || strchr(host, ':') ? -EINVAL : -EAGAIN;
 	}
 	return -EINVAL;
 }

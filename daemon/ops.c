@@ -129,7 +129,8 @@ op_set_target(struct call *c, struct handle *h, const char *host, int port)
 	if (r == 0)
 		return 0;
 	if (r == -EAFNOSUPPORT) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "%.200s is not an IPv4 address", host);
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          "address not valid or unsupported: %.200s is not an IPv4 address", host);
 		return -1;
 	}
 	if (r != -EAGAIN) {
@@ -212,11 +213,13 @@ bool
 op_is_daemon_socket(struct sockrpcd *d, const struct sockaddr *sa)
 {
 	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
-	struct stat a, b;
+	struct stat st;
 
 	if (sa->sa_family != AF_UNIX || un->sun_path[0] == '\0')
 		return false;
-	if (stat(un->sun_path, &a) != 0 || stat(d->opt.socket_path, &b) != 0)
-		return false;
-	return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
+	if (strcmp(un->sun_path, d->opt.socket_path) == 0)
+		return true;
+	/* Other spellings (links, ./..): compare the file itself. */
+	return d->socket_ino != 0 && stat(un->sun_path, &st) == 0 &&
+	       st.st_dev == d->socket_dev && st.st_ino == d->socket_ino;
 }

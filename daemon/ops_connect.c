@@ -9,17 +9,24 @@
 
 #include "ops.h"
 
+/* The handle takes the host and port asked for once a connection is under way. */
+static void
+record_peer(struct call *c, struct handle *h)
+{
+	const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
+
+	if (in->host[0])
+		snprintf(h->host, sizeof(h->host), "%s", in->host);
+	h->port = in->port;
+}
+
 /* Ends the connect call; rx calls that waited for the connection may now run. */
 static enum call_progress
 connect_finish(struct call *c, struct handle *h, bool connected)
 {
 	h->connect_pending = false;
 	if (connected) {
-		const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
-
-		if (in->host[0])
-			snprintf(h->host, sizeof(h->host), "%s", in->host);
-		h->port = in->port;
+		record_peer(c, h);
 		h->state = HANDLE_CONNECTED;
 		op_reply_state(c, h);
 	}
@@ -91,6 +98,7 @@ connect_step(struct call *c, enum call_event ev)
 			h->state = HANDLE_CONNECTING;
 			if (!h->blocking) {
 				/* Non-blocking: the connection proceeds; later states show its end. */
+				record_peer(c, h);
 				h->connect_pending = false;
 				op_reply_state(c, h);
 				handle_run_queue(h, CALL_RX);

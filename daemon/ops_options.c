@@ -15,10 +15,9 @@ host_option(struct call *c, struct handle *h, int wire, int *out)
 {
 	if (enum_option_to_host(wire, out) == 0)
 		return 0;
-	if (strcmp(enum_option_name(wire), "?") != 0 || wire == SOCKRPC__OPTION__SO_USELOOPBACK ||
-	    wire == SOCKRPC__OPTION__SO_REUSEPORT)
+	if (wire != SOCKRPC__OPTION__OPTION_UNSPEC && strcmp(enum_option_name(wire), "?") != 0)
 		call_fail(c, h, SOCKRPC__CODE__EUNSUPPORTED, ENOPROTOOPT,
-		          "option %d is not available on this OS", wire);
+		          "%s is not available on this OS", enum_option_name(wire));
 	else
 		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "%d is not an SO_ option", wire);
 	return -1;

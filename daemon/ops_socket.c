@@ -86,43 +86,31 @@ OP(socket, SocketRequest, SocketReply)
 	op_reply_state(c, h);
 }
 
-OP(bind, BindRequest, BindReply)
+/* Binds to the first address (of a name's) the policy allows; runs once resolved. */
+static enum call_progress
+bind_step(struct call *c, enum call_event ev)
 {
-	struct call *c = closure_data;
-	struct handle *h = op_lookup_handle(c, in->handle, HOP_BIND);
-	struct policy_request rq = { .op = POLICY_BIND };
-	struct policy_decision decision;
+	const Sockrpc__BindRequest *in = (const Sockrpc__BindRequest *)c->request;
+	struct handle *h = c->handle;
+	const char *host = c->target_name;
+	const struct sockaddr *sa;
 	struct sockaddr_storage ss;
 	socklen_t len;
-	char where[300];
-	const char *host;
+	char what[300];
 	int port = in->port;
 
-	if (h == NULL)
-		return;
-	host = in->host[0] ? in->host : h->host;
-	if (h->family != AF_UNIX && (port < 0 || port > 65535)) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
-		          port < 0 ? "port not specified" : "port %d out of range (0-65535)", port);
-		return;
+	if (c->resolving)
+		return CALL_WAIT_OTHER;
+	snprintf(what, sizeof(what), h->family == AF_UNIX ? "bind to %.200s" : "bind to %.200s:%d",
+	         host, port);
+	sa = op_next_target(c, h, POLICY_BIND, &len);
+	if (sa == NULL) {
+		op_fail_no_target(c, h, what);
+		return CALL_DONE;
 	}
-	if (strlen(host) >= sizeof(h->host) ||
-	    address_parse(host, port, h->family, &ss, &len) != 0) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "address not valid or unsupported: %.200s",
-		          host);
-		return;
-	}
-	address_describe((struct sockaddr *)&ss, len, where, sizeof(where));
-	rq.addr = (struct sockaddr *)&ss;
-	rq.addr_len = len;
-	if (!op_policy_allows(c, h, &rq, &decision)) {
-		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "bind to %s denied by policy (%s): %s",
-		          where, decision.rule, decision.reason);
-		return;
-	}
-	if (bind(h->fd, (struct sockaddr *)&ss, len) != 0) {
-		call_fail_errno(c, h, errno, "bind to %s failed", where);
-		return;
+	if (bind(h->fd, sa, len) != 0) {
+		call_fail_errno(c, h, errno, "%s failed", what);
+		return CALL_DONE;
 	}
 	/* Port 0 asks for an ephemeral port: record the one the kernel chose. */
 	len = sizeof(ss);
@@ -138,6 +126,33 @@ OP(bind, BindRequest, BindReply)
 	h->port = h->family == AF_UNIX ? 0 : port;
 	h->state = HANDLE_BOUND;
 	op_reply_state(c, h);
+	return CALL_DONE;
+}
+
+OP(bind, BindRequest, BindReply)
+{
+	struct call *c = closure_data;
+	struct handle *h = op_lookup_handle(c, in->handle, HOP_BIND);
+	const char *host;
+
+	if (h == NULL)
+		return;
+	host = in->host[0] ? in->host : h->host;
+	if (h->family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          in->port < 0 ? "port not specified" : "port %d out of range (0-65535)",
+		          in->port);
+		return;
+	}
+	if (strlen(host) >= sizeof(h->host)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "host name longer than %zu bytes",
+		          sizeof(h->host) - 1);
+		return;
+	}
+	c->step = bind_step;
+	if (op_set_target(c, h, host, in->port) != 0)
+		return;
+	handle_queue_call(h, c, CALL_TX);
 }
 
 OP(listen, ListenRequest, ListenReply)

@@ -191,6 +191,7 @@ int
 server_listen(struct sockrpcd *d, int inherited_fd)
 {
 	int fd = inherited_fd >= 0 ? inherited_fd : create_listener(d);
+	struct stat st;
 
 	if (fd < 0)
 		return -1;
@@ -203,6 +204,10 @@ server_listen(struct sockrpcd *d, int inherited_fd)
 		return -1;
 	}
 	evconnlistener_set_error_cb(d->listener, on_accept_error);
+	if (stat(d->opt.socket_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+		d->socket_dev = st.st_dev;
+		d->socket_ino = st.st_ino;
+	}
 	return 0;
 }
 

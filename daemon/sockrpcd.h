@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 
@@ -57,6 +58,8 @@ struct sockrpcd {
 	struct audit *audit;
 	struct daemon_options opt;
 	bool socket_created; /* we made the socket file, so we unlink it at exit */
+	dev_t socket_dev;    /* the socket file's identity, taken before privileges drop, */
+	ino_t socket_ino;    /* so no client can target the daemon's own socket */
 	bool stopping;
 };
 

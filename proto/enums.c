@@ -231,5 +231,9 @@ enum_type_name(int wire)
 const char *
 enum_option_name(int wire)
 {
-	return name_of(options, COUNT(options), wire);
+	/* From the wire enum itself, so options this OS lacks are named too. */
+	const ProtobufCEnumValue *v =
+		protobuf_c_enum_descriptor_get_value(&sockrpc__option__descriptor, wire);
+
+	return v ? v->name : "?";
 }

@@ -75,10 +75,21 @@ socket_accepts(const char *path)
 	return ok;
 }
 
+static void
+write_resolv_conf(const char *path)
+{
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fputs("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+}
+
 void
 daemon_start(struct daemon *d, const char *const *extra)
 {
 	const char *argv[32];
+	char resolv[128];
 	long long deadline;
 	int n = 0, status, fd, before;
 	sr_client *probe;
@@ -88,6 +99,8 @@ daemon_start(struct daemon *d, const char *const *extra)
 	ck_assert_ptr_nonnull(mkdtemp(d->dir));
 	snprintf(d->path, sizeof(d->path), "%s/sockrpc.sock", d->dir);
 	snprintf(d->log, sizeof(d->log), "%s/daemon.log", d->dir);
+	snprintf(resolv, sizeof(resolv), "%s/resolv.conf", d->dir);
+	write_resolv_conf(resolv);
 
 	argv[n++] = SOCKRPCD_PATH;
 	argv[n++] = "--socket";
@@ -98,6 +111,10 @@ daemon_start(struct daemon *d, const char *const *extra)
 	 * covers the drop. */
 	argv[n++] = "--user";
 	argv[n++] = "root";
+	/* Names the hosts file lacks must never reach the machine's real name server: the
+	 * tests' resolver is a loopback address nobody answers on (a suite may override). */
+	argv[n++] = "--resolv-conf";
+	argv[n++] = resolv;
 	for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
