@@ -49,6 +49,8 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
          socklen_t to_len, enum call_event ev)
 {
 	struct handle *h = c->handle;
+	/* An empty bytes field decodes as NULL: a zero-length datagram is still sent. */
+	const uint8_t *bytes = data->data ? data->data : (const uint8_t *)"";
 
 	if (ev == CALL_TIMEOUT) {
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
@@ -59,7 +61,7 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 	if (h->connect_pending)
 		return CALL_WAIT_OTHER;
 	do {
-		ssize_t n = sendto(h->fd, data->data + c->done, data->len - c->done,
+		ssize_t n = sendto(h->fd, bytes + c->done, data->len - c->done,
 		                   flags | MSG_NOSIGNAL | MSG_DONTWAIT, to, to_len);
 
 		if (n < 0) {
