@@ -155,13 +155,13 @@ add_row(const char *figure, double broker, const char *unit, const char *baselin
 static void
 print_table(void)
 {
-	printf("\n%-34s | %-11s | %-30s | %-7s | %-14s | %s\n", "figure", "broker", "baseline(s)",
+	printf("\n%-34s | %-11s | %-34s | %-7s | %-14s | %s\n", "figure", "broker", "baseline(s)",
 	       "ratio", "target", "met");
-	printf("%.34s-+-%.11s-+-%.30s-+-%.7s-+-%.14s-+-----\n",
+	printf("%.34s-+-%.11s-+-%.34s-+-%.7s-+-%.14s-+-----\n",
 	       "----------------------------------------", "--------------------",
 	       "----------------------------------------", "----------", "--------------------");
 	for (int i = 0; i < n_rows; i++)
-		printf("%-34s | %-11s | %-30s | %-7s | %-14s | %s\n", rows[i].figure,
+		printf("%-34s | %-11s | %-34s | %-7s | %-14s | %s\n", rows[i].figure,
 		       rows[i].broker, rows[i].baseline, rows[i].ratio, rows[i].target, rows[i].met);
 	fflush(stdout);
 }
