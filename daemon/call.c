@@ -40,6 +40,18 @@ call_new(struct session *s, unsigned method, uint64_t id, ProtobufCMessage *requ
 	return c;
 }
 
+/*
+ * Counts `bytes` more against the session's queue limit until the call ends: what a
+ * receiving call's reply may hold, so that calls queued by a client that does not read
+ * cannot make the daemon buffer more than the limit.
+ */
+void
+call_charge(struct call *c, size_t bytes)
+{
+	c->charged_bytes += bytes;
+	c->session->queued_bytes += bytes;
+}
+
 const char *
 call_method_name(const struct call *c)
 {

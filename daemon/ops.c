@@ -23,7 +23,8 @@ ops_install(struct sockrpcd *d)
 
 /*
  * Finds the handle `id` of the call's session and checks that its state permits `op`.
- * Returns it, or NULL after answering the call.
+ * Returns it, or NULL after answering the call - which frees the call and its request,
+ * so on NULL the handler must not read its request again.
  */
 struct handle *
 op_lookup_handle(struct call *c, int64_t id, enum handle_op op)

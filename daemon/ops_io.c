@@ -13,6 +13,13 @@
 #include "frame.h"
 #include "ops.h"
 
+/* The most data a receive of `length` (-1: all pending) can answer with. */
+static size_t
+reply_bound(int64_t length)
+{
+	return length < 0 || length > (int64_t)SR_MAX_PAYLOAD ? SR_MAX_PAYLOAD : (size_t)length;
+}
+
 static int
 timeout_or_none(int ms)
 {
@@ -262,6 +269,7 @@ OP(receive, ReceiveRequest, ReceiveReply)
 		return;
 	c->step = receive_step;
 	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
+	call_charge(c, reply_bound(in->length));
 	handle_queue_call(h, c, CALL_RX);
 }
 
@@ -319,10 +327,11 @@ OP(read, ReadRequest, ReadReply)
 {
 	struct call *c = closure_data;
 	struct handle *h = op_lookup_handle(c, in->handle, HOP_RECEIVE);
-	int64_t want = in->length < 0 ? DEFAULT_READ_LENGTH : in->length;
+	int64_t want;
 
 	if (h == NULL)
-		return;
+		return; /* answered: the call, and `in` with it, are gone */
+	want = in->length < 0 ? DEFAULT_READ_LENGTH : in->length;
 	if (want > (int64_t)SR_MAX_PAYLOAD) {
 		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
 		          "read length %lld exceeds the largest payload (%u bytes)", (long long)want,
@@ -337,6 +346,7 @@ OP(read, ReadRequest, ReadReply)
 	}
 	c->step = read_step;
 	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
+	call_charge(c, c->want);
 	handle_queue_call(h, c, CALL_RX);
 }
 
@@ -448,5 +458,6 @@ OP(receive_from, ReceiveFromRequest, ReceiveFromReply)
 		return;
 	c->step = receive_from_step;
 	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
+	call_charge(c, reply_bound(in->length));
 	handle_queue_call(h, c, CALL_RX);
 }

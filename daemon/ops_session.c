@@ -2,8 +2,6 @@
  * ops_session.c - Hello: the version handshake that opens every session, and the
  * limits the session runs under.
  */
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "frame.h"
 #include "ops.h"

@@ -163,10 +163,11 @@ OP(listen, ListenRequest, ListenReply)
 	struct policy_decision decision;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int backlog = in->queue_length < 0 ? SOMAXCONN : in->queue_length;
+	int backlog;
 
 	if (h == NULL)
-		return;
+		return; /* answered: the call, and `in` with it, are gone */
+	backlog = in->queue_length < 0 ? SOMAXCONN : in->queue_length;
 	if (backlog > SOMAXCONN) {
 		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "maximum queue length exceeded (%d > %d)",
 		          backlog, SOMAXCONN);

@@ -3,18 +3,21 @@
  * the session's handle table, and backpressure. Sockets and their calls live in
  * handle.c and call.c; what each rpc does is in ops_*.c.
  *
- * Framing is incremental: the read low watermark is one header; once a header has been
- * checked, the watermark becomes header + body, then exactly one frame is removed and
- * dispatched. A client whose replies pile up, or whose calls hold too many bytes,
- * stops being read until it drains.
+ * The session reads and writes its socket itself, into and out of two evbuffers.
+ * (libevent 2.1's bufferevents read at most 4 KiB per syscall, which costs a loop trip
+ * per 4 KiB of a bulk send.) Framing is incremental: a read takes what the socket has,
+ * sized to finish the frame in progress; then every whole frame is removed and
+ * dispatched. Replies are written at once when nothing is queued before them, and
+ * the write event is armed only for what the socket did not take. A client whose
+ * replies pile up, or whose calls hold too many bytes, stops being read until it drains.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 
 #include "frame.h"
 #include "sockrpcd.h"
@@ -23,9 +26,14 @@
  * that 10,000 tiny pipelined calls also count against the queue limit. */
 #define CALL_OVERHEAD_BYTES 512
 
-static void on_read(struct bufferevent *bev, void *arg);
-static void on_write(struct bufferevent *bev, void *arg);
-static void on_event(struct bufferevent *bev, short what, void *arg);
+/* Least room offered to one read: enough for many small frames at once. */
+#define READ_CHUNK (64u * 1024u)
+
+static void on_readable(evutil_socket_t fd, short what, void *arg);
+static void on_writable(evutil_socket_t fd, short what, void *arg);
+static void on_hangup(evutil_socket_t fd, short what, void *arg);
+static void on_close_due(evutil_socket_t fd, short what, void *arg);
+static void flush_output(struct session *s);
 
 /* Takes ownership of fd (closed on failure too). */
 struct session *
@@ -33,30 +41,48 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 {
 	struct session *s = calloc(1, sizeof(*s));
 
-	if (s == NULL) {
-		close(fd);
-		return NULL;
-	}
+	if (s == NULL)
+		goto fail;
 	s->d = d;
-	s->id = ++d->next_session_id;
+	s->fd = fd;
 	s->peer = *peer;
 	s->next_handle_id = 1;
 	TAILQ_INIT(&s->calls);
-	s->bev = bufferevent_socket_new(d->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (s->bev == NULL) {
-		close(fd);
-		free(s);
-		return NULL;
-	}
-	bufferevent_setcb(s->bev, on_read, on_write, on_event, s);
-	bufferevent_setwatermark(s->bev, EV_READ, SR_FRAME_HEADER_SIZE, 0);
-	bufferevent_setwatermark(s->bev, EV_WRITE, d->opt.limits.max_queued_bytes / 2, 0);
-	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
+	s->in = evbuffer_new();
+	s->out = evbuffer_new();
+	s->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, on_readable, s);
+	s->ev_write = event_new(d->base, fd, EV_WRITE, on_writable, s);
+	s->ev_hangup = event_new(d->base, fd, EV_CLOSED, on_hangup, s);
+	s->ev_close = evtimer_new(d->base, on_close_due, s);
+	if (s->in == NULL || s->out == NULL || s->ev_read == NULL || s->ev_write == NULL ||
+	    s->ev_hangup == NULL || s->ev_close == NULL)
+		goto fail;
+	evutil_make_socket_nonblocking(fd);
+	event_add(s->ev_read, NULL);
+	s->id = ++d->next_session_id;
 	TAILQ_INSERT_TAIL(&d->sessions, s, link);
 	d->n_sessions++;
 	log_debug("session %llu: uid %u gid %u pid %d connected", (unsigned long long)s->id,
 	          (unsigned)peer->uid, (unsigned)peer->gid, (int)peer->pid);
 	return s;
+fail:
+	if (s != NULL) {
+		if (s->in)
+			evbuffer_free(s->in);
+		if (s->out)
+			evbuffer_free(s->out);
+		if (s->ev_read)
+			event_free(s->ev_read);
+		if (s->ev_write)
+			event_free(s->ev_write);
+		if (s->ev_hangup)
+			event_free(s->ev_hangup);
+		if (s->ev_close)
+			event_free(s->ev_close);
+		free(s);
+	}
+	close(fd);
+	return NULL;
 }
 
 static void
@@ -91,8 +117,14 @@ session_close(struct session *s, const char *reason)
 	}
 	while ((c = TAILQ_FIRST(&s->calls)) != NULL)
 		call_free(c);
-	bufferevent_free(s->bev);
-	s->bev = NULL;
+	event_free(s->ev_read);
+	event_free(s->ev_write);
+	event_free(s->ev_hangup);
+	event_free(s->ev_close);
+	evbuffer_free(s->in);
+	evbuffer_free(s->out);
+	close(s->fd);
+	s->fd = -1;
 	TAILQ_REMOVE(&d->sessions, s, link);
 	d->n_sessions--;
 	server_session_gone(d, s);
@@ -100,20 +132,77 @@ session_close(struct session *s, const char *reason)
 		log_error("session %llu: cannot schedule its release", (unsigned long long)s->id);
 }
 
+/*
+ * Closes the session from the loop, soon. Code that runs inside a call (writing its
+ * reply, say) uses this, since session_close() frees every call of the session.
+ */
+static void
+close_later(struct session *s, const char *reason)
+{
+	if (s->closing || s->close_reason != NULL)
+		return;
+	s->close_reason = reason;
+	event_del(s->ev_read);
+	event_active(s->ev_close, EV_TIMEOUT, 0);
+}
+
+static void
+on_close_due(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+
+	session_close(s, s->close_reason ? s->close_reason
+	                                 : "its client did not take its last replies in time");
+}
+
+/* A paused session does not read, so it watches for its client hanging up instead. */
+static void
+on_hangup(evutil_socket_t fd, short what, void *arg)
+{
+	session_close(arg, "client disconnected");
+}
+
+/*
+ * Stops reading; if `why` is given, answers every call in flight with EDAEMON and it.
+ * The session closes once its queued replies are written, or after CLOSE_FLUSH_MS if
+ * its client does not take them.
+ */
+void
+session_close_after_flush(struct session *s, const char *why)
+{
+	struct timeval tv = { CLOSE_FLUSH_MS / 1000, (CLOSE_FLUSH_MS % 1000) * 1000 };
+	struct call *c;
+
+	if (s->closing || s->close_after_flush)
+		return;
+	s->close_after_flush = true;
+	event_del(s->ev_read);
+	event_add(s->ev_hangup, NULL);
+	evtimer_add(s->ev_close, &tv);
+	s->in_dispatch++; /* the replies below go out in one write, after the loop */
+	while (why != NULL && (c = TAILQ_FIRST(&s->calls)) != NULL)
+		call_fail(c, c->handle, SOCKRPC__CODE__EDAEMON, 0, "%s", why);
+	s->in_dispatch--;
+	flush_output(s);
+}
+
 static void
 update_reading(struct session *s)
 {
-	size_t pending = s->queued_bytes + evbuffer_get_length(bufferevent_get_output(s->bev));
+	size_t pending = s->queued_bytes + evbuffer_get_length(s->out);
 	bool too_much = pending > s->d->opt.limits.max_queued_bytes;
 
 	if (too_much && !s->reading_paused) {
-		bufferevent_disable(s->bev, EV_READ);
+		event_del(s->ev_read);
+		event_add(s->ev_hangup, NULL);
 		s->reading_paused = true;
 	} else if (!too_much && s->reading_paused && !s->close_after_flush) {
 		s->reading_paused = false;
-		bufferevent_enable(s->bev, EV_READ);
-		/* Frames may already be buffered: the read callback only runs on new data. */
-		on_read(s->bev, s);
+		event_del(s->ev_hangup);
+		event_add(s->ev_read, NULL);
+		/* Whole frames may already be buffered: serve them without waiting for more. */
+		if (!s->in_dispatch && evbuffer_get_length(s->in) >= SR_FRAME_HEADER_SIZE)
+			event_active(s->ev_read, EV_READ, 0);
 	}
 }
 
@@ -125,28 +214,60 @@ session_release_call_bytes(struct session *s, size_t bytes)
 		update_reading(s);
 }
 
-/* Frames and queues one reply. */
+/* Writes what the socket takes now; arms the write event for the rest. */
+static void
+flush_output(struct session *s)
+{
+	while (evbuffer_get_length(s->out) > 0) {
+		int n = evbuffer_write(s->out, s->fd);
+
+		if (n > 0 || (n < 0 && errno == EINTR))
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			event_add(s->ev_write, NULL);
+			break;
+		}
+		close_later(s, n == 0 ? "client disconnected" : "client connection failed");
+		return;
+	}
+	if (s->close_after_flush && evbuffer_get_length(s->out) == 0) {
+		close_later(s, "closed after its last reply");
+		return;
+	}
+	update_reading(s);
+}
+
+static void
+on_writable(evutil_socket_t fd, short what, void *arg)
+{
+	flush_output(arg);
+}
+
+/* Frames and queues one reply; it is written at once unless a batch of calls is being
+ * dispatched (then once, after the batch). */
 void
 session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                    const ProtobufCMessage *reply)
 {
-	struct evbuffer *out = bufferevent_get_output(s->bev);
 	struct sr_frame_header h = { .method = (uint16_t)method, .flags = SR_FRAME_FLAG_REPLY,
 		                     .call_id = call_id };
 	size_t size = protobuf_c_message_get_packed_size(reply);
 	struct evbuffer_iovec vec;
 
-	if (size > SR_MAX_FRAME || evbuffer_reserve_space(out, SR_FRAME_HEADER_SIZE + size, &vec, 1) < 1) {
+	if (size > SR_MAX_FRAME ||
+	    evbuffer_reserve_space(s->out, SR_FRAME_HEADER_SIZE + size, &vec, 1) < 1) {
 		log_error("session %llu: cannot frame a %zu-byte reply", (unsigned long long)s->id,
 		          size);
-		session_close(s, "reply could not be framed");
+		close_later(s, "reply could not be framed");
 		return;
 	}
 	h.length = (uint32_t)size;
 	frame_header_encode(&h, vec.iov_base);
 	protobuf_c_message_pack(reply, (uint8_t *)vec.iov_base + SR_FRAME_HEADER_SIZE);
 	vec.iov_len = SR_FRAME_HEADER_SIZE + size;
-	evbuffer_commit_space(out, &vec, 1);
+	evbuffer_commit_space(s->out, &vec, 1);
+	if (!s->in_dispatch && !event_pending(s->ev_write, EV_WRITE, NULL))
+		flush_output(s);
 }
 
 /* A reply with only a status decodes as any reply type, so it can answer a frame whose
@@ -164,24 +285,6 @@ refuse_frame(struct session *s, const struct sr_frame_header *h, int code, const
 	reply.status = &status;
 	session_send_reply(s, method, h->call_id, &reply.base);
 	session_close_after_flush(s, NULL);
-}
-
-/*
- * Stops reading; if `why` is given, answers every call in flight with EDAEMON and it.
- * The session closes once its queued replies are written.
- */
-void
-session_close_after_flush(struct session *s, const char *why)
-{
-	struct call *c;
-
-	if (s->closing)
-		return;
-	s->close_after_flush = true;
-	bufferevent_disable(s->bev, EV_READ);
-	while (why != NULL && (c = TAILQ_FIRST(&s->calls)) != NULL)
-		call_fail(c, c->handle, SOCKRPC__CODE__EDAEMON, 0, "%s", why);
-	on_write(s->bev, s);
 }
 
 static void
@@ -217,62 +320,80 @@ dispatch(struct session *s, const struct sr_frame_header *h, const uint8_t *body
 	s->d->service.base.invoke(&s->d->service.base, h->method, request, NULL, c);
 }
 
+/* Removes and dispatches every whole frame in the input buffer. */
 static void
-on_read(struct bufferevent *bev, void *arg)
+dispatch_frames(struct session *s)
 {
-	struct session *s = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-
+	s->in_dispatch++;
 	while (!s->closing && !s->close_after_flush && !s->reading_paused) {
-		size_t avail = evbuffer_get_length(in);
+		size_t avail = evbuffer_get_length(s->in);
 		struct sr_frame_header h;
 		const char *why;
 		uint8_t *bytes;
 
 		if (avail < SR_FRAME_HEADER_SIZE)
 			break;
-		frame_header_decode(evbuffer_pullup(in, SR_FRAME_HEADER_SIZE), &h);
+		frame_header_decode(evbuffer_pullup(s->in, SR_FRAME_HEADER_SIZE), &h);
 		if (frame_header_check(&h, SR_MAX_FRAME, sockrpc__sock_rpc__descriptor.n_methods, 0,
 		                       &why) != 0) {
 			refuse_frame(s, &h, SOCKRPC__CODE__EPROTO, why);
-			return;
+			break;
 		}
 		if (avail < SR_FRAME_HEADER_SIZE + (size_t)h.length) {
-			bufferevent_setwatermark(bev, EV_READ, SR_FRAME_HEADER_SIZE + h.length, 0);
-			return;
+			s->frame_size = SR_FRAME_HEADER_SIZE + h.length;
+			break;
 		}
-		bytes = evbuffer_pullup(in, SR_FRAME_HEADER_SIZE + h.length);
+		s->frame_size = 0;
+		bytes = evbuffer_pullup(s->in, SR_FRAME_HEADER_SIZE + h.length);
 		dispatch(s, &h, bytes + SR_FRAME_HEADER_SIZE);
 		if (s->closing)
-			return;
-		evbuffer_drain(in, SR_FRAME_HEADER_SIZE + h.length);
+			return; /* freed from the loop later; nothing of it is used again */
+		evbuffer_drain(s->in, SR_FRAME_HEADER_SIZE + h.length);
 		update_reading(s);
 	}
+	s->in_dispatch--;
 	if (!s->closing)
-		bufferevent_setwatermark(bev, EV_READ, SR_FRAME_HEADER_SIZE, 0);
+		flush_output(s);
 }
 
+/* One read, sized to finish the frame in progress (one syscall for a 1 MiB send). */
 static void
-on_write(struct bufferevent *bev, void *arg)
+on_readable(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
+	size_t have = evbuffer_get_length(s->in);
+	size_t want = s->frame_size > have ? s->frame_size - have : 0;
+	struct evbuffer_iovec vec[2];
+	int n_vec;
+	ssize_t n;
 
-	if (s->close_after_flush && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
-		session_close(s, "closed after its last reply");
+	if (want < READ_CHUNK)
+		want = READ_CHUNK;
+	n_vec = evbuffer_reserve_space(s->in, (ev_ssize_t)want, vec, 2);
+	if (n_vec < 1) {
+		session_close(s, "out of memory");
 		return;
 	}
-	update_reading(s);
-}
-
-static void
-on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct session *s = arg;
-
-	if (what & BEV_EVENT_EOF)
-		session_close(s, "client disconnected");
-	else if (what & BEV_EVENT_ERROR)
-		session_close(s, strerror(EVUTIL_SOCKET_ERROR()));
+	do
+		n = readv(s->fd, (struct iovec *)vec, n_vec);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		evbuffer_commit_space(s->in, vec, 0);
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			dispatch_frames(s); /* woken to serve frames read before a pause */
+			return;
+		}
+		session_close(s, n == 0 ? "client disconnected" : strerror(errno));
+		return;
+	}
+	if ((size_t)n <= vec[0].iov_len) {
+		vec[0].iov_len = (size_t)n;
+		n_vec = 1;
+	} else {
+		vec[1].iov_len = (size_t)n - vec[0].iov_len;
+	}
+	evbuffer_commit_space(s->in, vec, n_vec);
+	dispatch_frames(s);
 }
 
 /* The handle table: open handles sorted by id (ids only grow), found by binary search. */

@@ -159,7 +159,14 @@ struct session {
 	TAILQ_ENTRY(session) link;
 	struct sockrpcd *d;
 	uint64_t id;
-	struct bufferevent *bev;
+	int fd;
+	struct evbuffer *in, *out;
+	struct event *ev_read, *ev_write;
+	struct event *ev_hangup; /* EV_CLOSED, watched while the session is not read */
+	struct event *ev_close;  /* closes from the loop: deferred, or the flush timeout */
+	const char *close_reason;
+	size_t frame_size; /* bytes of the frame being read, once its header is in; else 0 */
+	int in_dispatch;   /* > 0: replies wait for the end of the batch, then go in one write */
 	struct identity peer;
 	bool hello_done;
 	bool closing;
@@ -195,6 +202,7 @@ void session_remove_handle(struct session *s, struct handle *h);
 /* call.c */
 struct call *call_new(struct session *s, unsigned method, uint64_t id,
                       ProtobufCMessage *request, size_t charged_bytes);
+void call_charge(struct call *c, size_t bytes);
 void call_reply(struct call *c, ProtobufCMessage *reply);
 void call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));

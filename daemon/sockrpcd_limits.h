@@ -29,6 +29,9 @@
 /* After EMFILE/ENFILE on accept the listener pauses this long before trying again. */
 #define ACCEPT_RETRY_MS 100
 
+/* A session closing after its last replies waits this long for its client to take them. */
+#define CLOSE_FLUSH_MS 5000
+
 /* On SIGTERM, how long sessions get to take their final replies before the daemon exits. */
 #define SHUTDOWN_FLUSH_MS 500
 

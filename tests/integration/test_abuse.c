@@ -374,6 +374,23 @@ END_TEST
  * output is full; stopping to read new frames is not enough, since the calls already
  * queued go on producing replies.
  */
+struct read_flood {
+	int fd, calls;
+	Sockrpc__ReadRequest *request;
+};
+
+/* Writes the pipelined reads. A thread of its own: once the daemon stops reading the
+ * session, these writes block until the client reads replies, as backpressure means. */
+static void *
+write_reads(void *arg)
+{
+	struct read_flood *rf = arg;
+
+	for (int i = 0; i < rf->calls; i++)
+		raw_send(rf->fd, M_READ, 1000 + (uint64_t)i, &rf->request->base);
+	return NULL;
+}
+
 START_TEST(client_that_never_reads_large_replies)
 {
 	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
@@ -383,6 +400,8 @@ START_TEST(client_that_never_reads_large_replies)
 	long before = process_rss_kib(test_daemon.pid), peak = before, now;
 	int fd = raw_session(test_daemon.path), answered = 0;
 	int64_t h = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
+	struct read_flood flood;
+	pthread_t writer;
 	long long deadline;
 
 	server_start(&src, AF_INET, SERVER_SOURCE, (size_t)calls << 20);
@@ -394,8 +413,10 @@ START_TEST(client_that_never_reads_large_replies)
 	rc_expect(fd, 3, 0);
 	rd.handle = h;
 	rd.length = SR_MAX_PAYLOAD;
-	for (int i = 0; i < calls; i++)
-		raw_send(fd, M_READ, 1000 + (uint64_t)i, &rd.base);
+	flood.fd = fd;
+	flood.calls = calls;
+	flood.request = &rd;
+	ck_assert_int_eq(pthread_create(&writer, NULL, write_reads, &flood), 0);
 	/* Let the daemon do what it will with them for a while. */
 	deadline = now_ms() + 3000;
 	while (now_ms() < deadline) {
@@ -417,6 +438,7 @@ START_TEST(client_that_never_reads_large_replies)
 		protobuf_c_message_free_unpacked(m, NULL);
 		answered++;
 	}
+	ck_assert_int_eq(pthread_join(writer, NULL), 0);
 	close(fd);
 	server_stop(&src);
 	ck_assert_msg(peak - before < 96 * 1024 * RSS_SLACK_LARGE,
