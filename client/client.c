@@ -580,39 +580,67 @@ write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, sr_error *er
 	return 0;
 }
 
-/* Reads exactly len bytes. Returns 0, or -1 with *err filled. */
+/* Room read into at once: many small replies, or a good part of a large one. */
+#define READ_CHUNK (64 * 1024)
+
+/*
+ * Makes at least `need` unparsed bytes available at c->rbuf + c->roff, reading as much
+ * as the socket has in one recv (so one syscall usually brings a whole reply). It waits
+ * with poll() first: a reply just asked for is rarely there yet, and poll + recv costs
+ * less than recv, EAGAIN, poll, recv. Only the reading thread calls this.
+ * Returns 0, or -1 with *err filled.
+ */
 static int
-read_full(sr_client *c, uint8_t *buf, size_t len, int64_t deadline, sr_error *err)
+fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
 {
 	char ebuf[128];
 	ssize_t n;
 
-	while (len > 0) {
-		n = recv(c->fd, buf, len, MSG_DONTWAIT);
+	if (c->rlen - c->roff >= need)
+		return 0;
+	if (c->roff > 0) {
+		memmove(c->rbuf, c->rbuf + c->roff, c->rlen - c->roff);
+		c->rlen -= c->roff;
+		c->roff = 0;
+	}
+	if (need > c->rcap || c->rcap - c->rlen < READ_CHUNK / 4) {
+		size_t cap = need > READ_CHUNK ? need : READ_CHUNK;
+		uint8_t *grown;
+
+		if (cap < c->rlen + READ_CHUNK / 4)
+			cap = c->rlen + READ_CHUNK;
+		if ((grown = realloc(c->rbuf, cap)) == NULL) {
+			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			return -1;
+		}
+		c->rbuf = grown;
+		c->rcap = cap;
+	}
+	while (c->rlen < need) {
+		if (io_wait(c->fd, POLLIN, deadline) != 0) {
+			if (errno == ETIMEDOUT) {
+				sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
+				return -1;
+			}
+			break;
+		}
+		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
 		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
+			c->rlen += (size_t)n;
 			continue;
 		}
 		if (n == 0) {
 			sr_seterr(err, SR_EDAEMON, 0, "daemon closed the connection");
 			return -1;
 		}
-		if (errno == EINTR)
-			continue;
-		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (io_wait(c->fd, POLLIN, deadline) == 0)
-				continue;
-			if (errno == ETIMEDOUT) {
-				sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
-				return -1;
-			}
-		}
-		sr_seterr(err, SR_EDAEMON, errno, "reading from sockrpcd: %s",
-		    sr_errno_text(errno, ebuf, sizeof(ebuf)));
-		return -1;
+		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			break;
 	}
-	return 0;
+	if (c->rlen >= need)
+		return 0;
+	sr_seterr(err, SR_EDAEMON, errno, "reading from sockrpcd: %s",
+	    sr_errno_text(errno, ebuf, sizeof(ebuf)));
+	return -1;
 }
 
 /* Reads one reply frame; *body is malloc'd (h->length bytes). */
@@ -620,12 +648,11 @@ static int
 read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **body,
     sr_error *err)
 {
-	uint8_t hdr[SR_FRAME_HEADER_SIZE];
 	const char *why;
 
-	if (read_full(c, hdr, sizeof(hdr), deadline, err) == -1)
+	if (fill(c, SR_FRAME_HEADER_SIZE, deadline, err) == -1)
 		return -1;
-	frame_header_decode(hdr, h);
+	frame_header_decode(c->rbuf + c->roff, h);
 	if (frame_header_check(h, c->max_frame, sockrpc__sock_rpc__descriptor.n_methods, 1,
 	    &why) == -1) {
 		sr_seterr(err, SR_EPROTO, 0, "bad frame from sockrpcd: %s", why);
@@ -635,11 +662,13 @@ read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **
 		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return -1;
 	}
-	if (read_full(c, *body, h->length, deadline, err) == -1) {
+	if (fill(c, SR_FRAME_HEADER_SIZE + (size_t)h->length, deadline, err) == -1) {
 		free(*body);
 		*body = NULL;
 		return -1;
 	}
+	memcpy(*body, c->rbuf + c->roff + SR_FRAME_HEADER_SIZE, h->length);
+	c->roff += SR_FRAME_HEADER_SIZE + (size_t)h->length;
 	return 0;
 }
 
@@ -678,5 +707,6 @@ free_client(sr_client *c)
 		close(c->fd);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->write_mu);
+	free(c->rbuf);
 	free(c);
 }

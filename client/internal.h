@@ -43,6 +43,8 @@ struct sr_client {
 	uint64_t next_call_id;
 	struct pending *pending;	/* calls sent and not yet answered */
 	bool reading;			/* a waiting thread is reading replies */
+	uint8_t *rbuf;			/* bytes read, not yet parsed: the reader's alone */
+	size_t rcap, rlen, roff;	/* its size, bytes in it, bytes parsed */
 	bool broken;			/* no further call can succeed */
 	sr_error broken_err;		/* why, given to every later call */
 
