@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -302,6 +303,11 @@ main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	TAILQ_INIT(&d.sessions);
+	/* Payload buffers (up to 1 MiB) come and go with every bulk call: keep them in the
+	 * heap rather than mapping and unmapping each, and do not hand the heap back to the
+	 * kernel after every burst. */
+	mallopt(M_MMAP_THRESHOLD, 4 * SR_MAX_FRAME);
+	mallopt(M_TRIM_THRESHOLD, 8 * SR_MAX_FRAME);
 	d.opt.socket_mode = -1;
 	log_init();
 	while ((ch = getopt_long(argc, argv, "+s:p:a:fu:vhV", long_options, NULL)) != -1) {

@@ -26,8 +26,9 @@
  * that 10,000 tiny pipelined calls also count against the queue limit. */
 #define CALL_OVERHEAD_BYTES 512
 
-/* Least room offered to one read: enough for many small frames at once. */
-#define READ_CHUNK (64u * 1024u)
+/* Least room offered to one read: many small frames, or a 64 KiB send and the frames
+ * after it, in one syscall. */
+#define READ_CHUNK (256u * 1024u)
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
