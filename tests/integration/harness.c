@@ -88,7 +88,9 @@ write_resolv_conf(const char *path)
 void
 daemon_start(struct daemon *d, const char *const *extra)
 {
-	const char *argv[32];
+	const char *argv[48];
+	const char *wrapper = getenv("SOCKRPC_TEST_WRAPPER");
+	static char wrapper_words[512];
 	char resolv[128];
 	long long deadline;
 	int n = 0, status, fd, before;
@@ -102,6 +104,14 @@ daemon_start(struct daemon *d, const char *const *extra)
 	snprintf(resolv, sizeof(resolv), "%s/resolv.conf", d->dir);
 	write_resolv_conf(resolv);
 
+	/* SOCKRPC_TEST_WRAPPER runs the daemon under a tool, e.g. "valgrind --error-exitcode=99
+	 * --leak-check=full": its verdict becomes the daemon's exit status, which
+	 * daemon_stop() checks. */
+	if (wrapper != NULL) {
+		snprintf(wrapper_words, sizeof(wrapper_words), "%s", wrapper);
+		for (char *w = strtok(wrapper_words, " "); w != NULL && n < 12; w = strtok(NULL, " "))
+			argv[n++] = w;
+	}
 	argv[n++] = SOCKRPCD_PATH;
 	argv[n++] = "--socket";
 	argv[n++] = d->path;
@@ -115,7 +125,7 @@ daemon_start(struct daemon *d, const char *const *extra)
 	 * tests' resolver is a loopback address nobody answers on (a suite may override). */
 	argv[n++] = "--resolv-conf";
 	argv[n++] = resolv;
-	for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
+	for (int i = 0; extra != NULL && extra[i] != NULL && n < 47; i++)
 		argv[n++] = extra[i];
 	argv[n] = NULL;
 
@@ -136,7 +146,7 @@ daemon_start(struct daemon *d, const char *const *extra)
 		unsetenv("NOTIFY_SOCKET");
 		unsetenv("LISTEN_FDS");
 		unsetenv("LISTEN_PID");
-		execv(argv[0], (char *const *)argv);
+		execvp(argv[0], (char *const *)argv);
 		_exit(127);
 	}
 	deadline = now_ms() + HARNESS_START_MS;
