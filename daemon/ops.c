@@ -109,6 +109,28 @@ op_reply_state(struct call *c, struct handle *h)
 	call_reply(c, &reply.base);
 }
 
+/*
+ * The host a connect, bind or send_to aims at (the socket's own when none is given),
+ * once it and the port are checked. Returns NULL after answering the call.
+ */
+const char *
+op_target_host(struct call *c, struct handle *h, const char *host, int port)
+{
+	if (host[0] == '\0')
+		host = h->host;
+	if (h->family != AF_UNIX && (port < 0 || port > 65535)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          port < 0 ? "port not specified" : "port %d out of range (0-65535)", port);
+		return NULL;
+	}
+	if (strlen(host) >= sizeof(h->host)) {
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "host name longer than %zu bytes",
+		          sizeof(h->host) - 1);
+		return NULL;
+	}
+	return host;
+}
+
 static void
 on_target_resolved(int eai, struct evutil_addrinfo *res, void *arg)
 {

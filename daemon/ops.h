@@ -43,6 +43,8 @@ OP(get_address_info, GetAddressInfoRequest, GetAddressInfoReply);
 /* Replies OK with the handle's state: for the many calls whose reply is just that. */
 void op_reply_state(struct call *c, struct handle *h);
 
+const char *op_target_host(struct call *c, struct handle *h, const char *host, int port);
+
 /*
  * Sets c's target (host, port in h's family): a numeric address is ready at once; a
  * name starts resolving, and the call's step is run again (CALL_READY) once the answer

@@ -38,7 +38,7 @@ static void
 describe_target(struct call *c, struct handle *h, char *buf, size_t n)
 {
 	const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
-	const char *host = in->host[0] ? in->host : h->host;
+	const char *host = c->target_name;
 
 	if (h->family == AF_UNIX)
 		snprintf(buf, n, "connect to %.200s", host);
@@ -119,18 +119,9 @@ OP(connect, ConnectRequest, ConnectReply)
 
 	if (h == NULL)
 		return;
-	host = in->host[0] ? in->host : h->host;
-	if (h->family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
-		          in->port < 0 ? "port not specified" : "port %d out of range (0-65535)",
-		          in->port);
+	host = op_target_host(c, h, in->host, in->port);
+	if (host == NULL)
 		return;
-	}
-	if (strlen(host) >= sizeof(h->host)) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "host name longer than %zu bytes",
-		          sizeof(h->host) - 1);
-		return;
-	}
 	c->step = connect_step;
 	c->timeout_ms = in->timeout_ms < 0 ? DEFAULT_CONNECT_TIMEOUT_MS
 	              : in->timeout_ms == 0 ? -1 : in->timeout_ms;

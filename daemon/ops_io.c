@@ -26,6 +26,17 @@ timeout_or_none(int ms)
 	return ms > 0 ? ms : -1; /* 0 means "no timeout", as for SO_RCVTIMEO */
 }
 
+/* Queues a receiving call: it waits up to the receive timeout, and what its reply may
+ * hold counts against the session's queue limit meanwhile. */
+static void
+queue_receiving(struct call *c, struct handle *h, call_step_fn step, size_t reply_bytes)
+{
+	c->step = step;
+	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
+	call_charge(c, reply_bytes);
+	handle_queue_call(h, c, CALL_RX);
+}
+
 /* Translates wire message flags, answering the call when they are unknown. */
 static int
 host_flags(struct call *c, struct handle *h, uint32_t wire, int *out)
@@ -267,10 +278,7 @@ OP(receive, ReceiveRequest, ReceiveReply)
 
 	if (h == NULL || host_flags(c, h, in->flags, &flags) != 0)
 		return;
-	c->step = receive_step;
-	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
-	call_charge(c, reply_bound(in->length));
-	handle_queue_call(h, c, CALL_RX);
+	queue_receiving(c, h, receive_step, reply_bound(in->length));
 }
 
 static void
@@ -344,10 +352,7 @@ OP(read, ReadRequest, ReadReply)
 		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "read failed: out of memory");
 		return;
 	}
-	c->step = read_step;
-	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
-	call_charge(c, c->want);
-	handle_queue_call(h, c, CALL_RX);
+	queue_receiving(c, h, read_step, c->want);
 }
 
 static enum call_progress
@@ -366,7 +371,7 @@ send_to_step(struct call *c, enum call_event ev)
 		char what[300];
 
 		if (sa == NULL || op_is_daemon_socket(c->session->d, sa)) {
-			snprintf(what, sizeof(what), "send to %.200s:%d", in->host, in->port);
+			snprintf(what, sizeof(what), "send to %.200s:%d", c->target_name, in->port);
 			if (sa != NULL)
 				call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
 				          "%s refused: that is sockrpcd's own socket", what);
@@ -387,6 +392,7 @@ OP(send_to, SendToRequest, SendToReply)
 {
 	struct call *c = closure_data;
 	struct handle *h = op_lookup_handle(c, in->handle, HOP_SEND_TO);
+	const char *host;
 	int flags, family;
 
 	if (h == NULL || host_flags(c, h, in->flags, &flags) != 0)
@@ -398,15 +404,12 @@ OP(send_to, SendToRequest, SendToReply)
 		          enum_family_name(in->family));
 		return;
 	}
-	if (h->family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
-		          in->port < 0 ? "port not specified" : "port %d out of range (0-65535)",
-		          in->port);
+	host = op_target_host(c, h, in->host, in->port);
+	if (host == NULL)
 		return;
-	}
 	c->step = send_to_step;
 	c->timeout_ms = timeout_or_none(h->send_timeout_ms);
-	if (op_set_target(c, h, in->host, in->port) != 0)
+	if (op_set_target(c, h, host, in->port) != 0)
 		return;
 	handle_queue_call(h, c, CALL_TX);
 }
@@ -456,8 +459,5 @@ OP(receive_from, ReceiveFromRequest, ReceiveFromReply)
 
 	if (h == NULL || host_flags(c, h, in->flags, &flags) != 0)
 		return;
-	c->step = receive_from_step;
-	c->timeout_ms = timeout_or_none(h->receive_timeout_ms);
-	call_charge(c, reply_bound(in->length));
-	handle_queue_call(h, c, CALL_RX);
+	queue_receiving(c, h, receive_from_step, reply_bound(in->length));
 }

@@ -137,18 +137,9 @@ OP(bind, BindRequest, BindReply)
 
 	if (h == NULL)
 		return;
-	host = in->host[0] ? in->host : h->host;
-	if (h->family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
-		          in->port < 0 ? "port not specified" : "port %d out of range (0-65535)",
-		          in->port);
+	host = op_target_host(c, h, in->host, in->port);
+	if (host == NULL)
 		return;
-	}
-	if (strlen(host) >= sizeof(h->host)) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "host name longer than %zu bytes",
-		          sizeof(h->host) - 1);
-		return;
-	}
 	c->step = bind_step;
 	if (op_set_target(c, h, host, in->port) != 0)
 		return;
