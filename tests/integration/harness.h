@@ -102,5 +102,10 @@ bool	 raw_closed(int fd, int timeout_ms);
 
 /* Monotonic milliseconds. */
 long long now_ms(void);
+void	 sleep_ms(int ms);
+
+/* Writes a file the daemon reads (policy, resolv.conf, hosts), mode 0644; asserts
+ * success. Written then renamed, so a daemon reloading never reads half a file. */
+void	 write_file(const char *path, const char *text);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "rawcall.h"
@@ -168,14 +169,16 @@ rc_socket(int fd, uint64_t id, int wire_family, int wire_type)
 	Sockrpc__SocketRequest rq = SOCKRPC__SOCKET_REQUEST__INIT;
 	ProtobufCMessage *m;
 	uint64_t got;
+	unsigned method;
 	int64_t h;
 
 	rq.family = wire_family;
 	rq.type = wire_type;
 	raw_send(fd, M_SOCKET, id, &rq.base);
-	m = rc_reply(fd, &got, NULL, 5000);
+	m = rc_reply(fd, &got, &method, 5000);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_uint_eq(got, id);
+	ck_assert_uint_eq(method, M_SOCKET);
 	ck_assert_msg(rc_code(m) == 0, "socket: %s", rc_message(m));
 	ck_assert_ptr_nonnull(rc_state(m));
 	h = rc_state(m)->id;
@@ -200,6 +203,25 @@ assert_daemon_serves(const struct daemon *d)
 	ck_assert_int_eq(sr_close(s, &err), 0);
 	sr_socket_free(s);
 	sr_client_close(c);
+}
+
+void
+fixture_daemon_down_serving(void)
+{
+	ck_assert_int_eq(waitpid(test_daemon.pid, NULL, WNOHANG), 0);
+	assert_daemon_serves(&test_daemon);
+	fixture_daemon_down();
+}
+
+void
+asan_quarantine_mb(int mb)
+{
+	const char *old = getenv("ASAN_OPTIONS");
+	char opts[512];
+
+	snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=%d", old ? old : "",
+	    old && *old ? ":" : "", mb);
+	setenv("ASAN_OPTIONS", opts, 1);
 }
 
 static long

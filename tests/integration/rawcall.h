@@ -1,6 +1,6 @@
 /*
  * rawcall.h - a hand-driven client for the hardening suites (bad_input, abuse,
- * load): frames written byte by byte as a hostile client would, replies decoded
+ * load) and the daemon's side of options: frames written byte by byte as a hostile client would, replies decoded
  * with the generated descriptors, and the checks every such test ends with
  * (the daemon still serves a well-behaved client).
  */
@@ -45,6 +45,13 @@ void	 rc_expect_refused(int fd);
 int64_t	 rc_socket(int fd, uint64_t id, int wire_family, int wire_type);
 /* A well-behaved library client opens a socket, reads an option and closes it. */
 void	 assert_daemon_serves(const struct daemon *d);
+/* Checked fixture end: test_daemon is still running (not just listening) and serves a
+ * well-behaved client; then fixture_daemon_down(). */
+void	 fixture_daemon_down_serving(void);
+/* Under AddressSanitizer freed memory sits in a quarantine (256 MB by default) that counts
+ * in the RSS: daemons started after this keep it to mb, so memory bounds see their own
+ * buffers. */
+void	 asan_quarantine_mb(int mb);
 /* Resident set of a process in KiB, or -1. */
 long	 process_rss_kib(pid_t pid);
 /* utime + stime of a process, in clock ticks, or -1. */

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "rawcall.h"
+#include "sockets.h"
 
 /*
  * Memory bounds are for the daemon's own buffers. Under AddressSanitizer freed memory
@@ -35,20 +36,9 @@
 #endif
 
 static void
-small_asan_quarantine(void)
-{
-	const char *old = getenv("ASAN_OPTIONS");
-	char opts[512];
-
-	snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=8", old ? old : "",
-	    old && *old ? ":" : "");
-	setenv("ASAN_OPTIONS", opts, 1);
-}
-
-static void
 fixture_up(void)
 {
-	small_asan_quarantine();
+	asan_quarantine_mb(8);
 	fixture_daemon_up();
 }
 
@@ -62,36 +52,9 @@ fixture_queue_up(void)
 	const char *extra[] = { opt, value, NULL };
 
 	signal(SIGPIPE, SIG_IGN);
-	small_asan_quarantine();
+	asan_quarantine_mb(8);
 	snprintf(value, sizeof(value), "%u", QUEUE_LIMIT);
 	daemon_start(&test_daemon, extra);
-}
-
-static void
-fixture_down(void)
-{
-	int status;
-
-	/* Still alive, not just still listening. */
-	ck_assert_int_eq(waitpid(test_daemon.pid, &status, WNOHANG), 0);
-	assert_daemon_serves(&test_daemon);
-	fixture_daemon_down();
-}
-
-static int
-tcp_listener(int *port)
-{
-	struct sockaddr_in sin = { .sin_family = AF_INET };
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ne(fd, -1);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, 16), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
-	return fd;
 }
 
 static int64_t
@@ -544,7 +507,7 @@ END_TEST
 
 START_TEST(client_killed_while_its_send_waits)
 {
-	int port, lfd = tcp_listener(&port); /* never accepted, never read */
+	int port, lfd = plain_listener(16, &port); /* never accepted, never read */
 
 	kill_child_after(mid_blocked_send_body, &port);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
@@ -591,7 +554,7 @@ START_TEST(peer_resets_during_large_send)
 	char *data = calloc(1, SR_MAX_PAYLOAD);
 	long n = 0;
 
-	r.lfd = tcp_listener(&port);
+	r.lfd = plain_listener(16, &port);
 	ck_assert_int_eq(pthread_create(&r.t, NULL, reset_peer, &r), 0);
 	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
 	ck_assert_ptr_nonnull(s);
@@ -615,7 +578,7 @@ END_TEST
 
 START_TEST(peer_never_reads_send_times_out)
 {
-	int port, lfd = tcp_listener(&port); /* connections complete in the backlog, unread */
+	int port, lfd = plain_listener(16, &port); /* connections complete in the backlog, unread */
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s;
 	sr_error err;
@@ -770,13 +733,13 @@ abuse_suite(void)
 	TCase *tc = tcase_create("abuse");
 	TCase *queue = tcase_create("queue");
 
-	tcase_add_checked_fixture(queue, fixture_queue_up, fixture_down);
+	tcase_add_checked_fixture(queue, fixture_queue_up, fixture_daemon_down_serving);
 	tcase_set_timeout(queue, 60);
 	tcase_add_test(queue, reading_resumes_outside_the_dispatch);
 	tcase_add_test(queue, paused_session_notices_hangup);
 	suite_add_tcase(s, queue);
 
-	tcase_add_checked_fixture(tc, fixture_up, fixture_down);
+	tcase_add_checked_fixture(tc, fixture_up, fixture_daemon_down_serving);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, client_that_never_reads_large_calls);
 	tcase_add_test(tc, client_that_never_reads_small_calls);

@@ -43,8 +43,7 @@ fixture_down(void)
 {
 	char conf[128];
 
-	assert_daemon_serves(&test_daemon);
-	fixture_daemon_down();
+	fixture_daemon_down_serving();
 	snprintf(conf, sizeof(conf), "/tmp/sockrpc-bad-input-resolv.%d", (int)getpid());
 	unlink(conf);
 }

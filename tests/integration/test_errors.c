@@ -19,22 +19,13 @@
 
 #include "frame.h"
 #include "harness.h"
+#include "sockets.h"
 #include "sockrpc.pb-c.h"
-
-static sr_socket *
-new_tcp(sr_client *c)
-{
-	sr_error err;
-	sr_socket *s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
-
-	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
-	return s;
-}
 
 START_TEST(connection_refused_names_address_and_errno)
 {
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	sr_error err;
 
 	memset(&err, 0, sizeof(err));
@@ -53,7 +44,7 @@ END_TEST
 START_TEST(port_not_specified)
 {
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	sr_error err;
 
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", -1, 1000, &err), -1);
@@ -73,7 +64,7 @@ START_TEST(existing_connection_refused)
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), -1);
 	ck_assert_int_eq(err.code, SR_ESTATE);
@@ -88,7 +79,7 @@ END_TEST
 START_TEST(send_on_closed_handle)
 {
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	sr_error err;
 
 	ck_assert_int_eq(sr_close(s, &err), 0);
@@ -103,7 +94,7 @@ END_TEST
 START_TEST(unsupported_constants_refused_locally)
 {
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	sr_error err;
 
 #ifdef AF_IPX
@@ -130,7 +121,7 @@ START_TEST(unknown_handle_from_another_session)
 	struct sr_frame_header h;
 	unsigned char *body;
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	int fd = raw_session(test_daemon.path);
 
 	req.handle = sr_socket_state(s)->id;
@@ -164,7 +155,7 @@ START_TEST(receive_timeout)
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
 	ck_assert_int_eq(sr_set_option(s, SO_RCVTIMEO, 300, &err), 0);
 	t0 = now_ms();
@@ -201,7 +192,7 @@ START_TEST(nonblocking_receive_would_block)
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
 	ck_assert_int_eq(sr_set_blocking(s, false, &err), 0);
 	ck_assert_int_eq(sr_receive(s, -1, 0, &got, &len, &err), -1);
@@ -257,7 +248,7 @@ START_TEST(daemon_dies_mid_call)
 	server_start(&srv, AF_INET, SERVER_SILENT, 0);
 	daemon_start(&d, NULL);
 	c = daemon_client(&d);
-	s = new_tcp(c);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
 	pid = fork();
 	if (pid == 0) {

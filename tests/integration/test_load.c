@@ -242,23 +242,8 @@ fixture_up(void)
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	ck_assert_msg(rl.rlim_cur >= 4 * LOAD_CLIENTS, "RLIMIT_NOFILE hard limit %lu is too low",
 	    (unsigned long)rl.rlim_max);
-	{
-		const char *old = getenv("ASAN_OPTIONS");
-		char opts[512];
-
-		snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=16", old ? old : "",
-		    old && *old ? ":" : "");
-		setenv("ASAN_OPTIONS", opts, 1);
-	}
+	asan_quarantine_mb(16);
 	fixture_daemon_up();
-}
-
-static void
-fixture_down(void)
-{
-	ck_assert_int_eq(waitpid(test_daemon.pid, NULL, WNOHANG), 0);
-	assert_daemon_serves(&test_daemon);
-	fixture_daemon_down();
 }
 
 START_TEST(five_hundred_clients)
@@ -327,7 +312,7 @@ load_suite(void)
 	Suite *s = suite_create("load");
 	TCase *tc = tcase_create("load");
 
-	tcase_add_checked_fixture(tc, fixture_up, fixture_down);
+	tcase_add_checked_fixture(tc, fixture_up, fixture_daemon_down_serving);
 	tcase_set_timeout(tc, 600);
 	tcase_add_test(tc, five_hundred_clients);
 	suite_add_tcase(s, tc);

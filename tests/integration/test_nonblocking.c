@@ -16,74 +16,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-struct want {
-	const char *host;
-	int port;		/* -1: not checked */
-	bool is_client, is_bound, is_connected, is_listening, is_closed, is_shutdown;
-	int shutdown_reason;
-};
-
-#define assert_state(s, ...) assert_state_at((s), (struct want){ __VA_ARGS__ }, __LINE__)
-
-static void
-assert_state_at(const sr_socket *s, struct want w, int line)
-{
-	const sr_state *st = sr_socket_state(s);
-
-	ck_assert_msg(st != NULL, "line %d: no state", line);
-	if (w.host != NULL)
-		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host \"%s\", want \"%s\"",
-		    line, st->host, w.host);
-	if (w.port >= 0)
-		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
-		    w.port);
-	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
-	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
-	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
-	    st->is_connected);
-	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
-	    st->is_listening);
-	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
-	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
-	    st->is_shutdown);
-	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
-	    line, st->shutdown_reason);
-}
-
-/* A failed call's error: code, errno (-1: not checked) and a part of the message. */
-#define assert_err(e, code, sys, text) assert_err_at(&(e), (code), (sys), (text), __LINE__)
-
-static void
-assert_err_at(const sr_error *e, int code, int sys, const char *text, int line)
-{
-	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code,
-	    e->message, code);
-	if (sys >= 0)
-		ck_assert_msg(e->sys_errno == sys, "line %d: errno %d (%s), want %d", line,
-		    e->sys_errno, e->message, sys);
-	if (text != NULL)
-		ck_assert_msg(strstr(e->message, text) != NULL,
-		    "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
-}
-
-static sr_socket *
-new_sock(sr_client *c, int family, int type)
-{
-	sr_error err;
-	sr_socket *s = sr_socket_new(c, family, type, 0, &err);
-
-	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
-	return s;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
+#include "sockets.h"
 
 static void
 set_blocking_ok(sr_socket *s, bool on)
@@ -94,25 +27,6 @@ set_blocking_ok(sr_socket *s, bool on)
 	ck_assert_int_eq(sr_socket_state(s)->is_blocking, on);
 }
 
-/* A plain loopback listener; queue is its backlog. Returns the fd, *port its port. */
-static int
-plain_listener(int queue, int *port)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	ck_assert_int_ne(fd, -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(listen(fd, queue), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	*port = ntohs(sin.sin_port);
-	return fd;
-}
-
 /* A loopback port nothing listens on (bound and released). */
 static int
 closed_port(void)
@@ -121,20 +35,6 @@ closed_port(void)
 
 	close(fd);
 	return port;
-}
-
-static int
-plain_connect(int port)
-{
-	struct sockaddr_in sin;
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_port = htons((uint16_t)port);
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	return fd;
 }
 
 /* Asserts the call failed with SR_EWOULDBLOCK within 500 ms of t0. */
@@ -242,7 +142,7 @@ START_TEST(accept_answers_at_once)
 	t0 = now_ms();
 	ck_assert_ptr_null(sr_accept(l, &err));
 	assert_would_block(err, t0);
-	fd = plain_connect(port);
+	fd = plain_connect(AF_INET, port, NULL);
 	for (int i = 0; i < 200 && a == NULL; i++) {
 		if ((a = sr_accept(l, &err)) == NULL) {
 			assert_err(err, SR_EWOULDBLOCK, -1, NULL);
@@ -400,7 +300,7 @@ START_TEST(connect_in_progress)
 	int lfd, port, filler;
 
 	lfd = plain_listener(0, &port);
-	filler = plain_connect(port);	/* fills the queue of one */
+	filler = plain_connect(AF_INET, port, NULL);	/* fills the queue of one */
 	sleep_ms(50);
 	set_blocking_ok(s, false);
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", port, 2000, &err), 0);

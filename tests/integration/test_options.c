@@ -16,69 +16,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "frame.h"
-#include "harness.h"
-#include "sockrpc.pb-c.h"
-
-struct want {
-	const char *host;
-	int port;		/* -1: not checked */
-	bool is_client, is_bound, is_connected, is_listening, is_closed, is_shutdown;
-	int shutdown_reason;
-};
-
-#define assert_state(s, ...) assert_state_at((s), (struct want){ __VA_ARGS__ }, __LINE__)
-
-static void
-assert_state_at(const sr_socket *s, struct want w, int line)
-{
-	const sr_state *st = sr_socket_state(s);
-
-	ck_assert_msg(st != NULL, "line %d: no state", line);
-	if (w.host != NULL)
-		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host \"%s\", want \"%s\"",
-		    line, st->host, w.host);
-	if (w.port >= 0)
-		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
-		    w.port);
-	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
-	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
-	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
-	    st->is_connected);
-	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
-	    st->is_listening);
-	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
-	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
-	    st->is_shutdown);
-	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
-	    line, st->shutdown_reason);
-}
-
-/* A failed call's error: code, errno (-1: not checked) and a part of the message. */
-#define assert_err(e, code, sys, text) assert_err_at(&(e), (code), (sys), (text), __LINE__)
-
-static void
-assert_err_at(const sr_error *e, int code, int sys, const char *text, int line)
-{
-	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code,
-	    e->message, code);
-	if (sys >= 0)
-		ck_assert_msg(e->sys_errno == sys, "line %d: errno %d (%s), want %d", line,
-		    e->sys_errno, e->message, sys);
-	if (text != NULL)
-		ck_assert_msg(strstr(e->message, text) != NULL,
-		    "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
-}
-
-static sr_socket *
-new_sock(sr_client *c, int family, int type)
-{
-	sr_error err;
-	sr_socket *s = sr_socket_new(c, family, type, 0, &err);
-
-	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
-	return s;
-}
+#include "rawcall.h"
+#include "sockets.h"
 
 static long
 get_ok(sr_socket *s, int option)
@@ -345,43 +284,6 @@ END_TEST
 
 /* --- what the daemon says to wire values the library would not send --- */
 
-enum { M_SOCKET = 1, M_SET_OPTION = 11, M_GET_OPTION = 12 };
-
-static ProtobufCMessage *
-raw_reply(int fd, unsigned method, uint64_t id)
-{
-	struct sr_frame_header h;
-	unsigned char *body;
-	ProtobufCMessage *m;
-
-	ck_assert_int_eq(raw_recv(fd, &h, &body, 5000), 0);
-	ck_assert_uint_eq(h.call_id, id);
-	ck_assert_uint_eq(h.method, method);
-	m = protobuf_c_message_unpack(sockrpc__sock_rpc__descriptor.methods[method].output, NULL,
-	    h.length, body);
-	free(body);
-	ck_assert_ptr_nonnull(m);
-	return m;
-}
-
-static int64_t
-raw_new_socket(int fd)
-{
-	Sockrpc__SocketRequest rq = SOCKRPC__SOCKET_REQUEST__INIT;
-	Sockrpc__SocketReply *r;
-	int64_t id;
-
-	rq.family = SOCKRPC__FAMILY__FAMILY_INET;
-	rq.type = SOCKRPC__TYPE__TYPE_STREAM;
-	raw_send(fd, M_SOCKET, 2, &rq.base);
-	r = (Sockrpc__SocketReply *)raw_reply(fd, M_SOCKET, 2);
-	ck_assert_int_eq(r->status ? (int)r->status->code : 0, 0);
-	ck_assert_ptr_nonnull(r->state);
-	id = r->state->id;
-	protobuf_c_message_free_unpacked(&r->base, NULL);
-	return id;
-}
-
 /* Sends set_option (set) or get_option with a wire option; asserts code and text. */
 static void
 raw_option(int fd, int64_t handle, bool set, int wire, int code, const char *text)
@@ -389,24 +291,27 @@ raw_option(int fd, int64_t handle, bool set, int wire, int code, const char *tex
 	static uint64_t id = 100;
 	Sockrpc__SetOptionRequest sq = SOCKRPC__SET_OPTION_REQUEST__INIT;
 	Sockrpc__GetOptionRequest gq = SOCKRPC__GET_OPTION_REQUEST__INIT;
+	unsigned method = set ? M_SET_OPTION : M_GET_OPTION, got_method;
 	const Sockrpc__Status *st;
 	ProtobufCMessage *m;
+	uint64_t got_id;
 
 	id++;
 	if (set) {
 		sq.handle = handle;
 		sq.option = wire;
 		sq.value = 1;
-		raw_send(fd, M_SET_OPTION, id, &sq.base);
-		m = raw_reply(fd, M_SET_OPTION, id);
-		st = ((Sockrpc__SetOptionReply *)m)->status;
+		raw_send(fd, method, id, &sq.base);
 	} else {
 		gq.handle = handle;
 		gq.option = wire;
-		raw_send(fd, M_GET_OPTION, id, &gq.base);
-		m = raw_reply(fd, M_GET_OPTION, id);
-		st = ((Sockrpc__GetOptionReply *)m)->status;
+		raw_send(fd, method, id, &gq.base);
 	}
+	m = rc_reply(fd, &got_id, &got_method, 5000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_uint_eq(got_id, id);
+	ck_assert_uint_eq(got_method, method);
+	st = set ? ((Sockrpc__SetOptionReply *)m)->status : ((Sockrpc__GetOptionReply *)m)->status;
 	ck_assert_ptr_nonnull(st);
 	ck_assert_msg((int)st->code == code, "%s wire option %d: code %d (%s), want %d",
 	    set ? "set" : "get", wire, st->code, st->message, code);
@@ -418,7 +323,7 @@ raw_option(int fd, int64_t handle, bool set, int wire, int code, const char *tex
 START_TEST(daemon_refuses_unknown_and_absent_wire_options)
 {
 	int fd = raw_session(test_daemon.path);
-	int64_t h = raw_new_socket(fd);
+	int64_t h = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 
 	/* Not an Option of the contract: a bad argument. */
 	raw_option(fd, h, true, 99, SR_EINVAL, "99 is not an SO_ option");

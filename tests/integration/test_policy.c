@@ -44,23 +44,6 @@ struct env {
 static struct env env;
 
 static void
-write_file(const char *path, const char *text)
-{
-	char tmp[160];
-	FILE *f;
-
-	/* Write then rename, so a daemon reloading never reads half a file. */
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	ck_assert_msg(f != NULL, "%s: %s", tmp, strerror(errno));
-	ck_assert_int_ge(fputs(text, f), 0);
-	ck_assert_int_eq(fclose(f), 0);
-	/* The daemon drops to its own user: it must still read the file on SIGHUP. */
-	ck_assert_int_eq(chmod(tmp, 0644), 0);
-	ck_assert_int_eq(rename(tmp, path), 0);
-}
-
-static void
 write_policy(const char *fmt, ...)
 {
 	char text[4096];
@@ -171,14 +154,6 @@ slurp(const char *path)
 	fclose(f);
 	buf[n] = '\0';
 	return buf;
-}
-
-static void
-sleep_ms(int ms)
-{
-	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-
-	nanosleep(&ts, NULL);
 }
 
 /* Waits for the n-th occurrence of text in the file; true if seen within timeout_ms. */

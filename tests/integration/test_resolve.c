@@ -18,79 +18,9 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-struct want {
-	const char *host;
-	int port;		/* -1: not checked */
-	bool is_client, is_bound, is_connected, is_listening, is_closed, is_shutdown;
-	int shutdown_reason;
-};
-
-#define assert_state(s, ...) assert_state_at((s), (struct want){ __VA_ARGS__ }, __LINE__)
-
-static void
-assert_state_at(const sr_socket *s, struct want w, int line)
-{
-	const sr_state *st = sr_socket_state(s);
-
-	ck_assert_msg(st != NULL, "line %d: no state", line);
-	if (w.host != NULL)
-		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host \"%s\", want \"%s\"",
-		    line, st->host, w.host);
-	if (w.port >= 0)
-		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
-		    w.port);
-	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
-	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
-	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
-	    st->is_connected);
-	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
-	    st->is_listening);
-	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
-	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
-	    st->is_shutdown);
-	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
-	    line, st->shutdown_reason);
-}
-
-/* A failed call's error: code, errno (-1: not checked) and a part of the message. */
-#define assert_err(e, code, sys, text) assert_err_at(&(e), (code), (sys), (text), __LINE__)
-
-static void
-assert_err_at(const sr_error *e, int code, int sys, const char *text, int line)
-{
-	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code,
-	    e->message, code);
-	if (sys >= 0)
-		ck_assert_msg(e->sys_errno == sys, "line %d: errno %d (%s), want %d", line,
-		    e->sys_errno, e->message, sys);
-	if (text != NULL)
-		ck_assert_msg(strstr(e->message, text) != NULL,
-		    "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
-}
-
-static sr_socket *
-new_sock(sr_client *c, int family, int type)
-{
-	sr_error err;
-	sr_socket *s = sr_socket_new(c, family, type, 0, &err);
-
-	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
-	return s;
-}
+#include "sockets.h"
 
 static char res_dir[64];
-
-static void
-write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	ck_assert_msg(f != NULL, "%s: %s", path, strerror(errno));
-	fputs(text, f);
-	fclose(f);
-	ck_assert_int_eq(chmod(path, 0644), 0);
-}
 
 /* The daemon with a resolver that can only ask 127.0.0.1 and knows the test names. */
 static void

@@ -18,26 +18,8 @@
 
 #include "frame.h"
 #include "harness.h"
+#include "sockets.h"
 #include "sockrpc.pb-c.h"
-
-static sr_socket *
-new_tcp(sr_client *c)
-{
-	sr_error err;
-	sr_socket *s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
-
-	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
-	return s;
-}
-
-static void
-connect_ok(sr_socket *s, int port)
-{
-	sr_error err;
-
-	ck_assert_msg(sr_connect(s, "127.0.0.1", port, 5000, &err) == 0, "connect: %s",
-	    err.message);
-}
 
 /* Sends msg and receives it back from an echo server; 0 if it came back intact. */
 static int
@@ -75,9 +57,9 @@ START_TEST(sessions_cannot_see_each_others_handles)
 
 	ck_assert_uint_ne(sr_client_session_id(a), sr_client_session_id(b));
 	for (int i = 0; i < 3; i++)
-		sa[i] = new_tcp(a);
+		sa[i] = new_sock(a, AF_INET, SOCK_STREAM);
 	/* Ids are per session: b's first handle may share a's number... */
-	sb = new_tcp(b);
+	sb = new_sock(b, AF_INET, SOCK_STREAM);
 	ck_assert_int_ge(sr_socket_state(sb)->id, 1);
 	/* ...and closing it leaves a's handle of that number alone. */
 	ck_assert_int_eq(sr_close(sb, NULL), 0);
@@ -186,8 +168,8 @@ START_TEST(long_receive_blocks_nothing_else)
 	server_start(&echo, AF_INET, SERVER_ECHO, 0);
 	a = daemon_client(&test_daemon);
 	b = daemon_client(&test_daemon);
-	waiting = new_tcp(a);
-	connect_ok(waiting, silent.port);
+	waiting = new_sock(a, AF_INET, SOCK_STREAM);
+	connect_ok(waiting, "127.0.0.1", silent.port);
 	memset(&w, 0, sizeof(w));
 	w.s = waiting;
 	ck_assert_int_eq(pthread_create(&t, NULL, receive_thread, &w), 0);
@@ -195,10 +177,10 @@ START_TEST(long_receive_blocks_nothing_else)
 
 	/* Same client, another handle; and another client: both answer at once. */
 	t0 = now_ms();
-	other_a = new_tcp(a);
-	connect_ok(other_a, echo.port);
-	other_b = new_tcp(b);
-	connect_ok(other_b, echo.port);
+	other_a = new_sock(a, AF_INET, SOCK_STREAM);
+	connect_ok(other_a, "127.0.0.1", echo.port);
+	other_b = new_sock(b, AF_INET, SOCK_STREAM);
+	connect_ok(other_b, "127.0.0.1", echo.port);
 	for (int i = 0; i < 20; i++) {
 		ck_assert_msg(echo_once(other_a, "same client", &err) == 0, "%s", err.message);
 		ck_assert_msg(echo_once(other_b, "other client", &err) == 0, "%s", err.message);
@@ -237,8 +219,8 @@ START_TEST(shutdown_from_another_thread_ends_receive)
 
 	server_start(&silent, AF_INET, SERVER_SILENT, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c);
-	connect_ok(s, silent.port);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
+	connect_ok(s, "127.0.0.1", silent.port);
 	memset(&w, 0, sizeof(w));
 	w.s = s;
 	ck_assert_int_eq(pthread_create(&t, NULL, receive_thread, &w), 0);

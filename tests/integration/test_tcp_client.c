@@ -13,89 +13,15 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "sockets.h"
 
 #define BIG (3u * 1024 * 1024 + 12345)	/* over max_payload: several calls */
-
-struct want {
-	const char *host;
-	int port;
-	bool is_client, is_bound, is_connected, is_listening, is_closed, is_shutdown;
-	int shutdown_reason;
-};
-
-#define assert_state(s, ...) assert_state_at((s), (struct want){ __VA_ARGS__ }, __LINE__)
-
-static void
-assert_state_at(const sr_socket *s, struct want w, int line)
-{
-	const sr_state *st = sr_socket_state(s);
-
-	ck_assert_msg(st != NULL, "line %d: no state", line);
-	if (w.host != NULL)
-		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host %s, want %s", line,
-		    st->host, w.host);
-	if (w.port >= 0)
-		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
-		    w.port);
-	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
-	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
-	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
-	    st->is_connected);
-	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
-	    st->is_listening);
-	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
-	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
-	    st->is_shutdown);
-	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
-	    line, st->shutdown_reason);
-}
-
-static sr_socket *
-new_tcp(sr_client *c, int family)
-{
-	sr_error err;
-	sr_socket *s = sr_socket_new(c, family, SOCK_STREAM, 0, &err);
-
-	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
-	return s;
-}
-
-static void
-connect_ok(sr_socket *s, const char *host, int port)
-{
-	sr_error err;
-
-	ck_assert_msg(sr_connect(s, host, port, 5000, &err) == 0, "connect %s:%d: %d %s", host,
-	    port, err.code, err.message);
-}
-
-/* Receives exactly n bytes (several receives if the stream splits them). */
-static char *
-receive_exact(sr_socket *s, size_t n)
-{
-	char *all = malloc(n + 1), *part;
-	size_t have = 0, len;
-	sr_error err;
-
-	ck_assert_ptr_nonnull(all);
-	while (have < n) {
-		ck_assert_msg(sr_receive(s, (long)(n - have), 0, &part, &len, &err) == 0,
-		    "receive: %d %s", err.code, err.message);
-		ck_assert_msg(len > 0, "end of stream after %zu of %zu bytes", have, n);
-		ck_assert_uint_le(len, n - have);
-		memcpy(all + have, part, len);
-		have += len;
-		free(part);
-	}
-	all[n] = '\0';
-	return all;
-}
 
 START_TEST(new_socket_has_reference_defaults)
 {
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c, AF_INET);
-	sr_socket *t = new_tcp(c, AF_INET);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	sr_socket *t = new_sock(c, AF_INET, SOCK_STREAM);
 	const sr_state *st = sr_socket_state(s);
 
 	assert_state(s, .host = "127.0.0.1", .port = 0, .shutdown_reason = -1);
@@ -147,7 +73,7 @@ echo_round_trip(int family, const char *host)
 
 	server_start(&srv, family, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, family == AF_INET6 ? AF_INET6 : AF_INET);
+	s = new_sock(c, family == AF_INET6 ? AF_INET6 : AF_INET, SOCK_STREAM);
 	connect_ok(s, host, srv.port);
 	assert_state(s, .host = host, .port = srv.port, .is_client = true,
 	    .is_connected = true, .shutdown_reason = -1);
@@ -202,7 +128,7 @@ START_TEST(connect_by_name)
 
 	server_start(&srv, AF_UNSPEC, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, AF_INET);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, "localhost", srv.port);
 	ck_assert(sr_socket_state(s)->is_connected);
 	ck_assert_int_eq(sr_socket_state(s)->port, srv.port);
@@ -225,7 +151,7 @@ START_TEST(connect_default_host)
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, AF_INET);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, NULL, srv.port);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_client = true,
 	    .is_connected = true, .shutdown_reason = -1);
@@ -245,7 +171,7 @@ START_TEST(large_send_is_chunked_and_complete)
 
 	server_start(&srv, AF_INET, SERVER_SINK, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, AF_INET);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, "127.0.0.1", srv.port);
 	buf = malloc(BIG);
 	ck_assert_ptr_nonnull(buf);
@@ -271,7 +197,7 @@ START_TEST(read_longer_than_payload_stops_at_end_of_stream)
 
 	server_start(&srv, AF_INET, SERVER_SOURCE, BIG);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, AF_INET);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, "127.0.0.1", srv.port);
 	ck_assert_msg(sr_read(s, BIG + 1000, &got, &len, &err) == 0, "read: %s", err.message);
 	ck_assert_uint_eq(len, BIG);
@@ -306,7 +232,7 @@ START_TEST(receive_everything_then_end_of_stream)
 
 	server_start(&srv, AF_INET, SERVER_SOURCE, 100000);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, AF_INET);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, "127.0.0.1", srv.port);
 	for (;;) {
 		ck_assert_msg(sr_receive(s, -1, 0, &got, &len, &err) == 0, "receive: %s",
@@ -337,7 +263,7 @@ START_TEST(receive_caps_length_and_peeks)
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, AF_INET);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, "127.0.0.1", srv.port);
 	ck_assert_int_eq(sr_send(s, "abcdef", 6, 0, NULL), 6);
 	ck_assert_uint_eq(server_wait_received(&srv, 6, 2000), 6);
@@ -385,7 +311,7 @@ START_TEST(send_file_streams_content)
 
 	server_start(&srv, AF_INET, SERVER_SINK, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, AF_INET);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, "127.0.0.1", srv.port);
 	ck_assert_msg(sr_send_file(s, fd, &err) == (long)BIG, "send_file: %s", err.message);
 	ck_assert_uint_eq(server_wait_received(&srv, BIG, 5000), BIG);
@@ -411,7 +337,7 @@ START_TEST(shutdown_transitions)
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	s = new_tcp(c, AF_INET);
+	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, "127.0.0.1", srv.port);
 	ck_assert_msg(sr_shutdown(s, SHUT_RD, &err) == 0, "shutdown: %s", err.message);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_shutdown = true,
@@ -439,7 +365,7 @@ END_TEST
 START_TEST(close_is_idempotent_and_final)
 {
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c, AF_INET);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	sr_error err;
 	char *got;
 	size_t len;
@@ -467,7 +393,7 @@ END_TEST
 START_TEST(options_round_trip_and_update_state)
 {
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c, AF_INET);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	sr_error err;
 	long v = -5;
 
@@ -506,7 +432,7 @@ START_TEST(bind_listen_accept)
 	struct sockaddr_in sin;
 	socklen_t slen = sizeof(sin);
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *l = new_tcp(c, AF_INET), *a;
+	sr_socket *l = new_sock(c, AF_INET, SOCK_STREAM), *a;
 	sr_sockinfo info;
 	sr_error err;
 	char buf[8], *got;
@@ -581,7 +507,7 @@ END_TEST
 START_TEST(client_close_detaches_sockets)
 {
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s = new_tcp(c, AF_INET);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	sr_error err;
 
 	sr_client_close(c);

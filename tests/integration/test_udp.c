@@ -15,75 +15,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-struct want {
-	const char *host;
-	int port;		/* -1: not checked */
-	bool is_client, is_bound, is_connected, is_listening, is_closed, is_shutdown;
-	int shutdown_reason;
-};
-
-#define assert_state(s, ...) assert_state_at((s), (struct want){ __VA_ARGS__ }, __LINE__)
-
-static void
-assert_state_at(const sr_socket *s, struct want w, int line)
-{
-	const sr_state *st = sr_socket_state(s);
-
-	ck_assert_msg(st != NULL, "line %d: no state", line);
-	if (w.host != NULL)
-		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host \"%s\", want \"%s\"",
-		    line, st->host, w.host);
-	if (w.port >= 0)
-		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
-		    w.port);
-	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
-	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
-	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
-	    st->is_connected);
-	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
-	    st->is_listening);
-	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
-	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
-	    st->is_shutdown);
-	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
-	    line, st->shutdown_reason);
-}
-
-/* A failed call's error: code, errno (-1: not checked) and a part of the message. */
-#define assert_err(e, code, sys, text) assert_err_at(&(e), (code), (sys), (text), __LINE__)
-
-static void
-assert_err_at(const sr_error *e, int code, int sys, const char *text, int line)
-{
-	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code,
-	    e->message, code);
-	if (sys >= 0)
-		ck_assert_msg(e->sys_errno == sys, "line %d: errno %d (%s), want %d", line,
-		    e->sys_errno, e->message, sys);
-	if (text != NULL)
-		ck_assert_msg(strstr(e->message, text) != NULL,
-		    "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
-}
-
-static sr_socket *
-new_sock(sr_client *c, int family, int type)
-{
-	sr_error err;
-	sr_socket *s = sr_socket_new(c, family, type, 0, &err);
-
-	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
-	return s;
-}
-
-static void
-bind_ok(sr_socket *s, int port, const char *host)
-{
-	sr_error err;
-
-	ck_assert_msg(sr_bind(s, port, host, &err) == 0, "bind %s:%d: %d %s",
-	    host ? host : "(default)", port, err.code, err.message);
-}
+#include "sockets.h"
 
 static const char *
 loopback(int family)
@@ -122,25 +54,6 @@ expect_datagram(sr_socket *s, long length, int flags, const void *want, size_t w
 	    err.code, err.message);
 	ck_assert_msg(len == want_len, "datagram of %zu bytes, want %zu", len, want_len);
 	ck_assert(memcmp(got, want, want_len) == 0);
-	free(got);
-}
-
-/* One datagram and its sender through receive_from. */
-static void
-expect_from(sr_socket *s, long length, const void *want, size_t want_len, const char *host,
-    int port)
-{
-	char from[64], *got;
-	size_t len;
-	sr_error err;
-	int from_port = -1;
-
-	ck_assert_msg(sr_receive_from(s, length, 0, &got, &len, from, &from_port, &err) == 0,
-	    "receive_from: %d %s", err.code, err.message);
-	ck_assert_msg(len == want_len, "datagram of %zu bytes, want %zu", len, want_len);
-	ck_assert(memcmp(got, want, want_len) == 0);
-	ck_assert_str_eq(from, host);
-	ck_assert_int_eq(from_port, port);
 	free(got);
 }
 

@@ -17,83 +17,7 @@
 #include <unistd.h>
 
 #include "harness.h"
-
-struct want {
-	const char *host;
-	int port;		/* -1: not checked */
-	bool is_client, is_bound, is_connected, is_listening, is_closed, is_shutdown;
-	int shutdown_reason;
-};
-
-#define assert_state(s, ...) assert_state_at((s), (struct want){ __VA_ARGS__ }, __LINE__)
-
-static void
-assert_state_at(const sr_socket *s, struct want w, int line)
-{
-	const sr_state *st = sr_socket_state(s);
-
-	ck_assert_msg(st != NULL, "line %d: no state", line);
-	if (w.host != NULL)
-		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host \"%s\", want \"%s\"",
-		    line, st->host, w.host);
-	if (w.port >= 0)
-		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
-		    w.port);
-	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
-	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
-	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
-	    st->is_connected);
-	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
-	    st->is_listening);
-	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
-	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
-	    st->is_shutdown);
-	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
-	    line, st->shutdown_reason);
-}
-
-/* A failed call's error: code, errno (-1: not checked) and a part of the message. */
-#define assert_err(e, code, sys, text) assert_err_at(&(e), (code), (sys), (text), __LINE__)
-
-static void
-assert_err_at(const sr_error *e, int code, int sys, const char *text, int line)
-{
-	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code,
-	    e->message, code);
-	if (sys >= 0)
-		ck_assert_msg(e->sys_errno == sys, "line %d: errno %d (%s), want %d", line,
-		    e->sys_errno, e->message, sys);
-	if (text != NULL)
-		ck_assert_msg(strstr(e->message, text) != NULL,
-		    "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
-}
-
-static sr_socket *
-new_sock(sr_client *c, int family, int type)
-{
-	sr_error err;
-	sr_socket *s = sr_socket_new(c, family, type, 0, &err);
-
-	ck_assert_msg(s != NULL, "socket: %d %s", err.code, err.message);
-	return s;
-}
-
-static void
-bind_ok(sr_socket *s, int port, const char *host)
-{
-	sr_error err;
-
-	ck_assert_msg(sr_bind(s, port, host, &err) == 0, "bind %s:%d: %d %s",
-	    host ? host : "(default)", port, err.code, err.message);
-}
-
-static void
-listen_ok(sr_socket *s, int queue)
-{
-	sr_error err;
-
-	ck_assert_msg(sr_listen(s, queue, &err) == 0, "listen: %d %s", err.code, err.message);
-}
+#include "sockets.h"
 
 #define SUN_PATH_MAX ((int)sizeof(((struct sockaddr_un *)0)->sun_path))
 
@@ -158,43 +82,6 @@ plain_sendto(int fd, const char *path, const void *data, size_t len)
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 	ck_assert_int_eq(sendto(fd, data, len, 0, (struct sockaddr *)&sun, sizeof(sun)),
 	    (ssize_t)len);
-}
-
-static char *
-receive_exact(sr_socket *s, size_t n)
-{
-	char *all = malloc(n + 1), *part;
-	size_t have = 0, len;
-	sr_error err;
-
-	ck_assert_ptr_nonnull(all);
-	while (have < n) {
-		ck_assert_msg(sr_receive(s, (long)(n - have), 0, &part, &len, &err) == 0,
-		    "receive: %d %s", err.code, err.message);
-		ck_assert_msg(len > 0, "end of stream after %zu of %zu bytes", have, n);
-		memcpy(all + have, part, len);
-		have += len;
-		free(part);
-	}
-	all[n] = '\0';
-	return all;
-}
-
-static void
-expect_from(sr_socket *s, const void *want, size_t want_len, const char *host)
-{
-	char from[64], *got;
-	size_t len;
-	sr_error err;
-	int port = -1;
-
-	ck_assert_msg(sr_receive_from(s, -1, 0, &got, &len, from, &port, &err) == 0,
-	    "receive_from: %d %s", err.code, err.message);
-	ck_assert_uint_eq(len, want_len);
-	ck_assert(memcmp(got, want, want_len) == 0);
-	ck_assert_str_eq(from, host);
-	ck_assert_int_eq(port, 0);
-	free(got);
 }
 
 START_TEST(stream_brokered_server)
@@ -316,7 +203,7 @@ START_TEST(datagrams_to_paths)
 
 	/* From a plain, bound sender: data (binary) and the sender's path. */
 	plain_sendto(pfd, dpath, "bin\0ary", 7);
-	expect_from(d, "bin\0ary", 7, ppath);
+	expect_from(d, -1, "bin\0ary", 7, ppath, 0);
 	/* Boundaries kept. */
 	for (int i = 0; i < 3; i++) {
 		memset(big, 'a' + i, sizes[i]);
@@ -341,7 +228,7 @@ START_TEST(datagrams_to_paths)
 	assert_state(u, .host = dpath, .port = 0, .is_client = true, .is_connected = true,
 	    .shutdown_reason = -1);
 	ck_assert_int_eq(sr_send(u, "anon", 4, 0, &err), 4);
-	expect_from(d, "anon", 4, "");
+	expect_from(d, -1, "anon", 4, "", 0);
 	free(big);
 	close(pfd);
 	sr_socket_free(u);
