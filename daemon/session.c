@@ -24,7 +24,7 @@
 
 /* Bytes a call costs besides its frame (the call, the decoded message, bookkeeping), so
  * that 10,000 tiny pipelined calls also count against the queue limit. */
-#define CALL_OVERHEAD_BYTES 512
+#define CALL_OVERHEAD_BYTES (sizeof(struct call) + 256)
 
 /* Least room offered to one read: many small frames, or a 64 KiB send and the frames
  * after it, in one syscall. */

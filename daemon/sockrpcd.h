@@ -145,7 +145,7 @@ struct call {
 	struct evutil_addrinfo *candidates, *next_candidate;
 	struct sockaddr_storage target;
 	socklen_t target_len;
-	bool connect_started;
+	bool connect_started;     /* connect: under way; send_to: destination chosen */
 	bool target_used;
 	const char *target_name; /* the host asked for (in request or handle) */
 	int resolve_error; /* EVUTIL_EAI_* of a failed resolution, else 0 */
