@@ -112,6 +112,13 @@ sr_client_open(const char *path, sr_error *err)
 		free_client(c);
 		return NULL;
 	}
+	/* Reads block for at most a tick, so the reader checks its deadline that often
+	 * without a poll() before every recv(). */
+	{
+		struct timeval tick = { READ_TICK_MS / 1000, (READ_TICK_MS % 1000) * 1000 };
+
+		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
+	}
 	if (client_hello(c, err) == -1) {
 		free_client(c);
 		return NULL;
@@ -585,10 +592,10 @@ write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, sr_error *er
 
 /*
  * Makes at least `need` unparsed bytes available at c->rbuf + c->roff, reading as much
- * as the socket has in one recv (so one syscall usually brings a whole reply). It waits
- * with poll() first: a reply just asked for is rarely there yet, and poll + recv costs
- * less than recv, EAGAIN, poll, recv. Only the reading thread calls this.
- * Returns 0, or -1 with *err filled.
+ * as the socket has in one recv (so one syscall usually brings a whole reply). The recv
+ * blocks, for at most READ_TICK_MS (SO_RCVTIMEO) at a time, between which the deadline
+ * is checked: one syscall per reply, where poll + recv would take two. Only the reading
+ * thread calls this. Returns 0, or -1 with *err filled.
  */
 static int
 fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
@@ -617,14 +624,7 @@ fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
 		c->rcap = cap;
 	}
 	while (c->rlen < need) {
-		if (io_wait(c->fd, POLLIN, deadline) != 0) {
-			if (errno == ETIMEDOUT) {
-				sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
-				return -1;
-			}
-			break;
-		}
-		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, MSG_DONTWAIT);
+		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
 		if (n > 0) {
 			c->rlen += (size_t)n;
 			continue;
@@ -635,6 +635,10 @@ fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
 		}
 		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
 			break;
+		if (deadline != SR_NO_DEADLINE && sr_now_ms() >= deadline) {
+			sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
+			return -1;
+		}
 	}
 	if (c->rlen >= need)
 		return 0;

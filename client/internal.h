@@ -28,6 +28,7 @@
 #define SR_NO_DEADLINE		(-1)
 #define SR_FIXED_DEADLINE_MS	30000
 #define SR_WAIT_MARGIN_MS	5000
+#define READ_TICK_MS		250	/* how often a blocked reader checks its deadline */
 #define SR_RESOLVE_DEADLINE_MS	120000
 #define SR_CONNECT_DEFAULT_MS	300000	/* the daemon's default, as Blade's */
 
