@@ -31,7 +31,7 @@ OP(hello, HelloRequest, HelloReply)
 		session_close_after_flush(s, NULL);
 		return;
 	}
-	s->hello_done = true;
+	session_hello_received(s);
 	reply.status = (Sockrpc__Status *)&status_ok;
 	reply.major = SR_PROTOCOL_MAJOR;
 	reply.minor = SR_PROTOCOL_MINOR;

@@ -60,6 +60,11 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 		goto fail;
 	evutil_make_socket_nonblocking(fd);
 	event_add(s->ev_read, NULL);
+	{
+		struct timeval tv = { HELLO_TIMEOUT_MS / 1000, (HELLO_TIMEOUT_MS % 1000) * 1000 };
+
+		evtimer_add(s->ev_close, &tv); /* cancelled by a Hello */
+	}
 	s->id = ++d->next_session_id;
 	TAILQ_INSERT_TAIL(&d->sessions, s, link);
 	d->n_sessions++;
@@ -133,6 +138,14 @@ session_close(struct session *s, const char *reason)
 		log_error("session %llu: cannot schedule its release", (unsigned long long)s->id);
 }
 
+/* Hello arrived: the session may now live as long as its client wants. */
+void
+session_hello_received(struct session *s)
+{
+	s->hello_done = true;
+	evtimer_del(s->ev_close);
+}
+
 /*
  * Closes the session from the loop, soon. Code that runs inside a call (writing its
  * reply, say) uses this, since session_close() frees every call of the session.
@@ -152,8 +165,10 @@ on_close_due(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 
-	session_close(s, s->close_reason ? s->close_reason
-	                                 : "its client did not take its last replies in time");
+	if (s->close_reason == NULL)
+		s->close_reason = s->hello_done ? "its client did not take its last replies in time"
+		                                : "no Hello in time";
+	session_close(s, s->close_reason);
 }
 
 /* A paused session does not read, so it watches for its client hanging up instead. */

@@ -192,6 +192,7 @@ const char *server_admission_refusal(struct sockrpcd *d, const struct session *n
 struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
 void session_close(struct session *s, const char *reason);
 void session_close_after_flush(struct session *s, const char *why);
+void session_hello_received(struct session *s);
 void session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                         const ProtobufCMessage *reply);
 void session_release_call_bytes(struct session *s, size_t bytes);

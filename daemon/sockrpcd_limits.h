@@ -29,6 +29,10 @@
 /* After EMFILE/ENFILE on accept the listener pauses this long before trying again. */
 #define ACCEPT_RETRY_MS 100
 
+/* A client has this long to say Hello; one that connects and says nothing holds a
+ * session slot, so it must not hold it for long. */
+#define HELLO_TIMEOUT_MS 10000
+
 /* A session closing after its last replies waits this long for its client to take them. */
 #define CLOSE_FLUSH_MS 5000
 

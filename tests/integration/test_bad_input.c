@@ -5,6 +5,7 @@
  * returns to idle.
  */
 #include <check.h>
+#include <poll.h>
 #include <errno.h>
 #include <limits.h>
 #include <pthread.h>
@@ -130,6 +131,27 @@ START_TEST(truncated_header_then_disconnect)
 	}
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
 	    test_daemon.idle_fds);
+}
+END_TEST
+
+/* A client that connects and never says Hello (or stops half-way through it) loses its
+ * session after the daemon's Hello timeout (10 s), so it cannot hold a slot for long. */
+START_TEST(silent_client_is_dropped_before_hello)
+{
+	int silent = raw_connect(test_daemon.path), dripping = raw_connect(test_daemon.path);
+	uint8_t hdr[4] = { 0, 0, 0, 2 };
+	struct pollfd p = { .fd = silent, .events = POLLIN };
+	char byte;
+
+	raw_write(dripping, hdr, sizeof(hdr));
+	ck_assert_int_eq(poll(&p, 1, 15000), 1);
+	ck_assert_int_eq(read(silent, &byte, 1), 0); /* the daemon hung up */
+	p.fd = dripping;
+	ck_assert_int_eq(poll(&p, 1, 5000), 1);
+	ck_assert_int_eq(read(dripping, &byte, 1), 0);
+	close(silent);
+	close(dripping);
+	assert_daemon_serves(&test_daemon);
 }
 END_TEST
 
@@ -943,6 +965,7 @@ bad_input_suite(void)
 	tcase_add_test(frames, length_over_maximum);
 	tcase_add_test(frames, length_at_maximum_is_accepted);
 	tcase_add_test(frames, truncated_header_then_disconnect);
+	tcase_add_test(frames, silent_client_is_dropped_before_hello);
 	tcase_add_test(frames, truncated_body_then_disconnect);
 	tcase_add_test(frames, reserved_flag_bits);
 	tcase_add_test(frames, reply_flag_from_client);
