@@ -23,8 +23,11 @@
 #include "sockrpcd.h"
 
 /* Bytes a call costs besides its frame (the call, the decoded message, bookkeeping), so
- * that 10,000 tiny pipelined calls also count against the queue limit. */
-#define CALL_OVERHEAD_BYTES (sizeof(struct call) + 256)
+ * that 10,000 tiny pipelined calls also count against the queue limit. A round figure
+ * that clients can count with (tests/integration/test_abuse.c does). */
+#define CALL_OVERHEAD_BYTES 2048
+_Static_assert(sizeof(struct call) + 512 <= CALL_OVERHEAD_BYTES,
+               "a call costs more than its charge");
 
 /* Least room offered to one read: many small frames, or a 64 KiB send and the frames
  * after it, in one syscall. */

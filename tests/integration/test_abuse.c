@@ -76,7 +76,8 @@ listening_handle(int fd, uint64_t id)
 }
 
 /* Bytes the daemon charges a request against the session's queue (session.c). */
-#define CALL_CHARGE(body) (SR_FRAME_HEADER_SIZE + (body) + 512)
+/* What the daemon counts for a call: its frame plus CALL_OVERHEAD_BYTES (session.c). */
+#define CALL_CHARGE(body) (SR_FRAME_HEADER_SIZE + (body) + 2048)
 
 /* Body size of an AcceptRequest/CloseRequest for a small handle plus `pad` (rc_send_padded). */
 static size_t
