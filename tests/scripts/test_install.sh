@@ -7,6 +7,11 @@ set -euo pipefail
 
 build=${1:?usage: test_install.sh BUILD_DIR}
 build=$(cd "$build" && pwd)
+# A sanitized build installs sanitized libraries: programs using them need the same runtime.
+san=""
+if grep -q '^SOCKRPC_SANITIZE:BOOL=ON' "$build/CMakeCache.txt" 2>/dev/null; then
+	san="-fsanitize=address,undefined"
+fi
 src=$(cd "$(dirname "$0")/../.." && pwd)
 
 for tool in cmake pkg-config cc; do
@@ -118,14 +123,14 @@ pkg-config --exists sockrpc || fail "pkg-config does not find sockrpc"
 [[ $(pkg-config --print-requires-private sockrpc) == libprotobuf-c* ]] ||
 	fail "Requires.private lacks libprotobuf-c"
 # shellcheck disable=SC2046
-cc -o "$tmp/prog_pc" "$tmp/prog.c" $(pkg-config --cflags --libs sockrpc) \
+cc $san -o "$tmp/prog_pc" "$tmp/prog.c" $(pkg-config --cflags --libs sockrpc) \
 	>"$tmp/cc.log" 2>&1 || fail "pkg-config shared link"
 out=$(LD_LIBRARY_PATH=$libdir timeout 10 "$tmp/prog_pc" "$sock") || fail "prog_pc: $out"
 deps=$(LD_LIBRARY_PATH=$libdir ldd "$tmp/prog_pc")
 grep -qF "$libdir/libsockrpc.so" <<<"$deps" || fail "prog_pc did not use the installed .so"
 echo "ok: pkg-config, shared: $(echo "$out" | tr '\n' ' ')"
 # shellcheck disable=SC2046
-cc -o "$tmp/prog_pc_static" "$tmp/prog.c" $(pkg-config --cflags sockrpc) \
+cc $san -o "$tmp/prog_pc_static" "$tmp/prog.c" $(pkg-config --cflags sockrpc) \
 	"$libdir/libsockrpc.a" $(pkg-config --static --libs sockrpc | sed 's/-lsockrpc//') \
 	>"$tmp/cc.log" 2>&1 || fail "pkg-config static link"
 deps=$(ldd "$tmp/prog_pc_static")
@@ -146,6 +151,7 @@ add_executable(prog_static prog.c)
 target_link_libraries(prog_static PRIVATE sockrpc::sockrpc_static)
 EOF
 cmake -S "$tmp/consumer" -B "$tmp/consumer/build" -DCMAKE_PREFIX_PATH="$root" \
+	-DCMAKE_C_FLAGS="$san" \
 	>"$tmp/consumer.log" 2>&1 || fail "find_package(sockrpc) configure"
 cmake --build "$tmp/consumer/build" >>"$tmp/consumer.log" 2>&1 || fail "find_package build"
 out=$(timeout 10 "$tmp/consumer/build/prog_shared" "$sock") || fail "prog_shared: $out"
