@@ -186,6 +186,10 @@ take_bytes(struct call *c, int64_t length, int flags, struct sockaddr_storage *f
 	*out = NULL;
 	*eos = false;
 	r = receive_size(h, length, &size);
+	/* Shut down for reading, a socket polls readable with nothing to read (a datagram
+	 * socket's recv says EAGAIN, not 0): that is its end, or the wait would spin. */
+	if ((r == -EAGAIN || r == -EWOULDBLOCK) && h->shut_rd)
+		r = 0;
 	if (r == -EAGAIN || r == -EWOULDBLOCK)
 		return CALL_WAIT_IO;
 	if (r < 0) {
@@ -211,6 +215,11 @@ take_bytes(struct call *c, int64_t length, int flags, struct sockaddr_storage *f
 	if (n < 0) {
 		int err = errno;
 
+		if ((err == EAGAIN || err == EWOULDBLOCK) && h->shut_rd) {
+			*got = 0;
+			*eos = true;
+			return CALL_DONE;
+		}
 		free(*out);
 		*out = NULL;
 		if (err == EAGAIN || err == EWOULDBLOCK)
@@ -320,8 +329,8 @@ read_step(struct call *c, enum call_event ev)
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (!h->blocking && c->done > 0)
-				break;
+			if (h->shut_rd || (!h->blocking && c->done > 0))
+				break; /* shut down for reading: what there is, is all */
 			return CALL_WAIT_IO;
 		}
 		call_fail_errno(c, h, errno, "read failed");

@@ -214,7 +214,7 @@ OP(shutdown, ShutdownRequest, ShutdownReply)
 {
 	struct call *c = closure_data;
 	struct handle *h = op_lookup_handle(c, in->handle, HOP_SHUTDOWN);
-	int how;
+	int how, err;
 
 	if (h == NULL)
 		return;
@@ -227,15 +227,21 @@ OP(shutdown, ShutdownRequest, ShutdownReply)
 		op_reply_state(c, h); /* the same how twice in a row is a no-op */
 		return;
 	}
-	if (shutdown(h->fd, how) != 0) {
-		call_fail_errno(c, h, errno, "shutdown failed");
+	err = shutdown(h->fd, how) == 0 ? 0 : errno;
+	/* Linux shuts an unconnected socket down all the same, and says ENOTCONN (the socket
+	 * then polls readable for ever): record what the kernel did, then report the error. */
+	if (err != 0 && err != ENOTCONN) {
+		call_fail_errno(c, h, err, "shutdown failed");
 		return;
 	}
 	h->shut_rd |= how == SHUT_RD || how == SHUT_RDWR;
 	h->shut_wr |= how == SHUT_WR || how == SHUT_RDWR;
 	h->shutdown_reason = how;
 	h->state = HANDLE_SHUTDOWN;
-	op_reply_state(c, h);
+	if (err != 0)
+		call_fail_errno(c, h, err, "shutdown failed");
+	else
+		op_reply_state(c, h);
 	/* Waiting calls now see end of stream (reads) or a broken pipe (writes). */
 	handle_run_queue(h, CALL_RX);
 	handle_run_queue(h, CALL_TX);

@@ -14,7 +14,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <pthread.h>
+
 #include "harness.h"
+#include "rawcall.h"
 #include "sockets.h"
 
 static const char *
@@ -303,6 +306,56 @@ START_TEST(datagram_errors)
 END_TEST
 
 /* A connected datagram socket learns of an unreachable peer (ICMP) on its next receive. */
+struct waiting_receive {
+	sr_socket *s;
+	int rc;
+	size_t len;
+	sr_error err;
+};
+
+static void *
+receive_in_thread(void *arg)
+{
+	struct waiting_receive *w = arg;
+	char *data = NULL;
+
+	w->rc = sr_receive(w->s, 100, 0, &data, &w->len, &w->err);
+	free(data);
+	return NULL;
+}
+
+/*
+ * Linux shuts an unconnected datagram socket down although it answers ENOTCONN, and the
+ * socket then polls readable with nothing to read. The receive waiting on it must end
+ * (end of stream) rather than spin the daemon. Found by the fuzzer.
+ */
+START_TEST(shutdown_of_unconnected_datagram_socket_ends_waiting_receive)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_DGRAM);
+	struct waiting_receive w = { .s = s, .rc = 99 };
+	pthread_t t;
+	sr_error err;
+	long before;
+
+	bind_ok(s, 0, "127.0.0.1");
+	ck_assert_int_eq(pthread_create(&t, NULL, receive_in_thread, &w), 0);
+	sleep_ms(200);
+	ck_assert_int_eq(sr_shutdown(s, SHUT_RD, &err), -1);
+	assert_err(err, SR_EOS, ENOTCONN, "shutdown failed");
+	ck_assert(sr_socket_state(s)->is_shutdown);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_msg(w.rc == 0 && w.len == 0, "receive: %d (%s), %zu bytes", w.rc,
+	    w.err.message, w.len);
+	/* The daemon is idle again: well under half a second of CPU in a second. */
+	before = process_cpu_ticks(test_daemon.pid);
+	sleep_ms(1000);
+	ck_assert_int_lt(process_cpu_ticks(test_daemon.pid) - before, 50);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
 START_TEST(connected_to_closed_port_refused)
 {
 	struct sockaddr_in sin;
@@ -351,6 +404,7 @@ udp_suite(void)
 	tcase_add_test(tc, stream_socket_refuses_datagram_calls);
 	tcase_add_test(tc, datagram_errors);
 	tcase_add_test(tc, connected_to_closed_port_refused);
+	tcase_add_test(tc, shutdown_of_unconnected_datagram_socket_ends_waiting_receive);
 	suite_add_tcase(s, tc);
 	return s;
 }
