@@ -222,6 +222,7 @@ cmd_status(const struct options *o, int argc, char **argv)
 		path = sr_default_socket_path();
 	printf("socket: %s\n", path);
 	printf("session: %llu\n", sr_client_session_id(c));
+	printf("daemon: sockrpcd %s\n", sr_client_daemon_version(c));
 	printf("library: libsockrpc %s\n", SR_VERSION);
 	sr_client_close(c);
 	return CLI_EXIT_OK;

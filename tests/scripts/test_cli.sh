@@ -101,6 +101,7 @@ start_daemon "$sock"
 # --- status, help, version, usage -------------------------------------------------
 $T "$cli" status >"$tmp/status"
 grep -Eq '^session: [0-9]+$' "$tmp/status" || fail "status: $(cat "$tmp/status")"
+grep -Eq '^daemon: sockrpcd [0-9]+\.[0-9]+\.[0-9]+$' "$tmp/status" || fail "status: $(cat "$tmp/status")"
 $T "$cli" --help | grep -q '3  denied by' || fail "--help does not list the exit codes"
 [[ $($T "$cli" --version) == "sockrpc "* ]] || fail "--version"
 expect_exit 1 'unknown command' $T "$cli" frobnicate
