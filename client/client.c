@@ -25,16 +25,26 @@
 #include "frame.h"
 #include "internal.h"
 
-/* One call sent and not yet answered; lives on the caller's stack. */
+/* fill() and read_frame(): the deadline passed (bytes read so far stay buffered). */
+#define READ_LATE (-2)
+
+/*
+ * One call sent and not yet answered. A call that waits for its reply keeps it on
+ * its stack; one started with sr_call_start() has it on the heap, owned by whoever
+ * collects it (sr_call_finish) or gives it up (sr_call_abandon).
+ */
 struct pending {
 	uint64_t id;
 	unsigned method;
 	pthread_cond_t cond;	/* signalled when done, or to hand over reading */
+	bool waiting;		/* a thread sleeps on cond for this call */
 	bool done;
 	bool failed;		/* done with err instead of a reply */
+	bool orphan;		/* abandoned: freed when its reply arrives */
 	sr_error err;
 	uint8_t *body;		/* the reply message, malloc'd by the reader */
 	size_t len;
+	uint64_t arrival;	/* order in which replies were read, from 1 */
 	struct pending *next;
 };
 
@@ -42,9 +52,15 @@ static int	 client_hello(sr_client *c, sr_error *err);
 static void	 client_invoke(ProtobufCService *service, unsigned method_index,
 		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
 static void	 client_break(sr_client *c, const sr_error *why);
+static void	 call_start(sr_client *c, struct pending *p, unsigned method_index,
+		    const ProtobufCMessage *input, int64_t deadline);
+static void	 call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure,
+		    struct call_ctx *ctx);
 static int	 call_send(sr_client *c, struct pending *p, uint8_t *frame, size_t len,
 		    int64_t deadline);
-static void	 call_wait(sr_client *c, struct pending *p, int64_t deadline);
+static bool	 call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft);
+static void	 pending_init(struct pending *p, unsigned method_index);
+static void	 pending_free(struct pending *p);
 static int	 read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h,
 		    uint8_t **body, sr_error *err);
 static int	 write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline,
@@ -152,6 +168,8 @@ sr_client_close(sr_client *c)
 
 	if (c == NULL)
 		return;
+	for (s = c->sockets; s != NULL; s = s->next)
+		sr_window_forget(s);
 	pthread_mutex_lock(&c->mu);
 	for (s = c->sockets; s != NULL; s = next) {
 		next = s->next;
@@ -219,9 +237,13 @@ sr_call_done(const ProtobufCMessage *reply, void *closure_data)
 	    f->descriptor == &sockrpc__socket_state__descriptor)
 		state = *(Sockrpc__SocketState *const *)((const char *)reply + f->offset);
 
+	/* A reply collected late (a write-behind send) must not undo a newer state. */
 	if (state != NULL && ctx->socket != NULL) {
 		pthread_mutex_lock(&ctx->client->mu);
-		sr_state_from_wire(&ctx->socket->state, state);
+		if (ctx->arrival > ctx->socket->state_arrival) {
+			sr_state_from_wire(&ctx->socket->state, state);
+			ctx->socket->state_arrival = ctx->arrival;
+		}
 		pthread_mutex_unlock(&ctx->client->mu);
 	}
 	if (st != NULL && st->code != SOCKRPC__CODE__OK) {
@@ -337,7 +359,8 @@ client_hello(sr_client *c, sr_error *err)
 /*
  * ProtobufCService.invoke: frame the request, send it, wait for its reply,
  * unpack it as the method's output type, hand it to the closure and free it.
- * closure_data is always a struct call_ctx (see internal.h).
+ * closure_data is always a struct call_ctx (see internal.h). With ctx->started
+ * set the call is only sent: *ctx->started receives it, for sr_call_finish().
  */
 static void
 client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
@@ -345,55 +368,148 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
 {
 	sr_client *c = (sr_client *)service;
 	struct call_ctx *ctx = closure_data;
-	const ProtobufCMessageDescriptor *out_desc;
-	struct sr_frame_header h;
-	struct pending p;
+	struct pending *p, local;
+
+	if (ctx->started != NULL) {
+		if ((p = malloc(sizeof(*p))) == NULL) {
+			sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+			closure(NULL, closure_data);
+			return;
+		}
+		pending_init(p, method_index);
+		call_start(c, p, method_index, input, ctx->deadline);
+		*ctx->started = p;
+		return;
+	}
+	pending_init(&local, method_index);
+	call_start(c, &local, method_index, input, ctx->deadline);
+	call_wait(c, &local, ctx->deadline, false);
+	call_finish(c, &local, closure, ctx);
+	pthread_cond_destroy(&local.cond);
+}
+
+/*
+ * Waits until a started call is answered or the deadline passes; unlike a call's own
+ * deadline, passing this one is no fault of the daemon. Returns whether it is done.
+ */
+bool
+sr_call_wait_until(sr_client *c, struct pending *p, int64_t deadline)
+{
+	return call_wait(c, p, deadline, true);
+}
+
+/* True when a started call's reply (or failure) is in: finishing it will not wait. */
+bool
+sr_call_ready(sr_client *c, struct pending *p)
+{
+	bool done;
+
+	pthread_mutex_lock(&c->mu);
+	done = p->done;
+	pthread_mutex_unlock(&c->mu);
+	return done;
+}
+
+/*
+ * Waits for a call begun with ctx->started (until ctx->deadline), hands its reply to
+ * sr_call_done() with ctx, and frees p.
+ */
+void
+sr_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx)
+{
+	call_wait(c, p, ctx->deadline, false);
+	call_finish(c, p, sr_call_done, ctx);
+	pending_free(p);
+}
+
+/*
+ * Gives up a started call without its reply: freed now if answered, else when its
+ * reply arrives (or the connection breaks). sr_client_close() frees what is left.
+ */
+void
+sr_call_abandon(sr_client *c, struct pending *p)
+{
+	pthread_mutex_lock(&c->mu);
+	if (p->done) {
+		free(p->body);
+		pending_free(p);
+	} else {
+		p->orphan = true;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+pending_init(struct pending *p, unsigned method_index)
+{
 	pthread_condattr_t ca;
-	ProtobufCMessage *reply;
+
+	memset(p, 0, sizeof(*p));
+	p->method = method_index;
+	/* Deadlines are CLOCK_MONOTONIC so that a clock step cannot fire or hold them. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Frees a heap pending (not its body). */
+static void
+pending_free(struct pending *p)
+{
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+/* Frames input and sends it as call p. On failure p ends done and failed. */
+static void
+call_start(sr_client *c, struct pending *p, unsigned method_index, const ProtobufCMessage *input,
+    int64_t deadline)
+{
+	struct sr_frame_header h;
 	uint8_t *frame;
 	size_t len;
 
 	len = protobuf_c_message_get_packed_size(input);
 	if (len > c->max_frame) {
-		sr_seterr(ctx->err, SR_ELIMIT, 0,
+		p->done = p->failed = true;
+		sr_seterr(&p->err, SR_ELIMIT, 0,
 		    "request of %zu bytes is larger than the daemon's limit of %u", len,
 		    (unsigned)c->max_frame);
-		closure(NULL, closure_data);
 		return;
 	}
 	if ((frame = malloc(SR_FRAME_HEADER_SIZE + len)) == NULL) {
-		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
-		closure(NULL, closure_data);
+		p->done = p->failed = true;
+		sr_seterr(&p->err, SR_ELIMIT, ENOMEM, "out of memory");
 		return;
 	}
 	protobuf_c_message_pack(input, frame + SR_FRAME_HEADER_SIZE);
-
-	memset(&p, 0, sizeof(p));
-	p.method = method_index;
-	/* Deadlines are CLOCK_MONOTONIC so that a clock step cannot fire or hold them. */
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&p.cond, &ca);
-	pthread_condattr_destroy(&ca);
 	/* call_send() assigns the id under the lock; the header is filled there. */
 	h.length = (uint32_t)len;
 	h.method = (uint16_t)method_index;
 	h.flags = 0;
 	h.call_id = 0;
 	frame_header_encode(&h, frame);
-	call_send(c, &p, frame, SR_FRAME_HEADER_SIZE + len, ctx->deadline);
+	call_send(c, p, frame, SR_FRAME_HEADER_SIZE + len, deadline);
 	free(frame);
-	call_wait(c, &p, ctx->deadline);
-	pthread_cond_destroy(&p.cond);
+}
 
-	if (p.failed) {
-		sr_copyerr(ctx->err, &p.err);
-		closure(NULL, closure_data);
+/* Unpacks the reply of a done call p and hands it to closure; frees the body. */
+static void
+call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct call_ctx *ctx)
+{
+	const ProtobufCMessageDescriptor *out_desc;
+	ProtobufCMessage *reply;
+
+	if (p->failed) {
+		sr_copyerr(ctx->err, &p->err);
+		closure(NULL, ctx);
 		return;
 	}
-	out_desc = service->descriptor->methods[method_index].output;
-	reply = protobuf_c_message_unpack(out_desc, NULL, p.len, p.body);
-	free(p.body);
+	out_desc = c->service.descriptor->methods[p->method].output;
+	reply = protobuf_c_message_unpack(out_desc, NULL, p->len, p->body);
+	free(p->body);
+	p->body = NULL;
 	if (reply == NULL) {
 		sr_error e;
 
@@ -402,10 +518,11 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
 		client_break(c, &e);
 		pthread_mutex_unlock(&c->mu);
 		sr_copyerr(ctx->err, &e);
-		closure(NULL, closure_data);
+		closure(NULL, ctx);
 		return;
 	}
-	closure(reply, closure_data);
+	ctx->arrival = p->arrival;
+	closure(reply, ctx);
 	protobuf_c_message_free_unpacked(reply, NULL);
 }
 
@@ -465,11 +582,14 @@ unlink_pending(sr_client *c, struct pending *p)
 /*
  * Waits until p is answered or fails. Whichever waiting thread finds no
  * reader becomes it: it reads frames (lock released) and hands each reply to
- * its call. On leaving, it wakes another waiter to take over reading.
+ * its call. On leaving, it wakes another waiter to take over reading. Past the
+ * deadline the client breaks (the daemon failed to answer in time), unless the
+ * wait is soft: then p stays outstanding. Returns whether p is done.
  */
-static void
-call_wait(sr_client *c, struct pending *p, int64_t deadline)
+static bool
+call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 {
+	bool done;
 	struct sr_frame_header h;
 	struct pending *q;
 	struct timespec ts;
@@ -478,6 +598,7 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline)
 	int rc;
 
 	pthread_mutex_lock(&c->mu);
+	p->waiting = true;
 	while (!p->done) {
 		if (c->broken) {
 			p->done = p->failed = true;
@@ -490,7 +611,9 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline)
 			rc = read_frame(c, deadline, &h, &body, &e);
 			pthread_mutex_lock(&c->mu);
 			c->reading = false;
-			if (rc == -1) {
+			if (rc == READ_LATE && soft)
+				break;
+			if (rc != 0) {
 				client_break(c, &e);
 				continue;
 			}
@@ -506,8 +629,14 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline)
 				continue;
 			}
 			unlink_pending(c, q);
+			if (q->orphan) {
+				free(body);
+				pending_free(q);
+				continue;
+			}
 			q->body = body;
 			q->len = h.length;
+			q->arrival = ++c->replies_read;
 			q->done = true;
 			if (q != p)
 				pthread_cond_signal(&q->cond);
@@ -520,14 +649,27 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline)
 		ts.tv_sec = deadline / 1000;
 		ts.tv_nsec = (deadline % 1000) * 1000000;
 		if (pthread_cond_timedwait(&p->cond, &c->mu, &ts) == ETIMEDOUT && !p->done) {
+			if (soft)
+				break;
 			sr_seterr(&e, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
 			client_break(c, &e);
 		}
 	}
-	unlink_pending(c, p);
-	if (!c->reading && c->pending != NULL)
-		pthread_cond_signal(&c->pending->cond);
+	p->waiting = false;
+	done = p->done;
+	if (done)
+		unlink_pending(c, p);
+	/* Hand reading over to a thread still waiting (started calls may have none). */
+	if (!c->reading) {
+		for (q = c->pending; q != NULL; q = q->next) {
+			if (q->waiting) {
+				pthread_cond_signal(&q->cond);
+				break;
+			}
+		}
+	}
 	pthread_mutex_unlock(&c->mu);
+	return done;
 }
 
 /*
@@ -547,6 +689,10 @@ client_break(sr_client *c, const sr_error *why)
 	}
 	for (q = c->pending; q != NULL; q = next) {
 		next = q->next;
+		if (q->orphan) {
+			pending_free(q);
+			continue;
+		}
 		q->done = q->failed = true;
 		q->err = c->broken_err;
 		q->next = NULL;
@@ -595,7 +741,7 @@ write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, sr_error *er
  * as the socket has in one recv (so one syscall usually brings a whole reply). The recv
  * blocks, for at most READ_TICK_MS (SO_RCVTIMEO) at a time, between which the deadline
  * is checked: one syscall per reply, where poll + recv would take two. Only the reading
- * thread calls this. Returns 0, or -1 with *err filled.
+ * thread calls this. Returns 0, or -1 (READ_LATE past the deadline) with *err filled.
  */
 static int
 fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
@@ -637,7 +783,7 @@ fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
 			break;
 		if (deadline != SR_NO_DEADLINE && sr_now_ms() >= deadline) {
 			sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
-			return -1;
+			return READ_LATE;
 		}
 	}
 	if (c->rlen >= need)
@@ -647,15 +793,16 @@ fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
 	return -1;
 }
 
-/* Reads one reply frame; *body is malloc'd (h->length bytes). */
+/* Reads one reply frame; *body is malloc'd (h->length bytes). Returns as fill(). */
 static int
 read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **body,
     sr_error *err)
 {
 	const char *why;
+	int rc;
 
-	if (fill(c, SR_FRAME_HEADER_SIZE, deadline, err) == -1)
-		return -1;
+	if ((rc = fill(c, SR_FRAME_HEADER_SIZE, deadline, err)) != 0)
+		return rc;
 	frame_header_decode(c->rbuf + c->roff, h);
 	if (frame_header_check(h, c->max_frame, sockrpc__sock_rpc__descriptor.n_methods, 1,
 	    &why) == -1) {
@@ -666,10 +813,10 @@ read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **
 		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return -1;
 	}
-	if (fill(c, SR_FRAME_HEADER_SIZE + (size_t)h->length, deadline, err) == -1) {
+	if ((rc = fill(c, SR_FRAME_HEADER_SIZE + (size_t)h->length, deadline, err)) != 0) {
 		free(*body);
 		*body = NULL;
-		return -1;
+		return rc;
 	}
 	memcpy(*body, c->rbuf + c->roff + SR_FRAME_HEADER_SIZE, h->length);
 	c->roff += SR_FRAME_HEADER_SIZE + (size_t)h->length;
@@ -707,6 +854,12 @@ io_wait(int fd, short events, int64_t deadline)
 static void
 free_client(sr_client *c)
 {
+	struct pending *q, *next;
+
+	for (q = c->pending; q != NULL; q = next) {
+		next = q->next;
+		pending_free(q); /* only abandoned calls are left when the client closes */
+	}
 	if (c->fd != -1)
 		close(c->fd);
 	pthread_mutex_destroy(&c->mu);

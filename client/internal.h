@@ -31,6 +31,8 @@
 #define READ_TICK_MS		250	/* how often a blocked reader checks its deadline */
 #define SR_RESOLVE_DEADLINE_MS	120000
 #define SR_CONNECT_DEFAULT_MS	300000	/* the daemon's default, as Blade's */
+/* How long close and shutdown wait for write-behind sends that make no progress. */
+#define SR_LINGER_MS		5000
 
 struct pending;
 
@@ -42,6 +44,7 @@ struct sr_client {
 	pthread_mutex_t mu;		/* guards every field below and socket states */
 	pthread_mutex_t write_mu;	/* one frame is written at a time */
 	uint64_t next_call_id;
+	uint64_t replies_read;		/* numbers replies in the order they arrive */
 	struct pending *pending;	/* calls sent and not yet answered */
 	bool reading;			/* a waiting thread is reading replies */
 	uint8_t *rbuf;			/* bytes read, not yet parsed: the reader's alone */
@@ -61,8 +64,11 @@ struct sr_client {
 struct sr_socket {
 	sr_client *client;	/* NULL once sr_client_close() detached it */
 	long handle;		/* the daemon's handle id */
-	sr_state state;		/* the last state received; written under client->mu */
+	sr_state state;		/* the newest state received; written under client->mu */
+	uint64_t state_arrival;	/* which reply it came in (client->replies_read) */
 	sr_socket *prev, *next;	/* in client->sockets */
+	pthread_mutex_t send_mu;	/* one sender at a time, so chunks stay in order */
+	struct send_window *window;	/* write-behind sends in flight; send_window.c */
 };
 
 /*
@@ -79,6 +85,8 @@ struct call_ctx {
 	bool failed;
 	void (*take)(const ProtobufCMessage *reply, struct call_ctx *ctx);
 	void *out;		/* for take() */
+	struct pending **started; /* set: only send the call, store it here */
+	uint64_t arrival;	/* the reply's place in the order replies arrived */
 };
 
 /* client.c */
@@ -90,6 +98,20 @@ void	 sr_call_done(const ProtobufCMessage *reply, void *closure_data);
 void	 sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in);
 void	 sr_client_attach(sr_client *c, sr_socket *s);
 void	 sr_client_detach(sr_client *c, sr_socket *s);
+bool	 sr_call_ready(sr_client *c, struct pending *p);
+bool	 sr_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
+void	 sr_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
+void	 sr_call_abandon(sr_client *c, struct pending *p);
+
+/* send_window.c */
+long	 sr_window_send(sr_socket *s, const void *data, size_t len, sr_error *err);
+int	 sr_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err);
+void	 sr_window_forget(sr_socket *s);
+void	 sr_window_free(sr_socket *s);
+
+/* socket.c */
+enum sr_wait_kind { WAIT_RECEIVE, WAIT_SEND };
+int64_t	 sr_wait_deadline(sr_socket *s, enum sr_wait_kind kind);
 
 /* errors.c */
 void	 sr_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)

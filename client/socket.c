@@ -15,8 +15,6 @@
 #include "enums.h"
 #include "internal.h"
 
-enum wait_kind { WAIT_RECEIVE, WAIT_SEND };
-
 /* Typed closures for the generated stubs; all forward to sr_call_done(). */
 #define CLOSURE(fn, Type)                                                      \
 	static void fn(const Type *reply, void *data)                          \
@@ -50,9 +48,14 @@ struct data_out {
 	int *port;
 };
 
+static sr_socket *socket_alloc(sr_error *err);
+static void	 socket_release(sr_socket *s);
 static bool	 socket_closed(sr_socket *s);
+static bool	 writes_behind(sr_socket *s, int flags, size_t len);
+static long	 send_now(sr_socket *s, const void *data, size_t len, uint32_t wire,
+		    sr_error *err);
+static bool	 lock_sends_unless_busy(sr_socket *s);
 static int	 usable(sr_socket *s, sr_error *err);
-static int64_t	 wait_deadline(sr_socket *s, enum wait_kind kind);
 static long	 payload_limit(sr_socket *s);
 static long	 send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags,
 		    sr_error *err);
@@ -95,10 +98,8 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 	}
 	req.protocol = wire;
 
-	if ((s = calloc(1, sizeof(*s))) == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+	if ((s = socket_alloc(err)) == NULL)
 		return NULL;
-	}
 	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
 	s->client = c;
 	sockrpc__sock_rpc__socket(&c->service, &req, socket_done, &ctx);
@@ -108,7 +109,7 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 		ctx.failed = true;
 	}
 	if (ctx.failed) {
-		free(s);
+		socket_release(s);
 		return NULL;
 	}
 	s->handle = s->state.id;
@@ -195,17 +196,15 @@ sr_accept(sr_socket *s, sr_error *err)
 	if (usable(s, err) == -1)
 		return NULL;
 	/* Allocated first: once the daemon has accepted, the handle must have a home. */
-	if ((accepted = calloc(1, sizeof(*accepted))) == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+	if ((accepted = socket_alloc(err)) == NULL)
 		return NULL;
-	}
 	req.handle = s->handle;
-	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_RECEIVE), err);
+	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = accept_take;
 	ctx.out = accepted;
 	sockrpc__sock_rpc__accept(&s->client->service, &req, accept_done, &ctx);
 	if (ctx.failed) {
-		free(accepted);
+		socket_release(accepted);
 		return NULL;
 	}
 	sr_client_attach(s->client, accepted);
@@ -213,18 +212,15 @@ sr_accept(sr_socket *s, sr_error *err)
 }
 
 /*
- * Sends all of data, in max_payload chunks (one call each). Returns the bytes
- * sent. A chunk sent short (a non-blocking socket with a full buffer) ends the
- * loop. If a later chunk fails after earlier ones were sent, the count so far
- * is returned (and *err says why it stopped) so no sent byte goes unreported.
+ * Sends all of data. On a connected, blocking stream socket the calls are written
+ * behind (send_window.c): sr_send returns once they are on their way, and a failure
+ * shows in the next sr_send. Otherwise each chunk waits for its answer (send_now).
  */
 long
 sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
 {
-	const char *p = data;
 	uint32_t wire;
-	size_t chunk;
-	long total = 0, limit, n;
+	long n;
 
 	if (usable(s, err) == -1)
 		return -1;
@@ -233,21 +229,15 @@ sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
 		    (unsigned)flags);
 		return -1;
 	}
-	if (len == 0)
-		return send_chunk(s, "", 0, wire, err);
-	limit = payload_limit(s);
-	while ((size_t)total < len) {
-		chunk = len - (size_t)total;
-		if (chunk > (size_t)limit)
-			chunk = (size_t)limit;
-		n = send_chunk(s, p + total, chunk, wire, err);
-		if (n == -1)
-			return total > 0 ? total : -1;
-		total += n;
-		if ((size_t)n < chunk)
-			break;
-	}
-	return total;
+	pthread_mutex_lock(&s->send_mu);
+	if (writes_behind(s, flags, len))
+		n = sr_window_send(s, data, len, err);
+	else if (sr_window_drain(s, -1, err) == -1)
+		n = -1;
+	else
+		n = send_now(s, data, len, wire, err);
+	pthread_mutex_unlock(&s->send_mu);
+	return n;
 }
 
 /* Streams the rest of the file on fd, one max_payload chunk at a time. */
@@ -382,6 +372,7 @@ sr_close(sr_socket *s, sr_error *err)
 	struct call_ctx ctx;
 	sr_error local;
 	sr_client *c;
+	bool sends_locked;
 
 	if (s == NULL) {
 		sr_seterr(err, SR_EINVAL, 0, "no socket");
@@ -389,9 +380,12 @@ sr_close(sr_socket *s, sr_error *err)
 	}
 	if ((c = s->client) == NULL || socket_closed(s))
 		return 0;
+	sends_locked = lock_sends_unless_busy(s);
 	req.handle = s->handle;
 	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), &local);
 	sockrpc__sock_rpc__close(&c->service, &req, close_done, &ctx);
+	if (sends_locked)
+		pthread_mutex_unlock(&s->send_mu);
 	if (ctx.failed && local.code != SR_EDAEMON && local.code != SR_EPROTO) {
 		sr_copyerr(err, &local);
 		return -1;
@@ -412,9 +406,10 @@ sr_socket_free(sr_socket *s)
 		return;
 	if (s->client != NULL) {
 		(void)sr_close(s, NULL);
+		sr_window_forget(s);
 		sr_client_detach(s->client, s);
 	}
-	free(s);
+	socket_release(s);
 }
 
 int
@@ -422,6 +417,7 @@ sr_shutdown(sr_socket *s, int how, sr_error *err)
 {
 	Sockrpc__ShutdownRequest req = SOCKRPC__SHUTDOWN_REQUEST__INIT;
 	struct call_ctx ctx;
+	bool sends_locked;
 	int wire;
 
 	if (usable(s, err) == -1)
@@ -430,10 +426,13 @@ sr_shutdown(sr_socket *s, int how, sr_error *err)
 		sr_seterr(err, SR_EINVAL, 0, "expected one of SHUT_* flags");
 		return -1;
 	}
+	sends_locked = lock_sends_unless_busy(s);
 	req.handle = s->handle;
 	req.how = wire;
 	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__shutdown(&s->client->service, &req, shutdown_done, &ctx);
+	if (sends_locked)
+		pthread_mutex_unlock(&s->send_mu);
 	return ctx.failed ? -1 : 0;
 }
 
@@ -593,7 +592,7 @@ sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t le
 	req.data.data = (uint8_t *)(uintptr_t)data;
 	req.data.len = len;
 	req.flags = wire;
-	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_SEND), err);
+	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), err);
 	ctx.take = send_to_take;
 	ctx.out = &sent;
 	sockrpc__sock_rpc__send_to(&s->client->service, &req, send_to_done, &ctx);
@@ -647,7 +646,7 @@ sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_le
 	req.handle = s->handle;
 	req.length = length;
 	req.flags = wire;
-	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_RECEIVE), err);
+	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = receive_from_take;
 	ctx.out = &o;
 	sockrpc__sock_rpc__receive_from(&s->client->service, &req, receive_from_done, &ctx);
@@ -723,6 +722,28 @@ sr_addrinfo_free(sr_addrinfo *ai)
 	free(ai);
 }
 
+static sr_socket *
+socket_alloc(sr_error *err)
+{
+	sr_socket *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&s->send_mu, NULL);
+	return s;
+}
+
+/* Frees s; its sends in flight were collected or forgotten. */
+static void
+socket_release(sr_socket *s)
+{
+	sr_window_free(s);
+	pthread_mutex_destroy(&s->send_mu);
+	free(s);
+}
+
 /* Reads is_closed under the lock a reply's state is written under. */
 static bool
 socket_closed(sr_socket *s)
@@ -758,8 +779,8 @@ usable(sr_socket *s, sr_error *err)
  * The deadline of a call that waits on the network: the handle's timeout plus
  * a margin, none without a timeout. A non-blocking handle never waits.
  */
-static int64_t
-wait_deadline(sr_socket *s, enum wait_kind kind)
+int64_t
+sr_wait_deadline(sr_socket *s, enum sr_wait_kind kind)
 {
 	bool blocking;
 	int timeout;
@@ -773,6 +794,71 @@ wait_deadline(sr_socket *s, enum wait_kind kind)
 	if (timeout <= 0)
 		return SR_NO_DEADLINE;
 	return sr_deadline_after((int64_t)timeout + SR_WAIT_MARGIN_MS);
+}
+
+/*
+ * Whether a send may go behind: plain data on a connected blocking stream with no
+ * send timeout. Such a send could only wait or fail, never return short, so
+ * returning early hides nothing but when a failure shows. With a timeout the
+ * caller asked to learn, in the call, whether the bytes went out in time.
+ */
+static bool
+writes_behind(sr_socket *s, int flags, size_t len)
+{
+	bool yes;
+
+	pthread_mutex_lock(&s->client->mu);
+	yes = flags == 0 && len > 0 && s->state.type == SOCK_STREAM && s->state.is_blocking &&
+	    s->state.is_connected && !s->state.is_shutdown && s->state.send_timeout <= 0;
+	pthread_mutex_unlock(&s->client->mu);
+	return yes;
+}
+
+/*
+ * Sends all of data in max_payload chunks, one answered call each. A chunk sent
+ * short (a non-blocking socket with a full buffer) ends the loop. If a later chunk
+ * fails after earlier ones were sent, the count so far is returned (and *err says
+ * why it stopped) so no sent byte goes unreported.
+ */
+static long
+send_now(sr_socket *s, const void *data, size_t len, uint32_t wire, sr_error *err)
+{
+	const char *p = data;
+	size_t chunk;
+	long total = 0, limit, n;
+
+	if (len == 0)
+		return send_chunk(s, "", 0, wire, err);
+	limit = payload_limit(s);
+	while ((size_t)total < len) {
+		chunk = len - (size_t)total;
+		if (chunk > (size_t)limit)
+			chunk = (size_t)limit;
+		n = send_chunk(s, p + total, chunk, wire, err);
+		if (n == -1)
+			return total > 0 ? total : -1;
+		total += n;
+		if ((size_t)n < chunk)
+			break;
+	}
+	return total;
+}
+
+/*
+ * Before shutdown or close: waits for this socket's sends in flight, so their bytes
+ * go out first, and keeps new sends out until unlocked. It stops waiting when they
+ * make no progress for SR_LINGER_MS (a peer that stopped reading), and does not wait
+ * at all when another thread is in sr_send on the socket (returns false, nothing
+ * locked): either way the call then acts at once and answers the sends, as close
+ * always answers a waiting call.
+ */
+static bool
+lock_sends_unless_busy(sr_socket *s)
+{
+	if (pthread_mutex_trylock(&s->send_mu) != 0)
+		return false;
+	(void)sr_window_drain(s, SR_LINGER_MS, NULL);
+	return true;
 }
 
 static long
@@ -792,7 +878,7 @@ send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags, sr_error 
 	req.data.data = (uint8_t *)(uintptr_t)data;
 	req.data.len = len;
 	req.flags = flags;
-	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_SEND), err);
+	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), err);
 	ctx.take = send_take;
 	ctx.out = &sent;
 	sockrpc__sock_rpc__send(&s->client->service, &req, send_done, &ctx);
@@ -822,7 +908,7 @@ receive_once(sr_socket *s, long length, uint32_t flags, char **out, size_t *out_
 	req.handle = s->handle;
 	req.length = length;
 	req.flags = flags;
-	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_RECEIVE), err);
+	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = receive_take;
 	ctx.out = &o;
 	sockrpc__sock_rpc__receive(&s->client->service, &req, receive_done, &ctx);
@@ -850,7 +936,7 @@ read_once(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 	o.len = out_len;
 	req.handle = s->handle;
 	req.length = length;
-	sr_call_init(&ctx, s->client, s, wait_deadline(s, WAIT_RECEIVE), err);
+	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = read_take;
 	ctx.out = &o;
 	sockrpc__sock_rpc__read(&s->client->service, &req, read_done, &ctx);

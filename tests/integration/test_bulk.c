@@ -1,0 +1,290 @@
+/*
+ * test_bulk.c - bulk sends on a blocking stream, which the library writes behind
+ * (client/send_window.c): every byte arrives whole and in order through close and
+ * shutdown, a reset peer shows in a later send, a peer that stops reading cannot
+ * hold close for ever, and close from another thread ends a sender stuck on it.
+ */
+#include <check.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "sockets.h"
+
+/* A kernel peer that reads one connection to its end and checks the pattern. */
+struct reader {
+	int listen_fd;
+	size_t got;		/* bytes read before end of stream */
+	size_t first_bad;	/* offset of the first wrong byte, or SIZE_MAX */
+	const char *reply;	/* written back after end of stream, or NULL */
+	pthread_t thread;
+};
+
+static void *
+reader_main(void *arg)
+{
+	struct reader *r = arg;
+	char buf[65536];
+	ssize_t n;
+	int fd = accept(r->listen_fd, NULL, NULL);
+
+	r->first_bad = SIZE_MAX;
+	if (fd == -1)
+		return NULL;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] != pattern_byte(r->got + (size_t)i) && r->first_bad == SIZE_MAX)
+				r->first_bad = r->got + (size_t)i;
+		r->got += (size_t)n;
+	}
+	if (r->reply != NULL)
+		(void)!write(fd, r->reply, strlen(r->reply));
+	close(fd);
+	return NULL;
+}
+
+static int
+reader_start(struct reader *r, const char *reply)
+{
+	int port;
+
+	memset(r, 0, sizeof(*r));
+	r->reply = reply;
+	r->listen_fd = plain_listener(1, &port);
+	ck_assert_int_eq(pthread_create(&r->thread, NULL, reader_main, r), 0);
+	return port;
+}
+
+static void
+reader_join(struct reader *r, size_t want)
+{
+	pthread_join(r->thread, NULL);
+	close(r->listen_fd);
+	ck_assert_uint_eq(r->got, want);
+	ck_assert_msg(r->first_bad == SIZE_MAX, "byte %zu differs", r->first_bad);
+}
+
+/* A loopback listener whose connections take little before someone reads them. */
+static int
+deaf_listener(int *port)
+{
+	int small = 4096, fd = plain_listener(1, port);
+
+	/* Accepted sockets inherit the receive buffer of the listener. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	return fd;
+}
+
+static char *
+pattern(size_t n)
+{
+	char *p = malloc(n);
+
+	ck_assert_ptr_nonnull(p);
+	for (size_t i = 0; i < n; i++)
+		p[i] = pattern_byte(i);
+	return p;
+}
+
+/* Sends of uneven sizes, some over max_payload, then close: all of it arrives. */
+START_TEST(sends_behind_arrive_whole_through_close)
+{
+	const size_t total = 24u << 20;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	char *data = pattern(total);
+	struct reader r;
+	sr_error err;
+	size_t off = 0, n;
+	unsigned seed = 7;
+
+	connect_ok(s, "127.0.0.1", reader_start(&r, NULL));
+	while (off < total) {
+		n = 1 + (size_t)rand_r(&seed) % (3u << 20);
+		if (n > total - off)
+			n = total - off;
+		ck_assert_int_eq(sr_send(s, data + off, n, 0, &err), (long)n);
+		off += n;
+	}
+	assert_state(s, .host = "127.0.0.1", .port = -1, .is_client = true,
+	    .is_connected = true, .shutdown_reason = -1);
+	ck_assert_int_eq(sr_close(s, &err), 0);
+	reader_join(&r, total);
+	free(data);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+/* shutdown(SHUT_WR) goes out after the data; the peer's answer still comes back. */
+START_TEST(shutdown_after_sends_delivers_then_ends)
+{
+	const size_t total = 8u << 20;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	char *data = pattern(total), *got;
+	struct reader r;
+	sr_error err;
+	size_t len;
+
+	connect_ok(s, "127.0.0.1", reader_start(&r, "thanks"));
+	for (size_t off = 0; off < total; off += 65536)
+		ck_assert_int_eq(sr_send(s, data + off, 65536, 0, &err), 65536);
+	ck_assert_int_eq(sr_shutdown(s, SHUT_WR, &err), 0);
+	got = receive_exact(s, 6);
+	ck_assert_str_eq(got, "thanks");
+	free(got);
+	ck_assert_int_eq(sr_receive(s, -1, 0, &got, &len, &err), 0);
+	ck_assert_uint_eq(len, 0); /* end of stream */
+	free(got);
+	reader_join(&r, total);
+	free(data);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+/* A peer that resets the connection: a later send says so, with the OS's reason. */
+START_TEST(reset_peer_shows_in_a_later_send)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	char *data = pattern(65536);
+	struct linger hard = { 1, 0 };
+	sr_error err;
+	int lfd, port, fd, i;
+	long n = 0;
+
+	lfd = plain_listener(1, &port);
+	connect_ok(s, "127.0.0.1", port);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &hard, sizeof(hard));
+	close(fd); /* RST */
+	for (i = 0; i < 1000 && (n = sr_send(s, data, 65536, 0, &err)) == 65536; i++)
+		usleep(1000);
+	ck_assert_int_eq(n, -1);
+	ck_assert_int_eq(err.code, SR_EOS);
+	ck_assert_msg(err.sys_errno == ECONNRESET || err.sys_errno == EPIPE,
+	    "errno %d: %s", err.sys_errno, err.message);
+	ck_assert_ptr_nonnull(strstr(err.message, "send failed"));
+	/* The handle is still there to close. */
+	ck_assert_int_eq(sr_close(s, &err), 0);
+	close(lfd);
+	free(data);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+/* A peer that never reads cannot hold close for ever: it gives up after the linger. */
+START_TEST(close_gives_up_on_a_peer_that_never_reads)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	const size_t chunk = 1u << 20;
+	char *data = pattern(chunk);
+	sr_error err;
+	long long t0, took;
+	int lfd, port, fd;
+
+	lfd = deaf_listener(&port);
+	ck_assert_int_eq(sr_set_option(s, SO_SNDBUF, 4096, &err), 0);
+	connect_ok(s, "127.0.0.1", port);
+	fd = accept(lfd, NULL, NULL);
+	/* The kernel's buffers take a little, the rest waits in the daemon. */
+	ck_assert_int_eq(sr_send(s, data, chunk, 0, &err), (long)chunk);
+	ck_assert_int_eq(sr_send(s, data, chunk, 0, &err), (long)chunk);
+	t0 = now_ms();
+	ck_assert_int_eq(sr_close(s, &err), 0);
+	took = now_ms() - t0;
+	ck_assert(sr_socket_state(s)->is_closed);
+	/* It waited for the sends (SR_LINGER_MS, 5 s, of no progress), then closed. */
+	ck_assert_msg(took >= 4500 && took < 5000 + 3000, "close took %lld ms", took);
+	ck_assert_int_eq(sr_send(s, data, 1, 0, &err), -1);
+	ck_assert_int_eq(err.code, SR_ECLOSED);
+	close(fd);
+	close(lfd);
+	free(data);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+struct stuck_sender {
+	sr_socket *s;
+	long result;
+	sr_error err;
+	long long ended;
+};
+
+static void *
+send_until_error(void *arg)
+{
+	struct stuck_sender *t = arg;
+	char *data = pattern(1u << 20);
+
+	while ((t->result = sr_send(t->s, data, 1u << 20, 0, &t->err)) > 0)
+		;
+	t->ended = now_ms();
+	free(data);
+	return NULL;
+}
+
+/* close from another thread answers a sender waiting for room in the window. */
+START_TEST(close_from_another_thread_ends_a_stuck_sender)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	struct stuck_sender t = { .s = s };
+	pthread_t th;
+	sr_error err;
+	long long t0;
+	int lfd, port, fd;
+
+	lfd = deaf_listener(&port);
+	ck_assert_int_eq(sr_set_option(s, SO_SNDBUF, 4096, &err), 0);
+	connect_ok(s, "127.0.0.1", port);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_eq(pthread_create(&th, NULL, send_until_error, &t), 0);
+	usleep(500 * 1000); /* the sender is stuck by now: nobody reads */
+	t0 = now_ms();
+	ck_assert_int_eq(sr_close(s, &err), 0);
+	pthread_join(th, NULL);
+	ck_assert_int_eq(t.result, -1);
+	ck_assert_msg(t.err.code == SR_ECLOSED || t.err.code == SR_ETIMEDOUT,
+	    "code %d: %s", t.err.code, t.err.message);
+	/* At once, unless close found the sender between two calls and lingered first. */
+	ck_assert_msg(t.ended - t0 < 5000 + 3000, "sender ended %lld ms after close",
+	    t.ended - t0);
+	sr_socket_free(s);
+	/* The session is still good. */
+	s = new_sock(c, AF_INET, SOCK_STREAM);
+	connect_ok(s, "127.0.0.1", port);
+	sr_socket_free(s);
+	sr_client_close(c);
+	close(fd);
+	close(lfd);
+}
+END_TEST
+
+Suite *
+bulk_suite(void)
+{
+	Suite *s = suite_create("bulk");
+	TCase *tc = tcase_create("bulk");
+
+	tcase_add_checked_fixture(tc, fixture_daemon_up, fixture_daemon_down);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, sends_behind_arrive_whole_through_close);
+	tcase_add_test(tc, shutdown_after_sends_delivers_then_ends);
+	tcase_add_test(tc, reset_peer_shows_in_a_later_send);
+	tcase_add_test(tc, close_gives_up_on_a_peer_that_never_reads);
+	tcase_add_test(tc, close_from_another_thread_ends_a_stuck_sender);
+	suite_add_tcase(s, tc);
+	return s;
+}
