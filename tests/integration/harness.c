@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -283,6 +284,87 @@ fixture_daemon_down(void)
 	ck_assert_msg(fds == test_daemon.idle_fds,
 	    "sockrpcd holds %d fds after the test, %d when idle", fds, test_daemon.idle_fds);
 	daemon_stop(&test_daemon);
+}
+
+/* --- the sockrpc user --- */
+
+static pid_t user_guard;	/* removes the user this process created; 0: none */
+static int user_guard_fd = -1;	/* a byte or EOF here tells it to */
+
+/* userdel, then groupdel if the group outlived it (as test_privileges.sh does). True if
+ * both are gone. */
+static bool
+sockrpc_user_remove(void)
+{
+	int st = -1;
+
+	/* userdel exits 8 while a process of the user runs: a daemon killed along with a
+	 * failed test may still be on its way out. */
+	for (int i = 0; i < 50; i++) {
+		st = system("userdel sockrpc");
+		if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 8)
+			break;
+		sleep_ms(100);
+	}
+	if (system("! getent group sockrpc >/dev/null || groupdel sockrpc") != 0)
+		return false;
+	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+bool
+sockrpc_user_acquire(const char *test)
+{
+	char c;
+	int p[2];
+
+	if (getpwnam("sockrpc") != NULL)
+		return true;
+	if (geteuid() != 0) {
+		fprintf(stderr, "SKIP %s: no sockrpc user, and only root may create it\n", test);
+		return false;
+	}
+	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+	ck_assert_msg(system("useradd --system --no-create-home --shell /usr/sbin/nologin "
+	                     "--user-group sockrpc") == 0,
+	    "could not create the sockrpc user");
+	fflush(NULL);
+	/* A failed assertion _exits the test, skipping its end: a guard process removes
+	 * the user when told to, or when the test process is gone whatever the cause. */
+	user_guard = fork();
+	if (user_guard == -1) {
+		sockrpc_user_remove();
+		ck_abort_msg("fork: %s", strerror(errno));
+	}
+	if (user_guard == 0) {
+		setpgid(0, 0); /* Check kills a test that times out by its process group */
+		for (int i = 3; i < 1024; i++)
+			if (i != p[0])
+				close(i); /* hold none of the test's sockets open */
+		while (read(p[0], &c, 1) == -1 && errno == EINTR)
+			;
+		_exit(sockrpc_user_remove() ? 0 : 1);
+	}
+	close(p[0]);
+	user_guard_fd = p[1];
+	ck_assert_ptr_nonnull(getpwnam("sockrpc"));
+	return true;
+}
+
+void
+sockrpc_user_release(void)
+{
+	int status;
+
+	if (user_guard <= 0)
+		return;
+	ck_assert_int_eq(write(user_guard_fd, "x", 1), 1);
+	close(user_guard_fd);
+	user_guard_fd = -1;
+	ck_assert_int_eq(waitpid(user_guard, &status, 0), user_guard);
+	user_guard = 0;
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
+	    "could not remove the sockrpc user the test created");
+	ck_assert_ptr_null(getpwnam("sockrpc"));
 }
 
 /* --- loopback servers --- */

@@ -45,6 +45,15 @@ extern struct daemon test_daemon;
 void	 fixture_daemon_up(void);
 void	 fixture_daemon_down(void);
 
+/* The `sockrpc` user, for tests of a daemon dropped to it (--user sockrpc), which CI's
+ * machine lacks. If it is missing and this is root, creates it as test_privileges.sh does
+ * (useradd --system ... --user-group sockrpc) and returns true; if missing and not root,
+ * prints why `test` is skipped and returns false: the test returns. Once the daemon has
+ * stopped, sockrpc_user_release() removes the user again if acquire created it (after a
+ * failed assertion, a guard process removes it once the test's process is gone). */
+bool	 sockrpc_user_acquire(const char *test);
+void	 sockrpc_user_release(void);
+
 enum server_kind {
 	SERVER_ECHO,	/* writes back what it reads, until EOF */
 	SERVER_SINK,	/* reads and counts until EOF */

@@ -1,7 +1,8 @@
 /*
  * test_load.c - 500 concurrent clients, each opening, using (connect to a loopback echo
- * server, send, read back) and closing sockets in a loop for LOAD_SECONDS (default 10;
- * tests/scripts/test_load.sh runs 30), while one more client measures small-call
+ * server, send, read back) and closing sockets in a loop for LOAD_SECONDS (default 10,
+ * as ctest's integration.load runs it; tests/scripts/test_load.sh, ctest's script.load,
+ * runs the required 30), while one more client measures small-call
  * latency. Every call must be answered correctly, the daemon must stay up, and once the
  * clients are gone its fds return to idle and its memory settles.
  */

@@ -1353,17 +1353,18 @@ child_exe_rule(sr_client *c, struct report *r)
 	sr_socket_free(s);
 }
 
-/* The daemon as deployed: dropped to the sockrpc user. Reload still works (the policy
- * file is readable), root keeps the embedded default's rights, and a peer of another uid
- * has no known executable: exe= rules fail closed (docs/policy.md), so a deny rule on an
- * executable applies to it and an allow rule does not. */
+/* The daemon as deployed: dropped to the sockrpc user (created for the test if missing,
+ * see sockrpc_user_acquire). Reload still works (the policy file is readable), root keeps
+ * the embedded default's rights, and a peer of another uid has no known executable: exe=
+ * rules fail closed (docs/policy.md), so a deny rule on an executable applies to it and an
+ * allow rule does not. */
 START_TEST(dropped_daemon_exe_rules_fail_closed)
 {
 	struct server srv;
 	struct report r;
 	char *audit;
 
-	if (getpwnam("sockrpc") == NULL)
+	if (!sockrpc_user_acquire("dropped_daemon_exe_rules_fail_closed"))
 		return;
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	g_port = srv.port;
@@ -1388,6 +1389,7 @@ START_TEST(dropped_daemon_exe_rules_fail_closed)
 	assert_ok(&r, 1);
 	server_stop(&srv);
 	finish();
+	sockrpc_user_release();
 	env_teardown();
 	/* An unknown executable is an absent value: null, as for every absent value. */
 	ck_assert_msg(strstr(audit, "\"exe\":null") != NULL, "unknown exe not null: %s", audit);
@@ -1402,7 +1404,7 @@ START_TEST(dropped_daemon_default_policy_keeps_root)
 	sr_socket *s;
 	sr_error err;
 
-	if (getpwnam("sockrpc") == NULL)
+	if (!sockrpc_user_acquire("dropped_daemon_default_policy_keeps_root"))
 		return;
 	start(false, "--user", "sockrpc", NULL);
 	ck_assert(wait_for_text(test_daemon.log, "running as sockrpc", 1, LOG_MS));
@@ -1424,6 +1426,7 @@ START_TEST(dropped_daemon_default_policy_keeps_root)
 	run_as(1000, 1000, child_create_tcp, &r);
 	assert_fail(&r, 0, SR_EDENIED, "(default)");
 	finish();
+	sockrpc_user_release();
 }
 END_TEST
 

@@ -6,7 +6,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -276,7 +275,8 @@ END_TEST
  * A daemon dropped to its own user whose socket lives in a directory only root may
  * search (the harness's 0700 temporary directory) cannot stat its own socket any
  * more; connecting there must still be refused as its own socket (EDENIED), not fail
- * with whatever the OS says. Needs the `sockrpc` user; skipped without it.
+ * with whatever the OS says. Needs the `sockrpc` user: created for the test as root,
+ * skipped otherwise.
  */
 START_TEST(daemon_socket_refused_when_its_directory_is_private)
 {
@@ -286,7 +286,7 @@ START_TEST(daemon_socket_refused_when_its_directory_is_private)
 	sr_socket *s;
 	sr_error err;
 
-	if (getpwnam("sockrpc") == NULL)
+	if (!sockrpc_user_acquire("daemon_socket_refused_when_its_directory_is_private"))
 		return;
 	daemon_start(&dropped, extra);
 	c = daemon_client(&dropped);
@@ -299,6 +299,7 @@ START_TEST(daemon_socket_refused_when_its_directory_is_private)
 	ck_assert_int_eq(daemon_wait_fds(&dropped, dropped.idle_fds, HARNESS_IDLE_MS),
 	    dropped.idle_fds);
 	daemon_stop(&dropped);
+	sockrpc_user_release();
 }
 END_TEST
 
