@@ -168,8 +168,10 @@ sr_client_close(sr_client *c)
 
 	if (c == NULL)
 		return;
-	for (s = c->sockets; s != NULL; s = s->next)
+	for (s = c->sockets; s != NULL; s = s->next) {
 		sr_window_forget(s);
+		sr_ahead_forget(s);
+	}
 	pthread_mutex_lock(&c->mu);
 	for (s = c->sockets; s != NULL; s = next) {
 		next = s->next;

@@ -69,6 +69,8 @@ struct sr_socket {
 	sr_socket *prev, *next;	/* in client->sockets */
 	pthread_mutex_t send_mu;	/* one sender at a time, so chunks stay in order */
 	struct send_window *window;	/* write-behind sends in flight; send_window.c */
+	pthread_mutex_t recv_mu;	/* one receiver at a time, so data stays in order */
+	struct receive_ahead *ahead;	/* receives fetched ahead; receive_ahead.c */
 };
 
 /*
@@ -108,6 +110,13 @@ long	 sr_window_send(sr_socket *s, const void *data, size_t len, sr_error *err);
 int	 sr_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err);
 void	 sr_window_forget(sr_socket *s);
 void	 sr_window_free(sr_socket *s);
+
+/* receive_ahead.c */
+void	 sr_ahead_start(sr_socket *s, long length);
+int	 sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
+	    sr_error *err);
+void	 sr_ahead_forget(sr_socket *s);
+void	 sr_ahead_free(sr_socket *s);
 
 /* socket.c */
 enum sr_wait_kind { WAIT_RECEIVE, WAIT_SEND };

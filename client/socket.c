@@ -64,6 +64,8 @@ static int	 receive_once(sr_socket *s, long length, uint32_t flags, char **out,
 static int	 read_once(sr_socket *s, long length, char **out, size_t *out_len,
 		    sr_error *err);
 static int	 take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data);
+static int	 append(char **all, size_t *have, char *part, size_t part_len, sr_error *err);
+static bool	 reads_ahead(sr_socket *s, int flags);
 static void	 proto_violation(struct call_ctx *ctx, const char *what);
 static int	 family_to_wire(int family, int *wire, sr_error *err);
 
@@ -292,6 +294,7 @@ sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr
 {
 	uint32_t wire;
 	bool eos;
+	int rc;
 
 	if (usable(s, err) == -1)
 		return -1;
@@ -308,20 +311,29 @@ sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr
 		length = -1;
 	else if (length > payload_limit(s))
 		length = payload_limit(s);
-	return receive_once(s, length, wire, out, out_len, &eos, err);
+	pthread_mutex_lock(&s->recv_mu);
+	rc = sr_ahead_take(s, length, flags, out, out_len, err);
+	if (rc == 0)
+		rc = receive_once(s, length, wire, out, out_len, &eos, err) == 0 ? 1 : -1;
+	/* A full answer: more is likely waiting, so fetch it while the caller works. */
+	if (rc == 1 && length > 0 && *out_len == (size_t)length && reads_ahead(s, flags))
+		sr_ahead_start(s, length);
+	pthread_mutex_unlock(&s->recv_mu);
+	return rc == 1 ? 0 : -1;
 }
 
 /*
  * Reads until length bytes (negative: 1024), end of stream or the receive
- * timeout; returns what arrived, possibly nothing. Longer than max_payload
- * reads loop, stopping at the first short answer.
+ * timeout; returns what arrived, possibly nothing. What read-ahead holds comes
+ * first; longer than max_payload reads loop, stopping at the first short answer.
  */
 int
 sr_read(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 {
-	char *all = NULL, *part, *grown;
+	char *all = NULL, *part;
 	size_t have = 0, part_len;
 	long limit, want;
+	int rc = 0;
 
 	if (usable(s, err) == -1)
 		return -1;
@@ -332,28 +344,31 @@ sr_read(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 	if (length < 0)
 		length = 1024;
 	limit = payload_limit(s);
-	if (length <= limit)
-		return read_once(s, length, out, out_len, err);
-	while ((long)have < length) {
+	pthread_mutex_lock(&s->recv_mu);
+	/* rc: 1 while read-ahead answers (0 bytes: end of stream), 0 once it has nothing. */
+	while ((long)have < length &&
+	    (rc = sr_ahead_take(s, length - (long)have, 0, &part, &part_len, err)) == 1) {
+		if (append(&all, &have, part, part_len, err) == -1)
+			rc = -1;
+		if (rc == -1 || part_len == 0)
+			break;
+	}
+	while (rc == 0 && (long)have < length) {
 		want = length - (long)have;
 		if (want > limit)
 			want = limit;
-		if (read_once(s, want, &part, &part_len, err) == -1) {
-			free(all);
-			return -1;
-		}
-		if ((grown = realloc(all, have + part_len + 1)) == NULL) {
-			free(part);
-			free(all);
-			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
-			return -1;
-		}
-		all = grown;
-		memcpy(all + have, part, part_len);
-		have += part_len;
-		free(part);
-		if ((long)part_len < want)
+		if (read_once(s, want, &part, &part_len, err) == -1 ||
+		    append(&all, &have, part, part_len, err) == -1)
+			rc = -1;
+		else if ((long)part_len < want)
 			break;
+	}
+	pthread_mutex_unlock(&s->recv_mu);
+	if (rc != -1 && all == NULL && append(&all, &have, NULL, 0, err) == -1)
+		rc = -1;
+	if (rc == -1) {
+		free(all);
+		return -1;
 	}
 	*out = all;
 	*out_len = have;
@@ -407,6 +422,7 @@ sr_socket_free(sr_socket *s)
 	if (s->client != NULL) {
 		(void)sr_close(s, NULL);
 		sr_window_forget(s);
+		sr_ahead_forget(s);
 		sr_client_detach(s->client, s);
 	}
 	socket_release(s);
@@ -732,6 +748,7 @@ socket_alloc(sr_error *err)
 		return NULL;
 	}
 	pthread_mutex_init(&s->send_mu, NULL);
+	pthread_mutex_init(&s->recv_mu, NULL);
 	return s;
 }
 
@@ -740,7 +757,9 @@ static void
 socket_release(sr_socket *s)
 {
 	sr_window_free(s);
+	sr_ahead_free(s);
 	pthread_mutex_destroy(&s->send_mu);
+	pthread_mutex_destroy(&s->recv_mu);
 	free(s);
 }
 
@@ -810,6 +829,19 @@ writes_behind(sr_socket *s, int flags, size_t len)
 	pthread_mutex_lock(&s->client->mu);
 	yes = flags == 0 && len > 0 && s->state.type == SOCK_STREAM && s->state.is_blocking &&
 	    s->state.is_connected && !s->state.is_shutdown && s->state.send_timeout <= 0;
+	pthread_mutex_unlock(&s->client->mu);
+	return yes;
+}
+
+/* Whether a receive may fetch ahead: plain receives on a connected blocking stream. */
+static bool
+reads_ahead(sr_socket *s, int flags)
+{
+	bool yes;
+
+	pthread_mutex_lock(&s->client->mu);
+	yes = flags == 0 && s->state.type == SOCK_STREAM && s->state.is_blocking &&
+	    s->state.is_connected && !s->state.is_shutdown;
 	pthread_mutex_unlock(&s->client->mu);
 	return yes;
 }
@@ -941,6 +973,26 @@ read_once(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 	ctx.out = &o;
 	sockrpc__sock_rpc__read(&s->client->service, &req, read_done, &ctx);
 	return ctx.failed ? -1 : 0;
+}
+
+/* Appends part (malloc'd or NULL; freed) to *all, which stays NUL-terminated. */
+static int
+append(char **all, size_t *have, char *part, size_t part_len, sr_error *err)
+{
+	char *grown = realloc(*all, *have + part_len + 1);
+
+	if (grown == NULL) {
+		free(part);
+		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		return -1;
+	}
+	if (part_len > 0)
+		memcpy(grown + *have, part, part_len);
+	free(part);
+	*have += part_len;
+	grown[*have] = '\0';
+	*all = grown;
+	return 0;
 }
 
 /* Copies reply bytes into a new buffer (never NULL, even when empty). */

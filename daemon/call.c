@@ -58,6 +58,13 @@ call_method_name(const struct call *c)
 	return sockrpc__sock_rpc__descriptor.methods[c->method].name;
 }
 
+/* Whether c may wait for its socket: a blocking handle, and no MSG_DONTWAIT. */
+bool
+call_may_wait(const struct call *c)
+{
+	return c->handle->blocking && !c->dont_wait;
+}
+
 /* Sends `reply` (unless the session is closing) and frees the call. */
 void
 call_reply(struct call *c, ProtobufCMessage *reply)

@@ -255,7 +255,7 @@ handle_queue_call(struct handle *h, struct call *c, enum call_dir dir)
 	if (first) {
 		handle_run_queue(h, dir);
 	} else {
-		if (!h->blocking) {
+		if (!call_may_wait(c)) {
 			call_fail(c, h, SOCKRPC__CODE__EWOULDBLOCK, EAGAIN,
 			          "%s would block: another call is in progress on this socket",
 			          call_method_name(c));
@@ -277,7 +277,7 @@ handle_run_queue(struct handle *h, enum call_dir dir)
 
 		if (p == CALL_DONE)
 			continue;
-		if (p == CALL_WAIT_IO && !h->blocking) {
+		if (p == CALL_WAIT_IO && !call_may_wait(c)) {
 			call_fail(c, h, SOCKRPC__CODE__EWOULDBLOCK, EAGAIN, "%s would block",
 			          call_method_name(c));
 			continue;

@@ -41,8 +41,10 @@ queue_receiving(struct call *c, struct handle *h, call_step_fn step, size_t repl
 static int
 host_flags(struct call *c, struct handle *h, uint32_t wire, int *out)
 {
-	if (enum_msg_flags_to_host(wire, out) == 0)
+	if (enum_msg_flags_to_host(wire, out) == 0) {
+		c->dont_wait = (*out & MSG_DONTWAIT) != 0;
 		return 0;
+	}
 	call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "unknown message flags 0x%x", wire);
 	return -1;
 }
@@ -86,7 +88,7 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (!h->blocking && c->done > 0)
+				if (!call_may_wait(c) && c->done > 0)
 					break;
 				return CALL_WAIT_IO;
 			}
@@ -329,7 +331,7 @@ read_step(struct call *c, enum call_event ev)
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (h->shut_rd || (!h->blocking && c->done > 0))
+			if (h->shut_rd || (!call_may_wait(c) && c->done > 0))
 				break; /* shut down for reading: what there is, is all */
 			return CALL_WAIT_IO;
 		}

@@ -136,6 +136,7 @@ struct call {
 	bool queued;
 	call_step_fn step;
 	int timeout_ms; /* -1: wait without limit */
+	bool dont_wait; /* MSG_DONTWAIT: answer EWOULDBLOCK rather than wait */
 	struct event *timer;
 	/* Per-operation progress. */
 	size_t done;              /* bytes sent, or bytes read into buf */
@@ -211,6 +212,7 @@ void call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt,
 	__attribute__((format(printf, 4, 5)));
 void call_free(struct call *c);
 const char *call_method_name(const struct call *c);
+bool call_may_wait(const struct call *c);
 extern const Sockrpc__Status status_ok;
 
 /* handle.c */

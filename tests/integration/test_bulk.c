@@ -1,8 +1,10 @@
 /*
- * test_bulk.c - bulk sends on a blocking stream, which the library writes behind
+ * test_bulk.c - bulk transfer on a blocking stream. Sends the library writes behind
  * (client/send_window.c): every byte arrives whole and in order through close and
  * shutdown, a reset peer shows in a later send, a peer that stops reading cannot
  * hold close for ever, and close from another thread ends a sender stuck on it.
+ * Receives it fetches ahead (client/receive_ahead.c): order kept across receive,
+ * peek and read, end of stream once, timeouts as before; MSG_DONTWAIT on one call.
  */
 #include <check.h>
 #include <errno.h>
@@ -272,6 +274,125 @@ START_TEST(close_from_another_thread_ends_a_stuck_sender)
 }
 END_TEST
 
+/* Full receives fetch ahead; receive, peek and read still see one ordered stream. */
+START_TEST(receives_ahead_keep_order_through_peek_and_read)
+{
+	const size_t total = 6u << 20;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	struct server srv;
+	sr_error err;
+	size_t have = 0, len;
+	char *got;
+
+	server_start(&srv, AF_INET, SERVER_SOURCE, total);
+	connect_ok(s, "127.0.0.1", srv.port);
+	while (have < (1u << 20)) {
+		ck_assert_int_eq(sr_receive(s, 65536, 0, &got, &len, &err), 0);
+		ck_assert_uint_gt(len, 0);
+		for (size_t i = 0; i < len; i++)
+			ck_assert_int_eq(got[i], pattern_byte(have + i));
+		have += len;
+		free(got);
+	}
+	ck_assert_int_eq(sr_receive(s, 100, MSG_PEEK, &got, &len, &err), 0);
+	ck_assert_uint_gt(len, 0);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_int_eq(got[i], pattern_byte(have + i));
+	free(got);
+	ck_assert_int_eq(sr_read(s, 300000, &got, &len, &err), 0);
+	ck_assert_uint_eq(len, 300000);
+	for (size_t i = 0; i < len; i++)
+		ck_assert_int_eq(got[i], pattern_byte(have + i));
+	have += len;
+	free(got);
+	for (;;) {
+		ck_assert_int_eq(sr_receive(s, 65536, 0, &got, &len, &err), 0);
+		for (size_t i = 0; i < len; i++)
+			ck_assert_int_eq(got[i], pattern_byte(have + i));
+		free(got);
+		if (len == 0)
+			break;
+		have += len;
+	}
+	ck_assert_uint_eq(have, total);
+	/* End of stream stays the end. */
+	ck_assert_int_eq(sr_receive(s, 65536, 0, &got, &len, &err), 0);
+	ck_assert_uint_eq(len, 0);
+	free(got);
+	sr_socket_free(s);
+	sr_client_close(c);
+	server_stop(&srv);
+}
+END_TEST
+
+/* Read-ahead that finds nothing is no answer: the receive timeout governs as before. */
+START_TEST(receive_timeout_holds_after_read_ahead)
+{
+	const size_t total = 256u << 10;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	char *data = pattern(total), *got;
+	sr_error err;
+	size_t have = 0, len;
+	long long t0, took;
+	int lfd, port, fd;
+
+	lfd = plain_listener(1, &port);
+	connect_ok(s, "127.0.0.1", port);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, data, total), (ssize_t)total); /* then silence */
+	ck_assert_int_eq(sr_set_option(s, SO_RCVTIMEO, 300, &err), 0);
+	while (have < total) {
+		ck_assert_int_eq(sr_receive(s, 16384, 0, &got, &len, &err), 0);
+		ck_assert_uint_gt(len, 0);
+		ck_assert_int_eq(memcmp(got, data + have, len), 0);
+		have += len;
+		free(got);
+	}
+	t0 = now_ms();
+	ck_assert_int_eq(sr_receive(s, 16384, 0, &got, &len, &err), -1);
+	took = now_ms() - t0;
+	assert_err(err, SR_ETIMEDOUT, ETIMEDOUT, "receive timed out after 300 ms");
+	ck_assert_msg(took >= 280 && took < 3000, "receive failed after %lld ms", took);
+	/* Data that comes later is still received. */
+	ck_assert_int_eq(write(fd, "late", 4), 4);
+	got = receive_exact(s, 4);
+	ck_assert_str_eq(got, "late");
+	free(got);
+	close(fd);
+	close(lfd);
+	free(data);
+	sr_socket_free(s);
+	sr_client_close(c);
+}
+END_TEST
+
+/* MSG_DONTWAIT makes one call on a blocking socket answer at once. */
+START_TEST(dont_wait_receive_answers_at_once)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	struct server srv;
+	sr_error err;
+	long long t0;
+	size_t len;
+	char *got;
+
+	server_start(&srv, AF_INET, SERVER_SILENT, 0);
+	connect_ok(s, "127.0.0.1", srv.port);
+	t0 = now_ms();
+	ck_assert_int_eq(sr_receive(s, 10, MSG_DONTWAIT, &got, &len, &err), -1);
+	assert_err(err, SR_EWOULDBLOCK, EAGAIN, "would block");
+	ck_assert_int_lt(now_ms() - t0, 1000);
+	ck_assert(sr_socket_state(s)->is_blocking);
+	sr_socket_free(s);
+	sr_client_close(c);
+	server_stop(&srv);
+}
+END_TEST
+
 Suite *
 bulk_suite(void)
 {
@@ -285,6 +406,9 @@ bulk_suite(void)
 	tcase_add_test(tc, reset_peer_shows_in_a_later_send);
 	tcase_add_test(tc, close_gives_up_on_a_peer_that_never_reads);
 	tcase_add_test(tc, close_from_another_thread_ends_a_stuck_sender);
+	tcase_add_test(tc, receives_ahead_keep_order_through_peek_and_read);
+	tcase_add_test(tc, receive_timeout_holds_after_read_ahead);
+	tcase_add_test(tc, dont_wait_receive_answers_at_once);
 	suite_add_tcase(s, tc);
 	return s;
 }

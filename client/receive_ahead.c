@@ -1,0 +1,200 @@
+/*
+ * receive_ahead.c - read-ahead for stream receives. When a receive on a connected,
+ * blocking stream comes back full (the caller took all it asked for, so more is
+ * likely waiting), the library asks at once for the next chunks of the same size,
+ * with MSG_DONTWAIT so that these calls never wait in the daemon, never outlive a
+ * timeout the caller changes, and never hold data back: the daemon fetches while
+ * the caller works, instead of one round trip per chunk. What they bring is handed
+ * out first, in order; one that found nothing (EWOULDBLOCK) is dropped; an end of
+ * stream or an error is handed out in its turn. The caller holds s->recv_mu.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+/* Calls ahead per socket: two keep the daemon fetching while one reply travels. */
+#define RECEIVE_AHEAD_CALLS 2
+
+struct ahead_entry {
+	struct pending *call;	/* the Receive in flight; NULL once collected */
+	char *data;		/* what it brought (malloc'd), handed out from off */
+	size_t len, off;
+	bool eos;
+	bool failed;
+	sr_error err;
+	struct ahead_entry *next;
+};
+
+struct receive_ahead {
+	struct ahead_entry *head, *tail;	/* in call order */
+	int in_flight;
+};
+
+static int	 collect(sr_socket *s, struct ahead_entry *e);
+static void	 ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx);
+static void	 started_closure(const Sockrpc__ReceiveReply *reply, void *data);
+static void	 drop_head(struct receive_ahead *a);
+
+/* Starts Receive calls of `length` bytes ahead, up to RECEIVE_AHEAD_CALLS in flight. */
+void
+sr_ahead_start(sr_socket *s, long length)
+{
+	struct receive_ahead *a = s->ahead;
+
+	if (a == NULL && (a = s->ahead = calloc(1, sizeof(*a))) == NULL)
+		return; /* read-ahead is only an optimisation */
+	while (a->in_flight < RECEIVE_AHEAD_CALLS) {
+		Sockrpc__ReceiveRequest req = SOCKRPC__RECEIVE_REQUEST__INIT;
+		struct ahead_entry *e = calloc(1, sizeof(*e));
+		struct call_ctx ctx;
+		sr_error ignored;
+
+		if (e == NULL)
+			return;
+		req.handle = s->handle;
+		req.length = length;
+		req.flags = SOCKRPC__MESSAGE_FLAG__MSG_DONTWAIT;
+		sr_call_init(&ctx, s->client, s, SR_NO_DEADLINE, &ignored);
+		ctx.started = &e->call;
+		sockrpc__sock_rpc__receive(&s->client->service, &req, started_closure, &ctx);
+		if (e->call == NULL) {
+			free(e);
+			return;
+		}
+		if (a->tail != NULL)
+			a->tail->next = e;
+		else
+			a->head = e;
+		a->tail = e;
+		a->in_flight++;
+	}
+}
+
+/*
+ * Hands out what read-ahead brought, as one receive of `length` (negative: all the
+ * oldest reply holds) with flags (MSG_PEEK leaves it in place) would. Returns 1 with
+ * *out (malloc'd) and *out_len set (0 bytes: end of stream), -1 with *err filled for
+ * an error in its turn, or 0 when read-ahead has nothing: receive from the daemon.
+ */
+int
+sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr_error *err)
+{
+	struct receive_ahead *a = s->ahead;
+	struct ahead_entry *e;
+	size_t n;
+
+	while (a != NULL && (e = a->head) != NULL) {
+		if (e->call != NULL)
+			(void)collect(s, e);
+		if (e->failed) {
+			if (e->err.code == SR_EWOULDBLOCK) {
+				drop_head(a); /* it found nothing: not an answer to the caller */
+				continue;
+			}
+			sr_copyerr(err, &e->err);
+			drop_head(a);
+			return -1;
+		}
+		if (e->off == e->len && !e->eos) {
+			drop_head(a);
+			continue;
+		}
+		n = e->len - e->off;
+		if (length >= 0 && n > (size_t)length)
+			n = (size_t)length;
+		if ((*out = malloc(n + 1)) == NULL) {
+			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			return -1;
+		}
+		memcpy(*out, e->data + e->off, n);
+		(*out)[n] = '\0';
+		*out_len = n;
+		if (!(flags & MSG_PEEK)) {
+			e->off += n;
+			if (e->off == e->len)
+				drop_head(a); /* an end of stream is answered once, like the data */
+		}
+		return 1;
+	}
+	return 0;
+}
+
+/* Gives up calls in flight without waiting, and drops what was read ahead. */
+void
+sr_ahead_forget(sr_socket *s)
+{
+	struct receive_ahead *a = s->ahead;
+
+	if (a == NULL)
+		return;
+	while (a->head != NULL) {
+		if (a->head->call != NULL) {
+			sr_call_abandon(s->client, a->head->call);
+			a->head->call = NULL;
+			a->in_flight--;
+		}
+		drop_head(a);
+	}
+}
+
+void
+sr_ahead_free(sr_socket *s)
+{
+	free(s->ahead);
+	s->ahead = NULL;
+}
+
+/* Waits for e's reply (a MSG_DONTWAIT call: the daemon answers at once). */
+static int
+collect(sr_socket *s, struct ahead_entry *e)
+{
+	struct call_ctx ctx;
+
+	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), &e->err);
+	ctx.take = ahead_take;
+	ctx.out = e;
+	sr_call_finish(s->client, e->call, &ctx);
+	e->call = NULL;
+	s->ahead->in_flight--;
+	e->failed = ctx.failed;
+	return ctx.failed ? -1 : 0;
+}
+
+static void
+ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
+{
+	const Sockrpc__ReceiveReply *r = (const Sockrpc__ReceiveReply *)msg;
+	struct ahead_entry *e = ctx->out;
+
+	if (r->data.len > 0 && (e->data = malloc(r->data.len)) == NULL) {
+		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+		ctx->failed = true;
+		return;
+	}
+	if (r->data.len > 0)
+		memcpy(e->data, r->data.data, r->data.len);
+	e->len = r->data.len;
+	e->eos = r->end_of_stream || r->data.len == 0;
+}
+
+/* Only called when the call could not be started; sr_call_done() records that. */
+static void
+started_closure(const Sockrpc__ReceiveReply *reply, void *data)
+{
+	sr_call_done((const ProtobufCMessage *)reply, data);
+}
+
+static void
+drop_head(struct receive_ahead *a)
+{
+	struct ahead_entry *e = a->head;
+
+	a->head = e->next;
+	if (a->head == NULL)
+		a->tail = NULL;
+	free(e->data);
+	free(e);
+}
