@@ -78,10 +78,9 @@ sr_default_socket_path(void)
 	if (geteuid() == 0)
 		return "/run/sockrpc/sockrpc.sock";
 	dir = getenv("XDG_RUNTIME_DIR");
-	if (dir != NULL && dir[0] != '\0')
-		snprintf(path, sizeof(path), "%s/sockrpc.sock", dir);
-	else
-		snprintf(path, sizeof(path), "/run/user/%u/sockrpc.sock", (unsigned)geteuid());
+	if (dir == NULL || dir[0] == '\0')
+		return "/run/sockrpc/sockrpc.sock"; /* where the daemon listens without one */
+	snprintf(path, sizeof(path), "%s/sockrpc.sock", dir);
 	return path;
 }
 

@@ -334,6 +334,8 @@ START_TEST(shutdown_transitions)
 	sr_client *c;
 	sr_socket *s;
 	sr_error err;
+	size_t len;
+	char *got;
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
@@ -345,9 +347,15 @@ START_TEST(shutdown_transitions)
 	/* The same how again is a no-op that succeeds. */
 	ck_assert_int_eq(sr_shutdown(s, SHUT_RD, &err), 0);
 	assert_state(s, .port = -1, .is_shutdown = true, .shutdown_reason = SHUT_RD);
+	/* Shut for reading: receiving is refused, sending still works. */
+	ck_assert_int_eq(sr_receive(s, 10, 0, &got, &len, &err), -1);
+	assert_err(err, SR_ESTATE, -1, "socket is shut down for reading");
+	ck_assert_int_eq(sr_send(s, "ping", 4, 0, &err), 4);
 	/* Shutting down writing too: the peer sees end of stream. */
 	ck_assert_msg(sr_shutdown(s, SHUT_RDWR, &err) == 0, "shutdown: %s", err.message);
 	assert_state(s, .port = -1, .is_shutdown = true, .shutdown_reason = SHUT_RDWR);
+	ck_assert_int_eq(sr_send(s, "ping", 4, 0, &err), -1);
+	assert_err(err, SR_ESTATE, -1, "socket is shut down for writing");
 	ck_assert_int_eq(server_wait_finished(&srv, 1, 2000), 1);
 	/* Anything but SHUT_* is refused before it leaves the process. */
 	ck_assert_int_eq(sr_shutdown(s, 42, &err), -1);
