@@ -109,7 +109,8 @@ sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 			return -1;
 		}
-		memcpy(*out, e->data + e->off, n);
+		if (n > 0) /* an end of stream holds no data at all */
+			memcpy(*out, e->data + e->off, n);
 		(*out)[n] = '\0';
 		*out_len = n;
 		if (!(flags & MSG_PEEK)) {
