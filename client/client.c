@@ -30,7 +30,7 @@
 
 /*
  * One call sent and not yet answered. A call that waits for its reply keeps it on
- * its stack; one started with sr_call_start() has it on the heap, owned by whoever
+ * its stack; one only started (ctx->started) has it on the heap, owned by whoever
  * collects it (sr_call_finish) or gives it up (sr_call_abandon).
  */
 struct pending {
@@ -361,7 +361,8 @@ client_hello(sr_client *c, sr_error *err)
  * ProtobufCService.invoke: frame the request, send it, wait for its reply,
  * unpack it as the method's output type, hand it to the closure and free it.
  * closure_data is always a struct call_ctx (see internal.h). With ctx->started
- * set the call is only sent: *ctx->started receives it, for sr_call_finish().
+ * set the call is only sent: *ctx->started receives it, for sr_call_finish(), and
+ * closure is not used (it may be NULL); if it cannot even be sent, ctx says why.
  */
 static void
 client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
@@ -374,7 +375,7 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
 	if (ctx->started != NULL) {
 		if ((p = malloc(sizeof(*p))) == NULL) {
 			sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
-			closure(NULL, closure_data);
+			ctx->failed = true;
 			return;
 		}
 		pending_init(p, method_index);

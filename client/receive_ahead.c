@@ -30,12 +30,11 @@ struct ahead_entry {
 
 struct receive_ahead {
 	struct ahead_entry *head, *tail;	/* in call order */
-	int in_flight;
 };
 
-static int	 collect(sr_socket *s, struct ahead_entry *e);
+static int	 calls_in_flight(const struct receive_ahead *a);
+static void	 collect(sr_socket *s, struct ahead_entry *e);
 static void	 ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx);
-static void	 started_closure(const Sockrpc__ReceiveReply *reply, void *data);
 static void	 drop_head(struct receive_ahead *a);
 
 /* Starts Receive calls of `length` bytes ahead, up to RECEIVE_AHEAD_CALLS in flight. */
@@ -46,7 +45,7 @@ sr_ahead_start(sr_socket *s, long length)
 
 	if (a == NULL && (a = s->ahead = calloc(1, sizeof(*a))) == NULL)
 		return; /* read-ahead is only an optimisation */
-	while (a->in_flight < RECEIVE_AHEAD_CALLS) {
+	while (calls_in_flight(a) < RECEIVE_AHEAD_CALLS) {
 		Sockrpc__ReceiveRequest req = SOCKRPC__RECEIVE_REQUEST__INIT;
 		struct ahead_entry *e = calloc(1, sizeof(*e));
 		struct call_ctx ctx;
@@ -59,7 +58,7 @@ sr_ahead_start(sr_socket *s, long length)
 		req.flags = SOCKRPC__MESSAGE_FLAG__MSG_DONTWAIT;
 		sr_call_init(&ctx, s->client, s, SR_NO_DEADLINE, &ignored);
 		ctx.started = &e->call;
-		sockrpc__sock_rpc__receive(&s->client->service, &req, started_closure, &ctx);
+		sockrpc__sock_rpc__receive(&s->client->service, &req, NULL, &ctx);
 		if (e->call == NULL) {
 			free(e);
 			return;
@@ -69,7 +68,6 @@ sr_ahead_start(sr_socket *s, long length)
 		else
 			a->head = e;
 		a->tail = e;
-		a->in_flight++;
 	}
 }
 
@@ -88,7 +86,7 @@ sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 
 	while (a != NULL && (e = a->head) != NULL) {
 		if (e->call != NULL)
-			(void)collect(s, e);
+			collect(s, e);
 		if (e->failed) {
 			if (e->err.code == SR_EWOULDBLOCK) {
 				drop_head(a); /* it found nothing: not an answer to the caller */
@@ -97,10 +95,6 @@ sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 			sr_copyerr(err, &e->err);
 			drop_head(a);
 			return -1;
-		}
-		if (e->off == e->len && !e->eos) {
-			drop_head(a);
-			continue;
 		}
 		n = e->len - e->off;
 		if (length >= 0 && n > (size_t)length)
@@ -132,11 +126,8 @@ sr_ahead_forget(sr_socket *s)
 	if (a == NULL)
 		return;
 	while (a->head != NULL) {
-		if (a->head->call != NULL) {
+		if (a->head->call != NULL)
 			sr_call_abandon(s->client, a->head->call);
-			a->head->call = NULL;
-			a->in_flight--;
-		}
 		drop_head(a);
 	}
 }
@@ -148,8 +139,18 @@ sr_ahead_free(sr_socket *s)
 	s->ahead = NULL;
 }
 
-/* Waits for e's reply (a MSG_DONTWAIT call: the daemon answers at once). */
 static int
+calls_in_flight(const struct receive_ahead *a)
+{
+	int n = 0;
+
+	for (const struct ahead_entry *e = a->head; e != NULL; e = e->next)
+		n += e->call != NULL;
+	return n;
+}
+
+/* Waits for e's reply (a MSG_DONTWAIT call: the daemon answers at once). */
+static void
 collect(sr_socket *s, struct ahead_entry *e)
 {
 	struct call_ctx ctx;
@@ -159,9 +160,7 @@ collect(sr_socket *s, struct ahead_entry *e)
 	ctx.out = e;
 	sr_call_finish(s->client, e->call, &ctx);
 	e->call = NULL;
-	s->ahead->in_flight--;
 	e->failed = ctx.failed;
-	return ctx.failed ? -1 : 0;
 }
 
 static void
@@ -179,13 +178,6 @@ ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 		memcpy(e->data, r->data.data, r->data.len);
 	e->len = r->data.len;
 	e->eos = r->end_of_stream || r->data.len == 0;
-}
-
-/* Only called when the call could not be started; sr_call_done() records that. */
-static void
-started_closure(const Sockrpc__ReceiveReply *reply, void *data)
-{
-	sr_call_done((const ProtobufCMessage *)reply, data);
 }
 
 static void

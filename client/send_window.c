@@ -37,7 +37,6 @@ struct send_window {
 
 static int	 collect_oldest(sr_socket *s);
 static int	 collect_answered(sr_socket *s);
-static void	 started_closure(const Sockrpc__SendReply *reply, void *data);
 static void	 sent_take(const ProtobufCMessage *msg, struct call_ctx *ctx);
 static int	 report_failure(struct send_window *w, sr_error *err);
 
@@ -81,7 +80,7 @@ sr_window_send(sr_socket *s, const void *data, size_t len, sr_error *err)
 		req.data.len = chunk;
 		sr_call_init(&ctx, s->client, s, SR_NO_DEADLINE, err);
 		ctx.started = &call;
-		sockrpc__sock_rpc__send(&s->client->service, &req, started_closure, &ctx);
+		sockrpc__sock_rpc__send(&s->client->service, &req, NULL, &ctx);
 		if (call == NULL) { /* not even sent: ctx.err says why */
 			free(e);
 			return -1;
@@ -202,13 +201,6 @@ collect_answered(sr_socket *s)
 	while (w->head != NULL && sr_call_ready(s->client, w->head->call))
 		(void)collect_oldest(s);
 	return w->failed ? -1 : 0;
-}
-
-/* Only called when the call could not be started; sr_call_done() records that. */
-static void
-started_closure(const Sockrpc__SendReply *reply, void *data)
-{
-	sr_call_done((const ProtobufCMessage *)reply, data);
 }
 
 static void

@@ -51,7 +51,7 @@ struct data_out {
 static sr_socket *socket_alloc(sr_error *err);
 static void	 socket_release(sr_socket *s);
 static bool	 socket_closed(sr_socket *s);
-static bool	 writes_behind(sr_socket *s, int flags, size_t len);
+static bool	 overlaps(sr_socket *s, int flags, bool sending);
 static long	 send_now(sr_socket *s, const void *data, size_t len, uint32_t wire,
 		    sr_error *err);
 static bool	 lock_sends_unless_busy(sr_socket *s);
@@ -65,7 +65,6 @@ static int	 read_once(sr_socket *s, long length, char **out, size_t *out_len,
 		    sr_error *err);
 static int	 take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data);
 static int	 append(char **all, size_t *have, char *part, size_t part_len, sr_error *err);
-static bool	 reads_ahead(sr_socket *s, int flags);
 static void	 proto_violation(struct call_ctx *ctx, const char *what);
 static int	 family_to_wire(int family, int *wire, sr_error *err);
 
@@ -214,9 +213,10 @@ sr_accept(sr_socket *s, sr_error *err)
 }
 
 /*
- * Sends all of data. On a connected, blocking stream socket the calls are written
- * behind (send_window.c): sr_send returns once they are on their way, and a failure
- * shows in the next sr_send. Otherwise each chunk waits for its answer (send_now).
+ * Sends all of data. On a connected, blocking stream socket with no send timeout the
+ * calls are written behind (send_window.c): sr_send returns once they are on their
+ * way, and a failure shows in the next sr_send. Otherwise each chunk waits for its
+ * answer (send_now).
  */
 long
 sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
@@ -232,7 +232,7 @@ sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
 		return -1;
 	}
 	pthread_mutex_lock(&s->send_mu);
-	if (writes_behind(s, flags, len))
+	if (len > 0 && overlaps(s, flags, true))
 		n = sr_window_send(s, data, len, err);
 	else if (sr_window_drain(s, -1, err) == -1)
 		n = -1;
@@ -316,7 +316,7 @@ sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr
 	if (rc == 0)
 		rc = receive_once(s, length, wire, out, out_len, &eos, err) == 0 ? 1 : -1;
 	/* A full answer: more is likely waiting, so fetch it while the caller works. */
-	if (rc == 1 && length > 0 && *out_len == (size_t)length && reads_ahead(s, flags))
+	if (rc == 1 && length > 0 && *out_len == (size_t)length && overlaps(s, flags, false))
 		sr_ahead_start(s, length);
 	pthread_mutex_unlock(&s->recv_mu);
 	return rc == 1 ? 0 : -1;
@@ -816,32 +816,21 @@ sr_wait_deadline(sr_socket *s, enum sr_wait_kind kind)
 }
 
 /*
- * Whether a send may go behind: plain data on a connected blocking stream with no
- * send timeout. Such a send could only wait or fail, never return short, so
- * returning early hides nothing but when a failure shows. With a timeout the
- * caller asked to learn, in the call, whether the bytes went out in time.
+ * Whether plain calls (no flags) on s may overlap: sends go behind, receives fetch
+ * ahead. Only on a connected blocking stream, not shut down. A send also needs no
+ * send timeout: such a send could only wait or fail, never return short, so
+ * returning early hides nothing but when a failure shows; with a timeout the caller
+ * asked to learn, in the call, whether the bytes went out in time.
  */
 static bool
-writes_behind(sr_socket *s, int flags, size_t len)
-{
-	bool yes;
-
-	pthread_mutex_lock(&s->client->mu);
-	yes = flags == 0 && len > 0 && s->state.type == SOCK_STREAM && s->state.is_blocking &&
-	    s->state.is_connected && !s->state.is_shutdown && s->state.send_timeout <= 0;
-	pthread_mutex_unlock(&s->client->mu);
-	return yes;
-}
-
-/* Whether a receive may fetch ahead: plain receives on a connected blocking stream. */
-static bool
-reads_ahead(sr_socket *s, int flags)
+overlaps(sr_socket *s, int flags, bool sending)
 {
 	bool yes;
 
 	pthread_mutex_lock(&s->client->mu);
 	yes = flags == 0 && s->state.type == SOCK_STREAM && s->state.is_blocking &&
-	    s->state.is_connected && !s->state.is_shutdown;
+	    s->state.is_connected && !s->state.is_shutdown &&
+	    (!sending || s->state.send_timeout <= 0);
 	pthread_mutex_unlock(&s->client->mu);
 	return yes;
 }
