@@ -739,18 +739,51 @@ write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, sr_error *er
 #define READ_CHUNK (64 * 1024)
 
 /*
- * Makes at least `need` unparsed bytes available at c->rbuf + c->roff, reading as much
- * as the socket has in one recv (so one syscall usually brings a whole reply). The recv
- * blocks, for at most READ_TICK_MS (SO_RCVTIMEO) at a time, between which the deadline
- * is checked: one syscall per reply, where poll + recv would take two. Only the reading
- * thread calls this. Returns 0, or -1 (READ_LATE past the deadline) with *err filled.
+ * Receives into buf (cap bytes, *len of them filled) until *len >= need, taking as much
+ * as the socket has in each recv. The recv blocks, for at most READ_TICK_MS
+ * (SO_RCVTIMEO) at a time, between which the deadline is checked: one syscall per
+ * reply, where poll + recv would take two. Returns 0, or -1 (READ_LATE past the
+ * deadline) with *err filled.
  */
 static int
-fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
+recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap,
+    int64_t deadline, sr_error *err)
 {
 	char ebuf[128];
 	ssize_t n;
 
+	while (*len < need) {
+		n = recv(c->fd, buf + *len, cap - *len, 0);
+		if (n > 0) {
+			*len += (size_t)n;
+			continue;
+		}
+		if (n == 0) {
+			sr_seterr(err, SR_EDAEMON, 0, "daemon closed the connection");
+			return -1;
+		}
+		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
+			break;
+		if (deadline != SR_NO_DEADLINE && sr_now_ms() >= deadline) {
+			sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
+			return READ_LATE;
+		}
+	}
+	if (*len >= need)
+		return 0;
+	sr_seterr(err, SR_EDAEMON, errno, "reading from sockrpcd: %s",
+	    sr_errno_text(errno, ebuf, sizeof(ebuf)));
+	return -1;
+}
+
+/*
+ * Makes at least `need` unparsed bytes available at c->rbuf + c->roff, reading as much
+ * as the socket has (so one syscall usually brings a whole reply). Only the reading
+ * thread calls this. Returns as recv_until().
+ */
+static int
+fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
+{
 	if (c->rlen - c->roff >= need)
 		return 0;
 	if (c->roff > 0) {
@@ -771,36 +804,49 @@ fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
 		c->rbuf = grown;
 		c->rcap = cap;
 	}
-	while (c->rlen < need) {
-		n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
-		if (n > 0) {
-			c->rlen += (size_t)n;
-			continue;
-		}
-		if (n == 0) {
-			sr_seterr(err, SR_EDAEMON, 0, "daemon closed the connection");
-			return -1;
-		}
-		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
-			break;
-		if (deadline != SR_NO_DEADLINE && sr_now_ms() >= deadline) {
-			sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
-			return READ_LATE;
-		}
-	}
-	if (c->rlen >= need)
-		return 0;
-	sr_seterr(err, SR_EDAEMON, errno, "reading from sockrpcd: %s",
-	    sr_errno_text(errno, ebuf, sizeof(ebuf)));
-	return -1;
+	return recv_until(c, c->rbuf, &c->rlen, need, c->rcap, deadline, err);
 }
 
-/* Reads one reply frame; *body is malloc'd (h->length bytes). Returns as fill(). */
+/*
+ * Puts a frame's header and the first `have` bytes of its body back into the (empty)
+ * read buffer, for a read that gave up before the whole body came (READ_LATE) and is
+ * taken up again later. Returns 0 or -1 with *err filled.
+ */
+static int
+unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body,
+    size_t have, sr_error *err)
+{
+	size_t need = SR_FRAME_HEADER_SIZE + have;
+
+	if (need > c->rcap) {
+		uint8_t *grown = realloc(c->rbuf, need);
+
+		if (grown == NULL) {
+			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			return -1;
+		}
+		c->rbuf = grown;
+		c->rcap = need;
+	}
+	frame_header_encode(h, c->rbuf);
+	memcpy(c->rbuf + SR_FRAME_HEADER_SIZE, body, have);
+	c->roff = 0;
+	c->rlen = need;
+	return 0;
+}
+
+/*
+ * Reads one reply frame; *body is malloc'd (h->length bytes). A body larger than the
+ * read buffer's chunk is received straight into *body, after what the buffer holds of
+ * it, rather than through the buffer (a copy less, and no buffer that size kept).
+ * Returns as fill(); after READ_LATE the frame is read again from its start.
+ */
 static int
 read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **body,
     sr_error *err)
 {
 	const char *why;
+	size_t have;
 	int rc;
 
 	if ((rc = fill(c, SR_FRAME_HEADER_SIZE, deadline, err)) != 0)
@@ -815,14 +861,25 @@ read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **
 		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return -1;
 	}
-	if ((rc = fill(c, SR_FRAME_HEADER_SIZE + (size_t)h->length, deadline, err)) != 0) {
+	have = c->rlen - c->roff - SR_FRAME_HEADER_SIZE;
+	if (h->length <= READ_CHUNK || have >= h->length) {
+		rc = fill(c, SR_FRAME_HEADER_SIZE + (size_t)h->length, deadline, err);
+		if (rc == 0) {
+			memcpy(*body, c->rbuf + c->roff + SR_FRAME_HEADER_SIZE, h->length);
+			c->roff += SR_FRAME_HEADER_SIZE + (size_t)h->length;
+		}
+	} else {
+		memcpy(*body, c->rbuf + c->roff + SR_FRAME_HEADER_SIZE, have);
+		c->roff = c->rlen = 0;
+		rc = recv_until(c, *body, &have, h->length, h->length, deadline, err);
+		if (rc == READ_LATE && unread_frame(c, h, *body, have, err) != 0)
+			rc = -1;
+	}
+	if (rc != 0) {
 		free(*body);
 		*body = NULL;
-		return rc;
 	}
-	memcpy(*body, c->rbuf + c->roff + SR_FRAME_HEADER_SIZE, h->length);
-	c->roff += SR_FRAME_HEADER_SIZE + (size_t)h->length;
-	return 0;
+	return rc;
 }
 
 /* poll() for events until the deadline. Returns 0 when ready, -1 with errno. */

@@ -293,7 +293,7 @@ int
 sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr_error *err)
 {
 	uint32_t wire;
-	bool eos;
+	bool eos, ahead;
 	int rc;
 
 	if (usable(s, err) == -1)
@@ -313,10 +313,14 @@ sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr
 		length = payload_limit(s);
 	pthread_mutex_lock(&s->recv_mu);
 	rc = sr_ahead_take(s, length, flags, out, out_len, err);
+	ahead = rc == 1;
 	if (rc == 0)
 		rc = receive_once(s, length, wire, out, out_len, &eos, err) == 0 ? 1 : -1;
-	/* A full answer: more is likely waiting, so fetch it while the caller works. */
-	if (rc == 1 && length > 0 && *out_len == (size_t)length && overlaps(s, flags, false))
+	/* A full answer, or data that read-ahead found: more is likely waiting, so fetch it
+	 * while the caller works. A short answer of its own (a request and its response,
+	 * say) starts nothing. */
+	if (rc == 1 && length > 0 && *out_len > 0 && (ahead || *out_len == (size_t)length) &&
+	    overlaps(s, flags, false))
 		sr_ahead_start(s, length);
 	pthread_mutex_unlock(&s->recv_mu);
 	return rc == 1 ? 0 : -1;

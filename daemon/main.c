@@ -287,6 +287,7 @@ teardown(struct sockrpcd *d)
 	/* Run the loop once more so deferred session releases happen. */
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
 	event_base_free(d->base);
+	relay_pipe_close(&d->relay);
 	policy_free(d->policy);
 	audit_free(d->audit);
 }
@@ -379,6 +380,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	ops_install(&d);
+	if (relay_pipe_open(&d.relay) != 0)
+		log_warn("no pipe for splicing received bytes: receives copy them");
 	if (install_signals(&d) != 0) {
 		log_error("cannot install signal handlers");
 		goto out;

@@ -12,6 +12,7 @@
  * replies pile up, or whose calls hold too many bytes, stops being read until it drains.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -41,6 +42,7 @@ static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_hangup(evutil_socket_t fd, short what, void *arg);
 static void on_close_due(evutil_socket_t fd, short what, void *arg);
 static void flush_output(struct session *s);
+static ssize_t read_into(struct evbuffer *buf, int fd, size_t room);
 
 /* Takes ownership of fd (closed on failure too). */
 struct session *
@@ -265,31 +267,134 @@ on_writable(evutil_socket_t fd, short what, void *arg)
 	flush_output(arg);
 }
 
+/*
+ * Frames `reply` into the output buffer, followed by `key` (key_len bytes); the frame's
+ * length counts `more` bytes after them that the caller sends itself. Returns 0, or -1
+ * when the reply cannot be framed (the session is then closing).
+ */
+static int
+queue_frame(struct session *s, unsigned method, uint64_t call_id, const ProtobufCMessage *reply,
+            const uint8_t *key, size_t key_len, size_t more)
+{
+	struct sr_frame_header h = { .method = (uint16_t)method, .flags = SR_FRAME_FLAG_REPLY,
+		                     .call_id = call_id };
+	size_t size = protobuf_c_message_get_packed_size(reply) + key_len;
+	struct evbuffer_iovec vec;
+	uint8_t *at;
+
+	if (size + more > SR_MAX_FRAME ||
+	    evbuffer_reserve_space(s->out, SR_FRAME_HEADER_SIZE + size, &vec, 1) < 1) {
+		log_error("session %llu: cannot frame a %zu-byte reply", (unsigned long long)s->id,
+		          size + more);
+		close_later(s, "reply could not be framed");
+		return -1;
+	}
+	h.length = (uint32_t)(size + more);
+	at = vec.iov_base;
+	frame_header_encode(&h, at);
+	at += SR_FRAME_HEADER_SIZE;
+	at += protobuf_c_message_pack(reply, at);
+	if (key_len > 0)
+		memcpy(at, key, key_len);
+	vec.iov_len = SR_FRAME_HEADER_SIZE + size;
+	evbuffer_commit_space(s->out, &vec, 1);
+	return 0;
+}
+
 /* Frames and queues one reply; it is written at once unless a batch of calls is being
  * dispatched (then once, after the batch). */
 void
 session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                    const ProtobufCMessage *reply)
 {
-	struct sr_frame_header h = { .method = (uint16_t)method, .flags = SR_FRAME_FLAG_REPLY,
-		                     .call_id = call_id };
-	size_t size = protobuf_c_message_get_packed_size(reply);
-	struct evbuffer_iovec vec;
-
-	if (size > SR_MAX_FRAME ||
-	    evbuffer_reserve_space(s->out, SR_FRAME_HEADER_SIZE + size, &vec, 1) < 1) {
-		log_error("session %llu: cannot frame a %zu-byte reply", (unsigned long long)s->id,
-		          size);
-		close_later(s, "reply could not be framed");
+	if (queue_frame(s, method, call_id, reply, NULL, 0, 0) != 0)
 		return;
-	}
-	h.length = (uint32_t)size;
-	frame_header_encode(&h, vec.iov_base);
-	protobuf_c_message_pack(reply, (uint8_t *)vec.iov_base + SR_FRAME_HEADER_SIZE);
-	vec.iov_len = SR_FRAME_HEADER_SIZE + size;
-	evbuffer_commit_space(s->out, &vec, 1);
 	if (!s->in_dispatch && !event_pending(s->ev_write, EV_WRITE, NULL))
 		flush_output(s);
+}
+
+/* True when a reply written now goes straight to the client, nothing queued before it:
+ * the condition for session_send_spliced_reply(). */
+bool
+session_output_idle(const struct session *s)
+{
+	return !s->closing && s->close_reason == NULL && !s->close_after_flush &&
+	       evbuffer_get_length(s->out) == 0;
+}
+
+/* A protobuf varint; returns its length (at most 10 bytes). */
+static size_t
+put_varint(uint8_t *at, uint64_t v)
+{
+	size_t n = 0;
+
+	for (; v >= 0x80; v >>= 7)
+		at[n++] = (uint8_t)(v | 0x80);
+	at[n++] = (uint8_t)v;
+	return n;
+}
+
+/* Empties the pipe of what a failed reply left in it, so the next reply starts clean. */
+static void
+discard_from_pipe(int pipe_rd, size_t n)
+{
+	char scrap[4096];
+
+	while (n > 0) {
+		ssize_t got = read(pipe_rd, scrap, n < sizeof(scrap) ? n : sizeof(scrap));
+
+		if (got > 0)
+			n -= (size_t)got;
+		else if (got < 0 && errno != EINTR)
+			break;
+	}
+}
+
+/*
+ * Sends a reply whose bytes field number `data_field` holds the n bytes waiting in the
+ * pipe pipe_rd; `reply` has every other field. Call only when session_output_idle(). The
+ * frame's head is written, then the bytes are spliced from the pipe to the client; what
+ * the connection does not take at once is read from the pipe into the output buffer,
+ * behind the head, and written as usual. The pipe is empty on return.
+ */
+void
+session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
+                           const ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
+                           size_t n)
+{
+	uint8_t key[20];
+	size_t key_len, left = n;
+	ssize_t w;
+
+	key_len = put_varint(key, (uint64_t)data_field << 3 | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
+	key_len += put_varint(key + key_len, n);
+	if (!session_output_idle(s) || queue_frame(s, method, call_id, reply, key, key_len, n) != 0) {
+		discard_from_pipe(pipe_rd, n);
+		return;
+	}
+	while (evbuffer_get_length(s->out) > 0 &&
+	       ((w = evbuffer_write(s->out, s->fd)) > 0 || (w < 0 && errno == EINTR)))
+		;
+	while (evbuffer_get_length(s->out) == 0 && left > 0) {
+		w = splice(pipe_rd, NULL, s->fd, NULL, left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		if (w > 0)
+			left -= (size_t)w;
+		else if (w == 0 || errno != EINTR)
+			break;
+	}
+	while (left > 0) {
+		w = read_into(s->out, pipe_rd, left);
+		if (w > 0) {
+			left -= (size_t)w;
+		} else {
+			log_error("session %llu: cannot queue a spliced reply: %s",
+			          (unsigned long long)s->id, strerror(errno));
+			discard_from_pipe(pipe_rd, left);
+			close_later(s, "reply could not be queued");
+			return;
+		}
+	}
+	flush_output(s);
 }
 
 /* A reply with only a status decodes as any reply type, so it can answer a frame whose
@@ -379,34 +484,33 @@ dispatch_frames(struct session *s)
 }
 
 /* One read, sized to finish the frame in progress (one syscall for a 1 MiB send). */
-static void
-on_readable(evutil_socket_t fd, short what, void *arg)
+/*
+ * Reads from fd into buf with one readv, at most `room` bytes. Returns readv's result;
+ * -1 with ENOMEM when buf cannot grow.
+ */
+static ssize_t
+read_into(struct evbuffer *buf, int fd, size_t room)
 {
-	struct session *s = arg;
-	size_t have = evbuffer_get_length(s->in);
-	size_t want = s->frame_size > have ? s->frame_size - have : 0;
 	struct evbuffer_iovec vec[2];
-	int n_vec;
+	int n_vec = evbuffer_reserve_space(buf, (ev_ssize_t)room, vec, 2);
 	ssize_t n;
 
-	if (want < READ_CHUNK)
-		want = READ_CHUNK;
-	n_vec = evbuffer_reserve_space(s->in, (ev_ssize_t)want, vec, 2);
 	if (n_vec < 1) {
-		session_close(s, "out of memory");
-		return;
+		errno = ENOMEM;
+		return -1;
+	}
+	if (vec[0].iov_len >= room) {
+		vec[0].iov_len = room;
+		n_vec = 1;
+	} else if (n_vec == 2 && vec[1].iov_len > room - vec[0].iov_len) {
+		vec[1].iov_len = room - vec[0].iov_len;
 	}
 	do
-		n = readv(s->fd, (struct iovec *)vec, n_vec);
+		n = readv(fd, (struct iovec *)vec, n_vec);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0) {
-		evbuffer_commit_space(s->in, vec, 0);
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			dispatch_frames(s); /* woken to serve frames read before a pause */
-			return;
-		}
-		session_close(s, n == 0 ? "client disconnected" : strerror(errno));
-		return;
+		evbuffer_commit_space(buf, vec, 0);
+		return n;
 	}
 	if ((size_t)n <= vec[0].iov_len) {
 		vec[0].iov_len = (size_t)n;
@@ -414,7 +518,26 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	} else {
 		vec[1].iov_len = (size_t)n - vec[0].iov_len;
 	}
-	evbuffer_commit_space(s->in, vec, n_vec);
+	evbuffer_commit_space(buf, vec, n_vec);
+	return n;
+}
+
+static void
+on_readable(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	size_t have = evbuffer_get_length(s->in);
+	size_t want = s->frame_size > have ? s->frame_size - have : 0;
+	ssize_t n = read_into(s->in, s->fd, want > READ_CHUNK ? want : READ_CHUNK);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		dispatch_frames(s); /* woken to serve frames read before a pause */
+		return;
+	}
+	if (n <= 0) {
+		session_close(s, n == 0 ? "client disconnected" : strerror(errno));
+		return;
+	}
 	dispatch_frames(s);
 }
 

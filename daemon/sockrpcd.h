@@ -44,6 +44,13 @@ struct daemon_options {
 	struct daemon_limits limits;
 };
 
+/* The pipe that splices received bytes through the daemon (receive_splice.c);
+ * capacity 0: none, every receive copies. */
+struct relay_pipe {
+	int rd, wr;
+	size_t capacity;
+};
+
 struct sockrpcd {
 	struct event_base *base;
 	struct evdns_base *dns;
@@ -56,6 +63,7 @@ struct sockrpcd {
 	uint64_t next_session_id;
 	struct policy *policy;
 	struct audit *audit;
+	struct relay_pipe relay;
 	struct daemon_options opt;
 	bool socket_created; /* we made the socket file, so we unlink it at exit */
 	dev_t socket_dev;    /* the socket file's identity, taken before privileges drop, */
@@ -196,6 +204,10 @@ void session_close_after_flush(struct session *s, const char *why);
 void session_hello_received(struct session *s);
 void session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                         const ProtobufCMessage *reply);
+bool session_output_idle(const struct session *s);
+void session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
+                                const ProtobufCMessage *reply, unsigned data_field,
+                                int pipe_rd, size_t n);
 void session_release_call_bytes(struct session *s, size_t bytes);
 struct handle *session_find_handle(struct session *s, int64_t id);
 int session_add_handle(struct session *s, struct handle *h);
@@ -206,6 +218,8 @@ struct call *call_new(struct session *s, unsigned method, uint64_t id,
                       ProtobufCMessage *request, size_t charged_bytes);
 void call_charge(struct call *c, size_t bytes);
 void call_reply(struct call *c, ProtobufCMessage *reply);
+void call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field,
+                        int pipe_rd, size_t n);
 void call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 void call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt, ...)
@@ -249,6 +263,11 @@ struct resolve_job *resolve_start(struct sockrpcd *d, const char *name, const ch
                                   int family, int type, int flags, resolve_done_fn done,
                                   void *arg);
 void resolve_cancel(struct resolve_job *job);
+
+/* receive_splice.c */
+int relay_pipe_open(struct relay_pipe *p);
+void relay_pipe_close(struct relay_pipe *p);
+bool receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags);
 
 /* log.c */
 void log_init(void);

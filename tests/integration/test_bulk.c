@@ -5,10 +5,12 @@
  * hold close for ever, and close from another thread ends a sender stuck on it.
  * Receives it fetches ahead (client/receive_ahead.c): order kept across receive,
  * peek and read, end of stream once, timeouts as before; MSG_DONTWAIT on one call.
+ * Large receives the daemon splices: whole and in order when the client lags.
  */
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -326,6 +328,52 @@ START_TEST(receives_ahead_keep_order_through_peek_and_read)
 }
 END_TEST
 
+/*
+ * Large receives are spliced through the daemon (daemon/receive_splice.c). Two streams
+ * read in turn by a client that lags, with receives up to the largest payload, so the
+ * client connection fills and spliced replies go out partly through the daemon's output
+ * buffer, behind and ahead of replies for the other stream: every byte arrives, in order.
+ */
+START_TEST(large_receives_stay_whole_when_the_client_lags)
+{
+	const size_t total = 8u << 20;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s[2] = { new_sock(c, AF_INET, SOCK_STREAM), new_sock(c, AF_INET, SOCK_STREAM) };
+	struct server srv[2];
+	size_t have[2] = { 0, 0 }, len;
+	bool ended[2] = { false, false };
+	sr_error err;
+	char *got;
+
+	for (int i = 0; i < 2; i++) {
+		server_start(&srv[i], AF_INET, SERVER_SOURCE, total);
+		connect_ok(s[i], "127.0.0.1", srv[i].port);
+	}
+	for (unsigned round = 0; !ended[0] || !ended[1]; round++) {
+		int i = round % 2;
+
+		if (ended[i])
+			continue;
+		if (round % 2 == 0)
+			usleep(20000); /* the sources fill their sockets meanwhile */
+		ck_assert_int_eq(sr_receive(s[i], 1 << 20, 0, &got, &len, &err), 0);
+		for (size_t k = 0; k < len; k++)
+			if (got[k] != pattern_byte(have[i] + k))
+				ck_abort_msg("stream %d: byte %zu differs", i, have[i] + k);
+		free(got);
+		have[i] += len;
+		ended[i] = len == 0;
+	}
+	ck_assert_uint_eq(have[0], total);
+	ck_assert_uint_eq(have[1], total);
+	for (int i = 0; i < 2; i++) {
+		sr_socket_free(s[i]);
+		server_stop(&srv[i]);
+	}
+	sr_client_close(c);
+}
+END_TEST
+
 /* Read-ahead that finds nothing is no answer: the receive timeout governs as before. */
 START_TEST(receive_timeout_holds_after_read_ahead)
 {
@@ -407,6 +455,7 @@ bulk_suite(void)
 	tcase_add_test(tc, close_gives_up_on_a_peer_that_never_reads);
 	tcase_add_test(tc, close_from_another_thread_ends_a_stuck_sender);
 	tcase_add_test(tc, receives_ahead_keep_order_through_peek_and_read);
+	tcase_add_test(tc, large_receives_stay_whole_when_the_client_lags);
 	tcase_add_test(tc, receive_timeout_holds_after_read_ahead);
 	tcase_add_test(tc, dont_wait_receive_answers_at_once);
 	suite_add_tcase(s, tc);

@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,6 +97,9 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (d->dns == NULL)
 		fatal("resolver");
 	ops_install(d);
+	if (relay_pipe_open(&d->relay) != 0)
+		fatal("relay pipe");
+	signal(SIGPIPE, SIG_IGN); /* as sockrpcd does: splicing to a gone client raises it */
 	fds_at_start = open_fd_count();
 	return 0;
 }

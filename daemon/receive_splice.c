@@ -1,0 +1,84 @@
+/*
+ * receive_splice.c - answers a large Receive on a stream socket without copying its bytes
+ * through the daemon.
+ *
+ * splice(2) moves the bytes from the socket into a pipe and from the pipe into the
+ * client's connection as page references: the daemon's two copies per byte (recv into a
+ * buffer, write it to the client) go, which is what bounded bulk receive (tools/bench).
+ * The reply is the same protobuf message as on the copying path, its `data` field
+ * written last (protobuf fields may come in any order).
+ *
+ * One pipe serves the daemon (it has one thread); it is empty between replies. Everything
+ * this path does not take (flags, small or open-ended lengths, output already queued for
+ * the session, end of stream, errors, nothing to read) goes to the copying path in
+ * ops_io.c, which reads the same socket and answers the same way.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "sockrpcd.h"
+
+/* Below this a plain recv and write cost fewer system calls than splicing. */
+#define SPLICE_MIN_LENGTH (16 * 1024)
+
+int
+relay_pipe_open(struct relay_pipe *p)
+{
+	int fds[2], size;
+
+	p->capacity = 0;
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
+		return -errno;
+	/* Room for a whole payload; a pipe keeps its default size (64 KiB) if refused. */
+	fcntl(fds[1], F_SETPIPE_SZ, (int)SR_MAX_PAYLOAD);
+	size = fcntl(fds[1], F_GETPIPE_SZ);
+	if (size <= 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return -EINVAL;
+	}
+	p->rd = fds[0];
+	p->wr = fds[1];
+	p->capacity = (size_t)size;
+	return 0;
+}
+
+void
+relay_pipe_close(struct relay_pipe *p)
+{
+	if (p->capacity == 0)
+		return;
+	close(p->rd);
+	close(p->wr);
+	p->capacity = 0;
+}
+
+bool
+receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
+{
+	static const ProtobufCFieldDescriptor *data_field;
+	struct relay_pipe *p = &c->session->d->relay;
+	Sockrpc__ReceiveReply reply = SOCKRPC__RECEIVE_REPLY__INIT;
+	Sockrpc__SocketState state;
+	size_t want;
+	ssize_t n;
+
+	if (p->capacity == 0 || h->type != SOCK_STREAM || (flags & ~MSG_DONTWAIT) != 0 ||
+	    length < SPLICE_MIN_LENGTH || !session_output_idle(c->session))
+		return false;
+	want = (uint64_t)length < p->capacity ? (size_t)length : p->capacity;
+	do
+		n = splice(h->fd, NULL, p->wr, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return false; /* nothing was taken from the socket */
+	h->bytes_in += (uint64_t)n;
+	if (data_field == NULL)
+		data_field = protobuf_c_message_descriptor_get_field_by_name(
+			&sockrpc__receive_reply__descriptor, "data");
+	reply.status = (Sockrpc__Status *)&status_ok;
+	reply.state = handle_state_message(h, &state);
+	call_reply_spliced(c, &reply.base, data_field->id, p->rd, (size_t)n);
+	return true;
+}
