@@ -71,8 +71,15 @@ receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
 	do
 		n = splice(h->fd, NULL, p->wr, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 	while (n < 0 && errno == EINTR);
+	/* A socket error is taken by the call that sees it: report it here, as the copying
+	 * path would, or the next read sees none. Anything else took nothing from the socket
+	 * (end of stream, nothing yet, a socket splice cannot read): the copying path. */
+	if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINVAL) {
+		call_fail_errno(c, h, errno, "receive failed");
+		return true;
+	}
 	if (n <= 0)
-		return false; /* nothing was taken from the socket */
+		return false;
 	h->bytes_in += (uint64_t)n;
 	if (data_field == NULL)
 		data_field = protobuf_c_message_descriptor_get_field_by_name(

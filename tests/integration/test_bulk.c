@@ -374,6 +374,30 @@ START_TEST(large_receives_stay_whole_when_the_client_lags)
 }
 END_TEST
 
+/* A reset reaches a large (spliced) receive as ECONNRESET, not as an end of stream. */
+START_TEST(large_receive_reports_a_reset)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
+	struct linger abort_close = { 1, 0 };
+	int port, lfd = plain_listener(1, &port), fd;
+	sr_error err;
+	size_t len;
+	char *got;
+
+	connect_ok(s, "127.0.0.1", port);
+	fd = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(fd, 0);
+	setsockopt(fd, SOL_SOCKET, SO_LINGER, &abort_close, sizeof(abort_close));
+	close(fd);
+	ck_assert_int_eq(sr_receive(s, 65536, 0, &got, &len, &err), -1);
+	assert_err(err, SR_EOS, ECONNRESET, "receive failed");
+	sr_socket_free(s);
+	sr_client_close(c);
+	close(lfd);
+}
+END_TEST
+
 /* Read-ahead that finds nothing is no answer: the receive timeout governs as before. */
 START_TEST(receive_timeout_holds_after_read_ahead)
 {
@@ -456,6 +480,7 @@ bulk_suite(void)
 	tcase_add_test(tc, close_from_another_thread_ends_a_stuck_sender);
 	tcase_add_test(tc, receives_ahead_keep_order_through_peek_and_read);
 	tcase_add_test(tc, large_receives_stay_whole_when_the_client_lags);
+	tcase_add_test(tc, large_receive_reports_a_reset);
 	tcase_add_test(tc, receive_timeout_holds_after_read_ahead);
 	tcase_add_test(tc, dont_wait_receive_answers_at_once);
 	suite_add_tcase(s, tc);
