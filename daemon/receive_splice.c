@@ -9,8 +9,8 @@
  * written last (protobuf fields may come in any order).
  *
  * One pipe serves the daemon (it has one thread); it is empty between replies. Everything
- * this path does not take (flags, small or open-ended lengths, output already queued for
- * the session, end of stream, errors, nothing to read) goes to the copying path in
+ * this path does not take (flags, small or open-ended lengths, output the client has not
+ * taken yet, end of stream, nothing to read) goes to the copying path in
  * ops_io.c, which reads the same socket and answers the same way.
  */
 #include <errno.h>
@@ -65,7 +65,7 @@ receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
 	ssize_t n;
 
 	if (p->capacity == 0 || h->type != SOCK_STREAM || (flags & ~MSG_DONTWAIT) != 0 ||
-	    length < SPLICE_MIN_LENGTH || !session_output_idle(c->session))
+	    length < SPLICE_MIN_LENGTH || !session_output_drained(c->session))
 		return false;
 	want = (uint64_t)length < p->capacity ? (size_t)length : p->capacity;
 	do

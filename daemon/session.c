@@ -313,13 +313,25 @@ session_send_reply(struct session *s, unsigned method, uint64_t call_id,
 		flush_output(s);
 }
 
-/* True when a reply written now goes straight to the client, nothing queued before it:
- * the condition for session_send_spliced_reply(). */
-bool
-session_output_idle(const struct session *s)
+/* Writes the output buffer while the client takes it; true when it is then empty. */
+static bool
+write_queued(struct session *s)
 {
-	return !s->closing && s->close_reason == NULL && !s->close_after_flush &&
-	       evbuffer_get_length(s->out) == 0;
+	while (evbuffer_get_length(s->out) > 0) {
+		int n = evbuffer_write(s->out, s->fd);
+
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			return false; /* full or failed: flush_output() takes it from here */
+	}
+	return true;
+}
+
+/* Writes what is queued, if the client takes it now: true when a reply can then go
+ * straight to the client, the condition for session_send_spliced_reply(). */
+bool
+session_output_drained(struct session *s)
+{
+	return !s->closing && s->close_reason == NULL && !s->close_after_flush && write_queued(s);
 }
 
 /* A protobuf varint; returns its length (at most 10 bytes). */
@@ -352,10 +364,10 @@ discard_from_pipe(int pipe_rd, size_t n)
 
 /*
  * Sends a reply whose bytes field number `data_field` holds the n bytes waiting in the
- * pipe pipe_rd; `reply` has every other field. Call only when session_output_idle(). The
- * frame's head is written, then the bytes are spliced from the pipe to the client; what
- * the connection does not take at once is read from the pipe into the output buffer,
- * behind the head, and written as usual. The pipe is empty on return.
+ * pipe pipe_rd; `reply` has every other field. The frame's head is written with what was
+ * queued before it, then the bytes are spliced from the pipe to the client; what the
+ * connection does not take at once is read from the pipe into the output buffer, behind
+ * the head, and written as usual. The pipe is empty on return.
  */
 void
 session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
@@ -368,14 +380,11 @@ session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
 
 	key_len = put_varint(key, (uint64_t)data_field << 3 | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
 	key_len += put_varint(key + key_len, n);
-	if (!session_output_idle(s) || queue_frame(s, method, call_id, reply, key, key_len, n) != 0) {
-		discard_from_pipe(pipe_rd, n);
+	if (s->closing || queue_frame(s, method, call_id, reply, key, key_len, n) != 0) {
+		discard_from_pipe(pipe_rd, n); /* nobody will read this reply */
 		return;
 	}
-	while (evbuffer_get_length(s->out) > 0 &&
-	       ((w = evbuffer_write(s->out, s->fd)) > 0 || (w < 0 && errno == EINTR)))
-		;
-	while (evbuffer_get_length(s->out) == 0 && left > 0) {
+	while (left > 0 && write_queued(s)) {
 		w = splice(pipe_rd, NULL, s->fd, NULL, left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (w > 0)
 			left -= (size_t)w;

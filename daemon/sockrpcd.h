@@ -204,7 +204,7 @@ void session_close_after_flush(struct session *s, const char *why);
 void session_hello_received(struct session *s);
 void session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                         const ProtobufCMessage *reply);
-bool session_output_idle(const struct session *s);
+bool session_output_drained(struct session *s);
 void session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
                                 const ProtobufCMessage *reply, unsigned data_field,
                                 int pipe_rd, size_t n);

@@ -175,6 +175,8 @@ main(int argc, char **argv)
 	simple(M_ACCEPT, 1);
 	send_data(2, "ping", 0);
 	receive(3, -1, 0);
+	send_data(2, "spliced", 0);
+	receive(3, 32768, 0); /* a large receive: daemon/receive_splice.c */
 	{
 		Sockrpc__ReadRequest m = SOCKRPC__READ_REQUEST__INIT;
 
