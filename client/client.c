@@ -42,7 +42,7 @@ struct pending {
 	bool failed;		/* done with err instead of a reply */
 	bool orphan;		/* abandoned: freed when its reply arrives */
 	sr_error err;
-	uint8_t *body;		/* the reply message, malloc'd by the reader */
+	uint8_t *body;		/* the reply message, from sr_pool_alloc() by the reader */
 	size_t len;
 	uint64_t arrival;	/* order in which replies were read, from 1 */
 	struct pending *next;
@@ -115,6 +115,7 @@ sr_client_open(const char *path, sr_error *err)
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->write_mu, NULL);
+	sr_pool_init(c);
 
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
@@ -433,7 +434,7 @@ sr_call_abandon(sr_client *c, struct pending *p)
 {
 	pthread_mutex_lock(&c->mu);
 	if (p->done) {
-		free(p->body);
+		sr_pool_free(c, p->body);
 		pending_free(p);
 	} else {
 		p->orphan = true;
@@ -509,8 +510,8 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 		return;
 	}
 	out_desc = c->service.descriptor->methods[p->method].output;
-	reply = protobuf_c_message_unpack(out_desc, NULL, p->len, p->body);
-	free(p->body);
+	reply = protobuf_c_message_unpack(out_desc, &c->pool_allocator, p->len, p->body);
+	sr_pool_free(c, p->body);
 	p->body = NULL;
 	if (reply == NULL) {
 		sr_error e;
@@ -525,7 +526,7 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 	}
 	ctx->arrival = p->arrival;
 	closure(reply, ctx);
-	protobuf_c_message_free_unpacked(reply, NULL);
+	protobuf_c_message_free_unpacked(reply, &c->pool_allocator);
 }
 
 /*
@@ -623,7 +624,7 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 				if (q->id == h.call_id)
 					break;
 			if (q == NULL || q->method != h.method) {
-				free(body);
+				sr_pool_free(c, body);
 				sr_seterr(&e, SR_EPROTO, 0,
 				    "reply from sockrpcd matches no call (id %llu, method %u)",
 				    (unsigned long long)h.call_id, (unsigned)h.method);
@@ -632,7 +633,7 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 			}
 			unlink_pending(c, q);
 			if (q->orphan) {
-				free(body);
+				sr_pool_free(c, body);
 				pending_free(q);
 				continue;
 			}
@@ -836,7 +837,7 @@ unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body,
 }
 
 /*
- * Reads one reply frame; *body is malloc'd (h->length bytes). A body larger than the
+ * Reads one reply frame; *body is from sr_pool_alloc() (h->length bytes). A body larger than the
  * read buffer's chunk is received straight into *body, after what the buffer holds of
  * it, rather than through the buffer (a copy less, and no buffer that size kept).
  * Returns as fill(); after READ_LATE the frame is read again from its start.
@@ -857,7 +858,7 @@ read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **
 		sr_seterr(err, SR_EPROTO, 0, "bad frame from sockrpcd: %s", why);
 		return -1;
 	}
-	if ((*body = malloc(h->length ? h->length : 1)) == NULL) {
+	if ((*body = sr_pool_alloc(c, h->length)) == NULL) {
 		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return -1;
 	}
@@ -876,7 +877,7 @@ read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **
 			rc = -1;
 	}
 	if (rc != 0) {
-		free(*body);
+		sr_pool_free(c, *body);
 		*body = NULL;
 	}
 	return rc;
@@ -923,6 +924,7 @@ free_client(sr_client *c)
 		close(c->fd);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->write_mu);
+	sr_pool_destroy(c);
 	free(c->rbuf);
 	free(c);
 }

@@ -36,6 +36,9 @@
 
 struct pending;
 
+/* Large buffers a client keeps for reuse (buffer_pool.c). */
+#define POOL_BLOCKS 4
+
 struct sr_client {
 	ProtobufCService service;	/* invoke() sends a frame and waits */
 	int fd;				/* the connection; -1 once closed */
@@ -59,6 +62,10 @@ struct sr_client {
 	uint32_t max_handles;
 
 	sr_socket *sockets;		/* every sr_socket not yet freed */
+
+	pthread_mutex_t pool_mu;	/* guards pool; buffer_pool.c */
+	void *pool[POOL_BLOCKS];	/* large buffers kept for reuse */
+	ProtobufCAllocator pool_allocator; /* unpacks replies into pool buffers */
 };
 
 struct sr_socket {
@@ -104,6 +111,12 @@ bool	 sr_call_ready(sr_client *c, struct pending *p);
 bool	 sr_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
 void	 sr_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
 void	 sr_call_abandon(sr_client *c, struct pending *p);
+
+/* buffer_pool.c: blocks from sr_pool_alloc() go back through sr_pool_free() */
+void	 sr_pool_init(sr_client *c);
+void	 sr_pool_destroy(sr_client *c);
+void	*sr_pool_alloc(sr_client *c, size_t size);
+void	 sr_pool_free(sr_client *c, void *p);
 
 /* send_window.c */
 long	 sr_window_send(sr_socket *s, const void *data, size_t len, sr_error *err);

@@ -1,12 +1,13 @@
 /*
  * receive_ahead.c - read-ahead for stream receives. When a receive on a connected,
  * blocking stream comes back full (the caller took all it asked for, so more is
- * likely waiting), the library asks at once for the next chunks of the same size,
- * with MSG_DONTWAIT so that these calls never wait in the daemon, never outlive a
- * timeout the caller changes, and never hold data back: the daemon fetches while
- * the caller works, instead of one round trip per chunk. What they bring is handed
- * out first, in order; one that found nothing (EWOULDBLOCK) is dropped; an end of
- * stream or an error is handed out in its turn. The caller holds s->recv_mu.
+ * likely waiting), the library asks at once for the next chunks (at least 256 KiB
+ * each), with MSG_DONTWAIT so that these calls never wait in the daemon, never outlive
+ * a timeout the caller changes, and never hold data back: the daemon fetches while
+ * the caller works, instead of one round trip per chunk, and keeps fetching while they
+ * find data. What they bring is handed out first, in order; one that found nothing
+ * (EWOULDBLOCK) is dropped; an end of stream or an error is handed out in its turn.
+ * The caller holds s->recv_mu.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -17,10 +18,13 @@
 
 /* Calls ahead per socket: two keep the daemon fetching while one reply travels. */
 #define RECEIVE_AHEAD_CALLS 2
+/* Each asks for at least this much (up to max_payload): fewer, larger calls cost the
+ * daemon less per byte, and a MSG_DONTWAIT call only takes what the socket holds. */
+#define RECEIVE_AHEAD_MIN_LENGTH (1024L * 1024)
 
 struct ahead_entry {
 	struct pending *call;	/* the Receive in flight; NULL once collected */
-	char *data;		/* what it brought (malloc'd), handed out from off */
+	char *data;		/* what it brought (a pool block), handed out from off */
 	size_t len, off;
 	bool eos;
 	bool failed;
@@ -35,7 +39,7 @@ struct receive_ahead {
 static int	 calls_in_flight(const struct receive_ahead *a);
 static void	 collect(sr_socket *s, struct ahead_entry *e);
 static void	 ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx);
-static void	 drop_head(struct receive_ahead *a);
+static void	 drop_head(sr_socket *s);
 
 /* Starts Receive calls of `length` bytes ahead, up to RECEIVE_AHEAD_CALLS in flight. */
 void
@@ -45,6 +49,10 @@ sr_ahead_start(sr_socket *s, long length)
 
 	if (a == NULL && (a = s->ahead = calloc(1, sizeof(*a))) == NULL)
 		return; /* read-ahead is only an optimisation */
+	if (length < RECEIVE_AHEAD_MIN_LENGTH)
+		length = RECEIVE_AHEAD_MIN_LENGTH;
+	if (length > (long)s->client->max_payload)
+		length = (long)s->client->max_payload;
 	while (calls_in_flight(a) < RECEIVE_AHEAD_CALLS) {
 		Sockrpc__ReceiveRequest req = SOCKRPC__RECEIVE_REQUEST__INIT;
 		struct ahead_entry *e = calloc(1, sizeof(*e));
@@ -89,11 +97,11 @@ sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 			collect(s, e);
 		if (e->failed) {
 			if (e->err.code == SR_EWOULDBLOCK) {
-				drop_head(a); /* it found nothing: not an answer to the caller */
+				drop_head(s); /* it found nothing: not an answer to the caller */
 				continue;
 			}
 			sr_copyerr(err, &e->err);
-			drop_head(a);
+			drop_head(s);
 			return -1;
 		}
 		n = e->len - e->off;
@@ -110,7 +118,7 @@ sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 		if (!(flags & MSG_PEEK)) {
 			e->off += n;
 			if (e->off == e->len)
-				drop_head(a); /* an end of stream is answered once, like the data */
+				drop_head(s); /* an end of stream is answered once, like the data */
 		}
 		return 1;
 	}
@@ -128,7 +136,7 @@ sr_ahead_forget(sr_socket *s)
 	while (a->head != NULL) {
 		if (a->head->call != NULL)
 			sr_call_abandon(s->client, a->head->call);
-		drop_head(a);
+		drop_head(s);
 	}
 }
 
@@ -169,25 +177,24 @@ ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	const Sockrpc__ReceiveReply *r = (const Sockrpc__ReceiveReply *)msg;
 	struct ahead_entry *e = ctx->out;
 
-	if (r->data.len > 0 && (e->data = malloc(r->data.len)) == NULL) {
-		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
-		ctx->failed = true;
-		return;
-	}
-	if (r->data.len > 0)
-		memcpy(e->data, r->data.data, r->data.len);
+	/* The bytes change hands (a pool block, as the reply was unpacked into the pool):
+	 * the reply is freed without them. */
+	e->data = (char *)r->data.data;
 	e->len = r->data.len;
+	((Sockrpc__ReceiveReply *)r)->data.data = NULL;
+	((Sockrpc__ReceiveReply *)r)->data.len = 0;
 	e->eos = r->end_of_stream || r->data.len == 0;
 }
 
 static void
-drop_head(struct receive_ahead *a)
+drop_head(sr_socket *s)
 {
+	struct receive_ahead *a = s->ahead;
 	struct ahead_entry *e = a->head;
 
 	a->head = e->next;
 	if (a->head == NULL)
 		a->tail = NULL;
-	free(e->data);
+	sr_pool_free(s->client, e->data);
 	free(e);
 }

@@ -1,0 +1,116 @@
+/*
+ * buffer_pool.c - a client's few large buffers, kept for reuse.
+ *
+ * A bulk reply needs a body and, once unpacked, a copy of its bytes, each up to
+ * max_payload. Blocks that large come fresh from the top of the heap or from mmap, and
+ * glibc hands them back to the kernel when they are freed, so every reply paid a page
+ * fault for each 4 KiB of it: at 256 KiB per reply most of the client's time (measured,
+ * tools/bench/README.md). Blocks of POOL_MIN_BYTES or more are kept, up to POOL_BLOCKS,
+ * and handed out again.
+ *
+ * Every block carries its size in a header, so that protobuf-c, whose free() is not told
+ * the size, can unpack replies with the pool as its allocator (sr_pool_allocator), and a
+ * block's bytes can change hands (read-ahead keeps the unpacked data of a Receive).
+ */
+#include <stdlib.h>
+
+#include "internal.h"
+
+#define POOL_MIN_BYTES (64 * 1024)
+
+struct block {
+	size_t size; /* bytes usable after the header */
+	max_align_t align[];
+};
+
+static struct block *
+block_of(void *p)
+{
+	return (struct block *)((char *)p - offsetof(struct block, align));
+}
+
+void *
+sr_pool_alloc(sr_client *c, size_t size)
+{
+	struct block *b = NULL;
+
+	if (size >= POOL_MIN_BYTES) {
+		pthread_mutex_lock(&c->pool_mu);
+		for (int i = 0; i < POOL_BLOCKS; i++) {
+			if (c->pool[i] != NULL && block_of(c->pool[i])->size >= size) {
+				b = block_of(c->pool[i]);
+				c->pool[i] = NULL;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&c->pool_mu);
+	}
+	if (b == NULL) {
+		size_t room = size ? size : 1;
+
+		/* A large block gets a power of two (or a whole frame, the most any reply
+		 * needs), so that it serves the next replies, whose sizes vary, when it comes
+		 * back. */
+		if (size >= POOL_MIN_BYTES) {
+			for (room = POOL_MIN_BYTES; room < size; room *= 2)
+				;
+			if (room > c->max_frame && size <= c->max_frame)
+				room = c->max_frame;
+		}
+		if ((b = malloc(sizeof(*b) + room)) == NULL)
+			return NULL;
+		b->size = room;
+	}
+	return b->align;
+}
+
+/* Frees p (from sr_pool_alloc, or NULL) or keeps it for reuse; c may be NULL. */
+void
+sr_pool_free(sr_client *c, void *p)
+{
+	if (p == NULL)
+		return;
+	if (c != NULL && block_of(p)->size >= POOL_MIN_BYTES) {
+		pthread_mutex_lock(&c->pool_mu);
+		for (int i = 0; i < POOL_BLOCKS; i++) {
+			if (c->pool[i] == NULL) {
+				c->pool[i] = p;
+				p = NULL;
+				break;
+			}
+		}
+		pthread_mutex_unlock(&c->pool_mu);
+	}
+	if (p != NULL)
+		free(block_of(p));
+}
+
+static void *
+pool_alloc_cb(void *c, size_t size)
+{
+	return sr_pool_alloc(c, size);
+}
+
+static void
+pool_free_cb(void *c, void *p)
+{
+	sr_pool_free(c, p);
+}
+
+void
+sr_pool_init(sr_client *c)
+{
+	pthread_mutex_init(&c->pool_mu, NULL);
+	c->pool_allocator.alloc = pool_alloc_cb;
+	c->pool_allocator.free = pool_free_cb;
+	c->pool_allocator.allocator_data = c;
+}
+
+void
+sr_pool_destroy(sr_client *c)
+{
+	for (int i = 0; i < POOL_BLOCKS; i++)
+		if (c->pool[i] != NULL)
+			free(block_of(c->pool[i]));
+	pthread_mutex_destroy(&c->pool_mu);
+}
