@@ -67,6 +67,14 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 	    s->ev_hangup == NULL || s->ev_close == NULL)
 		goto fail;
 	evutil_make_socket_nonblocking(fd);
+	{
+		/* Room for a whole payload in flight (the kernel caps it at wmem_max): a spliced
+		 * receive then goes to the client in one piece, rather than partly through
+		 * the output buffer. */
+		int room = (int)SR_MAX_FRAME;
+
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+	}
 	event_add(s->ev_read, NULL);
 	{
 		struct timeval tv = { HELLO_TIMEOUT_MS / 1000, (HELLO_TIMEOUT_MS % 1000) * 1000 };
