@@ -500,7 +500,6 @@ dispatch_frames(struct session *s)
 		flush_output(s);
 }
 
-/* One read, sized to finish the frame in progress (one syscall for a 1 MiB send). */
 /*
  * Reads from fd into buf with one readv, at most `room` bytes. Returns readv's result;
  * -1 with ENOMEM when buf cannot grow.
@@ -539,6 +538,7 @@ read_into(struct evbuffer *buf, int fd, size_t room)
 	return n;
 }
 
+/* One read, sized to finish the frame in progress (one syscall for a 1 MiB send). */
 static void
 on_readable(evutil_socket_t fd, short what, void *arg)
 {
