@@ -26,7 +26,6 @@ struct ahead_entry {
 	struct pending *call;	/* the Receive in flight; NULL once collected */
 	char *data;		/* what it brought (a pool block), handed out from off */
 	size_t len, off;
-	bool eos;
 	bool failed;
 	sr_error err;
 	struct ahead_entry *next;
@@ -183,7 +182,6 @@ ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	e->len = r->data.len;
 	((Sockrpc__ReceiveReply *)r)->data.data = NULL;
 	((Sockrpc__ReceiveReply *)r)->data.len = 0;
-	e->eos = r->end_of_stream || r->data.len == 0;
 }
 
 static void

@@ -54,6 +54,11 @@ relay_pipe_close(struct relay_pipe *p)
 	p->capacity = 0;
 }
 
+/*
+ * Serves c, a Receive of `length` bytes with host `flags` on h, by splicing. Returns true
+ * when c is answered (and gone), false when nothing was taken from the socket: the
+ * copying path serves it then.
+ */
 bool
 receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
 {
