@@ -9,7 +9,7 @@
  * and handed out again.
  *
  * Every block carries its size in a header, so that protobuf-c, whose free() is not told
- * the size, can unpack replies with the pool as its allocator (sr_pool_allocator), and a
+ * the size, can unpack replies with the pool as its allocator (c->pool_allocator), and a
  * block's bytes can change hands (read-ahead keeps the unpacked data of a Receive).
  */
 #include <stdlib.h>

@@ -837,9 +837,10 @@ unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body,
 }
 
 /*
- * Reads one reply frame; *body is from sr_pool_alloc() (h->length bytes). A body larger than the
- * read buffer's chunk is received straight into *body, after what the buffer holds of
- * it, rather than through the buffer (a copy less, and no buffer that size kept).
+ * Reads one reply frame; *body is from sr_pool_alloc() (h->length bytes). A body
+ * larger than the read buffer's chunk is received straight into *body, after what the
+ * buffer holds of it, rather than through the buffer (a copy less, and no buffer that
+ * size kept).
  * Returns as fill(); after READ_LATE the frame is read again from its start.
  */
 static int

@@ -1,7 +1,7 @@
 /*
  * receive_ahead.c - read-ahead for stream receives. When a receive on a connected,
  * blocking stream comes back full (the caller took all it asked for, so more is
- * likely waiting), the library asks at once for the next chunks (at least 256 KiB
+ * likely waiting), the library asks at once for the next chunks (max_payload, 1 MiB,
  * each), with MSG_DONTWAIT so that these calls never wait in the daemon, never outlive
  * a timeout the caller changes, and never hold data back: the daemon fetches while
  * the caller works, instead of one round trip per chunk, and keeps fetching while they
