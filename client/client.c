@@ -12,6 +12,7 @@
  * every outstanding and later call fails with the same error.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +85,16 @@ sr_default_socket_path(void)
 	return path;
 }
 
+/* Reads block for at most a tick, so the reader checks its deadline that often without
+ * a poll() before every recv(). */
+static void
+set_read_tick(int fd)
+{
+	struct timeval tick = { READ_TICK_MS / 1000, (READ_TICK_MS % 1000) * 1000 };
+
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
+}
+
 /* Returns a new client; free with sr_client_close(). */
 sr_client *
 sr_client_open(const char *path, sr_error *err)
@@ -106,7 +117,7 @@ sr_client_open(const char *path, sr_error *err)
 		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return NULL;
 	}
-	c->fd = -1;
+	c->fd = c->reply_fd = c->passed_fd = -1;
 	c->service.descriptor = &sockrpc__sock_rpc__descriptor;
 	c->service.invoke = client_invoke;
 	c->service.destroy = NULL;
@@ -128,13 +139,8 @@ sr_client_open(const char *path, sr_error *err)
 		free_client(c);
 		return NULL;
 	}
-	/* Reads block for at most a tick, so the reader checks its deadline that often
-	 * without a poll() before every recv(). */
-	{
-		struct timeval tick = { READ_TICK_MS / 1000, (READ_TICK_MS % 1000) * 1000 };
-
-		setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
-	}
+	c->reply_fd = c->fd;
+	set_read_tick(c->fd);
 	if (client_hello(c, err) == -1) {
 		free_client(c);
 		return NULL;
@@ -333,6 +339,19 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	if (r->max_payload != 0)
 		c->max_payload = r->max_payload;
 	c->max_handles = r->max_handles;
+	if (r->reply_channel) {
+		if (c->passed_fd == -1) {
+			sr_seterr(ctx->err, SR_EPROTO, 0,
+			    "sockrpcd's Hello reply came without its reply channel");
+			ctx->failed = true;
+			return;
+		}
+		c->reply_fd = c->passed_fd;
+		c->passed_fd = -1;
+		/* Reads wait in recv() (see recv_until), whatever the daemon left set. */
+		fcntl(c->reply_fd, F_SETFL, fcntl(c->reply_fd, F_GETFL) & ~O_NONBLOCK);
+		set_read_tick(c->reply_fd);
+	}
 }
 
 static void
@@ -352,6 +371,7 @@ client_hello(sr_client *c, sr_error *err)
 	req.major = SR_PROTOCOL_MAJOR;
 	req.minor = SR_PROTOCOL_MINOR;
 	req.client_name = name;
+	req.reply_channel = true; /* replies on their own socket: see HelloReply */
 	sr_call_init(&ctx, c, NULL, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
 	ctx.take = hello_take;
 	sockrpc__sock_rpc__hello(&c->service, &req, hello_done, &ctx);
@@ -689,6 +709,8 @@ client_break(sr_client *c, const sr_error *why)
 		c->broken_err = *why;
 		if (c->fd != -1)
 			shutdown(c->fd, SHUT_RDWR);
+		if (c->reply_fd != c->fd)
+			shutdown(c->reply_fd, SHUT_RDWR);
 	}
 	for (q = c->pending; q != NULL; q = next) {
 		next = q->next;
@@ -739,6 +761,51 @@ write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, sr_error *er
 /* Room read into at once: many small replies, or a good part of a large one. */
 #define READ_CHUNK (64 * 1024)
 
+/* Keeps the first descriptor a reply brought (the reply channel) in c->passed_fd and
+ * closes any other: nothing else is expected. */
+static void
+take_passed_fds(sr_client *c, struct msghdr *msg)
+{
+	struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
+		size_t n;
+		int fd;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (n = 0; (n + 1) * sizeof(int) <= cm->cmsg_len - CMSG_LEN(0); n++) {
+			memcpy(&fd, CMSG_DATA(cm) + n * sizeof(int), sizeof(int));
+			if (c->passed_fd == -1)
+				c->passed_fd = fd;
+			else
+				close(fd);
+		}
+	}
+}
+
+/* One recv from where replies come. The connection is read with recvmsg, as the Hello
+ * reply brings the reply channel along. */
+static ssize_t
+recv_replies(sr_client *c, uint8_t *buf, size_t len)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	    .msg_controllen = sizeof(control.buf) };
+	ssize_t n;
+
+	if (c->reply_fd != c->fd)
+		return recv(c->reply_fd, buf, len, 0);
+	n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+	if (n > 0)
+		take_passed_fds(c, &msg);
+	return n;
+}
+
 /*
  * Receives into buf (cap bytes, *len of them filled) until *len >= need, taking as much
  * as the socket has in each recv. The recv blocks, for at most READ_TICK_MS
@@ -754,7 +821,7 @@ recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap,
 	ssize_t n;
 
 	while (*len < need) {
-		n = recv(c->fd, buf + *len, cap - *len, 0);
+		n = recv_replies(c, buf + *len, cap - *len);
 		if (n > 0) {
 			*len += (size_t)n;
 			continue;
@@ -921,6 +988,10 @@ free_client(sr_client *c)
 		next = q->next;
 		pending_free(q); /* only abandoned calls are left when the client closes */
 	}
+	if (c->reply_fd != c->fd)
+		close(c->reply_fd);
+	if (c->passed_fd != -1)
+		close(c->passed_fd);
 	if (c->fd != -1)
 		close(c->fd);
 	pthread_mutex_destroy(&c->mu);

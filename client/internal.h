@@ -42,6 +42,8 @@ struct pending;
 struct sr_client {
 	ProtobufCService service;	/* invoke() sends a frame and waits */
 	int fd;				/* the connection; -1 once closed */
+	int reply_fd;			/* replies come here: fd, or the reply channel */
+	int passed_fd;			/* the channel, from its arrival until Hello takes it */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 	pthread_mutex_t mu;		/* guards every field below and socket states */

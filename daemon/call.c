@@ -76,6 +76,17 @@ call_reply(struct call *c, ProtobufCMessage *reply)
 	call_free(c);
 }
 
+/* The same for a Hello reply, with a reply channel if one can be made (it says whether). */
+void
+call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply)
+{
+	struct session *s = c->session;
+
+	if (!s->closing)
+		session_send_reply_with_channel(s, c->method, c->id, reply);
+	call_free(c);
+}
+
 /* The same for a reply whose bytes field `data_field` is the n bytes in the pipe pipe_rd
  * (receive_splice.c); the pipe is empty on return. */
 void

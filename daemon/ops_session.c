@@ -1,6 +1,6 @@
 /*
- * ops_session.c - Hello: the version handshake that opens every session, and the
- * limits the session runs under.
+ * ops_session.c - Hello: the version handshake that opens every session, the limits
+ * the session runs under, and the reply channel if the client asks for one.
  */
 
 #include "frame.h"
@@ -40,5 +40,8 @@ OP(hello, HelloRequest, HelloReply)
 	reply.max_frame = SR_MAX_FRAME;
 	reply.max_handles = s->d->opt.limits.max_handles;
 	reply.max_payload = SR_MAX_PAYLOAD;
-	call_reply(c, &reply.base);
+	if (in->reply_channel)
+		call_reply_with_channel(c, &reply);
+	else
+		call_reply(c, &reply.base);
 }

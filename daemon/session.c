@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -44,6 +45,17 @@ static void on_close_due(evutil_socket_t fd, short what, void *arg);
 static void flush_output(struct session *s);
 static ssize_t read_into(struct evbuffer *buf, int fd, size_t room);
 
+/* Room for a whole payload in flight on a socket replies go out on (the kernel caps it at
+ * wmem_max): a spliced receive then goes to the client in one piece, rather than partly
+ * through the output buffer. */
+static void
+size_send_buffer(int fd)
+{
+	int room = (int)SR_MAX_FRAME;
+
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
+}
+
 /* Takes ownership of fd (closed on failure too). */
 struct session *
 session_new(struct sockrpcd *d, int fd, const struct identity *peer)
@@ -54,6 +66,7 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 		goto fail;
 	s->d = d;
 	s->fd = fd;
+	s->out_fd = fd;
 	s->peer = *peer;
 	s->next_handle_id = 1;
 	TAILQ_INIT(&s->calls);
@@ -67,14 +80,7 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 	    s->ev_hangup == NULL || s->ev_close == NULL)
 		goto fail;
 	evutil_make_socket_nonblocking(fd);
-	{
-		/* Room for a whole payload in flight (the kernel caps it at wmem_max): a spliced
-		 * receive then goes to the client in one piece, rather than partly through
-		 * the output buffer. */
-		int room = (int)SR_MAX_FRAME;
-
-		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
-	}
+	size_send_buffer(fd);
 	event_add(s->ev_read, NULL);
 	{
 		struct timeval tv = { HELLO_TIMEOUT_MS / 1000, (HELLO_TIMEOUT_MS % 1000) * 1000 };
@@ -145,8 +151,10 @@ session_close(struct session *s, const char *reason)
 	event_free(s->ev_close);
 	evbuffer_free(s->in);
 	evbuffer_free(s->out);
+	if (s->out_fd != s->fd)
+		close(s->out_fd);
 	close(s->fd);
-	s->fd = -1;
+	s->fd = s->out_fd = -1;
 	TAILQ_REMOVE(&d->sessions, s, link);
 	d->n_sessions--;
 	server_session_gone(d, s);
@@ -251,7 +259,7 @@ static void
 flush_output(struct session *s)
 {
 	while (evbuffer_get_length(s->out) > 0) {
-		int n = evbuffer_write(s->out, s->fd);
+		int n = evbuffer_write(s->out, s->out_fd);
 
 		if (n > 0 || (n < 0 && errno == EINTR))
 			continue;
@@ -321,12 +329,88 @@ session_send_reply(struct session *s, unsigned method, uint64_t call_id,
 		flush_output(s);
 }
 
+/*
+ * Writes the whole output buffer to the connection in one sendmsg, with fd attached
+ * (SCM_RIGHTS). Returns 0, or -1 when the client did not take all of it: what is left
+ * could not follow on another socket.
+ */
+static int
+send_output_with_fd(struct session *s, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_len = evbuffer_get_length(s->out) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+		              .msg_controllen = sizeof(control.buf) };
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	memset(&control, 0, sizeof(control));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	iov.iov_base = evbuffer_pullup(s->out, -1);
+	do
+		n = sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 || (size_t)n != iov.iov_len)
+		return -1;
+	evbuffer_drain(s->out, iov.iov_len);
+	return 0;
+}
+
+/*
+ * Answers Hello with a reply channel: a new socket pair, whose client end goes with the
+ * reply and whose daemon end every later reply goes to. A client blocked reading its
+ * connection is woken each time the daemon reads one of its requests (the kernel signals
+ * room to write); on the channel it sleeps until its reply comes. Without a channel
+ * (nothing to make it with, or replies already queued) the reply says so and goes on
+ * the connection.
+ */
+void
+session_send_reply_with_channel(struct session *s, unsigned method, uint64_t call_id,
+                                Sockrpc__HelloReply *reply)
+{
+	int pair[2]; /* [0] the daemon's end, [1] the client's */
+
+	reply->reply_channel = false;
+	if (evbuffer_get_length(s->out) > 0 || s->out_fd != s->fd) {
+		session_send_reply(s, method, call_id, &reply->base);
+		return;
+	}
+	/* The client's end blocks: its reads wait in the kernel. Only the daemon's is made
+	 * non-blocking (each end is its own open file, so the flag is not shared). */
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+		log_warn("session %llu: no reply channel: %s", (unsigned long long)s->id,
+		         strerror(errno));
+		session_send_reply(s, method, call_id, &reply->base);
+		return;
+	}
+	reply->reply_channel = true;
+	if (queue_frame(s, method, call_id, &reply->base, NULL, 0, 0) != 0 ||
+	    send_output_with_fd(s, pair[1]) != 0) {
+		close(pair[0]);
+		close(pair[1]);
+		close_later(s, "its reply channel could not be sent");
+		return;
+	}
+	close(pair[1]);
+	evutil_make_socket_nonblocking(pair[0]);
+	size_send_buffer(pair[0]);
+	s->out_fd = pair[0];
+	event_assign(s->ev_write, s->d->base, s->out_fd, EV_WRITE, on_writable, s);
+}
+
 /* Writes the output buffer while the client takes it; true when it is then empty. */
 static bool
 write_queued(struct session *s)
 {
 	while (evbuffer_get_length(s->out) > 0) {
-		int n = evbuffer_write(s->out, s->fd);
+		int n = evbuffer_write(s->out, s->out_fd);
 
 		if (n <= 0 && !(n < 0 && errno == EINTR))
 			return false; /* full or failed: flush_output() takes it from here */
@@ -393,7 +477,7 @@ session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
 		return;
 	}
 	while (left > 0 && write_queued(s)) {
-		w = splice(pipe_rd, NULL, s->fd, NULL, left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+		w = splice(pipe_rd, NULL, s->out_fd, NULL, left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (w > 0)
 			left -= (size_t)w;
 		else if (w == 0 || errno != EINTR)

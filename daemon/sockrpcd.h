@@ -168,7 +168,8 @@ struct session {
 	TAILQ_ENTRY(session) link;
 	struct sockrpcd *d;
 	uint64_t id;
-	int fd;
+	int fd;     /* the connection: requests come in here */
+	int out_fd; /* replies go out here: fd, or the daemon's end of the reply channel */
 	struct evbuffer *in, *out;
 	struct event *ev_read, *ev_write;
 	struct event *ev_hangup; /* EV_CLOSED, watched while the session is not read */
@@ -204,6 +205,8 @@ void session_close_after_flush(struct session *s, const char *why);
 void session_hello_received(struct session *s);
 void session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                         const ProtobufCMessage *reply);
+void session_send_reply_with_channel(struct session *s, unsigned method, uint64_t call_id,
+                                     Sockrpc__HelloReply *reply);
 bool session_output_drained(struct session *s);
 void session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
                                 const ProtobufCMessage *reply, unsigned data_field,
@@ -218,6 +221,7 @@ struct call *call_new(struct session *s, unsigned method, uint64_t id,
                       ProtobufCMessage *request, size_t charged_bytes);
 void call_charge(struct call *c, size_t bytes);
 void call_reply(struct call *c, ProtobufCMessage *reply);
+void call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply);
 void call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field,
                         int pipe_rd, size_t n);
 void call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
