@@ -163,6 +163,16 @@ rc_expect_refused(int fd)
 	ck_assert_msg(raw_closed(fd, 5000), "the daemon kept the connection open");
 }
 
+void
+rc_socket_request(int fd, uint64_t id)
+{
+	Sockrpc__SocketRequest rq = SOCKRPC__SOCKET_REQUEST__INIT;
+
+	rq.family = SOCKRPC__FAMILY__FAMILY_INET;
+	rq.type = SOCKRPC__TYPE__TYPE_STREAM;
+	raw_send(fd, M_SOCKET, id, &rq.base);
+}
+
 int64_t
 rc_socket(int fd, uint64_t id, int wire_family, int wire_type)
 {

@@ -41,6 +41,8 @@ const char *rc_expect(int fd, uint64_t id, int code);
 int	 rc_expect_any(int fd, uint64_t id, const int *codes);
 /* Asserts the daemon answers a protocol error (EPROTO) and then closes the connection. */
 void	 rc_expect_refused(int fd);
+/* Sends a request for a TCP socket, without reading its reply. */
+void	 rc_socket_request(int fd, uint64_t id);
 /* Creates a socket in a raw session; asserts success; returns its handle id. */
 int64_t	 rc_socket(int fd, uint64_t id, int wire_family, int wire_type);
 /* A well-behaved library client opens a socket, reads an option and closes it. */

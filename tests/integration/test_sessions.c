@@ -2,11 +2,15 @@
  * test_sessions.c - several clients and threads at once: sessions cannot see
  * each other's handles, a killed client leaves nothing behind in the daemon,
  * a long wait on one handle blocks nothing else, close from another thread
- * unblocks a waiting receive, and many threads pipeline on one client.
+ * unblocks a waiting receive, and many threads pipeline on one client. Also the reply
+ * channel a Hello may ask for (protocol 1.1): what it carries, that it blocks, what
+ * happens without it, and a client that closes it.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -18,6 +22,7 @@
 
 #include "frame.h"
 #include "harness.h"
+#include "rawcall.h"
 #include "sockets.h"
 #include "sockrpc.pb-c.h"
 
@@ -304,6 +309,143 @@ START_TEST(many_threads_pipeline_on_one_client)
 }
 END_TEST
 
+/*
+ * Says Hello on a new connection, asking for a reply channel or not, and reads the reply
+ * with recvmsg. Returns the connection; *channel is the descriptor that came with the
+ * reply (-1 if none), *said what the reply's reply_channel field says.
+ */
+static int
+hello_with_channel(bool ask, int *channel, bool *said)
+{
+	Sockrpc__HelloRequest req = SOCKRPC__HELLO_REQUEST__INIT;
+	Sockrpc__HelloReply *rep;
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	uint8_t frame[4096];
+	struct iovec iov = { .iov_base = frame, .iov_len = sizeof(frame) };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	    .msg_controllen = sizeof(control.buf) };
+	struct pollfd pfd;
+	struct sr_frame_header h;
+	struct cmsghdr *cm;
+	int fd = raw_connect(test_daemon.path);
+	ssize_t n;
+
+	req.major = SR_PROTOCOL_MAJOR;
+	req.minor = SR_PROTOCOL_MINOR;
+	req.client_name = "channel-test";
+	req.reply_channel = ask;
+	raw_send(fd, M_HELLO, 1, &req.base);
+	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
+	/* The reply is one small write: one recvmsg takes all of it, and its descriptor. */
+	n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+	ck_assert_int_ge(n, SR_FRAME_HEADER_SIZE);
+	ck_assert_int_eq(msg.msg_flags & MSG_CTRUNC, 0);
+	frame_header_decode(frame, &h);
+	ck_assert_uint_eq(h.call_id, 1);
+	ck_assert_uint_eq((size_t)n, SR_FRAME_HEADER_SIZE + h.length);
+	rep = sockrpc__hello_reply__unpack(NULL, h.length, frame + SR_FRAME_HEADER_SIZE);
+	ck_assert_ptr_nonnull(rep);
+	ck_assert_int_eq(rep->status == NULL ? 0 : (int)rep->status->code, 0);
+	ck_assert_uint_eq(rep->minor, SR_PROTOCOL_MINOR);
+	*said = rep->reply_channel;
+	sockrpc__hello_reply__free_unpacked(rep, NULL);
+	*channel = -1;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		ck_assert_int_eq(cm->cmsg_type, SCM_RIGHTS);
+		ck_assert_uint_eq(cm->cmsg_len, CMSG_LEN(sizeof(int)));
+		ck_assert_int_eq(*channel, -1);
+		memcpy(channel, CMSG_DATA(cm), sizeof(int));
+	}
+	return fd;
+}
+
+/* Whether fd has bytes to read within timeout_ms. */
+static bool
+readable_within(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, timeout_ms) == 1;
+}
+
+START_TEST(reply_channel_carries_every_later_reply)
+{
+	int busy = daemon_fd_count(&test_daemon), channel, fd;
+	bool said;
+
+	fd = hello_with_channel(true, &channel, &said);
+	ck_assert(said);
+	ck_assert_int_ge(channel, 0);
+	/* The client's end blocks (its reads wait in the kernel); the daemon holds the
+	 * connection and its own end. */
+	ck_assert_int_eq(fcntl(channel, F_GETFL) & O_NONBLOCK, 0);
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy + 2, 2000), busy + 2);
+	for (uint64_t id = 2; id < 5; id++) {
+		rc_socket_request(fd, id);
+		rc_expect(channel, id, 0);
+	}
+	ck_assert(!readable_within(fd, 100)); /* nothing more comes on the connection */
+	/* Pipelined calls are answered on the channel, in order. */
+	for (uint64_t id = 5; id < 25; id++)
+		rc_socket_request(fd, id);
+	for (uint64_t id = 5; id < 25; id++)
+		rc_expect(channel, id, 0);
+	close(channel);
+	close(fd);
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy, HARNESS_IDLE_MS), busy);
+}
+END_TEST
+
+START_TEST(without_reply_channel_replies_stay_on_the_connection)
+{
+	int channel, fd;
+	bool said;
+
+	fd = hello_with_channel(false, &channel, &said);
+	ck_assert(!said);
+	ck_assert_int_eq(channel, -1);
+	rc_socket_request(fd, 2);
+	rc_expect(fd, 2, 0);
+	close(fd);
+}
+END_TEST
+
+/* A client that closes its end of the channel cannot be answered: its session ends, its
+ * handles with it, and the daemon serves everyone else. */
+START_TEST(closed_reply_channel_ends_the_session)
+{
+	int busy = daemon_fd_count(&test_daemon), channel, fd;
+	bool said;
+
+	fd = hello_with_channel(true, &channel, &said);
+	ck_assert(said && channel >= 0);
+	rc_socket_request(fd, 2);
+	rc_expect(channel, 2, 0);
+	close(channel);
+	rc_socket_request(fd, 3);
+	ck_assert(raw_closed(fd, 5000));
+	close(fd);
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy, HARNESS_IDLE_MS), busy);
+	assert_daemon_serves(&test_daemon);
+}
+END_TEST
+
+/* libsockrpc asks for the channel: a client costs the daemon two descriptors. */
+START_TEST(library_client_uses_a_reply_channel)
+{
+	int busy = daemon_fd_count(&test_daemon);
+	sr_client *c = daemon_client(&test_daemon);
+
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy + 2, 2000), busy + 2);
+	sr_client_close(c);
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy, HARNESS_IDLE_MS), busy);
+}
+END_TEST
+
 Suite *
 sessions_suite(void)
 {
@@ -317,6 +459,10 @@ sessions_suite(void)
 	tcase_add_test(tc, long_receive_blocks_nothing_else);
 	tcase_add_test(tc, shutdown_from_another_thread_ends_receive);
 	tcase_add_test(tc, many_threads_pipeline_on_one_client);
+	tcase_add_test(tc, reply_channel_carries_every_later_reply);
+	tcase_add_test(tc, without_reply_channel_replies_stay_on_the_connection);
+	tcase_add_test(tc, closed_reply_channel_ends_the_session);
+	tcase_add_test(tc, library_client_uses_a_reply_channel);
 	suite_add_tcase(s, tc);
 	return s;
 }

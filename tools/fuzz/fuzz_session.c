@@ -113,23 +113,50 @@ run_loop(struct sockrpcd *d, int rounds)
 		event_base_loop(d->base, EVLOOP_NONBLOCK);
 }
 
+/* Reads and drops what the daemon wrote: on the connection (keeping a reply channel that
+ * arrives on it, in *channel) and on the channel. */
 static void
-drain(int fd)
+drain(int fd, int *channel)
 {
-	char buf[65536];
+	static char buf[65536];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} control;
+	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct msghdr msg;
+	struct cmsghdr *cm;
 
-	while (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+	for (;;) {
+		msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			               .msg_controllen = sizeof(control.buf) };
+		if (recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
+			break;
+		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+			int passed;
+
+			if (cm->cmsg_type != SCM_RIGHTS)
+				continue;
+			memcpy(&passed, CMSG_DATA(cm), sizeof(int));
+			if (*channel == -1)
+				*channel = passed;
+			else
+				close(passed);
+		}
+	}
+	while (*channel != -1 && recv(*channel, buf, sizeof(buf), MSG_DONTWAIT) > 0)
 		;
 }
 
 static size_t
-hello_frame(uint8_t *out)
+hello_frame(uint8_t *out, bool reply_channel)
 {
 	Sockrpc__HelloRequest hello = SOCKRPC__HELLO_REQUEST__INIT;
 	struct sr_frame_header h = { .method = SOCKRPC_HELLO_METHOD, .call_id = 1 };
 
 	hello.major = SR_PROTOCOL_MAJOR;
 	hello.client_name = (char *)"fuzz";
+	hello.reply_channel = reply_channel;
 	h.length = (uint32_t)protobuf_c_message_pack(&hello.base, out + SR_FRAME_HEADER_SIZE);
 	frame_header_encode(&h, out);
 	return SR_FRAME_HEADER_SIZE + h.length;
@@ -138,7 +165,8 @@ hello_frame(uint8_t *out)
 /*
  * The first input byte chooses the mode: bit 0 set means "say Hello first" (most
  * interesting paths are behind it), bit 1 set means "keep the client end open for
- * another loop round before hanging up" (so waiting calls see a live session).
+ * another loop round before hanging up" (so waiting calls see a live session), bit 2
+ * set means "ask that Hello for a reply channel".
  */
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -148,7 +176,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct session *s;
 	uint8_t hello[64];
 	size_t off = 0, hello_len = 0;
-	int sv[2], mode, fds;
+	int sv[2], mode, fds, channel = -1;
 
 	if (size < 1)
 		return 0;
@@ -165,7 +193,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (s == NULL)
 		fatal("session_new");
 	if (mode & 1) {
-		hello_len = hello_frame(hello);
+		hello_len = hello_frame(hello, mode & 4);
 		if (send(sv[1], hello, hello_len, MSG_NOSIGNAL) != (ssize_t)hello_len)
 			fatal("send hello");
 	}
@@ -183,15 +211,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			stuck++;
 		}
 		run_loop(d, 2);
-		drain(sv[1]);
+		drain(sv[1], &channel);
 	}
 	run_loop(d, 3);
-	drain(sv[1]);
+	drain(sv[1], &channel);
 	if (mode & 2) {
 		run_loop(d, 3);
-		drain(sv[1]);
+		drain(sv[1], &channel);
 	}
 	close(sv[1]);
+	if (channel != -1)
+		close(channel);
 	run_loop(d, 4);
 	if (d->n_sessions != 0) {
 		fprintf(stderr, "fuzz_session: the session outlived its client\n");

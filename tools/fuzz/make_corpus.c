@@ -159,6 +159,13 @@ main(int argc, char **argv)
 	simple(M_CLOSE, 1);
 	save(dir, "options");
 
+	begin(1 | 4); /* calls answered on a reply channel */
+	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
+	option(1, SOCKRPC__OPTION__SO_TYPE, 0, 0);
+	simple(M_INFO, 1);
+	simple(M_CLOSE, 1);
+	save(dir, "reply_channel");
+
 	begin(1); /* a loopback connection to ourselves */
 	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	bind_to(1, "127.0.0.1", 45678);
