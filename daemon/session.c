@@ -3,9 +3,10 @@
  * the session's handle table, and backpressure. Sockets and their calls live in
  * handle.c and call.c; what each rpc does is in ops_*.c.
  *
- * The session reads and writes its socket itself, into and out of two evbuffers.
- * (libevent 2.1's bufferevents read at most 4 KiB per syscall, which costs a loop trip
- * per 4 KiB of a bulk send.) Framing is incremental: a read takes what the socket has,
+ * The session reads its connection and writes its replies itself, into and out of two
+ * evbuffers. (libevent 2.1's bufferevents read at most 4 KiB per syscall, which costs a
+ * loop trip per 4 KiB of a bulk send.) Replies go back on the connection, or on the
+ * reply channel that Hello may open (out_fd). Framing is incremental: a read takes what the socket has,
  * sized to finish the frame in progress; then every whole frame is removed and
  * dispatched. Replies are written at once when nothing is queued before them, and
  * the write event is armed only for what the socket did not take. A client whose
