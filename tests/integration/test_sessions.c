@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -434,6 +435,68 @@ START_TEST(closed_reply_channel_ends_the_session)
 }
 END_TEST
 
+/* A client that stops reading its channel holds replies in the daemon (written when the
+ * channel has room again) and nobody else waits; once it reads, every reply comes, whole
+ * and in order. 8 MiB of 1 MiB receives is more than the channel's buffer holds. */
+START_TEST(unread_reply_channel_holds_replies_until_read)
+{
+	const size_t total = 8u << 20;
+	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
+	Sockrpc__ReceiveRequest rr = SOCKRPC__RECEIVE_REQUEST__INIT;
+	struct server src;
+	ProtobufCMessage *m;
+	size_t got = 0;
+	uint64_t id, next = 4;
+	int channel, fd, pending;
+	bool said;
+
+	server_start(&src, AF_INET, SERVER_SOURCE, total);
+	fd = hello_with_channel(true, &channel, &said);
+	ck_assert(said && channel >= 0);
+	rc_socket_request(fd, 2);
+	m = rc_reply(channel, &id, NULL, 5000);
+	ck_assert_ptr_nonnull(m);
+	ck_assert_int_eq(rc_code(m), 0);
+	cr.handle = rr.handle = rc_state(m)->id;
+	protobuf_c_message_free_unpacked(m, NULL);
+	cr.host = "127.0.0.1";
+	cr.port = src.port;
+	cr.timeout_ms = 5000;
+	raw_send(fd, M_CONNECT, 3, &cr.base);
+	rc_expect(channel, 3, 0);
+	rr.length = SR_MAX_PAYLOAD;
+	for (int i = 0; i < 8; i++)
+		raw_send(fd, M_RECEIVE, next + (uint64_t)i, &rr.base);
+	sleep_ms(500);
+	assert_daemon_serves(&test_daemon);
+	ck_assert_int_eq(ioctl(channel, FIONREAD, &pending), 0);
+	ck_assert_int_gt(pending, 0);
+	/* Read the replies in order, asking for more until the whole stream is in. */
+	for (uint64_t asked = next + 8; got < total; next++) {
+		const Sockrpc__ReceiveReply *r;
+
+		m = rc_reply(channel, &id, NULL, 10000);
+		ck_assert_msg(m != NULL, "no reply to receive %llu", (unsigned long long)next);
+		ck_assert_uint_eq(id, next);
+		ck_assert_int_eq(rc_code(m), 0);
+		r = (const Sockrpc__ReceiveReply *)m;
+		ck_assert(!r->end_of_stream);
+		for (size_t i = 0; i < r->data.len; i++) {
+			if (r->data.data[i] != pattern_byte(got + i))
+				ck_abort_msg("byte %zu differs", got + i);
+		}
+		got += r->data.len;
+		protobuf_c_message_free_unpacked(m, NULL);
+		if (got < total && asked <= next + 1)
+			raw_send(fd, M_RECEIVE, asked++, &rr.base);
+	}
+	ck_assert_uint_eq(got, total);
+	close(channel);
+	close(fd);
+	server_stop(&src);
+}
+END_TEST
+
 /* libsockrpc asks for the channel: a client costs the daemon two descriptors. */
 START_TEST(library_client_uses_a_reply_channel)
 {
@@ -462,6 +525,7 @@ sessions_suite(void)
 	tcase_add_test(tc, reply_channel_carries_every_later_reply);
 	tcase_add_test(tc, without_reply_channel_replies_stay_on_the_connection);
 	tcase_add_test(tc, closed_reply_channel_ends_the_session);
+	tcase_add_test(tc, unread_reply_channel_holds_replies_until_read);
 	tcase_add_test(tc, library_client_uses_a_reply_channel);
 	suite_add_tcase(s, tc);
 	return s;
