@@ -164,6 +164,19 @@ rc_expect_refused(int fd)
 }
 
 void
+rc_connect_loopback(int fd, int reply_fd, uint64_t id, int64_t h, int port)
+{
+	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
+
+	cr.handle = h;
+	cr.host = "127.0.0.1";
+	cr.port = port;
+	cr.timeout_ms = 2000;
+	raw_send(fd, M_CONNECT, id, &cr.base);
+	rc_expect(reply_fd, id, 0);
+}
+
+void
 rc_socket_request(int fd, uint64_t id)
 {
 	Sockrpc__SocketRequest rq = SOCKRPC__SOCKET_REQUEST__INIT;

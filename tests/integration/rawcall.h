@@ -41,6 +41,9 @@ const char *rc_expect(int fd, uint64_t id, int code);
 int	 rc_expect_any(int fd, uint64_t id, const int *codes);
 /* Asserts the daemon answers a protocol error (EPROTO) and then closes the connection. */
 void	 rc_expect_refused(int fd);
+/* Connects handle h to 127.0.0.1:port as call `id`, sent on fd; asserts success, read
+ * from reply_fd (fd, or the session's reply channel). */
+void	 rc_connect_loopback(int fd, int reply_fd, uint64_t id, int64_t h, int port);
 /* Sends a request for a TCP socket, without reading its reply. */
 void	 rc_socket_request(int fd, uint64_t id);
 /* Creates a socket in a raw session; asserts success; returns its handle id. */

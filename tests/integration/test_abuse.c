@@ -357,7 +357,6 @@ write_reads(void *arg)
 
 START_TEST(client_that_never_reads_large_replies)
 {
-	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
 	Sockrpc__ReadRequest rd = SOCKRPC__READ_REQUEST__INIT;
 	struct server src;
 	const int calls = 300;
@@ -369,12 +368,7 @@ START_TEST(client_that_never_reads_large_replies)
 	long long deadline;
 
 	server_start(&src, AF_INET, SERVER_SOURCE, (size_t)calls << 20);
-	cr.handle = h;
-	cr.host = "127.0.0.1";
-	cr.port = src.port;
-	cr.timeout_ms = 2000;
-	raw_send(fd, M_CONNECT, 3, &cr.base);
-	rc_expect(fd, 3, 0);
+	rc_connect_loopback(fd, fd, 3, h, src.port);
 	rd.handle = h;
 	rd.length = SR_MAX_PAYLOAD;
 	flood.fd = fd;
@@ -471,17 +465,11 @@ mid_accept_body(int ready_fd, void *arg)
 static void
 mid_blocked_send_body(int ready_fd, void *arg)
 {
-	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
 	Sockrpc__SendRequest sd = SOCKRPC__SEND_REQUEST__INIT;
 	int fd = raw_session(test_daemon.path);
 	int64_t h = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 
-	cr.handle = h;
-	cr.host = "127.0.0.1";
-	cr.port = *(int *)arg;
-	cr.timeout_ms = 2000;
-	raw_send(fd, M_CONNECT, 3, &cr.base);
-	rc_expect(fd, 3, 0);
+	rc_connect_loopback(fd, fd, 3, h, *(int *)arg);
 	sd.handle = h;
 	sd.data.len = SR_MAX_PAYLOAD;
 	sd.data.data = calloc(1, SR_MAX_PAYLOAD);

@@ -441,7 +441,6 @@ END_TEST
 START_TEST(unread_reply_channel_holds_replies_until_read)
 {
 	const size_t total = 8u << 20;
-	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
 	Sockrpc__ReceiveRequest rr = SOCKRPC__RECEIVE_REQUEST__INIT;
 	struct server src;
 	ProtobufCMessage *m;
@@ -457,13 +456,9 @@ START_TEST(unread_reply_channel_holds_replies_until_read)
 	m = rc_reply(channel, &id, NULL, 5000);
 	ck_assert_ptr_nonnull(m);
 	ck_assert_int_eq(rc_code(m), 0);
-	cr.handle = rr.handle = rc_state(m)->id;
+	rr.handle = rc_state(m)->id;
 	protobuf_c_message_free_unpacked(m, NULL);
-	cr.host = "127.0.0.1";
-	cr.port = src.port;
-	cr.timeout_ms = 5000;
-	raw_send(fd, M_CONNECT, 3, &cr.base);
-	rc_expect(channel, 3, 0);
+	rc_connect_loopback(fd, channel, 3, rr.handle, src.port);
 	rr.length = SR_MAX_PAYLOAD;
 	for (int i = 0; i < 8; i++)
 		raw_send(fd, M_RECEIVE, next + (uint64_t)i, &rr.base);
