@@ -4,7 +4,7 @@
  * a long wait on one handle blocks nothing else, close from another thread
  * unblocks a waiting receive, and many threads pipeline on one client. Also the reply
  * channel a Hello may ask for (protocol 1.1): what it carries, that it blocks, what
- * happens without it, and a client that closes it.
+ * happens without it, a client that stops reading it, and one that closes it.
  */
 #include <check.h>
 #include <errno.h>
