@@ -52,6 +52,8 @@ usage(FILE *out)
 	        "      --max-queued-bytes N   bytes outstanding per session (default %u)\n"
 	        "      --resolv-conf FILE     name servers for host names (default /etc/resolv.conf)\n"
 	        "      --hosts FILE           hosts file for host names (default /etc/hosts)\n"
+	        "      --no-reply-channel     keep every session's replies on its connection\n"
+	        "                             (saves ~5 KiB of kernel memory per session)\n"
 	        "      --check-policy FILE    validate a policy file and exit\n"
 	        "      --explain ...          say what the policy decides for one request, and why\n"
 	        "  -v, --verbose              log every session\n"
@@ -119,6 +121,7 @@ enum {
 	OPT_EXPLAIN,
 	OPT_SOCKET_MODE,
 	OPT_SOCKET_GROUP,
+	OPT_NO_REPLY_CHANNEL,
 };
 
 static const struct option long_options[] = {
@@ -138,6 +141,7 @@ static const struct option long_options[] = {
 	{ "hosts", required_argument, NULL, OPT_HOSTS },
 	{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
 	{ "explain", no_argument, NULL, OPT_EXPLAIN },
+	{ "no-reply-channel", no_argument, NULL, OPT_NO_REPLY_CHANNEL },
 	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
 	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
 	{ NULL, 0, NULL, 0 },
@@ -327,6 +331,7 @@ main(int argc, char **argv)
 		case OPT_HOSTS: d.opt.hosts_file = optarg; break;
 		case OPT_CHECK_POLICY: check_policy = optarg; break;
 		case OPT_EXPLAIN: explain = true; break;
+		case OPT_NO_REPLY_CHANNEL: d.opt.no_reply_channel = true; break;
 		case OPT_SOCKET_GROUP: d.opt.socket_group = optarg; break;
 		case OPT_SOCKET_MODE:
 			if (parse_mode(optarg, &d.opt.socket_mode) != 0)

@@ -40,7 +40,7 @@ OP(hello, HelloRequest, HelloReply)
 	reply.max_frame = SR_MAX_FRAME;
 	reply.max_handles = s->d->opt.limits.max_handles;
 	reply.max_payload = SR_MAX_PAYLOAD;
-	if (in->reply_channel)
+	if (in->reply_channel && !s->d->opt.no_reply_channel)
 		call_reply_with_channel(c, &reply);
 	else
 		call_reply(c, &reply.base);

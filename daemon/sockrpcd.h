@@ -41,6 +41,7 @@ struct daemon_options {
 	const char *user;          /* drop to this user when started as root */
 	const char *socket_group;
 	int socket_mode;           /* -1: default 0660 under systemd, 0666 otherwise */
+	bool no_reply_channel;     /* answer Hello's reply_channel with false */
 	struct daemon_limits limits;
 };
 

@@ -4,7 +4,8 @@
  * a long wait on one handle blocks nothing else, close from another thread
  * unblocks a waiting receive, and many threads pipeline on one client. Also the reply
  * channel a Hello may ask for (protocol 1.1): what it carries, that it blocks, what
- * happens without it, a client that stops reading it, and one that closes it.
+ * happens without it, a client that stops reading it, one that closes it, and a daemon
+ * told not to open any.
  */
 #include <check.h>
 #include <errno.h>
@@ -311,12 +312,12 @@ START_TEST(many_threads_pipeline_on_one_client)
 END_TEST
 
 /*
- * Says Hello on a new connection, asking for a reply channel or not, and reads the reply
+ * Says Hello on a new connection to path, asking for a reply channel or not, and reads the reply
  * with recvmsg. Returns the connection; *channel is the descriptor that came with the
  * reply (-1 if none), *said what the reply's reply_channel field says.
  */
 static int
-hello_with_channel(bool ask, int *channel, bool *said)
+hello_with_channel(const char *path, bool ask, int *channel, bool *said)
 {
 	Sockrpc__HelloRequest req = SOCKRPC__HELLO_REQUEST__INIT;
 	Sockrpc__HelloReply *rep;
@@ -331,7 +332,7 @@ hello_with_channel(bool ask, int *channel, bool *said)
 	struct pollfd pfd;
 	struct sr_frame_header h;
 	struct cmsghdr *cm;
-	int fd = raw_connect(test_daemon.path);
+	int fd = raw_connect(path);
 	ssize_t n;
 
 	req.major = SR_PROTOCOL_MAJOR;
@@ -378,7 +379,7 @@ START_TEST(reply_channel_carries_every_later_reply)
 	int busy = daemon_fd_count(&test_daemon), channel, fd;
 	bool said;
 
-	fd = hello_with_channel(true, &channel, &said);
+	fd = hello_with_channel(test_daemon.path, true, &channel, &said);
 	ck_assert(said);
 	ck_assert_int_ge(channel, 0);
 	/* The client's end blocks (its reads wait in the kernel); the daemon holds the
@@ -406,7 +407,7 @@ START_TEST(without_reply_channel_replies_stay_on_the_connection)
 	int channel, fd;
 	bool said;
 
-	fd = hello_with_channel(false, &channel, &said);
+	fd = hello_with_channel(test_daemon.path, false, &channel, &said);
 	ck_assert(!said);
 	ck_assert_int_eq(channel, -1);
 	rc_socket_request(fd, 2);
@@ -422,7 +423,7 @@ START_TEST(closed_reply_channel_ends_the_session)
 	int busy = daemon_fd_count(&test_daemon), channel, fd;
 	bool said;
 
-	fd = hello_with_channel(true, &channel, &said);
+	fd = hello_with_channel(test_daemon.path, true, &channel, &said);
 	ck_assert(said && channel >= 0);
 	rc_socket_request(fd, 2);
 	rc_expect(channel, 2, 0);
@@ -450,7 +451,7 @@ START_TEST(unread_reply_channel_holds_replies_until_read)
 	bool said;
 
 	server_start(&src, AF_INET, SERVER_SOURCE, total);
-	fd = hello_with_channel(true, &channel, &said);
+	fd = hello_with_channel(test_daemon.path, true, &channel, &said);
 	ck_assert(said && channel >= 0);
 	rc_socket_request(fd, 2);
 	m = rc_reply(channel, &id, NULL, 5000);
@@ -492,6 +493,33 @@ START_TEST(unread_reply_channel_holds_replies_until_read)
 }
 END_TEST
 
+/* An operator may refuse channels (--no-reply-channel): the reply says so, no descriptor
+ * comes, and libsockrpc goes on with the connection alone. */
+START_TEST(daemon_may_refuse_reply_channels)
+{
+	static char opt[] = "--no-reply-channel";
+	const char *extra[] = { opt, NULL };
+	struct daemon d;
+	int channel, fd;
+	bool said;
+	sr_client *c;
+
+	daemon_start(&d, extra);
+	fd = hello_with_channel(d.path, true, &channel, &said);
+	ck_assert(!said);
+	ck_assert_int_eq(channel, -1);
+	rc_socket_request(fd, 2);
+	rc_expect(fd, 2, 0);
+	close(fd);
+	ck_assert_int_eq(daemon_wait_fds(&d, d.idle_fds, HARNESS_IDLE_MS), d.idle_fds);
+	c = daemon_client(&d);
+	ck_assert_int_eq(daemon_wait_fds(&d, d.idle_fds + 1, 2000), d.idle_fds + 1);
+	assert_daemon_serves(&d);
+	sr_client_close(c);
+	daemon_stop(&d);
+}
+END_TEST
+
 /* libsockrpc asks for the channel: a client costs the daemon two descriptors. */
 START_TEST(library_client_uses_a_reply_channel)
 {
@@ -522,6 +550,7 @@ sessions_suite(void)
 	tcase_add_test(tc, closed_reply_channel_ends_the_session);
 	tcase_add_test(tc, unread_reply_channel_holds_replies_until_read);
 	tcase_add_test(tc, library_client_uses_a_reply_channel);
+	tcase_add_test(tc, daemon_may_refuse_reply_channels);
 	suite_add_tcase(s, tc);
 	return s;
 }
