@@ -402,17 +402,25 @@ START_TEST(reply_channel_carries_every_later_reply)
 }
 END_TEST
 
-START_TEST(without_reply_channel_replies_stay_on_the_connection)
+/* Says Hello to path (asking for a channel or not), and asserts that none comes: the
+ * reply says so, no descriptor is passed, and the next reply is on the connection. */
+static void
+assert_replies_on_the_connection(const char *path, bool ask)
 {
 	int channel, fd;
 	bool said;
 
-	fd = hello_with_channel(test_daemon.path, false, &channel, &said);
+	fd = hello_with_channel(path, ask, &channel, &said);
 	ck_assert(!said);
 	ck_assert_int_eq(channel, -1);
 	rc_socket_request(fd, 2);
 	rc_expect(fd, 2, 0);
 	close(fd);
+}
+
+START_TEST(without_reply_channel_replies_stay_on_the_connection)
+{
+	assert_replies_on_the_connection(test_daemon.path, false);
 }
 END_TEST
 
@@ -500,17 +508,10 @@ START_TEST(daemon_may_refuse_reply_channels)
 	static char opt[] = "--no-reply-channel";
 	const char *extra[] = { opt, NULL };
 	struct daemon d;
-	int channel, fd;
-	bool said;
 	sr_client *c;
 
 	daemon_start(&d, extra);
-	fd = hello_with_channel(d.path, true, &channel, &said);
-	ck_assert(!said);
-	ck_assert_int_eq(channel, -1);
-	rc_socket_request(fd, 2);
-	rc_expect(fd, 2, 0);
-	close(fd);
+	assert_replies_on_the_connection(d.path, true);
 	ck_assert_int_eq(daemon_wait_fds(&d, d.idle_fds, HARNESS_IDLE_MS), d.idle_fds);
 	c = daemon_client(&d);
 	ck_assert_int_eq(daemon_wait_fds(&d, d.idle_fds + 1, 2000), d.idle_fds + 1);
