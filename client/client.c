@@ -794,12 +794,13 @@ recv_replies(sr_client *c, uint8_t *buf, size_t len)
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} control;
 	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-	    .msg_controllen = sizeof(control.buf) };
+	struct msghdr msg;
 	ssize_t n;
 
 	if (c->reply_fd != c->fd)
 		return recv(c->reply_fd, buf, len, 0);
+	msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	    .msg_controllen = sizeof(control.buf) };
 	n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n > 0)
 		take_passed_fds(c, &msg);

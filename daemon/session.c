@@ -5,12 +5,12 @@
  *
  * The session reads its connection and writes its replies itself, into and out of two
  * evbuffers. (libevent 2.1's bufferevents read at most 4 KiB per syscall, which costs a
- * loop trip per 4 KiB of a bulk send.) Replies go back on the connection, or on the
- * reply channel that Hello may open (out_fd). Framing is incremental: a read takes what the socket has,
- * sized to finish the frame in progress; then every whole frame is removed and
- * dispatched. Replies are written at once when nothing is queued before them, and
- * the write event is armed only for what the socket did not take. A client whose
- * replies pile up, or whose calls hold too many bytes, stops being read until it drains.
+ * loop trip per 4 KiB of a bulk send.) Replies go back on the connection, or on the reply
+ * channel that Hello may open (out_fd). Framing is incremental: a read takes what the
+ * socket has, sized to finish the frame in progress; then every whole frame is removed
+ * and dispatched. Replies are written at once when nothing is queued before them, and the
+ * write event is armed only for what the socket did not take. A client whose replies pile
+ * up, or whose calls hold too many bytes, stops being read until it drains.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -255,19 +255,31 @@ session_release_call_bytes(struct session *s, size_t bytes)
 		update_reading(s);
 }
 
-/* Writes what the socket takes now; arms the write event for the rest. */
-static void
-flush_output(struct session *s)
+/*
+ * Writes the output buffer while the client takes it. Returns 1 when it is then empty,
+ * else the last write's result: -1 with errno (EAGAIN: the client is full), or 0.
+ */
+static int
+write_queued(struct session *s)
 {
 	while (evbuffer_get_length(s->out) > 0) {
 		int n = evbuffer_write(s->out, s->out_fd);
 
-		if (n > 0 || (n < 0 && errno == EINTR))
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			event_add(s->ev_write, NULL);
-			break;
-		}
+		if (n <= 0 && !(n < 0 && errno == EINTR))
+			return n;
+	}
+	return 1;
+}
+
+/* Writes what the socket takes now; arms the write event for the rest. */
+static void
+flush_output(struct session *s)
+{
+	int n = write_queued(s);
+
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+		event_add(s->ev_write, NULL);
+	} else if (n <= 0) {
 		close_later(s, n == 0 ? "client disconnected" : "client connection failed");
 		return;
 	}
@@ -406,25 +418,13 @@ session_send_reply_with_channel(struct session *s, unsigned method, uint64_t cal
 	event_assign(s->ev_write, s->d->base, s->out_fd, EV_WRITE, on_writable, s);
 }
 
-/* Writes the output buffer while the client takes it; true when it is then empty. */
-static bool
-write_queued(struct session *s)
-{
-	while (evbuffer_get_length(s->out) > 0) {
-		int n = evbuffer_write(s->out, s->out_fd);
-
-		if (n <= 0 && !(n < 0 && errno == EINTR))
-			return false; /* full or failed: flush_output() takes it from here */
-	}
-	return true;
-}
-
 /* Writes what is queued, if the client takes it now: true when a reply can then go
  * straight to the client, the condition for session_send_spliced_reply(). */
 bool
 session_output_drained(struct session *s)
 {
-	return !s->closing && s->close_reason == NULL && !s->close_after_flush && write_queued(s);
+	return !s->closing && s->close_reason == NULL && !s->close_after_flush &&
+	       write_queued(s) == 1;
 }
 
 /* A protobuf varint; returns its length (at most 10 bytes). */
@@ -477,7 +477,7 @@ session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
 		discard_from_pipe(pipe_rd, n); /* nobody will read this reply */
 		return;
 	}
-	while (left > 0 && write_queued(s)) {
+	while (left > 0 && write_queued(s) == 1) {
 		w = splice(pipe_rd, NULL, s->out_fd, NULL, left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
 		if (w > 0)
 			left -= (size_t)w;
