@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "enums.h"
 #include "frame.h"
 #include "internal.h"
+#include "payload.h"
 
 /* fill() and read_frame(): the deadline passed (bytes read so far stay buffered). */
 #define READ_LATE (-2)
@@ -57,14 +59,14 @@ static void	 call_start(sr_client *c, struct pending *p, unsigned method_index,
 		    const ProtobufCMessage *input, int64_t deadline);
 static void	 call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure,
 		    struct call_ctx *ctx);
-static int	 call_send(sr_client *c, struct pending *p, uint8_t *frame, size_t len,
+static int	 call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov,
 		    int64_t deadline);
 static bool	 call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft);
 static void	 pending_init(struct pending *p, unsigned method_index);
 static void	 pending_free(struct pending *p);
 static int	 read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h,
 		    uint8_t **body, sr_error *err);
-static int	 write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline,
+static int	 write_all(int fd, struct iovec *iov, int n_iov, int64_t deadline,
 		    sr_error *err);
 static int	 io_wait(int fd, short events, int64_t deadline);
 static void	 free_client(sr_client *c);
@@ -484,36 +486,77 @@ pending_free(struct pending *p)
 	free(p);
 }
 
+/*
+ * Packs input into a frame, leaving out a payload field long enough to be worth writing
+ * from the caller's memory (payload.h): *payload then says where it is, and the frame
+ * ends with the field's key. Returns the frame (malloc'd, header to fill) and its length
+ * in *len, or NULL with p done and failed.
+ */
+static uint8_t *
+frame_pack(sr_client *c, struct pending *p, const ProtobufCMessage *input, size_t *len,
+           ProtobufCBinaryData *payload)
+{
+	const ProtobufCFieldDescriptor *field = sr_payload_field(input->descriptor);
+	union {
+		ProtobufCMessage base;
+		uint8_t bytes[256];
+	} rest; /* a shallow copy of input without its payload */
+	const ProtobufCMessage *packed = input;
+	uint8_t key[SR_PAYLOAD_KEY_MAX], *frame;
+	size_t body, key_len = 0;
+
+	payload->len = 0;
+	payload->data = NULL;
+	if (field != NULL && input->descriptor->sizeof_message <= sizeof(rest) &&
+	    sr_payload_of((ProtobufCMessage *)(uintptr_t)input, field)->len >=
+		SR_PAYLOAD_BY_REFERENCE_MIN) {
+		memcpy(&rest, input, input->descriptor->sizeof_message);
+		*payload = *sr_payload_of(&rest.base, field);
+		sr_payload_of(&rest.base, field)->len = 0; /* an empty bytes field is not packed */
+		packed = &rest.base;
+		key_len = sr_payload_key(key, field->id, payload->len);
+	}
+	body = protobuf_c_message_get_packed_size(packed) + key_len;
+	if (body + payload->len > c->max_frame) {
+		p->done = p->failed = true;
+		sr_seterr(&p->err, SR_ELIMIT, 0,
+		    "request of %zu bytes is larger than the daemon's limit of %u",
+		    body + payload->len, (unsigned)c->max_frame);
+		return NULL;
+	}
+	if ((frame = malloc(SR_FRAME_HEADER_SIZE + body)) == NULL) {
+		p->done = p->failed = true;
+		sr_seterr(&p->err, SR_ELIMIT, ENOMEM, "out of memory");
+		return NULL;
+	}
+	protobuf_c_message_pack(packed, frame + SR_FRAME_HEADER_SIZE);
+	memcpy(frame + SR_FRAME_HEADER_SIZE + body - key_len, key, key_len);
+	*len = SR_FRAME_HEADER_SIZE + body;
+	return frame;
+}
+
 /* Frames input and sends it as call p. On failure p ends done and failed. */
 static void
 call_start(sr_client *c, struct pending *p, unsigned method_index, const ProtobufCMessage *input,
     int64_t deadline)
 {
 	struct sr_frame_header h;
+	ProtobufCBinaryData payload;
+	struct iovec iov[2];
 	uint8_t *frame;
 	size_t len;
 
-	len = protobuf_c_message_get_packed_size(input);
-	if (len > c->max_frame) {
-		p->done = p->failed = true;
-		sr_seterr(&p->err, SR_ELIMIT, 0,
-		    "request of %zu bytes is larger than the daemon's limit of %u", len,
-		    (unsigned)c->max_frame);
+	if ((frame = frame_pack(c, p, input, &len, &payload)) == NULL)
 		return;
-	}
-	if ((frame = malloc(SR_FRAME_HEADER_SIZE + len)) == NULL) {
-		p->done = p->failed = true;
-		sr_seterr(&p->err, SR_ELIMIT, ENOMEM, "out of memory");
-		return;
-	}
-	protobuf_c_message_pack(input, frame + SR_FRAME_HEADER_SIZE);
 	/* call_send() assigns the id under the lock; the header is filled there. */
-	h.length = (uint32_t)len;
+	h.length = (uint32_t)(len - SR_FRAME_HEADER_SIZE + payload.len);
 	h.method = (uint16_t)method_index;
 	h.flags = 0;
 	h.call_id = 0;
 	frame_header_encode(&h, frame);
-	call_send(c, p, frame, SR_FRAME_HEADER_SIZE + len, deadline);
+	iov[0] = (struct iovec){ .iov_base = frame, .iov_len = len };
+	iov[1] = (struct iovec){ .iov_base = payload.data, .iov_len = payload.len };
+	call_send(c, p, iov, payload.len > 0 ? 2 : 1, deadline);
 	free(frame);
 }
 
@@ -550,13 +593,15 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 }
 
 /*
- * Registers p (giving it a call id), then writes the frame. On failure p ends
- * up done and failed, like every other outstanding call of a broken client.
+ * Registers p (giving it a call id), then writes the frame: iov[0] begins with its
+ * header. On failure p ends up done and failed, like every other outstanding call of
+ * a broken client.
  */
 static int
-call_send(sr_client *c, struct pending *p, uint8_t *frame, size_t len, int64_t deadline)
+call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov, int64_t deadline)
 {
 	struct sr_frame_header h;
+	uint8_t *frame = iov[0].iov_base;
 	sr_error e;
 	int rc;
 
@@ -576,9 +621,9 @@ call_send(sr_client *c, struct pending *p, uint8_t *frame, size_t len, int64_t d
 	h.call_id = p->id;
 	frame_header_encode(&h, frame);
 
-	/* The whole frame in one write: header and message never go out separately. */
+	/* The whole frame under one lock: no other call's bytes come between its parts. */
 	pthread_mutex_lock(&c->write_mu);
-	rc = write_all(c->fd, frame, len, deadline, &e);
+	rc = write_all(c->fd, iov, n_iov, deadline, &e);
 	pthread_mutex_unlock(&c->write_mu);
 	if (rc == -1) {
 		pthread_mutex_lock(&c->mu);
@@ -728,16 +773,23 @@ client_break(sr_client *c, const sr_error *why)
 
 /* Writes all of buf; MSG_NOSIGNAL so a dead daemon cannot kill the caller with SIGPIPE. */
 static int
-write_all(int fd, const uint8_t *buf, size_t len, int64_t deadline, sr_error *err)
+write_all(int fd, struct iovec *iov, int n_iov, int64_t deadline, sr_error *err)
 {
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
 	char ebuf[128];
 	ssize_t n;
 
-	while (len > 0) {
-		n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (msg.msg_iovlen > 0) {
+		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n >= 0) {
-			buf += n;
-			len -= (size_t)n;
+			/* Skip what went out: whole parts, then into the first one left. */
+			for (; msg.msg_iovlen > 0 && (size_t)n >= msg.msg_iov->iov_len;
+			     msg.msg_iov++, msg.msg_iovlen--)
+				n -= (ssize_t)msg.msg_iov->iov_len;
+			if (msg.msg_iovlen > 0) {
+				msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + n;
+				msg.msg_iov->iov_len -= (size_t)n;
+			}
 			continue;
 		}
 		if (errno == EINTR)

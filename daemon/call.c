@@ -18,21 +18,25 @@
 
 const Sockrpc__Status status_ok = SOCKRPC__STATUS__INIT;
 
-/* Takes ownership of `request`, even on failure (returns NULL only when out of memory). */
+/*
+ * Takes ownership of `request`, even on failure (returns NULL only when out of memory);
+ * `borrowed` is its payload field if that points into the frame (request_unpack()).
+ */
 struct call *
 call_new(struct session *s, unsigned method, uint64_t id, ProtobufCMessage *request,
-         size_t charged_bytes)
+         ProtobufCBinaryData *borrowed, size_t charged_bytes)
 {
 	struct call *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
-		protobuf_c_message_free_unpacked(request, NULL);
+		request_free(request, borrowed);
 		return NULL;
 	}
 	c->session = s;
 	c->method = method;
 	c->id = id;
 	c->request = request;
+	c->borrowed = borrowed;
 	c->charged_bytes = charged_bytes;
 	c->timeout_ms = -1;
 	c->last_errno = 0;
@@ -168,7 +172,9 @@ call_free(struct call *c)
 	if (c->candidates)
 		evutil_freeaddrinfo(c->candidates);
 	free(c->buf);
-	protobuf_c_message_free_unpacked(c->request, NULL);
+	request_free(c->request, c->borrowed);
+	if (c->session->dispatching == c)
+		c->session->dispatching = NULL;
 	TAILQ_REMOVE(&c->session->calls, c, session_link);
 	session_release_call_bytes(c->session, c->charged_bytes);
 	free(c);

@@ -139,6 +139,7 @@ struct call {
 	uint64_t id;
 	unsigned method;
 	ProtobufCMessage *request; /* owned: freed with the call */
+	ProtobufCBinaryData *borrowed; /* request's payload, while it points into the frame */
 	size_t charged_bytes;      /* counted against the session's queue limit */
 	struct handle *handle;     /* set while queued on a handle */
 	enum call_dir dir;
@@ -187,6 +188,7 @@ struct session {
 	struct handle **handles; /* open handles, sorted by id */
 	unsigned n_handles, cap_handles;
 	TAILQ_HEAD(, call) calls; /* every call being served */
+	struct call *dispatching; /* the call being dispatched, until it returns or ends */
 	size_t queued_bytes;
 };
 
@@ -219,7 +221,8 @@ void session_remove_handle(struct session *s, struct handle *h);
 
 /* call.c */
 struct call *call_new(struct session *s, unsigned method, uint64_t id,
-                      ProtobufCMessage *request, size_t charged_bytes);
+                      ProtobufCMessage *request, ProtobufCBinaryData *borrowed,
+                      size_t charged_bytes);
 void call_charge(struct call *c, size_t bytes);
 void call_reply(struct call *c, ProtobufCMessage *reply);
 void call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply);
@@ -233,6 +236,12 @@ void call_free(struct call *c);
 const char *call_method_name(const struct call *c);
 bool call_may_wait(const struct call *c);
 extern const Sockrpc__Status status_ok;
+
+/* request.c */
+ProtobufCMessage *request_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
+                                 size_t len, ProtobufCBinaryData **borrowed);
+int request_keep_payload(ProtobufCBinaryData **borrowed);
+void request_free(ProtobufCMessage *request, ProtobufCBinaryData *borrowed);
 
 /* handle.c */
 struct handle *handle_new(struct session *s, int fd, int family, int type, int protocol);

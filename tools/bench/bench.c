@@ -52,6 +52,7 @@ struct options {
 	unsigned only;
 	bool broker_only;       /* skip the baselines (to profile the broker alone) */
 	bool quick;
+	bool verbose;           /* every round's bulk figures on stderr */
 };
 
 struct row {
@@ -576,6 +577,9 @@ figure_bulk(sr_client *c, bool send_dir)
 			}
 			t = v == VIA_BROKER ? bulk_broker(c, send_dir) : bulk_plain(v, send_dir);
 			mibs[v][r] = mib / t;
+			if (opt.verbose)
+				fprintf(stderr, "round %d: bulk %s via %s: %.0f MiB/s\n", r + 1,
+				        send_dir ? "send" : "recv", via_name[v], mibs[v][r]);
 		}
 	}
 	for (int v = 0; v < N_VIA; v++)
@@ -899,7 +903,8 @@ usage(void)
 	       "  --sessions N --handles N   scale figure (default 1000 x 10)\n"
 	       "  --only LIST       small,pipe,send,recv,conn,scale\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
-	       "  --danted PATH     the Dante server (default danted)\n");
+	       "  --danted PATH     the Dante server (default danted)\n"
+	       "  --verbose         print every round of the bulk figures to stderr\n");
 }
 
 static void
@@ -930,6 +935,7 @@ main(int argc, char **argv)
 		{ "only", required_argument, NULL, 'o' },
 		{ "broker-only", no_argument, NULL, 'B' },
 		{ "danted", required_argument, NULL, 'D' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -959,6 +965,7 @@ main(int argc, char **argv)
 		case 'o': opt.only = parse_only(optarg); break;
 		case 'B': opt.broker_only = true; break;
 		case 'D': opt.danted = optarg; break;
+		case 'v': opt.verbose = true; break;
 		case 'h': usage(); return 0;
 		default: usage(); return 2;
 		}
