@@ -37,8 +37,8 @@ _Static_assert(sizeof(struct call) + 512 <= CALL_OVERHEAD_BYTES,
  * Least room offered to one read: many small frames, or a 64 KiB send's frame and the
  * start of the next. Not more: a send is written from the buffer it was read into, and
  * reading one such frame at a time lets that buffer be reused while it is still in the
- * cache (measured: 10-15 % less daemon CPU per byte than 256 KiB reads). The fuzz target
- * builds with a smaller one (see tools/fuzz/build.sh).
+ * cache (5-10 % more bulk send throughput than 256 KiB reads, in alternating runs). The
+ * fuzz target builds with a smaller one (see tools/fuzz/build.sh).
  */
 #ifndef READ_CHUNK
 #define READ_CHUNK (65u * 1024u)
