@@ -36,5 +36,6 @@ core=$(ls "$dsrc"/*.c | grep -v '/main\.c$')
 	$(pkg-config --libs $deps)
 # shellcheck disable=SC2086
 "$CC" $cflags -o "$out/make_corpus" "$src/tools/fuzz/make_corpus.c" "$src/proto/frame.c" \
+	"$src/proto/payload.c" \
 	"$out/gen/sockrpc.pb-c.c" $(pkg-config --libs libprotobuf-c)
 echo "$out/fuzz_session"

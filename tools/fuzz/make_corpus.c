@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "frame.h"
+#include "payload.h"
 #include "sockrpc.pb-c.h"
 
 enum {
@@ -132,6 +133,28 @@ send_data(long h, const char *text, unsigned flags)
 	call(M_SEND, &m.base);
 }
 
+/* A Send whose data comes first and then again (the last counts), n bytes each: the
+ * daemon borrows a payload from the frame (proto/payload.c, daemon/request.c). */
+static void
+send_payload_twice(long h, size_t n)
+{
+	struct sr_frame_header hd = { .method = M_SEND, .call_id = next_id++ };
+	unsigned char *body = buf + len + SR_FRAME_HEADER_SIZE;
+	size_t off = 0;
+
+	off += sr_payload_key(body + off, 2, n);
+	memset(body + off, 'a', n);
+	off += n;
+	off += sr_varint_put(body + off, 1 << 3);
+	off += sr_varint_put(body + off, (uint64_t)h);
+	off += sr_payload_key(body + off, 2, n);
+	memset(body + off, 'b', n);
+	off += n;
+	hd.length = (uint32_t)off;
+	frame_header_encode(&hd, buf + len);
+	len += SR_FRAME_HEADER_SIZE + off;
+}
+
 static void
 receive(long h, long length, unsigned flags)
 {
@@ -201,6 +224,25 @@ main(int argc, char **argv)
 	receive(3, 10, 2);
 	simple(M_CLOSE, 3);
 	save(dir, "connect_accept");
+
+	begin(1); /* large sends, their data borrowed from the frame */
+	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
+	bind_to(1, "127.0.0.1", 45680);
+	{
+		Sockrpc__ListenRequest m = SOCKRPC__LISTEN_REQUEST__INIT;
+
+		m.handle = 1;
+		m.queue_length = 4;
+		call(M_LISTEN, &m.base);
+	}
+	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
+	connect_to(2, "127.0.0.1", 45680, 100);
+	simple(M_ACCEPT, 1);
+	send_payload_twice(2, 5000);
+	receive(3, -1, 0);
+	send_payload_twice(2, 4096);
+	simple(M_CLOSE, 2);
+	save(dir, "payload");
 
 	begin(3); /* datagrams */
 	sock(SOCKRPC__FAMILY__FAMILY_INET6, SOCKRPC__TYPE__TYPE_DGRAM);
