@@ -84,6 +84,16 @@ bind_to(long h, const char *host, int port)
 }
 
 static void
+listen_on(long h)
+{
+	Sockrpc__ListenRequest m = SOCKRPC__LISTEN_REQUEST__INIT;
+
+	m.handle = h;
+	m.queue_length = 4;
+	call(M_LISTEN, &m.base);
+}
+
+static void
 connect_to(long h, const char *host, int port, int timeout)
 {
 	Sockrpc__ConnectRequest m = SOCKRPC__CONNECT_REQUEST__INIT;
@@ -192,13 +202,7 @@ main(int argc, char **argv)
 	begin(1); /* a loopback connection to ourselves */
 	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	bind_to(1, "127.0.0.1", 45678);
-	{
-		Sockrpc__ListenRequest m = SOCKRPC__LISTEN_REQUEST__INIT;
-
-		m.handle = 1;
-		m.queue_length = 4;
-		call(M_LISTEN, &m.base);
-	}
+	listen_on(1);
 	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	nonblocking(2);
 	connect_to(2, "127.0.0.1", 45678, 100);
@@ -228,13 +232,7 @@ main(int argc, char **argv)
 	begin(1); /* large sends, their data borrowed from the frame */
 	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	bind_to(1, "127.0.0.1", 45680);
-	{
-		Sockrpc__ListenRequest m = SOCKRPC__LISTEN_REQUEST__INIT;
-
-		m.handle = 1;
-		m.queue_length = 4;
-		call(M_LISTEN, &m.base);
-	}
+	listen_on(1);
 	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	connect_to(2, "127.0.0.1", 45680, 100);
 	simple(M_ACCEPT, 1);
