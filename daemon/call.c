@@ -2,7 +2,11 @@
  * call.c - one request being served: its life from dispatch to reply.
  *
  * A call owns its decoded request and whatever progress it keeps while it waits
- * (a timer, a DNS job, a partial read). Every call ends in exactly one reply, through
+ * (a timer, a DNS job, a partial read). A request's payload of 4 KiB or more (a send's
+ * data) is not copied out of its frame (proto/payload.h): it points into the session's
+ * input buffer, which holds the frame while the call is dispatched, and a call that
+ * outlives its dispatch copies it then (call_keep_payload), so only a send that has to
+ * wait for its socket pays for a copy. Every call ends in exactly one reply, through
  * call_reply() or call_fail(), which also frees it; call_free() alone drops a call
  * without a reply (only when its session is already gone).
  */
@@ -14,13 +18,14 @@
 
 #include <event2/util.h>
 
+#include "payload.h"
 #include "sockrpcd.h"
 
 const Sockrpc__Status status_ok = SOCKRPC__STATUS__INIT;
 
 /*
  * Takes ownership of `request`, even on failure (returns NULL only when out of memory);
- * `borrowed` is its payload field if that points into the frame (request_unpack()).
+ * `borrowed` is its payload field if that points into the frame (sr_payload_unpack()).
  */
 struct call *
 call_new(struct session *s, unsigned method, uint64_t id, ProtobufCMessage *request,
@@ -29,7 +34,7 @@ call_new(struct session *s, unsigned method, uint64_t id, ProtobufCMessage *requ
 	struct call *c = calloc(1, sizeof(*c));
 
 	if (c == NULL) {
-		request_free(request, borrowed);
+		sr_payload_free_unpacked(request, NULL, borrowed);
 		return NULL;
 	}
 	c->session = s;
@@ -54,6 +59,23 @@ call_charge(struct call *c, size_t bytes)
 {
 	c->charged_bytes += bytes;
 	c->session->queued_bytes += bytes;
+}
+
+/* Gives a payload borrowed from the frame a copy of its own. -1: out of memory. */
+int
+call_keep_payload(struct call *c)
+{
+	ProtobufCBinaryData *bytes = c->borrowed;
+	uint8_t *copy;
+
+	if (bytes == NULL)
+		return 0;
+	if ((copy = malloc(bytes->len)) == NULL)
+		return -1;
+	memcpy(copy, bytes->data, bytes->len);
+	bytes->data = copy; /* freed with the request, as protobuf-c's own copy would be */
+	c->borrowed = NULL;
+	return 0;
 }
 
 const char *
@@ -172,7 +194,7 @@ call_free(struct call *c)
 	if (c->candidates)
 		evutil_freeaddrinfo(c->candidates);
 	free(c->buf);
-	request_free(c->request, c->borrowed);
+	sr_payload_free_unpacked(c->request, NULL, c->borrowed);
 	if (c->session->dispatching == c)
 		c->session->dispatching = NULL;
 	TAILQ_REMOVE(&c->session->calls, c, session_link);

@@ -520,13 +520,13 @@ dispatch(struct session *s, const struct sr_frame_header *h, const uint8_t *body
 		refuse_frame(s, h, SOCKRPC__CODE__EPROTO, "the first call must be Hello");
 		return;
 	}
-	request = request_unpack(m->input, body, h->length, &borrowed);
+	request = sr_payload_unpack(m->input, NULL, body, h->length, &borrowed);
 	if (request == NULL || !protobuf_c_message_check(request)) {
 		char why[128];
 
 		snprintf(why, sizeof(why), "%s request does not decode", m->name);
 		if (request)
-			request_free(request, borrowed);
+			sr_payload_free_unpacked(request, NULL, borrowed);
 		refuse_frame(s, h, SOCKRPC__CODE__EPROTO, why);
 		return;
 	}
@@ -543,7 +543,7 @@ dispatch(struct session *s, const struct sr_frame_header *h, const uint8_t *body
 	/* Still here: the call waits, and its payload must outlive the frame (freed next). */
 	if ((c = s->dispatching) != NULL) {
 		s->dispatching = NULL;
-		if (request_keep_payload(&c->borrowed) != 0)
+		if (call_keep_payload(c) != 0)
 			session_close(s, "out of memory");
 	}
 }

@@ -224,6 +224,7 @@ struct call *call_new(struct session *s, unsigned method, uint64_t id,
                       ProtobufCMessage *request, ProtobufCBinaryData *borrowed,
                       size_t charged_bytes);
 void call_charge(struct call *c, size_t bytes);
+int call_keep_payload(struct call *c);
 void call_reply(struct call *c, ProtobufCMessage *reply);
 void call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply);
 void call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field,
@@ -236,12 +237,6 @@ void call_free(struct call *c);
 const char *call_method_name(const struct call *c);
 bool call_may_wait(const struct call *c);
 extern const Sockrpc__Status status_ok;
-
-/* request.c */
-ProtobufCMessage *request_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
-                                 size_t len, ProtobufCBinaryData **borrowed);
-int request_keep_payload(ProtobufCBinaryData **borrowed);
-void request_free(ProtobufCMessage *request, ProtobufCBinaryData *borrowed);
 
 /* handle.c */
 struct handle *handle_new(struct session *s, int fd, int family, int type, int protocol);

@@ -1,7 +1,7 @@
 /*
- * payload.c - the payload field of a request, packed and unpacked without protobuf-c's
- * copies (see payload.h): the walk over a body's fields, and the key written before a
- * payload sent apart.
+ * payload.c - the payload field of a message, packed and unpacked without protobuf-c's
+ * copies (see payload.h): the walk over a body's fields, the key written before a payload
+ * sent apart, and the unpacking that borrows a payload from the body.
  */
 #include <string.h>
 
@@ -125,4 +125,57 @@ sr_payload_split(const uint8_t *body, size_t len, unsigned field_number, uint8_t
 	}
 	*rest_len = kept;
 	return 0;
+}
+
+/* Unpacks body with the payload field left out, then points that field into body. */
+static ProtobufCMessage *
+unpack_borrowing(const ProtobufCMessageDescriptor *desc, const ProtobufCFieldDescriptor *field,
+                 ProtobufCAllocator *allocator, const uint8_t *body, size_t len,
+                 ProtobufCBinaryData **borrowed)
+{
+	uint8_t rest[SR_PAYLOAD_REST_MAX];
+	const uint8_t *payload;
+	size_t rest_len, payload_len;
+	ProtobufCMessage *msg;
+	ProtobufCBinaryData *bytes;
+
+	if (sr_payload_split(body, len, field->id, rest, sizeof(rest), &rest_len, &payload,
+	                     &payload_len) != 0 ||
+	    payload_len < SR_PAYLOAD_BY_REFERENCE_MIN)
+		return NULL;
+	if ((msg = protobuf_c_message_unpack(desc, allocator, rest_len, rest)) == NULL)
+		return NULL;
+	bytes = sr_payload_of(msg, field);
+	bytes->data = (uint8_t *)(uintptr_t)payload;
+	bytes->len = payload_len;
+	if (field->quantifier_offset != 0)
+		*(protobuf_c_boolean *)((char *)msg + field->quantifier_offset) = 1;
+	*borrowed = bytes;
+	return msg;
+}
+
+ProtobufCMessage *
+sr_payload_unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *allocator,
+                  const uint8_t *body, size_t len, ProtobufCBinaryData **borrowed)
+{
+	const ProtobufCFieldDescriptor *field = sr_payload_field(desc);
+	ProtobufCMessage *msg;
+
+	*borrowed = NULL;
+	if (field != NULL && len >= SR_PAYLOAD_BY_REFERENCE_MIN &&
+	    (msg = unpack_borrowing(desc, field, allocator, body, len, borrowed)) != NULL)
+		return msg;
+	/* Small, malformed, or oddly laid out: protobuf-c decodes it (or says why not). */
+	return protobuf_c_message_unpack(desc, allocator, len, body);
+}
+
+void
+sr_payload_free_unpacked(ProtobufCMessage *msg, ProtobufCAllocator *allocator,
+                         ProtobufCBinaryData *borrowed)
+{
+	if (borrowed != NULL) {
+		borrowed->data = NULL;
+		borrowed->len = 0;
+	}
+	protobuf_c_message_free_unpacked(msg, allocator);
 }

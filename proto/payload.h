@@ -52,4 +52,18 @@ int sr_payload_split(const uint8_t *body, size_t len, unsigned field_number, uin
                      size_t rest_cap, size_t *rest_len, const uint8_t **payload,
                      size_t *payload_len);
 
+/*
+ * Unpacks a message body of `len` bytes with protobuf-c (allocator may be NULL), or
+ * returns NULL if it does not decode. A payload of SR_PAYLOAD_BY_REFERENCE_MIN bytes or
+ * more is not copied: the payload field points into body, which must outlive that use,
+ * and *borrowed points at the field (else it is NULL).
+ */
+ProtobufCMessage *sr_payload_unpack(const ProtobufCMessageDescriptor *desc,
+                                    ProtobufCAllocator *allocator, const uint8_t *body,
+                                    size_t len, ProtobufCBinaryData **borrowed);
+
+/* Frees what sr_payload_unpack() returned, but not a payload it borrows. */
+void sr_payload_free_unpacked(ProtobufCMessage *msg, ProtobufCAllocator *allocator,
+                              ProtobufCBinaryData *borrowed);
+
 #endif

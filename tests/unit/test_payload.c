@@ -1,8 +1,9 @@
 /*
- * test_payload.c - a request's payload kept out of protobuf-c's copies: the walk over a
- * body's fields (proto/payload.c) and the daemon's decoding that borrows the payload from
- * the frame (daemon/request.c). Every split is checked against what protobuf-c itself
- * decodes from the same bytes.
+ * test_payload.c - a message's payload kept out of protobuf-c's copies: the walk over a
+ * body's fields and the unpacking that borrows the payload from the body
+ * (proto/payload.c), and the copy a daemon call takes when it outlives its frame
+ * (daemon/call.c). Every split is checked against what protobuf-c itself decodes from
+ * the same bytes.
  */
 #include <check.h>
 #include <stdint.h>
@@ -226,7 +227,7 @@ START_TEST(split_refuses_a_rest_too_large)
 }
 END_TEST
 
-/* --- the daemon's decoding --- */
+/* --- unpacking --- */
 
 static struct body *
 send_body(size_t data_len, unsigned seed)
@@ -240,12 +241,12 @@ send_body(size_t data_len, unsigned seed)
 	return b;
 }
 
-START_TEST(request_borrows_a_large_payload)
+START_TEST(unpack_borrows_a_large_payload)
 {
 	struct body *b = send_body(8192, 7);
 	ProtobufCBinaryData *borrowed;
-	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)request_unpack(
-		&sockrpc__send_request__descriptor, b->bytes, b->len, &borrowed);
+	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)sr_payload_unpack(
+		&sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &borrowed);
 
 	ck_assert_ptr_nonnull(rq);
 	ck_assert(protobuf_c_message_check(&rq->base));
@@ -253,55 +254,56 @@ START_TEST(request_borrows_a_large_payload)
 	ck_assert_int_eq(rq->handle, 42);
 	ck_assert_uint_eq(rq->data.len, 8192);
 	ck_assert_ptr_eq(rq->data.data, b->bytes + 3); /* after key 0x12 and length 0x80 0x40 */
-	request_free(&rq->base, borrowed); /* must not free b's bytes: ASan would say so */
+	sr_payload_free_unpacked(&rq->base, NULL, borrowed); /* not b's bytes: ASan would say */
 	free(b);
 }
 END_TEST
 
-START_TEST(request_copies_a_small_payload)
+START_TEST(unpack_copies_a_small_payload)
 {
 	struct body *b = send_body(SR_PAYLOAD_BY_REFERENCE_MIN - 1, 8);
 	ProtobufCBinaryData *borrowed;
-	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)request_unpack(
-		&sockrpc__send_request__descriptor, b->bytes, b->len, &borrowed);
+	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)sr_payload_unpack(
+		&sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &borrowed);
 
 	ck_assert_ptr_nonnull(rq);
 	ck_assert_ptr_null(borrowed);
 	ck_assert_uint_eq(rq->data.len, SR_PAYLOAD_BY_REFERENCE_MIN - 1);
 	ck_assert(rq->data.data < b->bytes || rq->data.data >= b->bytes + b->len);
-	request_free(&rq->base, borrowed);
+	sr_payload_free_unpacked(&rq->base, NULL, borrowed);
 	free(b);
 }
 END_TEST
 
-START_TEST(request_kept_outlives_its_frame)
+START_TEST(call_keeps_its_payload_past_the_frame)
 {
 	struct body *b = send_body(10000, 9);
 	uint8_t *want = pattern(10000, 9);
-	ProtobufCBinaryData *borrowed;
-	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)request_unpack(
-		&sockrpc__send_request__descriptor, b->bytes, b->len, &borrowed);
+	struct call c = { .borrowed = NULL };
+	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)sr_payload_unpack(
+		&sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &c.borrowed);
 
-	ck_assert_ptr_nonnull(borrowed);
-	ck_assert_int_eq(request_keep_payload(&borrowed), 0);
-	ck_assert_ptr_null(borrowed);
+	ck_assert_ptr_nonnull(c.borrowed);
+	ck_assert_int_eq(call_keep_payload(&c), 0);
+	ck_assert_ptr_null(c.borrowed);
 	memset(b->bytes, 0, b->len); /* the frame's buffer is reused */
 	free(b);
 	ck_assert_uint_eq(rq->data.len, 10000);
 	ck_assert_mem_eq(rq->data.data, want, 10000);
-	request_free(&rq->base, borrowed); /* frees the copy: LeakSanitizer would say if not */
+	/* Frees the copy: LeakSanitizer would say if it did not. */
+	sr_payload_free_unpacked(&rq->base, NULL, c.borrowed);
 	free(want);
 }
 END_TEST
 
-START_TEST(request_malformed_is_not_decoded)
+START_TEST(unpack_refuses_a_malformed_body)
 {
 	struct body *b = send_body(5000, 10);
 	ProtobufCBinaryData *borrowed;
 
 	b->bytes[b->len++] = 3 << 3; /* a varint field with no value */
-	ck_assert_ptr_null(request_unpack(&sockrpc__send_request__descriptor, b->bytes, b->len,
-	                                  &borrowed));
+	ck_assert_ptr_null(sr_payload_unpack(&sockrpc__send_request__descriptor, NULL, b->bytes,
+	                                     b->len, &borrowed));
 	free(b);
 }
 END_TEST
@@ -311,7 +313,7 @@ payload_suite(void)
 {
 	Suite *s = suite_create("payload");
 	TCase *wire = tcase_create("wire");
-	TCase *daemon = tcase_create("daemon");
+	TCase *daemon = tcase_create("unpack");
 
 	tcase_add_test(wire, payload_field_is_the_one_bytes_field);
 	tcase_add_test(wire, key_is_tag_and_length);
@@ -322,10 +324,10 @@ payload_suite(void)
 	tcase_add_test(wire, split_refuses_what_is_not_well_formed);
 	tcase_add_test(wire, split_refuses_a_rest_too_large);
 	suite_add_tcase(s, wire);
-	tcase_add_test(daemon, request_borrows_a_large_payload);
-	tcase_add_test(daemon, request_copies_a_small_payload);
-	tcase_add_test(daemon, request_kept_outlives_its_frame);
-	tcase_add_test(daemon, request_malformed_is_not_decoded);
+	tcase_add_test(daemon, unpack_borrows_a_large_payload);
+	tcase_add_test(daemon, unpack_copies_a_small_payload);
+	tcase_add_test(daemon, call_keeps_its_payload_past_the_frame);
+	tcase_add_test(daemon, unpack_refuses_a_malformed_body);
 	suite_add_tcase(s, daemon);
 	return s;
 }
