@@ -560,12 +560,17 @@ call_start(sr_client *c, struct pending *p, unsigned method_index, const Protobu
 	free(frame);
 }
 
-/* Unpacks the reply of a done call p and hands it to closure; frees the body. */
+/*
+ * Unpacks the reply of a done call p and hands it to closure; frees the body. A large
+ * payload is not copied out of the body: closure sees it in place, and ctx->take may
+ * keep it (ctx->payload_block).
+ */
 static void
 call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct call_ctx *ctx)
 {
 	const ProtobufCMessageDescriptor *out_desc;
 	ProtobufCMessage *reply;
+	ProtobufCBinaryData *borrowed;
 
 	if (p->failed) {
 		sr_copyerr(ctx->err, &p->err);
@@ -573,8 +578,10 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 		return;
 	}
 	out_desc = c->service.descriptor->methods[p->method].output;
-	reply = protobuf_c_message_unpack(out_desc, &c->pool_allocator, p->len, p->body);
-	sr_pool_free(c, p->body);
+	reply = sr_payload_unpack(out_desc, &c->pool_allocator, p->body, p->len, &borrowed);
+	ctx->payload_block = borrowed != NULL ? p->body : NULL;
+	if (borrowed == NULL)
+		sr_pool_free(c, p->body);
 	p->body = NULL;
 	if (reply == NULL) {
 		sr_error e;
@@ -589,7 +596,9 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 	}
 	ctx->arrival = p->arrival;
 	closure(reply, ctx);
-	protobuf_c_message_free_unpacked(reply, &c->pool_allocator);
+	sr_payload_free_unpacked(reply, &c->pool_allocator, borrowed);
+	sr_pool_free(c, ctx->payload_block); /* unless take() kept it */
+	ctx->payload_block = NULL;
 }
 
 /*

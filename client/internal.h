@@ -98,6 +98,10 @@ struct call_ctx {
 	void *out;		/* for take() */
 	struct pending **started; /* set: only send the call, store it here */
 	uint64_t arrival;	/* the reply's place in the order replies arrived */
+	/* The pool block the reply's payload points into (proto/payload.h), or NULL; take()
+	 * may keep the payload by taking the block (setting this NULL), else it is freed
+	 * when take() returns. */
+	void *payload_block;
 };
 
 /* client.c */

@@ -24,7 +24,8 @@
 
 struct ahead_entry {
 	struct pending *call;	/* the Receive in flight; NULL once collected */
-	char *data;		/* what it brought (a pool block), handed out from off */
+	char *data;		/* what it brought, handed out from off */
+	void *block;		/* the pool block data is in */
 	size_t len, off;
 	bool failed;
 	sr_error err;
@@ -176,10 +177,13 @@ ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	const Sockrpc__ReceiveReply *r = (const Sockrpc__ReceiveReply *)msg;
 	struct ahead_entry *e = ctx->out;
 
-	/* The bytes change hands (a pool block, as the reply was unpacked into the pool):
-	 * the reply is freed without them. */
+	/* The bytes change hands without a copy: the pool block of the reply's body they
+	 * point into, or (a small reply, unpacked into the pool) the block they are. The
+	 * reply is freed without them. */
 	e->data = (char *)r->data.data;
 	e->len = r->data.len;
+	e->block = ctx->payload_block != NULL ? ctx->payload_block : e->data;
+	ctx->payload_block = NULL;
 	((Sockrpc__ReceiveReply *)r)->data.data = NULL;
 	((Sockrpc__ReceiveReply *)r)->data.len = 0;
 }
@@ -193,6 +197,6 @@ drop_head(sr_socket *s)
 	a->head = e->next;
 	if (a->head == NULL)
 		a->tail = NULL;
-	sr_pool_free(s->client, e->data);
+	sr_pool_free(s->client, e->block);
 	free(e);
 }
