@@ -19,6 +19,7 @@
 
 #include "frame.h"
 #include "harness.h"
+#include "payload.h"
 #include "sockets.h"
 #include "sockrpc.pb-c.h"
 
@@ -280,6 +281,8 @@ enum fake_mode {
 	FAKE_HELLO_REFUSED,	/* Hello answered with a status error */
 	FAKE_UNDECODABLE,	/* a reply body that is not a protobuf message */
 	FAKE_SILENT,		/* answers Socket (receive timeout 100 ms), then nothing */
+	FAKE_SLOW_LARGE_REPLY,	/* a connected socket; a Send's reply of over 64 KiB comes
+				 * in two parts, the second after the client's linger */
 };
 
 struct fake {
@@ -325,6 +328,74 @@ fake_reply(int fd, unsigned method, uint64_t id, uint16_t flags, const ProtobufC
 	(void)!send(fd, buf, SR_FRAME_HEADER_SIZE + len, MSG_NOSIGNAL);
 }
 
+/* A blocking TCP socket's state, connected or not, as the fake daemon reports it. */
+static void
+fake_socket_state(Sockrpc__SocketState *state, bool connected)
+{
+	state->id = 1;
+	state->host = "127.0.0.1";
+	state->family = SOCKRPC__FAMILY__FAMILY_INET;
+	state->type = SOCKRPC__TYPE__TYPE_STREAM;
+	state->protocol = SOCKRPC__PROTOCOL__PROTO_TCP;
+	state->is_blocking = true;
+	state->is_client = connected;
+	state->is_connected = connected;
+	state->port = connected ? 9 : 0;
+	state->shutdown_reason = -1;
+	state->send_timeout = -1;
+	state->receive_timeout = -1;
+}
+
+/*
+ * Takes a Send and answers it with a reply of over 64 KiB (an unknown field pads it), in
+ * two parts: the second only after the client's linger (SR_LINGER_MS, 5 s) has passed,
+ * so a close that waits for its sends gives up in the middle of the frame. Then answers
+ * the Close, and then Sockets (with socket_reply) and Closes until the client hangs up.
+ */
+static void
+fake_slow_large_reply(int fd, const Sockrpc__SocketReply *socket_reply)
+{
+	enum { PAD = 100 * 1024, FIRST_PART = 30000 };
+	Sockrpc__SendReply sent = SOCKRPC__SEND_REPLY__INIT;
+	Sockrpc__CloseReply closed = SOCKRPC__CLOSE_REPLY__INIT;
+	Sockrpc__Status ok = SOCKRPC__STATUS__INIT;
+	struct sr_frame_header h, send_h;
+	uint8_t *frame = malloc(SR_FRAME_HEADER_SIZE + 64 + PAD), *body, small[4096];
+	unsigned close_method;
+	size_t len;
+
+	if (frame == NULL || fake_read(fd, &send_h, small, sizeof(small)) == -1)
+		goto out;
+	body = frame + SR_FRAME_HEADER_SIZE;
+	sent.status = &ok;
+	sent.sent = 100;
+	len = protobuf_c_message_pack(&sent.base, body);
+	len += sr_payload_key(body + len, 15, PAD);
+	memset(body + len, 'p', PAD);
+	len += PAD;
+	h = (struct sr_frame_header){ .length = (uint32_t)len, .method = send_h.method,
+		.flags = SR_FRAME_FLAG_REPLY, .call_id = send_h.call_id };
+	frame_header_encode(&h, frame);
+	(void)!send(fd, frame, SR_FRAME_HEADER_SIZE + FIRST_PART, MSG_NOSIGNAL);
+	sleep_ms(5500);
+	(void)!send(fd, frame + SR_FRAME_HEADER_SIZE + FIRST_PART, len - FIRST_PART,
+	            MSG_NOSIGNAL);
+	if (fake_read(fd, &h, small, sizeof(small)) == -1)
+		goto out;
+	closed.status = &ok;
+	close_method = h.method;
+	fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, &closed.base, NULL, 0);
+	/* Then Sockets and Closes until the client hangs up. */
+	while (fake_read(fd, &h, small, sizeof(small)) == 0) {
+		const ProtobufCMessage *m = h.method == close_method ? &closed.base
+		                                                     : &socket_reply->base;
+
+		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, m, NULL, 0);
+	}
+out:
+	free(frame);
+}
+
 static void *
 fake_main(void *arg)
 {
@@ -332,6 +403,7 @@ fake_main(void *arg)
 	Sockrpc__HelloReply hello = SOCKRPC__HELLO_REPLY__INIT;
 	Sockrpc__Status st = SOCKRPC__STATUS__INIT;
 	Sockrpc__SocketReply sock = SOCKRPC__SOCKET_REPLY__INIT;
+	Sockrpc__SocketState state = SOCKRPC__SOCKET_STATE__INIT;
 	struct sr_frame_header h;
 	uint8_t buf[4096];
 	int fd;
@@ -364,22 +436,18 @@ fake_main(void *arg)
 	case FAKE_RESERVED_FLAG:
 		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY | 0x8, &sock.base, NULL, 0);
 		break;
-	case FAKE_SILENT: {
-		Sockrpc__SocketState state = SOCKRPC__SOCKET_STATE__INIT;
-
-		state.id = 1;
-		state.host = "127.0.0.1";
-		state.family = SOCKRPC__FAMILY__FAMILY_INET;
-		state.type = SOCKRPC__TYPE__TYPE_STREAM;
-		state.protocol = SOCKRPC__PROTOCOL__PROTO_TCP;
-		state.is_blocking = true;
-		state.shutdown_reason = -1;
-		state.send_timeout = -1;
+	case FAKE_SILENT:
+		fake_socket_state(&state, false);
 		state.receive_timeout = 100;
 		sock.state = &state;
 		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, &sock.base, NULL, 0);
 		break;
-	}
+	case FAKE_SLOW_LARGE_REPLY:
+		fake_socket_state(&state, true);
+		sock.state = &state;
+		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, &sock.base, NULL, 0);
+		fake_slow_large_reply(fd, &sock);
+		break;
 	case FAKE_UNDECODABLE:
 		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, NULL, "\xff\xff\xff", 3);
 		break;
@@ -506,6 +574,42 @@ START_TEST(daemon_stops_answering)
 }
 END_TEST
 
+/*
+ * A close that waits for its sends gives up when the reply it reads stalls in the middle
+ * (the linger passes): the bytes read so far go back to the read buffer, and the Close
+ * that follows reads that reply from its start, then its own. Nothing is lost or misread.
+ */
+START_TEST(close_gives_up_in_the_middle_of_a_reply)
+{
+	struct fake f;
+	sr_client *c;
+	sr_socket *s;
+	sr_error err;
+	long long t0, took;
+
+	signal(SIGPIPE, SIG_IGN);
+	fake_start(&f, FAKE_SLOW_LARGE_REPLY);
+	c = sr_client_open(f.path, &err);
+	ck_assert_msg(c != NULL, "%s", err.message);
+	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
+	ck_assert_msg(s != NULL, "%s", err.message);
+	ck_assert(sr_socket_state(s)->is_connected);
+	ck_assert_int_eq(sr_send(s, "0123456789", 10, 0, &err), 10); /* goes behind */
+	t0 = now_ms();
+	ck_assert_msg(sr_close(s, &err) == 0, "close: %s", err.message);
+	took = now_ms() - t0;
+	ck_assert_msg(took >= 5000 && took < 9000, "close took %lld ms", took);
+	ck_assert(sr_socket_state(s)->is_closed);
+	sr_socket_free(s);
+	/* Close succeeds on a broken connection too: the next call shows it is not. */
+	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
+	ck_assert_msg(s != NULL, "after the close: %s", err.message);
+	sr_socket_free(s);
+	sr_client_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
 START_TEST(hello_refused)
 {
 	struct fake f;
@@ -548,6 +652,7 @@ errors_suite(void)
 	tcase_add_test(local, reply_undecodable);
 	tcase_add_test(local, hello_refused);
 	tcase_add_test(local, daemon_stops_answering);
+	tcase_add_test(local, close_gives_up_in_the_middle_of_a_reply);
 	suite_add_tcase(s, local);
 	return s;
 }
