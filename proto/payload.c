@@ -158,11 +158,12 @@ ProtobufCMessage *
 sr_payload_unpack(const ProtobufCMessageDescriptor *desc, ProtobufCAllocator *allocator,
                   const uint8_t *body, size_t len, ProtobufCBinaryData **borrowed)
 {
-	const ProtobufCFieldDescriptor *field = sr_payload_field(desc);
+	const ProtobufCFieldDescriptor *field;
 	ProtobufCMessage *msg;
 
 	*borrowed = NULL;
-	if (field != NULL && len >= SR_PAYLOAD_BY_REFERENCE_MIN &&
+	/* The length first: most bodies are small, and then the field walk is not needed. */
+	if (len >= SR_PAYLOAD_BY_REFERENCE_MIN && (field = sr_payload_field(desc)) != NULL &&
 	    (msg = unpack_borrowing(desc, field, allocator, body, len, borrowed)) != NULL)
 		return msg;
 	/* Small, malformed, or oddly laid out: protobuf-c decodes it (or says why not). */

@@ -1,13 +1,14 @@
 /*
- * payload.h - a request's payload (its one bytes field, such as Send's data) kept out of
- * protobuf-c's copies.
+ * payload.h - a message's payload (its one bytes field, such as Send's or Receive's data)
+ * kept out of protobuf-c's copies.
  *
  * protobuf-c packs a bytes field by copying it into the message and unpacks it by copying
- * it out again: two copies of every byte a client sends, one on each side. Instead, the
- * client packs the other fields and writes the payload field after them straight from the
- * caller's buffer, and the daemon unpacks the other fields and points the payload field at
- * the frame it read. What travels is ordinary protobuf either way: a field may come in any
- * order, and the last of a repeated singular field wins, as this code keeps it.
+ * it out again: two copies of every byte a client sends, one on each side, and one more of
+ * every byte it receives. Instead, the client packs a request's other fields and writes the
+ * payload field after them straight from the caller's buffer, and whoever unpacks (the
+ * daemon a request, the client a reply) decodes the other fields and points the payload
+ * field into the body it read. What travels is ordinary protobuf either way: a field may
+ * come in any order, and the last of a repeated singular field wins, as this code keeps it.
  * Shared by the daemon and the client library.
  */
 #ifndef SOCKRPC_PAYLOAD_H
@@ -21,7 +22,7 @@
 /* Payloads shorter than this are packed and unpacked as usual: copying them costs less. */
 #define SR_PAYLOAD_BY_REFERENCE_MIN 4096u
 
-/* The most bytes the other fields of a request whose payload is kept apart may take. */
+/* The most bytes the other fields of a message whose payload is kept apart may take. */
 #define SR_PAYLOAD_REST_MAX 1024u
 
 /* Room sr_payload_key() needs: a field key and a length, each a varint. */
