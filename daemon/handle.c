@@ -245,14 +245,22 @@ arm_timer(struct call *c)
 void
 handle_queue_call(struct handle *h, struct call *c, enum call_dir dir)
 {
+	struct session *s = h->session;
 	struct call_queue *q = queue_of(h, dir);
-	bool first = TAILQ_EMPTY(&q->calls);
+	bool first;
 
 	c->handle = h;
 	c->dir = dir;
+	/* A call that may not wait sees the queue as it would be without the batch. */
+	if (dir == CALL_TX && h->tx_deferred && !call_may_wait(c))
+		handle_run_deferred(s);
+	first = TAILQ_EMPTY(&q->calls);
 	c->queued = true;
 	TAILQ_INSERT_TAIL(&q->calls, c, queue_link);
-	if (first) {
+	if (first && dir == CALL_TX && s->batching_sends && call_may_wait(c)) {
+		h->tx_deferred = true;
+		TAILQ_INSERT_TAIL(&s->deferred_tx, h, deferred_link);
+	} else if (first) {
 		handle_run_queue(h, dir);
 	} else {
 		if (!call_may_wait(c)) {
@@ -298,6 +306,28 @@ handle_unqueue_call(struct call *c)
 	c->queued = false;
 }
 
+/* Runs the send queues deferred by a batch of Send frames, oldest first. */
+void
+handle_run_deferred(struct session *s)
+{
+	struct handle *h;
+
+	while ((h = TAILQ_FIRST(&s->deferred_tx)) != NULL) {
+		TAILQ_REMOVE(&s->deferred_tx, h, deferred_link);
+		h->tx_deferred = false;
+		handle_run_queue(h, CALL_TX);
+	}
+}
+
+static void
+undefer(struct handle *h)
+{
+	if (h->tx_deferred) {
+		TAILQ_REMOVE(&h->session->deferred_tx, h, deferred_link);
+		h->tx_deferred = false;
+	}
+}
+
 static void
 on_readable(evutil_socket_t fd, short what, void *arg)
 {
@@ -333,6 +363,7 @@ handle_close(struct handle *h, const char *reason)
 	if (h->state == HANDLE_CLOSED)
 		return;
 	h->state = HANDLE_CLOSED;
+	undefer(h);
 	fail_queue(h, &h->rx);
 	fail_queue(h, &h->tx);
 	event_free(h->rx.io);

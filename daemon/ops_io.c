@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #include "enums.h"
 #include "frame.h"
@@ -63,6 +65,66 @@ reply_sent(struct call *c, struct handle *h, size_t sent)
 	call_reply(c, &reply.base);
 }
 
+/* Sends of one stream handle queued behind each other leave in one sendmsg, up to this
+ * many: a batch of Send frames (session.c) then costs one system call, and one wake-up
+ * of the peer, rather than one per frame. */
+#define SEND_GATHER_MAX 16
+
+static enum call_progress send_step(struct call *c, enum call_event ev);
+
+static size_t
+send_length(const struct call *q)
+{
+	return ((const Sockrpc__SendRequest *)q->request)->data.len;
+}
+
+/*
+ * Fills iov with what is left of c's bytes, then with the bytes of the Send calls
+ * queued behind it that may follow them on the wire: same stream socket, same flags,
+ * nothing sent yet. Returns the number of entries.
+ */
+static int
+gather_sends(struct call *c, const uint8_t *bytes, size_t len, int flags, struct iovec *iov)
+{
+	const struct call *q;
+	uint32_t wire;
+	int n = 0;
+
+	iov[n++] = (struct iovec){ (void *)(bytes + c->done), len - c->done };
+	if (c->step != send_step || c->handle->type != SOCK_STREAM || (flags & MSG_OOB))
+		return n; /* an urgent byte ends each send; datagrams keep their boundaries */
+	wire = ((const Sockrpc__SendRequest *)c->request)->flags;
+	for (q = TAILQ_NEXT(c, queue_link); q != NULL && n < SEND_GATHER_MAX;
+	     q = TAILQ_NEXT(q, queue_link)) {
+		const Sockrpc__SendRequest *r = (const Sockrpc__SendRequest *)q->request;
+
+		if (q->step != send_step || r->flags != wire || q->done != 0)
+			break;
+		iov[n++] = (struct iovec){ r->data.data, r->data.len };
+	}
+	return n;
+}
+
+/* Counts `sent` bytes to c, then the rest to the calls gather_sends() put behind it;
+ * each of those replies when its turn at the head of the queue comes. */
+static void
+credit_sent(struct call *c, size_t len, size_t sent, int n_iov)
+{
+	size_t own = sent < len - c->done ? sent : len - c->done;
+	struct call *q = c;
+
+	c->done += own;
+	sent -= own;
+	while (sent > 0 && --n_iov > 0) {
+		size_t take;
+
+		q = TAILQ_NEXT(q, queue_link);
+		take = sent < send_length(q) ? sent : send_length(q);
+		q->done += take;
+		sent -= take;
+	}
+}
+
 /* The shared tail of send and send_to: data, flags and destination (NULL: connected). */
 static enum call_progress
 transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struct sockaddr *to,
@@ -71,6 +133,7 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 	struct handle *h = c->handle;
 	/* An empty bytes field decodes as NULL: a zero-length datagram is still sent. */
 	const uint8_t *bytes = data->data ? data->data : (const uint8_t *)"";
+	bool once = data->len == 0;
 
 	if (ev == CALL_TIMEOUT) {
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
@@ -80,10 +143,14 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 	}
 	if (h->connect_pending)
 		return CALL_WAIT_OTHER;
-	do {
-		ssize_t n = sendto(h->fd, bytes + c->done, data->len - c->done,
-		                   flags | MSG_NOSIGNAL | MSG_DONTWAIT, to, to_len);
+	/* Already done when an earlier call's sendmsg took this one's bytes too. */
+	while (once || c->done < data->len) {
+		struct iovec iov[SEND_GATHER_MAX];
+		struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = to_len, .msg_iov = iov };
+		ssize_t n;
 
+		msg.msg_iovlen = (size_t)gather_sends(c, bytes, data->len, flags, iov);
+		n = sendmsg(h->fd, &msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -102,9 +169,10 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 			}
 			return CALL_DONE;
 		}
-		c->done += (size_t)n;
+		once = false;
+		credit_sent(c, data->len, (size_t)n, (int)msg.msg_iovlen);
 		h->bytes_out += (uint64_t)n;
-	} while (c->done < data->len);
+	}
 	reply_sent(c, h, c->done);
 	return CALL_DONE;
 }

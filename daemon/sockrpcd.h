@@ -122,6 +122,8 @@ struct handle {
 	int pending_error;   /* a failed non-blocking connect's errno, for SO_ERROR */
 	uint64_t bytes_in, bytes_out;
 	struct call_queue rx, tx;
+	bool tx_deferred; /* its send queue runs when the session's batch of sends ends */
+	TAILQ_ENTRY(handle) deferred_link;
 };
 
 /* What a waiting call's step function is told. */
@@ -190,6 +192,10 @@ struct session {
 	TAILQ_HEAD(, call) calls; /* every call being served */
 	struct call *dispatching; /* the call being dispatched, until it returns or ends */
 	size_t queued_bytes;
+	/* While a run of Send frames is dispatched, their handles' send queues wait here, so
+	 * that the sends of one handle leave in one sendmsg (session.c, dispatch_frames). */
+	bool batching_sends;
+	TAILQ_HEAD(, handle) deferred_tx;
 };
 
 /* The index of Hello, the first rpc of the service. */
@@ -246,6 +252,7 @@ void handle_reset_connection(struct handle *h);
 Sockrpc__SocketState *handle_state_message(const struct handle *h, Sockrpc__SocketState *out);
 void handle_queue_call(struct handle *h, struct call *c, enum call_dir dir);
 void handle_run_queue(struct handle *h, enum call_dir dir);
+void handle_run_deferred(struct session *s);
 void handle_unqueue_call(struct call *c);
 void handle_close(struct handle *h, const char *reason);
 void handle_free(struct handle *h);

@@ -23,6 +23,18 @@ rc_header(int fd, uint32_t length, uint16_t method, uint16_t flags, uint64_t id)
 	raw_write(fd, hdr, sizeof(hdr));
 }
 
+size_t
+rc_frame(uint8_t *out, unsigned method, uint64_t id, const ProtobufCMessage *msg)
+{
+	size_t len = protobuf_c_message_get_packed_size(msg);
+	struct sr_frame_header h = { .length = (uint32_t)len, .method = (uint16_t)method,
+		.call_id = id };
+
+	frame_header_encode(&h, out);
+	protobuf_c_message_pack(msg, out + SR_FRAME_HEADER_SIZE);
+	return SR_FRAME_HEADER_SIZE + len;
+}
+
 void
 rc_send_padded(int fd, unsigned method, uint64_t id, const ProtobufCMessage *msg, size_t pad)
 {

@@ -23,6 +23,9 @@ enum {
 
 /* Writes a bare header. */
 void	 rc_header(int fd, uint32_t length, uint16_t method, uint16_t flags, uint64_t id);
+/* Encodes one request frame of msg at out (room for the header and msg's packed size);
+ * returns its length. Lets a test write many frames at once. */
+size_t	 rc_frame(uint8_t *out, unsigned method, uint64_t id, const ProtobufCMessage *msg);
 /* Writes one request of msg followed by an unknown length-delimited field (number 15)
  * of pad bytes, which protobuf-c keeps and the daemon must charge for. */
 void	 rc_send_padded(int fd, unsigned method, uint64_t id, const ProtobufCMessage *msg,

@@ -343,18 +343,6 @@ drip(int fd, const uint8_t *buf, size_t len)
 	}
 }
 
-static size_t
-frame_of(uint8_t *out, unsigned method, uint64_t id, const ProtobufCMessage *m)
-{
-	size_t len = protobuf_c_message_get_packed_size(m);
-	struct sr_frame_header h = { .length = (uint32_t)len, .method = (uint16_t)method,
-		.call_id = id };
-
-	frame_header_encode(&h, out);
-	protobuf_c_message_pack(m, out + SR_FRAME_HEADER_SIZE);
-	return SR_FRAME_HEADER_SIZE + len;
-}
-
 START_TEST(slow_drip_one_byte_per_write)
 {
 	Sockrpc__HelloRequest hello = SOCKRPC__HELLO_REQUEST__INIT;
@@ -370,17 +358,17 @@ START_TEST(slow_drip_one_byte_per_write)
 	sock.type = SOCKRPC__TYPE__TYPE_STREAM;
 	go.handle = 1;
 	go.option = SOCKRPC__OPTION__SO_TYPE;
-	n += frame_of(buf + n, M_HELLO, 1, &hello.base);
-	n += frame_of(buf + n, M_SOCKET, 2, &sock.base);
-	n += frame_of(buf + n, M_GET_OPTION, 3, &go.base);
-	n += frame_of(buf + n, M_GET_OPTION, 4, &go.base);
+	n += rc_frame(buf + n, M_HELLO, 1, &hello.base);
+	n += rc_frame(buf + n, M_SOCKET, 2, &sock.base);
+	n += rc_frame(buf + n, M_GET_OPTION, 3, &go.base);
+	n += rc_frame(buf + n, M_GET_OPTION, 4, &go.base);
 	drip(fd, buf, n);
 	rc_expect(fd, 1, 0);
 	rc_expect(fd, 2, 0);
 	rc_expect(fd, 3, 0);
 	rc_expect(fd, 4, 0);
 	/* A frame dripped halfway, then the client goes away. */
-	n = frame_of(buf, M_GET_OPTION, 5, &go.base);
+	n = rc_frame(buf, M_GET_OPTION, 5, &go.base);
 	drip(fd, buf, n - 1);
 	close(fd);
 }
@@ -409,19 +397,19 @@ pipeline_writer(void *arg)
 		case 0:
 			go.handle = h;
 			go.option = SOCKRPC__OPTION__SO_RCVBUF;
-			q += frame_of(q, M_GET_OPTION, id, &go.base);
+			q += rc_frame(q, M_GET_OPTION, id, &go.base);
 			break;
 		case 1:
 			so.handle = h;
 			so.option = SOCKRPC__OPTION__SO_KEEPALIVE;
 			so.value = i % 2;
-			q += frame_of(q, M_SET_OPTION, id, &so.base);
+			q += rc_frame(q, M_SET_OPTION, id, &so.base);
 			break;
 		default:
 			sd.handle = h;
 			sd.data.data = (uint8_t *)"x";
 			sd.data.len = 1;
-			q += frame_of(q, M_SEND, id, &sd.base);
+			q += rc_frame(q, M_SEND, id, &sd.base);
 			break;
 		}
 	}
