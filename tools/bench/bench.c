@@ -584,9 +584,6 @@ figure_bulk(sr_client *c, bool send_dir)
 	}
 	for (int v = 0; v < N_VIA; v++)
 		med[v] = median(mibs[v], R);
-	snprintf(name, sizeof(name), "bulk %s MiB/s (%s, 64K calls)",
-	         send_dir ? "send" : "receive",
-	         opt.bytes >= (1ull << 30) ? "GiB" : "MiB");
 	/* The size goes in the name: 2 GiB or e.g. 8 MiB. */
 	if (opt.bytes >= (1ull << 30))
 		snprintf(name, sizeof(name), "bulk %s MiB/s (%.0f GiB)", send_dir ? "send" : "recv",
