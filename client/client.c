@@ -141,6 +141,7 @@ sr_client_open(const char *path, sr_error *err)
 		free_client(c);
 		return NULL;
 	}
+	frame_send_room(c->fd);
 	c->reply_fd = c->fd;
 	set_read_tick(c->fd);
 	if (client_hello(c, err) == -1) {

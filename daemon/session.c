@@ -50,17 +50,6 @@ static void on_close_due(evutil_socket_t fd, short what, void *arg);
 static void flush_output(struct session *s);
 static ssize_t read_into(struct evbuffer *buf, int fd, size_t room);
 
-/* Room for a whole payload in flight on a socket replies go out on (the kernel caps it at
- * wmem_max): a spliced receive then goes to the client in one piece, rather than partly
- * through the output buffer. */
-static void
-size_send_buffer(int fd)
-{
-	int room = (int)SR_MAX_FRAME;
-
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
-}
-
 /* Takes ownership of fd (closed on failure too). */
 struct session *
 session_new(struct sockrpcd *d, int fd, const struct identity *peer)
@@ -86,7 +75,7 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 	    s->ev_hangup == NULL || s->ev_close == NULL)
 		goto fail;
 	evutil_make_socket_nonblocking(fd);
-	size_send_buffer(fd);
+	frame_send_room(fd);
 	event_add(s->ev_read, NULL);
 	{
 		struct timeval tv = { HELLO_TIMEOUT_MS / 1000, (HELLO_TIMEOUT_MS % 1000) * 1000 };
@@ -418,7 +407,7 @@ session_send_reply_with_channel(struct session *s, unsigned method, uint64_t cal
 	}
 	close(pair[1]);
 	evutil_make_socket_nonblocking(pair[0]);
-	size_send_buffer(pair[0]);
+	frame_send_room(pair[0]);
 	s->out_fd = pair[0];
 	event_assign(s->ev_write, s->d->base, s->out_fd, EV_WRITE, on_writable, s);
 }

@@ -1,7 +1,9 @@
 /*
- * frame.c - encode, decode and validate the 16-byte frame header.
- * Pure functions: no I/O, no allocation.
+ * frame.c - encode, decode and validate the 16-byte frame header (pure functions: no
+ * I/O, no allocation), and size a connection's send buffer for frames.
  */
+#include <sys/socket.h>
+
 #include "frame.h"
 
 static void
@@ -62,4 +64,12 @@ frame_header_check(const struct sr_frame_header *h, uint32_t max_length, unsigne
 		return -1;
 	}
 	return 0;
+}
+
+void
+frame_send_room(int fd)
+{
+	int room = (int)SR_MAX_FRAME;
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &room, sizeof(room));
 }

@@ -52,4 +52,12 @@ void frame_header_decode(const uint8_t in[SR_FRAME_HEADER_SIZE], struct sr_frame
 int frame_header_check(const struct sr_frame_header *h, uint32_t max_length, unsigned n_methods,
                        int expect_reply, const char **why);
 
+/*
+ * Asks for room for a whole frame in the send buffer of fd, a connection frames go out
+ * on (the kernel caps it at net.core.wmem_max). Replies: a spliced receive then reaches
+ * the client in one piece. Requests: the Send frames a client queues reach the daemon in
+ * one read, and leave in one sendmsg (docs/protocol.md). Best effort: errors are ignored.
+ */
+void frame_send_room(int fd);
+
 #endif
