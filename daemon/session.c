@@ -34,14 +34,17 @@ _Static_assert(sizeof(struct call) + 512 <= CALL_OVERHEAD_BYTES,
                "a call costs more than its charge");
 
 /*
- * Most room offered to one read (more only to finish a large frame). Large, so that the
- * Send frames a client has queued arrive in one read and leave in one sendmsg per
- * handle (dispatch_frames); a read takes only what the client has written. The fuzz
- * target builds with a smaller one (see tools/fuzz/build.sh).
+ * Room offered to one read (more only to finish a large frame). A session whose last read
+ * filled the small room is streaming, and gets the large one: the Send frames its client
+ * has queued then arrive in one read and leave in one sendmsg per handle
+ * (dispatch_frames). Others keep the small one, as a buffer that large per small read
+ * would cost an allocation of 2 MiB each time (libevent rounds up), which ASan, for one,
+ * maps and unmaps. The fuzz target builds with a smaller READ_CHUNK (tools/fuzz/build.sh).
  */
 #ifndef READ_CHUNK
 #define READ_CHUNK (1024u * 1024u)
 #endif
+#define READ_ROOM_SMALL (READ_CHUNK < 65u * 1024u ? READ_CHUNK : 65u * 1024u)
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
@@ -677,7 +680,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 	size_t have = evbuffer_get_length(s->in);
 	size_t want = s->frame_size > have ? s->frame_size - have : 0;
-	ssize_t n = read_into(s->in, s->fd, want > READ_CHUNK ? want : READ_CHUNK);
+	size_t room = s->streaming ? READ_CHUNK : READ_ROOM_SMALL;
+	ssize_t n = read_into(s->in, s->fd, want > room ? want : room);
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		dispatch_frames(s); /* woken to serve frames read before a pause */
@@ -687,6 +691,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 		session_close(s, n == 0 ? "client disconnected" : strerror(errno));
 		return;
 	}
+	s->streaming = (size_t)n >= READ_ROOM_SMALL;
 	dispatch_frames(s);
 }
 

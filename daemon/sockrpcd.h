@@ -180,6 +180,7 @@ struct session {
 	struct event *ev_close;  /* closes from the loop: deferred, or the flush timeout */
 	const char *close_reason;
 	size_t frame_size; /* bytes of the frame being read, once its header is in; else 0 */
+	bool streaming;    /* the last read filled the small room: offer the large one */
 	int in_dispatch;   /* > 0: replies wait for the end of the batch, then go in one write */
 	struct identity peer;
 	bool hello_done;
