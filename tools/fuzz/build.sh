@@ -21,7 +21,7 @@ if ! "$CC" -fsanitize=fuzzer,address,undefined -o "$out/probe" "$probe" 2>/dev/n
 fi
 protoc-c --c_out="$out/gen" -I"$src/proto" "$src/proto/sockrpc.proto"
 deps="libprotobuf-c libevent libsystemd"
-# READ_CHUNK: a session's reads get 4 KiB of room rather than the daemon's 1 MiB. A fresh
+# READ_CHUNK: a session's reads get 4 KiB of room rather than 65 KiB-1 MiB. A fresh
 # large buffer per input (an mmap and its page faults under ASan; measured at 256 KiB)
 # took over half of the run time; smaller reads also split frames across reads more often.
 cflags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -DSOCKRPC_VERSION=\"fuzz\" -DREAD_CHUNK=4096 \
