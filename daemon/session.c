@@ -593,6 +593,7 @@ dispatch_frames(struct session *s)
 		const char *why;
 		uint8_t *bytes;
 		size_t size;
+		bool send;
 
 		if (avail < SR_FRAME_HEADER_SIZE)
 			break;
@@ -612,12 +613,13 @@ dispatch_frames(struct session *s)
 			s->frame_size = size;
 			break;
 		}
-		if (batched > 0 && (!is_send_frame(&h) || batched + size > in_one_piece)) {
+		send = is_send_frame(&h);
+		if (batched > 0 && (!send || batched + size > in_one_piece)) {
 			end_send_batch(s, &batched);
 			continue;
 		}
 		s->frame_size = 0;
-		s->batching_sends = is_send_frame(&h);
+		s->batching_sends = send;
 		bytes = evbuffer_pullup(s->in, batched + size) + batched;
 		dispatch(s, &h, bytes + SR_FRAME_HEADER_SIZE);
 		if (s->closing)
