@@ -53,8 +53,8 @@ struct policy_request {
 	int type;                    /* host SOCK_* (SOCK_NONBLOCK/SOCK_CLOEXEC ignored) */
 	const struct sockaddr *addr; /* the target (listen: bound address, accept: peer) */
 	socklen_t addr_len;
-	const char *name; /* resolve: the host name asked for; else may be NULL */
-	int option;       /* POLICY_OPTION: host SO_* */
+	const char *name;       /* resolve: the host name asked for; else may be NULL */
+	int option;             /* POLICY_OPTION: host SO_* */
 	long long option_value; /* POLICY_OPTION: the value to set (privilege may depend on it) */
 };
 

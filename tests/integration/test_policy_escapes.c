@@ -95,8 +95,8 @@ env_teardown(void)
 static void
 start(void)
 {
-	const char *args[] = {"--hosts", env.hosts, "--resolv-conf", env.resolv, "--policy",
-	                      env.policy, "--audit", env.audit, NULL};
+	const char *args[] = {"--hosts",  env.hosts, "--resolv-conf", env.resolv, "--policy",
+	                      env.policy, "--audit", env.audit,       NULL};
 
 	daemon_start(&test_daemon, args);
 	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
@@ -193,12 +193,13 @@ c_send_to(struct report *r, sr_socket *s, const char *host, int port)
 /* --- item 3: the unspecified address is loopback --- */
 
 static const char *const tcp4_spellings[] = {
-    "0.0.0.0", "", "*", "zero.test", "localhost", "localhost.", "127.1", "2130706433",
-    "0x7f.1", "[::ffff:127.0.0.1]", "127.0.0.1",
+    "0.0.0.0", "",           "*",      "zero.test",          "localhost", "localhost.",
+    "127.1",   "2130706433", "0x7f.1", "[::ffff:127.0.0.1]", "127.0.0.1",
 };
 static const char *const tcp6_spellings[] = {
-    "::",       "[::]",       "::ffff:0.0.0.0", "[::ffff:127.0.0.1]", "0.0.0.0",
-    "zero6.test", "zeromapped.test", "localhost", "::1",
+    "::",      "[::]",       "::ffff:0.0.0.0",  "[::ffff:127.0.0.1]",
+    "0.0.0.0", "zero6.test", "zeromapped.test", "localhost",
+    "::1",
 };
 /* (0.0.0.1 and the rest of 0/8 are left to the unit tests: were the fix undone, the kernel
  * might route them off this machine.) */
@@ -254,8 +255,8 @@ assert_stopped(const struct report *r, int i, const char *what)
 		ck_assert_msg(strstr(r->o[i].msg, "loopback is off limits") != NULL, "%s: %s", what,
 		              r->o[i].msg);
 	else
-		ck_assert_msg(r->o[i].code == SR_EINVAL || r->o[i].code == SR_EOS, "%s: code %d: %s",
-		              what, r->o[i].code, r->o[i].msg);
+		ck_assert_msg(r->o[i].code == SR_EINVAL || r->o[i].code == SR_EOS,
+		              "%s: code %d: %s", what, r->o[i].code, r->o[i].msg);
 }
 
 START_TEST(unspecified_address_does_not_reach_loopback)
@@ -352,7 +353,7 @@ child_unspecified_allowed(sr_client *c, struct report *r)
 	rec(r, sr_bind(k, 0, "::1", &err), &err, 0);                        /* 16 */
 	/* Bound to 127.0.0.2, 0.0.0.0 would reach 127.0.0.2: the daemon connects to the
 	 * 127.0.0.1 it checked instead. */
-	sr_set_option(n, SO_RCVTIMEO, 2000, &err); /* a trap never answers */
+	sr_set_option(n, SO_RCVTIMEO, 2000, &err);         /* a trap never answers */
 	rec(r, sr_bind(n, 0, "127.0.0.2", &err), &err, 0); /* 17 */
 	c_connect(r, n, "0.0.0.0", g_tcp_port);            /* 18 */
 	c_echo(r, n, "bound");                             /* 19 */
@@ -479,8 +480,64 @@ child_options(sr_client *c, struct report *r)
 	sr_socket_free(s);
 }
 
+/* Runs sockrpcd with the NULL-ended args; captures stdout and stderr; returns the exit
+ * status. */
 static int
-run_sockrpcd(char *out, size_t out_len, char *err, size_t err_len, ...);
+run_sockrpcd(char *out, size_t out_len, char *err, size_t err_len, ...)
+{
+	const char *args[16] = {SOCKRPCD_PATH};
+	int po[2], pe[2], n = 1, status;
+	size_t got_o = 0, got_e = 0;
+	const char *a;
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, err_len);
+	while ((a = va_arg(ap, const char *)) != NULL && n < 15)
+		args[n++] = a;
+	va_end(ap);
+	args[n] = NULL;
+	ck_assert_int_eq(pipe2(po, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(pe, O_CLOEXEC), 0);
+	pid = fork();
+	ck_assert_int_ne(pid, -1);
+	if (pid == 0) {
+		dup2(po[1], 1);
+		dup2(pe[1], 2);
+		execv(SOCKRPCD_PATH, (char *const *)args);
+		_exit(127);
+	}
+	close(po[1]);
+	close(pe[1]);
+	for (;;) {
+		struct pollfd p[2] = {{.fd = po[0], .events = POLLIN},
+		                      {.fd = pe[0], .events = POLLIN}};
+		ssize_t k;
+
+		if (poll(p, 2, 5000) <= 0)
+			break;
+		if (p[0].revents) {
+			k = read(po[0], out + got_o, out_len - 1 - got_o);
+			if (k > 0)
+				got_o += (size_t)k;
+		}
+		if (p[1].revents) {
+			k = read(pe[0], err + got_e, err_len - 1 - got_e);
+			if (k > 0)
+				got_e += (size_t)k;
+		}
+		if ((p[0].revents & POLLHUP) && (p[1].revents & POLLHUP) &&
+		    !(p[0].revents & POLLIN) && !(p[1].revents & POLLIN))
+			break;
+	}
+	out[got_o] = '\0';
+	err[got_e] = '\0';
+	close(po[0]);
+	close(pe[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status), "sockrpcd died: 0x%x", status);
+	return WEXITSTATUS(status);
+}
 
 START_TEST(privileged_options_need_a_rule_naming_them)
 {
@@ -548,64 +605,6 @@ START_TEST(privileged_options_need_a_rule_naming_them)
 END_TEST
 
 /* --- item 6: exe= is read once, at accept --- */
-
-/* Runs sockrpcd with the NULL-ended args; captures stdout and stderr; returns the exit
- * status. */
-static int
-run_sockrpcd(char *out, size_t out_len, char *err, size_t err_len, ...)
-{
-	const char *args[16] = {SOCKRPCD_PATH};
-	int po[2], pe[2], n = 1, status;
-	size_t got_o = 0, got_e = 0;
-	const char *a;
-	va_list ap;
-	pid_t pid;
-
-	va_start(ap, err_len);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 15)
-		args[n++] = a;
-	va_end(ap);
-	args[n] = NULL;
-	ck_assert_int_eq(pipe2(po, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(pe, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		execv(SOCKRPCD_PATH, (char *const *)args);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	for (;;) {
-		struct pollfd p[2] = {{.fd = po[0], .events = POLLIN}, {.fd = pe[0], .events = POLLIN}};
-		ssize_t k;
-
-		if (poll(p, 2, 5000) <= 0)
-			break;
-		if (p[0].revents) {
-			k = read(po[0], out + got_o, out_len - 1 - got_o);
-			if (k > 0)
-				got_o += (size_t)k;
-		}
-		if (p[1].revents) {
-			k = read(pe[0], err + got_e, err_len - 1 - got_e);
-			if (k > 0)
-				got_e += (size_t)k;
-		}
-		if ((p[0].revents & POLLHUP) && (p[1].revents & POLLHUP) && !(p[0].revents & POLLIN) &&
-		    !(p[1].revents & POLLIN))
-			break;
-	}
-	out[got_o] = '\0';
-	err[got_e] = '\0';
-	close(po[0]);
-	close(pe[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status), "sockrpcd died: 0x%x", status);
-	return WEXITSTATUS(status);
-}
 
 /* Waits until /proc/pid/exe is want; true if within timeout_ms. */
 static bool
@@ -887,8 +886,8 @@ START_TEST(exe_spoof_by_taking_the_descriptor)
 		if (prog == 0) {
 			dup2(stdin_pipe[0], 0);
 			close(stdin_pipe[1]);
-			execl(cli, "sockrpc", "--socket", test_daemon.path, "connect", "127.0.0.1", port,
-			      (char *)NULL);
+			execl(cli, "sockrpc", "--socket", test_daemon.path, "connect", "127.0.0.1",
+			      port, (char *)NULL);
 			_exit(127);
 		}
 		/* The test says when the program's connection reached the server. */

@@ -161,9 +161,9 @@ START_TEST(cidr_v6_edges)
 
 	check_connects(p, {"2001:db8::", true}, {"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", true},
 	               {"2001:db9::", false}, {"2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", false},
-	               {"::1", true}, {"::2", false}, {"::", true} /* reaches ::1 */, {"fe80::", true},
-	               {"febf:ffff::1", true}, {"fec0::", false}, {"fe7f:ffff::", false},
-	               {"127.0.0.1", false});
+	               {"::1", true}, {"::2", false}, {"::", true} /* reaches ::1 */,
+	               {"fe80::", true}, {"febf:ffff::1", true}, {"fec0::", false},
+	               {"fe7f:ffff::", false}, {"127.0.0.1", false});
 	policy_free(p);
 
 	p = load("allow * connect ::/0\n");
@@ -360,19 +360,21 @@ START_TEST(unspecified_destinations_are_loopback)
 
 		for (size_t i = 0; i < sizeof(local_v4) / sizeof(local_v4[0]); i++) {
 			d = decide_ip_family(p, &id, ops[k], 0, type, local_v4[i], 80);
-			ck_assert_msg(!d.allow, "%s %s allowed", policy_op_name(ops[k]), local_v4[i]);
+			ck_assert_msg(!d.allow, "%s %s allowed", policy_op_name(ops[k]),
+			              local_v4[i]);
 			ck_assert_str_eq(d.reason, "no loopback");
 		}
 		for (size_t i = 0; i < sizeof(local_v6) / sizeof(local_v6[0]); i++) {
 			d = decide_ip_family(p, &id, ops[k], AF_INET6, type, local_v6[i], 80);
-			ck_assert_msg(!d.allow, "%s %s allowed", policy_op_name(ops[k]), local_v6[i]);
+			ck_assert_msg(!d.allow, "%s %s allowed", policy_op_name(ops[k]),
+			              local_v6[i]);
 			ck_assert_str_eq(d.rule, "m.policy:1");
 		}
 		for (size_t i = 0; i < sizeof(v6_not_local) / sizeof(v6_not_local[0]); i++)
-			ck_assert_msg(decide_ip_family(p, &id, ops[k], AF_INET6, type,
-			                               v6_not_local[i], 80)
-			                  .allow,
-			              "%s denied", v6_not_local[i]);
+			ck_assert_msg(
+			    decide_ip_family(p, &id, ops[k], AF_INET6, type, v6_not_local[i], 80)
+			        .allow,
+			    "%s denied", v6_not_local[i]);
 		ck_assert(decide_ip_family(p, &id, ops[k], 0, type, "1.0.0.0", 80).allow);
 	}
 	policy_free(p);
@@ -382,9 +384,9 @@ START_TEST(unspecified_destinations_are_loopback)
 	ck_assert(CONNECT_OK(p, "0.0.0.0", 80));
 	ck_assert(!CONNECT_OK(p, "0.0.0.0", 81));
 	ck_assert(CONNECT_OK(p, "::", 80));
-	ck_assert(decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM,
-	                           "::ffff:0.0.0.0", 80)
-	              .allow);
+	ck_assert(
+	    decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM, "::ffff:0.0.0.0", 80)
+	        .allow);
 	policy_free(p);
 
 	/* An operator who allows only @unspecified gets nothing: it is not where they go. */
@@ -405,19 +407,18 @@ START_TEST(bind_addresses_are_not_rewritten)
 
 	ck_assert(decide_ip_family(p, &id, POLICY_BIND, 0, SOCK_STREAM, "0.0.0.0", 80).allow);
 	ck_assert(decide_ip_family(p, &id, POLICY_BIND, 0, SOCK_STREAM, "::", 80).allow);
-	ck_assert(decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::ffff:0.0.0.0",
-	                           80)
+	ck_assert(decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::ffff:0.0.0.0", 80)
 	              .allow);
 	ck_assert(!decide_ip_family(p, &id, POLICY_BIND, 0, SOCK_STREAM, "0.1.2.3", 80).allow);
 	policy_free(p);
 
 	p = load("allow * bind 127.0.0.1\n");
-	ck_assert(decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM,
-	                           "::ffff:127.0.0.1", 80)
-	              .allow);
+	ck_assert(
+	    decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::ffff:127.0.0.1", 80)
+	        .allow);
 	ck_assert(!decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::1", 80).allow);
-	ck_assert(!decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::127.0.0.1", 80)
-	               .allow);
+	ck_assert(
+	    !decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::127.0.0.1", 80).allow);
 	policy_free(p);
 }
 END_TEST
@@ -482,8 +483,12 @@ static struct policy_decision
 decide_option(const struct policy *p, uid_t uid, int option, long long value)
 {
 	struct identity id = who_uid(uid);
-	struct policy_request rq = {.who = &id, .op = POLICY_OPTION, .family = AF_INET,
-	                            .type = SOCK_STREAM, .option = option, .option_value = value};
+	struct policy_request rq = {.who = &id,
+	                            .op = POLICY_OPTION,
+	                            .family = AF_INET,
+	                            .type = SOCK_STREAM,
+	                            .option = option,
+	                            .option_value = value};
 	struct policy_decision d;
 
 	policy_decide(p, &rq, &d);
@@ -551,8 +556,8 @@ START_TEST(privileged_options_need_a_rule_naming_them)
 	/* naming rules match no other operation */
 	{
 		struct identity id = who_uid(1002);
-		struct policy_request rq = {.who = &id, .op = POLICY_CREATE, .family = AF_INET,
-		                            .type = SOCK_STREAM};
+		struct policy_request rq = {
+		    .who = &id, .op = POLICY_CREATE, .family = AF_INET, .type = SOCK_STREAM};
 
 		policy_decide(p, &rq, &d);
 		ck_assert(!d.allow);
