@@ -176,7 +176,10 @@ policy_decide(const struct policy *p, const struct policy_request *rq, struct po
 bool
 policy_canonical_destination(struct sockaddr *sa, socklen_t len)
 {
-	if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+	/* Too short for any IP address: a malformed target, which matching fails closed. */
+	if (len < sizeof(struct sockaddr_in))
+		return false;
+	if (sa->sa_family == AF_INET) {
 		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
 
 		/* 0.0.0.0 reaches the socket's bound address or 127.0.0.1; the rest of 0/8
