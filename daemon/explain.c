@@ -5,6 +5,7 @@
  * Used by main.c; prints to the streams it is given and never exits.
  */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -30,6 +31,9 @@ struct explain_request {
 	bool have_addr;
 	int port;
 	const char *name;
+	bool have_option, have_value;
+	int option;
+	long long option_value;
 };
 
 static int parse_words(int argc, char **argv, struct explain_request *x, FILE *out);
@@ -56,6 +60,8 @@ check_policy_main(const char *path, FILE *out, FILE *err)
 	}
 	fprintf(out, "%s: ok, %zu rule%s\n", path, policy_rule_count(p),
 	        policy_rule_count(p) == 1 ? "" : "s");
+	/* Warnings leave the exit status alone: the file is valid, if not what it seems. */
+	policy_warnings(p, err);
 	policy_free(p);
 	free(errors);
 	return 0;
@@ -100,6 +106,8 @@ explain_main(const char *policy_path, int argc, char **argv, FILE *out)
 		rq.addr_len = x.ss_len;
 	}
 	rq.name = x.name;
+	rq.option = x.option;
+	rq.option_value = x.option_value;
 	policy_decide(p, &rq, &d);
 
 	fprintf(out, "%s\n", d.allow ? "allow" : "deny");
@@ -122,6 +130,16 @@ explain_main(const char *policy_path, int argc, char **argv, FILE *out)
 	}
 	if (x.name != NULL)
 		fprintf(out, " %s", x.name);
+	if (x.have_option)
+		fprintf(out, " %s %lld", policy_option_name(x.option), x.option_value);
+	if (rq.addr != NULL && (x.op == POLICY_CONNECT || x.op == POLICY_SEND)) {
+		struct sockaddr_storage canon = x.ss;
+
+		if (policy_canonical_destination((struct sockaddr *)&canon, x.ss_len) &&
+		    policy_format_addr((struct sockaddr *)&canon, x.ss_len, addr, sizeof(addr),
+		                       &port) == 0)
+			fprintf(out, " (the kernel reaches %s)", addr);
+	}
 	fprintf(out, "\n");
 	if (d.allow && (d.max_handles >= 0 || d.max_connections >= 0))
 		fprintf(out, "  limits:  max-handles %d, max-connections %d (-1: none)\n",
@@ -185,6 +203,23 @@ parse_words(int argc, char **argv, struct explain_request *x, FILE *out)
 				return -1;
 			}
 			x->port = (int)v;
+		} else if (x->op == POLICY_OPTION && !x->have_option &&
+		           policy_option_parse(w, &x->option) == 0) {
+			x->have_option = true;
+			x->option_value = 1;
+		} else if (x->have_option && !x->have_value) {
+			char *end;
+
+			errno = 0;
+			x->option_value = strtoll(w, &end, 10);
+			if (errno != 0 || end == w || *end != '\0') {
+				fprintf(out, "explain: bad option value '%s'\n", w);
+				return -1;
+			}
+			x->have_value = true;
+		} else if (x->op == POLICY_OPTION) {
+			fprintf(out, "explain: unknown option '%s'\n", w);
+			return -1;
 		} else if (x->have_addr || x->name != NULL) {
 			fprintf(out, "explain: unexpected '%s' (one target only)\n", w);
 			return -1;
@@ -412,8 +447,10 @@ usage(FILE *out)
 	fprintf(out, "usage: sockrpcd --explain [--policy FILE] WHO... OP [TRANSPORT] [TARGET]\n"
 	             "  WHO:       uid=N | user=NAME, and gid=N group=G exe=PATH cgroup=PATH\n"
 	             "  OP:        create connect bind listen accept send resolve option\n"
+	             "  OPTION:    option SO_NAME [VALUE] (VALUE 1 if not given)\n"
 	             "  TRANSPORT: tcp udp raw unix, ipv4 ipv6, stream dgram seqpacket\n"
 	             "  TARGET:    10.1.2.3:443 [::1]:53 ::1 /run/x.sock abstract:NAME "
 	             "example.com, port N\n"
-	             "  e.g. sockrpcd --explain uid=1000 connect tcp 10.1.2.3:443\n");
+	             "  e.g. sockrpcd --explain uid=1000 connect tcp 10.1.2.3:443\n"
+	             "       sockrpcd --explain uid=1000 option SO_DEBUG 1\n");
 }

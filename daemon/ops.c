@@ -181,7 +181,7 @@ const struct sockaddr *
 op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *len)
 {
 	for (;;) {
-		const struct sockaddr *sa = NULL;
+		struct sockaddr *sa = NULL;
 		struct policy_request rq = { .op = op };
 		struct policy_decision d;
 
@@ -189,7 +189,7 @@ op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *l
 			if (c->target_used)
 				return NULL;
 			c->target_used = true;
-			sa = (const struct sockaddr *)&c->target;
+			sa = (struct sockaddr *)&c->target;
 			*len = c->target_len;
 		} else {
 			while (c->next_candidate && c->next_candidate->ai_family != h->family)
@@ -200,6 +200,16 @@ op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *l
 			*len = (socklen_t)c->next_candidate->ai_addrlen;
 			c->next_candidate = c->next_candidate->ai_next;
 		}
+		/*
+		 * A destination becomes what the kernel would make of it (0.0.0.0 and :: reach
+		 * the local host) before it is checked, and is used as checked. Rewriting
+		 * rather than refusing keeps `connect 0.0.0.0:8000` working as it does without
+		 * the broker, while `deny @loopback` still stops it; and pinning 127.0.0.1
+		 * rather than leaving 0.0.0.0 to the kernel (which would pick the socket's
+		 * bound address) means the address the policy saw is the one reached.
+		 */
+		if (op == POLICY_CONNECT || op == POLICY_SEND)
+			policy_canonical_destination(sa, *len);
 		rq.addr = sa;
 		rq.addr_len = *len;
 		rq.name = c->target_name;

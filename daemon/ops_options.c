@@ -43,6 +43,9 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 		return;
 	}
 	rq.option = option;
+	rq.option_value = in->value;
+	/* Options that need privilege when set directly are allowed only by a rule naming
+	 * them (policy_option_privilege): the daemon's privilege is not lent. */
 	if (!op_policy_allows(c, h, &rq, &decision)) {
 		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "setting %s denied by policy (%s): %s",
 		          enum_option_name(in->option), decision.rule, decision.reason);

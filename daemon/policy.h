@@ -53,8 +53,9 @@ struct policy_request {
 	int type;                    /* host SOCK_* (SOCK_NONBLOCK/SOCK_CLOEXEC ignored) */
 	const struct sockaddr *addr; /* the target (listen: bound address, accept: peer) */
 	socklen_t addr_len;
-	const char *name; /* resolve: the host name asked for; else may be NULL */
-	int option;       /* POLICY_OPTION: host SO_* */
+	const char *name;       /* resolve: the host name asked for; else may be NULL */
+	int option;             /* POLICY_OPTION: host SO_* */
+	long long option_value; /* POLICY_OPTION: the value to set (privilege may depend on it) */
 };
 
 struct policy_decision {
@@ -98,6 +99,39 @@ const struct policy_limits *policy_limits(const struct policy *p);
 
 /* Number of rules (the embedded default has one). */
 size_t policy_rule_count(const struct policy *p);
+
+/*
+ * Rewrites a destination (connect, send) in place to the address the kernel reaches, so
+ * that the address checked and the address used are one: 0.0.0.0/8 and ::ffff:0.0.0.0/104
+ * become 127.0.0.1 (::ffff:127.0.0.1), :: becomes ::1. Family and length never change.
+ * policy_decide applies it to connect and send itself; the daemon applies it to the
+ * address it then uses. Returns true if it rewrote `sa`. Not for bind (0.0.0.0 there means
+ * every local address) nor for accept or listen.
+ */
+bool policy_canonical_destination(struct sockaddr *sa, socklen_t len);
+
+/*
+ * Options that give what a client could not do by itself (a capability, or the same-owner
+ * checks of SO_REUSEADDR/SO_REUSEPORT that brokered sockets, all owned by the daemon,
+ * would void). Setting `option` (host SO_*) to `value` needs a rule naming the option:
+ * returns what the kernel would want directly ("CAP_NET_ADMIN", ...), or NULL when the
+ * value is free to set.
+ */
+const char *policy_option_privilege(int option, long long value);
+
+/* "SO_DEBUG" for the host SO_DEBUG, or NULL for an option the policy cannot name. */
+const char *policy_option_name(int option);
+
+/* Parses an option name as written in policy files ("SO_DEBUG", any case). 0 or -1. */
+int policy_option_parse(const char *name, int *out);
+
+/*
+ * Writes to `out` what a valid policy does not do although it may look as if it does, one
+ * line per rule, "FILE:LINE: warning: ..." (exe= and cgroup= allow rules) or
+ * "FILE:LINE: note: ..." (allow rules covering `option` that name none, so grant no
+ * privileged option). Returns the number of warnings (notes not counted).
+ */
+int policy_warnings(const struct policy *p, FILE *out);
 
 /* "FILE" the rules came from, or "default". */
 const char *policy_source(const struct policy *p);

@@ -78,6 +78,11 @@ struct rule {
 	size_t n_ports;
 	struct name_pattern *names;
 	size_t n_names;
+	int *options; /* option names (host SO_*): the rule matches only setting these */
+	size_t n_options;
+	/* The embedded default's rule: the daemon's own uid may set every option, privileged
+	 * ones included (that peer could already ptrace the daemon). No file rule has it. */
+	bool all_options;
 
 	int max_handles;
 	int max_connections;

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <fnmatch.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,12 +36,78 @@ static const char *const op_names[POLICY_OP_COUNT] = {
     [POLICY_RESOLVE] = "resolve", [POLICY_OPTION] = "option",
 };
 
+/*
+ * Every SOL_SOCKET option a client can set (the wire's enum Option, plus the privileged
+ * ones of this OS so a policy may name them), and the values an unprivileged process may
+ * set directly: free_lo..free_hi (free_lo > free_hi: none). Outside that range the option
+ * is privileged - the daemon would lend its own privilege - and only a rule naming it
+ * allows it. An option missing here counts as privileged (fail closed), so a new wire
+ * option is refused to everyone but the daemon's own uid until it is classified here.
+ * The kernel's checks are those of sk_setsockopt() in net/core/sock.c.
+ * Only SOL_SOCKET options travel on the wire: IP_TRANSPARENT, IP_FREEBIND and other
+ * IPPROTO_IP options (CAP_NET_RAW/CAP_NET_ADMIN) cannot be asked for; a level column
+ * must come first if they ever are.
+ */
+static const struct option_info {
+	const char *name;
+	int option;
+	long long free_lo, free_hi;
+	const char *privilege; /* what the kernel wants outside free_lo..free_hi */
+} option_table[] = {
+    /* EACCES unless CAP_NET_ADMIN for any non-zero value. */
+    {"SO_DEBUG", SO_DEBUG, 0, 0, "CAP_NET_ADMIN"},
+    /* No capability, but the kernel lets two sockets share a port only if they have one
+     * owner, and every brokered socket is the daemon's: the check would be void. */
+    {"SO_REUSEADDR", SO_REUSEADDR, 0, 0, "the same owner as the port's other sockets"},
+#ifdef SO_REUSEPORT
+    {"SO_REUSEPORT", SO_REUSEPORT, 0, 0, "the same owner as the port's other sockets"},
+#endif
+    {"SO_KEEPALIVE", SO_KEEPALIVE, LLONG_MIN, LLONG_MAX, NULL},
+    {"SO_DONTROUTE", SO_DONTROUTE, LLONG_MIN, LLONG_MAX, NULL},
+    {"SO_BROADCAST", SO_BROADCAST, LLONG_MIN, LLONG_MAX, NULL},
+    {"SO_LINGER", SO_LINGER, LLONG_MIN, LLONG_MAX, NULL},
+    {"SO_OOBINLINE", SO_OOBINLINE, LLONG_MIN, LLONG_MAX, NULL},
+#ifdef SO_TIMESTAMP
+    {"SO_TIMESTAMP", SO_TIMESTAMP, LLONG_MIN, LLONG_MAX, NULL},
+#endif
+    /* Capped at net.core.wmem_max/rmem_max for everyone, root included. */
+    {"SO_SNDBUF", SO_SNDBUF, LLONG_MIN, LLONG_MAX, NULL},
+    {"SO_RCVBUF", SO_RCVBUF, LLONG_MIN, LLONG_MAX, NULL},
+    {"SO_SNDLOWAT", SO_SNDLOWAT, LLONG_MIN, LLONG_MAX, NULL},
+    {"SO_RCVLOWAT", SO_RCVLOWAT, LLONG_MIN, LLONG_MAX, NULL},
+    /* Kept by the daemon as call semantics, never set on the OS socket. */
+    {"SO_SNDTIMEO", SO_SNDTIMEO, LLONG_MIN, LLONG_MAX, NULL},
+    {"SO_RCVTIMEO", SO_RCVTIMEO, LLONG_MIN, LLONG_MAX, NULL},
+#ifdef SO_PRIORITY
+    /* EPERM outside 0..6 unless CAP_NET_RAW or CAP_NET_ADMIN. */
+    {"SO_PRIORITY", SO_PRIORITY, 0, 6, "CAP_NET_RAW or CAP_NET_ADMIN"},
+#endif
+#ifdef SO_MARK
+    /* EPERM unless CAP_NET_RAW or CAP_NET_ADMIN. */
+    {"SO_MARK", SO_MARK, 1, 0, "CAP_NET_RAW or CAP_NET_ADMIN"},
+#endif
+#ifdef SO_BINDTODEVICE
+    /* Re-binding a bound socket to another device needs CAP_NET_RAW; its value is a name,
+     * which the wire's integer cannot carry anyway. */
+    {"SO_BINDTODEVICE", SO_BINDTODEVICE, 1, 0, "CAP_NET_RAW"},
+#endif
+#ifdef SO_SNDBUFFORCE
+    /* EPERM unless CAP_NET_ADMIN: beyond net.core.wmem_max/rmem_max. */
+    {"SO_SNDBUFFORCE", SO_SNDBUFFORCE, 1, 0, "CAP_NET_ADMIN"},
+    {"SO_RCVBUFFORCE", SO_RCVBUFFORCE, 1, 0, "CAP_NET_ADMIN"},
+#endif
+};
+
+#define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))
+
 static bool rule_applies(const struct rule *r, const struct policy_request *rq,
                          const struct target *t);
 static enum match match_who(const struct rule *r, const struct identity *who);
 static enum match match_transport(const struct rule *r, const struct policy_request *rq);
 static enum match match_address(const struct rule *r, const struct target *t);
 static enum match match_name(const struct rule *r, const char *name);
+static enum match match_option(const struct rule *r, const struct policy_request *rq);
+static const struct option_info *option_find(int option);
 static void decode_target(const struct policy_request *rq, struct target *t);
 static void rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len);
 
@@ -49,10 +116,23 @@ policy_decide(const struct policy *p, const struct policy_request *rq, struct po
 {
 	struct target t;
 	char label[sizeof(out->rule)];
+	struct sockaddr_storage canon;
+	struct policy_request canon_rq;
+	const char *privilege;
 
 	memset(out, 0, sizeof(*out));
 	out->max_handles = -1;
 	out->max_connections = -1;
+	/* A destination is matched as what the kernel reaches (0.0.0.0 as 127.0.0.1). */
+	if ((rq->op == POLICY_CONNECT || rq->op == POLICY_SEND) && rq->addr != NULL &&
+	    rq->addr_len <= sizeof(canon)) {
+		memcpy(&canon, rq->addr, rq->addr_len);
+		if (policy_canonical_destination((struct sockaddr *)&canon, rq->addr_len)) {
+			canon_rq = *rq;
+			canon_rq.addr = (struct sockaddr *)&canon;
+			rq = &canon_rq;
+		}
+	}
 	decode_target(rq, &t);
 	for (size_t i = 0; i < p->n_rules; i++) {
 		const struct rule *r = &p->rules[i];
@@ -79,8 +159,86 @@ policy_decide(const struct policy *p, const struct policy_request *rq, struct po
 	}
 	out->allow = false;
 	snprintf(out->rule, sizeof(out->rule), "default");
+	if (rq->op == POLICY_OPTION &&
+	    (privilege = policy_option_privilege(rq->option, rq->option_value)) != NULL) {
+		const char *name = policy_option_name(rq->option);
+
+		snprintf(out->reason, sizeof(out->reason),
+		         "%s %lld needs %s when set directly: only a rule naming %s allows it",
+		         name ? name : "this option", rq->option_value, privilege,
+		         name ? name : "it");
+		return;
+	}
 	snprintf(out->reason, sizeof(out->reason), "no %s rule allows %s (deny by default)",
 	         p->source == NULL ? "embedded" : "policy", policy_op_name(rq->op));
+}
+
+bool
+policy_canonical_destination(struct sockaddr *sa, socklen_t len)
+{
+	/* Too short for any IP address: a malformed target, which matching fails closed. */
+	if (len < sizeof(struct sockaddr_in))
+		return false;
+	if (sa->sa_family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)sa;
+
+		/* 0.0.0.0 reaches the socket's bound address or 127.0.0.1; the rest of 0/8
+		 * ("this network", never a valid destination) is treated the same. */
+		if ((ntohl(sin->sin_addr.s_addr) >> 24) != 0)
+			return false;
+		sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		return true;
+	}
+	if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)sa;
+		uint8_t *a = sin6->sin6_addr.s6_addr;
+
+		if (IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr)) {
+			/* tcp_v6_connect and udpv6_sendmsg send :: to ::1. */
+			sin6->sin6_addr = in6addr_loopback;
+			return true;
+		}
+		if (IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && a[12] == 0) {
+			/* ::ffff:0.x.y.z takes the IPv4 path above. */
+			a[12] = 127;
+			a[13] = a[14] = 0;
+			a[15] = 1;
+			return true;
+		}
+	}
+	return false;
+}
+
+const char *
+policy_option_privilege(int option, long long value)
+{
+	const struct option_info *o = option_find(option);
+
+	if (o == NULL)
+		return "a privilege sockrpcd does not know (an unclassified option)";
+	if (value >= o->free_lo && value <= o->free_hi)
+		return NULL;
+	return o->privilege;
+}
+
+const char *
+policy_option_name(int option)
+{
+	const struct option_info *o = option_find(option);
+
+	return o != NULL ? o->name : NULL;
+}
+
+int
+policy_option_parse(const char *name, int *out)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++) {
+		if (strcasecmp(name, option_table[i].name) == 0) {
+			*out = option_table[i].option;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 const struct policy_limits *
@@ -208,7 +366,7 @@ cidr_contains(const struct cidr *c, int family, const uint8_t *addr)
 static bool
 rule_applies(const struct rule *r, const struct policy_request *rq, const struct target *t)
 {
-	enum match m[4];
+	enum match m[5];
 	bool unknown = false;
 
 	if ((unsigned)rq->op >= POLICY_OP_COUNT || !(r->ops & (1u << rq->op)))
@@ -219,7 +377,8 @@ rule_applies(const struct rule *r, const struct policy_request *rq, const struct
 	/* Only resolve is decided on a name: the daemon may pass the name a connect came
 	 * from, but connect and send are decided on the resolved address alone. */
 	m[3] = match_name(r, rq->op == POLICY_RESOLVE ? rq->name : NULL);
-	for (int i = 0; i < 4; i++) {
+	m[4] = match_option(r, rq);
+	for (int i = 0; i < 5; i++) {
 		if (m[i] == MATCH_NO)
 			return false;
 		unknown |= m[i] == MATCH_UNKNOWN;
@@ -384,6 +543,40 @@ match_name(const struct rule *r, const char *name)
 		}
 	}
 	return MATCH_NO;
+}
+
+/*
+ * A rule naming options matches only setting one of them. A privileged option (one the
+ * client could not set directly) is allowed only by a rule naming it: an allow rule that
+ * names none (`allow uid=1000 *`, `allow * option`) does not apply, so the search goes on
+ * to a later rule that names it, or ends in the default deny. Deny rules apply as usual.
+ */
+static enum match
+match_option(const struct rule *r, const struct policy_request *rq)
+{
+	size_t i;
+
+	if (r->n_options == 0) {
+		if (rq->op == POLICY_OPTION && r->allow && !r->all_options &&
+		    policy_option_privilege(rq->option, rq->option_value) != NULL)
+			return MATCH_NO;
+		return MATCH_YES;
+	}
+	if (rq->op != POLICY_OPTION)
+		return MATCH_NO;
+	for (i = 0; i < r->n_options; i++)
+		if (r->options[i] == rq->option)
+			return MATCH_YES;
+	return MATCH_NO;
+}
+
+static const struct option_info *
+option_find(int option)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (option_table[i].option == option)
+			return &option_table[i];
+	return NULL;
 }
 
 static void

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/un.h>
 
 #include "policy_internal.h"
@@ -80,6 +81,7 @@ static int parse_address_list(struct parser *ps, const char *s, size_t len, stru
 static int parse_cidr(const char *s, struct cidr *out, char *msg, size_t msg_len);
 static int parse_unix_path(struct parser *ps, const char *s, bool abstract, struct rule *r);
 static int parse_names(struct parser *ps, const char *s, struct rule *r);
+static int parse_options(struct parser *ps, const char *s, struct rule *r);
 static int parse_uint(const char *s, unsigned long long max, unsigned long long *out);
 static int push(void *arrayp, size_t *n, size_t size, const void *elem);
 static int push_string(char ***array, size_t *n, const char *s);
@@ -108,6 +110,7 @@ policy_default(uid_t daemon_uid)
 	r->uids = &p->default_uid;
 	r->n_uids = 1;
 	r->ops = POLICY_ALL_OPS;
+	r->all_options = true;
 	r->max_handles = -1;
 	r->max_connections = -1;
 	p->rules = r;
@@ -190,6 +193,49 @@ policy_free(struct policy *p)
 	}
 	free(p->source);
 	free(p);
+}
+
+int
+policy_warnings(const struct policy *p, FILE *out)
+{
+	const char *file = policy_source(p);
+	int n = 0;
+
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+
+		if (!r->allow || r->line == 0)
+			continue;
+		/* identity.c reads /proc/PID/exe and /proc/PID/cgroup once, at accept, for the
+		 * pid that connected; the connection then keeps that identity whoever holds it
+		 * (tests/integration/test_policy_escapes.c shows the spoof working). */
+		if (r->n_exes > 0) {
+			fprintf(out,
+			        "%s:%d: warning: exe= does not confine a user who can run a "
+			        "matching program: the executable is read once, when the client "
+			        "connects, so a process that connects, forks a child keeping the "
+			        "connection and execs the program (or runs it with LD_PRELOAD, "
+			        "under ptrace, or is passed its descriptor) gets this rule\n",
+			        file, r->line);
+			n++;
+		}
+		if (r->n_cgroups > 0) {
+			fprintf(out,
+			        "%s:%d: warning: cgroup= does not confine a user who can move a "
+			        "process into a matching cgroup: the cgroup is read once, when the "
+			        "client connects, so a process that joins it, connects and leaves "
+			        "(or any process there that passes its descriptor on) keeps this "
+			        "rule\n",
+			        file, r->line);
+			n++;
+		}
+		if ((r->ops & (1u << POLICY_OPTION)) && r->n_options == 0)
+			fprintf(out,
+			        "%s:%d: note: allows no privileged option (SO_DEBUG, SO_REUSEADDR, "
+			        "SO_REUSEPORT): only a rule naming the option allows it\n",
+			        file, r->line);
+	}
+	return n;
 }
 
 static void
@@ -521,6 +567,9 @@ parse_rule(struct parser *ps, struct token *t, size_t n, struct rule *r)
 		} else if (strncmp(w, "abstract:", 9) == 0) {
 			if ((rc = parse_unix_path(ps, w + 9, true, r)) != 0)
 				return rc;
+		} else if (strncasecmp(w, "SO_", 3) == 0) {
+			if ((rc = parse_options(ps, w, r)) != 0)
+				return rc;
 		} else if (looks_like_address(w)) {
 			if ((rc = parse_address_token(ps, w, r)) != 0)
 				return rc;
@@ -544,6 +593,10 @@ parse_rule(struct parser *ps, struct token *t, size_t n, struct rule *r)
 	}
 	if (r->n_names > 0 && !(r->ops & (1u << POLICY_RESOLVE))) {
 		perr(ps, "host patterns apply only to resolve rules");
+		return -1;
+	}
+	if (r->n_options > 0 && !(r->ops & (1u << POLICY_OPTION))) {
+		perr(ps, "option names apply only to option rules");
 		return -1;
 	}
 	if (!r->allow && (r->max_handles != -1 || r->max_connections != -1)) {
@@ -1025,6 +1078,47 @@ bad:
 	return -1;
 }
 
+/* SO_NAME[,SO_NAME...]: options this OS knows (policy_match.c's table), any case. */
+static int
+parse_options(struct parser *ps, const char *s, struct rule *r)
+{
+	const char *all = s;
+	char item[32];
+	int option;
+
+	while (*s != '\0') {
+		size_t len = strcspn(s, ",");
+
+		if (len == 0 || len >= sizeof(item)) {
+			perr(ps, "bad option list '%s'", all);
+			return -1;
+		}
+		memcpy(item, s, len);
+		item[len] = '\0';
+		s += len;
+		if (*s == ',' && *++s == '\0') {
+			perr(ps, "bad option list '%s' (trailing comma)", all);
+			return -1;
+		}
+		if (policy_option_parse(item, &option) != 0) {
+			perr(ps, "unknown option '%s' (SO_DEBUG, SO_REUSEADDR, SO_KEEPALIVE, ...)",
+			     item);
+			return -1;
+		}
+		for (size_t i = 0; i < r->n_options; i++) {
+			if (r->options[i] == option) {
+				perr(ps, "duplicate option '%s'", item);
+				return -1;
+			}
+		}
+		if (push(&r->options, &r->n_options, sizeof(option), &option) != 0) {
+			perr(ps, "out of memory");
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
 /* Strict decimal: digits only, no sign, no spaces, at most `max`. */
 static int
 parse_uint(const char *s, unsigned long long max, unsigned long long *out)
@@ -1092,6 +1186,7 @@ rule_free(struct rule *r)
 	for (i = 0; i < r->n_names; i++)
 		free(r->names[i].text);
 	free(r->names);
+	free(r->options);
 	free(r->reason);
 	memset(r, 0, sizeof(*r));
 }

@@ -7,7 +7,9 @@
 #include <check.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdbool.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/un.h>
 
 #include "policy.h"
@@ -159,9 +161,9 @@ START_TEST(cidr_v6_edges)
 
 	check_connects(p, {"2001:db8::", true}, {"2001:db8:ffff:ffff:ffff:ffff:ffff:ffff", true},
 	               {"2001:db9::", false}, {"2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", false},
-	               {"::1", true}, {"::2", false}, {"::", false}, {"fe80::", true},
-	               {"febf:ffff::1", true}, {"fec0::", false}, {"fe7f:ffff::", false},
-	               {"127.0.0.1", false});
+	               {"::1", true}, {"::2", false}, {"::", true} /* reaches ::1 */,
+	               {"fe80::", true}, {"febf:ffff::1", true}, {"fec0::", false},
+	               {"fe7f:ffff::", false}, {"127.0.0.1", false});
 	policy_free(p);
 
 	p = load("allow * connect ::/0\n");
@@ -252,7 +254,7 @@ START_TEST(named_sets)
 
 	check_connects(p, {"127.0.0.1", true}, {"127.255.255.255", true}, {"127.0.0.0", true},
 	               {"128.0.0.0", false}, {"126.255.255.255", false}, {"::1", true},
-	               {"::2", false}, {"::", false});
+	               {"::2", false}, {"::", true} /* reaches ::1 */);
 	policy_free(p);
 
 	p = load("allow * connect @private\n");
@@ -333,6 +335,262 @@ START_TEST(ipv4_mapped)
 	        .allow);
 	ck_assert(!CONNECT_OK(p, "127.0.0.1", 80));
 	policy_free(p);
+}
+END_TEST
+
+/* The unspecified addresses reach the local host (Linux sends 0.0.0.0 to the bound address
+ * or 127.0.0.1, :: to ::1): for connect and send they are matched as loopback, so `deny
+ * @loopback` before `allow @any` stops every spelling of them. */
+START_TEST(unspecified_destinations_are_loopback)
+{
+	static const char *const local_v4[] = {"0.0.0.0", "0.0.0.1", "0.1.2.3", "0.255.255.255"};
+	static const char *const local_v6[] = {"::", "::ffff:0.0.0.0", "::ffff:0.9.9.9",
+	                                       "::ffff:127.0.0.1", "::1"};
+	/* Routed as the IPv6 addresses they are: not the local host. */
+	static const char *const v6_not_local[] = {"::127.0.0.1", "::0.0.0.2", "64:ff9b::7f00:1",
+	                                           "::2", "2002:7f00:1::1"};
+	struct policy *p = load("deny * connect,send @loopback reason \"no loopback\"\n"
+	                        "allow * connect,send @any\n");
+	struct identity id = who_uid(1000);
+	struct policy_decision d;
+	enum policy_op ops[] = {POLICY_CONNECT, POLICY_SEND};
+
+	for (size_t k = 0; k < 2; k++) {
+		int type = ops[k] == POLICY_SEND ? SOCK_DGRAM : SOCK_STREAM;
+
+		for (size_t i = 0; i < sizeof(local_v4) / sizeof(local_v4[0]); i++) {
+			d = decide_ip_family(p, &id, ops[k], 0, type, local_v4[i], 80);
+			ck_assert_msg(!d.allow, "%s %s allowed", policy_op_name(ops[k]),
+			              local_v4[i]);
+			ck_assert_str_eq(d.reason, "no loopback");
+		}
+		for (size_t i = 0; i < sizeof(local_v6) / sizeof(local_v6[0]); i++) {
+			d = decide_ip_family(p, &id, ops[k], AF_INET6, type, local_v6[i], 80);
+			ck_assert_msg(!d.allow, "%s %s allowed", policy_op_name(ops[k]),
+			              local_v6[i]);
+			ck_assert_str_eq(d.rule, "m.policy:1");
+		}
+		for (size_t i = 0; i < sizeof(v6_not_local) / sizeof(v6_not_local[0]); i++)
+			ck_assert_msg(
+			    decide_ip_family(p, &id, ops[k], AF_INET6, type, v6_not_local[i], 80)
+			        .allow,
+			    "%s denied", v6_not_local[i]);
+		ck_assert(decide_ip_family(p, &id, ops[k], 0, type, "1.0.0.0", 80).allow);
+	}
+	policy_free(p);
+
+	/* ... and any rule on 127.0.0.1 or ::1 sees them, ports included. */
+	p = load("allow * connect 127.0.0.1:80\nallow * connect [::1]:80\n");
+	ck_assert(CONNECT_OK(p, "0.0.0.0", 80));
+	ck_assert(!CONNECT_OK(p, "0.0.0.0", 81));
+	ck_assert(CONNECT_OK(p, "::", 80));
+	ck_assert(
+	    decide_ip_family(p, &id, POLICY_CONNECT, AF_INET6, SOCK_STREAM, "::ffff:0.0.0.0", 80)
+	        .allow);
+	policy_free(p);
+
+	/* An operator who allows only @unspecified gets nothing: it is not where they go. */
+	p = load("allow * connect @unspecified\n");
+	ck_assert(!CONNECT_OK(p, "0.0.0.0", 80));
+	ck_assert(!CONNECT_OK(p, "::", 80));
+	policy_free(p);
+}
+END_TEST
+
+/* Bind is not a destination: 0.0.0.0 there means every local address, and keeps its
+ * meaning; ::ffff:127.0.0.1 on a v6 socket binds the IPv4 127.0.0.1, and is matched so. */
+START_TEST(bind_addresses_are_not_rewritten)
+{
+	struct policy *p = load("deny * bind @loopback\n"
+	                        "allow * bind @unspecified\n");
+	struct identity id = who_uid(1000);
+
+	ck_assert(decide_ip_family(p, &id, POLICY_BIND, 0, SOCK_STREAM, "0.0.0.0", 80).allow);
+	ck_assert(decide_ip_family(p, &id, POLICY_BIND, 0, SOCK_STREAM, "::", 80).allow);
+	ck_assert(decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::ffff:0.0.0.0", 80)
+	              .allow);
+	ck_assert(!decide_ip_family(p, &id, POLICY_BIND, 0, SOCK_STREAM, "0.1.2.3", 80).allow);
+	policy_free(p);
+
+	p = load("allow * bind 127.0.0.1\n");
+	ck_assert(
+	    decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::ffff:127.0.0.1", 80)
+	        .allow);
+	ck_assert(!decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::1", 80).allow);
+	ck_assert(
+	    !decide_ip_family(p, &id, POLICY_BIND, AF_INET6, SOCK_STREAM, "::127.0.0.1", 80).allow);
+	policy_free(p);
+}
+END_TEST
+
+static bool
+canonical(const char *ip, int port, const char *want)
+{
+	struct sockaddr_storage ss;
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	char got[INET6_ADDRSTRLEN];
+	socklen_t len;
+	bool changed;
+
+	memset(&ss, 0, sizeof(ss));
+	if (inet_pton(AF_INET, ip, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(port);
+		len = sizeof(*sin);
+	} else {
+		ck_assert(inet_pton(AF_INET6, ip, &sin6->sin6_addr) == 1);
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(port);
+		len = sizeof(*sin6);
+	}
+	changed = policy_canonical_destination((struct sockaddr *)&ss, len);
+	if (ss.ss_family == AF_INET) {
+		inet_ntop(AF_INET, &sin->sin_addr, got, sizeof(got));
+		ck_assert_int_eq(ntohs(sin->sin_port), port);
+	} else {
+		inet_ntop(AF_INET6, &sin6->sin6_addr, got, sizeof(got));
+		ck_assert_int_eq(ntohs(sin6->sin6_port), port);
+	}
+	ck_assert_msg(strcmp(got, want) == 0, "%s became %s, want %s", ip, got, want);
+	return changed;
+}
+
+START_TEST(canonical_destination)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+
+	ck_assert(canonical("0.0.0.0", 80, "127.0.0.1"));
+	ck_assert(canonical("0.200.1.2", 1, "127.0.0.1"));
+	ck_assert(canonical("::", 53, "::1"));
+	ck_assert(canonical("::ffff:0.0.0.0", 53, "::ffff:127.0.0.1"));
+	ck_assert(canonical("::ffff:0.1.0.0", 53, "::ffff:127.0.0.1"));
+	ck_assert(!canonical("1.0.0.0", 80, "1.0.0.0"));
+	ck_assert(!canonical("127.0.0.1", 80, "127.0.0.1"));
+	ck_assert(!canonical("::1", 80, "::1"));
+	ck_assert(!canonical("::ffff:1.2.3.4", 80, "::ffff:1.2.3.4"));
+	ck_assert(!canonical("::0.0.0.1", 80, "::1")); /* ::0.0.0.1 is ::1 */
+	ck_assert(!canonical("::127.0.0.1", 80, "::127.0.0.1"));
+	/* too short to be an address, or not IP: left alone */
+	ck_assert(!policy_canonical_destination((struct sockaddr *)&sin, 4));
+	ck_assert_int_eq(sin.sin_addr.s_addr, 0);
+	ck_assert(!policy_canonical_destination((struct sockaddr *)&sun, sizeof(sun)));
+}
+END_TEST
+
+static struct policy_decision
+decide_option(const struct policy *p, uid_t uid, int option, long long value)
+{
+	struct identity id = who_uid(uid);
+	struct policy_request rq = {.who = &id,
+	                            .op = POLICY_OPTION,
+	                            .family = AF_INET,
+	                            .type = SOCK_STREAM,
+	                            .option = option,
+	                            .option_value = value};
+	struct policy_decision d;
+
+	policy_decide(p, &rq, &d);
+	return d;
+}
+
+/* Options that need privilege when set directly are granted only by a rule naming them;
+ * `allow uid=X *` and `allow * option` grant the rest. */
+START_TEST(privileged_options_need_a_rule_naming_them)
+{
+	struct policy *p = load("allow uid=1000 *\n"
+	                        "allow uid=1001 option *\n"
+	                        "allow uid=1002 option SO_DEBUG,so_priority\n"
+	                        "deny uid=1003 option SO_REUSEADDR reason \"no sharing\"\n"
+	                        "allow uid=1003 option\n"
+	                        "allow uid=1003 option SO_REUSEADDR,SO_REUSEPORT\n"
+	                        "allow uid=1004 create,option tcp\n"
+	                        "allow uid=1004 option SO_DEBUG\n");
+	struct policy_decision d;
+	uid_t broad[] = {1000, 1001};
+
+	for (size_t i = 0; i < 2; i++) {
+		uid_t u = broad[i];
+
+		ck_assert(decide_option(p, u, SO_KEEPALIVE, 1).allow);
+		ck_assert(decide_option(p, u, SO_SNDBUF, 1 << 20).allow);
+		ck_assert(decide_option(p, u, SO_DEBUG, 0).allow);
+		d = decide_option(p, u, SO_DEBUG, 1);
+		ck_assert(!d.allow);
+		ck_assert_str_eq(d.rule, "default");
+		ck_assert_msg(strstr(d.reason, "SO_DEBUG") && strstr(d.reason, "CAP_NET_ADMIN") &&
+		                  strstr(d.reason, "only a rule naming SO_DEBUG"),
+		              "%s", d.reason);
+		ck_assert(decide_option(p, u, SO_REUSEADDR, 0).allow);
+		ck_assert(!decide_option(p, u, SO_REUSEADDR, 1).allow);
+		ck_assert(!decide_option(p, u, SO_REUSEPORT, 1).allow);
+		for (int prio = 0; prio <= 6; prio++)
+			ck_assert(decide_option(p, u, SO_PRIORITY, prio).allow);
+		ck_assert(!decide_option(p, u, SO_PRIORITY, 7).allow);
+		ck_assert(!decide_option(p, u, SO_PRIORITY, -1).allow);
+		ck_assert(!decide_option(p, u, SO_MARK, 0).allow);
+		ck_assert(!decide_option(p, u, SO_MARK, 1).allow);
+		ck_assert(!decide_option(p, u, SO_RCVBUFFORCE, 1).allow);
+		ck_assert(!decide_option(p, u, SO_SNDBUFFORCE, 1).allow);
+		/* an option missing from the table fails closed */
+		d = decide_option(p, u, 9999, 1);
+		ck_assert(!d.allow);
+		ck_assert_ptr_nonnull(strstr(d.reason, "unclassified"));
+	}
+	/* a rule naming options grants those, whatever the value, and only those */
+	d = decide_option(p, 1002, SO_DEBUG, 1);
+	ck_assert(d.allow);
+	ck_assert_str_eq(d.rule, "m.policy:3");
+	ck_assert(decide_option(p, 1002, SO_PRIORITY, 7).allow);
+	ck_assert(!decide_option(p, 1002, SO_KEEPALIVE, 1).allow);
+	ck_assert(!decide_option(p, 1002, SO_REUSEADDR, 1).allow);
+	/* first match still wins: a deny before the naming allow */
+	d = decide_option(p, 1003, SO_REUSEADDR, 1);
+	ck_assert(!d.allow);
+	ck_assert_str_eq(d.reason, "no sharing");
+	d = decide_option(p, 1003, SO_REUSEPORT, 1);
+	ck_assert(d.allow);
+	ck_assert_str_eq(d.rule, "m.policy:6"); /* line 5 names none: skipped */
+	ck_assert(decide_option(p, 1003, SO_KEEPALIVE, 1).allow);
+	/* naming rules match no other operation */
+	{
+		struct identity id = who_uid(1002);
+		struct policy_request rq = {
+		    .who = &id, .op = POLICY_CREATE, .family = AF_INET, .type = SOCK_STREAM};
+
+		policy_decide(p, &rq, &d);
+		ck_assert(!d.allow);
+	}
+	ck_assert(decide_option(p, 1004, SO_KEEPALIVE, 1).allow);
+	ck_assert(decide_option(p, 1004, SO_DEBUG, 1).allow);
+	policy_free(p);
+
+	/* The embedded default: the daemon's own uid may set everything. */
+	p = policy_default(1234);
+	ck_assert(decide_option(p, 1234, SO_DEBUG, 1).allow);
+	ck_assert(decide_option(p, 1234, SO_PRIORITY, 7).allow);
+	ck_assert(!decide_option(p, 1000, SO_KEEPALIVE, 1).allow);
+	policy_free(p);
+}
+END_TEST
+
+START_TEST(option_names)
+{
+	int o;
+
+	ck_assert_int_eq(policy_option_parse("SO_DEBUG", &o), 0);
+	ck_assert_int_eq(o, SO_DEBUG);
+	ck_assert_int_eq(policy_option_parse("so_reuseport", &o), 0);
+	ck_assert_int_eq(o, SO_REUSEPORT);
+	ck_assert_int_eq(policy_option_parse("SO_FROB", &o), -1);
+	ck_assert_int_eq(policy_option_parse("", &o), -1);
+	ck_assert_str_eq(policy_option_name(SO_PRIORITY), "SO_PRIORITY");
+	ck_assert_ptr_null(policy_option_name(9999));
+	ck_assert_ptr_null(policy_option_privilege(SO_KEEPALIVE, 1));
+	ck_assert_ptr_null(policy_option_privilege(SO_PRIORITY, 6));
+	ck_assert_str_eq(policy_option_privilege(SO_PRIORITY, 7), "CAP_NET_RAW or CAP_NET_ADMIN");
+	ck_assert_str_eq(policy_option_privilege(SO_DEBUG, 1), "CAP_NET_ADMIN");
 }
 END_TEST
 
@@ -721,6 +979,11 @@ policy_match_suite(void)
 	tcase_add_test(tc, ports);
 	tcase_add_test(tc, named_sets);
 	tcase_add_test(tc, ipv4_mapped);
+	tcase_add_test(tc, unspecified_destinations_are_loopback);
+	tcase_add_test(tc, bind_addresses_are_not_rewritten);
+	tcase_add_test(tc, canonical_destination);
+	tcase_add_test(tc, privileged_options_need_a_rule_naming_them);
+	tcase_add_test(tc, option_names);
 	tcase_add_test(tc, transports);
 	tcase_add_test(tc, unix_paths);
 	tcase_add_test(tc, requests_without_target);

@@ -190,6 +190,12 @@ START_TEST(bad_where)
 	expect_error("allow * connect unix /run/*/x\n", 1, "'*' only at the end");
 	expect_error("allow * connect unix ipv4\n", 1, "not unix");
 	expect_error("allow * connect abstract:\n", 1, "empty abstract");
+	expect_error("allow * connect SO_DEBUG\n", 1, "option names apply only to option rules");
+	expect_error("allow * option SO_FROB\n", 1, "unknown option 'SO_FROB'");
+	expect_error("allow * option SO_DEBUG,SO_FROB\n", 1, "unknown option 'SO_FROB'");
+	expect_error("allow * option SO_DEBUG,so_debug\n", 1, "duplicate option 'so_debug'");
+	expect_error("allow * option SO_DEBUG,\n", 1, "trailing comma");
+	expect_error("allow * option SO_DEBUG,,SO_MARK\n", 1, "bad option list");
 
 	char long_path[300] = "allow * connect unix /";
 	memset(long_path + strlen(long_path), 'p', 120);

@@ -138,6 +138,76 @@ START_TEST(explain_decisions)
 }
 END_TEST
 
+/* --check-policy warns, on a valid file, about what exe=/cgroup= allow rules do not prove
+ * and notes that broad option rules grant no privileged option; the exit status stays 0. */
+START_TEST(check_policy_warnings)
+{
+	FILE *out = tmpfile(), *err = tmpfile();
+	char want[256], *e;
+
+	write_policy("allow uid=1000 exe=/usr/bin/python3* connect tcp\n"
+	             "deny exe=/usr/bin/nc connect\n"
+	             "allow cgroup=/jobs/* create\n"
+	             "deny cgroup=/untrusted/* *\n"
+	             "allow uid=1001 *\n"
+	             "allow uid=1002 option SO_DEBUG\n");
+	ck_assert_int_eq(check_policy_main(policy_path, out, err), 0);
+	snprintf(want, sizeof(want), "%s: ok, 6 rules\n", policy_path);
+	ck_assert_str_eq(slurp(out), want);
+	e = slurp(err);
+	snprintf(want, sizeof(want), "%s:1: warning: exe= does not confine a user who can run",
+	         policy_path);
+	ck_assert_msg(strstr(e, want) != NULL, "%s", e);
+	ck_assert_msg(strstr(e, "forks a child keeping the connection and execs") != NULL, "%s", e);
+	snprintf(want, sizeof(want), "%s:3: warning: cgroup= does not confine", policy_path);
+	ck_assert_msg(strstr(e, want) != NULL, "%s", e);
+	snprintf(want, sizeof(want), "%s:5: note: allows no privileged option", policy_path);
+	ck_assert_msg(strstr(e, want) != NULL, "%s", e);
+	/* deny rules and naming rules get nothing */
+	snprintf(want, sizeof(want), "%s:2:", policy_path);
+	ck_assert_msg(strstr(e, want) == NULL, "%s", e);
+	snprintf(want, sizeof(want), "%s:4:", policy_path);
+	ck_assert_msg(strstr(e, want) == NULL, "%s", e);
+	snprintf(want, sizeof(want), "%s:6:", policy_path);
+	ck_assert_msg(strstr(e, want) == NULL, "%s", e);
+	remove_policy();
+}
+END_TEST
+
+/* --explain asks about options by name and value, and shows where a destination goes. */
+START_TEST(explain_options_and_destinations)
+{
+	write_policy("deny * connect,send @loopback reason \"no loopback\"\n"
+	             "allow * connect,send @any\n"
+	             "allow uid=1000 *\n"
+	             "allow uid=1000 option SO_REUSEPORT\n");
+
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_KEEPALIVE"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_DEBUG 0"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_DEBUG"), 1);
+	ck_assert_ptr_nonnull(strstr(captured, "rule:    default"));
+	ck_assert_ptr_nonnull(strstr(captured, "CAP_NET_ADMIN"));
+	ck_assert_ptr_nonnull(strstr(captured, "only a rule naming SO_DEBUG allows it"));
+	ck_assert_ptr_nonnull(strstr(captured, "option unspec stream SO_DEBUG 1\n"));
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_PRIORITY 6"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_PRIORITY 7"), 1);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option so_reuseport 1"), 0);
+	ck_assert_ptr_nonnull(strstr(captured, ":4\n"));
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_FROB"), 2);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_DEBUG x"), 2);
+
+	ck_assert_int_eq(explain(policy_path, "uid=5 connect tcp 0.0.0.0:80"), 1);
+	ck_assert_ptr_nonnull(strstr(captured, "reason:  no loopback"));
+	ck_assert_ptr_nonnull(strstr(captured, "0.0.0.0 port 80 (the kernel reaches 127.0.0.1)"));
+	ck_assert_int_eq(explain(policy_path, "uid=5 send udp [::]:53"), 1);
+	ck_assert_ptr_nonnull(strstr(captured, "(the kernel reaches ::1)"));
+	ck_assert_int_eq(explain(policy_path, "uid=5 connect tcp [::ffff:0.0.0.0]:80"), 1);
+	ck_assert_int_eq(explain(policy_path, "uid=5 connect tcp 10.0.0.1:80"), 0);
+	ck_assert_ptr_null(strstr(captured, "the kernel reaches"));
+	remove_policy();
+}
+END_TEST
+
 START_TEST(explain_usage_and_default)
 {
 	char words[64];
@@ -232,6 +302,8 @@ policy_tools_suite(void)
 	tcase_add_test(tc, check_policy_good_and_bad);
 	tcase_add_test(tc, explain_decisions);
 	tcase_add_test(tc, explain_usage_and_default);
+	tcase_add_test(tc, check_policy_warnings);
+	tcase_add_test(tc, explain_options_and_destinations);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("identity");
