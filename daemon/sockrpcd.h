@@ -70,6 +70,8 @@ struct sockrpcd {
 	dev_t socket_dev;    /* the socket file's identity, taken before privileges drop, */
 	ino_t socket_ino;    /* so no client can target the daemon's own socket */
 	bool stopping;
+	LIST_HEAD(, lingering) lingering; /* closed sockets waiting out SO_LINGER (linger.c) */
+	unsigned n_lingering;
 };
 
 /* A handle's state; handle_permits() holds which operations each state allows. */
@@ -124,6 +126,8 @@ struct handle {
 	struct call_queue rx, tx;
 	bool tx_deferred; /* its send queue runs when the session's batch of sends ends */
 	TAILQ_ENTRY(handle) deferred_link;
+	int linger_s; /* SO_LINGER seconds as the client set them, -1: off (linger.c) */
+	struct lingering *lingering; /* set by handle_close() while its fd lingers */
 };
 
 /* What a waiting call's step function is told. */
@@ -166,6 +170,7 @@ struct call {
 	struct policy_decision denial;
 	struct policy_decision allowed_by; /* the decision for the target chosen */
 	int last_errno;
+	struct lingering *lingering; /* close: answered when the socket's linger ends */
 };
 
 struct session {
@@ -280,6 +285,13 @@ struct resolve_job *resolve_start(struct sockrpcd *d, const char *name, const ch
                                   int family, int type, int flags, resolve_done_fn done,
                                   void *arg);
 void resolve_cancel(struct resolve_job *job);
+
+/* linger.c */
+int linger_set_option(struct handle *h, int seconds);
+void linger_close_fd(struct handle *h);
+bool linger_wait_for_close(struct handle *h, struct call *c);
+void linger_call_gone(struct call *c);
+void linger_close_all(struct sockrpcd *d);
 
 /* receive_splice.c */
 int relay_pipe_open(struct relay_pipe *p);

@@ -39,4 +39,16 @@
 /* On SIGTERM, how long sessions get to take their final replies before the daemon exits. */
 #define SHUTDOWN_FLUSH_MS 500
 
+/* SO_LINGER is emulated on the loop (linger.c). A close waits at most LINGER_MAX_S, well
+ * under the client library's 30 s deadline for a call (SR_FIXED_DEADLINE_MS), so a close
+ * that waits the whole time is still answered. Lingering sockets hold a daemon fd each:
+ * at most MAX_LINGERING_PER_SESSION per session and MAX_LINGERING in all; past either
+ * the socket closes at once (the kernel still delivers its data), the call does not wait.
+ * Whether the FIN is acknowledged is checked after 1 ms, backing off to 100 ms. */
+#define LINGER_MAX_S 20
+#define MAX_LINGERING_PER_SESSION 16
+#define MAX_LINGERING 256
+#define LINGER_POLL_MIN_MS 1
+#define LINGER_POLL_MAX_MS 100
+
 #endif
