@@ -225,12 +225,11 @@ resolve_start(struct session *s, const char *name, const char *service, int fami
 	job->hints.ai_socktype = type;
 	job->hints.ai_flags = flags;
 	evtimer_add(job->timer, &tv);
-	/* Behind its uid's queue, or its turn at once. */
+	/* Behind its uid's queue; it starts now if there is room (answers come later). */
 	job->state = JOB_WAITING;
 	TAILQ_INSERT_TAIL(&owner->queue, job, queue_link);
 	owner->waiting++;
-	if (TAILQ_FIRST(&owner->queue) == job && may_start(job))
-		launch(job);
+	pump(d);
 	return job;
 nomem:
 	if (job)
