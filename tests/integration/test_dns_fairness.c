@@ -312,6 +312,7 @@ START_TEST(flood_of_unanswered_lookups_does_not_delay_others)
 		if (gr.o[i].value > worst)
 			worst = gr.o[i].value;
 	}
+	ck_assert_msg(worst < GOOD_MAX_MS, "the good client's lookup took %ld ms", worst);
 	for (int i = 0; i < FLOOD_CHILDREN; i++) {
 		child_finish(&flood[i], &fr[i]);
 		fprintf(stderr, "dns flood %d: %ld refused, %ld timed out, %ld other, %ld missing, "
@@ -339,7 +340,6 @@ START_TEST(flood_of_unanswered_lookups_does_not_delay_others)
 	rss_after = daemon_rss_kib();
 	fprintf(stderr, "dns: good client's slowest lookup %ld ms; daemon RSS %ld KiB idle, %ld "
 	        "after\n", worst, rss_idle, rss_after);
-	ck_assert_msg(worst < GOOD_MAX_MS, "the good client's lookup took %ld ms", worst);
 	ck_assert_msg(rss_after - rss_idle < 8 * 1024, "daemon RSS %ld KiB, %ld idle", rss_after,
 	              rss_idle);
 }
