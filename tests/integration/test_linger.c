@@ -35,7 +35,7 @@ static void
 linger_daemon_up(void)
 {
 	static char policy[96];
-	const char *extra[] = { "--policy", policy, NULL };
+	const char *extra[] = {"--policy", policy, NULL};
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(pol_dir, sizeof(pol_dir), "/tmp/srlinger.XXXXXX");
@@ -171,8 +171,10 @@ START_TEST(linger_does_not_stall_others_and_is_bounded)
 	ck_assert_int_eq(fds, base);
 	ck_assert_msg(t_idle - t_kill >= (LINGER_CAP_S - 1) * 1000,
 	              "lingering sockets closed %lld ms after the kill", t_idle - t_kill);
-	fprintf(stderr, "linger: good client's slowest call %lld ms; closed %lld ms after the "
-	        "kill\n", worst, t_idle - t_kill);
+	fprintf(stderr,
+	        "linger: good client's slowest call %lld ms; closed %lld ms after the "
+	        "kill\n",
+	        worst, t_idle - t_kill);
 	ck_assert_msg(worst < GOOD_MAX_MS, "a good client's call took %lld ms", worst);
 	sr_socket_free(gs);
 	sr_client_close(good);
@@ -211,7 +213,7 @@ START_TEST(linger_delivers_everything_then_fin)
 	int port, lfd = plain_listener(4, &port);
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
-	struct reader rd = { .delay_ms = 500 };
+	struct reader rd = {.delay_ms = 500};
 	pthread_t t;
 	long long t0, took;
 	long v;
@@ -248,7 +250,7 @@ START_TEST(linger_zero_aborts_and_options_read_back)
 	int port, lfd = plain_listener(4, &port), pfd;
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM), *u = new_sock(c, AF_INET, SOCK_DGRAM);
-	static const long values[] = { 30, 100000, 0, -1, 5 };
+	static const long values[] = {30, 100000, 0, -1, 5};
 	char b;
 	long v;
 	sr_error e;
