@@ -223,7 +223,10 @@ op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *l
 void
 op_fail_no_target(struct call *c, struct handle *h, const char *what)
 {
-	if (c->resolve_error != 0)
+	if (c->resolve_error == RESOLVE_TIMED_OUT)
+		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
+		          "%s failed: cannot resolve host: %s", what, resolve_strerror(c->resolve_error));
+	else if (c->resolve_error != 0)
 		call_fail(c, h, SOCKRPC__CODE__EOS, 0, "%s failed: cannot resolve host: %s", what,
 		          resolve_strerror(c->resolve_error));
 	else if (c->last_errno != 0)

@@ -296,6 +296,7 @@ START_TEST(flood_of_unanswered_lookups_does_not_delay_others)
 	struct report fr[FLOOD_CHILDREN], gr;
 	long rss_idle = daemon_rss_kib(), rss_after;
 	long worst = 0;
+	sr_error e;
 
 	for (int i = 0; i < FLOOD_CHILDREN; i++) {
 		child_start(&flood[i], NOBODY, NOBODY, flooder);
@@ -316,6 +317,21 @@ START_TEST(flood_of_unanswered_lookups_does_not_delay_others)
 			worst = gr.o[i].value;
 	}
 	ck_assert_msg(worst < GOOD_MAX_MS, "the good client's lookup took %ld ms", worst);
+	/* A connect by a name never answered fails with the lookup's deadline, not its own. */
+	{
+		sr_client *c = daemon_client(&test_daemon);
+		sr_socket *s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &e);
+		long long t0 = now_ms();
+
+		ck_assert_ptr_nonnull(s);
+		ck_assert_int_eq(sr_connect(s, "connect.slow.test", 80, 30000, &e), -1);
+		ck_assert_msg(e.code == SR_ETIMEDOUT && strstr(e.message, "cannot resolve host") &&
+		                  strstr(e.message, "timed out"),
+		              "connect: %d %s", e.code, e.message);
+		ck_assert_int_le(now_ms() - t0, JOB_TIMEOUT_MS + 2000);
+		sr_socket_free(s);
+		sr_client_close(c);
+	}
 	for (int i = 0; i < FLOOD_CHILDREN; i++) {
 		child_finish(&flood[i], &fr[i]);
 		fprintf(stderr,
