@@ -42,10 +42,13 @@
 /* Name lookups (resolve.c). A lookup waits for its turn in its uid's queue, then runs
  * while its session, its uid and the daemon are under their in-flight limits; freed slots
  * go round-robin across uids, so a uid flooding a name server that never answers holds
- * at most its own 16 slots, and another uid's lookup starts at once. A uid may have 256
- * lookups waiting; more are refused (ELIMIT). Every lookup ends within DNS_JOB_TIMEOUT_MS
- * of its request, queued or not: resolv.conf's defaults (timeout 5 s, 2 attempts) fit. */
-#define DNS_MAX_IN_FLIGHT 64
+ * at most its own 16 slots, and another uid's lookup starts at once unless 16 uids flood
+ * together (the daemon's 256, which keeps evdns from queueing and the name server from a
+ * storm); then the uids take the slots that free in turn, one each. A uid may
+ * have 256 lookups waiting; more are refused (ELIMIT). Every lookup ends within
+ * DNS_JOB_TIMEOUT_MS of its request, queued or not: resolv.conf's defaults (timeout 5 s,
+ * 2 attempts) fit. */
+#define DNS_MAX_IN_FLIGHT 256
 #define DNS_MAX_IN_FLIGHT_PER_UID 16
 #define DNS_MAX_IN_FLIGHT_PER_SESSION 8
 #define DNS_MAX_WAITING_PER_UID 256
