@@ -191,6 +191,8 @@ call_free(struct call *c)
 		event_free(c->timer);
 	if (c->resolving)
 		resolve_cancel(c->resolving);
+	if (c->lingering)
+		linger_call_gone(c);
 	if (c->candidates)
 		evutil_freeaddrinfo(c->candidates);
 	free(c->buf);

@@ -33,6 +33,7 @@ handle_new(struct session *s, int fd, int family, int type, int protocol)
 	h->shutdown_reason = -1;
 	h->send_timeout_ms = -1;
 	h->receive_timeout_ms = -1;
+	h->linger_s = -1;
 	/* Blade's default host is IP_LOCAL; an IPv6 socket gets the IPv6 loopback. */
 	if (family == AF_INET)
 		strcpy(h->host, "127.0.0.1");
@@ -369,8 +370,7 @@ handle_close(struct handle *h, const char *reason)
 	event_free(h->rx.io);
 	event_free(h->tx.io);
 	h->rx.io = h->tx.io = NULL;
-	close(h->fd);
-	h->fd = -1;
+	linger_close_fd(h); /* may wait out SO_LINGER, off the loop's back */
 	audit_handle_closed(s->d->audit, s->id, &s->peer, h->id, h->bytes_in, h->bytes_out,
 	                    reason);
 	session_remove_handle(s, h);

@@ -286,6 +286,7 @@ teardown(struct sockrpcd *d)
 	for (int i = 0; i < 4; i++)
 		if (d->signals[i])
 			event_free(d->signals[i]);
+	linger_close_all(d);
 	if (d->dns)
 		evdns_base_free(d->dns, 0);
 	/* Run the loop once more so deferred session releases happen. */

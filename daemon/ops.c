@@ -166,8 +166,14 @@ op_set_target(struct call *c, struct handle *h, const char *host, int port)
 		char service[8];
 
 		snprintf(service, sizeof(service), "%d", port);
-		c->resolving = resolve_start(c->session->d, host, service, h->family, h->type,
+		c->resolving = resolve_start(c->session, host, service, h->family, h->type,
 		                             EVUTIL_AI_NUMERICSERV, on_target_resolved, c);
+	}
+	if (c->resolving == NULL && errno == EAGAIN) {
+		call_fail(c, h, SOCKRPC__CODE__ELIMIT, EAGAIN,
+		          "cannot resolve %.200s: too many name lookups waiting for this uid "
+		          "(limit %d)", host, DNS_MAX_WAITING_PER_UID);
+		return -1;
 	}
 	if (c->resolving == NULL) {
 		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "cannot resolve %s: out of memory",
@@ -227,9 +233,12 @@ op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *l
 void
 op_fail_no_target(struct call *c, struct handle *h, const char *what)
 {
-	if (c->resolve_error != 0)
+	if (c->resolve_error == RESOLVE_TIMED_OUT)
+		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
+		          "%s failed: cannot resolve host: %s", what, resolve_strerror(c->resolve_error));
+	else if (c->resolve_error != 0)
 		call_fail(c, h, SOCKRPC__CODE__EOS, 0, "%s failed: cannot resolve host: %s", what,
-		          evutil_gai_strerror(c->resolve_error));
+		          resolve_strerror(c->resolve_error));
 	else if (c->last_errno != 0)
 		call_fail_errno(c, h, c->last_errno, "%s failed", what);
 	else if (c->denied_seen)

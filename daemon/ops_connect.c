@@ -177,6 +177,7 @@ accept_step(struct call *c, enum call_event ev)
 		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "accept failed: out of memory");
 		return CALL_DONE;
 	}
+	accepted->linger_s = h->linger_s; /* inherited, as Linux's accepted sockets do */
 	if (session_add_handle(s, accepted) != 0) {
 		handle_close(accepted, "over the session's socket limit");
 		handle_free(accepted);

@@ -57,10 +57,11 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 	} else if (option == SO_RCVTIMEO) {
 		h->receive_timeout_ms = value;
 	} else if (option == SO_LINGER) {
-		struct linger l = { .l_onoff = value >= 0, .l_linger = value >= 0 ? value : 0 };
+		/* Emulated (linger.c): a positive linger would block the loop at close. */
+		int err = linger_set_option(h, value);
 
-		if (setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) != 0) {
-			call_fail_errno(c, h, errno, "set_option SO_LINGER failed");
+		if (err != 0) {
+			call_fail_errno(c, h, err, "set_option SO_LINGER failed");
 			return;
 		}
 	} else if (setsockopt(h->fd, SOL_SOCKET, option, &value, sizeof(value)) != 0) {
@@ -87,14 +88,7 @@ OP(get_option, GetOptionRequest, GetOptionReply)
 	} else if (option == SO_RCVTIMEO) {
 		value = h->receive_timeout_ms;
 	} else if (option == SO_LINGER) {
-		struct linger l;
-
-		len = sizeof(l);
-		if (getsockopt(h->fd, SOL_SOCKET, SO_LINGER, &l, &len) != 0) {
-			call_fail_errno(c, h, errno, "get_option SO_LINGER failed");
-			return;
-		}
-		value = l.l_onoff ? l.l_linger : -1;
+		value = h->linger_s; /* what the client set (linger.c) */
 	} else if (getsockopt(h->fd, SOL_SOCKET, option, &value, &len) != 0) {
 		call_fail_errno(c, h, errno, "get_option %s failed", enum_option_name(in->option));
 		return;

@@ -2,6 +2,7 @@
  * ops_resolve.c - get_address_info: a name resolved by the daemon, asynchronously,
  * subject to the policy's resolve rules. Not tied to any handle.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +25,11 @@ on_resolved(int eai, struct evutil_addrinfo *res, void *arg)
 	size_t n = 0;
 
 	c->resolving = NULL;
+	if (eai == RESOLVE_TIMED_OUT) {
+		call_fail(c, NULL, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT, "cannot resolve %.200s: %s",
+		          in->address, resolve_strerror(eai));
+		return;
+	}
 	if (eai != 0) {
 		call_fail(c, NULL, SOCKRPC__CODE__EOS, 0, "cannot resolve %.200s: %s", in->address,
 		          evutil_gai_strerror(eai));
@@ -86,8 +92,13 @@ OP(get_address_info, GetAddressInfoRequest, GetAddressInfoReply)
 		          in->address, decision.rule, decision.reason);
 		return;
 	}
-	c->resolving = resolve_start(c->session->d, in->address, in->service[0] ? in->service : "http",
+	c->resolving = resolve_start(c->session, in->address, in->service[0] ? in->service : "http",
 	                             family, SOCK_STREAM, EVUTIL_AI_CANONNAME, on_resolved, c);
-	if (c->resolving == NULL)
-		call_fail(c, NULL, SOCKRPC__CODE__EOS, 0, "cannot resolve %.200s", in->address);
+	if (c->resolving == NULL && errno == EAGAIN)
+		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, EAGAIN,
+		          "cannot resolve %.200s: too many name lookups waiting for uid %u (limit %d)",
+		          in->address, (unsigned)c->session->peer.uid, DNS_MAX_WAITING_PER_UID);
+	else if (c->resolving == NULL)
+		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM, "cannot resolve %.200s: out of memory",
+		          in->address);
 }

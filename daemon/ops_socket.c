@@ -206,6 +206,8 @@ OP(close, CloseRequest, CloseReply)
 		return;
 	}
 	handle_close(h, "closed by client");
+	if (linger_wait_for_close(h, c))
+		return; /* answered once the socket has lingered, as a blocking close returns */
 	op_reply_state(c, h);
 	handle_free(h);
 }

@@ -70,6 +70,11 @@ struct sockrpcd {
 	dev_t socket_dev;    /* the socket file's identity, taken before privileges drop, */
 	ino_t socket_ino;    /* so no client can target the daemon's own socket */
 	bool stopping;
+	LIST_HEAD(, lingering) lingering; /* closed sockets waiting out SO_LINGER (linger.c) */
+	unsigned n_lingering;
+	LIST_HEAD(, resolve_uid) dns_uids; /* uids with lookups in flight or waiting */
+	struct resolve_uid *dns_turn;      /* the uid served first when a slot frees */
+	unsigned dns_in_flight;
 };
 
 /* A handle's state; handle_permits() holds which operations each state allows. */
@@ -124,6 +129,8 @@ struct handle {
 	struct call_queue rx, tx;
 	bool tx_deferred; /* its send queue runs when the session's batch of sends ends */
 	TAILQ_ENTRY(handle) deferred_link;
+	int linger_s; /* SO_LINGER seconds as the client set them, -1: off (linger.c) */
+	struct lingering *lingering; /* set by handle_close() while its fd lingers */
 };
 
 /* What a waiting call's step function is told. */
@@ -166,6 +173,7 @@ struct call {
 	struct policy_decision denial;
 	struct policy_decision allowed_by; /* the decision for the target chosen */
 	int last_errno;
+	struct lingering *lingering; /* close: answered when the socket's linger ends */
 };
 
 struct session {
@@ -197,6 +205,7 @@ struct session {
 	 * that the sends of one handle leave in one sendmsg (session.c, dispatch_frames). */
 	bool batching_sends;
 	TAILQ_HEAD(, handle) deferred_tx;
+	unsigned dns_in_flight; /* its lookups evdns is working on (resolve.c) */
 };
 
 /* The index of Hello, the first rpc of the service. */
@@ -273,13 +282,24 @@ const char *address_describe(const struct sockaddr *sa, socklen_t len, char *buf
 
 /* resolve.c */
 struct resolve_job;
+struct resolve_uid;
+/* eai_error is an EVUTIL_EAI_* or this: the lookup's deadline (DNS_JOB_TIMEOUT_MS) passed. */
+#define RESOLVE_TIMED_OUT (-1999)
 typedef void (*resolve_done_fn)(int eai_error, struct evutil_addrinfo *res, void *arg);
 struct evdns_base *resolve_base_new(struct event_base *base, const char *resolv_conf,
                                     const char *hosts_file);
-struct resolve_job *resolve_start(struct sockrpcd *d, const char *name, const char *service,
+struct resolve_job *resolve_start(struct session *s, const char *name, const char *service,
                                   int family, int type, int flags, resolve_done_fn done,
                                   void *arg);
 void resolve_cancel(struct resolve_job *job);
+const char *resolve_strerror(int eai_error);
+
+/* linger.c */
+int linger_set_option(struct handle *h, int seconds);
+void linger_close_fd(struct handle *h);
+bool linger_wait_for_close(struct handle *h, struct call *c);
+void linger_call_gone(struct call *c);
+void linger_close_all(struct sockrpcd *d);
 
 /* receive_splice.c */
 int relay_pipe_open(struct relay_pipe *p);

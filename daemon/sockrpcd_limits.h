@@ -39,4 +39,31 @@
 /* On SIGTERM, how long sessions get to take their final replies before the daemon exits. */
 #define SHUTDOWN_FLUSH_MS 500
 
+/* Name lookups (resolve.c). A lookup waits for its turn in its uid's queue, then runs
+ * while its session, its uid and the daemon are under their in-flight limits; freed slots
+ * go round-robin across uids, so a uid flooding a name server that never answers holds
+ * at most its own 16 slots, and another uid's lookup starts at once unless 16 uids flood
+ * together (the daemon's 256, which keeps evdns from queueing and the name server from a
+ * storm); then the uids take the slots that free in turn, one each. A uid may
+ * have 256 lookups waiting; more are refused (ELIMIT). Every lookup ends within
+ * DNS_JOB_TIMEOUT_MS of its request, queued or not: resolv.conf's defaults (timeout 5 s,
+ * 2 attempts) fit. */
+#define DNS_MAX_IN_FLIGHT 256
+#define DNS_MAX_IN_FLIGHT_PER_UID 16
+#define DNS_MAX_IN_FLIGHT_PER_SESSION 8
+#define DNS_MAX_WAITING_PER_UID 256
+#define DNS_JOB_TIMEOUT_MS 10000
+
+/* SO_LINGER is emulated on the loop (linger.c). A close waits at most LINGER_MAX_S, well
+ * under the client library's 30 s deadline for a call (SR_FIXED_DEADLINE_MS), so a close
+ * that waits the whole time is still answered. Lingering sockets hold a daemon fd each:
+ * at most MAX_LINGERING_PER_SESSION per session and MAX_LINGERING in all; past either
+ * the socket closes at once (the kernel still delivers its data), the call does not wait.
+ * Whether the FIN is acknowledged is checked after 1 ms, backing off to 100 ms. */
+#define LINGER_MAX_S 20
+#define MAX_LINGERING_PER_SESSION 16
+#define MAX_LINGERING 256
+#define LINGER_POLL_MIN_MS 1
+#define LINGER_POLL_MAX_MS 100
+
 #endif
