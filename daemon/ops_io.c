@@ -150,7 +150,25 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 		ssize_t n;
 
 		msg.msg_iovlen = (size_t)gather_sends(c, bytes, data->len, flags, iov);
-		n = sendmsg(h->fd, &msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (to != NULL && h->family == AF_UNIX) {
+			/* To a path: reached as the client, the path's file pinned (as_client.c). */
+			n = as_client_unix_sendmsg(&c->session->peer, h->fd, &msg,
+			                           flags | MSG_NOSIGNAL | MSG_DONTWAIT,
+			                           c->session->d->socket_dev, c->session->d->socket_ino);
+			if (n == AS_CLIENT_OWN_SOCKET || n == -ELOOP) {
+				char what[300];
+
+				snprintf(what, sizeof(what), "send to %.200s", c->target_name);
+				op_fail_unix(c, h, (int)n, what);
+				return CALL_DONE;
+			}
+			if (n < 0) {
+				errno = (int)-n;
+				n = -1;
+			}
+		} else {
+			n = sendmsg(h->fd, &msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -451,15 +469,16 @@ send_to_step(struct call *c, enum call_event ev)
 		const struct sockaddr *sa = op_next_target(c, h, POLICY_SEND, &len);
 		char what[300];
 
-		if (sa == NULL || op_is_daemon_socket(c->session->d, sa)) {
+		if (h->family == AF_UNIX)
+			snprintf(what, sizeof(what), "send to %.200s", c->target_name);
+		else
 			snprintf(what, sizeof(what), "send to %.200s:%d", c->target_name, in->port);
-			if (sa != NULL)
-				call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
-				          "%s refused: that is sockrpcd's own socket", what);
-			else
-				op_fail_no_target(c, h, what);
+		if (sa == NULL) {
+			op_fail_no_target(c, h, what);
 			return CALL_DONE;
 		}
+		if (op_unix_refused(c, h, what))
+			return CALL_DONE;
 		if (sa != (const struct sockaddr *)&c->target)
 			memcpy(&c->target, sa, len);
 		c->target_len = len;
