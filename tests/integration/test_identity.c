@@ -500,13 +500,37 @@ child_peer(sr_client *c, struct report *r)
 	l = c_socket(c, r, AF_UNIX, SOCK_STREAM);                            /* 1 */
 	rec(r, sr_bind(l, 0, listen_path, &err), &err, 0);                   /* 2 */
 	rec(r, sr_listen(l, 4, &err), &err, 0);                              /* 3 */
+	c_send_to(r, c, at(p, sizeof(p), "%s/pass.sock", t.spool));         /* 4 */
 	child_sync();
 	a = sr_accept(l, &err);
-	rec(r, a ? 0 : -1, &err, 0);                                         /* 4 */
+	rec(r, a ? 0 : -1, &err, 0);                                         /* 5 */
 	if (a)
-		c_echo(r, a, "hello");                                       /* 5 */
+		c_echo(r, a, "hello");                                       /* 6 */
 	sr_socket_free(a);
 	sr_socket_free(l);
+}
+
+/* Reads text from fd (SO_PASSCRED set) and asserts the sender's credentials. */
+static void
+expect_passed_credentials(int fd, const char *text)
+{
+	char buf[64], control[CMSG_SPACE(sizeof(struct ucred))];
+	struct iovec iov = { buf, strlen(text) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
+		            .msg_controllen = sizeof(control) };
+	struct cmsghdr *cm;
+	struct ucred uc;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	ck_assert_int_eq(poll(&p, 1, 2000), 1);
+	ck_assert_int_eq(recvmsg(fd, &m, MSG_WAITALL), (ssize_t)strlen(text));
+	ck_assert_mem_eq(buf, text, strlen(text));
+	cm = CMSG_FIRSTHDR(&m);
+	ck_assert_ptr_nonnull(cm);
+	ck_assert_int_eq(cm->cmsg_type, SCM_CREDENTIALS);
+	memcpy(&uc, CMSG_DATA(cm), sizeof(uc));
+	ck_assert_uint_eq(uc.uid, NOBODY);
+	ck_assert_uint_eq(uc.gid, NOBODY);
 }
 
 START_TEST(peers_see_the_client)
@@ -519,10 +543,13 @@ START_TEST(peers_see_the_client)
 	struct stat st;
 	gid_t groups[64];
 	char p[160], buf[8];
-	int ok, fd, n_groups;
+	int ok, pass, fd, n_groups, one = 1;
 	bool extra = false, root_group = false;
 
 	ok = plain_unix(SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool));
+	ck_assert_int_eq(setsockopt(ok, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
+	pass = plain_unix(SOCK_DGRAM, at(p, sizeof(p), "%s/pass.sock", t.spool));
+	ck_assert_int_eq(setsockopt(pass, SOL_SOCKET, SO_PASSCRED, &one, sizeof(one)), 0);
 	at(listen_path, sizeof(listen_path), "%s/listener.sock", t.spool);
 	g_extra_gid = EXTRA_GID;
 	child_start(&ch, NOBODY, NOBODY, child_peer);
@@ -541,6 +568,8 @@ START_TEST(peers_see_the_client)
 	}
 	ck_assert(extra);
 	ck_assert(!root_group);
+	/* The bytes it sent carry the client's credentials too (SCM_CREDENTIALS). */
+	expect_passed_credentials(fd, "hi");
 	close(fd);
 	/* The brokered listener's file and its credentials are the client's, too. */
 	ck_assert_int_eq(stat(listen_path, &st), 0);
@@ -556,9 +585,11 @@ START_TEST(peers_see_the_client)
 	ck_assert_int_eq(recv(fd, buf, 5, MSG_WAITALL), 5);
 	ck_assert_int_eq(send(fd, buf, 5, MSG_NOSIGNAL), 5);
 	child_finish(&ch, &r);
-	for (int i = 0; i <= 5; i++)
+	for (int i = 0; i <= 6; i++)
 		assert_ok(&r, i);
-	ck_assert_str_eq(r.o[5].text, "hello");
+	ck_assert_str_eq(r.o[6].text, "hello");
+	expect_passed_credentials(pass, "x");
+	close(pass);
 	close(fd);
 	close(ok);
 	/* The listener's file went with it. */
