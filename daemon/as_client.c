@@ -43,6 +43,7 @@ struct saved_ids {
 static int become(const struct identity *who, struct saved_ids *sv);
 static void come_back(const struct saved_ids *sv);
 static int open_target(const char *path, int *dirfd, const char **name);
+static void remove_stray(const char *path, dev_t dev, ino_t ino);
 
 bool
 as_client_available(void)
@@ -184,7 +185,8 @@ out:
  * directory; the kernel's bind then walks the path once more, so the file bind made is
  * checked, by inode, to be the one in that directory: if a directory was swapped between
  * the two walks, -EXDEV (the socket is then bound elsewhere, where the client may create
- * files, and must not be used). On success *out holds what to remove on close.
+ * files, and must not be used; the file is removed if it can still be found). On success
+ * *out holds what to remove on close.
  * Returns 0 or -errno.
  */
 int
@@ -217,6 +219,7 @@ as_client_unix_bind(const struct identity *who, int fd, const char *path, struct
 		goto out;
 	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0 || st.st_dev != dev ||
 	    st.st_ino != ino) {
+		remove_stray(path, dev, ino);
 		r = -EXDEV;
 		goto out;
 	}
@@ -328,4 +331,26 @@ open_target(const char *path, int *dirfd, const char **name)
 		return fd;
 	*dirfd = fd;
 	return 0;
+}
+
+/* After a lost bind race: removes the file bind made if the path, links followed as the
+ * kernel's bind followed them, still leads to it. Best effort; the file is the client's. */
+static void
+remove_stray(const char *path, dev_t dev, ino_t ino)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	const char *slash = strrchr(path, '/');
+	struct stat st;
+	int fd;
+
+	if (slash == NULL || slash == path || (size_t)(slash - path) >= sizeof(dir))
+		return;
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	if ((fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return;
+	if (fstatat(fd, slash + 1, &st, AT_SYMLINK_NOFOLLOW) == 0 && st.st_dev == dev &&
+	    st.st_ino == ino)
+		unlinkat(fd, slash + 1, 0);
+	close(fd);
 }
