@@ -78,7 +78,8 @@ as_client_socket(const struct identity *who, int family, int type, int protocol,
 	syscall(SYS_setfsgid, egid);
 	if (syscall(SYS_setfsuid, -1) != 0 || (gid_t)syscall(SYS_setfsgid, -1) != egid) {
 		log_error("cannot take the daemon's file system ids back after creating a socket "
-		          "for uid %u: exiting", (unsigned)who->uid);
+		          "for uid %u: exiting",
+		          (unsigned)who->uid);
 		_exit(EXIT_FAILURE);
 	}
 	if (fd < 0)
@@ -121,7 +122,8 @@ as_client_unix_connect(const struct identity *who, int fd, const char *path, dev
 		r = AS_CLIENT_OWN_SOCKET;
 		goto out;
 	}
-	r = connect(fd, (struct sockaddr *)&sun, unix_path_fd_address(file, &sun)) == 0 ? 0 : -errno;
+	r = connect(fd, (struct sockaddr *)&sun, unix_path_fd_address(file, &sun)) == 0 ? 0
+	                                                                                : -errno;
 out:
 	come_back(&sv);
 	if (file >= 0)
@@ -310,7 +312,8 @@ come_back(const struct saved_ids *sv)
 	gid_t rg, eg, sg, groups[SAVED_GROUPS_MAX];
 	long n;
 
-	if (syscall(SYS_setresuid, -1, 0, -1) == 0 && syscall(SYS_setresgid, -1, sv->egid, -1) == 0 &&
+	if (syscall(SYS_setresuid, -1, 0, -1) == 0 &&
+	    syscall(SYS_setresgid, -1, sv->egid, -1) == 0 &&
 	    syscall(SYS_setgroups, (size_t)sv->n_groups, sv->groups) == 0 &&
 	    syscall(SYS_getresuid, &r, &e, &s) == 0 && r == 0 && e == 0 && s == 0 &&
 	    syscall(SYS_getresgid, &rg, &eg, &sg) == 0 && eg == sv->egid &&

@@ -82,8 +82,8 @@ int
 unix_path_open_dir(const char *path, const char **name)
 {
 	struct open_how how = {
-		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
-		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	    .flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+	    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	const char *slash = strrchr(path, '/');
 	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -111,8 +111,8 @@ int
 unix_path_open_file(int dirfd, const char *name)
 {
 	struct open_how how = {
-		.flags = O_PATH | O_CLOEXEC,
-		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
+	    .flags = O_PATH | O_CLOEXEC,
+	    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
 	};
 	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
 

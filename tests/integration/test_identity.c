@@ -47,8 +47,7 @@ static struct {
 	char policy[128], audit[128];
 } t;
 
-static char *
-at(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static char *at(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static char *
 at(char *buf, size_t n, const char *fmt, ...)
@@ -87,7 +86,7 @@ setup(void)
 	         t.spool, t.secret);
 	write_file(t.policy, text);
 	{
-		const char *args[] = { "--policy", t.policy, "--audit", t.audit, NULL };
+		const char *args[] = {"--policy", t.policy, "--audit", t.audit, NULL};
 
 		daemon_start(&test_daemon, args);
 	}
@@ -110,7 +109,7 @@ teardown(void)
 static int
 plain_unix(int type, const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, type | SOCK_CLOEXEC, 0);
 
 	ck_assert_int_ne(fd, -1);
@@ -127,7 +126,7 @@ plain_unix(int type, const char *path)
 static int
 accept_within(int lfd, int ms)
 {
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	struct pollfd p = {.fd = lfd, .events = POLLIN};
 
 	if (poll(&p, 1, ms) != 1)
 		return -1;
@@ -193,22 +192,22 @@ child_spellings(sr_client *c, struct report *r)
 {
 	char p[160];
 
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/../outside/out.sock", t.spool));    /* 0 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s//../outside/out.sock", t.spool));    /* 1 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/../outside/out.sock", t.spool));  /* 0 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s//../outside/out.sock", t.spool)); /* 1 */
 	c_conn(r, c, SOCK_STREAM,
-	       at(p, sizeof(p), "%s/./sub/../../outside/out.sock", t.spool));               /* 2 */
-	c_conn(r, c, SOCK_STREAM, "spool/ok.sock");                                          /* 3 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "/../../..%s/ok.sock", t.spool));         /* 4 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/admin.sock", t.secret));              /* 5 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s//./sub/..///ok.sock", t.spool));      /* 6 */
-	c_bind(r, c, at(p, sizeof(p), "%s/../planted.sock", t.spool));                       /* 7 */
-	c_bind(r, c, at(p, sizeof(p), "%s/sub/../../planted.sock", t.spool));                /* 8 */
-	c_bind(r, c, at(p, sizeof(p), "%s/sub/../../secret/planted.sock", t.spool));         /* 9 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock/", t.spool));                 /* 10 */
-	c_send_to(r, c, at(p, sizeof(p), "%s/../outside/dgram.sock", t.spool));              /* 11 */
-	c_send_to(r, c, at(p, sizeof(p), "%s/dgram.sock", t.secret));                        /* 12 */
-	c_bind(r, c, at(p, sizeof(p), "%s/secret/planted.sock", t.dir));                     /* 13 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool));                  /* 14 */
+	       at(p, sizeof(p), "%s/./sub/../../outside/out.sock", t.spool));           /* 2 */
+	c_conn(r, c, SOCK_STREAM, "spool/ok.sock");                                     /* 3 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "/../../..%s/ok.sock", t.spool));    /* 4 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/admin.sock", t.secret));         /* 5 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s//./sub/..///ok.sock", t.spool)); /* 6 */
+	c_bind(r, c, at(p, sizeof(p), "%s/../planted.sock", t.spool));                  /* 7 */
+	c_bind(r, c, at(p, sizeof(p), "%s/sub/../../planted.sock", t.spool));           /* 8 */
+	c_bind(r, c, at(p, sizeof(p), "%s/sub/../../secret/planted.sock", t.spool));    /* 9 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock/", t.spool));            /* 10 */
+	c_send_to(r, c, at(p, sizeof(p), "%s/../outside/dgram.sock", t.spool));         /* 11 */
+	c_send_to(r, c, at(p, sizeof(p), "%s/dgram.sock", t.secret));                   /* 12 */
+	c_bind(r, c, at(p, sizeof(p), "%s/secret/planted.sock", t.dir));                /* 13 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool));             /* 14 */
 }
 
 START_TEST(dotdot_and_odd_spellings_stay_in_the_spool)
@@ -258,8 +257,9 @@ START_TEST(dotdot_and_odd_spellings_stay_in_the_spool)
 		sr_socket *s = sr_socket_new(c, AF_UNIX, SOCK_STREAM, 0, NULL);
 		sr_error err;
 
-		ck_assert_msg(sr_connect(s, at(p, sizeof(p), "%s/admin.sock", t.secret), 0, 3000,
-		                         &err) == 0, "%s", err.message);
+		ck_assert_msg(
+		    sr_connect(s, at(p, sizeof(p), "%s/admin.sock", t.secret), 0, 3000, &err) == 0,
+		    "%s", err.message);
 		ck_assert_int_ge(fd = accept_within(admin, 1000), 0);
 		close(fd);
 		sr_socket_free(s);
@@ -277,15 +277,15 @@ child_symlinks(sr_client *c, struct report *r)
 {
 	char p[160];
 
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/link.sock", t.spool));            /* 0 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/dirlink/out.sock", t.spool));     /* 1 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/alias.sock", t.spool));           /* 2 */
-	c_bind(r, c, at(p, sizeof(p), "%s/dirlink/planted.sock", t.spool));              /* 3 */
-	c_bind(r, c, at(p, sizeof(p), "%s/dangling.sock", t.spool));                     /* 4 */
-	c_send_to(r, c, at(p, sizeof(p), "%s/dirlink/dgram.sock", t.spool));             /* 5 */
-	c_send_to(r, c, at(p, sizeof(p), "%s/dglink.sock", t.spool));                    /* 6 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/link.sock", t.spool));             /* 0 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/dirlink/out.sock", t.spool));      /* 1 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/alias.sock", t.spool));            /* 2 */
+	c_bind(r, c, at(p, sizeof(p), "%s/dirlink/planted.sock", t.spool));               /* 3 */
+	c_bind(r, c, at(p, sizeof(p), "%s/dangling.sock", t.spool));                      /* 4 */
+	c_send_to(r, c, at(p, sizeof(p), "%s/dirlink/dgram.sock", t.spool));              /* 5 */
+	c_send_to(r, c, at(p, sizeof(p), "%s/dglink.sock", t.spool));                     /* 6 */
 	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/deep/dirlink/out.sock", t.spool)); /* 7 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool));              /* 8 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool));               /* 8 */
 }
 
 START_TEST(symbolic_links_are_never_followed)
@@ -300,14 +300,18 @@ START_TEST(symbolic_links_are_never_followed)
 	/* In the last component, to a socket outside and to one inside; in a directory
 	 * component, at the top of the spool and deeper; dangling, for bind. */
 	ck_assert_int_eq(symlink(at(q, sizeof(q), "%s/out.sock", t.outside),
-	                         at(p, sizeof(p), "%s/link.sock", t.spool)), 0);
+	                         at(p, sizeof(p), "%s/link.sock", t.spool)),
+	                 0);
 	ck_assert_int_eq(symlink(t.outside, at(p, sizeof(p), "%s/dirlink", t.spool)), 0);
 	ck_assert_int_eq(symlink(at(q, sizeof(q), "%s/ok.sock", t.spool),
-	                         at(p, sizeof(p), "%s/alias.sock", t.spool)), 0);
+	                         at(p, sizeof(p), "%s/alias.sock", t.spool)),
+	                 0);
 	ck_assert_int_eq(symlink(at(q, sizeof(q), "%s/planted2.sock", t.outside),
-	                         at(p, sizeof(p), "%s/dangling.sock", t.spool)), 0);
+	                         at(p, sizeof(p), "%s/dangling.sock", t.spool)),
+	                 0);
 	ck_assert_int_eq(symlink(at(q, sizeof(q), "%s/dgram.sock", t.outside),
-	                         at(p, sizeof(p), "%s/dglink.sock", t.spool)), 0);
+	                         at(p, sizeof(p), "%s/dglink.sock", t.spool)),
+	                 0);
 	ck_assert_int_eq(mkdir(at(p, sizeof(p), "%s/deep", t.spool), 0777), 0);
 	ck_assert_int_eq(symlink(t.outside, at(p, sizeof(p), "%s/deep/dirlink", t.spool)), 0);
 	run_as(NOBODY, NOBODY, child_symlinks, &r);
@@ -360,8 +364,8 @@ flipper(void *arg)
 static void *
 acceptor(void *arg)
 {
-	struct pollfd p[2] = { { .fd = race_inside, .events = POLLIN },
-		               { .fd = race_outside, .events = POLLIN } };
+	struct pollfd p[2] = {{.fd = race_inside, .events = POLLIN},
+	                      {.fd = race_outside, .events = POLLIN}};
 
 	while (!atomic_load(&race_stop)) {
 		if (poll(p, 2, 50) <= 0)
@@ -371,7 +375,8 @@ acceptor(void *arg)
 
 			if (!(p[i].revents & POLLIN))
 				continue;
-			while ((fd = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >= 0) {
+			while ((fd = accept4(p[i].fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK)) >=
+			       0) {
 				atomic_fetch_add(i == 0 ? &inside_accepts : &outside_accepts, 1);
 				close(fd);
 			}
@@ -476,7 +481,8 @@ START_TEST(a_flipped_link_never_leads_outside)
 		if (e->d_name[0] == '.' || strcmp(e->d_name, "s.sock") == 0)
 			continue;
 		ck_assert_int_eq(fstatat(dirfd(dir), e->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
-		ck_assert_msg(st.st_uid == NOBODY, "%s owned by %u", e->d_name, (unsigned)st.st_uid);
+		ck_assert_msg(st.st_uid == NOBODY, "%s owned by %u", e->d_name,
+		              (unsigned)st.st_uid);
 		strays++;
 	}
 	closedir(dir);
@@ -498,15 +504,15 @@ child_peer(sr_client *c, struct report *r)
 	sr_socket *l, *a;
 
 	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool)); /* 0 */
-	l = c_socket(c, r, AF_UNIX, SOCK_STREAM);                            /* 1 */
-	rec(r, sr_bind(l, 0, listen_path, &err), &err, 0);                   /* 2 */
-	rec(r, sr_listen(l, 4, &err), &err, 0);                              /* 3 */
+	l = c_socket(c, r, AF_UNIX, SOCK_STREAM);                           /* 1 */
+	rec(r, sr_bind(l, 0, listen_path, &err), &err, 0);                  /* 2 */
+	rec(r, sr_listen(l, 4, &err), &err, 0);                             /* 3 */
 	c_send_to(r, c, at(p, sizeof(p), "%s/pass.sock", t.spool));         /* 4 */
 	child_sync();
 	a = sr_accept(l, &err);
-	rec(r, a ? 0 : -1, &err, 0);                                         /* 5 */
+	rec(r, a ? 0 : -1, &err, 0); /* 5 */
 	if (a)
-		c_echo(r, a, "hello");                                       /* 6 */
+		c_echo(r, a, "hello"); /* 6 */
 	sr_socket_free(a);
 	sr_socket_free(l);
 }
@@ -516,12 +522,14 @@ static void
 expect_passed_credentials(int fd, const char *text)
 {
 	char buf[64], control[CMSG_SPACE(sizeof(struct ucred))];
-	struct iovec iov = { buf, strlen(text) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control,
-		            .msg_controllen = sizeof(control) };
+	struct iovec iov = {buf, strlen(text)};
+	struct msghdr m = {.msg_iov = &iov,
+	                   .msg_iovlen = 1,
+	                   .msg_control = control,
+	                   .msg_controllen = sizeof(control)};
 	struct cmsghdr *cm;
 	struct ucred uc;
-	struct pollfd p = { .fd = fd, .events = POLLIN };
+	struct pollfd p = {.fd = fd, .events = POLLIN};
 
 	ck_assert_int_eq(poll(&p, 1, 2000), 1);
 	ck_assert_int_eq(recvmsg(fd, &m, MSG_WAITALL), (ssize_t)strlen(text));
@@ -540,7 +548,7 @@ START_TEST(peers_see_the_client)
 	struct report r;
 	struct ucred cred;
 	socklen_t len = sizeof(cred);
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	struct stat st;
 	gid_t groups[64];
 	char p[160], buf[8];
@@ -612,9 +620,9 @@ child_other_daemon(sr_client *c, struct report *r)
 	Sockrpc__SocketRequest sock = SOCKRPC__SOCKET_REQUEST__INIT;
 
 	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/self.sock", t.spool)); /* 0 */
-	s = c_socket(c, r, AF_UNIX, SOCK_STREAM);                              /* 1 */
+	s = c_socket(c, r, AF_UNIX, SOCK_STREAM);                             /* 1 */
 	rec(r, sr_connect(s, at(p, sizeof(p), "%s/other.sock", t.spool), 0, 3000, &err), &err,
-	    0);                                                                 /* 2 */
+	    0); /* 2 */
 	hello.major = SR_PROTOCOL_MAJOR;
 	hello.minor = SR_PROTOCOL_MINOR;
 	hello.client_name = "through the broker";
@@ -633,7 +641,7 @@ START_TEST(another_sockrpcd_sees_the_client)
 	struct child ch;
 	struct report r;
 	char p[160], audit[160], text[8192];
-	const char *args[] = { "--audit", audit, NULL };
+	const char *args[] = {"--audit", audit, NULL};
 	long long deadline;
 	FILE *f;
 	size_t n = 0;
@@ -679,7 +687,7 @@ static int reuse_port;
 static int
 plain_inet(int type, int option, int *port, bool do_listen)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)*port) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*port)};
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, type | SOCK_CLOEXEC, 0), one = 1;
 
@@ -775,7 +783,7 @@ direct_bind(int type, int port)
 
 	ck_assert_int_ne(pid, -1);
 	if (pid == 0) {
-		struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+		struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 		int one = 1, fd;
 
 		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -796,12 +804,13 @@ START_TEST(reuseaddr_gives_no_more_than_directly)
 	static const struct {
 		int type;
 		bool listening;
-	} cases[] = { { SOCK_DGRAM, false }, { SOCK_STREAM, false }, { SOCK_STREAM, true } };
+	} cases[] = {{SOCK_DGRAM, false}, {SOCK_STREAM, false}, {SOCK_STREAM, true}};
 	struct report r;
 
 	reuse_option = SO_REUSEADDR;
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		int port = 0, fd = plain_inet(cases[k].type, SO_REUSEADDR, &port, cases[k].listening);
+		int port = 0,
+		    fd = plain_inet(cases[k].type, SO_REUSEADDR, &port, cases[k].listening);
 		int direct = direct_bind(cases[k].type, port);
 
 		share_port_as(NOBODY, cases[k].type, port, &r);
@@ -890,17 +899,17 @@ child_dropped(sr_client *c, struct report *r)
 	sr_error err;
 	sr_socket *s = c_socket(c, r, AF_INET, SOCK_STREAM);
 
-	rec(r, sr_set_option(s, SO_REUSEPORT, 1, &err), &err, 0);              /* 1 */
-	rec(r, sr_set_option(s, SO_REUSEADDR, 1, &err), &err, 0);              /* 2 */
-	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool));     /* 3 */
-	c_bind(r, c, at(p, sizeof(p), "%s/dropped.sock", t.spool));             /* 4 */
-	c_send_to(r, c, at(p, sizeof(p), "%s/ok.sock", t.spool));               /* 5 */
+	rec(r, sr_set_option(s, SO_REUSEPORT, 1, &err), &err, 0);           /* 1 */
+	rec(r, sr_set_option(s, SO_REUSEADDR, 1, &err), &err, 0);           /* 2 */
+	c_conn(r, c, SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool)); /* 3 */
+	c_bind(r, c, at(p, sizeof(p), "%s/dropped.sock", t.spool));         /* 4 */
+	c_send_to(r, c, at(p, sizeof(p), "%s/ok.sock", t.spool));           /* 5 */
 	sr_socket_free(s);
 }
 
 START_TEST(a_daemon_without_root_refuses_to_lend_its_identity)
 {
-	const char *args[] = { "--policy", t.policy, "--user", "sockrpc", NULL };
+	const char *args[] = {"--policy", t.policy, "--user", "sockrpc", NULL};
 	struct daemon root = test_daemon;
 	struct report r;
 	char p[160];
