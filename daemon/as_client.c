@@ -2,7 +2,7 @@
  * as_client.c - system calls whose outcome depends on who makes them, made as the client:
  * AF_UNIX connect, bind, listen, send_to and unlink with the client's uid, gid and groups
  * (file permissions apply as without the broker; the peer's SO_PEERCRED shows the client),
- * and sockets created with the client's fsuid/fsgid (the kernel's same-owner check for
+ * and sockets created with the client's fsuid (the kernel's same-owner check for
  * SO_REUSEPORT then compares the client's uid, not the daemon's).
  *
  * How: the calling thread alone takes the client's effective ids for one non-blocking
@@ -51,33 +51,35 @@ as_client_available(void)
 	return geteuid() == 0;
 }
 
-/* A new socket owned by the client (its fsuid/fsgid) when the daemon is root, else by the
- * daemon; *owned says which. Returns the fd or -errno. */
+/*
+ * A new socket owned by the client when the daemon is root, else by the daemon; *owned
+ * says which. The kernel's owner checks (SO_REUSEPORT) compare the socket's uid, taken from
+ * the creator's fsuid; the gid is never compared, so only the fsuid switches (each switch
+ * costs a credentials copy). Returns the fd or -errno.
+ */
 int
 as_client_socket(const struct identity *who, int family, int type, int protocol, bool *owned)
 {
-	gid_t egid = getegid();
 	int fd, err = 0;
 
 	*owned = false;
-	if (!as_client_available()) {
+	if (!as_client_available() || who->uid == 0) {
 		fd = socket(family, type, protocol);
+		*owned = fd >= 0 && as_client_available(); /* root's own: the daemon's uid */
 		return fd < 0 ? -errno : fd;
 	}
-	/* setfsuid() reports the previous value, never failure: read it back with -1. */
-	syscall(SYS_setfsgid, who->gid);
+	/* setfsuid() reports the previous value, never failure: read it back with -1 (an
+	 * invalid id, which changes nothing). */
 	syscall(SYS_setfsuid, who->uid);
-	if ((uid_t)syscall(SYS_setfsuid, -1) != who->uid ||
-	    (gid_t)syscall(SYS_setfsgid, -1) != who->gid) {
+	if ((uid_t)syscall(SYS_setfsuid, -1) != who->uid) {
 		fd = -1;
 		err = EPERM;
 	} else if ((fd = socket(family, type, protocol)) < 0) {
 		err = errno;
 	}
 	syscall(SYS_setfsuid, 0);
-	syscall(SYS_setfsgid, egid);
-	if (syscall(SYS_setfsuid, -1) != 0 || (gid_t)syscall(SYS_setfsgid, -1) != egid) {
-		log_error("cannot take the daemon's file system ids back after creating a socket "
+	if (syscall(SYS_setfsuid, -1) != 0) {
+		log_error("cannot take the daemon's file system uid back after creating a socket "
 		          "for uid %u: exiting",
 		          (unsigned)who->uid);
 		_exit(EXIT_FAILURE);
