@@ -814,6 +814,11 @@ START_TEST(reuseaddr_gives_no_more_than_directly)
 		int direct = direct_bind(cases[k].type, port);
 
 		share_port_as(NOBODY, cases[k].type, port, &r);
+		fprintf(stderr,
+		        "SO_REUSEADDR on root's %s%s port, uid 65534: directly %s, brokered %s\n",
+		        cases[k].type == SOCK_DGRAM ? "UDP" : "TCP",
+		        cases[k].listening ? " listening" : "", direct ? strerror(direct) : "bound",
+		        r.o[2].code ? r.o[2].msg : "bound");
 		assert_ok(&r, 1);
 		if (direct == 0)
 			assert_ok(&r, 2);
