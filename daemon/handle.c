@@ -371,6 +371,12 @@ handle_close(struct handle *h, const char *reason)
 	event_free(h->tx.io);
 	h->rx.io = h->tx.io = NULL;
 	linger_close_fd(h); /* may wait out SO_LINGER, off the loop's back */
+	if (h->unix_file != NULL) {
+		/* The path can be bound again; a file put there since is left alone. */
+		as_client_unix_unlink(&s->peer, h->unix_file);
+		free(h->unix_file);
+		h->unix_file = NULL;
+	}
 	audit_handle_closed(s->d->audit, s->id, &s->peer, h->id, h->bytes_in, h->bytes_out,
 	                    reason);
 	session_remove_handle(s, h);

@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <event2/util.h>
@@ -146,9 +145,23 @@ on_target_resolved(int eai, struct evutil_addrinfo *res, void *arg)
 int
 op_set_target(struct call *c, struct handle *h, const char *host, int port)
 {
-	int r = address_parse(host, port, h->family, &c->target, &c->target_len);
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int r;
 
 	c->target_name = host;
+	if (h->family == AF_UNIX) {
+		/* The policy matches, and the daemon reaches, the normalised path only. */
+		const char *why = unix_path_normalise(host, path, sizeof(path));
+
+		if (why != NULL) {
+			call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+			          "address not valid or unsupported: %.200s: %s", host, why);
+			return -1;
+		}
+		r = address_parse(path, port, h->family, &c->target, &c->target_len);
+	} else {
+		r = address_parse(host, port, h->family, &c->target, &c->target_len);
+	}
 	if (r == 0)
 		return 0;
 	if (r == -EAFNOSUPPORT) {
@@ -249,19 +262,32 @@ op_fail_no_target(struct call *c, struct handle *h, const char *what)
 		          what);
 }
 
-/* The daemon's own socket is never a valid target: a client must not reach another
- * session through it. */
+/*
+ * For an AF_UNIX path: answers the call and returns true when the daemon cannot reach
+ * paths as this client (it runs without root, so it would lend its own identity).
+ */
 bool
-op_is_daemon_socket(struct sockrpcd *d, const struct sockaddr *sa)
+op_unix_refused(struct call *c, struct handle *h, const char *what)
 {
-	const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
-	struct stat st;
-
-	if (sa->sa_family != AF_UNIX || un->sun_path[0] == '\0')
+	if (h->family != AF_UNIX || as_client_available())
 		return false;
-	if (strcmp(un->sun_path, d->opt.socket_path) == 0)
-		return true;
-	/* Other spellings (links, ./..): compare the file itself. */
-	return d->socket_ino != 0 && stat(un->sun_path, &st) == 0 &&
-	       st.st_dev == d->socket_dev && st.st_ino == d->socket_ino;
+	call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
+	          "%s refused: the daemon runs without root, so it cannot act as uid %u for "
+	          "AF_UNIX; see docs/deployment.md",
+	          what, (unsigned)c->session->peer.uid);
+	return true;
+}
+
+/* Answers a failed as_client_unix_* call (r < 0) for `what`. */
+void
+op_fail_unix(struct call *c, struct handle *h, int r, const char *what)
+{
+	if (r == AS_CLIENT_OWN_SOCKET)
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "%s refused: that is sockrpcd's own socket",
+		          what);
+	else if (r == -ELOOP)
+		call_fail_errno(c, h, ELOOP,
+		                "%s failed: path contains a symbolic link; name the real path", what);
+	else
+		call_fail_errno(c, h, -r, "%s failed", what);
 }

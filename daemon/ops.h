@@ -61,6 +61,7 @@ const struct sockaddr *op_next_target(struct call *c, struct handle *h, enum pol
 void op_fail_no_target(struct call *c, struct handle *h, const char *what);
 
 bool op_connection_allowed(struct call *c, struct handle *h, const struct policy_decision *d);
-bool op_is_daemon_socket(struct sockrpcd *d, const struct sockaddr *sa);
+bool op_unix_refused(struct call *c, struct handle *h, const char *what);
+void op_fail_unix(struct call *c, struct handle *h, int r, const char *what);
 
 #endif

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "ops.h"
@@ -15,7 +16,10 @@ record_peer(struct call *c, struct handle *h)
 {
 	const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
 
-	if (in->host[0])
+	if (h->family == AF_UNIX && c->target_len > 0) /* the normalised path reached */
+		snprintf(h->host, sizeof(h->host), "%s",
+		         ((const struct sockaddr_un *)&c->target)->sun_path);
+	else if (in->host[0])
 		snprintf(h->host, sizeof(h->host), "%s", in->host);
 	h->port = in->port;
 }
@@ -48,11 +52,26 @@ describe_target(struct call *c, struct handle *h, char *buf, size_t n)
 		snprintf(buf, n, "connect to %.200s:%d", host, in->port);
 }
 
+/* Starts connecting to sa; an AF_UNIX path as the client (as_client.c). Returns 0 or
+ * -errno, or AS_CLIENT_OWN_SOCKET. */
+static int
+start_connect(struct call *c, struct handle *h, const struct sockaddr *sa, socklen_t len)
+{
+	struct sockrpcd *d = c->session->d;
+
+	if (h->family == AF_UNIX)
+		return as_client_unix_connect(&c->session->peer, h->fd,
+		                              ((const struct sockaddr_un *)sa)->sun_path,
+		                              d->socket_dev, d->socket_ino);
+	return connect(h->fd, sa, len) == 0 ? 0 : -errno;
+}
+
 static enum call_progress
 connect_step(struct call *c, enum call_event ev)
 {
 	struct handle *h = c->handle;
 	char what[300];
+	int r;
 
 	describe_target(c, h, what, sizeof(what));
 	if (ev == CALL_TIMEOUT) {
@@ -84,16 +103,16 @@ connect_step(struct call *c, enum call_event ev)
 			op_fail_no_target(c, h, what);
 			return connect_finish(c, h, false);
 		}
-		if (op_is_daemon_socket(c->session->d, sa)) {
-			call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "%s refused: that is sockrpcd's own socket",
-			          what);
+		if (op_unix_refused(c, h, what) || !op_connection_allowed(c, h, &c->allowed_by))
+			return connect_finish(c, h, false);
+		r = start_connect(c, h, sa, len);
+		if (r == 0)
+			return connect_finish(c, h, true);
+		if (r == AS_CLIENT_OWN_SOCKET || r == -ELOOP) {
+			op_fail_unix(c, h, r, what);
 			return connect_finish(c, h, false);
 		}
-		if (!op_connection_allowed(c, h, &c->allowed_by))
-			return connect_finish(c, h, false);
-		if (connect(h->fd, sa, len) == 0)
-			return connect_finish(c, h, true);
-		if (errno == EINPROGRESS || errno == EAGAIN) {
+		if (r == -EINPROGRESS || r == -EAGAIN) {
 			c->connect_started = true;
 			h->state = HANDLE_CONNECTING;
 			if (!h->blocking) {
@@ -106,7 +125,7 @@ connect_step(struct call *c, enum call_event ev)
 			}
 			return CALL_WAIT_IO;
 		}
-		c->last_errno = errno; /* try the next address the name gave */
+		c->last_errno = -r; /* try the next address the name gave */
 		handle_reset_connection(h);
 	}
 }
@@ -190,6 +209,7 @@ accept_step(struct call *c, enum call_event ev)
 	               &accepted->port);
 	if (accepted->port < 0)
 		accepted->port = 0;
+	accepted->client_owned = h->client_owned; /* the kernel copies the listener's owner */
 	accepted->state = HANDLE_CONNECTED;
 	reply.status = (Sockrpc__Status *)&status_ok;
 	reply.state = handle_state_message(h, &state);

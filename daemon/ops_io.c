@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "enums.h"
 #include "frame.h"
@@ -125,6 +126,29 @@ credit_sent(struct call *c, size_t len, size_t sent, int n_iov)
 	}
 }
 
+/*
+ * A receiver with SO_PASSCRED would otherwise be told the sending thread's real ids (the
+ * daemon's): say the client's, which a root daemon may (CAP_SETUID, CAP_SETGID). Without
+ * root the daemon has no AF_UNIX socket that can send (as_client.c).
+ */
+static void
+attach_client_credentials(struct call *c, struct msghdr *msg, char *buf, size_t len)
+{
+	const struct identity *who = &c->session->peer;
+	struct ucred uc = { .pid = getpid(), .uid = who->uid, .gid = who->gid };
+	struct cmsghdr *cm;
+
+	if (!as_client_available())
+		return;
+	msg->msg_control = buf;
+	msg->msg_controllen = len;
+	cm = CMSG_FIRSTHDR(msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_CREDENTIALS;
+	cm->cmsg_len = CMSG_LEN(sizeof(uc));
+	memcpy(CMSG_DATA(cm), &uc, sizeof(uc));
+}
+
 /* The shared tail of send and send_to: data, flags and destination (NULL: connected). */
 static enum call_progress
 transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struct sockaddr *to,
@@ -147,10 +171,34 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 	while (once || c->done < data->len) {
 		struct iovec iov[SEND_GATHER_MAX];
 		struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = to_len, .msg_iov = iov };
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(struct ucred))];
+		} creds;
 		ssize_t n;
 
 		msg.msg_iovlen = (size_t)gather_sends(c, bytes, data->len, flags, iov);
-		n = sendmsg(h->fd, &msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (h->family == AF_UNIX)
+			attach_client_credentials(c, &msg, creds.buf, sizeof(creds.buf));
+		if (to != NULL && h->family == AF_UNIX) {
+			/* To a path: reached as the client, the path's file pinned (as_client.c). */
+			n = as_client_unix_sendmsg(&c->session->peer, h->fd, &msg,
+			                           flags | MSG_NOSIGNAL | MSG_DONTWAIT,
+			                           c->session->d->socket_dev, c->session->d->socket_ino);
+			if (n == AS_CLIENT_OWN_SOCKET || n == -ELOOP) {
+				char what[300];
+
+				snprintf(what, sizeof(what), "send to %.200s", c->target_name);
+				op_fail_unix(c, h, (int)n, what);
+				return CALL_DONE;
+			}
+			if (n < 0) {
+				errno = (int)-n;
+				n = -1;
+			}
+		} else {
+			n = sendmsg(h->fd, &msg, flags | MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -451,15 +499,16 @@ send_to_step(struct call *c, enum call_event ev)
 		const struct sockaddr *sa = op_next_target(c, h, POLICY_SEND, &len);
 		char what[300];
 
-		if (sa == NULL || op_is_daemon_socket(c->session->d, sa)) {
+		if (h->family == AF_UNIX)
+			snprintf(what, sizeof(what), "send to %.200s", c->target_name);
+		else
 			snprintf(what, sizeof(what), "send to %.200s:%d", c->target_name, in->port);
-			if (sa != NULL)
-				call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
-				          "%s refused: that is sockrpcd's own socket", what);
-			else
-				op_fail_no_target(c, h, what);
+		if (sa == NULL) {
+			op_fail_no_target(c, h, what);
 			return CALL_DONE;
 		}
+		if (op_unix_refused(c, h, what))
+			return CALL_DONE;
 		if (sa != (const struct sockaddr *)&c->target)
 			memcpy(&c->target, sa, len);
 		c->target_len = len;

@@ -52,6 +52,15 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 		return;
 	}
 	value = (int)in->value;
+	/* The kernel lets sockets of one owner share a port; owned by the daemon, every
+	 * client's socket would share with every other's (as_client_socket). */
+	if (option == SO_REUSEPORT && value != 0 && !h->client_owned) {
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
+		          "setting SO_REUSEPORT refused: the daemon runs without root, so its sockets "
+		          "cannot carry uid %u as their owner; see docs/deployment.md",
+		          (unsigned)c->session->peer.uid);
+		return;
+	}
 	if (option == SO_SNDTIMEO) {
 		h->send_timeout_ms = value;
 	} else if (option == SO_RCVTIMEO) {

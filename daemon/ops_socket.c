@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -35,6 +36,7 @@ OP(socket, SocketRequest, SocketReply)
 	struct handle *h;
 	int family, type, protocol, fd, r;
 	socklen_t len = sizeof(protocol);
+	bool owned;
 
 	if (wire_to_host(c, enum_family_to_host, enum_family_name, in->family, "family", &family) ||
 	    wire_to_host(c, enum_type_to_host, enum_type_name, in->type, "type", &type) ||
@@ -62,9 +64,11 @@ OP(socket, SocketRequest, SocketReply)
 		          "too many sockets in this session (limit %u)", s->d->opt.limits.max_handles);
 		return;
 	}
-	fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+	/* Owned by the client, so that the kernel's owner checks (SO_REUSEPORT) apply to it. */
+	fd = as_client_socket(&s->peer, family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol,
+	                      &owned);
 	if (fd < 0) {
-		call_fail_errno(c, NULL, errno, "cannot create socket");
+		call_fail_errno(c, NULL, -fd, "cannot create socket");
 		return;
 	}
 	/* Report the protocol the kernel chose for "default" (0), as the type implies. */
@@ -75,6 +79,7 @@ OP(socket, SocketRequest, SocketReply)
 		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM, "cannot create socket: out of memory");
 		return;
 	}
+	h->client_owned = owned;
 	r = session_add_handle(s, h);
 	if (r != 0) {
 		handle_close(h, "could not be registered");
@@ -84,6 +89,45 @@ OP(socket, SocketRequest, SocketReply)
 		return;
 	}
 	op_reply_state(c, h);
+}
+
+/*
+ * Binds an AF_UNIX socket to a path as the client, keeping what to remove on close.
+ * Returns true, or false after answering the call.
+ */
+static bool
+bind_unix(struct call *c, struct handle *h, const struct sockaddr_un *sun, const char *what)
+{
+	struct unix_file *f;
+	int r;
+
+	if (op_unix_refused(c, h, what))
+		return false;
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "%s failed: out of memory", what);
+		return false;
+	}
+	r = as_client_unix_bind(&c->session->peer, h->fd, sun->sun_path, f);
+	if (r == -EXDEV) {
+		/* Bound, but elsewhere than the path named: the socket may not be used. */
+		free(f);
+		shutdown(h->fd, SHUT_RDWR);
+		h->shut_rd = h->shut_wr = true;
+		h->shutdown_reason = SHUT_RDWR;
+		h->state = HANDLE_SHUTDOWN;
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
+		          "%s refused: a directory of the path changed while binding; the socket "
+		          "is shut down",
+		          what);
+		return false;
+	}
+	if (r != 0) {
+		free(f);
+		op_fail_unix(c, h, r, what);
+		return false;
+	}
+	h->unix_file = f;
+	return true;
 }
 
 /* Binds to the first address (of a name's) the policy allows; runs once resolved. */
@@ -108,7 +152,11 @@ bind_step(struct call *c, enum call_event ev)
 		op_fail_no_target(c, h, what);
 		return CALL_DONE;
 	}
-	if (bind(h->fd, sa, len) != 0) {
+	if (h->family == AF_UNIX) {
+		if (!bind_unix(c, h, (const struct sockaddr_un *)sa, what))
+			return CALL_DONE;
+		host = ((const struct sockaddr_un *)sa)->sun_path; /* the normalised path */
+	} else if (bind(h->fd, sa, len) != 0) {
 		call_fail_errno(c, h, errno, "%s failed", what);
 		return CALL_DONE;
 	}
@@ -154,7 +202,7 @@ OP(listen, ListenRequest, ListenReply)
 	struct policy_decision decision;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
-	int backlog;
+	int backlog, r;
 
 	if (h == NULL)
 		return; /* answered: the call, and `in` with it, are gone */
@@ -173,8 +221,13 @@ OP(listen, ListenRequest, ListenReply)
 		          h->host, h->port, decision.rule, decision.reason);
 		return;
 	}
-	if (listen(h->fd, backlog) != 0) {
-		call_fail_errno(c, h, errno, "listen failed");
+	/* An AF_UNIX listener records the credentials its peers see: the client's. */
+	if (h->family == AF_UNIX)
+		r = as_client_unix_listen(&c->session->peer, h->fd, backlog);
+	else
+		r = listen(h->fd, backlog) == 0 ? 0 : -errno;
+	if (r != 0) {
+		call_fail_errno(c, h, -r, "listen failed");
 		return;
 	}
 	h->state = HANDLE_LISTENING;

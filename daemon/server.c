@@ -255,6 +255,14 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		close(fd);
 		return;
 	}
+	/* A brokered connection back into this daemon: a client must never reach another
+	 * session through it (ops_connect.c refuses the socket's inode; this holds even
+	 * where that inode is unknown). */
+	if (peer.pid == getpid()) {
+		log_warn("refused a connection from sockrpcd itself");
+		close(fd);
+		return;
+	}
 	/* Session limits are applied at Hello, where the client can be told why. */
 	if (session_new(d, fd, &peer) == NULL)
 		log_error("cannot start a session: out of memory");

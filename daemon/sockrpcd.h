@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/un.h>
 
 #include <event2/event.h>
 
@@ -111,6 +112,14 @@ struct call_queue {
 	struct event *io; /* EV_READ for rx, EV_WRITE for tx */
 };
 
+/* The socket file a brokered bind made: removed when its handle closes, if still there. */
+struct unix_file {
+	int dirfd; /* O_PATH, the directory it was made in; -1: nothing to remove */
+	dev_t dev;
+	ino_t ino;
+	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
 struct handle {
 	struct session *session;
 	int64_t id;
@@ -131,6 +140,8 @@ struct handle {
 	TAILQ_ENTRY(handle) deferred_link;
 	int linger_s; /* SO_LINGER seconds as the client set them, -1: off (linger.c) */
 	struct lingering *lingering; /* set by handle_close() while its fd lingers */
+	bool client_owned; /* the OS socket carries the client's uid (as_client_socket) */
+	struct unix_file *unix_file; /* owned; NULL unless an AF_UNIX bind made a file */
 };
 
 /* What a waiting call's step function is told. */
@@ -300,6 +311,28 @@ void linger_close_fd(struct handle *h);
 bool linger_wait_for_close(struct handle *h, struct call *c);
 void linger_call_gone(struct call *c);
 void linger_close_all(struct sockrpcd *d);
+
+/* unix_path.c */
+const char *unix_path_normalise(const char *path, char *out, size_t out_len);
+int unix_path_open_dir(const char *path, const char **name);
+int unix_path_open_file(int dirfd, const char *name);
+socklen_t unix_path_fd_address(int fd, struct sockaddr_un *out);
+int unix_path_bound_file(int sock, dev_t *dev, ino_t *ino);
+
+/* as_client.c */
+/* as_client_unix_connect/_sendmsg: the target is the daemon's own socket (not an errno). */
+#define AS_CLIENT_OWN_SOCKET (-100000)
+bool as_client_available(void);
+int as_client_socket(const struct identity *who, int family, int type, int protocol,
+                     bool *owned);
+int as_client_unix_connect(const struct identity *who, int fd, const char *path, dev_t own_dev,
+                           ino_t own_ino);
+ssize_t as_client_unix_sendmsg(const struct identity *who, int fd, const struct msghdr *msg,
+                               int flags, dev_t own_dev, ino_t own_ino);
+int as_client_unix_bind(const struct identity *who, int fd, const char *path,
+                        struct unix_file *out);
+int as_client_unix_listen(const struct identity *who, int fd, int backlog);
+int as_client_unix_unlink(const struct identity *who, struct unix_file *f);
 
 /* receive_splice.c */
 int relay_pipe_open(struct relay_pipe *p);

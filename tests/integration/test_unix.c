@@ -243,7 +243,7 @@ START_TEST(daemon_socket_is_refused)
 	sr_socket *s = new_sock(c, AF_UNIX, SOCK_STREAM);
 	sr_socket *d = new_sock(c, AF_UNIX, SOCK_DGRAM);
 	sr_error err;
-	char link[128];
+	char alias[128], symlinked[128];
 
 	/* Where the daemon's user can reach its own socket (as in /run/sockrpc), the
 	 * daemon could connect: only its check stops it. */
@@ -251,19 +251,36 @@ START_TEST(daemon_socket_is_refused)
 	ck_assert_int_eq(sr_connect(s, test_daemon.path, 0, 2000, &err), -1);
 	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
 	assert_state(s, .port = 0, .shutdown_reason = -1);
-	/* Another name for the same socket is the same socket. */
-	tmp_path(link, sizeof(link), "alias.sock");
-	ck_assert_int_eq(symlink(test_daemon.path, link), 0);
-	ck_assert_int_eq(sr_connect(s, link, 0, 2000, &err), -1);
+	/* Another name for the same socket is the same socket: a hard link, or a spelling
+	 * with `..`, `//` and `.`. */
+	tmp_path(alias, sizeof(alias), "alias.sock");
+	ck_assert_int_eq(link(test_daemon.path, alias), 0);
+	ck_assert_int_eq(sr_connect(s, alias, 0, 2000, &err), -1);
 	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	assert_state(s, .port = 0, .shutdown_reason = -1);
+	{
+		char odd[160];
+
+		snprintf(odd, sizeof(odd), "%s/../%s//./sockrpc.sock", test_daemon.dir,
+		    strrchr(test_daemon.dir, '/') + 1);
+		ck_assert_int_eq(sr_connect(s, odd, 0, 2000, &err), -1);
+		assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	}
+	/* A symbolic link is never followed: the real path must be named. */
+	tmp_path(symlinked, sizeof(symlinked), "symlink.sock");
+	ck_assert_int_eq(symlink(test_daemon.path, symlinked), 0);
+	ck_assert_int_eq(sr_connect(s, symlinked, 0, 2000, &err), -1);
+	assert_err(err, SR_EOS, ELOOP, "symbolic link");
 	assert_state(s, .port = 0, .shutdown_reason = -1);
 	/* Datagram sockets neither. */
 	ck_assert_int_eq(sr_connect(d, test_daemon.path, 0, 2000, &err), -1);
 	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
 	ck_assert_int_eq(sr_send_to(d, test_daemon.path, 0, "x", 1, 0, &err), -1);
 	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
-	ck_assert_int_eq(sr_send_to(d, link, 0, "x", 1, 0, &err), -1);
+	ck_assert_int_eq(sr_send_to(d, alias, 0, "x", 1, 0, &err), -1);
 	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	ck_assert_int_eq(sr_send_to(d, symlinked, 0, "x", 1, 0, &err), -1);
+	assert_err(err, SR_EOS, ELOOP, "symbolic link");
 	/* The session is unharmed. */
 	ck_assert(!sr_socket_state(s)->is_closed);
 	sr_socket_free(d);
@@ -273,11 +290,9 @@ START_TEST(daemon_socket_is_refused)
 END_TEST
 
 /*
- * A daemon dropped to its own user whose socket lives in a directory only root may
- * search (the harness's 0700 temporary directory) cannot stat its own socket any
- * more; connecting there must still be refused as its own socket (EDENIED), not fail
- * with whatever the OS says. Needs the `sockrpc` user: created for the test as root,
- * skipped otherwise.
+ * A daemon dropped to its own user cannot act as its clients, so it refuses every AF_UNIX
+ * path (it would otherwise lend its own identity), its own socket included, with the
+ * reason. Needs the `sockrpc` user: created for the test as root, skipped otherwise.
  */
 START_TEST(daemon_socket_refused_when_its_directory_is_private)
 {
@@ -293,7 +308,10 @@ START_TEST(daemon_socket_refused_when_its_directory_is_private)
 	c = daemon_client(&dropped);
 	s = new_sock(c, AF_UNIX, SOCK_STREAM);
 	ck_assert_int_eq(sr_connect(s, dropped.path, 0, 2000, &err), -1);
-	assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
+	assert_err(err, SR_EDENIED, 0, "runs without root, so it cannot act as uid 0");
+	ck_assert_int_eq(sr_bind(s, 0, "/tmp/sockrpc-dropped.sock", &err), -1);
+	assert_err(err, SR_EDENIED, 0, "docs/deployment.md");
+	ck_assert_int_eq(access("/tmp/sockrpc-dropped.sock", F_OK), -1);
 	assert_state(s, .port = 0, .shutdown_reason = -1);
 	sr_socket_free(s);
 	sr_client_close(c);
