@@ -56,11 +56,12 @@ static const struct option_info {
 } option_table[] = {
     /* EACCES unless CAP_NET_ADMIN for any non-zero value. */
     {"SO_DEBUG", SO_DEBUG, 0, 0, "CAP_NET_ADMIN"},
-    /* No capability, but the kernel lets two sockets share a port only if they have one
-     * owner, and every brokered socket is the daemon's: the check would be void. */
-    {"SO_REUSEADDR", SO_REUSEADDR, 0, 0, "the same owner as the port's other sockets"},
+    /* The kernel's SO_REUSEADDR check compares no owner. */
+    {"SO_REUSEADDR", SO_REUSEADDR, LLONG_MIN, LLONG_MAX, NULL},
 #ifdef SO_REUSEPORT
-    {"SO_REUSEPORT", SO_REUSEPORT, 0, 0, "the same owner as the port's other sockets"},
+    /* Sharing a port needs the same owner; a brokered socket is the client's
+     * (as_client_socket), and ops_options.c refuses it on a socket the daemon owns. */
+    {"SO_REUSEPORT", SO_REUSEPORT, LLONG_MIN, LLONG_MAX, NULL},
 #endif
     {"SO_KEEPALIVE", SO_KEEPALIVE, LLONG_MIN, LLONG_MAX, NULL},
     {"SO_DONTROUTE", SO_DONTROUTE, LLONG_MIN, LLONG_MAX, NULL},

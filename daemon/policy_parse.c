@@ -231,8 +231,8 @@ policy_warnings(const struct policy *p, FILE *out)
 		}
 		if ((r->ops & (1u << POLICY_OPTION)) && r->n_options == 0)
 			fprintf(out,
-			        "%s:%d: note: allows no privileged option (SO_DEBUG, SO_REUSEADDR, "
-			        "SO_REUSEPORT): only a rule naming the option allows it\n",
+			        "%s:%d: note: allows no privileged option (SO_DEBUG, SO_PRIORITY "
+			        "above 6, ...): only a rule naming the option allows it\n",
 			        file, r->line);
 	}
 	return n;

@@ -180,7 +180,7 @@ START_TEST(explain_options_and_destinations)
 	write_policy("deny * connect,send @loopback reason \"no loopback\"\n"
 	             "allow * connect,send @any\n"
 	             "allow uid=1000 *\n"
-	             "allow uid=1000 option SO_REUSEPORT\n");
+	             "allow uid=1000 option SO_MARK\n");
 
 	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_KEEPALIVE"), 0);
 	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_DEBUG 0"), 0);
@@ -191,7 +191,7 @@ START_TEST(explain_options_and_destinations)
 	ck_assert_ptr_nonnull(strstr(captured, "option unspec stream SO_DEBUG 1\n"));
 	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_PRIORITY 6"), 0);
 	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_PRIORITY 7"), 1);
-	ck_assert_int_eq(explain(policy_path, "uid=1000 option so_reuseport 1"), 0);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 option so_mark 1"), 0);
 	ck_assert_ptr_nonnull(strstr(captured, ":4\n"));
 	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_FROB"), 2);
 	ck_assert_int_eq(explain(policy_path, "uid=1000 option SO_DEBUG x"), 2);
