@@ -13,7 +13,7 @@
 #define MALLOC_BLOCK_OVERHEAD 16u
 
 struct budget {
-	size_t used, limit;
+	size_t used, limit; /* used <= limit */
 	bool exceeded;
 };
 
@@ -29,13 +29,17 @@ budget_alloc(void *data, size_t size)
 	struct budget *b = data;
 	void *p;
 
-	if (b->used > b->limit || size + MALLOC_BLOCK_OVERHEAD > b->limit - b->used) {
-		b->exceeded = true;
-		return NULL;
+	if (size > b->limit - b->used || (p = malloc(size)) == NULL)
+		goto refused;
+	if (block_size(p) > b->limit - b->used) {
+		free(p);
+		goto refused;
 	}
-	if ((p = malloc(size)) != NULL)
-		b->used += block_size(p);
+	b->used += block_size(p);
 	return p;
+refused:
+	b->exceeded = true; /* also when malloc fails: the budget is what it could not get */
+	return NULL;
 }
 
 static void

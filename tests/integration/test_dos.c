@@ -383,7 +383,7 @@ flood(void *arg, int result_fd)
 
 				if ((fd[i] = unix_connect(true)) < 0)
 					continue;
-				h.length = kind == 0 ? SR_MAX_FRAME : kind == 1 ? 4000 : SR_MAX_FRAME;
+				h.length = kind == 1 ? 4000 : SR_MAX_FRAME;
 				frame_header_encode(&h, hdr);
 				send(fd[i], hdr, sizeof(hdr), MSG_NOSIGNAL | MSG_DONTWAIT);
 				sent[i] = 0;
@@ -550,7 +550,8 @@ START_TEST(hello_larger_than_a_hello_is_refused_at_once)
 		close(result_fd);
 		reap(pid);
 		ck_assert_msg(v == 1000 + SOCKRPC__CODE__EPROTO,
-		              "a %u-byte Hello: reply %ld (want EPROTO and a close)", lengths[i], v);
+		              "a %u-byte Hello: reply %ld (want EPROTO and a close)", lengths[i],
+		              v);
 		ck_assert_msg(now_ms() - t0 < HELLO_TIMEOUT_MS - 1000,
 		              "refused only after %lld ms", now_ms() - t0);
 	}
@@ -799,8 +800,8 @@ START_TEST(unknown_fields_are_not_held)
 			ck_assert_msg(strstr(rc_message(m), "memory") != NULL, "%s", rc_message(m));
 			ck_assert_msg(raw_closed(fds[i], 2000), "the session stayed open");
 		} else {
-			ck_assert_msg(m == NULL, "%zu-byte fields: call %llu answered: %s", sizes[i],
-			              (unsigned long long)id, rc_message(m));
+			ck_assert_msg(m == NULL, "%zu-byte fields: call %llu answered: %s",
+			              sizes[i], (unsigned long long)id, rc_message(m));
 		}
 		if (m)
 			protobuf_c_message_free_unpacked(m, NULL);

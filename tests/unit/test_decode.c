@@ -162,8 +162,8 @@ START_TEST(every_allocation_failure_is_clean)
 		m = sr_decode(&sockrpc__connect_reply__descriptor, b.bytes, b.len, budget, &held,
 		              &borrowed, &over);
 		if (m == NULL) {
-			ck_assert_msg(over, "budget %zu: refused, but not for want of memory", budget);
-			ck_assert_msg(!decoded, "budget %zu fails where a smaller one did not", budget);
+			ck_assert_msg(over, "budget %zu: refused, not for want of memory", budget);
+			ck_assert_msg(!decoded, "budget %zu fails, a smaller one did not", budget);
 			continue;
 		}
 		decoded = true;
