@@ -464,6 +464,45 @@ START_TEST(pre_hello_flood_denies_no_one)
 }
 END_TEST
 
+#define N_HOLDERS 40
+
+/*
+ * Sessions that each hold most of a large frame make the daemon's heap grow; once they
+ * end, the daemon hands the memory back to the kernel (malloc keeps it otherwise: the
+ * daemon raises its trim threshold for bulk transfers).
+ */
+START_TEST(memory_is_given_back_after_sessions_end)
+{
+	static uint8_t junk[900 * 1024];
+	int fds[N_HOLDERS];
+	long rss_idle, rss_peak, rss_after;
+
+	assert_daemon_serves(&test_daemon);
+	rss_idle = process_rss_kib(test_daemon.pid);
+	for (int i = 0; i < N_HOLDERS; i++) {
+		fds[i] = raw_session(test_daemon.path);
+		rc_header(fds[i], sizeof(junk) + 100, M_SEND, 0, 2);
+		raw_write(fds[i], junk, sizeof(junk));
+	}
+	sleep_ms(300);
+	rss_peak = process_rss_kib(test_daemon.pid);
+	for (int i = 0; i < N_HOLDERS; i++)
+		close(fds[i]);
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
+	                 test_daemon.idle_fds);
+	sleep_ms(1500); /* the daemon trims its heap at most every second */
+	rss_after = process_rss_kib(test_daemon.pid);
+	printf("dos: %d sessions holding 900 KiB each: daemon RSS %ld KiB idle, %ld KiB with "
+	       "them, %ld KiB after\n",
+	       N_HOLDERS, rss_idle, rss_peak, rss_after);
+	ck_assert_msg(rss_peak - rss_idle > N_HOLDERS * 800, "the frames were not held");
+#if !defined(__SANITIZE_ADDRESS__) /* ASan's allocator keeps its own pools */
+	ck_assert_msg(rss_after - rss_idle < 8 * 1024, "daemon RSS %ld KiB after, %ld KiB idle",
+	              rss_after, rss_idle);
+#endif
+}
+END_TEST
+
 /* Writes a Hello a byte a second; reports how long until the daemon hung up, in ms. */
 static int
 slowloris(void *arg, int result_fd)
@@ -885,6 +924,7 @@ dos_suite(void)
 	tcase_add_checked_fixture(tc, fixture_up, fixture_down);
 	tcase_set_timeout(tc, 120);
 	tcase_add_test(tc, pre_hello_flood_denies_no_one);
+	tcase_add_test(tc, memory_is_given_back_after_sessions_end);
 	tcase_add_test(tc, slow_hello_is_cut_at_the_hello_timeout);
 	tcase_add_test(tc, hello_larger_than_a_hello_is_refused_at_once);
 	tcase_add_test(tc, hang_up_with_large_reply_unread);
