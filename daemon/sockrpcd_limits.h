@@ -40,7 +40,7 @@
  * accept, with MAX_SESSIONS_MARGIN) and deny everyone else. A client sends Hello as soon as
  * it connects, so only a burst of connections waits here; 64 takes a burst of threads
  * opening clients at once. */
-#define DEFAULT_MAX_PRE_HELLO_PER_UID 64
+#define MAX_PRE_HELLO_PER_UID 64
 
 /* Connections beyond max_sessions the daemon still accepts, to tell them at Hello why they
  * are refused; past it they are closed at once. */

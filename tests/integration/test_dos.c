@@ -38,7 +38,7 @@
 
 /* The daemon's HELLO_TIMEOUT_MS (daemon/sockrpcd_limits.h). */
 #define HELLO_TIMEOUT_MS 3000
-/* Its DEFAULT_MAX_PRE_HELLO_PER_UID. */
+/* Its MAX_PRE_HELLO_PER_UID. */
 #define PRE_HELLO_PER_UID 64
 /* Sessions the daemon of this suite admits (--max-sessions): well under the flood. */
 #define MAX_SESSIONS 100
