@@ -53,7 +53,7 @@
 
 /* Memory a request may use while it is unpacked, for a body of len bytes: its message,
  * copies of its strings and bytes (at most len), and protobuf-c's scratch. A request that
- * needs more is refused (a body of tiny unknown fields costs ~60 bytes of heap per byte).
+ * needs more is refused (a body of 2-byte unknown fields costs ~40 times its size).
  * Unknown fields are then dropped, and the call is charged what its request still holds. */
 #define DECODE_BUDGET(len) (2 * (size_t)(len) + 64u * 1024u)
 
