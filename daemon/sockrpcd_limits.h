@@ -35,11 +35,11 @@
  * drips its Hello a byte at a time (slowloris) is cut off as soon. */
 #define HELLO_TIMEOUT_MS 3000
 
-/* Connections of one uid that have not said Hello yet, at once. Past this, that uid's new
- * connections are closed at accept, so one uid cannot fill the session slots (counted at
- * accept, with MAX_SESSIONS_MARGIN) and deny everyone else. A client sends Hello as soon as
- * it connects, so only a burst of connections waits here; 64 takes a burst of threads
- * opening clients at once. */
+/* Connections of one uid that have not said Hello yet, at once, once half the session
+ * slots are taken (below that, a burst of clients opening at once may take more). Past it,
+ * that uid's new connections are closed at accept: one uid cannot fill the session slots
+ * (counted at accept, with MAX_SESSIONS_MARGIN) and deny everyone else. A client sends
+ * Hello as soon as it connects, so only a burst of connections waits here. */
 #define MAX_PRE_HELLO_PER_UID 64
 
 /* Connections beyond max_sessions the daemon still accepts, to tell them at Hello why they
