@@ -283,6 +283,8 @@ teardown(struct sockrpcd *d)
 		evconnlistener_free(d->listener);
 	if (d->accept_retry)
 		event_free(d->accept_retry);
+	if (d->trim)
+		event_free(d->trim);
 	for (int i = 0; i < 4; i++)
 		if (d->signals[i])
 			event_free(d->signals[i]);

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -234,6 +235,18 @@ server_admission_refusal(struct sockrpcd *d, const struct session *newcomer)
 	return NULL;
 }
 
+/* Sessions of uid that have not said Hello yet (nor are closing). */
+static unsigned
+pre_hello_sessions(struct sockrpcd *d, uid_t uid)
+{
+	struct session *s;
+	unsigned n = 0;
+
+	TAILQ_FOREACH (s, &d->sessions, link)
+		n += !s->hello_done && !s->closing && s->peer.uid == uid;
+	return n;
+}
+
 static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
           void *arg)
@@ -246,7 +259,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		return;
 	}
 	/* Past the limit by a margin, refuse outright: refusing politely costs a session. */
-	if (d->n_sessions >= d->opt.limits.max_sessions + 64) {
+	if (d->n_sessions >= d->opt.limits.max_sessions + MAX_SESSIONS_MARGIN) {
 		close(fd);
 		return;
 	}
@@ -260,6 +273,16 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	 * where that inode is unknown). */
 	if (peer.pid == getpid()) {
 		log_warn("refused a connection from sockrpcd itself");
+		close(fd);
+		return;
+	}
+	/* Connections that have not said Hello are counted per uid here, as sessions are at
+	 * Hello, so that one uid's silent connections cannot take every slot: past its
+	 * allowance, only while half the slots are free (a burst of a uid's clients). */
+	if (d->n_sessions >= d->opt.limits.max_sessions / 2 &&
+	    pre_hello_sessions(d, peer.uid) >= MAX_PRE_HELLO_PER_UID) {
+		log_debug("uid %u: too many connections without Hello; closing a new one",
+		          (unsigned)peer.uid);
 		close(fd);
 		return;
 	}
@@ -307,11 +330,31 @@ on_stop_timeout(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(d->base, NULL);
 }
 
+static void
+on_trim_due(evutil_socket_t fd, short what, void *arg)
+{
+	malloc_trim(0);
+}
+
+/*
+ * A session ended. The memory its buffers and calls held goes back to malloc, which keeps
+ * it (main.c raises the trim threshold for bulk transfers' sake): a flood of sessions
+ * would leave the daemon at its peak for good. So, at most every TRIM_INTERVAL_MS, what
+ * is free is handed back to the kernel.
+ */
 void
 server_session_gone(struct sockrpcd *d, struct session *s)
 {
-	if (d->stopping && d->n_sessions == 0)
+	struct timeval tv = { TRIM_INTERVAL_MS / 1000, (TRIM_INTERVAL_MS % 1000) * 1000 };
+
+	if (d->stopping && d->n_sessions == 0) {
 		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	if (d->trim == NULL)
+		d->trim = evtimer_new(d->base, on_trim_due, d);
+	if (d->trim != NULL && !evtimer_pending(d->trim, NULL))
+		evtimer_add(d->trim, &tv);
 }
 
 /*

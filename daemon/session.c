@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,13 +23,15 @@
 
 #include <event2/buffer.h>
 
+#include "decode.h"
 #include "frame.h"
 #include "payload.h"
 #include "sockrpcd.h"
 
-/* Bytes a call costs besides its frame (the call, the decoded message, bookkeeping), so
+/* Bytes a call costs besides its frame (the call, a small decoded message, bookkeeping), so
  * that 10,000 tiny pipelined calls also count against the queue limit. A round figure
- * that clients can count with (tests/integration/test_abuse.c does). */
+ * that clients can count with (tests/integration/test_abuse.c does); a request whose
+ * decoded message holds more is charged what it holds (dispatch). */
 #define CALL_OVERHEAD_BYTES 2048
 _Static_assert(sizeof(struct call) + 512 <= CALL_OVERHEAD_BYTES,
                "a call costs more than its charge");
@@ -48,7 +51,7 @@ _Static_assert(sizeof(struct call) + 512 <= CALL_OVERHEAD_BYTES,
 
 static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
-static void on_hangup(evutil_socket_t fd, short what, void *arg);
+static void on_hangup_check(evutil_socket_t fd, short what, void *arg);
 static void on_close_due(evutil_socket_t fd, short what, void *arg);
 static void flush_output(struct session *s);
 static ssize_t read_into(struct evbuffer *buf, int fd, size_t room);
@@ -72,7 +75,7 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 	s->out = evbuffer_new();
 	s->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, on_readable, s);
 	s->ev_write = event_new(d->base, fd, EV_WRITE, on_writable, s);
-	s->ev_hangup = event_new(d->base, fd, EV_CLOSED, on_hangup, s);
+	s->ev_hangup = event_new(d->base, -1, EV_PERSIST, on_hangup_check, s);
 	s->ev_close = evtimer_new(d->base, on_close_due, s);
 	if (s->in == NULL || s->out == NULL || s->ev_read == NULL || s->ev_write == NULL ||
 	    s->ev_hangup == NULL || s->ev_close == NULL)
@@ -193,11 +196,42 @@ on_close_due(evutil_socket_t fd, short what, void *arg)
 	session_close(s, s->close_reason);
 }
 
-/* A paused session does not read, so it watches for its client hanging up instead. */
+/*
+ * Stops reading the connection; a timer then looks every HANGUP_CHECK_MS whether the client
+ * hung up. Nothing watches the connection in the loop meanwhile: libevent reports an error
+ * on a socket (a client gone with replies unread leaves ECONNRESET) as readable and
+ * writable, never as closed, so an event for EV_CLOSED alone would miss it while epoll
+ * woke the loop for it again and again; and an event for reading would wake it for every
+ * request the session is not reading.
+ */
 static void
-on_hangup(evutil_socket_t fd, short what, void *arg)
+stop_reading(struct session *s)
 {
-	session_close(arg, "client disconnected");
+	struct timeval tv = { 0, HANGUP_CHECK_MS * 1000 };
+
+	event_del(s->ev_read);
+	evtimer_add(s->ev_hangup, &tv);
+}
+
+static void
+resume_reading(struct session *s)
+{
+	evtimer_del(s->ev_hangup);
+	event_add(s->ev_read, NULL);
+}
+
+/* A session that does not read still ends when its client hangs up or its connection (or
+ * reply channel) fails. */
+static void
+on_hangup_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct session *s = arg;
+	struct pollfd p[2] = { { .fd = s->fd, .events = POLLRDHUP },
+		               { .fd = s->out_fd, .events = 0 } };
+	int n = poll(p, s->out_fd != s->fd ? 2 : 1, 0);
+
+	if (n > 0 && ((p[0].revents | p[1].revents) & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+		session_close(s, "client disconnected");
 }
 
 /*
@@ -214,8 +248,7 @@ session_close_after_flush(struct session *s, const char *why)
 	if (s->closing || s->close_after_flush)
 		return;
 	s->close_after_flush = true;
-	event_del(s->ev_read);
-	event_add(s->ev_hangup, NULL);
+	stop_reading(s);
 	evtimer_add(s->ev_close, &tv);
 	s->in_dispatch++; /* the replies below go out in one write, after the loop */
 	while (why != NULL && (c = TAILQ_FIRST(&s->calls)) != NULL)
@@ -231,13 +264,11 @@ update_reading(struct session *s)
 	bool too_much = pending > s->d->opt.limits.max_queued_bytes;
 
 	if (too_much && !s->reading_paused) {
-		event_del(s->ev_read);
-		event_add(s->ev_hangup, NULL);
+		stop_reading(s);
 		s->reading_paused = true;
 	} else if (!too_much && s->reading_paused && !s->close_after_flush) {
 		s->reading_paused = false;
-		event_del(s->ev_hangup);
-		event_add(s->ev_read, NULL);
+		resume_reading(s);
 		/* Whole frames may already be buffered: serve them without waiting for more. */
 		if (!s->in_dispatch && evbuffer_get_length(s->in) >= SR_FRAME_HEADER_SIZE)
 			event_active(s->ev_read, EV_READ, 0);
@@ -506,22 +537,26 @@ dispatch(struct session *s, const struct sr_frame_header *h, const uint8_t *body
 	ProtobufCMessage *request;
 	ProtobufCBinaryData *borrowed;
 	struct call *c;
-	size_t charge = SR_FRAME_HEADER_SIZE + h->length + CALL_OVERHEAD_BYTES;
+	size_t held = 0, charge;
+	bool over_budget;
 
-	if (!s->hello_done && h->method != SOCKRPC_HELLO_METHOD) {
-		refuse_frame(s, h, SOCKRPC__CODE__EPROTO, "the first call must be Hello");
-		return;
-	}
-	request = sr_payload_unpack(m->input, NULL, body, h->length, &borrowed);
+	request = sr_decode(m->input, body, h->length, DECODE_BUDGET(h->length), &held,
+	                    &borrowed, &over_budget);
 	if (request == NULL || !protobuf_c_message_check(request)) {
 		char why[128];
 
-		snprintf(why, sizeof(why), "%s request does not decode", m->name);
+		snprintf(why, sizeof(why), "%s request %s", m->name,
+		         over_budget ? "takes too much memory to decode (too many fields)"
+		                     : "does not decode");
 		if (request)
 			sr_payload_free_unpacked(request, NULL, borrowed);
 		refuse_frame(s, h, SOCKRPC__CODE__EPROTO, why);
 		return;
 	}
+	/* The frame (a payload kept by call_keep_payload lies within it) and the call with
+	 * its decoded request, at least CALL_OVERHEAD_BYTES. */
+	charge = SR_FRAME_HEADER_SIZE + h->length;
+	charge += sizeof(*c) + held > CALL_OVERHEAD_BYTES ? sizeof(*c) + held : CALL_OVERHEAD_BYTES;
 	s->queued_bytes += charge;
 	c = call_new(s, h->method, h->call_id, request, borrowed, charge);
 	if (c == NULL) {
@@ -539,6 +574,21 @@ dispatch(struct session *s, const struct sr_frame_header *h, const uint8_t *body
 		if (!s->batching_sends && call_keep_payload(c) != 0)
 			session_close(s, "out of memory");
 	}
+}
+
+/* Checks a request's header; before Hello, only a Hello of SR_MAX_HELLO_FRAME at most. */
+static int
+check_header(const struct session *s, const struct sr_frame_header *h, const char **why)
+{
+	uint32_t max = s->hello_done ? SR_MAX_FRAME : SR_MAX_HELLO_FRAME;
+
+	if (frame_header_check(h, max, sockrpc__sock_rpc__descriptor.n_methods, 0, why) != 0)
+		return -1;
+	if (!s->hello_done && h->method != SOCKRPC_HELLO_METHOD) {
+		*why = "the first call must be Hello";
+		return -1;
+	}
+	return 0;
 }
 
 static bool
@@ -603,8 +653,7 @@ dispatch_frames(struct session *s)
 		}
 		bytes = evbuffer_pullup(s->in, batched + SR_FRAME_HEADER_SIZE) + batched;
 		frame_header_decode(bytes, &h);
-		if (frame_header_check(&h, SR_MAX_FRAME, sockrpc__sock_rpc__descriptor.n_methods, 0,
-		                       &why) != 0) {
+		if (check_header(s, &h, &why) != 0) {
 			refuse_frame(s, &h, SOCKRPC__CODE__EPROTO, why);
 			break;
 		}
@@ -682,7 +731,10 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 	size_t have = evbuffer_get_length(s->in);
 	size_t want = s->frame_size > have ? s->frame_size - have : 0;
-	size_t room = s->streaming ? READ_CHUNK : READ_ROOM_SMALL;
+	/* Before Hello, no more room than a Hello takes (SR_MAX_HELLO_FRAME). */
+	size_t room = !s->hello_done ? SR_FRAME_HEADER_SIZE + SR_MAX_HELLO_FRAME
+	              : s->streaming ? READ_CHUNK
+	                             : READ_ROOM_SMALL;
 	ssize_t n = read_into(s->in, s->fd, want > room ? want : room);
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

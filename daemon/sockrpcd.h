@@ -58,6 +58,7 @@ struct sockrpcd {
 	struct evdns_base *dns;
 	struct evconnlistener *listener;
 	struct event *accept_retry;
+	struct event *trim;  /* hands free memory back after sessions end (server.c) */
 	struct event *signals[4];
 	Sockrpc__SockRpc_Service service; /* the dispatch table: one op_ per rpc */
 	TAILQ_HEAD(session_list, session) sessions;
@@ -195,7 +196,7 @@ struct session {
 	int out_fd; /* replies go out here: fd, or the daemon's end of the reply channel */
 	struct evbuffer *in, *out;
 	struct event *ev_read, *ev_write;
-	struct event *ev_hangup; /* EV_CLOSED, watched while the session is not read */
+	struct event *ev_hangup; /* timer: did the client hang up? while it is not read */
 	struct event *ev_close;  /* closes from the loop: deferred, or the flush timeout */
 	const char *close_reason;
 	size_t frame_size; /* bytes of the frame being read, once its header is in; else 0 */

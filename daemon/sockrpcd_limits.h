@@ -30,8 +30,36 @@
 #define ACCEPT_RETRY_MS 100
 
 /* A client has this long to say Hello; one that connects and says nothing holds a
- * session slot, so it must not hold it for long. */
-#define HELLO_TIMEOUT_MS 10000
+ * session slot, so it must not hold it for long. The library sends Hello as soon as it
+ * has connected, so a few seconds leave room for a loaded machine, and a client that
+ * drips its Hello a byte at a time (slowloris) is cut off as soon. */
+#define HELLO_TIMEOUT_MS 3000
+
+/* Connections of one uid that have not said Hello yet, at once, once half the session
+ * slots are taken (below that, a burst of clients opening at once may take more). Past it,
+ * that uid's new connections are closed at accept: one uid cannot fill the session slots
+ * (counted at accept, with MAX_SESSIONS_MARGIN) and deny everyone else. A client sends
+ * Hello as soon as it connects, so only a burst of connections waits here. */
+#define MAX_PRE_HELLO_PER_UID 64
+
+/* Connections beyond max_sessions the daemon still accepts, to tell them at Hello why they
+ * are refused; past it they are closed at once. */
+#define MAX_SESSIONS_MARGIN 64
+
+/* While a session does not read its connection (too much queued, or closing), nothing
+ * watches that connection in the loop (libevent reports an error on it as readable, which
+ * would wake the loop for ever); instead this timer looks whether the client hung up. */
+#define HANGUP_CHECK_MS 200
+
+/* Memory a request may use while it is unpacked, for a body of len bytes: its message,
+ * copies of its strings and bytes (at most len), and protobuf-c's scratch. A request that
+ * needs more is refused (a body of 2-byte unknown fields costs ~40 times its size).
+ * Unknown fields are then dropped, and the call is charged what its request still holds. */
+#define DECODE_BUDGET(len) (2 * (size_t)(len) + 64u * 1024u)
+
+/* After sessions end, free memory is handed back to the kernel (malloc_trim) at most this
+ * often: a flood of connections or calls must not leave the daemon's heap at its peak. */
+#define TRIM_INTERVAL_MS 1000
 
 /* A session closing after its last replies waits this long for its client to take them. */
 #define CLOSE_FLUSH_MS 5000

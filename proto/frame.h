@@ -31,6 +31,14 @@
 /* Largest message: a full payload plus room for the state and status around it. */
 #define SR_MAX_FRAME (SR_MAX_PAYLOAD + 64u * 1024u)
 
+/*
+ * Largest Hello request a daemon reads: major, minor, reply_channel and a client name
+ * (libsockrpc sends under 64 bytes), with room for fields later minor versions add. Before
+ * Hello a daemon reserves no more than this for a connection, so connections that never
+ * finish their Hello cost little each.
+ */
+#define SR_MAX_HELLO_FRAME 4096u
+
 struct sr_frame_header {
 	uint32_t length;  /* bytes of the message after the header */
 	uint16_t method;  /* index of the rpc in the service descriptor */

@@ -135,7 +135,8 @@ START_TEST(truncated_header_then_disconnect)
 END_TEST
 
 /* A client that connects and never says Hello (or stops half-way through it) loses its
- * session after the daemon's Hello timeout (10 s), so it cannot hold a slot for long. */
+ * session after the daemon's Hello timeout (HELLO_TIMEOUT_MS: 3 s), so it cannot hold a
+ * slot for long. */
 START_TEST(silent_client_is_dropped_before_hello)
 {
 	int silent = raw_connect(test_daemon.path), dripping = raw_connect(test_daemon.path);

@@ -32,7 +32,8 @@ core=$(ls "$dsrc"/*.c | grep -v '/main\.c$')
 # shellcheck disable=SC2086
 "$CC" $cflags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-o "$out/fuzz_session" "$src/tools/fuzz/fuzz_session.c" $core \
-	"$src/proto/frame.c" "$src/proto/enums.c" "$src/proto/payload.c" "$out/gen/sockrpc.pb-c.c" \
+	"$src/proto/frame.c" "$src/proto/enums.c" "$src/proto/payload.c" "$src/proto/decode.c" \
+	"$out/gen/sockrpc.pb-c.c" \
 	$(pkg-config --libs $deps)
 # shellcheck disable=SC2086
 "$CC" $cflags -o "$out/make_corpus" "$src/tools/fuzz/make_corpus.c" "$src/proto/frame.c" \
