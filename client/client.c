@@ -54,6 +54,8 @@ struct pending {
 	struct pending *next;
 };
 
+static sr_client *client_new(const char *path, sr_error *err);
+static sr_client *client_start(sr_client *c, sr_error *err);
 static int	 client_hello(sr_client *c, sr_error *err);
 static void	 client_invoke(ProtobufCService *service, unsigned method_index,
 		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
@@ -118,6 +120,45 @@ sr_client_open(const char *path, sr_error *err)
 		sr_seterr(err, SR_EINVAL, 0, "socket path too long: %s", path);
 		return NULL;
 	}
+	if ((c = client_new(path, err)) == NULL)
+		return NULL;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		sr_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
+		    sr_errno_text(saved, ebuf, sizeof(ebuf)));
+		free_client(c);
+		return NULL;
+	}
+	return client_start(c, err);
+}
+
+/*
+ * Returns a new client speaking on fd, a connected stream socket whose other end is
+ * the daemon (taken, and closed on failure too); free with sr_client_close(). For
+ * tests and fuzzing, which bring their own daemon.
+ */
+sr_client *
+sr_client_adopt(int fd, sr_error *err)
+{
+	sr_client *c;
+
+	if ((c = client_new("", err)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	return client_start(c, err);
+}
+
+static sr_client *
+client_new(const char *path, sr_error *err)
+{
+	sr_client *c;
+
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return NULL;
@@ -132,18 +173,13 @@ sr_client_open(const char *path, sr_error *err)
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->write_mu, NULL);
 	sr_pool_init(c);
+	return c;
+}
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		saved = errno;
-		sr_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
-		    sr_errno_text(saved, ebuf, sizeof(ebuf)));
-		free_client(c);
-		return NULL;
-	}
+/* Says Hello on c->fd, connected. Returns c, or NULL (c freed). */
+static sr_client *
+client_start(sr_client *c, sr_error *err)
+{
 	frame_send_room(c->fd);
 	c->reply_fd = c->fd;
 	set_read_tick(c->fd);

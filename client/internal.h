@@ -116,6 +116,7 @@ struct call_ctx {
 };
 
 /* client.c */
+sr_client *sr_client_adopt(int fd, sr_error *err);
 int64_t	 sr_now_ms(void);
 int64_t	 sr_deadline_after(int64_t ms);
 void	 sr_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
