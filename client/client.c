@@ -1019,8 +1019,11 @@ write_all(int fd, struct iovec *iov, int n_iov, int64_t deadline, sr_error *err)
 	return 0;
 }
 
-/* Room read into at once: many small replies, or a good part of a large one. */
+/* Room read into at once: many small replies, or a good part of a large one. The
+ * fuzzer builds with less (tools/fuzz/build.sh), to split replies more often. */
+#ifndef READ_CHUNK
 #define READ_CHUNK (64 * 1024)
+#endif
 
 /* Keeps the first descriptor a reply brought (the reply channel) in c->passed_fd and
  * closes any other: nothing else is expected. */

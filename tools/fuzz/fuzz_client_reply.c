@@ -13,7 +13,8 @@
  * -malloc_limit_mb=16: no reply may make the client allocate more than about its
  * largest frame (1 MiB + 64 KiB, CLIENT_MAX_FRAME) at once.
  *
- * Build (from the top of the tree; clang with its fuzzer runtime):
+ * Build: tools/fuzz/build.sh [OUTDIR] builds it beside fuzz_session; or by hand (from
+ * the top of the tree; clang with its fuzzer runtime):
  *   mkdir -p build-fuzz/gen && protoc-c --c_out=build-fuzz/gen -Iproto proto/sockrpc.proto
  *   clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=undefined -Iinclude -Iclient -Iproto -Ibuild-fuzz/gen \
