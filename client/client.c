@@ -425,14 +425,18 @@ sr_client_detach(sr_client *c, sr_socket *s)
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* Whether a handle of c already has this id (a daemon handing out one id twice). */
+/*
+ * Whether an open handle of c already has this id (a daemon handing out one id twice).
+ * A closed one's id may come again: sockrpcd never reuses ids, but need not promise it.
+ */
 bool
 sr_client_holds(sr_client *c, long handle)
 {
 	sr_socket *s;
 
 	pthread_mutex_lock(&c->mu);
-	for (s = c->sockets; s != NULL && s->handle != handle; s = s->next)
+	for (s = c->sockets; s != NULL && (s->handle != handle || s->state.is_closed);
+	     s = s->next)
 		;
 	pthread_mutex_unlock(&c->mu);
 	return s != NULL;

@@ -559,11 +559,12 @@ info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 		sr_call_violation(ctx, "InfoReply with unknown family %d", (int)r->family);
 		return;
 	}
-	if (!valid_port(ctx, "InfoReply", r->port))
+	/* An AF_UNIX socket has no port: -1. */
+	if (v != AF_UNIX && !valid_port(ctx, "InfoReply", r->port))
 		return;
 	snprintf(out->address, sizeof(out->address), "%s", r->address != NULL ? r->address : "");
 	out->ipv6 = r->ipv6;
-	out->port = r->port;
+	out->port = v == AF_UNIX ? -1 : r->port;
 	out->family = v;
 }
 
