@@ -13,10 +13,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -51,6 +54,8 @@ struct pending {
 	struct pending *next;
 };
 
+static sr_client *client_new(const char *path, sr_error *err);
+static sr_client *client_start(sr_client *c, sr_error *err);
 static int	 client_hello(sr_client *c, sr_error *err);
 static void	 client_invoke(ProtobufCService *service, unsigned method_index,
 		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
@@ -115,6 +120,45 @@ sr_client_open(const char *path, sr_error *err)
 		sr_seterr(err, SR_EINVAL, 0, "socket path too long: %s", path);
 		return NULL;
 	}
+	if ((c = client_new(path, err)) == NULL)
+		return NULL;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path));
+	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
+		saved = errno;
+		sr_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
+		    sr_errno_text(saved, ebuf, sizeof(ebuf)));
+		free_client(c);
+		return NULL;
+	}
+	return client_start(c, err);
+}
+
+/*
+ * Returns a new client speaking on fd, a connected stream socket whose other end is
+ * the daemon (taken, and closed on failure too); free with sr_client_close(). For
+ * tests and fuzzing, which bring their own daemon.
+ */
+sr_client *
+sr_client_adopt(int fd, sr_error *err)
+{
+	sr_client *c;
+
+	if ((c = client_new("", err)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	c->fd = fd;
+	return client_start(c, err);
+}
+
+static sr_client *
+client_new(const char *path, sr_error *err)
+{
+	sr_client *c;
+
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
 		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return NULL;
@@ -129,18 +173,13 @@ sr_client_open(const char *path, sr_error *err)
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->write_mu, NULL);
 	sr_pool_init(c);
+	return c;
+}
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		saved = errno;
-		sr_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
-		    sr_errno_text(saved, ebuf, sizeof(ebuf)));
-		free_client(c);
-		return NULL;
-	}
+/* Says Hello on c->fd, connected. Returns c, or NULL (c freed). */
+static sr_client *
+client_start(sr_client *c, sr_error *err)
+{
 	frame_send_room(c->fd);
 	c->reply_fd = c->fd;
 	set_read_tick(c->fd);
@@ -186,9 +225,7 @@ sr_client_close(sr_client *c)
 		next = s->next;
 		s->client = NULL;
 		s->prev = s->next = NULL;
-		s->state.is_closed = true;
-		s->state.is_client = s->state.is_bound = false;
-		s->state.is_connected = s->state.is_listening = false;
+		sr_state_mark_closed(&s->state);
 	}
 	c->sockets = NULL;
 	pthread_mutex_unlock(&c->mu);
@@ -234,6 +271,8 @@ sr_call_done(const ProtobufCMessage *reply, void *closure_data)
 	const ProtobufCFieldDescriptor *f;
 	const Sockrpc__Status *st = NULL;
 	const Sockrpc__SocketState *state = NULL;
+	sr_state fresh;
+	sr_error e;
 
 	if (reply == NULL) {
 		ctx->failed = true;
@@ -248,11 +287,22 @@ sr_call_done(const ProtobufCMessage *reply, void *closure_data)
 	    f->descriptor == &sockrpc__socket_state__descriptor)
 		state = *(Sockrpc__SocketState *const *)((const char *)reply + f->offset);
 
-	/* A reply collected late (a write-behind send) must not undo a newer state. */
 	if (state != NULL && ctx->socket != NULL) {
+		if (sr_state_from_wire(&fresh, state, &e) == -1) {
+			sr_call_violation(ctx, "%s", e.message);
+			return;
+		}
+		/* A new handle (sr_socket_new) learns its id from this state. */
+		if (ctx->socket->handle != 0 && fresh.id != ctx->socket->handle) {
+			sr_call_violation(ctx, "sockrpcd answered for handle %ld with the state of "
+			    "handle %ld", ctx->socket->handle, fresh.id);
+			return;
+		}
+		/* A reply collected late (a write-behind send) must not undo a newer state,
+		 * nor reopen the handles of a connection that broke meanwhile. */
 		pthread_mutex_lock(&ctx->client->mu);
-		if (ctx->arrival > ctx->socket->state_arrival) {
-			sr_state_from_wire(&ctx->socket->state, state);
+		if (!ctx->client->broken && ctx->arrival > ctx->socket->state_arrival) {
+			ctx->socket->state = fresh;
 			ctx->socket->state_arrival = ctx->arrival;
 		}
 		pthread_mutex_unlock(&ctx->client->mu);
@@ -266,17 +316,62 @@ sr_call_done(const ProtobufCMessage *reply, void *closure_data)
 		ctx->take(reply, ctx);
 }
 
-/* Wire state -> host state. A value this host cannot name becomes -1. */
+/*
+ * A reply that breaks the protocol: fails the call with SR_EPROTO and breaks the
+ * connection (nothing the daemon says after it can be trusted).
+ */
 void
-sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in)
+sr_call_violation(struct call_ctx *ctx, const char *fmt, ...)
 {
-	int v;
+	sr_error e;
+	va_list ap;
 
+	e.code = SR_EPROTO;
+	e.sys_errno = 0;
+	va_start(ap, fmt);
+	vsnprintf(e.message, sizeof(e.message), fmt, ap);
+	va_end(ap);
+	sr_client_fail(ctx->client, &e);
+	sr_copyerr(ctx->err, &e);
+	ctx->failed = true;
+}
+
+/*
+ * Wire state -> host state. Returns 0, or -1 with *err filled (out untouched) when
+ * the daemon sent a value no socket can have: an enum this host cannot name, a
+ * negative handle id, a port out of 0-65535.
+ */
+int
+sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
+{
+	int family, type, protocol, how = -1;
+
+	if (enum_family_to_host(in->family, &family) == -1 ||
+	    enum_type_to_host(in->type, &type) == -1 ||
+	    enum_protocol_to_host(in->protocol, &protocol) == -1 ||
+	    (in->shutdown_reason != -1 &&
+	    enum_shutdown_to_host(in->shutdown_reason, &how) == -1)) {
+		sr_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with an unknown "
+		    "family, type, protocol or shutdown (%d, %d, %d, %d)", (int)in->family,
+		    (int)in->type, (int)in->protocol, (int)in->shutdown_reason);
+		return -1;
+	}
+	if (in->id < 0 || in->id > LONG_MAX) {
+		sr_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with handle id %lld",
+		    (long long)in->id);
+		return -1;
+	}
+	/* An AF_UNIX socket has no port: sockrpcd echoes what connect was given. */
+	if (family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
+		sr_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with port %d",
+		    (int)in->port);
+		return -1;
+	}
 	snprintf(out->host, sizeof(out->host), "%s", in->host != NULL ? in->host : "");
-	out->port = in->port;
-	out->family = enum_family_to_host(in->family, &v) == 0 ? v : -1;
-	out->type = enum_type_to_host(in->type, &v) == 0 ? v : -1;
-	out->protocol = enum_protocol_to_host(in->protocol, &v) == 0 ? v : -1;
+	out->port = family == AF_UNIX ? 0 : in->port;
+	out->family = family;
+	out->type = type;
+	out->protocol = protocol;
 	out->id = (long)in->id;
 	out->is_client = in->is_client;
 	out->is_bound = in->is_bound;
@@ -285,12 +380,19 @@ sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in)
 	out->is_closed = in->is_closed;
 	out->is_shutdown = in->is_shutdown;
 	out->is_blocking = in->is_blocking;
-	if (in->shutdown_reason < 0)
-		out->shutdown_reason = -1;
-	else
-		out->shutdown_reason = enum_shutdown_to_host(in->shutdown_reason, &v) == 0 ? v : -1;
+	out->shutdown_reason = how;
 	out->send_timeout = in->send_timeout;
 	out->receive_timeout = in->receive_timeout;
+	return 0;
+}
+
+/* The state of a handle whose session is over (or that was closed). */
+void
+sr_state_mark_closed(sr_state *st)
+{
+	st->is_closed = true;
+	st->is_client = st->is_bound = false;
+	st->is_connected = st->is_listening = false;
 }
 
 void
@@ -298,6 +400,8 @@ sr_client_attach(sr_client *c, sr_socket *s)
 {
 	pthread_mutex_lock(&c->mu);
 	s->client = c;
+	if (c->broken) /* its session ended after the reply that made it */
+		sr_state_mark_closed(&s->state);
 	s->prev = NULL;
 	s->next = c->sockets;
 	if (c->sockets != NULL)
@@ -321,6 +425,92 @@ sr_client_detach(sr_client *c, sr_socket *s)
 	pthread_mutex_unlock(&c->mu);
 }
 
+/*
+ * Whether an open handle of c already has this id (a daemon handing out one id twice).
+ * A closed one's id may come again: sockrpcd never reuses ids, but need not promise it.
+ */
+bool
+sr_client_holds(sr_client *c, long handle)
+{
+	sr_socket *s;
+
+	pthread_mutex_lock(&c->mu);
+	for (s = c->sockets; s != NULL && (s->handle != handle || s->state.is_closed);
+	     s = s->next)
+		;
+	pthread_mutex_unlock(&c->mu);
+	return s != NULL;
+}
+
+/* Breaks the connection for good (first reason wins): see client_break(). */
+void
+sr_client_fail(sr_client *c, const sr_error *why)
+{
+	pthread_mutex_lock(&c->mu);
+	client_break(c, why);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Returns -1 with the reason in *err if the connection is broken, else 0. */
+int
+sr_client_broken(sr_client *c, sr_error *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->broken) {
+		sr_copyerr(err, &c->broken_err);
+		rc = -1;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/*
+ * Breaks c if the daemon hung up and no reply is left to read, so that the state of
+ * its handles shows the session is over without waiting for the next call. A poll and
+ * an ioctl, no round trip. Skipped while a thread reads replies: it will see the end.
+ */
+void
+sr_client_notice_hangup(sr_client *c)
+{
+	struct pollfd pfd[2];
+	short gone = POLLHUP | POLLERR | POLLRDHUP;
+	int n = 0, queued = 0;
+	sr_error e;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->broken || c->reading || c->rlen > c->roff) {
+		pthread_mutex_unlock(&c->mu);
+		return;
+	}
+	pfd[n++] = (struct pollfd){ .fd = c->reply_fd, .events = POLLRDHUP };
+	if (c->fd != c->reply_fd)
+		pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLRDHUP };
+	if (poll(pfd, (nfds_t)n, 0) > 0 &&
+	    ((pfd[0].revents & gone) || (n > 1 && (pfd[1].revents & gone))) &&
+	    ioctl(c->reply_fd, FIONREAD, &queued) == 0 && queued == 0) {
+		sr_seterr(&e, SR_EDAEMON, 0, "daemon closed the connection");
+		client_break(c, &e);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* The reply channel must be a socket, or a read of it would ignore its deadline. */
+static bool
+is_unix_stream(int fd)
+{
+	int domain = -1, type = -1;
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == -1)
+		return false;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1)
+		return false;
+	return domain == AF_UNIX && type == SOCK_STREAM;
+}
+
 static void
 hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 {
@@ -337,15 +527,22 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	c->session_id = r->session_id;
 	snprintf(c->daemon_version, sizeof(c->daemon_version), "%s",
 	    r->daemon_version ? r->daemon_version : "");
-	if (r->max_frame != 0)
+	/* Announced limits are kept only below the library's own (CLIENT_MAX_*). */
+	if (r->max_frame != 0 && r->max_frame < CLIENT_MAX_FRAME)
 		c->max_frame = r->max_frame;
-	if (r->max_payload != 0)
+	if (r->max_payload != 0 && r->max_payload < CLIENT_MAX_PAYLOAD)
 		c->max_payload = r->max_payload;
 	c->max_handles = r->max_handles;
 	if (r->reply_channel) {
 		if (c->passed_fd == -1) {
 			sr_seterr(ctx->err, SR_EPROTO, 0,
 			    "sockrpcd's Hello reply came without its reply channel");
+			ctx->failed = true;
+			return;
+		}
+		if (!is_unix_stream(c->passed_fd)) {
+			sr_seterr(ctx->err, SR_EPROTO, 0,
+			    "sockrpcd's reply channel is not a Unix stream socket");
 			ctx->failed = true;
 			return;
 		}
@@ -751,13 +948,15 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 }
 
 /*
- * Marks the client broken (first reason wins) and fails every outstanding
- * call. shutdown() wakes a reader blocked in poll(). Called with c->mu held.
+ * Marks the client broken (first reason wins), its handles closed, and fails every
+ * outstanding call. shutdown() wakes a reader blocked in poll(). Called with c->mu
+ * held.
  */
 static void
 client_break(sr_client *c, const sr_error *why)
 {
 	struct pending *q, *next;
+	sr_socket *s;
 
 	if (!c->broken) {
 		c->broken = true;
@@ -766,6 +965,10 @@ client_break(sr_client *c, const sr_error *why)
 			shutdown(c->fd, SHUT_RDWR);
 		if (c->reply_fd != c->fd)
 			shutdown(c->reply_fd, SHUT_RDWR);
+		/* The session is over on both sides: the daemon closes every handle of a
+		 * session that ends, and this one ends when its connection does. */
+		for (s = c->sockets; s != NULL; s = s->next)
+			sr_state_mark_closed(&s->state);
 	}
 	for (q = c->pending; q != NULL; q = next) {
 		next = q->next;
@@ -820,8 +1023,11 @@ write_all(int fd, struct iovec *iov, int n_iov, int64_t deadline, sr_error *err)
 	return 0;
 }
 
-/* Room read into at once: many small replies, or a good part of a large one. */
+/* Room read into at once: many small replies, or a good part of a large one. The
+ * fuzzer builds with less (tools/fuzz/build.sh), to split replies more often. */
+#ifndef READ_CHUNK
 #define READ_CHUNK (64 * 1024)
+#endif
 
 /* Keeps the first descriptor a reply brought (the reply channel) in c->passed_fd and
  * closes any other: nothing else is expected. */

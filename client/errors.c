@@ -48,23 +48,35 @@ sr_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* errno values are small on every libc we know; a daemon's number beyond is none. */
+#define ERRNO_MAX 4096
+
 /*
  * From a reply's Status. The daemon runs on this host, so its errno number is
  * ours; the name is preferred all the same when this libc knows it, so that a
- * daemon built against another libc cannot confuse us.
+ * daemon built against another libc cannot confuse us. A code this library does
+ * not know (a newer or hostile daemon) is reported as SR_EPROTO, so that a caller
+ * only ever sees codes of sockrpc.h.
  */
 void
 sr_seterr_status(sr_error *err, const Sockrpc__Status *st)
 {
-	int sys_errno;
+	const char *text;
+	int code, number, sys_errno;
 
 	if (err == NULL || st == NULL)
 		return;
-	sys_errno = sr_errno_from_name(st->errno_name, st->errno_number);
-	if (st->message != NULL && st->message[0] != '\0')
-		sr_seterr(err, (int)st->code, sys_errno, "%s", st->message);
+	code = (int)st->code;
+	number = st->errno_number;
+	if (number < 0 || number >= ERRNO_MAX)
+		number = 0;
+	sys_errno = sr_errno_from_name(st->errno_name, number);
+	text = st->message != NULL && st->message[0] != '\0' ? st->message : NULL;
+	if (code <= SR_OK || (size_t)code >= sizeof(code_texts) / sizeof(code_texts[0]))
+		sr_seterr(err, SR_EPROTO, sys_errno, "sockrpcd answered with unknown code %d: %s",
+		    code, text != NULL ? text : "(no message)");
 	else
-		sr_seterr(err, (int)st->code, sys_errno, "%s", sr_strerror((int)st->code));
+		sr_seterr(err, code, sys_errno, "%s", text != NULL ? text : sr_strerror(code));
 }
 
 void
@@ -99,8 +111,7 @@ sr_errno_from_name(const char *name, int fallback)
 	if (fallback > 0 && (known = strerrorname_np(fallback)) != NULL &&
 	    strcmp(known, name) == 0)
 		return fallback;
-	/* errno values are small on every libc we know; 4096 bounds the scan. */
-	for (int e = 1; e < 4096; e++) {
+	for (int e = 1; e < ERRNO_MAX; e++) {
 		if ((known = strerrorname_np(e)) != NULL && strcmp(known, name) == 0)
 			return e;
 	}

@@ -34,6 +34,17 @@
 /* How long close and shutdown wait for write-behind sends that make no progress. */
 #define SR_LINGER_MS		5000
 
+/*
+ * The most the library takes from a daemon, whatever its Hello announces: the
+ * protocol's own limits (proto/frame.h), which sockrpcd announces as they are. A
+ * reply's body is allocated before it arrives, so these bound what a hostile (or
+ * remote) daemon can make the client reserve; a smaller announced limit is kept.
+ */
+#define CLIENT_MAX_FRAME	SR_MAX_FRAME
+#define CLIENT_MAX_PAYLOAD	SR_MAX_PAYLOAD
+/* Addresses one GetAddressInfo reply may list: sockrpcd's own cap (ops_resolve.c). */
+#define CLIENT_MAX_ADDRESSES	64
+
 struct pending;
 
 /* Large buffers a client keeps for reuse (buffer_pool.c). */
@@ -105,14 +116,22 @@ struct call_ctx {
 };
 
 /* client.c */
+sr_client *sr_client_adopt(int fd, sr_error *err);
 int64_t	 sr_now_ms(void);
 int64_t	 sr_deadline_after(int64_t ms);
 void	 sr_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
 	    sr_error *err);
 void	 sr_call_done(const ProtobufCMessage *reply, void *closure_data);
-void	 sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in);
+void	 sr_call_violation(struct call_ctx *ctx, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+int	 sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
+void	 sr_state_mark_closed(sr_state *st);
 void	 sr_client_attach(sr_client *c, sr_socket *s);
 void	 sr_client_detach(sr_client *c, sr_socket *s);
+bool	 sr_client_holds(sr_client *c, long handle);
+void	 sr_client_fail(sr_client *c, const sr_error *why);
+void	 sr_client_notice_hangup(sr_client *c);
+int	 sr_client_broken(sr_client *c, sr_error *err);
 bool	 sr_call_ready(sr_client *c, struct pending *p);
 bool	 sr_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
 void	 sr_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);

@@ -24,6 +24,7 @@
 
 struct ahead_entry {
 	struct pending *call;	/* the Receive in flight; NULL once collected */
+	size_t asked;		/* its length: the most it may bring */
 	char *data;		/* what it brought, handed out from off */
 	void *block;		/* the pool block data is in */
 	size_t len, off;
@@ -61,6 +62,7 @@ sr_ahead_start(sr_socket *s, long length)
 
 		if (e == NULL)
 			return;
+		e->asked = (size_t)length;
 		req.handle = s->handle;
 		req.length = length;
 		req.flags = SOCKRPC__MESSAGE_FLAG__MSG_DONTWAIT;
@@ -177,6 +179,11 @@ ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	const Sockrpc__ReceiveReply *r = (const Sockrpc__ReceiveReply *)msg;
 	struct ahead_entry *e = ctx->out;
 
+	if (r->data.len > e->asked) {
+		sr_call_violation(ctx, "sockrpcd returned %zu bytes where at most %zu were asked "
+		    "for", r->data.len, e->asked);
+		return;
+	}
 	/* The bytes change hands without a copy: the pool block of the reply's body they
 	 * point into, or (a small reply, unpacked into the pool) the block they are. The
 	 * reply is freed without them. */

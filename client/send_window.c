@@ -9,6 +9,7 @@
  * around every function here; replies are read by client.c as for any call.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -178,9 +179,8 @@ collect_oldest(sr_socket *s)
 	sr_call_finish(s->client, e->call, &ctx);
 	if (!ctx.failed && sent != (long)e->len) {
 		/* A blocking send writes everything or fails: anything else is a fault. */
-		sr_seterr(&local, SR_EPROTO, 0, "sockrpcd sent %ld of %zu bytes without an error",
-		    sent, e->len);
-		ctx.failed = true;
+		sr_call_violation(&ctx, "sockrpcd sent %ld of %zu bytes without an error", sent,
+		    e->len);
 	}
 	free(e);
 	if (!ctx.failed)
@@ -203,10 +203,14 @@ collect_answered(sr_socket *s)
 	return w->failed ? -1 : 0;
 }
 
+/* Any count but the chunk's own is refused by collect_oldest(); -1 stands for one
+ * that is not even a long. */
 static void
 sent_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 {
-	*(long *)ctx->out = (long)((const Sockrpc__SendReply *)msg)->sent;
+	int64_t sent = ((const Sockrpc__SendReply *)msg)->sent;
+
+	*(long *)ctx->out = sent >= 0 && sent <= LONG_MAX ? (long)sent : -1;
 }
 
 /* Hands the kept failure to the caller, once. Returns -1. */

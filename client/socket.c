@@ -41,11 +41,18 @@ CLOSURE(receive_from_done, Sockrpc__ReceiveFromReply)
 
 /* Where take() functions put data replies. */
 struct data_out {
+	size_t asked;	/* the most data the call may bring */
 	char **buf;
 	size_t *len;
 	bool eos;
 	char *host;	/* receive_from: 64 bytes */
 	int *port;
+};
+
+/* Where send_take() puts the count of a Send or SendTo reply. */
+struct count_out {
+	size_t asked;	/* bytes the call carried: the most it can have sent */
+	long sent;
 };
 
 static sr_socket *socket_alloc(sr_error *err);
@@ -64,8 +71,10 @@ static int	 receive_once(sr_socket *s, long length, uint32_t flags, char **out,
 static int	 read_once(sr_socket *s, long length, char **out, size_t *out_len,
 		    sr_error *err);
 static int	 take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data);
+static int	 take_count(struct call_ctx *ctx, int64_t sent);
+static bool	 valid_port(struct call_ctx *ctx, const char *what, int32_t port);
+static size_t	 data_bound(sr_socket *s, long length);
 static int	 append(char **all, size_t *have, char *part, size_t part_len, sr_error *err);
-static void	 proto_violation(struct call_ctx *ctx, const char *what);
 static int	 family_to_wire(int family, int *wire, sr_error *err);
 
 /* Returns a new handle (free with sr_socket_free()), or NULL. */
@@ -104,11 +113,13 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
 	s->client = c;
 	sockrpc__sock_rpc__socket(&c->service, &req, socket_done, &ctx);
-	if (!ctx.failed && s->state.id == 0) {
-		/* SocketReply had no state: there is no handle id to use. */
-		sr_seterr(err, SR_EPROTO, 0, "SocketReply without a handle state");
-		ctx.failed = true;
-	}
+	/* Without a state there is no handle id to use; one id twice would make two
+	 * handles share a socket. */
+	if (!ctx.failed && s->state.id == 0)
+		sr_call_violation(&ctx, "SocketReply without a handle state");
+	else if (!ctx.failed && sr_client_holds(c, s->state.id))
+		sr_call_violation(&ctx, "sockrpcd gave a new socket handle %ld, already in use",
+		    s->state.id);
 	if (ctx.failed) {
 		socket_release(s);
 		return NULL;
@@ -177,13 +188,24 @@ accept_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 {
 	const Sockrpc__AcceptReply *r = (const Sockrpc__AcceptReply *)msg;
 	sr_socket *accepted = ctx->out;
+	sr_state st;
+	sr_error e;
 
 	if (r->accepted == NULL || r->accepted->id == 0) {
-		proto_violation(ctx, "AcceptReply without the accepted handle");
+		sr_call_violation(ctx, "AcceptReply without the accepted handle");
 		return;
 	}
-	sr_state_from_wire(&accepted->state, r->accepted);
-	accepted->handle = accepted->state.id;
+	if (sr_state_from_wire(&st, r->accepted, &e) == -1) {
+		sr_call_violation(ctx, "%s", e.message);
+		return;
+	}
+	if (st.id == ctx->socket->handle || sr_client_holds(ctx->client, st.id)) {
+		sr_call_violation(ctx, "sockrpcd gave an accepted handle %ld, already in use",
+		    st.id);
+		return;
+	}
+	accepted->state = st;
+	accepted->handle = st.id;
 }
 
 /* Returns the accepted connection as a new handle (free with sr_socket_free()). */
@@ -410,9 +432,7 @@ sr_close(sr_socket *s, sr_error *err)
 		return -1;
 	}
 	pthread_mutex_lock(&c->mu);
-	s->state.is_closed = true;
-	s->state.is_client = s->state.is_bound = false;
-	s->state.is_connected = s->state.is_listening = false;
+	sr_state_mark_closed(&s->state);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
@@ -535,10 +555,17 @@ info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	sr_sockinfo *out = ctx->out;
 	int v;
 
+	if (enum_family_to_host(r->family, &v) == -1) {
+		sr_call_violation(ctx, "InfoReply with unknown family %d", (int)r->family);
+		return;
+	}
+	/* An AF_UNIX socket has no port: -1. */
+	if (v != AF_UNIX && !valid_port(ctx, "InfoReply", r->port))
+		return;
 	snprintf(out->address, sizeof(out->address), "%s", r->address != NULL ? r->address : "");
 	out->ipv6 = r->ipv6;
-	out->port = r->port;
-	out->family = enum_family_to_host(r->family, &v) == 0 ? v : -1;
+	out->port = v == AF_UNIX ? -1 : r->port;
+	out->family = v;
 }
 
 int
@@ -563,23 +590,30 @@ sr_info(sr_socket *s, sr_sockinfo *out, sr_error *err)
 	return 0;
 }
 
-/* The last state received; read without a round trip. Valid until sr_socket_free(). */
+/*
+ * The last state received; read without a round trip. Valid until sr_socket_free().
+ * A daemon that hung up is noticed here (a poll, no call): the state then reads closed.
+ */
 const sr_state *
 sr_socket_state(const sr_socket *s)
 {
-	return s == NULL ? NULL : &s->state;
+	if (s == NULL)
+		return NULL;
+	if (s->client != NULL)
+		sr_client_notice_hangup(s->client);
+	return &s->state;
 }
 
 static void
 send_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 {
-	*(long *)ctx->out = (long)((const Sockrpc__SendReply *)msg)->sent;
+	(void)take_count(ctx, ((const Sockrpc__SendReply *)msg)->sent);
 }
 
 static void
 send_to_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 {
-	*(long *)ctx->out = (long)((const Sockrpc__SendToReply *)msg)->sent;
+	(void)take_count(ctx, ((const Sockrpc__SendToReply *)msg)->sent);
 }
 
 /* One datagram to host:port; larger than max_payload is refused, not split. */
@@ -589,8 +623,8 @@ sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t le
 {
 	Sockrpc__SendToRequest req = SOCKRPC__SEND_TO_REQUEST__INIT;
 	struct call_ctx ctx;
+	struct count_out count = { .asked = len };
 	uint32_t wire;
-	long sent = 0;
 
 	if (usable(s, err) == -1)
 		return -1;
@@ -614,9 +648,9 @@ sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t le
 	req.flags = wire;
 	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), err);
 	ctx.take = send_to_take;
-	ctx.out = &sent;
+	ctx.out = &count;
 	sockrpc__sock_rpc__send_to(&s->client->service, &req, send_to_done, &ctx);
-	return ctx.failed ? -1 : sent;
+	return ctx.failed ? -1 : count.sent;
 }
 
 static void
@@ -625,7 +659,7 @@ receive_from_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	const Sockrpc__ReceiveFromReply *r = (const Sockrpc__ReceiveFromReply *)msg;
 	struct data_out *o = ctx->out;
 
-	if (take_bytes(ctx, &r->data) == -1)
+	if (!valid_port(ctx, "ReceiveFromReply", r->port) || take_bytes(ctx, &r->data) == -1)
 		return;
 	if (o->host != NULL)
 		snprintf(o->host, 64, "%s", r->host != NULL ? r->host : "");
@@ -659,6 +693,7 @@ sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_le
 	else if (length > payload_limit(s))
 		length = payload_limit(s);
 	memset(&o, 0, sizeof(o));
+	o.asked = data_bound(s, length);
 	o.buf = out;
 	o.len = out_len;
 	o.host = host;
@@ -680,6 +715,18 @@ address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	sr_addrinfo *ai;
 	int v;
 
+	if (r->n_addresses > CLIENT_MAX_ADDRESSES) {
+		sr_call_violation(ctx, "GetAddressInfoReply with %zu addresses (at most %d)",
+		    r->n_addresses, CLIENT_MAX_ADDRESSES);
+		return;
+	}
+	for (size_t i = 0; i < r->n_addresses; i++) {
+		if (enum_family_to_host(r->addresses[i]->family, &v) == -1) {
+			sr_call_violation(ctx, "GetAddressInfoReply with unknown family %d",
+			    (int)r->addresses[i]->family);
+			return;
+		}
+	}
 	if ((ai = calloc(1, sizeof(*ai))) == NULL ||
 	    (r->n_addresses > 0 &&
 	    (ai->addresses = calloc(r->n_addresses, sizeof(*ai->addresses))) == NULL)) {
@@ -694,7 +741,7 @@ address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	for (size_t i = 0; i < r->n_addresses; i++) {
 		const Sockrpc__AddressEntry *a = r->addresses[i];
 
-		ai->addresses[i].family = enum_family_to_host(a->family, &v) == 0 ? v : -1;
+		(void)enum_family_to_host(a->family, &ai->addresses[i].family);
 		snprintf(ai->addresses[i].ip, sizeof(ai->addresses[i].ip), "%s",
 		    a->ip != NULL ? a->ip : "");
 	}
@@ -779,7 +826,10 @@ socket_closed(sr_socket *s)
 	return closed;
 }
 
-/* A closed handle (or one whose client is gone) is refused without a round trip. */
+/*
+ * A closed handle (or one whose client is gone) is refused without a round trip; on a
+ * broken connection, with the reason it broke (the daemon went away, say).
+ */
 static int
 usable(sr_socket *s, sr_error *err)
 {
@@ -791,6 +841,8 @@ usable(sr_socket *s, sr_error *err)
 		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}
+	if (sr_client_broken(s->client, err) == -1)
+		return -1;
 	if (socket_closed(s)) {
 		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
@@ -897,7 +949,7 @@ send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags, sr_error 
 {
 	Sockrpc__SendRequest req = SOCKRPC__SEND_REQUEST__INIT;
 	struct call_ctx ctx;
-	long sent = 0;
+	struct count_out count = { .asked = len };
 
 	req.handle = s->handle;
 	req.data.data = (uint8_t *)(uintptr_t)data;
@@ -905,9 +957,9 @@ send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags, sr_error 
 	req.flags = flags;
 	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), err);
 	ctx.take = send_take;
-	ctx.out = &sent;
+	ctx.out = &count;
 	sockrpc__sock_rpc__send(&s->client->service, &req, send_done, &ctx);
-	return ctx.failed ? -1 : sent;
+	return ctx.failed ? -1 : count.sent;
 }
 
 static void
@@ -928,6 +980,7 @@ receive_once(sr_socket *s, long length, uint32_t flags, char **out, size_t *out_
 	struct data_out o;
 
 	memset(&o, 0, sizeof(o));
+	o.asked = data_bound(s, length);
 	o.buf = out;
 	o.len = out_len;
 	req.handle = s->handle;
@@ -957,6 +1010,7 @@ read_once(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 	struct data_out o;
 
 	memset(&o, 0, sizeof(o));
+	o.asked = data_bound(s, length);
 	o.buf = out;
 	o.len = out_len;
 	req.handle = s->handle;
@@ -995,6 +1049,12 @@ take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data)
 	struct data_out *o = ctx->out;
 	char *buf;
 
+	if (data->len > o->asked) {
+		sr_call_violation(ctx,
+		    "sockrpcd returned %zu bytes where at most %zu were asked for", data->len,
+		    o->asked);
+		return -1;
+	}
 	if ((buf = malloc(data->len + 1)) == NULL) {
 		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
 		ctx->failed = true;
@@ -1008,11 +1068,35 @@ take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data)
 	return 0;
 }
 
-static void
-proto_violation(struct call_ctx *ctx, const char *what)
+/* A Send or SendTo count: 0 up to the bytes the call carried. */
+static int
+take_count(struct call_ctx *ctx, int64_t sent)
 {
-	sr_seterr(ctx->err, SR_EPROTO, 0, "%s", what);
-	ctx->failed = true;
+	struct count_out *o = ctx->out;
+
+	if (sent < 0 || (uint64_t)sent > o->asked) {
+		sr_call_violation(ctx, "sockrpcd reports %lld bytes sent of %zu", (long long)sent,
+		    o->asked);
+		return -1;
+	}
+	o->sent = (long)sent;
+	return 0;
+}
+
+static bool
+valid_port(struct call_ctx *ctx, const char *what, int32_t port)
+{
+	if (port >= 0 && port <= 65535)
+		return true;
+	sr_call_violation(ctx, "%s with port %d", what, (int)port);
+	return false;
+}
+
+/* The most data a receive of `length` (negative: all pending) may bring. */
+static size_t
+data_bound(sr_socket *s, long length)
+{
+	return length < 0 || length > payload_limit(s) ? (size_t)payload_limit(s) : (size_t)length;
 }
 
 static int

@@ -15,6 +15,11 @@
  *   daemon and matched to their replies by call id. One thread may close a handle
  *   that another thread is waiting on; the waiting call then returns SR_ECLOSED.
  * - Properties are read locally from the state of the last reply (no round trip).
+ * - The daemon is not trusted: a reply that breaks the protocol (a count beyond what was
+ *   sent, data longer than asked, a state no socket can have, a reply nobody asked for)
+ *   fails the call with SR_EPROTO. Hello's limits are taken only below the protocol's
+ *   own (1 MiB of payload a call). Once the connection breaks or the daemon goes away,
+ *   every handle reads closed and every call fails at once with the reason.
  */
 #ifndef SOCKRPC_H
 #define SOCKRPC_H
@@ -100,7 +105,8 @@ int sr_shutdown(sr_socket *s, int how, sr_error *err);
 int sr_close(sr_socket *s, sr_error *err); /* the handle stays readable until freed */
 void sr_socket_free(sr_socket *s);         /* closes it if still open */
 int sr_info(sr_socket *s, sr_sockinfo *out, sr_error *err);
-const sr_state *sr_socket_state(const sr_socket *s); /* no round trip */
+/* No round trip; a daemon that hung up is noticed here: the state then reads closed. */
+const sr_state *sr_socket_state(const sr_socket *s);
 
 /* Servers, datagrams, options, blocking mode. */
 int sr_bind(sr_socket *s, int port, const char *host, sr_error *err);

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "fake_daemon.h"
 #include "frame.h"
 #include "harness.h"
 #include "payload.h"
@@ -260,6 +261,9 @@ START_TEST(daemon_dies_mid_call)
 	ck_assert_int_eq(sr_receive(s, -1, 0, &got, &len, &err), -1);
 	ck_assert_int_eq(err.code, SR_EDAEMON);
 	ck_assert_str_eq(err.message, "daemon closed the connection");
+	/* The session is over: the handle reads closed, no longer connected. */
+	ck_assert(sr_socket_state(s)->is_closed);
+	ck_assert(!sr_socket_state(s)->is_connected);
 	ck_assert_int_eq(sr_send(s, "x", 1, 0, &err), -1);
 	ck_assert_int_eq(err.code, SR_EDAEMON);
 	ck_assert_ptr_null(sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err));
@@ -284,67 +288,6 @@ enum fake_mode {
 	FAKE_SLOW_LARGE_REPLY,	/* a connected socket; a Send's reply of over 64 KiB comes
 				 * in two parts, the second after the client's linger */
 };
-
-struct fake {
-	enum fake_mode mode;
-	char dir[64], path[100];
-	int listen_fd;
-	pthread_t thread;
-};
-
-static int
-fake_read(int fd, struct sr_frame_header *h, uint8_t *buf, size_t cap)
-{
-	uint8_t hdr[SR_FRAME_HEADER_SIZE];
-
-	if (recv(fd, hdr, sizeof(hdr), MSG_WAITALL) != (ssize_t)sizeof(hdr))
-		return -1;
-	frame_header_decode(hdr, h);
-	if (h->length > cap || (h->length > 0 &&
-	    recv(fd, buf, h->length, MSG_WAITALL) != (ssize_t)h->length))
-		return -1;
-	return 0;
-}
-
-static void
-fake_reply(int fd, unsigned method, uint64_t id, uint16_t flags, const ProtobufCMessage *m,
-    const void *raw, size_t raw_len)
-{
-	struct sr_frame_header h;
-	uint8_t buf[1024];
-	size_t len;
-
-	if (m != NULL) {
-		len = protobuf_c_message_pack(m, buf + SR_FRAME_HEADER_SIZE);
-	} else {
-		memcpy(buf + SR_FRAME_HEADER_SIZE, raw, raw_len);
-		len = raw_len;
-	}
-	h.length = (uint32_t)len;
-	h.method = (uint16_t)method;
-	h.flags = flags;
-	h.call_id = id;
-	frame_header_encode(&h, buf);
-	(void)!send(fd, buf, SR_FRAME_HEADER_SIZE + len, MSG_NOSIGNAL);
-}
-
-/* A blocking TCP socket's state, connected or not, as the fake daemon reports it. */
-static void
-fake_socket_state(Sockrpc__SocketState *state, bool connected)
-{
-	state->id = 1;
-	state->host = "127.0.0.1";
-	state->family = SOCKRPC__FAMILY__FAMILY_INET;
-	state->type = SOCKRPC__TYPE__TYPE_STREAM;
-	state->protocol = SOCKRPC__PROTOCOL__PROTO_TCP;
-	state->is_blocking = true;
-	state->is_client = connected;
-	state->is_connected = connected;
-	state->port = connected ? 9 : 0;
-	state->shutdown_reason = -1;
-	state->send_timeout = -1;
-	state->receive_timeout = -1;
-}
 
 /*
  * Takes a Send and answers it with a reply of over 64 KiB (an unknown field pads it), in
@@ -396,22 +339,18 @@ out:
 	free(frame);
 }
 
-static void *
-fake_main(void *arg)
+static void
+errors_serve(struct fake *f, int fd)
 {
-	struct fake *f = arg;
 	Sockrpc__HelloReply hello = SOCKRPC__HELLO_REPLY__INIT;
 	Sockrpc__Status st = SOCKRPC__STATUS__INIT;
 	Sockrpc__SocketReply sock = SOCKRPC__SOCKET_REPLY__INIT;
 	Sockrpc__SocketState state = SOCKRPC__SOCKET_STATE__INIT;
 	struct sr_frame_header h;
 	uint8_t buf[4096];
-	int fd;
 
-	if ((fd = accept(f->listen_fd, NULL, NULL)) == -1)
-		return NULL;
 	if (fake_read(fd, &h, buf, sizeof(buf)) == -1)
-		goto out;
+		return;
 	hello.major = SR_PROTOCOL_MAJOR;
 	hello.session_id = 77;
 	hello.max_frame = SR_MAX_FRAME;
@@ -421,11 +360,11 @@ fake_main(void *arg)
 		st.message = "protocol 1 is not spoken here";
 		hello.status = &st;
 		fake_reply(fd, 0, h.call_id, SR_FRAME_FLAG_REPLY, &hello.base, NULL, 0);
-		goto out;
+		return;
 	}
 	fake_reply(fd, 0, h.call_id, SR_FRAME_FLAG_REPLY, &hello.base, NULL, 0);
 	if (fake_read(fd, &h, buf, sizeof(buf)) == -1)
-		goto out;
+		return;
 	switch (f->mode) {
 	case FAKE_WRONG_CALL_ID:
 		fake_reply(fd, h.method, h.call_id + 100, SR_FRAME_FLAG_REPLY, &sock.base, NULL, 0);
@@ -454,40 +393,7 @@ fake_main(void *arg)
 	default:
 		break;
 	}
-	/* Hold the connection until the client hangs up. */
-	while (recv(fd, buf, sizeof(buf), 0) > 0)
-		;
-out:
-	close(fd);
-	return NULL;
-}
-
-static void
-fake_start(struct fake *f, enum fake_mode mode)
-{
-	struct sockaddr_un sun;
-
-	memset(f, 0, sizeof(*f));
-	f->mode = mode;
-	snprintf(f->dir, sizeof(f->dir), "/tmp/sockrpc-fake.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(f->dir));
-	snprintf(f->path, sizeof(f->path), "%s/fake.sock", f->dir);
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", f->path);
-	f->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	ck_assert_int_eq(bind(f->listen_fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
-	ck_assert_int_eq(listen(f->listen_fd, 4), 0);
-	ck_assert_int_eq(pthread_create(&f->thread, NULL, fake_main, f), 0);
-}
-
-static void
-fake_stop(struct fake *f)
-{
-	pthread_join(f->thread, NULL);
-	close(f->listen_fd);
-	unlink(f->path);
-	rmdir(f->dir);
+	fake_hold(fd);
 }
 
 static void
@@ -498,7 +404,7 @@ expect_protocol_error(enum fake_mode mode, const char *want)
 	sr_error err;
 
 	signal(SIGPIPE, SIG_IGN);
-	fake_start(&f, mode);
+	fake_start(&f, errors_serve, mode);
 	c = sr_client_open(f.path, &err);
 	ck_assert_msg(c != NULL, "%s", err.message);
 	ck_assert_uint_eq(sr_client_session_id(c), 77);
@@ -551,7 +457,7 @@ START_TEST(daemon_stops_answering)
 	size_t len;
 
 	signal(SIGPIPE, SIG_IGN);
-	fake_start(&f, FAKE_SILENT);
+	fake_start(&f, errors_serve, FAKE_SILENT);
 	c = sr_client_open(f.path, &err);
 	ck_assert_msg(c != NULL, "%s", err.message);
 	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
@@ -588,7 +494,7 @@ START_TEST(close_gives_up_in_the_middle_of_a_reply)
 	long long t0, took;
 
 	signal(SIGPIPE, SIG_IGN);
-	fake_start(&f, FAKE_SLOW_LARGE_REPLY);
+	fake_start(&f, errors_serve, FAKE_SLOW_LARGE_REPLY);
 	c = sr_client_open(f.path, &err);
 	ck_assert_msg(c != NULL, "%s", err.message);
 	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
@@ -615,7 +521,7 @@ START_TEST(hello_refused)
 	struct fake f;
 	sr_error err;
 
-	fake_start(&f, FAKE_HELLO_REFUSED);
+	fake_start(&f, errors_serve, FAKE_HELLO_REFUSED);
 	ck_assert_ptr_null(sr_client_open(f.path, &err));
 	ck_assert_int_eq(err.code, SR_EPROTO);
 	ck_assert_str_eq(err.message, "protocol 1 is not spoken here");

@@ -39,4 +39,11 @@ core=$(ls "$dsrc"/*.c | grep -v '/main\.c$')
 "$CC" $cflags -o "$out/make_corpus" "$src/tools/fuzz/make_corpus.c" "$src/proto/frame.c" \
 	"$src/proto/payload.c" \
 	"$out/gen/sockrpc.pb-c.c" $(pkg-config --libs libprotobuf-c)
+# fuzz_client_reply: the client library's reply path (see fuzz_client_reply.c).
+# shellcheck disable=SC2086
+"$CC" $cflags -I"$src/include" -I"$src/client" -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -o "$out/fuzz_client_reply" \
+	"$src/tools/fuzz/fuzz_client_reply.c" $(ls "$src"/client/*.c) "$src/proto/frame.c" \
+	"$src/proto/enums.c" "$src/proto/payload.c" "$out/gen/sockrpc.pb-c.c" \
+	$(pkg-config --libs libprotobuf-c) -lpthread
 echo "$out/fuzz_session"
