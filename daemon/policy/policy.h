@@ -1,5 +1,6 @@
 /*
- * policy.h - who may do what to which address: the daemon's decision interface.
+ * policy.h - who may do what to which address: the policy library's interface
+ * (daemon/policy/: parse.c, match.c, format.c, explain.c and their helpers).
  *
  * A policy is an ordered list of rules loaded from a file (docs/policy.md) or the
  * embedded default (the daemon's own uid may do everything, everyone else is
@@ -16,21 +17,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#define IDENTITY_MAX_GROUPS 64
-
-/* Who is calling: taken from the kernel at accept, never from the client. */
-struct identity {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	int n_groups; /* supplementary groups (SO_PEERGROUPS), at most IDENTITY_MAX_GROUPS */
-	gid_t groups[IDENTITY_MAX_GROUPS];
-	char exe[256];    /* the peer's executable path, "" if unknown */
-	char cgroup[256]; /* the peer's cgroup v2 path, "" if unknown */
-	/* The peer has more supplementary groups than fit: group rules then fail closed
-	 * (a deny rule on a group matches, an allow rule needs the group among those kept). */
-	bool groups_truncated;
-};
+#include "identity.h"
 
 enum policy_op {
 	POLICY_CREATE,
