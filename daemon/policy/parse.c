@@ -1,122 +1,55 @@
 /*
- * policy_parse.c - reads a policy file into the rule list of policy_internal.h, and builds
- * the embedded default. The grammar is in docs/policy.md; every error names FILE:LINE.
- * Names (user=, group=) are resolved here, once, so matching never touches NSS.
- * Matching lives in policy_match.c.
+ * parse.c - reads a policy file into the rule list of policy_internal.h: lines, words and
+ * strings, `limit` lines, and the shape of a rule (who, operations, then where, limits and
+ * reason), each term's value read by parse_terms.c and parse_addr.c. The grammar is in
+ * docs/policy.md; every error names FILE:LINE. Lifetime and the default are policy.c's.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/un.h>
 
-#include "policy_internal.h"
+#include "parse.h"
 
 /* A policy line longer than this is a mistake (or not a policy file at all). */
 #define POLICY_MAX_LINE 4096
-
-/* sun_path less its NUL terminator: the longest Unix path a socket can have. */
-#define UNIX_PATH_MAX_LEN (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
 
 struct token {
 	char *text;
 	bool quoted;
 };
 
-struct parser {
-	const char *file;
-	int line;
-	char *errors;
-	size_t errors_len;
-	size_t errors_used;
-	int n_errors;
-	struct policy *p;
-	bool seen_limit[4];
-};
-
-/* Named address sets. Kept in one table so docs/policy.md can list it verbatim. */
-static const struct {
-	const char *name;
-	const char *cidrs[5];
-} address_sets[] = {
-    {"any", {"0.0.0.0/0", "::/0"}},
-    {"loopback", {"127.0.0.0/8", "::1/128"}},
-    {"private", {"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"}},
-    {"link-local", {"169.254.0.0/16", "fe80::/10"}},
-    {"multicast", {"224.0.0.0/4", "ff00::/8"}},
-    {"unspecified", {"0.0.0.0/32", "::/128"}},
-};
-
-static const struct {
-	const char *name;
-	unsigned bit;
-} transport_names[] = {
-    {"tcp", TRANSPORT_TCP},
-    {"udp", TRANSPORT_UDP},
-    {"raw", TRANSPORT_RAW},
-    {"unix", TRANSPORT_UNIX},
+/* The words of one rule as parse_rule walks them. */
+struct words {
+	struct token *t;
+	size_t n;
+	size_t i;          /* the word being read */
+	bool port_keyword; /* the ports came from `port ...` (for an error message) */
 };
 
 static const char *const limit_names[] = {"sessions", "sessions-per-uid", "handles-per-session",
                                           "queued-bytes"};
 
-static void perr(struct parser *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int parse_line(struct parser *ps, char *line);
 static int tokenize(struct parser *ps, const char *line, char *buf, struct token *toks,
                     size_t *n_toks);
 static int parse_limit(struct parser *ps, struct token *t, size_t n);
 static int parse_rule(struct parser *ps, struct token *t, size_t n, struct rule *r);
-static int parse_who(struct parser *ps, const char *term, struct rule *r);
-static int parse_ops(struct parser *ps, const char *s, unsigned *ops);
-static int parse_ports(struct parser *ps, const char *s, struct rule *r);
-static int parse_address_token(struct parser *ps, const char *s, struct rule *r);
-static int parse_address_list(struct parser *ps, const char *s, size_t len, struct rule *r);
-static int parse_cidr(const char *s, struct cidr *out, char *msg, size_t msg_len);
-static int parse_unix_path(struct parser *ps, const char *s, bool abstract, struct rule *r);
-static int parse_names(struct parser *ps, const char *s, struct rule *r);
-static int parse_options(struct parser *ps, const char *s, struct rule *r);
-static int parse_uint(const char *s, unsigned long long max, unsigned long long *out);
-static int push(void *arrayp, size_t *n, size_t size, const void *elem);
-static int push_string(char ***array, size_t *n, const char *s);
-static void rule_free(struct rule *r);
-static bool looks_like_address(const char *s);
-static unsigned parse_transports(const char *s);
-
-static struct policy static_deny_all = {
-    .limits = {-1, -1, -1, -1},
-    .is_static = true,
-};
-
-struct policy *
-policy_default(uid_t daemon_uid)
-{
-	struct policy *p;
-	struct rule *r;
-
-	if ((p = calloc(1, sizeof(*p))) == NULL)
-		return &static_deny_all;
-	p->limits = (struct policy_limits){-1, -1, -1, -1};
-	p->default_uid = daemon_uid;
-	r = &p->default_rule;
-	r->line = 0;
-	r->allow = true;
-	r->uids = &p->default_uid;
-	r->n_uids = 1;
-	r->ops = POLICY_ALL_OPS;
-	r->all_options = true;
-	r->max_handles = -1;
-	r->max_connections = -1;
-	p->rules = r;
-	p->n_rules = 1;
-	return p;
-}
+static int rule_who(struct parser *ps, struct words *w, struct rule *r);
+static int rule_ops(struct parser *ps, struct words *w, struct rule *r);
+static int rule_word(struct parser *ps, struct words *w, struct rule *r);
+static int rule_transport(struct parser *ps, const char *word, unsigned bits, struct rule *r);
+static int rule_ipver(struct parser *ps, const char *word, struct rule *r);
+static int rule_port_or_host(struct parser *ps, struct words *w, struct rule *r);
+static int rule_reason(struct parser *ps, struct words *w, struct rule *r);
+static int rule_session_limit(struct parser *ps, struct words *w, struct rule *r);
+static int rule_target(struct parser *ps, const char *word, struct rule *r);
+static int rule_check(struct parser *ps, const struct words *w, const struct rule *r);
+static const char *words_arg(const struct words *w);
 
 struct policy *
 policy_load(const char *path, char *errors, size_t errors_len)
@@ -182,63 +115,6 @@ fail:
 }
 
 void
-policy_free(struct policy *p)
-{
-	if (p == NULL || p->is_static)
-		return;
-	if (p->rules != &p->default_rule) {
-		for (size_t i = 0; i < p->n_rules; i++)
-			rule_free(&p->rules[i]);
-		free(p->rules);
-	}
-	free(p->source);
-	free(p);
-}
-
-int
-policy_warnings(const struct policy *p, FILE *out)
-{
-	const char *file = policy_source(p);
-	int n = 0;
-
-	for (size_t i = 0; i < p->n_rules; i++) {
-		const struct rule *r = &p->rules[i];
-
-		if (!r->allow || r->line == 0)
-			continue;
-		/* identity.c reads /proc/PID/exe and /proc/PID/cgroup once, at accept, for the
-		 * pid that connected; the connection then keeps that identity whoever holds it
-		 * (tests/integration/test_policy_escapes.c shows the spoof working). */
-		if (r->n_exes > 0) {
-			fprintf(out,
-			        "%s:%d: warning: exe= does not confine a user who can run a "
-			        "matching program: the executable is read once, when the client "
-			        "connects, so a process that connects, forks a child keeping the "
-			        "connection and execs the program (or runs it with LD_PRELOAD, "
-			        "under ptrace, or is passed its descriptor) gets this rule\n",
-			        file, r->line);
-			n++;
-		}
-		if (r->n_cgroups > 0) {
-			fprintf(out,
-			        "%s:%d: warning: cgroup= does not confine a user who can move a "
-			        "process into a matching cgroup: the cgroup is read once, when the "
-			        "client connects, so a process that joins it, connects and leaves "
-			        "(or any process there that passes its descriptor on) keeps this "
-			        "rule\n",
-			        file, r->line);
-			n++;
-		}
-		if ((r->ops & (1u << POLICY_OPTION)) && r->n_options == 0)
-			fprintf(out,
-			        "%s:%d: note: allows no privileged option (SO_DEBUG, SO_PRIORITY "
-			        "above 6, ...): only a rule naming the option allows it\n",
-			        file, r->line);
-	}
-	return n;
-}
-
-static void
 perr(struct parser *ps, const char *fmt, ...)
 {
 	va_list ap;
@@ -303,7 +179,7 @@ parse_line(struct parser *ps, char *line)
 	} else if (strcmp(toks[0].text, "allow") == 0 || strcmp(toks[0].text, "deny") == 0) {
 		memset(&r, 0, sizeof(r));
 		if ((rc = parse_rule(ps, toks, n, &r)) == 0 &&
-		    (rc = push(&ps->p->rules, &ps->p->n_rules, sizeof(r), &r)) != 0)
+		    (rc = array_push(&ps->p->rules, &ps->p->n_rules, sizeof(r), &r)) != 0)
 			perr(ps, "out of memory");
 		if (rc != 0)
 			rule_free(&r);
@@ -450,9 +326,7 @@ bad:
 static int
 parse_rule(struct parser *ps, struct token *t, size_t n, struct rule *r)
 {
-	unsigned long long v;
-	bool have_ports_kw = false;
-	size_t i = 1;
+	struct words w = {.t = t, .n = n, .i = 1};
 	int rc;
 
 	r->line = ps->line;
@@ -460,131 +334,211 @@ parse_rule(struct parser *ps, struct token *t, size_t n, struct rule *r)
 	r->max_handles = -1;
 	r->max_connections = -1;
 
-	if (i >= n || t[i].quoted || (strcmp(t[i].text, "*") != 0 && !strchr(t[i].text, '='))) {
+	if ((rc = rule_who(ps, &w, r)) != 0 || (rc = rule_ops(ps, &w, r)) != 0)
+		return rc;
+	for (; w.i < w.n; w.i++)
+		if ((rc = rule_word(ps, &w, r)) != 0)
+			return rc;
+	return rule_check(ps, &w, r);
+}
+
+/* WHO: `*`, or one or more KEY=VALUE terms. */
+static int
+rule_who(struct parser *ps, struct words *w, struct rule *r)
+{
+	struct token *t = w->t;
+	int rc;
+
+	if (w->i >= w->n || t[w->i].quoted ||
+	    (strcmp(t[w->i].text, "*") != 0 && !strchr(t[w->i].text, '='))) {
 		perr(ps, "missing who (*, uid=, gid=, user=, group=, exe= or cgroup=)%s%s%s",
-		     i < n ? " before '" : "", i < n ? t[i].text : "", i < n ? "'" : "");
+		     w->i < w->n ? " before '" : "", w->i < w->n ? t[w->i].text : "",
+		     w->i < w->n ? "'" : "");
 		return -1;
 	}
-	if (strcmp(t[i].text, "*") == 0) {
-		i++;
-	} else {
-		for (; i < n && !t[i].quoted && strchr(t[i].text, '=') != NULL; i++)
-			if ((rc = parse_who(ps, t[i].text, r)) != 0)
-				return rc;
+	if (strcmp(t[w->i].text, "*") == 0) {
+		w->i++;
+		return 0;
 	}
+	for (; w->i < w->n && !t[w->i].quoted && strchr(t[w->i].text, '=') != NULL; w->i++)
+		if ((rc = parse_who(ps, t[w->i].text, r)) != 0)
+			return rc;
+	return 0;
+}
 
-	if (i >= n || t[i].quoted) {
+/* OPS: `*` or a comma list of operations. */
+static int
+rule_ops(struct parser *ps, struct words *w, struct rule *r)
+{
+	int rc;
+
+	if (w->i >= w->n || w->t[w->i].quoted) {
 		perr(ps, "missing operation (create, connect, bind, listen, accept, send, "
 		         "resolve, option or *)");
 		return -1;
 	}
-	if ((rc = parse_ops(ps, t[i].text, &r->ops)) != 0)
+	if ((rc = parse_ops(ps, w->t[w->i].text, &r->ops)) != 0)
 		return rc;
-	i++;
+	w->i++;
+	return 0;
+}
 
-	for (; i < n; i++) {
-		const char *w = t[i].text;
-		const char *arg = i + 1 < n && !t[i + 1].quoted ? t[i + 1].text : NULL;
-		size_t k;
+/* One word after OPS (with its argument, if it takes one: w->i then points at that). */
+static int
+rule_word(struct parser *ps, struct words *w, struct rule *r)
+{
+	const char *word = w->t[w->i].text;
+	unsigned bits;
 
-		if (t[i].quoted) {
-			perr(ps, "unexpected string \"%s\" (strings follow 'reason')", w);
-			return -1;
-		}
-		if ((k = parse_transports(w)) != 0) {
-			if (r->transports & k) {
-				perr(ps, "duplicate transport in '%s'", w);
-				return -1;
-			}
-			r->transports |= k;
-		} else if (strcmp(w, "ipv4") == 0 || strcmp(w, "ipv6") == 0) {
-			unsigned bit = w[3] == '4' ? IPVER_4 : IPVER_6;
-
-			if (r->ipvers & bit) {
-				perr(ps, "duplicate '%s'", w);
-				return -1;
-			}
-			r->ipvers |= bit;
-		} else if (strcmp(w, "port") == 0) {
-			if (arg == NULL) {
-				perr(ps, "'port' needs a port, range or list");
-				return -1;
-			}
-			if (r->n_ports > 0) {
-				perr(ps, "duplicate port");
-				return -1;
-			}
-			if ((rc = parse_ports(ps, arg, r)) != 0)
-				return rc;
-			have_ports_kw = true;
-			i++;
-		} else if (strcmp(w, "host") == 0) {
-			if (arg == NULL) {
-				perr(ps, "'host' needs a name pattern");
-				return -1;
-			}
-			if ((rc = parse_names(ps, arg, r)) != 0)
-				return rc;
-			i++;
-		} else if (strcmp(w, "reason") == 0) {
-			if (i + 1 >= n || !t[i + 1].quoted) {
-				perr(ps, "'reason' needs a \"quoted string\"");
-				return -1;
-			}
-			if (r->reason != NULL) {
-				perr(ps, "duplicate reason");
-				return -1;
-			}
-			if (strlen(t[i + 1].text) >=
-			    sizeof(((struct policy_decision *)0)->reason)) {
-				perr(ps, "reason too long (max %zu bytes)",
-				     sizeof(((struct policy_decision *)0)->reason) - 1);
-				return -1;
-			}
-			if ((r->reason = strdup(t[i + 1].text)) == NULL) {
-				perr(ps, "out of memory");
-				return -ENOMEM;
-			}
-			i++;
-		} else if (strcmp(w, "max-handles") == 0 || strcmp(w, "max-connections") == 0) {
-			int *field = w[4] == 'h' ? &r->max_handles : &r->max_connections;
-
-			if (arg == NULL || parse_uint(arg, INT_MAX, &v) != 0) {
-				perr(ps, "'%s' needs a number", w);
-				return -1;
-			}
-			if (*field != -1) {
-				perr(ps, "duplicate %s", w);
-				return -1;
-			}
-			*field = (int)v;
-			i++;
-		} else if (strcmp(w, "*") == 0) {
-			/* "anywhere": the same as no address at all */
-		} else if (w[0] == '/') {
-			if ((rc = parse_unix_path(ps, w, false, r)) != 0)
-				return rc;
-		} else if (strncmp(w, "abstract:", 9) == 0) {
-			if ((rc = parse_unix_path(ps, w + 9, true, r)) != 0)
-				return rc;
-		} else if (strncasecmp(w, "SO_", 3) == 0) {
-			if ((rc = parse_options(ps, w, r)) != 0)
-				return rc;
-		} else if (looks_like_address(w)) {
-			if ((rc = parse_address_token(ps, w, r)) != 0)
-				return rc;
-		} else if ((r->ops & (1u << POLICY_RESOLVE)) && strpbrk(w, ".*") != NULL) {
-			if ((rc = parse_names(ps, w, r)) != 0)
-				return rc;
-		} else {
-			perr(ps, "unknown keyword '%s'", w);
-			return -1;
-		}
+	if (w->t[w->i].quoted) {
+		perr(ps, "unexpected string \"%s\" (strings follow 'reason')", word);
+		return -1;
 	}
+	if ((bits = parse_transports(word)) != 0)
+		return rule_transport(ps, word, bits, r);
+	if (strcmp(word, "ipv4") == 0 || strcmp(word, "ipv6") == 0)
+		return rule_ipver(ps, word, r);
+	if (strcmp(word, "port") == 0 || strcmp(word, "host") == 0)
+		return rule_port_or_host(ps, w, r);
+	if (strcmp(word, "reason") == 0)
+		return rule_reason(ps, w, r);
+	if (strcmp(word, "max-handles") == 0 || strcmp(word, "max-connections") == 0)
+		return rule_session_limit(ps, w, r);
+	return rule_target(ps, word, r);
+}
 
+/* tcp, udp, raw, unix or a comma list of them (`bits`, from parse_transports). */
+static int
+rule_transport(struct parser *ps, const char *word, unsigned bits, struct rule *r)
+{
+	if (r->transports & bits) {
+		perr(ps, "duplicate transport in '%s'", word);
+		return -1;
+	}
+	r->transports |= bits;
+	return 0;
+}
+
+static int
+rule_ipver(struct parser *ps, const char *word, struct rule *r)
+{
+	unsigned bit = word[3] == '4' ? IPVER_4 : IPVER_6;
+
+	if (r->ipvers & bit) {
+		perr(ps, "duplicate '%s'", word);
+		return -1;
+	}
+	r->ipvers |= bit;
+	return 0;
+}
+
+/* `port PORTS` or `host NAMES`: a keyword and the unquoted word after it. */
+static int
+rule_port_or_host(struct parser *ps, struct words *w, struct rule *r)
+{
+	const char *arg = words_arg(w);
+	int rc;
+
+	if (w->t[w->i].text[0] == 'p') {
+		if (arg == NULL) {
+			perr(ps, "'port' needs a port, range or list");
+			return -1;
+		}
+		if (r->n_ports > 0) {
+			perr(ps, "duplicate port");
+			return -1;
+		}
+		if ((rc = parse_ports(ps, arg, r)) != 0)
+			return rc;
+		w->port_keyword = true;
+	} else {
+		if (arg == NULL) {
+			perr(ps, "'host' needs a name pattern");
+			return -1;
+		}
+		if ((rc = parse_names(ps, arg, r)) != 0)
+			return rc;
+	}
+	w->i++;
+	return 0;
+}
+
+/* reason "TEXT": shown in decisions and the audit log instead of a generated one. */
+static int
+rule_reason(struct parser *ps, struct words *w, struct rule *r)
+{
+	const char *text;
+
+	if (w->i + 1 >= w->n || !w->t[w->i + 1].quoted) {
+		perr(ps, "'reason' needs a \"quoted string\"");
+		return -1;
+	}
+	text = w->t[w->i + 1].text;
+	if (r->reason != NULL) {
+		perr(ps, "duplicate reason");
+		return -1;
+	}
+	if (strlen(text) >= sizeof(((struct policy_decision *)0)->reason)) {
+		perr(ps, "reason too long (max %zu bytes)",
+		     sizeof(((struct policy_decision *)0)->reason) - 1);
+		return -1;
+	}
+	if ((r->reason = strdup(text)) == NULL) {
+		perr(ps, "out of memory");
+		return -ENOMEM;
+	}
+	w->i++;
+	return 0;
+}
+
+/* max-handles N, max-connections N: per-session limits an allow rule grants. */
+static int
+rule_session_limit(struct parser *ps, struct words *w, struct rule *r)
+{
+	const char *word = w->t[w->i].text, *arg = words_arg(w);
+	int *field = word[4] == 'h' ? &r->max_handles : &r->max_connections;
+	unsigned long long v;
+
+	if (arg == NULL || parse_uint(arg, INT_MAX, &v) != 0) {
+		perr(ps, "'%s' needs a number", word);
+		return -1;
+	}
+	if (*field != -1) {
+		perr(ps, "duplicate %s", word);
+		return -1;
+	}
+	*field = (int)v;
+	w->i++;
+	return 0;
+}
+
+/* Any other word names where: `*`, a Unix path, an address, option names or host names. */
+static int
+rule_target(struct parser *ps, const char *word, struct rule *r)
+{
+	if (strcmp(word, "*") == 0)
+		return 0; /* "anywhere": the same as no address at all */
+	if (word[0] == '/')
+		return parse_unix_path(ps, word, false, r);
+	if (strncmp(word, "abstract:", 9) == 0)
+		return parse_unix_path(ps, word + 9, true, r);
+	if (strncasecmp(word, "SO_", 3) == 0)
+		return parse_options(ps, word, r);
+	if (looks_like_address(word))
+		return parse_address_token(ps, word, r);
+	if ((r->ops & (1u << POLICY_RESOLVE)) && strpbrk(word, ".*") != NULL)
+		return parse_names(ps, word, r);
+	perr(ps, "unknown keyword '%s'", word);
+	return -1;
+}
+
+/* What each word allowed alone but the rule as a whole does not. */
+static int
+rule_check(struct parser *ps, const struct words *w, const struct rule *r)
+{
 	if (r->n_ports > 0 && r->transports == TRANSPORT_UNIX) {
 		perr(ps, "%s applies only to tcp, udp or raw, not unix",
-		     have_ports_kw ? "'port'" : "a port");
+		     w->port_keyword ? "'port'" : "a port");
 		return -1;
 	}
 	if (r->ipvers != 0 && r->transports == TRANSPORT_UNIX) {
@@ -606,626 +560,9 @@ parse_rule(struct parser *ps, struct token *t, size_t n, struct rule *r)
 	return 0;
 }
 
-/* One KEY=VALUE[,VALUE...] term of WHO. uid=/user= set one condition, gid=/group= another. */
-static int
-parse_who(struct parser *ps, const char *term, struct rule *r)
+/* The unquoted word after the current one, or NULL. */
+static const char *
+words_arg(const struct words *w)
 {
-	const char *eq = strchr(term, '=');
-	size_t klen = eq - term;
-	const char *v = eq + 1;
-	char key[16], item[256];
-	bool is_uid, is_gid;
-	unsigned long long num;
-
-	if (klen >= sizeof(key)) {
-		perr(ps, "unknown selector '%.*s=' (uid, gid, user, group, exe, cgroup)", (int)klen,
-		     term);
-		return -1;
-	}
-	memcpy(key, term, klen);
-	key[klen] = '\0';
-	is_uid = strcmp(key, "uid") == 0 || strcmp(key, "user") == 0;
-	is_gid = strcmp(key, "gid") == 0 || strcmp(key, "group") == 0;
-	if (!is_uid && !is_gid && strcmp(key, "exe") != 0 && strcmp(key, "cgroup") != 0) {
-		perr(ps, "unknown selector '%s=' (uid, gid, user, group, exe, cgroup)", key);
-		return -1;
-	}
-	if ((is_uid && r->n_uids > 0) || (is_gid && r->n_gids > 0) ||
-	    (key[0] == 'e' && r->n_exes > 0) || (key[0] == 'c' && r->n_cgroups > 0)) {
-		perr(ps, "duplicate %s (give several values as %s=a,b)",
-		     is_uid   ? "uid=/user="
-		     : is_gid ? "gid=/group="
-		              : key,
-		     key);
-		return -1;
-	}
-	if (*v == '\0') {
-		perr(ps, "%s= needs a value", key);
-		return -1;
-	}
-
-	while (*v != '\0') {
-		size_t len = strcspn(v, ",");
-
-		if (len == 0 || len >= sizeof(item)) {
-			perr(ps, "bad %s= value '%s'", key, eq + 1);
-			return -1;
-		}
-		memcpy(item, v, len);
-		item[len] = '\0';
-		v += len;
-		if (*v == ',' && *++v == '\0') {
-			perr(ps, "bad %s= value '%s'", key, eq + 1);
-			return -1;
-		}
-
-		if (strcmp(key, "uid") == 0 || strcmp(key, "gid") == 0) {
-			/* (uid_t)-1 means "no change" to chown and friends; never a real id. */
-			if (parse_uint(item, UINT32_MAX - 1, &num) != 0) {
-				perr(ps, "bad %s '%s'", key, item);
-				return -1;
-			}
-			if (key[0] == 'u') {
-				uid_t u = (uid_t)num;
-				if (push(&r->uids, &r->n_uids, sizeof(u), &u) != 0)
-					goto nomem;
-			} else {
-				gid_t g = (gid_t)num;
-				if (push(&r->gids, &r->n_gids, sizeof(g), &g) != 0)
-					goto nomem;
-			}
-		} else if (strcmp(key, "user") == 0) {
-			struct passwd *pw;
-
-			errno = 0;
-			if ((pw = getpwnam(item)) == NULL) {
-				perr(ps, "unknown user '%s'", item);
-				return -1;
-			}
-			if (push(&r->uids, &r->n_uids, sizeof(pw->pw_uid), &pw->pw_uid) != 0)
-				goto nomem;
-		} else if (strcmp(key, "group") == 0) {
-			struct group *gr;
-
-			if ((gr = getgrnam(item)) == NULL) {
-				perr(ps, "unknown group '%s'", item);
-				return -1;
-			}
-			if (push(&r->gids, &r->n_gids, sizeof(gr->gr_gid), &gr->gr_gid) != 0)
-				goto nomem;
-		} else {
-			if (item[0] != '/') {
-				perr(ps, "%s= needs an absolute path or glob, got '%s'", key, item);
-				return -1;
-			}
-			if (push_string(key[0] == 'e' ? &r->exes : &r->cgroups,
-			                key[0] == 'e' ? &r->n_exes : &r->n_cgroups, item) != 0)
-				goto nomem;
-		}
-	}
-	return 0;
-nomem:
-	perr(ps, "out of memory");
-	return -ENOMEM;
-}
-
-static int
-parse_ops(struct parser *ps, const char *s, unsigned *ops)
-{
-	char item[32];
-	enum policy_op op;
-
-	if (strcmp(s, "*") == 0) {
-		*ops = POLICY_ALL_OPS;
-		return 0;
-	}
-	while (*s != '\0') {
-		size_t len = strcspn(s, ",");
-
-		if (len == 0 || len >= sizeof(item)) {
-			perr(ps, "bad operation list '%s'", s);
-			return -1;
-		}
-		memcpy(item, s, len);
-		item[len] = '\0';
-		if (policy_op_parse(item, &op) != 0) {
-			perr(ps,
-			     "unknown operation '%s' (create, connect, bind, listen, accept, "
-			     "send, resolve, option or *)",
-			     item);
-			return -1;
-		}
-		if (*ops & (1u << op)) {
-			perr(ps, "duplicate operation '%s'", item);
-			return -1;
-		}
-		*ops |= 1u << op;
-		s += len;
-		if (*s == ',' && *++s == '\0') {
-			perr(ps, "bad operation list (trailing comma)");
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* PORT[,PORT...] where PORT is N, N-M or *. */
-static int
-parse_ports(struct parser *ps, const char *s, struct rule *r)
-{
-	const char *all = s;
-	char item[32], *dash;
-	unsigned long long lo, hi;
-	struct port_range pr;
-
-	if (*s == '\0') {
-		perr(ps, "empty port");
-		return -1;
-	}
-	while (*s != '\0') {
-		size_t len = strcspn(s, ",");
-
-		if (len == 0 || len >= sizeof(item)) {
-			perr(ps, "bad port '%s'", all);
-			return -1;
-		}
-		memcpy(item, s, len);
-		item[len] = '\0';
-		s += len;
-		if (*s == ',' && *++s == '\0') {
-			perr(ps, "bad port list '%s' (trailing comma)", all);
-			return -1;
-		}
-		if (strcmp(item, "*") == 0) {
-			lo = 0;
-			hi = 65535;
-		} else if ((dash = strchr(item, '-')) != NULL) {
-			*dash = '\0';
-			if (parse_uint(item, ULLONG_MAX, &lo) != 0 ||
-			    parse_uint(dash + 1, ULLONG_MAX, &hi) != 0) {
-				*dash = '-';
-				perr(ps, "bad port range '%s'", item);
-				return -1;
-			}
-			*dash = '-';
-			if (lo > 65535 || hi > 65535) {
-				perr(ps, "port range '%s' out of range (0-65535)", item);
-				return -1;
-			}
-			if (lo > hi) {
-				perr(ps, "bad port range '%s' (start after end)", item);
-				return -1;
-			}
-		} else {
-			if (parse_uint(item, ULLONG_MAX, &lo) != 0) {
-				perr(ps, "bad port '%s'", item);
-				return -1;
-			}
-			if (lo > 65535) {
-				perr(ps, "port %s out of range (0-65535)", item);
-				return -1;
-			}
-			hi = lo;
-		}
-		pr.lo = (uint16_t)lo;
-		pr.hi = (uint16_t)hi;
-		if (push(&r->ports, &r->n_ports, sizeof(pr), &pr) != 0) {
-			perr(ps, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-/* ADDRS, ADDRS:PORTS (one colon), [ADDRS] or [ADDRS]:PORTS; ADDRS is a comma list of
- * addresses, CIDRs and @sets. A bare token with two or more colons is IPv6 without a port. */
-static int
-parse_address_token(struct parser *ps, const char *s, struct rule *r)
-{
-	const char *close, *colon;
-	size_t n_colons = 0;
-	int rc;
-
-	if (s[0] == '[') {
-		if ((close = strchr(s, ']')) == NULL) {
-			perr(ps, "bad address '%s' (missing ']')", s);
-			return -1;
-		}
-		if (close[1] != '\0' && close[1] != ':') {
-			perr(ps, "bad address '%s' (expected ':PORT' after ']')", s);
-			return -1;
-		}
-		if ((rc = parse_address_list(ps, s + 1, close - s - 1, r)) != 0)
-			return rc;
-		colon = close[1] == ':' ? close + 1 : NULL;
-	} else {
-		for (const char *c = s; *c != '\0'; c++)
-			n_colons += *c == ':';
-		colon = n_colons == 1 ? strchr(s, ':') : NULL;
-		if ((rc = parse_address_list(ps, s, colon ? (size_t)(colon - s) : strlen(s), r)) !=
-		    0)
-			return rc;
-	}
-	if (colon == NULL)
-		return 0;
-	if (r->n_ports > 0) {
-		perr(ps, "duplicate port");
-		return -1;
-	}
-	return parse_ports(ps, colon + 1, r);
-}
-
-static int
-parse_address_list(struct parser *ps, const char *s, size_t len, struct rule *r)
-{
-	char item[128], msg[160];
-	struct cidr c;
-
-	if (len == 0) {
-		perr(ps, "empty address");
-		return -1;
-	}
-	while (len > 0) {
-		size_t ilen = 0;
-
-		while (ilen < len && s[ilen] != ',')
-			ilen++;
-		if (ilen == 0 || ilen >= sizeof(item)) {
-			perr(ps, "bad address '%.*s'", (int)(ilen ? ilen : len), s);
-			return -1;
-		}
-		memcpy(item, s, ilen);
-		item[ilen] = '\0';
-		if (item[0] == '@') {
-			size_t k, j;
-
-			for (k = 0; k < sizeof(address_sets) / sizeof(address_sets[0]); k++)
-				if (strcmp(item + 1, address_sets[k].name) == 0)
-					break;
-			if (k == sizeof(address_sets) / sizeof(address_sets[0])) {
-				perr(ps,
-				     "unknown address set '%s' (@any, @loopback, @private, "
-				     "@link-local, @multicast, @unspecified)",
-				     item);
-				return -1;
-			}
-			for (j = 0; j < 5 && address_sets[k].cidrs[j] != NULL; j++) {
-				if (parse_cidr(address_sets[k].cidrs[j], &c, msg, sizeof(msg)) !=
-				        0 ||
-				    push(&r->cidrs, &r->n_cidrs, sizeof(c), &c) != 0) {
-					perr(ps, "out of memory");
-					return -ENOMEM;
-				}
-			}
-		} else {
-			if (parse_cidr(item, &c, msg, sizeof(msg)) != 0) {
-				perr(ps, "%s", msg);
-				return -1;
-			}
-			if (push(&r->cidrs, &r->n_cidrs, sizeof(c), &c) != 0) {
-				perr(ps, "out of memory");
-				return -ENOMEM;
-			}
-		}
-		s += ilen;
-		len -= ilen;
-		if (len > 0) {
-			s++;
-			len--;
-			if (len == 0) {
-				perr(ps, "bad address list (trailing comma)");
-				return -1;
-			}
-		}
-	}
-	return 0;
-}
-
-/* ADDR or ADDR/PREFIX, IPv4 or IPv6. An IPv4-mapped IPv6 block (::ffff:a.b.c.d/96+) is
- * stored as the IPv4 block, since matching sees mapped addresses as IPv4 too. */
-static int
-parse_cidr(const char *s, struct cidr *out, char *msg, size_t msg_len)
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	char addr[INET6_ADDRSTRLEN + 8];
-	const char *slash = strchr(s, '/');
-	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
-	unsigned long long prefix;
-	struct cidr c = {0};
-	int max;
-
-	if (alen >= sizeof(addr))
-		goto bad;
-	memcpy(addr, s, alen);
-	addr[alen] = '\0';
-	if (inet_pton(AF_INET, addr, c.addr) == 1) {
-		c.family = AF_INET;
-		max = 32;
-	} else if (inet_pton(AF_INET6, addr, c.addr) == 1) {
-		c.family = AF_INET6;
-		max = 128;
-	} else {
-		goto bad;
-	}
-	if (slash == NULL) {
-		prefix = max;
-	} else if (parse_uint(slash + 1, ULLONG_MAX, &prefix) != 0) {
-		goto bad;
-	} else if (prefix > (unsigned long long)max) {
-		snprintf(msg, msg_len, "prefix /%llu too long for %s '%s' (max /%d)", prefix,
-		         c.family == AF_INET ? "IPv4" : "IPv6", s, max);
-		return -1;
-	}
-	c.prefix = (int)prefix;
-	for (int bit = c.prefix; bit < max; bit++) {
-		if (c.addr[bit / 8] & (0x80 >> (bit % 8))) {
-			snprintf(msg, msg_len, "bad CIDR '%s': host bits set after /%d", s,
-			         c.prefix);
-			return -1;
-		}
-	}
-	if (c.family == AF_INET6 && c.prefix >= 96 && memcmp(c.addr, mapped, 12) == 0) {
-		c.family = AF_INET;
-		c.prefix -= 96;
-		memmove(c.addr, c.addr + 12, 4);
-		memset(c.addr + 4, 0, 12);
-	}
-	*out = c;
-	return 0;
-bad:
-	snprintf(msg, msg_len, "%s '%s'", slash ? "bad CIDR" : "bad address", s);
-	return -1;
-}
-
-/* /path, /prefix/... with a trailing `*`; the same after `abstract:` for abstract names. */
-static int
-parse_unix_path(struct parser *ps, const char *s, bool abstract, struct rule *r)
-{
-	struct unix_path up = {0};
-	size_t len = strlen(s);
-	const char *star = strchr(s, '*');
-
-	if (star != NULL && star != s + len - 1) {
-		perr(ps, "'*' only at the end of a Unix path: '%s'", s);
-		return -1;
-	}
-	up.prefix = star != NULL;
-	up.abstract = abstract;
-	up.len = len - up.prefix;
-	if (up.len == 0 && !up.prefix) {
-		perr(ps, "empty abstract socket name");
-		return -1;
-	}
-	/* A path needs its NUL in sun_path; an abstract name its leading NUL: same room. */
-	if (up.len > UNIX_PATH_MAX_LEN) {
-		perr(ps, "Unix path too long (max %zu bytes): '%s'", UNIX_PATH_MAX_LEN, s);
-		return -1;
-	}
-	if ((up.path = strndup(s, up.len)) == NULL ||
-	    push(&r->paths, &r->n_paths, sizeof(up), &up) != 0) {
-		free(up.path);
-		perr(ps, "out of memory");
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-/* NAME[,NAME...]: example.com, *.example.com or *. */
-static int
-parse_names(struct parser *ps, const char *s, struct rule *r)
-{
-	const char *all = s;
-	char item[256];
-	struct name_pattern np;
-
-	while (*s != '\0') {
-		size_t len = strcspn(s, ","), i;
-		const char *body;
-
-		if (len == 0 || len >= sizeof(item))
-			goto bad;
-		memcpy(item, s, len);
-		item[len] = '\0';
-		s += len;
-		if (*s == ',' && *++s == '\0')
-			goto bad;
-		for (i = 0; i < len; i++)
-			item[i] = (char)tolower((unsigned char)item[i]);
-		if (len > 1 && item[len - 1] == '.')
-			item[--len] = '\0';
-
-		memset(&np, 0, sizeof(np));
-		body = item;
-		if (strcmp(item, "*") == 0) {
-			np.any = true;
-		} else if (strncmp(item, "*.", 2) == 0) {
-			np.suffix = true;
-			body = item + 2;
-		}
-		if (!np.any) {
-			/* Labels of letters, digits, '-' and '_', none empty. */
-			bool label_start = true;
-
-			if (*body == '\0')
-				goto bad_item;
-			for (const char *c = body; *c != '\0'; c++) {
-				if (*c == '.') {
-					if (label_start)
-						goto bad_item;
-					label_start = true;
-				} else if (isalnum((unsigned char)*c) || *c == '-' || *c == '_') {
-					label_start = false;
-				} else {
-					goto bad_item;
-				}
-			}
-			if (label_start)
-				goto bad_item;
-		}
-		if ((np.text = strdup(np.suffix ? item + 1 : item)) == NULL ||
-		    push(&r->names, &r->n_names, sizeof(np), &np) != 0) {
-			free(np.text);
-			perr(ps, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	return 0;
-bad_item:
-	perr(ps, "bad host pattern '%s' (name, *.suffix or *)", item);
-	return -1;
-bad:
-	perr(ps, "bad host pattern list '%s'", all);
-	return -1;
-}
-
-/* SO_NAME[,SO_NAME...]: options this OS knows (policy_match.c's table), any case. */
-static int
-parse_options(struct parser *ps, const char *s, struct rule *r)
-{
-	const char *all = s;
-	char item[32];
-	int option;
-
-	while (*s != '\0') {
-		size_t len = strcspn(s, ",");
-
-		if (len == 0 || len >= sizeof(item)) {
-			perr(ps, "bad option list '%s'", all);
-			return -1;
-		}
-		memcpy(item, s, len);
-		item[len] = '\0';
-		s += len;
-		if (*s == ',' && *++s == '\0') {
-			perr(ps, "bad option list '%s' (trailing comma)", all);
-			return -1;
-		}
-		if (policy_option_parse(item, &option) != 0) {
-			perr(ps, "unknown option '%s' (SO_DEBUG, SO_REUSEADDR, SO_KEEPALIVE, ...)",
-			     item);
-			return -1;
-		}
-		for (size_t i = 0; i < r->n_options; i++) {
-			if (r->options[i] == option) {
-				perr(ps, "duplicate option '%s'", item);
-				return -1;
-			}
-		}
-		if (push(&r->options, &r->n_options, sizeof(option), &option) != 0) {
-			perr(ps, "out of memory");
-			return -ENOMEM;
-		}
-	}
-	return 0;
-}
-
-/* Strict decimal: digits only, no sign, no spaces, at most `max`. */
-static int
-parse_uint(const char *s, unsigned long long max, unsigned long long *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!isdigit((unsigned char)s[0]))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-/* Appends one element to a realloc'd array. Returns 0 or -ENOMEM (array untouched). */
-static int
-push(void *arrayp, size_t *n, size_t size, const void *elem)
-{
-	void **array = arrayp;
-	char *grown;
-
-	if ((grown = realloc(*array, (*n + 1) * size)) == NULL)
-		return -ENOMEM;
-	memcpy(grown + *n * size, elem, size);
-	*array = grown;
-	(*n)++;
-	return 0;
-}
-
-static int
-push_string(char ***array, size_t *n, const char *s)
-{
-	char *copy;
-
-	if ((copy = strdup(s)) == NULL)
-		return -ENOMEM;
-	if (push(array, n, sizeof(copy), &copy) != 0) {
-		free(copy);
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void
-rule_free(struct rule *r)
-{
-	size_t i;
-
-	free(r->uids);
-	free(r->gids);
-	for (i = 0; i < r->n_exes; i++)
-		free(r->exes[i]);
-	free(r->exes);
-	for (i = 0; i < r->n_cgroups; i++)
-		free(r->cgroups[i]);
-	free(r->cgroups);
-	free(r->cidrs);
-	for (i = 0; i < r->n_paths; i++)
-		free(r->paths[i].path);
-	free(r->paths);
-	free(r->ports);
-	for (i = 0; i < r->n_names; i++)
-		free(r->names[i].text);
-	free(r->names);
-	free(r->options);
-	free(r->reason);
-	memset(r, 0, sizeof(*r));
-}
-
-/* An address token: [..., @set, anything with a colon or a slash, or digits and dots. Host
- * names have a letter somewhere, so `1password.com` stays a host pattern. */
-static bool
-looks_like_address(const char *s)
-{
-	if (s[0] == '[' || s[0] == '@' || strpbrk(s, ":/") != NULL)
-		return true;
-	for (; *s != '\0'; s++)
-		if (!isdigit((unsigned char)*s) && *s != '.' && *s != '/' && *s != ',')
-			return false;
-	return true;
-}
-
-/* tcp, udp, raw, unix or a comma list of them: their bits, or 0 if s is anything else
- * (including a list repeating one). */
-static unsigned
-parse_transports(const char *s)
-{
-	unsigned bits = 0;
-	size_t k;
-
-	while (*s != '\0') {
-		size_t len = strcspn(s, ",");
-
-		for (k = 0; k < sizeof(transport_names) / sizeof(transport_names[0]); k++)
-			if (strlen(transport_names[k].name) == len &&
-			    strncmp(s, transport_names[k].name, len) == 0)
-				break;
-		if (k == sizeof(transport_names) / sizeof(transport_names[0]) ||
-		    (bits & transport_names[k].bit))
-			return 0;
-		bits |= transport_names[k].bit;
-		s += len;
-		if (*s == ',' && *++s == '\0')
-			return 0;
-	}
-	return bits;
+	return w->i + 1 < w->n && !w->t[w->i + 1].quoted ? w->t[w->i + 1].text : NULL;
 }
