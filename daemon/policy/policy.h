@@ -63,9 +63,25 @@ struct policy_limits {
 
 struct policy;
 
+/* policy.c */
+
 /* The embedded default policy, for a daemon running as `daemon_uid`. Never NULL (if memory
  * is short it returns a static deny-everything policy; policy_free() accepts it). */
 struct policy *policy_default(uid_t daemon_uid);
+
+/* Accepts NULL. */
+void policy_free(struct policy *p);
+
+/* The `limit` lines of the policy; fields are -1 when unset. Never NULL. */
+const struct policy_limits *policy_limits(const struct policy *p);
+
+/* Number of rules (the embedded default has one). */
+size_t policy_rule_count(const struct policy *p);
+
+/* "FILE" the rules came from, or "default". */
+const char *policy_source(const struct policy *p);
+
+/* parse.c */
 
 /* Parses FILE. Returns a new policy (free with policy_free), or NULL with every error
  * written to `errors` as "FILE:LINE: message\n" lines (truncated to errors_len). */
@@ -74,18 +90,11 @@ struct policy *policy_load(const char *path, char *errors, size_t errors_len);
 /* As policy_load, from a stream; `name` is the FILE shown in rules and errors. */
 struct policy *policy_load_stream(FILE *f, const char *name, char *errors, size_t errors_len);
 
-/* Accepts NULL. */
-void policy_free(struct policy *p);
+/* match.c */
 
 /* Decides one request. Never fails. */
 void policy_decide(const struct policy *p, const struct policy_request *rq,
                    struct policy_decision *out);
-
-/* The `limit` lines of the policy; fields are -1 when unset. Never NULL. */
-const struct policy_limits *policy_limits(const struct policy *p);
-
-/* Number of rules (the embedded default has one). */
-size_t policy_rule_count(const struct policy *p);
 
 /*
  * Rewrites a destination (connect, send) in place to the address the kernel reaches, so
@@ -96,6 +105,8 @@ size_t policy_rule_count(const struct policy *p);
  * every local address) nor for accept or listen.
  */
 bool policy_canonical_destination(struct sockaddr *sa, socklen_t len);
+
+/* options.c */
 
 /*
  * Options that give what a client could not do by itself (a capability, or the same-owner
@@ -112,16 +123,7 @@ const char *policy_option_name(int option);
 /* Parses an option name as written in policy files ("SO_DEBUG", any case). 0 or -1. */
 int policy_option_parse(const char *name, int *out);
 
-/*
- * Writes to `out` what a valid policy does not do although it may look as if it does, one
- * line per rule, "FILE:LINE: warning: ..." (exe= and cgroup= allow rules) or
- * "FILE:LINE: note: ..." (allow rules covering `option` that name none, so grant no
- * privileged option). Returns the number of warnings (notes not counted).
- */
-int policy_warnings(const struct policy *p, FILE *out);
-
-/* "FILE" the rules came from, or "default". */
-const char *policy_source(const struct policy *p);
+/* format.c */
 
 /* "create", "connect", ... as written in policy files; "?" when out of range. */
 const char *policy_op_name(enum policy_op op);
@@ -142,6 +144,14 @@ int policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, si
                        int *port);
 
 /* explain.c */
+
+/*
+ * Writes to `out` what a valid policy does not do although it may look as if it does, one
+ * line per rule, "FILE:LINE: warning: ..." (exe= and cgroup= allow rules) or
+ * "FILE:LINE: note: ..." (allow rules covering `option` that name none, so grant no
+ * privileged option). Returns the number of warnings (notes not counted).
+ */
+int policy_warnings(const struct policy *p, FILE *out);
 
 /* `sockrpcd --explain [--policy FILE] WORDS...`: argv[0..argc-1] are the WORDS (no program
  * name), e.g. {"uid=1000", "connect", "tcp", "10.1.2.3:443"}. policy_path NULL: the
