@@ -1,11 +1,9 @@
 /*
- * policy.h - who may do what to which address: the policy library's interface
- * (daemon/policy/: parse.c, match.c, format.c, explain.c and their helpers).
- *
- * A policy is an ordered list of rules loaded from a file (docs/policy.md) or the
- * embedded default (the daemon's own uid may do everything, everyone else is
- * denied). policy_decide() answers one request; first matching rule wins; no match
- * denies. A policy is immutable once loaded, so a reload builds a new one and swaps.
+ * policy.h - who may do what to which address: the policy library's interface. A policy is
+ * an ordered list of rules loaded from a file (docs/policy.md) or the embedded default (the
+ * daemon's own uid may do everything, everyone else is denied). policy_decide() answers one
+ * request: first matching rule wins, no match denies. A loaded policy is immutable, so a
+ * reload builds a new one and swaps.
  */
 #ifndef SOCKRPCD_POLICY_H
 #define SOCKRPCD_POLICY_H
