@@ -1,11 +1,11 @@
 /*
  * identity.h - the peer's identity, read from the kernel at accept (never from the client).
- * Fills struct identity (policy.h) for the policy to match on.
+ * Fills struct identity (policy/identity.h) for the policy to match on.
  */
 #ifndef SOCKRPCD_IDENTITY_H
 #define SOCKRPCD_IDENTITY_H
 
-#include "policy.h"
+#include "policy/identity.h"
 
 /* Snapshots the peer of a connected Unix socket: SO_PEERCRED (uid, gid, pid), SO_PEERGROUPS,
  * and, via SO_PEERPIDFD, /proc/<pid>/exe and /proc/<pid>/cgroup. exe and cgroup are filled

@@ -1,5 +1,5 @@
 /*
- * run_suites.c - the Check runner shared by tests/unit and tests/integration.
+ * run_suites.c - the Check runner shared by tests/unit, tests/policy and tests/integration.
  * With no argument it runs every suite of its kind; with names, only those
  * (ctest runs one suite per test). Exits non-zero if any test failed.
  */

@@ -25,10 +25,12 @@ deps="libprotobuf-c libevent libsystemd"
 # large buffer per input (an mmap and its page faults under ASan; measured at 256 KiB)
 # took over half of the run time; smaller reads also split frames across reads more often.
 cflags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -DSOCKRPC_VERSION=\"fuzz\" -DREAD_CHUNK=4096 \
-	-I$out/gen -I$src/proto -I${FUZZ_DAEMON_SRC:-$src/daemon} $(pkg-config --cflags $deps)"
+	-I$out/gen -I$src/proto -I${FUZZ_DAEMON_SRC:-$src/daemon} -I${FUZZ_DAEMON_SRC:-$src/daemon}/policy \
+	$(pkg-config --cflags $deps)"
 # FUZZ_DAEMON_SRC: another copy of daemon/ (e.g. with known bugs patched, to fuzz past them).
 dsrc=${FUZZ_DAEMON_SRC:-$src/daemon}
-core=$(ls "$dsrc"/*.c | grep -v '/main\.c$')
+# The daemon's sources and its policy library (daemon/policy/).
+core=$(ls "$dsrc"/*.c "$dsrc"/policy/*.c | grep -v '/main\.c$')
 # shellcheck disable=SC2086
 "$CC" $cflags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-o "$out/fuzz_session" "$src/tools/fuzz/fuzz_session.c" $core \

@@ -1,12 +1,11 @@
 /*
- * policy_match.c - answers one request against a loaded policy: first matching rule wins,
- * no match denies. Pure functions over the rules of policy_internal.h; no allocation, no
- * I/O, so the daemon may call it once per resolved address without cost.
- * Also the small naming and formatting helpers the audit log and explain share.
+ * match.c - answers one request against a loaded policy: first matching rule wins, no
+ * match denies. Pure functions over the rules of policy_internal.h; no allocation, no
+ * I/O, so the daemon may call it once per resolved address without cost. Names and text
+ * forms are format.c's, the option table options.c's.
  */
 #include <arpa/inet.h>
 #include <fnmatch.h>
-#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -19,88 +18,6 @@
  * malformed address). Unknown fails closed: a deny rule applies, an allow rule does not. */
 enum match { MATCH_NO, MATCH_YES, MATCH_UNKNOWN };
 
-/* A request's target address, decoded once per decision. */
-struct target {
-	enum { TARGET_NONE, TARGET_BAD, TARGET_IP, TARGET_UNIX } kind;
-	int family; /* TARGET_IP: AF_INET (including IPv4-mapped IPv6) or AF_INET6 */
-	uint8_t ip[16];
-	int port;
-	const char *path; /* TARGET_UNIX: not NUL-terminated; NULL for an unnamed socket */
-	size_t path_len;
-	bool abstract;
-};
-
-static const char *const op_names[POLICY_OP_COUNT] = {
-    [POLICY_CREATE] = "create",   [POLICY_CONNECT] = "connect", [POLICY_BIND] = "bind",
-    [POLICY_LISTEN] = "listen",   [POLICY_ACCEPT] = "accept",   [POLICY_SEND] = "send",
-    [POLICY_RESOLVE] = "resolve", [POLICY_OPTION] = "option",
-};
-
-/*
- * Every SOL_SOCKET option a client can set (the wire's enum Option, plus the privileged
- * ones of this OS so a policy may name them), and the values an unprivileged process may
- * set directly: free_lo..free_hi (free_lo > free_hi: none). Outside that range the option
- * is privileged - the daemon would lend its own privilege - and only a rule naming it
- * allows it. An option missing here counts as privileged (fail closed), so a new wire
- * option is refused to everyone but the daemon's own uid until it is classified here.
- * The kernel's checks are those of sk_setsockopt() in net/core/sock.c.
- * Only SOL_SOCKET options travel on the wire: IP_TRANSPARENT, IP_FREEBIND and other
- * IPPROTO_IP options (CAP_NET_RAW/CAP_NET_ADMIN) cannot be asked for; a level column
- * must come first if they ever are.
- */
-static const struct option_info {
-	const char *name;
-	int option;
-	long long free_lo, free_hi;
-	const char *privilege; /* what the kernel wants outside free_lo..free_hi */
-} option_table[] = {
-    /* EACCES unless CAP_NET_ADMIN for any non-zero value. */
-    {"SO_DEBUG", SO_DEBUG, 0, 0, "CAP_NET_ADMIN"},
-    /* The kernel's SO_REUSEADDR check compares no owner. */
-    {"SO_REUSEADDR", SO_REUSEADDR, LLONG_MIN, LLONG_MAX, NULL},
-#ifdef SO_REUSEPORT
-    /* Sharing a port needs the same owner; a brokered socket is the client's
-     * (as_client_socket), and ops_options.c refuses it on a socket the daemon owns. */
-    {"SO_REUSEPORT", SO_REUSEPORT, LLONG_MIN, LLONG_MAX, NULL},
-#endif
-    {"SO_KEEPALIVE", SO_KEEPALIVE, LLONG_MIN, LLONG_MAX, NULL},
-    {"SO_DONTROUTE", SO_DONTROUTE, LLONG_MIN, LLONG_MAX, NULL},
-    {"SO_BROADCAST", SO_BROADCAST, LLONG_MIN, LLONG_MAX, NULL},
-    {"SO_LINGER", SO_LINGER, LLONG_MIN, LLONG_MAX, NULL},
-    {"SO_OOBINLINE", SO_OOBINLINE, LLONG_MIN, LLONG_MAX, NULL},
-#ifdef SO_TIMESTAMP
-    {"SO_TIMESTAMP", SO_TIMESTAMP, LLONG_MIN, LLONG_MAX, NULL},
-#endif
-    /* Capped at net.core.wmem_max/rmem_max for everyone, root included. */
-    {"SO_SNDBUF", SO_SNDBUF, LLONG_MIN, LLONG_MAX, NULL},
-    {"SO_RCVBUF", SO_RCVBUF, LLONG_MIN, LLONG_MAX, NULL},
-    {"SO_SNDLOWAT", SO_SNDLOWAT, LLONG_MIN, LLONG_MAX, NULL},
-    {"SO_RCVLOWAT", SO_RCVLOWAT, LLONG_MIN, LLONG_MAX, NULL},
-    /* Kept by the daemon as call semantics, never set on the OS socket. */
-    {"SO_SNDTIMEO", SO_SNDTIMEO, LLONG_MIN, LLONG_MAX, NULL},
-    {"SO_RCVTIMEO", SO_RCVTIMEO, LLONG_MIN, LLONG_MAX, NULL},
-#ifdef SO_PRIORITY
-    /* EPERM outside 0..6 unless CAP_NET_RAW or CAP_NET_ADMIN. */
-    {"SO_PRIORITY", SO_PRIORITY, 0, 6, "CAP_NET_RAW or CAP_NET_ADMIN"},
-#endif
-#ifdef SO_MARK
-    /* EPERM unless CAP_NET_RAW or CAP_NET_ADMIN. */
-    {"SO_MARK", SO_MARK, 1, 0, "CAP_NET_RAW or CAP_NET_ADMIN"},
-#endif
-#ifdef SO_BINDTODEVICE
-    /* Re-binding a bound socket to another device needs CAP_NET_RAW; its value is a name,
-     * which the wire's integer cannot carry anyway. */
-    {"SO_BINDTODEVICE", SO_BINDTODEVICE, 1, 0, "CAP_NET_RAW"},
-#endif
-#ifdef SO_SNDBUFFORCE
-    /* EPERM unless CAP_NET_ADMIN: beyond net.core.wmem_max/rmem_max. */
-    {"SO_SNDBUFFORCE", SO_SNDBUFFORCE, 1, 0, "CAP_NET_ADMIN"},
-    {"SO_RCVBUFFORCE", SO_RCVBUFFORCE, 1, 0, "CAP_NET_ADMIN"},
-#endif
-};
-
-#define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))
-
 static bool rule_applies(const struct rule *r, const struct policy_request *rq,
                          const struct target *t);
 static enum match match_who(const struct rule *r, const struct identity *who);
@@ -108,9 +25,6 @@ static enum match match_transport(const struct rule *r, const struct policy_requ
 static enum match match_address(const struct rule *r, const struct target *t);
 static enum match match_name(const struct rule *r, const char *name);
 static enum match match_option(const struct rule *r, const struct policy_request *rq);
-static const struct option_info *option_find(int option);
-static void decode_target(const struct policy_request *rq, struct target *t);
-static void rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len);
 
 void
 policy_decide(const struct policy *p, const struct policy_request *rq, struct policy_decision *out)
@@ -210,143 +124,70 @@ policy_canonical_destination(struct sockaddr *sa, socklen_t len)
 	return false;
 }
 
-const char *
-policy_option_privilege(int option, long long value)
+void
+decode_target(const struct policy_request *rq, struct target *t)
 {
-	const struct option_info *o = option_find(option);
+	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+	const struct sockaddr *sa = rq->addr;
+	size_t off = offsetof(struct sockaddr_un, sun_path);
 
-	if (o == NULL)
-		return "a privilege sockrpcd does not know (an unclassified option)";
-	if (value >= o->free_lo && value <= o->free_hi)
-		return NULL;
-	return o->privilege;
-}
+	memset(t, 0, sizeof(*t));
+	if (sa == NULL) {
+		t->kind = TARGET_NONE;
+		return;
+	}
+	t->kind = TARGET_BAD;
+	if (rq->addr_len < sizeof(sa_family_t))
+		return;
+	switch (sa->sa_family) {
+	case AF_INET: {
+		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
 
-const char *
-policy_option_name(int option)
-{
-	const struct option_info *o = option_find(option);
+		if (rq->addr_len < sizeof(*sin))
+			return;
+		t->kind = TARGET_IP;
+		t->family = AF_INET;
+		memcpy(t->ip, &sin->sin_addr, 4);
+		t->port = ntohs(sin->sin_port);
+		return;
+	}
+	case AF_INET6: {
+		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
 
-	return o != NULL ? o->name : NULL;
-}
-
-int
-policy_option_parse(const char *name, int *out)
-{
-	for (size_t i = 0; i < N_OPTIONS; i++) {
-		if (strcasecmp(name, option_table[i].name) == 0) {
-			*out = option_table[i].option;
-			return 0;
+		if (rq->addr_len < sizeof(*sin6))
+			return;
+		t->kind = TARGET_IP;
+		t->port = ntohs(sin6->sin6_port);
+		/* ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d: IPv4 rules must see it. */
+		if (memcmp(sin6->sin6_addr.s6_addr, mapped, 12) == 0) {
+			t->family = AF_INET;
+			memcpy(t->ip, sin6->sin6_addr.s6_addr + 12, 4);
+		} else {
+			t->family = AF_INET6;
+			memcpy(t->ip, sin6->sin6_addr.s6_addr, 16);
 		}
+		return;
 	}
-	return -1;
-}
+	case AF_UNIX: {
+		const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
+		size_t n;
 
-const struct policy_limits *
-policy_limits(const struct policy *p)
-{
-	return &p->limits;
-}
-
-size_t
-policy_rule_count(const struct policy *p)
-{
-	return p->n_rules;
-}
-
-const char *
-policy_source(const struct policy *p)
-{
-	return p->source != NULL ? p->source : "default";
-}
-
-const char *
-policy_op_name(enum policy_op op)
-{
-	if ((unsigned)op >= POLICY_OP_COUNT)
-		return "?";
-	return op_names[op];
-}
-
-int
-policy_op_parse(const char *name, enum policy_op *out)
-{
-	for (int i = 0; i < POLICY_OP_COUNT; i++) {
-		if (strcmp(name, op_names[i]) == 0) {
-			*out = (enum policy_op)i;
-			return 0;
+		if (rq->addr_len > sizeof(*sun))
+			return;
+		t->kind = TARGET_UNIX;
+		if (rq->addr_len <= off)
+			return; /* unnamed */
+		n = rq->addr_len - off;
+		if (sun->sun_path[0] == '\0') {
+			t->abstract = true;
+			t->path = sun->sun_path + 1;
+			t->path_len = n - 1;
+		} else {
+			t->path = sun->sun_path;
+			t->path_len = strnlen(sun->sun_path, n);
 		}
+		return;
 	}
-	return -1;
-}
-
-const char *
-policy_family_name(int family, char *buf, size_t len)
-{
-	switch (family) {
-	case AF_INET:
-		return "ipv4";
-	case AF_INET6:
-		return "ipv6";
-	case AF_UNIX:
-		return "unix";
-	case AF_UNSPEC:
-		return "unspec";
-	}
-	snprintf(buf, len, "af%d", family);
-	return buf;
-}
-
-const char *
-policy_type_name(int type, char *buf, size_t len)
-{
-	switch (type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) {
-	case 0:
-		return "any";
-	case SOCK_STREAM:
-		return "stream";
-	case SOCK_DGRAM:
-		return "dgram";
-	case SOCK_RAW:
-		return "raw";
-	case SOCK_SEQPACKET:
-		return "seqpacket";
-	}
-	snprintf(buf, len, "type%d", type);
-	return buf;
-}
-
-int
-policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, size_t buf_len, int *port)
-{
-	struct policy_request rq = {.addr = addr, .addr_len = len};
-	struct target t;
-	size_t i, o;
-
-	*port = -1;
-	if (buf_len == 0)
-		return -1;
-	buf[0] = '\0';
-	decode_target(&rq, &t);
-	switch (t.kind) {
-	case TARGET_IP:
-		/* Show a mapped address as the IPv4 address policy matched it as. */
-		if (inet_ntop(t.family, t.ip, buf, buf_len) == NULL) {
-			buf[0] = '\0';
-			return -1;
-		}
-		*port = t.port;
-		return 0;
-	case TARGET_UNIX:
-		o = 0;
-		if (t.abstract && o + 1 < buf_len)
-			buf[o++] = '@';
-		for (i = 0; i < t.path_len && o + 1 < buf_len; i++)
-			buf[o++] = t.path[i] == '\0' ? '@' : t.path[i];
-		buf[o] = '\0';
-		return 0;
-	default:
-		return -1;
 	}
 }
 
@@ -569,89 +410,4 @@ match_option(const struct rule *r, const struct policy_request *rq)
 		if (r->options[i] == rq->option)
 			return MATCH_YES;
 	return MATCH_NO;
-}
-
-static const struct option_info *
-option_find(int option)
-{
-	for (size_t i = 0; i < N_OPTIONS; i++)
-		if (option_table[i].option == option)
-			return &option_table[i];
-	return NULL;
-}
-
-static void
-decode_target(const struct policy_request *rq, struct target *t)
-{
-	static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-	const struct sockaddr *sa = rq->addr;
-	size_t off = offsetof(struct sockaddr_un, sun_path);
-
-	memset(t, 0, sizeof(*t));
-	if (sa == NULL) {
-		t->kind = TARGET_NONE;
-		return;
-	}
-	t->kind = TARGET_BAD;
-	if (rq->addr_len < sizeof(sa_family_t))
-		return;
-	switch (sa->sa_family) {
-	case AF_INET: {
-		const struct sockaddr_in *sin = (const struct sockaddr_in *)sa;
-
-		if (rq->addr_len < sizeof(*sin))
-			return;
-		t->kind = TARGET_IP;
-		t->family = AF_INET;
-		memcpy(t->ip, &sin->sin_addr, 4);
-		t->port = ntohs(sin->sin_port);
-		return;
-	}
-	case AF_INET6: {
-		const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)sa;
-
-		if (rq->addr_len < sizeof(*sin6))
-			return;
-		t->kind = TARGET_IP;
-		t->port = ntohs(sin6->sin6_port);
-		/* ::ffff:a.b.c.d reaches the IPv4 host a.b.c.d: IPv4 rules must see it. */
-		if (memcmp(sin6->sin6_addr.s6_addr, mapped, 12) == 0) {
-			t->family = AF_INET;
-			memcpy(t->ip, sin6->sin6_addr.s6_addr + 12, 4);
-		} else {
-			t->family = AF_INET6;
-			memcpy(t->ip, sin6->sin6_addr.s6_addr, 16);
-		}
-		return;
-	}
-	case AF_UNIX: {
-		const struct sockaddr_un *sun = (const struct sockaddr_un *)sa;
-		size_t n;
-
-		if (rq->addr_len > sizeof(*sun))
-			return;
-		t->kind = TARGET_UNIX;
-		if (rq->addr_len <= off)
-			return; /* unnamed */
-		n = rq->addr_len - off;
-		if (sun->sun_path[0] == '\0') {
-			t->abstract = true;
-			t->path = sun->sun_path + 1;
-			t->path_len = n - 1;
-		} else {
-			t->path = sun->sun_path;
-			t->path_len = strnlen(sun->sun_path, n);
-		}
-		return;
-	}
-	}
-}
-
-static void
-rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len)
-{
-	if (r->line == 0 || p->source == NULL)
-		snprintf(buf, len, "default");
-	else
-		snprintf(buf, len, "%s:%d", p->source, r->line);
 }

@@ -1,10 +1,9 @@
 /*
- * policy.h - who may do what to which address: the daemon's decision interface.
- *
- * A policy is an ordered list of rules loaded from a file (docs/policy.md) or the
- * embedded default (the daemon's own uid may do everything, everyone else is
- * denied). policy_decide() answers one request; first matching rule wins; no match
- * denies. A policy is immutable once loaded, so a reload builds a new one and swaps.
+ * policy.h - who may do what to which address: the policy library's interface. A policy is
+ * an ordered list of rules loaded from a file (docs/policy.md) or the embedded default (the
+ * daemon's own uid may do everything, everyone else is denied). policy_decide() answers one
+ * request: first matching rule wins, no match denies. A loaded policy is immutable, so a
+ * reload builds a new one and swaps.
  */
 #ifndef SOCKRPCD_POLICY_H
 #define SOCKRPCD_POLICY_H
@@ -16,21 +15,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#define IDENTITY_MAX_GROUPS 64
-
-/* Who is calling: taken from the kernel at accept, never from the client. */
-struct identity {
-	uid_t uid;
-	gid_t gid;
-	pid_t pid;
-	int n_groups; /* supplementary groups (SO_PEERGROUPS), at most IDENTITY_MAX_GROUPS */
-	gid_t groups[IDENTITY_MAX_GROUPS];
-	char exe[256];    /* the peer's executable path, "" if unknown */
-	char cgroup[256]; /* the peer's cgroup v2 path, "" if unknown */
-	/* The peer has more supplementary groups than fit: group rules then fail closed
-	 * (a deny rule on a group matches, an allow rule needs the group among those kept). */
-	bool groups_truncated;
-};
+#include "identity.h"
 
 enum policy_op {
 	POLICY_CREATE,
@@ -76,9 +61,25 @@ struct policy_limits {
 
 struct policy;
 
+/* policy.c */
+
 /* The embedded default policy, for a daemon running as `daemon_uid`. Never NULL (if memory
  * is short it returns a static deny-everything policy; policy_free() accepts it). */
 struct policy *policy_default(uid_t daemon_uid);
+
+/* Accepts NULL. */
+void policy_free(struct policy *p);
+
+/* The `limit` lines of the policy; fields are -1 when unset. Never NULL. */
+const struct policy_limits *policy_limits(const struct policy *p);
+
+/* Number of rules (the embedded default has one). */
+size_t policy_rule_count(const struct policy *p);
+
+/* "FILE" the rules came from, or "default". */
+const char *policy_source(const struct policy *p);
+
+/* parse.c */
 
 /* Parses FILE. Returns a new policy (free with policy_free), or NULL with every error
  * written to `errors` as "FILE:LINE: message\n" lines (truncated to errors_len). */
@@ -87,18 +88,11 @@ struct policy *policy_load(const char *path, char *errors, size_t errors_len);
 /* As policy_load, from a stream; `name` is the FILE shown in rules and errors. */
 struct policy *policy_load_stream(FILE *f, const char *name, char *errors, size_t errors_len);
 
-/* Accepts NULL. */
-void policy_free(struct policy *p);
+/* match.c */
 
 /* Decides one request. Never fails. */
 void policy_decide(const struct policy *p, const struct policy_request *rq,
                    struct policy_decision *out);
-
-/* The `limit` lines of the policy; fields are -1 when unset. Never NULL. */
-const struct policy_limits *policy_limits(const struct policy *p);
-
-/* Number of rules (the embedded default has one). */
-size_t policy_rule_count(const struct policy *p);
 
 /*
  * Rewrites a destination (connect, send) in place to the address the kernel reaches, so
@@ -109,6 +103,8 @@ size_t policy_rule_count(const struct policy *p);
  * every local address) nor for accept or listen.
  */
 bool policy_canonical_destination(struct sockaddr *sa, socklen_t len);
+
+/* options.c */
 
 /*
  * Options that give what a client could not do by itself (a capability, or the same-owner
@@ -125,16 +121,7 @@ const char *policy_option_name(int option);
 /* Parses an option name as written in policy files ("SO_DEBUG", any case). 0 or -1. */
 int policy_option_parse(const char *name, int *out);
 
-/*
- * Writes to `out` what a valid policy does not do although it may look as if it does, one
- * line per rule, "FILE:LINE: warning: ..." (exe= and cgroup= allow rules) or
- * "FILE:LINE: note: ..." (allow rules covering `option` that name none, so grant no
- * privileged option). Returns the number of warnings (notes not counted).
- */
-int policy_warnings(const struct policy *p, FILE *out);
-
-/* "FILE" the rules came from, or "default". */
-const char *policy_source(const struct policy *p);
+/* format.c */
 
 /* "create", "connect", ... as written in policy files; "?" when out of range. */
 const char *policy_op_name(enum policy_op op);
@@ -155,6 +142,14 @@ int policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, si
                        int *port);
 
 /* explain.c */
+
+/*
+ * Writes to `out` what a valid policy does not do although it may look as if it does, one
+ * line per rule, "FILE:LINE: warning: ..." (exe= and cgroup= allow rules) or
+ * "FILE:LINE: note: ..." (allow rules covering `option` that name none, so grant no
+ * privileged option). Returns the number of warnings (notes not counted).
+ */
+int policy_warnings(const struct policy *p, FILE *out);
 
 /* `sockrpcd --explain [--policy FILE] WORDS...`: argv[0..argc-1] are the WORDS (no program
  * name), e.g. {"uid=1000", "connect", "tcp", "10.1.2.3:443"}. policy_path NULL: the

@@ -349,7 +349,7 @@ START_TEST(example_policy_loads)
 {
 	char path[4096], errors[4096];
 	const char *src = __FILE__;
-	const char *cut = strstr(src, "tests/unit/");
+	const char *cut = strstr(src, "tests/policy/");
 	struct policy *p;
 
 	ck_assert_ptr_nonnull(cut);

@@ -1,8 +1,9 @@
 /*
- * explain.c - the policy's two command-line tools: `--check-policy FILE` validates a file,
- * `--explain WORDS...` builds one request from words ("uid=1000 connect tcp 10.1.2.3:443")
- * and prints what the policy decides, the deciding rule (FILE:LINE) and the reason.
- * Used by main.c; prints to the streams it is given and never exits.
+ * explain.c - the policy's two command-line tools: `--check-policy FILE` validates a file
+ * and warns of rules that do less than they seem to (policy_warnings), `--explain WORDS...`
+ * builds one request from words ("uid=1000 connect tcp 10.1.2.3:443") and prints what the
+ * policy decides, the deciding rule (FILE:LINE) and the reason. main.c runs them; they
+ * print to the streams they are given and never exit.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -15,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "policy.h"
+#include "policy_internal.h"
 
 /* Enough for every error of a policy file a person would write by hand. */
 #define CHECK_ERRORS_MAX 65536
@@ -36,6 +37,10 @@ struct explain_request {
 	long long option_value;
 };
 
+static struct policy *load_policy(const char *path, FILE *out);
+static void print_request(const struct explain_request *x, const struct policy_request *rq,
+                          FILE *out);
+static void print_limits(const struct policy *p, const struct policy_decision *d, FILE *out);
 static int parse_words(int argc, char **argv, struct explain_request *x, FILE *out);
 static int parse_who_word(const char *w, struct explain_request *x, FILE *out);
 static int parse_target(const char *w, struct explain_request *x);
@@ -73,29 +78,14 @@ explain_main(const char *policy_path, int argc, char **argv, FILE *out)
 	struct explain_request x;
 	struct policy_request rq = {0};
 	struct policy_decision d;
-	const struct policy_limits *lim;
 	struct policy *p;
-	char fam[16], type[16], addr[128], *errors;
-	int port;
 
 	if (parse_words(argc, argv, &x, out) != 0) {
 		usage(out);
 		return 2;
 	}
-	if (policy_path == NULL) {
-		p = policy_default(geteuid());
-	} else {
-		if ((errors = malloc(CHECK_ERRORS_MAX)) == NULL) {
-			fprintf(out, "explain: out of memory\n");
-			return 2;
-		}
-		p = policy_load(policy_path, errors, CHECK_ERRORS_MAX);
-		if (p == NULL)
-			fputs(errors, out);
-		free(errors);
-		if (p == NULL)
-			return 2;
-	}
+	if ((p = load_policy(policy_path, out)) == NULL)
+		return 2;
 
 	rq.who = &x.who;
 	rq.op = x.op;
@@ -113,38 +103,121 @@ explain_main(const char *policy_path, int argc, char **argv, FILE *out)
 	fprintf(out, "%s\n", d.allow ? "allow" : "deny");
 	fprintf(out, "  rule:    %s\n", d.rule);
 	fprintf(out, "  reason:  %s\n", d.reason);
-	fprintf(out, "  request: uid=%u gid=%u", (unsigned)x.who.uid, (unsigned)x.who.gid);
-	for (int i = 0; i < x.who.n_groups; i++)
-		fprintf(out, "%s%u", i == 0 ? " groups=" : ",", (unsigned)x.who.groups[i]);
-	if (x.who.exe[0] != '\0')
-		fprintf(out, " exe=%s", x.who.exe);
-	if (x.who.cgroup[0] != '\0')
-		fprintf(out, " cgroup=%s", x.who.cgroup);
-	fprintf(out, " %s %s %s", policy_op_name(x.op),
-	        policy_family_name(x.family, fam, sizeof(fam)),
-	        policy_type_name(x.type, type, sizeof(type)));
-	if (policy_format_addr(rq.addr, rq.addr_len, addr, sizeof(addr), &port) == 0) {
+	print_request(&x, &rq, out);
+	print_limits(p, &d, out);
+	policy_free(p);
+	return d.allow ? 0 : 1;
+}
+
+int
+policy_warnings(const struct policy *p, FILE *out)
+{
+	const char *file = policy_source(p);
+	int n = 0;
+
+	for (size_t i = 0; i < p->n_rules; i++) {
+		const struct rule *r = &p->rules[i];
+
+		if (!r->allow || r->line == 0)
+			continue;
+		/* identity.c reads /proc/PID/exe and /proc/PID/cgroup once, at accept, for the
+		 * pid that connected; the connection then keeps that identity whoever holds it
+		 * (tests/integration/test_policy_escapes.c shows the spoof working). */
+		if (r->n_exes > 0) {
+			fprintf(out,
+			        "%s:%d: warning: exe= does not confine a user who can run a "
+			        "matching program: the executable is read once, when the client "
+			        "connects, so a process that connects, forks a child keeping the "
+			        "connection and execs the program (or runs it with LD_PRELOAD, "
+			        "under ptrace, or is passed its descriptor) gets this rule\n",
+			        file, r->line);
+			n++;
+		}
+		if (r->n_cgroups > 0) {
+			fprintf(out,
+			        "%s:%d: warning: cgroup= does not confine a user who can move a "
+			        "process into a matching cgroup: the cgroup is read once, when the "
+			        "client connects, so a process that joins it, connects and leaves "
+			        "(or any process there that passes its descriptor on) keeps this "
+			        "rule\n",
+			        file, r->line);
+			n++;
+		}
+		if ((r->ops & (1u << POLICY_OPTION)) && r->n_options == 0)
+			fprintf(out,
+			        "%s:%d: note: allows no privileged option (SO_DEBUG, SO_PRIORITY "
+			        "above 6, ...): only a rule naming the option allows it\n",
+			        file, r->line);
+	}
+	return n;
+}
+
+/* The policy at `path`, or the embedded default for the current uid when NULL. NULL with
+ * the errors written to `out` if it does not load. */
+static struct policy *
+load_policy(const char *path, FILE *out)
+{
+	struct policy *p;
+	char *errors;
+
+	if (path == NULL)
+		return policy_default(geteuid());
+	if ((errors = malloc(CHECK_ERRORS_MAX)) == NULL) {
+		fprintf(out, "explain: out of memory\n");
+		return NULL;
+	}
+	if ((p = policy_load(path, errors, CHECK_ERRORS_MAX)) == NULL)
+		fputs(errors, out);
+	free(errors);
+	return p;
+}
+
+/* "  request: uid=... OP FAMILY TYPE TARGET": the request as the policy saw it. */
+static void
+print_request(const struct explain_request *x, const struct policy_request *rq, FILE *out)
+{
+	char fam[16], type[16], addr[128];
+	int port;
+
+	fprintf(out, "  request: uid=%u gid=%u", (unsigned)x->who.uid, (unsigned)x->who.gid);
+	for (int i = 0; i < x->who.n_groups; i++)
+		fprintf(out, "%s%u", i == 0 ? " groups=" : ",", (unsigned)x->who.groups[i]);
+	if (x->who.exe[0] != '\0')
+		fprintf(out, " exe=%s", x->who.exe);
+	if (x->who.cgroup[0] != '\0')
+		fprintf(out, " cgroup=%s", x->who.cgroup);
+	fprintf(out, " %s %s %s", policy_op_name(x->op),
+	        policy_family_name(x->family, fam, sizeof(fam)),
+	        policy_type_name(x->type, type, sizeof(type)));
+	if (policy_format_addr(rq->addr, rq->addr_len, addr, sizeof(addr), &port) == 0) {
 		fprintf(out, " %s", addr);
 		if (port >= 0)
 			fprintf(out, " port %d", port);
 	}
-	if (x.name != NULL)
-		fprintf(out, " %s", x.name);
-	if (x.have_option)
-		fprintf(out, " %s %lld", policy_option_name(x.option), x.option_value);
-	if (rq.addr != NULL && (x.op == POLICY_CONNECT || x.op == POLICY_SEND)) {
-		struct sockaddr_storage canon = x.ss;
+	if (x->name != NULL)
+		fprintf(out, " %s", x->name);
+	if (x->have_option)
+		fprintf(out, " %s %lld", policy_option_name(x->option), x->option_value);
+	if (rq->addr != NULL && (x->op == POLICY_CONNECT || x->op == POLICY_SEND)) {
+		struct sockaddr_storage canon = x->ss;
 
-		if (policy_canonical_destination((struct sockaddr *)&canon, x.ss_len) &&
-		    policy_format_addr((struct sockaddr *)&canon, x.ss_len, addr, sizeof(addr),
+		if (policy_canonical_destination((struct sockaddr *)&canon, x->ss_len) &&
+		    policy_format_addr((struct sockaddr *)&canon, x->ss_len, addr, sizeof(addr),
 		                       &port) == 0)
 			fprintf(out, " (the kernel reaches %s)", addr);
 	}
 	fprintf(out, "\n");
-	if (d.allow && (d.max_handles >= 0 || d.max_connections >= 0))
+}
+
+/* The session limits the deciding rule grants, and the policy's daemon-wide limits. */
+static void
+print_limits(const struct policy *p, const struct policy_decision *d, FILE *out)
+{
+	const struct policy_limits *lim = policy_limits(p);
+
+	if (d->allow && (d->max_handles >= 0 || d->max_connections >= 0))
 		fprintf(out, "  limits:  max-handles %d, max-connections %d (-1: none)\n",
-		        d.max_handles, d.max_connections);
-	lim = policy_limits(p);
+		        d->max_handles, d->max_connections);
 	if (lim->sessions >= 0 || lim->sessions_per_uid >= 0 || lim->handles_per_session >= 0 ||
 	    lim->queued_bytes >= 0)
 		fprintf(out,
@@ -152,8 +225,6 @@ explain_main(const char *policy_path, int argc, char **argv, FILE *out)
 		        "queued-bytes %lld (-1: daemon default)\n",
 		        lim->sessions, lim->sessions_per_uid, lim->handles_per_session,
 		        (long long)lim->queued_bytes);
-	policy_free(p);
-	return d.allow ? 0 : 1;
 }
 
 static int

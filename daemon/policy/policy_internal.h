@@ -1,11 +1,13 @@
 /*
- * policy_internal.h - the loaded form of a policy, shared by policy_parse.c (which builds
- * it) and policy_match.c (which reads it). Nothing outside policy*.c includes this; the
- * daemon sees only policy.h.
+ * policy_internal.h - the loaded form of a policy, shared by the library's files: parse.c
+ * builds it, policy.c owns and frees it, match.c reads it, format.c and explain.c show it.
+ * Nothing outside daemon/policy/ includes this; the daemon sees only policy.h.
  */
 #ifndef SOCKRPCD_POLICY_INTERNAL_H
 #define SOCKRPCD_POLICY_INTERNAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "policy.h"
@@ -100,7 +102,28 @@ struct policy {
 	bool is_static; /* the out-of-memory fallback: never freed */
 };
 
-/* policy_match.c */
+/* A request's target address, decoded once per decision. */
+struct target {
+	enum { TARGET_NONE, TARGET_BAD, TARGET_IP, TARGET_UNIX } kind;
+	int family; /* TARGET_IP: AF_INET (including IPv4-mapped IPv6) or AF_INET6 */
+	uint8_t ip[16];
+	int port;
+	const char *path; /* TARGET_UNIX: not NUL-terminated; NULL for an unnamed socket */
+	size_t path_len;
+	bool abstract;
+};
+
+/* policy.c */
+/* Frees what a rule owns (not the rule itself) and zeroes it. */
+void rule_free(struct rule *r);
+
+/* match.c */
 bool cidr_contains(const struct cidr *c, int family, const uint8_t *addr);
+/* Decodes rq->addr (NULL: TARGET_NONE; malformed: TARGET_BAD). Points into rq->addr. */
+void decode_target(const struct policy_request *rq, struct target *t);
+
+/* format.c */
+/* "FILE:LINE" of a rule, or "default" for the embedded default's. */
+void rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len);
 
 #endif
