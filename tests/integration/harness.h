@@ -33,6 +33,8 @@ void	 daemon_start(struct daemon *d, const char *const *extra);
 /* SIGTERM; asserts exit status 0 within HARNESS_STOP_MS. Removes the directory. */
 void	 daemon_stop(struct daemon *d);
 /* Entries of /proc/PID/fd, or -1. */
+/* The worker of a split daemon (its only child), else the daemon itself. */
+pid_t	 daemon_worker_pid(const struct daemon *d);
 int	 daemon_fd_count(const struct daemon *d);
 /* Waits up to timeout_ms for the fd count to equal want; returns the last count. */
 int	 daemon_wait_fds(const struct daemon *d, int want, int timeout_ms);
