@@ -47,8 +47,9 @@ extern struct daemon test_daemon;
 void	 fixture_daemon_up(void);
 void	 fixture_daemon_down(void);
 
-/* The `sockrpc` user, for tests of a daemon dropped to it (--user sockrpc), which CI's
- * machine lacks. If it is missing and this is root, creates it as test_privileges.sh does
+/* The `sockrpc` user, for tests of a daemon run as it. tools/install-deps creates it, so
+ * it normally exists and is left alone (never removed). If it is missing and this is
+ * root, creates it as install-deps does
  * (useradd --system ... --user-group sockrpc) and returns true; if missing and not root,
  * prints why `test` is skipped and returns false: the test returns. Once the daemon has
  * stopped, sockrpc_user_release() removes the user again if acquire created it (after a
