@@ -110,9 +110,12 @@ serve_one(struct parent *p)
 		cm->cmsg_len = CMSG_LEN(sizeof(int));
 		memcpy(CMSG_DATA(cm), &reply_fd, sizeof(int));
 	}
-	/* The worker waits for this reply: a full buffer cannot happen (one at a time). */
-	while (sendmsg(p->req_fd, &msg, MSG_NOSIGNAL) < 0 && errno == EINTR)
-		;
+	/* The worker waits for this reply, so there is room for it; a worker that sends
+	 * without reading is not one the parent waits for. */
+	if (sendmsg(p->req_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE) {
+		log_error("the worker does not take its replies (%s): stopping it", strerror(errno));
+		kill(p->worker, SIGKILL);
+	}
 	if (reply_fd >= 0)
 		close(reply_fd);
 	if (reply.type == PRIV_READY && reply.result == 0)
