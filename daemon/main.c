@@ -228,27 +228,29 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	sd_notify(0, "READY=1");
 }
 
-/* The worker's notify channel: a new policy from the parent, or its end. */
+/* The worker's notify channel: a new policy and the reopened audit log from the parent
+ * (after SIGHUP), or its end. */
 static void
 on_parent_notice(evutil_socket_t fd, short what, void *arg)
 {
 	struct sockrpcd *d = arg;
 	struct policy *p;
+	int audit_fd;
 
-	if (priv_receive_policy(d, &p) != 0) {
+	if (priv_receive_notice(d, &p, &audit_fd) != 0) {
 		log_error("the privileged parent is gone: worker exiting");
 		parent_lost = true;
 		event_del(d->priv_notify_ev);
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
+	if (audit_fd >= 0)
+		audit_reopen_fd(d->audit, audit_fd);
 	if (p == NULL)
 		return;
 	policy_free(d->policy);
 	d->policy = p;
 	apply_limits(d, &cli_limits);
-	if (audit_reopen(d->audit) != 0)
-		log_warn("cannot reopen the audit log");
 }
 
 /*

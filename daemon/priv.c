@@ -40,7 +40,7 @@ static const int fds_wanted[PRIV_TYPE_END] = {
 	[PRIV_READY] = 0,       [PRIV_SESSION_OPEN] = 1, [PRIV_SESSION_CLOSE] = 0,
 	[PRIV_SOCKET] = 0,      [PRIV_BIND] = 1,         [PRIV_SETSOCKOPT] = 1,
 	[PRIV_UNIX_CONNECT] = 1, [PRIV_UNIX_BIND] = 1,   [PRIV_UNIX_LISTEN] = 1,
-	[PRIV_UNIX_SEND] = 1,   [PRIV_UNIX_UNLINK] = 1,  [PRIV_POLICY] = -1, /* never a request */
+	[PRIV_UNIX_SEND] = 1,   [PRIV_UNIX_UNLINK] = 1,  [PRIV_NOTICE] = -1, /* never a request */
 };
 
 /* Flags a send may carry; the parent adds MSG_DONTWAIT and MSG_NOSIGNAL itself. */
@@ -361,7 +361,7 @@ static const char *const type_names[PRIV_TYPE_END] = {
 	[PRIV_BIND] = "bind",           [PRIV_SETSOCKOPT] = "setsockopt",
 	[PRIV_UNIX_CONNECT] = "unix-connect", [PRIV_UNIX_BIND] = "unix-bind",
 	[PRIV_UNIX_LISTEN] = "unix-listen", [PRIV_UNIX_SEND] = "unix-send",
-	[PRIV_UNIX_UNLINK] = "unix-unlink", [PRIV_POLICY] = "policy",
+	[PRIV_UNIX_UNLINK] = "unix-unlink", [PRIV_NOTICE] = "notice",
 };
 
 /* Checks the envelope: size, type, descriptors. Returns 0 or -errno (logged). */

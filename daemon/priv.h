@@ -31,14 +31,16 @@ enum priv_type {
 	PRIV_UNIX_LISTEN,   /* fd, a = backlog: listen as the client */
 	PRIV_UNIX_SEND,     /* fd, path ("" = connected), a = flags; payload follows */
 	PRIV_UNIX_UNLINK,   /* dirfd, path = name, dev, ino: remove a bound file as the client */
-	PRIV_POLICY,        /* parent -> worker: fd = the policy text (memfd), none = default */
+	PRIV_NOTICE,        /* parent -> worker after SIGHUP: b = a new policy (its text in a
+	                     * memfd, or none: the default for uid a); c = the audit log,
+	                     * reopened (its fd last) */
 	PRIV_TYPE_END
 };
 
 /* Bytes of payload one PRIV_UNIX_SEND carries at most: a frame's payload. */
 #define PRIV_PAYLOAD_MAX (1u << 20)
 
-/* One request (and PRIV_POLICY: a = the embedded default's owner uid). */
+/* One request, or the parent's notice. */
 struct priv_req {
 	uint32_t type;
 	uint32_t pad;

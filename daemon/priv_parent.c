@@ -151,42 +151,60 @@ fail:
 	return NULL;
 }
 
-/* Hands the worker the same bytes the parent parsed, in a sealed-off memfd. */
+/*
+ * Tells the worker after SIGHUP: the new policy when there is one (the same bytes the
+ * parent parsed, in a memfd; none for the embedded default), and the audit log reopened
+ * here, as root, since the worker may not create it after rotation.
+ */
 static void
-send_policy(struct parent *p, const char *text, size_t len)
+send_notice(struct parent *p, bool new_policy, const char *text, size_t len)
 {
-	struct priv_req rq = { .type = PRIV_POLICY };
+	struct priv_req rq = { .type = PRIV_NOTICE };
 	struct iovec iov = { &rq, sizeof(rq) };
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	const char *audit = p->d->opt.audit_path;
 	struct cmsghdr *cm;
-	int fd = -1;
+	int fds[2], n = 0;
 
 	rq.a = 0; /* the embedded default's owner: root, who started the daemon */
-	if (text != NULL) {
-		fd = memfd_create("sockrpc-policy", MFD_CLOEXEC);
-		if (fd < 0 || write(fd, text, len) != (ssize_t)len) {
+	rq.b = new_policy;
+	if (new_policy && text != NULL) {
+		fds[n] = memfd_create("sockrpc-policy", MFD_CLOEXEC);
+		if (fds[n] < 0 || write(fds[n], text, len) != (ssize_t)len) {
 			log_error("cannot pass the policy to the worker: %s", strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return;
+			if (fds[n] >= 0)
+				close(fds[n]);
+			rq.b = 0;
+		} else {
+			lseek(fds[n++], 0, SEEK_SET);
 		}
-		lseek(fd, 0, SEEK_SET);
+	}
+	if (audit != NULL) {
+		fds[n] = open(audit, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+		if (fds[n] >= 0) {
+			n++;
+			rq.c = 1;
+		} else {
+			log_warn("cannot reopen the audit log %s: %s", audit, strerror(errno));
+		}
+	}
+	if (n > 0) {
 		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
+		msg.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+		cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
 	}
 	if (sendmsg(p->notify_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_error("cannot pass the policy to the worker: %s", strerror(errno));
-	if (fd >= 0)
-		close(fd);
+		log_error("cannot tell the worker about the reload: %s", strerror(errno));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
 }
 
 static void
@@ -217,8 +235,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		if (pol == NULL)
 			log_error("policy %s rejected:\n%s", path, errors);
 	}
+	send_notice(p, pol != NULL, text, len);
 	if (pol != NULL) {
-		send_policy(p, text, len);
 		priv_parent_set_policy(p->serve, pol);
 		policy_free(p->d->policy);
 		p->d->policy = pol;

@@ -341,55 +341,65 @@ priv_unix_unlink(struct session *s, struct unix_file *f)
 }
 
 /*
- * Reads the parent's next notice: a new policy in *out (new; free with policy_free), or
- * NULL there if the one sent does not parse (logged). Returns 0, or -EPIPE when the
- * parent is gone.
+ * Reads the parent's next notice: a new policy in *policy (new; free with policy_free), or
+ * NULL there (none, or one that does not parse: logged); the reopened audit log in
+ * *audit_fd, or -1. Returns 0, or -EPIPE when the parent is gone.
  */
 int
-priv_receive_policy(struct sockrpcd *d, struct policy **out)
+priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 {
 	struct priv_req rq;
 	struct iovec iov = { &rq, sizeof(rq) };
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
 	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
 		              .msg_controllen = sizeof(ctl.buf) };
 	struct cmsghdr *cm;
 	char errors[4096];
-	int fd = -1;
+	int fds[2] = { -1, -1 }, n_fds = 0, text_fd;
 	ssize_t n;
 	FILE *f;
 
-	*out = NULL;
+	*policy = NULL;
+	*audit_fd = -1;
 	n = recvmsg(d->priv_notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
 	if (n <= 0)
 		return -EPIPE;
 	cm = CMSG_FIRSTHDR(&msg);
-	if (cm != NULL && cm->cmsg_type == SCM_RIGHTS && cm->cmsg_len == CMSG_LEN(sizeof(int)))
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-	if ((size_t)n != sizeof(rq) || rq.type != PRIV_POLICY) {
-		if (fd >= 0)
-			close(fd);
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		n_fds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (n_fds > 2)
+			n_fds = 2;
+		memcpy(fds, CMSG_DATA(cm), (size_t)n_fds * sizeof(int));
+	}
+	if ((size_t)n != sizeof(rq) || rq.type != PRIV_NOTICE ||
+	    n_fds != (rq.b && d->opt.policy_path != NULL) + (rq.c != 0)) {
+		for (int i = 0; i < n_fds; i++)
+			close(fds[i]);
 		log_error("a malformed notice from the privileged parent");
 		return 0;
 	}
-	if (fd < 0) {
-		*out = policy_default((uid_t)rq.a);
+	if (rq.c)
+		*audit_fd = fds[n_fds - 1];
+	if (!rq.b)
+		return 0;
+	if (d->opt.policy_path == NULL) {
+		*policy = policy_default((uid_t)rq.a);
 		return 0;
 	}
-	if ((f = fdopen(fd, "r")) == NULL) {
-		close(fd);
+	text_fd = fds[0];
+	if ((f = fdopen(text_fd, "r")) == NULL) {
+		close(text_fd);
 		log_error("cannot read the policy the privileged parent sent: %s", strerror(errno));
 		return 0;
 	}
-	*out = policy_load_stream(f, d->opt.policy_path ? d->opt.policy_path : "policy", errors,
-	                          sizeof(errors));
+	*policy = policy_load_stream(f, d->opt.policy_path, errors, sizeof(errors));
 	fclose(f);
-	if (*out == NULL)
+	if (*policy == NULL)
 		log_error("the policy the privileged parent sent does not parse:\n%s", errors);
 	return 0;
 }

@@ -360,7 +360,7 @@ ssize_t priv_unix_sendmsg(struct session *s, int fd, const struct msghdr *msg, i
 int priv_unix_bind(struct session *s, int fd, const char *path, struct unix_file *out);
 int priv_unix_listen(struct session *s, int fd, int backlog);
 int priv_unix_unlink(struct session *s, struct unix_file *f);
-int priv_receive_policy(struct sockrpcd *d, struct policy **out);
+int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd);
 
 /* receive_splice.c */
 int relay_pipe_open(struct relay_pipe *p);

@@ -134,7 +134,7 @@ START_TEST(wrong_sizes_and_types_are_refused)
 	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, NULL), -EINVAL);
 	rq.type = 0;
 	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, NULL), -EINVAL);
-	rq.type = PRIV_POLICY; /* the parent's own notice, never a request */
+	rq.type = PRIV_NOTICE; /* the parent's own notice, never a request */
 	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, NULL), -EINVAL);
 	/* A send may carry a payload, but no more than a frame's. */
 	{
