@@ -299,6 +299,7 @@ parent_main(struct parent *p)
 	struct event *ev[5] = { NULL };
 	int status = EXIT_FAILURE, st;
 
+	signal(SIGPIPE, SIG_IGN); /* a worker gone mid-reply is an error value */
 	p->base = event_base_new();
 	p->buf = malloc(sizeof(struct priv_req) + PRIV_PAYLOAD_MAX);
 	if (p->base == NULL || p->buf == NULL) {

@@ -74,11 +74,14 @@ request(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, in
 		;
 	if (n <= 0)
 		parent_gone(n == 0 ? "end of file" : strerror(errno));
-	if ((size_t)n != sizeof(*reply) || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) ||
+	if ((size_t)n != sizeof(*reply) || (msg.msg_flags & MSG_TRUNC) ||
 	    reply->type != rq->type) {
 		log_error("a malformed reply from the privileged parent: worker exiting");
 		_exit(EXIT_FAILURE);
 	}
+	/* Out of descriptors (RLIMIT_NOFILE), the kernel drops the one that came with it. */
+	if ((msg.msg_flags & MSG_CTRUNC) && reply->result >= 0)
+		reply->result = -EMFILE;
 	cm = CMSG_FIRSTHDR(&msg);
 	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
 	    cm->cmsg_len == CMSG_LEN(sizeof(int))) {

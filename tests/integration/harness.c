@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -257,6 +258,37 @@ daemon_worker_pid(const struct daemon *d)
 		fclose(f);
 	}
 	return child > 0 ? (pid_t)child : d->pid;
+}
+
+int
+daemon_prlimit(const struct daemon *d, int resource, const struct rlimit *rl)
+{
+	pid_t w = daemon_worker_pid(d), child;
+	unsigned uid = 0, gid = 0;
+	char path[64], line[256];
+	int status;
+	FILE *f;
+
+	if (w == d->pid)
+		return prlimit(w, resource, rl, NULL);
+	/* Without CAP_SYS_RESOURCE only a process of the worker's ids may. */
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)w);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL) {
+		sscanf(line, "Uid: %u", &uid);
+		sscanf(line, "Gid: %u", &gid);
+	}
+	fclose(f);
+	if ((child = fork()) == 0) {
+		if (setgroups(0, NULL) != 0 || setresgid(gid, gid, gid) != 0 ||
+		    setresuid(uid, uid, uid) != 0)
+			_exit(2);
+		_exit(prlimit(w, resource, rl, NULL) == 0 ? 0 : 1);
+	}
+	if (child < 0 || waitpid(child, &status, 0) != child)
+		return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 int

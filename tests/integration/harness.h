@@ -35,6 +35,9 @@ void	 daemon_stop(struct daemon *d);
 /* Entries of /proc/PID/fd, or -1. */
 /* The worker of a split daemon (its only child), else the daemon itself. */
 pid_t	 daemon_worker_pid(const struct daemon *d);
+/* prlimit() on that worker (from a process of its ids when it is not root). 0 or -1. */
+struct rlimit;
+int	 daemon_prlimit(const struct daemon *d, int resource, const struct rlimit *rl);
 int	 daemon_fd_count(const struct daemon *d);
 /* Waits up to timeout_ms for the fd count to equal want; returns the last count. */
 int	 daemon_wait_fds(const struct daemon *d, int want, int timeout_ms);
