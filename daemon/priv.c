@@ -37,10 +37,10 @@ struct priv_parent {
 
 /* Descriptors each request type carries: exactly these many, or it is refused. */
 static const int fds_wanted[PRIV_TYPE_END] = {
-	[PRIV_READY] = 0,       [PRIV_SESSION_OPEN] = 1, [PRIV_SESSION_CLOSE] = 0,
-	[PRIV_SOCKET] = 0,      [PRIV_BIND] = 1,         [PRIV_SETSOCKOPT] = 1,
-	[PRIV_UNIX_CONNECT] = 1, [PRIV_UNIX_BIND] = 1,   [PRIV_UNIX_LISTEN] = 1,
-	[PRIV_UNIX_SEND] = 1,   [PRIV_UNIX_UNLINK] = 1,  [PRIV_NOTICE] = -1, /* never a request */
+    [PRIV_READY] = 0,        [PRIV_SESSION_OPEN] = 1, [PRIV_SESSION_CLOSE] = 0,
+    [PRIV_SOCKET] = 0,       [PRIV_BIND] = 1,         [PRIV_SETSOCKOPT] = 1,
+    [PRIV_UNIX_CONNECT] = 1, [PRIV_UNIX_BIND] = 1,    [PRIV_UNIX_LISTEN] = 1,
+    [PRIV_UNIX_SEND] = 1,    [PRIV_UNIX_UNLINK] = 1,  [PRIV_NOTICE] = -1, /* never a request */
 };
 
 /* Flags a send may carry; the parent adds MSG_DONTWAIT and MSG_NOSIGNAL itself. */
@@ -87,9 +87,9 @@ find_session(struct priv_parent *p, uint64_t id)
 {
 	struct priv_session *s;
 
-	LIST_FOREACH (s, &p->buckets[id % SESSION_BUCKETS], link)
-		if (s->id == id)
-			return s;
+	LIST_FOREACH(s, &p->buckets[id % SESSION_BUCKETS], link)
+	if (s->id == id)
+		return s;
 	return NULL;
 }
 
@@ -140,7 +140,7 @@ static int64_t
 serve_socket(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq,
              struct priv_reply *reply, int *reply_fd)
 {
-	struct policy_request pr = { .op = POLICY_CREATE, .family = rq->a, .type = rq->b };
+	struct policy_request pr = {.op = POLICY_CREATE, .family = rq->a, .type = rq->b};
 	bool owned;
 	int fd;
 
@@ -159,7 +159,7 @@ serve_socket(struct priv_parent *p, struct priv_session *s, const struct priv_re
 static int64_t
 serve_bind(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd)
 {
-	struct policy_request pr = { .op = POLICY_BIND };
+	struct policy_request pr = {.op = POLICY_BIND};
 	struct sockaddr_storage ss = rq->addr;
 	int family, type, r;
 
@@ -167,8 +167,8 @@ serve_bind(struct priv_parent *p, struct priv_session *s, const struct priv_req 
 		return r;
 	if ((family != AF_INET && family != AF_INET6) || ss.ss_family != family ||
 	    rq->addr_len > sizeof(ss) ||
-	    rq->addr_len != (family == AF_INET ? sizeof(struct sockaddr_in)
-	                                       : sizeof(struct sockaddr_in6)))
+	    rq->addr_len !=
+	        (family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
 		return -EINVAL;
 	pr.family = family;
 	pr.type = type;
@@ -180,10 +180,9 @@ serve_bind(struct priv_parent *p, struct priv_session *s, const struct priv_req 
 }
 
 static int64_t
-serve_setsockopt(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq,
-                 int fd)
+serve_setsockopt(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd)
 {
-	struct policy_request pr = { .op = POLICY_OPTION, .option = rq->a };
+	struct policy_request pr = {.op = POLICY_OPTION, .option = rq->a};
 	int family, type, value, r;
 
 	if ((r = socket_kind(fd, &family, &type)) != 0)
@@ -208,7 +207,7 @@ static int
 unix_check(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd,
            enum policy_op op, struct sockaddr_un *sun)
 {
-	struct policy_request pr = { .op = op };
+	struct policy_request pr = {.op = op};
 	int family, type, r;
 
 	if ((r = socket_kind(fd, &family, &type)) != 0)
@@ -227,10 +226,9 @@ unix_check(struct priv_parent *p, struct priv_session *s, const struct priv_req 
 }
 
 static int64_t
-serve_unix_listen(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq,
-                  int fd)
+serve_unix_listen(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd)
 {
-	struct policy_request pr = { .op = POLICY_LISTEN };
+	struct policy_request pr = {.op = POLICY_LISTEN};
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
 	int family, type, r;
@@ -253,17 +251,17 @@ serve_unix_listen(struct priv_parent *p, struct priv_session *s, const struct pr
 /* A send on an AF_UNIX socket, as the client: to a path (checked as POLICY_SEND), or on
  * its connection; either way the client's credentials go with the bytes. */
 static int64_t
-serve_unix_send(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq,
-                int fd, const uint8_t *payload, size_t n)
+serve_unix_send(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd,
+                const uint8_t *payload, size_t n)
 {
 	struct sockaddr_un sun;
-	struct ucred uc = { .pid = getpid(), .uid = s->who.uid, .gid = s->who.gid };
-	struct iovec iov = { (void *)payload, n };
+	struct ucred uc = {.pid = getpid(), .uid = s->who.uid, .gid = s->who.gid};
+	struct iovec iov = {(void *)payload, n};
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(struct ucred))];
 	} creds;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
 	int flags = rq->a, family, type, r;
 	ssize_t sent;
@@ -295,11 +293,11 @@ serve_unix_send(struct priv_parent *p, struct priv_session *s, const struct priv
 }
 
 static int64_t
-serve_unix_bind(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq,
-                int fd, struct priv_reply *reply, int *reply_fd)
+serve_unix_bind(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd,
+                struct priv_reply *reply, int *reply_fd)
 {
 	struct sockaddr_un sun;
-	struct unix_file f = { .dirfd = -1 };
+	struct unix_file f = {.dirfd = -1};
 	int r;
 
 	if ((r = unix_check(p, s, rq, fd, POLICY_BIND, &sun)) != 0)
@@ -318,7 +316,7 @@ serve_unix_bind(struct priv_parent *p, struct priv_session *s, const struct priv
 static int64_t
 serve_unix_unlink(struct priv_session *s, const struct priv_req *rq, int dirfd)
 {
-	struct unix_file f = { .dirfd = dirfd, .dev = rq->dev, .ino = rq->ino };
+	struct unix_file f = {.dirfd = dirfd, .dev = rq->dev, .ino = rq->ino};
 	struct stat st;
 
 	if (memchr(rq->path, '\0', sizeof(rq->path)) == NULL || rq->path[0] == '\0' ||
@@ -356,12 +354,18 @@ serve_session_open(struct priv_parent *p, uint64_t id, int fd, struct priv_reply
 }
 
 static const char *const type_names[PRIV_TYPE_END] = {
-	[PRIV_READY] = "ready",         [PRIV_SESSION_OPEN] = "session-open",
-	[PRIV_SESSION_CLOSE] = "session-close", [PRIV_SOCKET] = "socket",
-	[PRIV_BIND] = "bind",           [PRIV_SETSOCKOPT] = "setsockopt",
-	[PRIV_UNIX_CONNECT] = "unix-connect", [PRIV_UNIX_BIND] = "unix-bind",
-	[PRIV_UNIX_LISTEN] = "unix-listen", [PRIV_UNIX_SEND] = "unix-send",
-	[PRIV_UNIX_UNLINK] = "unix-unlink", [PRIV_NOTICE] = "notice",
+    [PRIV_READY] = "ready",
+    [PRIV_SESSION_OPEN] = "session-open",
+    [PRIV_SESSION_CLOSE] = "session-close",
+    [PRIV_SOCKET] = "socket",
+    [PRIV_BIND] = "bind",
+    [PRIV_SETSOCKOPT] = "setsockopt",
+    [PRIV_UNIX_CONNECT] = "unix-connect",
+    [PRIV_UNIX_BIND] = "unix-bind",
+    [PRIV_UNIX_LISTEN] = "unix-listen",
+    [PRIV_UNIX_SEND] = "unix-send",
+    [PRIV_UNIX_UNLINK] = "unix-unlink",
+    [PRIV_NOTICE] = "notice",
 };
 
 /* Checks the envelope: size, type, descriptors. Returns 0 or -errno (logged). */
@@ -381,7 +385,8 @@ validate(const void *buf, size_t len, int n_fds, struct priv_req *rq)
 	}
 	if (len < sizeof(*rq) ||
 	    (type == PRIV_UNIX_SEND ? len - sizeof(*rq) > PRIV_PAYLOAD_MAX : len != sizeof(*rq))) {
-		log_warn("privileged parent: refused a %s request of %zu bytes", type_names[type], len);
+		log_warn("privileged parent: refused a %s request of %zu bytes", type_names[type],
+		         len);
 		return -EINVAL;
 	}
 	if (n_fds != fds_wanted[type]) {
@@ -414,8 +419,9 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 			LIST_REMOVE(s, link);
 			free(s);
 		} else {
-			log_warn("privileged parent: refused to close session %llu, which is not open",
-			         (unsigned long long)rq.session);
+			log_warn(
+			    "privileged parent: refused to close session %llu, which is not open",
+			    (unsigned long long)rq.session);
 		}
 		return false;
 	}
@@ -438,19 +444,30 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 		goto out;
 	}
 	switch (rq.type) {
-	case PRIV_SOCKET: r = serve_socket(p, s, &rq, reply, reply_fd); break;
-	case PRIV_BIND: r = serve_bind(p, s, &rq, fd); break;
-	case PRIV_SETSOCKOPT: r = serve_setsockopt(p, s, &rq, fd); break;
+	case PRIV_SOCKET:
+		r = serve_socket(p, s, &rq, reply, reply_fd);
+		break;
+	case PRIV_BIND:
+		r = serve_bind(p, s, &rq, fd);
+		break;
+	case PRIV_SETSOCKOPT:
+		r = serve_setsockopt(p, s, &rq, fd);
+		break;
 	case PRIV_UNIX_CONNECT: {
 		struct sockaddr_un sun;
 
 		r = unix_check(p, s, &rq, fd, POLICY_CONNECT, &sun);
 		if (r == 0)
-			r = as_client_unix_connect(&s->who, fd, sun.sun_path, p->own_dev, p->own_ino);
+			r = as_client_unix_connect(&s->who, fd, sun.sun_path, p->own_dev,
+			                           p->own_ino);
 		break;
 	}
-	case PRIV_UNIX_BIND: r = serve_unix_bind(p, s, &rq, fd, reply, reply_fd); break;
-	case PRIV_UNIX_LISTEN: r = serve_unix_listen(p, s, &rq, fd); break;
+	case PRIV_UNIX_BIND:
+		r = serve_unix_bind(p, s, &rq, fd, reply, reply_fd);
+		break;
+	case PRIV_UNIX_LISTEN:
+		r = serve_unix_listen(p, s, &rq, fd);
+		break;
 	case PRIV_UNIX_SEND:
 		r = serve_unix_send(p, s, &rq, fd, (const uint8_t *)buf + sizeof(rq),
 		                    len - sizeof(rq));
@@ -459,7 +476,9 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 		fds[0] = -1; /* taken, and closed, there */
 		r = serve_unix_unlink(s, &rq, fd);
 		break;
-	default: r = -EINVAL; break;
+	default:
+		r = -EINVAL;
+		break;
 	}
 out:
 	for (int i = 0; i < n_fds; i++)

@@ -61,13 +61,15 @@ close_fds(int *fds, int n)
 static bool
 serve_one(struct parent *p)
 {
-	struct iovec iov = { p->buf, sizeof(struct priv_req) + PRIV_PAYLOAD_MAX };
+	struct iovec iov = {p->buf, sizeof(struct priv_req) + PRIV_PAYLOAD_MAX};
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(FDS_READ_MAX * sizeof(int))];
 	} ctl;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-		              .msg_controllen = sizeof(ctl.buf) };
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = ctl.buf,
+	                     .msg_controllen = sizeof(ctl.buf)};
 	struct priv_reply reply;
 	struct cmsghdr *cm;
 	int fds[FDS_READ_MAX], n_fds = 0, reply_fd;
@@ -113,7 +115,8 @@ serve_one(struct parent *p)
 	/* The worker waits for this reply, so there is room for it; a worker that sends
 	 * without reading is not one the parent waits for. */
 	if (sendmsg(p->req_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE) {
-		log_error("the worker does not take its replies (%s): stopping it", strerror(errno));
+		log_error("the worker does not take its replies (%s): stopping it",
+		          strerror(errno));
 		kill(p->worker, SIGKILL);
 	}
 	if (reply_fd >= 0)
@@ -134,7 +137,8 @@ read_policy(const char *path, size_t *len)
 	ssize_t n;
 
 	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (size_t)st.st_size > POLICY_TEXT_MAX || (text = malloc((size_t)st.st_size + 1)) == NULL) {
+	    (size_t)st.st_size > POLICY_TEXT_MAX ||
+	    (text = malloc((size_t)st.st_size + 1)) == NULL) {
 		log_error("policy %s: cannot read it: %s", path,
 		          fd < 0 || errno ? strerror(errno) : "not a regular file, or too large");
 		goto fail;
@@ -159,13 +163,13 @@ fail:
 static void
 send_notice(struct parent *p, bool new_policy, const char *text, size_t len)
 {
-	struct priv_req rq = { .type = PRIV_NOTICE };
-	struct iovec iov = { &rq, sizeof(rq) };
+	struct priv_req rq = {.type = PRIV_NOTICE};
+	struct iovec iov = {&rq, sizeof(rq)};
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	const char *audit = p->d->opt.audit_path;
 	struct cmsghdr *cm;
 	int fds[2], n = 0;
@@ -221,7 +225,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 	           (unsigned long long)now.tv_sec * 1000000ULL +
-	                   (unsigned long long)now.tv_nsec / 1000ULL);
+	               (unsigned long long)now.tv_nsec / 1000ULL);
 	if (path == NULL) {
 		pol = policy_default(0);
 	} else if ((text = read_policy(path, &len)) == NULL ||
@@ -293,10 +297,10 @@ on_request(evutil_socket_t fd, short what, void *arg)
 static int
 parent_main(struct parent *p)
 {
-	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGCHLD };
-	static void (*const handlers[])(evutil_socket_t, short, void *) = { on_stop, on_stop,
-		                                                             on_reload, on_child };
-	struct event *ev[5] = { NULL };
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+	static void (*const handlers[])(evutil_socket_t, short, void *) = {on_stop, on_stop,
+	                                                                   on_reload, on_child};
+	struct event *ev[5] = {NULL};
 	int status = EXIT_FAILURE, st;
 
 	signal(SIGPIPE, SIG_IGN); /* a worker gone mid-reply is an error value */
@@ -363,8 +367,8 @@ worker_setup(struct sockrpcd *d, const struct passwd *pw, pid_t parent)
 int
 priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 {
-	struct parent p = { .d = d, .req_fd = -1, .notify_fd = -1 };
-	struct stat st = { 0 };
+	struct parent p = {.d = d, .req_fd = -1, .notify_fd = -1};
+	struct stat st = {0};
 	int req[2], notify[2], size = (int)(2 * PRIV_PAYLOAD_MAX + 65536), status;
 	pid_t parent = getpid();
 

@@ -19,8 +19,7 @@
 #define PRIV_GATHER_MAX 16
 
 /* The parent is gone: nothing privileged can be done any more, so the worker ends. */
-static void __attribute__((noreturn))
-parent_gone(const char *why)
+static void __attribute__((noreturn)) parent_gone(const char *why)
 {
 	log_error("the privileged parent is gone (%s): worker exiting", why);
 	_exit(EXIT_FAILURE);
@@ -40,7 +39,7 @@ request(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, in
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} ctl;
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 1 };
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
 	ssize_t n;
 
@@ -74,8 +73,7 @@ request(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, in
 		;
 	if (n <= 0)
 		parent_gone(n == 0 ? "end of file" : strerror(errno));
-	if ((size_t)n != sizeof(*reply) || (msg.msg_flags & MSG_TRUNC) ||
-	    reply->type != rq->type) {
+	if ((size_t)n != sizeof(*reply) || (msg.msg_flags & MSG_TRUNC) || reply->type != rq->type) {
 		log_error("a malformed reply from the privileged parent: worker exiting");
 		_exit(EXIT_FAILURE);
 	}
@@ -232,7 +230,8 @@ priv_unix_connect(struct session *s, int fd, const char *path)
 	int r;
 
 	if (s->d->priv_fd < 0)
-		return as_client_unix_connect(&s->peer, fd, path, s->d->socket_dev, s->d->socket_ino);
+		return as_client_unix_connect(&s->peer, fd, path, s->d->socket_dev,
+		                              s->d->socket_ino);
 	init_req(&rq, PRIV_UNIX_CONNECT, s);
 	if ((r = set_path(&rq, path)) != 0)
 		return r;
@@ -352,16 +351,18 @@ int
 priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 {
 	struct priv_req rq;
-	struct iovec iov = { &rq, sizeof(rq) };
+	struct iovec iov = {&rq, sizeof(rq)};
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(2 * sizeof(int))];
 	} ctl;
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-		              .msg_controllen = sizeof(ctl.buf) };
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = ctl.buf,
+	                     .msg_controllen = sizeof(ctl.buf)};
 	struct cmsghdr *cm;
 	char errors[4096];
-	int fds[2] = { -1, -1 }, n_fds = 0, text_fd;
+	int fds[2] = {-1, -1}, n_fds = 0, text_fd;
 	ssize_t n;
 	FILE *f;
 

@@ -58,8 +58,8 @@ privileges_drop(const char *name, uid_t uid, gid_t gid)
 		log_error("privileges not dropped as intended: %s", strerror(-err));
 		return -1;
 	}
-	log_info("worker running as %s (uid %u, gid %u) with no capabilities", name,
-	         (unsigned)uid, (unsigned)gid);
+	log_info("worker running as %s (uid %u, gid %u) with no capabilities", name, (unsigned)uid,
+	         (unsigned)gid);
 	return 0;
 }
 /* The highest capability this kernel knows, which may exceed the headers' CAP_LAST_CAP. */
@@ -99,7 +99,7 @@ drop_bounding_set(void)
 static int
 check_no_caps(void)
 {
-	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
 	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
 
 	if (syscall(SYS_capget, &hdr, data) != 0)

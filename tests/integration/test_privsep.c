@@ -80,7 +80,7 @@ teardown(void)
 #define SKIP_UNLESS_USABLE()                                                                       \
 	do {                                                                                       \
 		if (!usable) {                                                                     \
-			fprintf(stderr, "SKIP %s: needs root and the sockrpc user\n", __func__);  \
+			fprintf(stderr, "SKIP %s: needs root and the sockrpc user\n", __func__);   \
 			return;                                                                    \
 		}                                                                                  \
 	} while (0)
@@ -125,19 +125,18 @@ START_TEST(a_root_parent_and_a_worker_without_privilege)
 	ck_assert_str_eq(v, "0 0 0 0");
 	status_field(worker, "PPid", v, sizeof(v));
 	ck_assert_int_eq(atoi(v), test_daemon.pid);
-	snprintf(want, sizeof(want), "%u %u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid,
-	         pw->pw_uid);
+	snprintf(want, sizeof(want), "%u %u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid, pw->pw_uid);
 	status_field(worker, "Uid", v, sizeof(v));
 	ck_assert_str_eq(v, want);
 	ck_assert_uint_ne(pw->pw_uid, 0);
-	snprintf(want, sizeof(want), "%u %u %u %u", pw->pw_gid, pw->pw_gid, pw->pw_gid,
-	         pw->pw_gid);
+	snprintf(want, sizeof(want), "%u %u %u %u", pw->pw_gid, pw->pw_gid, pw->pw_gid, pw->pw_gid);
 	status_field(worker, "Gid", v, sizeof(v));
 	ck_assert_str_eq(v, want);
 	status_field(worker, "Groups", v, sizeof(v));
 	ck_assert_str_eq(v, "");
 	for (int i = 0; i < 5; i++) {
-		static const char *const caps[] = {"CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb"};
+		static const char *const caps[] = {"CapEff", "CapPrm", "CapBnd", "CapInh",
+		                                   "CapAmb"};
 
 		status_field(worker, caps[i], v, sizeof(v));
 		ck_assert_msg(strcmp(v, "0000000000000000") == 0, "worker %s %s", caps[i], v);
@@ -157,17 +156,17 @@ child_privileged(sr_client *c, struct report *r)
 	sr_error err;
 	sr_socket *s;
 
-	s = c_socket(c, r, AF_INET, SOCK_STREAM);                              /* 0 */
-	rec(r, sr_bind(s, 80, "127.0.0.1", &err), &err, 0);                    /* 1 */
+	s = c_socket(c, r, AF_INET, SOCK_STREAM);           /* 0 */
+	rec(r, sr_bind(s, 80, "127.0.0.1", &err), &err, 0); /* 1 */
 	sr_socket_free(s);
-	s = c_socket(c, r, AF_INET, SOCK_STREAM);                              /* 2 */
-	rec(r, sr_bind(s, 81, "127.0.0.1", &err), &err, 0);                    /* 3 */
+	s = c_socket(c, r, AF_INET, SOCK_STREAM);           /* 2 */
+	rec(r, sr_bind(s, 81, "127.0.0.1", &err), &err, 0); /* 3 */
 	sr_socket_free(s);
 	s = sr_socket_new(c, AF_INET, SOCK_RAW, IPPROTO_ICMP, &err);
-	rec(r, s ? 0 : -1, &err, 0);                                           /* 4 */
+	rec(r, s ? 0 : -1, &err, 0); /* 4 */
 	sr_socket_free(s);
 	s = sr_socket_new(c, AF_INET, SOCK_DGRAM, 0, &err);
-	rec(r, s ? 0 : -1, &err, 0);                                           /* 5 */
+	rec(r, s ? 0 : -1, &err, 0); /* 5 */
 	sr_socket_free(s);
 }
 
@@ -185,7 +184,8 @@ child_raw_denied(sr_client *c, struct report *r)
 static bool
 port_taken(int port)
 {
-	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons(port),
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+	                          .sin_port = htons(port),
 	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r;
 
@@ -230,8 +230,8 @@ child_unix(sr_client *c, struct report *r)
 	sr_error err;
 	sr_socket *s = sr_socket_new(c, AF_UNIX, SOCK_STREAM, 0, &err);
 
-	rec(r, s ? 0 : -1, &err, 0);                                 /* 0 */
-	rec(r, sr_connect(s, listen_path, 0, 3000, &err), &err, 0);  /* 1 */
+	rec(r, s ? 0 : -1, &err, 0);                                      /* 0 */
+	rec(r, sr_connect(s, listen_path, 0, 3000, &err), &err, 0);       /* 1 */
 	rec(r, (int)sr_send(s, "hi", 2, 0, &err) == 2 ? 0 : -1, &err, 0); /* 2 */
 	sr_socket_free(s);
 }

@@ -25,10 +25,10 @@ static void
 setup(void)
 {
 	char errors[512];
-	FILE *f = fmemopen((void *)"allow uid=0 create tcp\n"
-	                           "allow uid=0 bind tcp 127.0.0.1 port 80\n",
-	                   strlen("allow uid=0 create tcp\nallow uid=0 bind tcp 127.0.0.1 port 80\n"),
-	                   "r");
+	FILE *f = fmemopen(
+	    (void *)"allow uid=0 create tcp\n"
+	            "allow uid=0 bind tcp 127.0.0.1 port 80\n",
+	    strlen("allow uid=0 create tcp\nallow uid=0 bind tcp 127.0.0.1 port 80\n"), "r");
 
 	ck_assert_ptr_nonnull(f);
 	pol = policy_load_stream(f, "test", errors, sizeof(errors));
@@ -65,8 +65,8 @@ serve(const void *rq, size_t len, int *fds, int n_fds, int *reply_fd)
 	struct priv_reply reply;
 	int ignored;
 
-	ck_assert(priv_parent_serve(parent, rq, len, fds, n_fds, &reply,
-	                            reply_fd ? reply_fd : &ignored));
+	ck_assert(
+	    priv_parent_serve(parent, rq, len, fds, n_fds, &reply, reply_fd ? reply_fd : &ignored));
 	if (reply_fd == NULL && ignored >= 0)
 		close(ignored);
 	return reply.result;
