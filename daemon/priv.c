@@ -32,6 +32,7 @@ struct priv_parent {
 	const struct policy *policy; /* borrowed */
 	dev_t own_dev;
 	ino_t own_ino;
+	char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* the daemon's socket */
 	LIST_HEAD(, priv_session) buckets[SESSION_BUCKETS];
 };
 
@@ -47,12 +48,13 @@ static const int fds_wanted[PRIV_TYPE_END] = {
 #define SEND_FLAGS_ALLOWED (MSG_OOB | MSG_DONTROUTE | MSG_EOR | MSG_MORE)
 
 struct priv_parent *
-priv_parent_new(const struct policy *policy, dev_t own_dev, ino_t own_ino)
+priv_parent_new(const struct policy *policy, dev_t own_dev, ino_t own_ino, const char *listen_path)
 {
 	struct priv_parent *p = calloc(1, sizeof(*p));
 
 	if (p == NULL)
 		return NULL;
+	snprintf(p->listen_path, sizeof(p->listen_path), "%s", listen_path);
 	p->policy = policy;
 	p->own_dev = own_dev;
 	p->own_ino = own_ino;
@@ -146,6 +148,13 @@ serve_socket(struct priv_parent *p, struct priv_session *s, const struct priv_re
 
 	if (rq->b & (SOCK_NONBLOCK | SOCK_CLOEXEC))
 		return -EINVAL;
+	/* What the policy language can name, and nothing else whatever a rule says (no
+	 * AF_PACKET, AF_NETLINK or SOCK_PACKET from a root process). */
+	if (rq->a != AF_UNIX && rq->a != AF_INET && rq->a != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (rq->b != SOCK_STREAM && rq->b != SOCK_DGRAM && rq->b != SOCK_RAW &&
+	    rq->b != SOCK_SEQPACKET)
+		return -ESOCKTNOSUPPORT;
 	if (!allowed(p, s, &pr))
 		return -EACCES;
 	fd = as_client_socket(&s->who, rq->a, rq->b | SOCK_NONBLOCK | SOCK_CLOEXEC, rq->c, &owned);
@@ -333,13 +342,22 @@ static int64_t
 serve_session_open(struct priv_parent *p, uint64_t id, int fd, struct priv_reply *reply)
 {
 	struct priv_session *s;
+	struct sockaddr_un local;
+	socklen_t len = sizeof(local);
 	int family, type, r;
 
+	memset(&local, 0, sizeof(local));
 	if (id == 0 || find_session(p, id) != NULL)
 		return -EEXIST;
 	if ((r = socket_kind(fd, &family, &type)) != 0)
 		return r;
 	if (family != AF_UNIX || type != SOCK_STREAM)
+		return -EINVAL;
+	/* Accepted on the daemon's listener, so its peer is a client: a connection the worker
+	 * made itself to some root service must not lend that service's identity. */
+	if (getsockname(fd, (struct sockaddr *)&local, &len) != 0 || len <= sizeof(sa_family_t) ||
+	    local.sun_path[0] == '\0' || p->listen_path[0] == '\0' ||
+	    strncmp(local.sun_path, p->listen_path, sizeof(local.sun_path)) != 0)
 		return -EINVAL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;

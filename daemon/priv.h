@@ -69,8 +69,11 @@ struct priv_reply {
 struct priv_parent;
 
 /* The parent's state; exported for the unit tests of its request validation. Returns a
- * new parent (free with priv_parent_free) acting under `policy` (borrowed). */
-struct priv_parent *priv_parent_new(const struct policy *policy, dev_t own_dev, ino_t own_ino);
+ * new parent (free with priv_parent_free) acting under `policy` (borrowed), for a daemon
+ * whose own socket file is (own_dev, own_ino) and whose listener is bound at listen_path
+ * (sessions are connections accepted there). */
+struct priv_parent *priv_parent_new(const struct policy *policy, dev_t own_dev, ino_t own_ino,
+                                    const char *listen_path);
 void priv_parent_free(struct priv_parent *p);
 void priv_parent_set_policy(struct priv_parent *p, const struct policy *policy);
 

@@ -21,6 +21,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -369,6 +370,8 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 {
 	struct parent p = {.d = d, .req_fd = -1, .notify_fd = -1};
 	struct stat st = {0};
+	struct sockaddr_un local;
+	socklen_t local_len = sizeof(local);
 	int req[2], notify[2], size = (int)(2 * PRIV_PAYLOAD_MAX + 65536), status;
 	pid_t parent = getpid();
 
@@ -399,6 +402,9 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	}
 	close(req[1]);
 	close(notify[1]);
+	memset(&local, 0, sizeof(local));
+	if (getsockname(listen_fd, (struct sockaddr *)&local, &local_len) != 0)
+		memset(&local, 0, sizeof(local));
 	close(listen_fd);
 	audit_free(d->audit);
 	d->audit = NULL;
@@ -406,7 +412,7 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	p.notify_fd = notify[0];
 	if (stat(d->opt.socket_path, &st) != 0 || !S_ISSOCK(st.st_mode))
 		memset(&st, 0, sizeof(st));
-	p.serve = priv_parent_new(d->policy, st.st_dev, st.st_ino);
+	p.serve = priv_parent_new(d->policy, st.st_dev, st.st_ino, local.sun_path);
 	if (p.serve == NULL) {
 		log_error("privileged parent: out of memory");
 		kill(p.worker, SIGKILL);

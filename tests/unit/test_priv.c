@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "priv.h"
@@ -19,7 +20,25 @@
 
 static struct policy *pol;
 static struct priv_parent *parent;
-static int client[2]; /* a session's connection: [0] the daemon's end */
+static int client[2]; /* a session's connection: [0] the daemon's end, accepted on lfd */
+static int lfd = -1;
+static char dir[64], listen_path[100];
+
+/* A listener at path, and a connection accepted on it in out (out[1]: the client's end). */
+static int
+listener_and_connection(const char *path, int out[2])
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+	ck_assert_int_eq(bind(l, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(listen(l, 4), 0);
+	out[1] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(out[1], (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_ge(out[0] = accept4(l, NULL, NULL, SOCK_CLOEXEC), 0);
+	return l;
+}
 
 static void
 setup(void)
@@ -34,8 +53,11 @@ setup(void)
 	pol = policy_load_stream(f, "test", errors, sizeof(errors));
 	fclose(f);
 	ck_assert_msg(pol != NULL, "%s", errors);
-	ck_assert_ptr_nonnull(parent = priv_parent_new(pol, 0, 0));
-	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, client), 0);
+	snprintf(dir, sizeof(dir), "/tmp/sockrpc-unit-priv.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(listen_path, sizeof(listen_path), "%s/sockrpc.sock", dir);
+	lfd = listener_and_connection(listen_path, client);
+	ck_assert_ptr_nonnull(parent = priv_parent_new(pol, 0, 0, listen_path));
 }
 
 static void
@@ -45,6 +67,9 @@ teardown(void)
 	policy_free(pol);
 	close(client[0]);
 	close(client[1]);
+	close(lfd);
+	unlink(listen_path);
+	rmdir(dir);
 }
 
 static struct priv_req
@@ -184,6 +209,48 @@ START_TEST(descriptors_where_none_belong_are_refused_and_closed)
 }
 END_TEST
 
+/* A session is a connection accepted on the daemon's listener: not one the worker made
+ * itself to another server (whose peer, a root service say, would lend its identity). */
+START_TEST(only_connections_accepted_on_the_listener_open_sessions)
+{
+	struct priv_req rq = req(PRIV_SESSION_OPEN, 4);
+	char other[128];
+	int pair[2], conn[2], l;
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair), 0);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), &pair[0], 1, NULL), -EINVAL);
+	close(pair[1]);
+	snprintf(other, sizeof(other), "%s/other.sock", dir);
+	l = listener_and_connection(other, conn);
+	/* The connecting end (the worker's own) and the end accepted elsewhere. */
+	ck_assert_int_eq(serve(&rq, sizeof(rq), &conn[1], 1, NULL), -EINVAL);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), &conn[0], 1, NULL), -EINVAL);
+	close(l);
+	unlink(other);
+	open_session(4);
+}
+END_TEST
+
+/* Whatever a rule allows, the parent makes no socket of a family or type the policy
+ * language cannot name (a root process's AF_PACKET, AF_NETLINK, SOCK_PACKET). */
+START_TEST(only_the_brokered_families_and_types)
+{
+	struct priv_req rq = req(PRIV_SOCKET, 1);
+	int fd = -1;
+
+	open_session(1);
+	rq.a = AF_NETLINK;
+	rq.b = SOCK_RAW;
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), -EAFNOSUPPORT);
+	rq.a = AF_PACKET;
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), -EAFNOSUPPORT);
+	rq.a = AF_INET;
+	rq.b = SOCK_PACKET;
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), -ESOCKTNOSUPPORT);
+	ck_assert_int_eq(fd, -1);
+}
+END_TEST
+
 /* The parent decides with the identity it read (uid 0 here, from the socketpair), by its
  * own policy: what the policy does not allow is refused whatever the worker thinks. */
 START_TEST(the_parent_rechecks_the_policy)
@@ -242,6 +309,8 @@ priv_suite(void)
 	tcase_add_test(tc, wrong_sizes_and_types_are_refused);
 	tcase_add_test(tc, descriptors_where_none_belong_are_refused_and_closed);
 	tcase_add_test(tc, the_parent_rechecks_the_policy);
+	tcase_add_test(tc, only_connections_accepted_on_the_listener_open_sessions);
+	tcase_add_test(tc, only_the_brokered_families_and_types);
 	suite_add_tcase(s, tc);
 	return s;
 }
