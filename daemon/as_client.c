@@ -11,12 +11,13 @@
  * and saved uid stay 0, so during the switch the client can neither signal nor trace the
  * daemon (the kernel also makes a process whose euid changes non-dumpable), and the
  * switch back cannot be refused; if it fails anyway the daemon exits rather than serve
- * on with a client's identity. A CLONE_VFORK child per call would isolate more but costs
- * a process per connect; the interface below (descriptors in, 0/fd or -errno out) is what
- * a privileged parent could serve over a socketpair instead, when privileges separate.
+ * on with a client's identity.
  *
- * Without root (--user, or systemd's User=) the daemon cannot act as anyone else:
- * as_client_available() says so and the callers refuse AF_UNIX paths and SO_REUSEPORT.
+ * Split (priv.h), this runs in the privileged parent only (priv.c calls it for the
+ * worker's requests, after its own policy check); the worker reaches it through
+ * priv_proxy.c. In one root process (--user root) the daemon calls it directly. Started
+ * without root, the daemon cannot act as anyone else: as_client_available() says so and
+ * the callers refuse AF_UNIX paths and SO_REUSEPORT.
  */
 #include <errno.h>
 #include <fcntl.h>

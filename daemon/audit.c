@@ -85,6 +85,19 @@ audit_reopen(struct audit *a)
 }
 
 void
+audit_reopen_fd(struct audit *a, int fd)
+{
+	if (a->path == NULL) {
+		close(fd);
+		return;
+	}
+	if (a->fd != -1)
+		close(a->fd);
+	a->fd = fd;
+	a->reported = false;
+}
+
+void
 audit_decision(struct audit *a, uint64_t session, const struct policy_request *rq,
                const struct policy_decision *d)
 {

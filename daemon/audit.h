@@ -18,6 +18,10 @@ struct audit *audit_open(const char *path, char *err, size_t err_len);
 /* Reopens the file (after log rotation, on SIGHUP). Returns 0 or -errno. */
 int audit_reopen(struct audit *a);
 
+/* As audit_reopen, with the file another process opened (the privileged parent, for the
+ * worker, which may not): takes fd, even on failure. */
+void audit_reopen_fd(struct audit *a, int fd);
+
 /* Every line starts {"time":"2024-05-01T12:00:00.123Z" (UTC, ms), "event":...; absent
  * values are null. Strings are JSON-escaped; bytes that are not UTF-8 appear as \\xNN.
  * a NULL: does nothing. */

@@ -373,7 +373,7 @@ handle_close(struct handle *h, const char *reason)
 	linger_close_fd(h); /* may wait out SO_LINGER, off the loop's back */
 	if (h->unix_file != NULL) {
 		/* The path can be bound again; a file put there since is left alone. */
-		as_client_unix_unlink(&s->peer, h->unix_file);
+		priv_unix_unlink(s, h->unix_file);
 		free(h->unix_file);
 		h->unix_file = NULL;
 	}

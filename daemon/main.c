@@ -2,11 +2,13 @@
  * main.c - sockrpcd: options, start-up, signals and the event loop.
  *
  * The daemon runs in the foreground (systemd, or a supervisor, keeps it). It takes its
- * listening socket from systemd when socket-activated, or creates it; then it serves
- * until SIGTERM, reloading the policy on SIGHUP.
+ * listening socket from systemd when socket-activated, or creates it; then, started as
+ * root, it splits into a privileged parent and an unprivileged worker (priv_parent.c),
+ * which serves until SIGTERM; the policy reloads on SIGHUP.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <limits.h>
 #include <malloc.h>
 #include <signal.h>
@@ -44,8 +46,9 @@ usage(FILE *out)
 	        "  -f, --foreground           run in the foreground (always the case)\n"
 	        "      --socket-mode MODE     octal mode of a created socket (default 0666)\n"
 	        "      --socket-group GROUP   group of a created socket\n"
-	        "  -u, --user USER            drop to USER after start-up when run as root\n"
-	        "                             (default: 'sockrpc' if that user exists)\n"
+	        "  -u, --user USER            run the unprivileged worker as USER when started\n"
+	        "                             as root (default: 'sockrpc', which must exist);\n"
+	        "                             'root': one root process (development only)\n"
 	        "      --max-sessions N       sessions at once (default %d)\n"
 	        "      --max-sessions-per-uid N\n"
 	        "      --max-handles N        sockets per session (default %d)\n"
@@ -194,6 +197,7 @@ load_policy(const char *path)
 }
 
 static struct cli_limits cli_limits;
+static bool parent_lost; /* the worker's privileged parent went away */
 
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
@@ -202,6 +206,8 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	struct policy *p;
 	struct timespec now;
 
+	if (d->priv_fd >= 0)
+		return; /* split: the parent reloads, and sends the policy (on_parent_notice) */
 	/* MONOTONIC_USEC lets systemd >= 253 (Type=notify-reload) match this to its signal. */
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
@@ -220,6 +226,70 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	if (audit_reopen(d->audit) != 0)
 		log_warn("cannot reopen the audit log");
 	sd_notify(0, "READY=1");
+}
+
+/* The worker's notify channel: a new policy and the reopened audit log from the parent
+ * (after SIGHUP), or its end. */
+static void
+on_parent_notice(evutil_socket_t fd, short what, void *arg)
+{
+	struct sockrpcd *d = arg;
+	struct policy *p;
+	int audit_fd;
+
+	if (priv_receive_notice(d, &p, &audit_fd) != 0) {
+		log_error("the privileged parent is gone: worker exiting");
+		parent_lost = true;
+		event_del(d->priv_notify_ev);
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	if (audit_fd >= 0)
+		audit_reopen_fd(d->audit, audit_fd);
+	if (p == NULL)
+		return;
+	policy_free(d->policy);
+	d->policy = p;
+	apply_limits(d, &cli_limits);
+}
+
+/*
+ * Started as root, the daemon splits (priv_parent.c): *pw is the worker's user. NULL there
+ * means one process: started without root (nothing to split off), or --user root.
+ * A missing user is an error, never a reason to stay root. Returns 0 or -1 (logged).
+ */
+static int
+worker_user(const struct sockrpcd *d, struct passwd **pw)
+{
+	const char *name = d->opt.user ? d->opt.user : PRIVILEGES_DEFAULT_USER;
+
+	*pw = NULL;
+	if (geteuid() != 0)
+		return 0;
+	if (strcmp(name, "root") == 0) {
+		log_warn("--user root: one root process parses every client byte (for development "
+		         "only; see docs/deployment.md)");
+		return 0;
+	}
+	*pw = getpwnam(name);
+	if (*pw == NULL && d->opt.user != NULL) {
+		log_error("--user %s: no such user", name);
+		return -1;
+	}
+	if (*pw == NULL) {
+		log_error("no user '%s' for the unprivileged worker: refusing to run as root. Create "
+		          "it (tools/install-deps does: useradd --system --no-create-home --shell "
+		          "/usr/sbin/nologin --user-group %s), or give --user root to run as one "
+		          "root process (development only)",
+		          name, name);
+		return -1;
+	}
+	if ((*pw)->pw_uid == 0) {
+		log_error("--user %s has uid 0: say --user root to run as one root process", name);
+		*pw = NULL;
+		return -1;
+	}
+	return 0;
 }
 
 static void
@@ -289,6 +359,8 @@ teardown(struct sockrpcd *d)
 		if (d->signals[i])
 			event_free(d->signals[i]);
 	linger_close_all(d);
+	if (d->priv_notify_ev)
+		event_free(d->priv_notify_ev);
 	if (d->dns)
 		evdns_base_free(d->dns, 0);
 	/* Run the loop once more so deferred session releases happen. */
@@ -303,10 +375,11 @@ int
 main(int argc, char **argv)
 {
 	struct sockrpcd d;
+	struct passwd *pw = NULL;
 	char err[256];
 	const char *check_policy = NULL;
 	bool explain = false;
-	int ch, lfd, status = EXIT_FAILURE;
+	int ch, lfd = -1, status = EXIT_FAILURE;
 	unsigned long n;
 
 	memset(&d, 0, sizeof(d));
@@ -317,6 +390,7 @@ main(int argc, char **argv)
 	mallopt(M_MMAP_THRESHOLD, 4 * SR_MAX_FRAME);
 	mallopt(M_TRIM_THRESHOLD, 8 * SR_MAX_FRAME);
 	d.opt.socket_mode = -1;
+	d.priv_fd = d.priv_notify_fd = -1;
 	log_init();
 	while ((ch = getopt_long(argc, argv, "+s:p:a:fu:vhV", long_options, NULL)) != -1) {
 		switch (ch) {
@@ -366,6 +440,8 @@ main(int argc, char **argv)
 	}
 	if (d.opt.socket_path == NULL)
 		d.opt.socket_path = default_socket_path();
+	if (worker_user(&d, &pw) != 0)
+		return EXIT_FAILURE;
 
 	d.policy = load_policy(d.opt.policy_path);
 	if (d.policy == NULL)
@@ -387,6 +463,27 @@ main(int argc, char **argv)
 		          d.opt.hosts_file ? d.opt.hosts_file : "/etc/hosts");
 		goto out;
 	}
+	/* The listener, the policy, the audit log and the resolver's files are opened as
+	 * root, before the split; the worker inherits them. */
+	if (activation_fd(&lfd) != 0)
+		goto out;
+	if (lfd < 0 && (lfd = server_create_listener(&d)) < 0)
+		goto out;
+	if (pw != NULL) {
+		if (priv_split(&d, pw, lfd) != 0) {
+			lfd = -1; /* the worker failed at set-up; the parent owns the socket file */
+			goto out;
+		}
+		/* The worker: its own epoll, after the fork. */
+		if (event_reinit(d.base) != 0) {
+			log_error("cannot restart the event loop in the worker");
+			goto out;
+		}
+		d.priv_notify_ev = event_new(d.base, d.priv_notify_fd, EV_READ | EV_PERSIST,
+		                             on_parent_notice, &d);
+		if (d.priv_notify_ev == NULL || event_add(d.priv_notify_ev, NULL) != 0)
+			goto out;
+	}
 	ops_install(&d);
 	if (relay_pipe_open(&d.relay) != 0)
 		log_warn("no pipe for splicing received bytes: receives copy them");
@@ -394,17 +491,24 @@ main(int argc, char **argv)
 		log_error("cannot install signal handlers");
 		goto out;
 	}
-	if (activation_fd(&lfd) != 0 || server_listen(&d, lfd) != 0)
+	if (server_listen(&d, lfd) != 0) {
+		lfd = -1;
 		goto out;
-	if (privileges_drop(d.opt.user) != 0)
-		goto out;
+	}
+	lfd = -1;
 	log_info("listening on %s (policy: %s)", d.opt.socket_path,
 	         d.opt.policy_path ? d.opt.policy_path : "embedded default");
+	priv_ready(&d); /* split: the parent tells systemd */
 	sd_notify(0, "READY=1");
 	event_base_dispatch(d.base);
 	log_info("stopped");
-	status = EXIT_SUCCESS;
+	status = parent_lost ? EXIT_FAILURE : EXIT_SUCCESS;
 out:
+	if (lfd >= 0) {
+		close(lfd);
+		if (d.socket_created)
+			unlink(d.opt.socket_path);
+	}
 	if (d.base)
 		teardown(&d);
 	else {

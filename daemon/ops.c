@@ -269,7 +269,7 @@ op_fail_no_target(struct call *c, struct handle *h, const char *what)
 bool
 op_unix_refused(struct call *c, struct handle *h, const char *what)
 {
-	if (h->family != AF_UNIX || as_client_available())
+	if (h->family != AF_UNIX || priv_unix_available(c->session->d))
 		return false;
 	call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
 	          "%s refused: the daemon runs without root, so it cannot act as uid %u for "

@@ -57,12 +57,8 @@ describe_target(struct call *c, struct handle *h, char *buf, size_t n)
 static int
 start_connect(struct call *c, struct handle *h, const struct sockaddr *sa, socklen_t len)
 {
-	struct sockrpcd *d = c->session->d;
-
 	if (h->family == AF_UNIX)
-		return as_client_unix_connect(&c->session->peer, h->fd,
-		                              ((const struct sockaddr_un *)sa)->sun_path,
-		                              d->socket_dev, d->socket_ino);
+		return priv_unix_connect(c->session, h->fd, ((const struct sockaddr_un *)sa)->sun_path);
 	return connect(h->fd, sa, len) == 0 ? 0 : -errno;
 }
 

@@ -180,11 +180,12 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 		msg.msg_iovlen = (size_t)gather_sends(c, bytes, data->len, flags, iov);
 		if (h->family == AF_UNIX)
 			attach_client_credentials(c, &msg, creds.buf, sizeof(creds.buf));
-		if (to != NULL && h->family == AF_UNIX) {
-			/* To a path: reached as the client, the path's file pinned (as_client.c). */
-			n = as_client_unix_sendmsg(&c->session->peer, h->fd, &msg,
-			                           flags | MSG_NOSIGNAL | MSG_DONTWAIT,
-			                           c->session->d->socket_dev, c->session->d->socket_ino);
+		if (h->family == AF_UNIX && (to != NULL || c->session->d->priv_fd >= 0)) {
+			/* To a path: reached as the client, the path's file pinned (as_client.c);
+			 * split, every AF_UNIX send goes through the parent, which alone can give
+			 * the bytes the client's credentials (SCM_CREDENTIALS). */
+			n = priv_unix_sendmsg(c->session, h->fd, &msg,
+			                      flags | MSG_NOSIGNAL | MSG_DONTWAIT);
 			if (n == AS_CLIENT_OWN_SOCKET || n == -ELOOP) {
 				char what[300];
 

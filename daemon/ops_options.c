@@ -29,7 +29,7 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 	struct handle *h = op_lookup_handle(c, in->handle, HOP_SET_OPTION);
 	struct policy_request rq = { .op = POLICY_OPTION };
 	struct policy_decision decision;
-	int option, value;
+	int option, value, err;
 
 	if (h == NULL || host_option(c, h, in->option, &option) != 0)
 		return;
@@ -67,14 +67,13 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 		h->receive_timeout_ms = value;
 	} else if (option == SO_LINGER) {
 		/* Emulated (linger.c): a positive linger would block the loop at close. */
-		int err = linger_set_option(h, value);
-
-		if (err != 0) {
+		if ((err = linger_set_option(h, value)) != 0) {
 			call_fail_errno(c, h, err, "set_option SO_LINGER failed");
 			return;
 		}
-	} else if (setsockopt(h->fd, SOL_SOCKET, option, &value, sizeof(value)) != 0) {
-		call_fail_errno(c, h, errno, "set_option %s failed", enum_option_name(in->option));
+	} else if ((err = priv_setsockopt(c->session, h->fd, option, value)) != 0) {
+		/* One needing privilege is set by the parent (priv.c), checked again there. */
+		call_fail_errno(c, h, -err, "set_option %s failed", enum_option_name(in->option));
 		return;
 	}
 	op_reply_state(c, h);

@@ -65,8 +65,7 @@ OP(socket, SocketRequest, SocketReply)
 		return;
 	}
 	/* Owned by the client, so that the kernel's owner checks (SO_REUSEPORT) apply to it. */
-	fd = as_client_socket(&s->peer, family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol,
-	                      &owned);
+	fd = priv_socket(s, family, type, protocol, &owned);
 	if (fd < 0) {
 		call_fail_errno(c, NULL, -fd, "cannot create socket");
 		return;
@@ -107,7 +106,7 @@ bind_unix(struct call *c, struct handle *h, const struct sockaddr_un *sun, const
 		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "%s failed: out of memory", what);
 		return false;
 	}
-	r = as_client_unix_bind(&c->session->peer, h->fd, sun->sun_path, f);
+	r = priv_unix_bind(c->session, h->fd, sun->sun_path, f);
 	if (r == -EXDEV) {
 		/* Bound, but elsewhere than the path named: the socket may not be used. */
 		free(f);
@@ -141,7 +140,7 @@ bind_step(struct call *c, enum call_event ev)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char what[300];
-	int port = in->port;
+	int port = in->port, r;
 
 	if (c->resolving)
 		return CALL_WAIT_OTHER;
@@ -156,8 +155,9 @@ bind_step(struct call *c, enum call_event ev)
 		if (!bind_unix(c, h, (const struct sockaddr_un *)sa, what))
 			return CALL_DONE;
 		host = ((const struct sockaddr_un *)sa)->sun_path; /* the normalised path */
-	} else if (bind(h->fd, sa, len) != 0) {
-		call_fail_errno(c, h, errno, "%s failed", what);
+	} else if ((r = priv_bind(c->session, h->fd, sa, len)) != 0) {
+		/* Below 1024 the parent binds (priv.c), the policy checked again there. */
+		call_fail_errno(c, h, -r, "%s failed", what);
 		return CALL_DONE;
 	}
 	/* Port 0 asks for an ephemeral port: record the one the kernel chose. */
@@ -223,7 +223,7 @@ OP(listen, ListenRequest, ListenReply)
 	}
 	/* An AF_UNIX listener records the credentials its peers see: the client's. */
 	if (h->family == AF_UNIX)
-		r = as_client_unix_listen(&c->session->peer, h->fd, backlog);
+		r = priv_unix_listen(c->session, h->fd, backlog);
 	else
 		r = listen(h->fd, backlog) == 0 ? 0 : -errno;
 	if (r != 0) {

@@ -121,8 +121,8 @@ remove_stale_socket(const char *path)
  * chmod do not follow symbolic links, so the path never leads them to another file.
  * Returns the listening fd, or -1 (logged) with nothing left behind.
  */
-static int
-create_listener(struct sockrpcd *d)
+int
+server_create_listener(struct sockrpcd *d)
 {
 	const char *path = d->opt.socket_path;
 	struct sockaddr_un un = { .sun_family = AF_UNIX };
@@ -189,7 +189,7 @@ fail:
 int
 server_listen(struct sockrpcd *d, int inherited_fd)
 {
-	int fd = inherited_fd >= 0 ? inherited_fd : create_listener(d);
+	int fd = inherited_fd >= 0 ? inherited_fd : server_create_listener(d);
 	struct stat st;
 
 	if (fd < 0)
@@ -253,6 +253,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 {
 	struct sockrpcd *d = arg;
 	struct identity peer;
+	struct session *s;
 
 	if (d->stopping) {
 		close(fd);
@@ -271,7 +272,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	/* A brokered connection back into this daemon: a client must never reach another
 	 * session through it (ops_connect.c refuses the socket's inode; this holds even
 	 * where that inode is unknown). */
-	if (peer.pid == getpid()) {
+	if (peer.pid == getpid() || (d->priv_fd >= 0 && peer.pid == d->priv_parent_pid)) {
 		log_warn("refused a connection from sockrpcd itself");
 		close(fd);
 		return;
@@ -287,8 +288,10 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		return;
 	}
 	/* Session limits are applied at Hello, where the client can be told why. */
-	if (session_new(d, fd, &peer) == NULL)
+	if ((s = session_new(d, fd, &peer)) == NULL)
 		log_error("cannot start a session: out of memory");
+	else if (priv_session_open(s) != 0) /* the parent reads the identity itself */
+		session_close(s, "the privileged parent refused the session");
 }
 
 static void
@@ -347,6 +350,7 @@ server_session_gone(struct sockrpcd *d, struct session *s)
 {
 	struct timeval tv = { TRIM_INTERVAL_MS / 1000, (TRIM_INTERVAL_MS % 1000) * 1000 };
 
+	priv_session_close(s);
 	if (d->stopping && d->n_sessions == 0) {
 		event_base_loopexit(d->base, NULL);
 		return;

@@ -77,6 +77,12 @@ struct sockrpcd {
 	LIST_HEAD(, resolve_uid) dns_uids; /* uids with lookups in flight or waiting */
 	struct resolve_uid *dns_turn;      /* the uid served first when a slot frees */
 	unsigned dns_in_flight;
+	/* Privilege separation (priv.h): the worker's channels to its privileged parent;
+	 * -1 in one process (--user root, or started without root). */
+	int priv_fd;
+	int priv_notify_fd;
+	pid_t priv_parent_pid;
+	struct event *priv_notify_ev;
 };
 
 /* A handle's state; handle_permits() holds which operations each state allows. */
@@ -224,6 +230,7 @@ struct session {
 #define SOCKRPC_HELLO_METHOD 0
 
 /* server.c */
+int server_create_listener(struct sockrpcd *d);
 int server_listen(struct sockrpcd *d, int inherited_fd);
 void server_stop(struct sockrpcd *d);
 void server_session_gone(struct sockrpcd *d, struct session *s);
@@ -334,6 +341,27 @@ int as_client_unix_bind(const struct identity *who, int fd, const char *path,
                         struct unix_file *out);
 int as_client_unix_listen(const struct identity *who, int fd, int backlog);
 int as_client_unix_unlink(const struct identity *who, struct unix_file *f);
+
+/* priv_parent.c: forks the worker; returns 0 in it (privileges dropped), -1 (logged) on
+ * failure; the parent never returns. Takes listen_fd in the parent (closed there). */
+struct passwd;
+int priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd);
+
+/* priv_proxy.c: what needs privilege or the client's identity, asked of the parent when
+ * split, done directly otherwise; as_client.c's semantics (fd/0/count or -errno). */
+bool priv_unix_available(const struct sockrpcd *d);
+int priv_ready(struct sockrpcd *d);
+int priv_session_open(struct session *s);
+void priv_session_close(struct session *s);
+int priv_socket(struct session *s, int family, int type, int protocol, bool *owned);
+int priv_bind(struct session *s, int fd, const struct sockaddr *sa, socklen_t len);
+int priv_setsockopt(struct session *s, int fd, int option, int value);
+int priv_unix_connect(struct session *s, int fd, const char *path);
+ssize_t priv_unix_sendmsg(struct session *s, int fd, const struct msghdr *msg, int flags);
+int priv_unix_bind(struct session *s, int fd, const char *path, struct unix_file *out);
+int priv_unix_listen(struct session *s, int fd, int backlog);
+int priv_unix_unlink(struct session *s, struct unix_file *f);
+int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd);
 
 /* receive_splice.c */
 int relay_pipe_open(struct relay_pipe *p);

@@ -33,6 +33,11 @@ void	 daemon_start(struct daemon *d, const char *const *extra);
 /* SIGTERM; asserts exit status 0 within HARNESS_STOP_MS. Removes the directory. */
 void	 daemon_stop(struct daemon *d);
 /* Entries of /proc/PID/fd, or -1. */
+/* The worker of a split daemon (its only child), else the daemon itself. */
+pid_t	 daemon_worker_pid(const struct daemon *d);
+/* prlimit() on that worker (from a process of its ids when it is not root). 0 or -1. */
+struct rlimit;
+int	 daemon_prlimit(const struct daemon *d, int resource, const struct rlimit *rl);
 int	 daemon_fd_count(const struct daemon *d);
 /* Waits up to timeout_ms for the fd count to equal want; returns the last count. */
 int	 daemon_wait_fds(const struct daemon *d, int want, int timeout_ms);
@@ -45,8 +50,9 @@ extern struct daemon test_daemon;
 void	 fixture_daemon_up(void);
 void	 fixture_daemon_down(void);
 
-/* The `sockrpc` user, for tests of a daemon dropped to it (--user sockrpc), which CI's
- * machine lacks. If it is missing and this is root, creates it as test_privileges.sh does
+/* The `sockrpc` user, for tests of a daemon run as it. tools/install-deps creates it, so
+ * it normally exists and is left alone (never removed). If it is missing and this is
+ * root, creates it as install-deps does
  * (useradd --system ... --user-group sockrpc) and returns true; if missing and not root,
  * prints why `test` is skipped and returns false: the test returns. Once the daemon has
  * stopped, sockrpc_user_release() removes the user again if acquire created it (after a

@@ -291,13 +291,13 @@ static void
 flood_case(size_t pad, long rss_bound_kib, bool must_stall)
 {
 	struct flood f = { .pad = pad, .max_bytes = 200u << 20, .stall_ms = 1500 };
-	long before = process_rss_kib(test_daemon.pid), after;
+	long before = process_rss_kib(daemon_worker_pid(&test_daemon)), after;
 	int fd = raw_session(test_daemon.path), answered;
 
 	rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	f.fd = fd;
 	flood_until_stalled(&f);
-	after = process_rss_kib(test_daemon.pid);
+	after = process_rss_kib(daemon_worker_pid(&test_daemon));
 	ck_assert_msg(f.stalled || !must_stall, "the daemon took %zu bytes (%d calls) without a reply read",
 	    f.written, f.frames);
 	ck_assert_msg(after - before < rss_bound_kib * RSS_SLACK,
@@ -360,7 +360,7 @@ START_TEST(client_that_never_reads_large_replies)
 	Sockrpc__ReadRequest rd = SOCKRPC__READ_REQUEST__INIT;
 	struct server src;
 	const int calls = 300;
-	long before = process_rss_kib(test_daemon.pid), peak = before, now;
+	long before = process_rss_kib(daemon_worker_pid(&test_daemon)), peak = before, now;
 	int fd = raw_session(test_daemon.path), answered = 0;
 	int64_t h = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	struct read_flood flood;
@@ -378,7 +378,7 @@ START_TEST(client_that_never_reads_large_replies)
 	/* Let the daemon do what it will with them for a while. */
 	deadline = now_ms() + 3000;
 	while (now_ms() < deadline) {
-		now = process_rss_kib(test_daemon.pid);
+		now = process_rss_kib(daemon_worker_pid(&test_daemon));
 		if (now > peak)
 			peak = now;
 		usleep(50000);
@@ -617,7 +617,7 @@ START_TEST(emfile_in_the_daemon)
 	ProtobufCMessage *m;
 
 	rl.rlim_cur = rl.rlim_max = (rlim_t)test_daemon.idle_fds + 12;
-	ck_assert_int_eq(prlimit(test_daemon.pid, RLIMIT_NOFILE, &rl, NULL), 0);
+	ck_assert_int_eq(daemon_prlimit(&test_daemon, RLIMIT_NOFILE, &rl), 0);
 	sk.family = SOCKRPC__FAMILY__FAMILY_INET;
 	sk.type = SOCKRPC__TYPE__TYPE_STREAM;
 	for (;;) {
@@ -649,9 +649,9 @@ START_TEST(emfile_in_the_daemon)
 	b = raw_connect(test_daemon.path);
 	hello.major = SR_PROTOCOL_MAJOR;
 	raw_send(b, M_HELLO, 1, &hello.base);
-	cpu0 = process_cpu_ticks(test_daemon.pid);
+	cpu0 = process_cpu_ticks(daemon_worker_pid(&test_daemon));
 	m = rc_reply(b, NULL, NULL, 1000);
-	cpu1 = process_cpu_ticks(test_daemon.pid);
+	cpu1 = process_cpu_ticks(daemon_worker_pid(&test_daemon));
 	ck_assert_msg(m == NULL, "a session was accepted with no fd to spare");
 	ck_assert_msg(cpu1 - cpu0 < sysconf(_SC_CLK_TCK) / 2,
 	    "the daemon used %ld ticks in 1 s while out of fds", cpu1 - cpu0);
@@ -669,7 +669,7 @@ START_TEST(emfile_in_the_daemon)
 	close(b);
 	close(a);
 	rl.rlim_cur = rl.rlim_max = 4096;
-	prlimit(test_daemon.pid, RLIMIT_NOFILE, &rl, NULL);
+	daemon_prlimit(&test_daemon, RLIMIT_NOFILE, &rl);
 }
 END_TEST
 
@@ -707,7 +707,8 @@ START_TEST(sigpipe_never_kills_the_daemon)
 	sr_socket_free(s);
 	sr_client_close(c);
 	server_stop(&srv);
-	/* And the signal itself. */
+	/* And the signal itself, to the worker and to its parent. */
+	ck_assert_int_eq(kill(daemon_worker_pid(&test_daemon), SIGPIPE), 0);
 	ck_assert_int_eq(kill(test_daemon.pid, SIGPIPE), 0);
 	usleep(100000);
 	ck_assert_int_eq(waitpid(test_daemon.pid, &status, WNOHANG), 0);

@@ -199,7 +199,7 @@ daemon_rss_kib(void)
 	long kib = -1;
 	FILE *f;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)test_daemon.pid);
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)daemon_worker_pid(&test_daemon));
 	if ((f = fopen(path, "r")) == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f))

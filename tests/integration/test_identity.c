@@ -925,7 +925,7 @@ child_dropped(sr_client *c, struct report *r)
 
 START_TEST(a_daemon_without_root_refuses_to_lend_its_identity)
 {
-	const char *args[] = {"--policy", t.policy, "--user", "sockrpc", NULL};
+	const char *args[] = {"--policy", t.policy, NULL};
 	struct daemon root = test_daemon;
 	struct report r;
 	char p[160];
@@ -934,7 +934,13 @@ START_TEST(a_daemon_without_root_refuses_to_lend_its_identity)
 	if (!sockrpc_user_acquire("a_daemon_without_root_refuses_to_lend_its_identity"))
 		return;
 	ok = plain_unix(SOCK_STREAM, at(p, sizeof(p), "%s/ok.sock", t.spool));
+	/* Started as `sockrpc` (no split: nothing privileged to split off), which must
+	 * read the policy. */
+	ck_assert_int_eq(chmod(t.dir, 0755), 0);
+	ck_assert_int_eq(chmod(t.policy, 0644), 0);
+	setenv("SOCKRPC_TEST_DAEMON_USER", "sockrpc", 1);
 	daemon_start(&test_daemon, args);
+	unsetenv("SOCKRPC_TEST_DAEMON_USER");
 	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
 	run_as(NOBODY, NOBODY, child_dropped, &r);
 	assert_ok(&r, 0);

@@ -255,7 +255,7 @@ START_TEST(five_hundred_clients)
 	pthread_t threads[LOAD_CLIENTS], probe;
 	pthread_attr_t attr;
 	struct echo e;
-	long rss_idle = process_rss_kib(test_daemon.pid), rss_peak = rss_idle, rss_after, v;
+	long rss_idle = process_rss_kib(daemon_worker_pid(&test_daemon)), rss_peak = rss_idle, rss_after, v;
 	long long t0;
 
 	ck_assert_ptr_nonnull(l);
@@ -273,7 +273,7 @@ START_TEST(five_hundred_clients)
 		ck_assert_int_eq(pthread_create(&threads[i], &attr, worker, l), 0);
 	ck_assert_int_eq(pthread_create(&probe, &attr, latency_probe, l), 0);
 	while (now_ms() < l->deadline) {
-		if ((v = process_rss_kib(test_daemon.pid)) > rss_peak)
+		if ((v = process_rss_kib(daemon_worker_pid(&test_daemon))) > rss_peak)
 			rss_peak = v;
 		usleep(200000);
 	}
@@ -299,7 +299,7 @@ START_TEST(five_hundred_clients)
 	 * is not held per finished session. */
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, 10000),
 	    test_daemon.idle_fds);
-	rss_after = process_rss_kib(test_daemon.pid);
+	rss_after = process_rss_kib(daemon_worker_pid(&test_daemon));
 	ck_assert_msg(rss_after < rss_idle + RSS_AFTER_LOAD_KIB,
 	    "daemon RSS %ld KiB after the load, %ld KiB idle", rss_after, rss_idle);
 	free(l->samples);

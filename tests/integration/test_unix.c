@@ -290,21 +290,31 @@ START_TEST(daemon_socket_is_refused)
 END_TEST
 
 /*
- * A daemon dropped to its own user cannot act as its clients, so it refuses every AF_UNIX
- * path (it would otherwise lend its own identity), its own socket included, with the
- * reason. Needs the `sockrpc` user: created for the test as root, skipped otherwise.
+ * A daemon started without root (as its own user) cannot act as its clients, so it
+ * refuses every AF_UNIX path (it would otherwise lend its own identity), its own socket
+ * included, with the reason. Needs the `sockrpc` user: created for the test as root,
+ * skipped otherwise.
  */
 START_TEST(daemon_socket_refused_when_its_directory_is_private)
 {
-	const char *const extra[] = { "--user", "sockrpc", NULL };
+	static const char policy[] = "/tmp/sockrpc-unix-nonroot.policy";
+	const char *const extra[] = { "--policy", policy, NULL };
 	struct daemon dropped;
 	sr_client *c;
 	sr_socket *s;
 	sr_error err;
+	FILE *f;
 
 	if (!sockrpc_user_acquire("daemon_socket_refused_when_its_directory_is_private"))
 		return;
+	ck_assert_ptr_nonnull(f = fopen(policy, "we"));
+	fputs("allow uid=0 *\n", f);
+	ck_assert_int_eq(fclose(f), 0);
+	ck_assert_int_eq(chmod(policy, 0644), 0);
+	setenv("SOCKRPC_TEST_DAEMON_USER", "sockrpc", 1);
 	daemon_start(&dropped, extra);
+	unsetenv("SOCKRPC_TEST_DAEMON_USER");
+	unlink(policy);
 	c = daemon_client(&dropped);
 	s = new_sock(c, AF_UNIX, SOCK_STREAM);
 	ck_assert_int_eq(sr_connect(s, dropped.path, 0, 2000, &err), -1);

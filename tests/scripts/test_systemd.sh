@@ -65,6 +65,14 @@ fi
 # verify only warns about unknown or malformed settings: any output is a failure.
 [[ -z $out ]] || fail "systemd-analyze verify complained: $out"
 echo "ok: systemd-analyze verify"
+# The service starts as root and splits itself: no User=, no ambient capabilities, and a
+# bounding set of exactly what the parent needs (systemd/sockrpcd.service.in says why).
+unit=$tmp/units/sockrpcd.service
+! grep -q '^User=' "$unit" || fail "the service sets User=: the daemon splits itself"
+! grep -q '^AmbientCapabilities=' "$unit" || fail "the service grants ambient capabilities"
+grep -qx 'CapabilityBoundingSet=CAP_SETUID CAP_SETGID CAP_SETPCAP CAP_KILL CAP_NET_BIND_SERVICE CAP_NET_RAW CAP_NET_ADMIN' \
+	"$unit" || fail "unexpected CapabilityBoundingSet: $(grep CapabilityBoundingSet "$unit")"
+echo "ok: the service runs the root parent with a bounded capability set"
 
 mkdir -p "$tmp/root/etc"
 systemd-sysusers --root="$tmp/root" "$src/systemd/sockrpcd.sysusers" >"$tmp/sysusers.log" 2>&1 ||
@@ -114,6 +122,15 @@ out=$(timeout 10 "$probe" "$act" hello) || fail "no session on the activated soc
 	fail "the activated process is not sockrpcd"
 wait_for 5 notified 1 '^READY=1' || fail "no READY=1 after start"
 echo "ok: socket activation, served: $out; READY=1"
+# The same split as without systemd: a root parent (the main process, which alone
+# notifies) and a sockrpc worker with no capability.
+if getent passwd sockrpc >/dev/null; then
+	worker=$(awk '{print $1}' "/proc/$daemon/task/$daemon/children")
+	[[ -n $worker && $(ps -o user= -p "$worker") == sockrpc ]] ||
+		fail "no sockrpc worker under socket activation"
+	grep -q '^CapEff:.0000000000000000$' "/proc/$worker/status" || fail "the worker has capabilities"
+	echo "ok: socket-activated: root parent $daemon, sockrpc worker $worker with CapEff 0"
+fi
 
 kill -HUP "$daemon"
 wait_for 5 notified 2 '^READY=1' || fail "no READY=1 after SIGHUP"

@@ -1,0 +1,507 @@
+/*
+ * priv.c - the privileged parent's requests (priv.h): validation, the sessions it knows,
+ * and the few acts that need privilege, each re-checked against the policy with the
+ * identity the parent read from the kernel itself. Nothing the worker says is trusted:
+ * not its sizes, types, descriptors, session ids, nor its idea of the policy's answer.
+ *
+ * Every act here is a non-blocking system call (sockets are non-blocking, connects to
+ * AF_UNIX paths answer at once, file lookups are local), so the worker's synchronous
+ * wait for a reply never stalls its loop for long.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "identity.h"
+#include "priv.h"
+#include "sockrpcd.h"
+
+#define SESSION_BUCKETS 256
+
+struct priv_session {
+	LIST_ENTRY(priv_session) link;
+	uint64_t id;
+	struct identity who;
+};
+
+struct priv_parent {
+	const struct policy *policy; /* borrowed */
+	dev_t own_dev;
+	ino_t own_ino;
+	char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* the daemon's socket */
+	LIST_HEAD(, priv_session) buckets[SESSION_BUCKETS];
+};
+
+/* Descriptors each request type carries: exactly these many, or it is refused. */
+static const int fds_wanted[PRIV_TYPE_END] = {
+    [PRIV_READY] = 0,        [PRIV_SESSION_OPEN] = 1, [PRIV_SESSION_CLOSE] = 0,
+    [PRIV_SOCKET] = 0,       [PRIV_BIND] = 1,         [PRIV_SETSOCKOPT] = 1,
+    [PRIV_UNIX_CONNECT] = 1, [PRIV_UNIX_BIND] = 1,    [PRIV_UNIX_LISTEN] = 1,
+    [PRIV_UNIX_SEND] = 1,    [PRIV_UNIX_UNLINK] = 1,  [PRIV_NOTICE] = -1, /* never a request */
+};
+
+/* Flags a send may carry; the parent adds MSG_DONTWAIT and MSG_NOSIGNAL itself. */
+#define SEND_FLAGS_ALLOWED (MSG_OOB | MSG_DONTROUTE | MSG_EOR | MSG_MORE)
+
+struct priv_parent *
+priv_parent_new(const struct policy *policy, dev_t own_dev, ino_t own_ino, const char *listen_path)
+{
+	struct priv_parent *p = calloc(1, sizeof(*p));
+
+	if (p == NULL)
+		return NULL;
+	snprintf(p->listen_path, sizeof(p->listen_path), "%s", listen_path);
+	p->policy = policy;
+	p->own_dev = own_dev;
+	p->own_ino = own_ino;
+	for (int i = 0; i < SESSION_BUCKETS; i++)
+		LIST_INIT(&p->buckets[i]);
+	return p;
+}
+
+void
+priv_parent_free(struct priv_parent *p)
+{
+	struct priv_session *s;
+
+	if (p == NULL)
+		return;
+	for (int i = 0; i < SESSION_BUCKETS; i++)
+		while ((s = LIST_FIRST(&p->buckets[i])) != NULL) {
+			LIST_REMOVE(s, link);
+			free(s);
+		}
+	free(p);
+}
+
+void
+priv_parent_set_policy(struct priv_parent *p, const struct policy *policy)
+{
+	p->policy = policy;
+}
+
+static struct priv_session *
+find_session(struct priv_parent *p, uint64_t id)
+{
+	struct priv_session *s;
+
+	LIST_FOREACH(s, &p->buckets[id % SESSION_BUCKETS], link)
+	if (s->id == id)
+		return s;
+	return NULL;
+}
+
+/* The kernel's word on what fd is: its family and type. -errno if not a socket. */
+static int
+socket_kind(int fd, int *family, int *type)
+{
+	socklen_t len = sizeof(int);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &len) != 0)
+		return -errno;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, type, &len) != 0)
+		return -errno;
+	return 0;
+}
+
+/* Asks the policy, as the session's client; logs a refusal. */
+static bool
+allowed(struct priv_parent *p, struct priv_session *s, struct policy_request *rq)
+{
+	struct policy_decision d;
+
+	rq->who = &s->who;
+	policy_decide(p->policy, rq, &d);
+	if (!d.allow)
+		log_warn("privileged parent: refused %s for session %llu (uid %u): %s",
+		         policy_op_name(rq->op), (unsigned long long)s->id, (unsigned)s->who.uid,
+		         d.reason);
+	return d.allow;
+}
+
+/* The request's path, normalised again here (the worker's normalisation is not
+ * trusted) into a sockaddr_un for the policy. Returns 0 or -EINVAL. */
+static int
+request_path(const struct priv_req *rq, struct sockaddr_un *sun)
+{
+	memset(sun, 0, sizeof(*sun));
+	sun->sun_family = AF_UNIX;
+	if (memchr(rq->path, '\0', sizeof(rq->path)) == NULL)
+		return -EINVAL;
+	if (unix_path_normalise(rq->path, sun->sun_path, sizeof(sun->sun_path)) != NULL)
+		return -EINVAL;
+	return 0;
+}
+
+static int64_t
+serve_socket(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq,
+             struct priv_reply *reply, int *reply_fd)
+{
+	struct policy_request pr = {.op = POLICY_CREATE, .family = rq->a, .type = rq->b};
+	bool owned;
+	int fd;
+
+	if (rq->b & (SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return -EINVAL;
+	/* What the policy language can name, and nothing else whatever a rule says (no
+	 * AF_PACKET, AF_NETLINK or SOCK_PACKET from a root process). */
+	if (rq->a != AF_UNIX && rq->a != AF_INET && rq->a != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (rq->b != SOCK_STREAM && rq->b != SOCK_DGRAM && rq->b != SOCK_RAW &&
+	    rq->b != SOCK_SEQPACKET)
+		return -ESOCKTNOSUPPORT;
+	if (!allowed(p, s, &pr))
+		return -EACCES;
+	fd = as_client_socket(&s->who, rq->a, rq->b | SOCK_NONBLOCK | SOCK_CLOEXEC, rq->c, &owned);
+	if (fd < 0)
+		return fd;
+	*reply_fd = fd;
+	reply->owned = owned;
+	return 0;
+}
+
+static int64_t
+serve_bind(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd)
+{
+	struct policy_request pr = {.op = POLICY_BIND};
+	struct sockaddr_storage ss = rq->addr;
+	int family, type, r;
+
+	if ((r = socket_kind(fd, &family, &type)) != 0)
+		return r;
+	if ((family != AF_INET && family != AF_INET6) || ss.ss_family != family ||
+	    rq->addr_len > sizeof(ss) ||
+	    rq->addr_len !=
+	        (family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6)))
+		return -EINVAL;
+	pr.family = family;
+	pr.type = type;
+	pr.addr = (struct sockaddr *)&ss;
+	pr.addr_len = rq->addr_len;
+	if (!allowed(p, s, &pr))
+		return -EACCES;
+	return bind(fd, (struct sockaddr *)&ss, rq->addr_len) == 0 ? 0 : -errno;
+}
+
+static int64_t
+serve_setsockopt(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd)
+{
+	struct policy_request pr = {.op = POLICY_OPTION, .option = rq->a};
+	int family, type, value, r;
+
+	if ((r = socket_kind(fd, &family, &type)) != 0)
+		return r;
+	if (rq->value < -1 || rq->value > INT32_MAX)
+		return -EINVAL;
+	/* Only what needs privilege: the worker sets the rest itself. */
+	if (policy_option_privilege(rq->a, rq->value) == NULL)
+		return -EPERM;
+	pr.family = family;
+	pr.type = type;
+	pr.option_value = rq->value;
+	if (!allowed(p, s, &pr))
+		return -EACCES;
+	value = (int)rq->value;
+	return setsockopt(fd, SOL_SOCKET, rq->a, &value, sizeof(value)) == 0 ? 0 : -errno;
+}
+
+/* The AF_UNIX acts: fd must be an AF_UNIX socket (the kernel says), the path is checked
+ * by the policy for `op` (connect, bind, send) before anything is done as the client. */
+static int
+unix_check(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd,
+           enum policy_op op, struct sockaddr_un *sun)
+{
+	struct policy_request pr = {.op = op};
+	int family, type, r;
+
+	if ((r = socket_kind(fd, &family, &type)) != 0)
+		return r;
+	if (family != AF_UNIX)
+		return -EINVAL;
+	if ((r = request_path(rq, sun)) != 0)
+		return r;
+	pr.family = family;
+	pr.type = type;
+	pr.addr = (struct sockaddr *)sun;
+	pr.addr_len = sizeof(*sun);
+	if (!allowed(p, s, &pr))
+		return -EACCES;
+	return 0;
+}
+
+static int64_t
+serve_unix_listen(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd)
+{
+	struct policy_request pr = {.op = POLICY_LISTEN};
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int family, type, r;
+
+	if ((r = socket_kind(fd, &family, &type)) != 0)
+		return r;
+	if (family != AF_UNIX || rq->a < 0 || rq->a > SOMAXCONN)
+		return -EINVAL;
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return -errno;
+	pr.family = family;
+	pr.type = type;
+	pr.addr = (struct sockaddr *)&ss;
+	pr.addr_len = len;
+	if (!allowed(p, s, &pr))
+		return -EACCES;
+	return as_client_unix_listen(&s->who, fd, rq->a);
+}
+
+/* A send on an AF_UNIX socket, as the client: to a path (checked as POLICY_SEND), or on
+ * its connection; either way the client's credentials go with the bytes. */
+static int64_t
+serve_unix_send(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd,
+                const uint8_t *payload, size_t n)
+{
+	struct sockaddr_un sun;
+	struct ucred uc = {.pid = getpid(), .uid = s->who.uid, .gid = s->who.gid};
+	struct iovec iov = {(void *)payload, n};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+	} creds;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+	int flags = rq->a, family, type, r;
+	ssize_t sent;
+
+	if (flags & ~SEND_FLAGS_ALLOWED)
+		return -EINVAL;
+	flags |= MSG_DONTWAIT | MSG_NOSIGNAL;
+	msg.msg_control = creds.buf;
+	msg.msg_controllen = sizeof(creds.buf);
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_CREDENTIALS;
+	cm->cmsg_len = CMSG_LEN(sizeof(uc));
+	memcpy(CMSG_DATA(cm), &uc, sizeof(uc));
+	if (rq->path[0] == '\0') {
+		/* On its connection, which the parent made and the policy checked then. */
+		if ((r = socket_kind(fd, &family, &type)) != 0)
+			return r;
+		if (family != AF_UNIX)
+			return -EINVAL;
+		sent = sendmsg(fd, &msg, flags);
+		return sent < 0 ? -errno : sent;
+	}
+	if ((r = unix_check(p, s, rq, fd, POLICY_SEND, &sun)) != 0)
+		return r;
+	msg.msg_name = &sun;
+	msg.msg_namelen = sizeof(sun);
+	return as_client_unix_sendmsg(&s->who, fd, &msg, flags, p->own_dev, p->own_ino);
+}
+
+static int64_t
+serve_unix_bind(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq, int fd,
+                struct priv_reply *reply, int *reply_fd)
+{
+	struct sockaddr_un sun;
+	struct unix_file f = {.dirfd = -1};
+	int r;
+
+	if ((r = unix_check(p, s, rq, fd, POLICY_BIND, &sun)) != 0)
+		return r;
+	if ((r = as_client_unix_bind(&s->who, fd, sun.sun_path, &f)) != 0)
+		return r;
+	*reply_fd = f.dirfd;
+	reply->dev = f.dev;
+	reply->ino = f.ino;
+	memcpy(reply->name, f.name, sizeof(reply->name));
+	return 0;
+}
+
+/* Removes a file a bind made, as the client: the client's own rights decide, so the
+ * worker can ask no more than the client could do itself. */
+static int64_t
+serve_unix_unlink(struct priv_session *s, const struct priv_req *rq, int dirfd)
+{
+	struct unix_file f = {.dirfd = dirfd, .dev = rq->dev, .ino = rq->ino};
+	struct stat st;
+
+	if (memchr(rq->path, '\0', sizeof(rq->path)) == NULL || rq->path[0] == '\0' ||
+	    strchr(rq->path, '/') != NULL || strcmp(rq->path, ".") == 0 ||
+	    strcmp(rq->path, "..") == 0 || fstat(dirfd, &st) != 0 || !S_ISDIR(st.st_mode)) {
+		close(dirfd);
+		return -EINVAL;
+	}
+	memcpy(f.name, rq->path, sizeof(f.name));
+	return as_client_unix_unlink(&s->who, &f); /* closes the dirfd */
+}
+
+static int64_t
+serve_session_open(struct priv_parent *p, uint64_t id, int fd, struct priv_reply *reply)
+{
+	struct priv_session *s;
+	struct sockaddr_un local;
+	socklen_t len = sizeof(local);
+	int family, type, r;
+
+	memset(&local, 0, sizeof(local));
+	if (id == 0 || find_session(p, id) != NULL)
+		return -EEXIST;
+	if ((r = socket_kind(fd, &family, &type)) != 0)
+		return r;
+	if (family != AF_UNIX || type != SOCK_STREAM)
+		return -EINVAL;
+	/* Accepted on the daemon's listener, so its peer is a client: a connection the worker
+	 * made itself to some root service must not lend that service's identity. */
+	if (getsockname(fd, (struct sockaddr *)&local, &len) != 0 || len <= sizeof(sa_family_t) ||
+	    local.sun_path[0] == '\0' || p->listen_path[0] == '\0' ||
+	    strncmp(local.sun_path, p->listen_path, sizeof(local.sun_path)) != 0)
+		return -EINVAL;
+	if ((s = calloc(1, sizeof(*s))) == NULL)
+		return -ENOMEM;
+	if ((r = identity_from_socket(fd, &s->who)) != 0) {
+		free(s);
+		return r;
+	}
+	s->id = id;
+	reply->who = s->who;
+	LIST_INSERT_HEAD(&p->buckets[id % SESSION_BUCKETS], s, link);
+	return 0;
+}
+
+static const char *const type_names[PRIV_TYPE_END] = {
+    [PRIV_READY] = "ready",
+    [PRIV_SESSION_OPEN] = "session-open",
+    [PRIV_SESSION_CLOSE] = "session-close",
+    [PRIV_SOCKET] = "socket",
+    [PRIV_BIND] = "bind",
+    [PRIV_SETSOCKOPT] = "setsockopt",
+    [PRIV_UNIX_CONNECT] = "unix-connect",
+    [PRIV_UNIX_BIND] = "unix-bind",
+    [PRIV_UNIX_LISTEN] = "unix-listen",
+    [PRIV_UNIX_SEND] = "unix-send",
+    [PRIV_UNIX_UNLINK] = "unix-unlink",
+    [PRIV_NOTICE] = "notice",
+};
+
+/* Checks the envelope: size, type, descriptors. Returns 0 or -errno (logged). */
+static int
+validate(const void *buf, size_t len, int n_fds, struct priv_req *rq)
+{
+	uint32_t type;
+
+	if (len < sizeof(uint32_t)) {
+		log_warn("privileged parent: refused a %zu-byte message", len);
+		return -EINVAL;
+	}
+	memcpy(&type, buf, sizeof(type));
+	if (type == 0 || type >= PRIV_TYPE_END || fds_wanted[type] < 0) {
+		log_warn("privileged parent: refused a message of unknown type %u", type);
+		return -EINVAL;
+	}
+	if (len < sizeof(*rq) ||
+	    (type == PRIV_UNIX_SEND ? len - sizeof(*rq) > PRIV_PAYLOAD_MAX : len != sizeof(*rq))) {
+		log_warn("privileged parent: refused a %s request of %zu bytes", type_names[type],
+		         len);
+		return -EINVAL;
+	}
+	if (n_fds != fds_wanted[type]) {
+		log_warn("privileged parent: refused a %s request with %d descriptors (%d belong)",
+		         type_names[type], n_fds, fds_wanted[type]);
+		return -EINVAL;
+	}
+	memcpy(rq, buf, sizeof(*rq));
+	return 0;
+}
+
+bool
+priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, int n_fds,
+                  struct priv_reply *reply, int *reply_fd)
+{
+	struct priv_req rq;
+	struct priv_session *s = NULL;
+	int fd = n_fds > 0 ? fds[0] : -1;
+	int64_t r;
+
+	memset(reply, 0, sizeof(*reply));
+	memset(&rq, 0, sizeof(rq));
+	*reply_fd = -1;
+	if ((r = validate(buf, len, n_fds, &rq)) != 0)
+		goto out;
+	reply->type = rq.type;
+	if (rq.type == PRIV_SESSION_CLOSE) {
+		/* Never answered, so the worker need not wait; an unknown id is only logged. */
+		if ((s = find_session(p, rq.session)) != NULL) {
+			LIST_REMOVE(s, link);
+			free(s);
+		} else {
+			log_warn(
+			    "privileged parent: refused to close session %llu, which is not open",
+			    (unsigned long long)rq.session);
+		}
+		return false;
+	}
+	if (rq.type == PRIV_READY) {
+		r = 0;
+		goto out;
+	}
+	if (rq.type == PRIV_SESSION_OPEN) {
+		r = serve_session_open(p, rq.session, fd, reply);
+		if (r != 0)
+			log_warn("privileged parent: session %llu not opened: %s",
+			         (unsigned long long)rq.session, strerror((int)-r));
+		goto out;
+	}
+	if ((s = find_session(p, rq.session)) == NULL) {
+		log_warn("privileged parent: refused a %s request for session %llu, which is not "
+		         "open",
+		         type_names[rq.type], (unsigned long long)rq.session);
+		r = -EPERM;
+		goto out;
+	}
+	switch (rq.type) {
+	case PRIV_SOCKET:
+		r = serve_socket(p, s, &rq, reply, reply_fd);
+		break;
+	case PRIV_BIND:
+		r = serve_bind(p, s, &rq, fd);
+		break;
+	case PRIV_SETSOCKOPT:
+		r = serve_setsockopt(p, s, &rq, fd);
+		break;
+	case PRIV_UNIX_CONNECT: {
+		struct sockaddr_un sun;
+
+		r = unix_check(p, s, &rq, fd, POLICY_CONNECT, &sun);
+		if (r == 0)
+			r = as_client_unix_connect(&s->who, fd, sun.sun_path, p->own_dev,
+			                           p->own_ino);
+		break;
+	}
+	case PRIV_UNIX_BIND:
+		r = serve_unix_bind(p, s, &rq, fd, reply, reply_fd);
+		break;
+	case PRIV_UNIX_LISTEN:
+		r = serve_unix_listen(p, s, &rq, fd);
+		break;
+	case PRIV_UNIX_SEND:
+		r = serve_unix_send(p, s, &rq, fd, (const uint8_t *)buf + sizeof(rq),
+		                    len - sizeof(rq));
+		break;
+	case PRIV_UNIX_UNLINK:
+		fds[0] = -1; /* taken, and closed, there */
+		r = serve_unix_unlink(s, &rq, fd);
+		break;
+	default:
+		r = -EINVAL;
+		break;
+	}
+out:
+	for (int i = 0; i < n_fds; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	reply->result = r;
+	return true;
+}

@@ -1,0 +1,89 @@
+/*
+ * priv.h - privilege separation: the messages between the privileged parent (priv.c) and
+ * the unprivileged worker (priv_proxy.c), OpenBSD imsg style.
+ *
+ * Two SOCK_SEQPACKET socketpairs join them. On the request channel the worker sends one
+ * request and waits for its reply (every request but PRIV_SESSION_CLOSE has exactly one);
+ * on the notify channel the parent sends a new policy after SIGHUP, and its end of file
+ * tells the worker the parent is gone. Descriptors travel as SCM_RIGHTS. Every message
+ * is one fixed-size struct (PRIV_UNIX_SEND: followed by the payload); the parent checks
+ * the size, the type, the number of descriptors and the session of each request, acts only
+ * with the identity it read from the kernel itself, and re-checks the policy.
+ */
+#ifndef SOCKRPCD_PRIV_H
+#define SOCKRPCD_PRIV_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "policy.h"
+
+enum priv_type {
+	PRIV_READY = 1,     /* the worker listens: the parent tells systemd READY=1 */
+	PRIV_SESSION_OPEN,  /* fd: the client's connection; the parent reads its identity */
+	PRIV_SESSION_CLOSE, /* forget the session (no reply) */
+	PRIV_SOCKET,        /* a = family, b = type, c = protocol -> fd, as the client's fsuid */
+	PRIV_BIND,          /* fd, addr: an IP bind the worker may not make (port < 1024) */
+	PRIV_SETSOCKOPT,    /* fd, a = SOL_SOCKET option, value: one needing privilege */
+	PRIV_UNIX_CONNECT,  /* fd, path: connect as the client */
+	PRIV_UNIX_BIND,     /* fd, path: bind as the client -> dirfd, dev, ino, name */
+	PRIV_UNIX_LISTEN,   /* fd, a = backlog: listen as the client */
+	PRIV_UNIX_SEND,     /* fd, path ("" = connected), a = flags; payload follows */
+	PRIV_UNIX_UNLINK,   /* dirfd, path = name, dev, ino: remove a bound file as the client */
+	PRIV_NOTICE,        /* parent -> worker after SIGHUP: b = a new policy (its text in a
+	                     * memfd, or none: the default for uid a); c = the audit log,
+	                     * reopened (its fd last) */
+	PRIV_TYPE_END
+};
+
+/* Bytes of payload one PRIV_UNIX_SEND carries at most: a frame's payload. */
+#define PRIV_PAYLOAD_MAX (1u << 20)
+
+/* One request, or the parent's notice. */
+struct priv_req {
+	uint32_t type;
+	uint32_t pad;
+	uint64_t session;
+	int32_t a, b, c;
+	int32_t pad2;
+	int64_t value;
+	uint64_t dev, ino;
+	uint32_t addr_len;
+	struct sockaddr_storage addr;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+};
+
+/* One reply: result is 0, a count (sends), or -errno; a descriptor may come with it. */
+struct priv_reply {
+	uint32_t type; /* the request's */
+	int32_t owned; /* PRIV_SOCKET: the socket carries the client's uid */
+	int64_t result;
+	uint64_t dev, ino; /* PRIV_UNIX_BIND */
+	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	/* PRIV_SESSION_OPEN: the identity the parent read as root (exe and cgroup included,
+	 * which the worker could not read), so both sides decide on the same facts. */
+	struct identity who;
+};
+
+struct priv_parent;
+
+/* The parent's state; exported for the unit tests of its request validation. Returns a
+ * new parent (free with priv_parent_free) acting under `policy` (borrowed), for a daemon
+ * whose own socket file is (own_dev, own_ino) and whose listener is bound at listen_path
+ * (sessions are connections accepted there). */
+struct priv_parent *priv_parent_new(const struct policy *policy, dev_t own_dev, ino_t own_ino,
+                                    const char *listen_path);
+void priv_parent_free(struct priv_parent *p);
+void priv_parent_set_policy(struct priv_parent *p, const struct policy *policy);
+
+/*
+ * Serves one message as received: `len` bytes at buf and the n_fds descriptors that came
+ * with it (all taken: each is closed or handed on). Fills *reply and *reply_fd (-1: none)
+ * and returns true when a reply is due. A malformed or forged message is refused with
+ * -EPERM/-EINVAL, logged.
+ */
+bool priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, int n_fds,
+                       struct priv_reply *reply, int *reply_fd);
+
+#endif

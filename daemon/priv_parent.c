@@ -1,0 +1,433 @@
+/*
+ * priv_parent.c - the split into a privileged parent and an unprivileged worker (priv.h).
+ *
+ * The parent stays root. It keeps no listener, parses no client byte and runs no session:
+ * it serves the worker's requests (priv.c), reloads the policy on SIGHUP (reading the file
+ * as root and handing both sides the same bytes), tells systemd about readiness (only the
+ * main process may), and ends with the worker: SIGTERM is passed on and the parent exits
+ * as the worker did; a worker that dies on its own makes the parent exit non-zero with a
+ * log line (the supervisor restarts the pair). The worker is the `sockrpc` user with no
+ * capability at all and no_new_privs; it dies with the parent (PR_SET_PDEATHSIG, and the
+ * end of file on the notify channel).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <systemd/sd-daemon.h>
+
+#include "priv.h"
+#include "privileges.h"
+#include "sockrpcd.h"
+
+/* A policy file larger than this is refused on reload. */
+#define POLICY_TEXT_MAX (16u << 20)
+/* Descriptors read with one request: one more than any request carries, to see excess. */
+#define FDS_READ_MAX 4
+
+struct parent {
+	struct sockrpcd *d;
+	struct priv_parent *serve;
+	struct event_base *base;
+	int req_fd, notify_fd;
+	pid_t worker;
+	int worker_status;
+	bool worker_done;
+	bool stopping;
+	uint8_t *buf; /* one request and its payload */
+};
+
+static void
+close_fds(int *fds, int n)
+{
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* Receives one request, serves it, answers it. Returns false at the worker's end of file. */
+static bool
+serve_one(struct parent *p)
+{
+	struct iovec iov = {p->buf, sizeof(struct priv_req) + PRIV_PAYLOAD_MAX};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(FDS_READ_MAX * sizeof(int))];
+	} ctl;
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = ctl.buf,
+	                     .msg_controllen = sizeof(ctl.buf)};
+	struct priv_reply reply;
+	struct cmsghdr *cm;
+	int fds[FDS_READ_MAX], n_fds = 0, reply_fd;
+	ssize_t n;
+
+	n = recvmsg(p->req_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return errno == EAGAIN || errno == EINTR;
+	if (n == 0)
+		return false;
+	for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
+		size_t k;
+
+		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+			continue;
+		k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k && n_fds < FDS_READ_MAX; i++)
+			memcpy(&fds[n_fds++], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+		/* Too long, or too many descriptors: refused whatever it says. */
+		close_fds(fds, n_fds);
+		n_fds = FDS_READ_MAX;
+		for (int i = 0; i < n_fds; i++)
+			fds[i] = -1;
+	}
+	if (!priv_parent_serve(p->serve, p->buf, (size_t)n, fds, n_fds, &reply, &reply_fd))
+		return true;
+	memset(&msg, 0, sizeof(msg));
+	iov.iov_base = &reply;
+	iov.iov_len = sizeof(reply);
+	msg.msg_iov = &iov;
+	msg.msg_iovlen = 1;
+	if (reply_fd >= 0) {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE(sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &reply_fd, sizeof(int));
+	}
+	/* The worker waits for this reply, so there is room for it; a worker that sends
+	 * without reading is not one the parent waits for. */
+	if (sendmsg(p->req_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE) {
+		log_error("the worker does not take its replies (%s): stopping it",
+		          strerror(errno));
+		kill(p->worker, SIGKILL);
+	}
+	if (reply_fd >= 0)
+		close(reply_fd);
+	if (reply.type == PRIV_READY && reply.result == 0)
+		sd_notify(0, "READY=1");
+	return true;
+}
+
+/* Reads the policy file into memory. Returns the bytes (free()) or NULL (logged). */
+static char *
+read_policy(const char *path, size_t *len)
+{
+	char *text = NULL;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	size_t got = 0;
+	ssize_t n;
+
+	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (size_t)st.st_size > POLICY_TEXT_MAX ||
+	    (text = malloc((size_t)st.st_size + 1)) == NULL) {
+		log_error("policy %s: cannot read it: %s", path,
+		          fd < 0 || errno ? strerror(errno) : "not a regular file, or too large");
+		goto fail;
+	}
+	while (got < (size_t)st.st_size && (n = read(fd, text + got, (size_t)st.st_size - got)) > 0)
+		got += (size_t)n;
+	close(fd);
+	*len = got;
+	return text;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	return NULL;
+}
+
+/*
+ * Tells the worker after SIGHUP: the new policy when there is one (the same bytes the
+ * parent parsed, in a memfd; none for the embedded default), and the audit log reopened
+ * here, as root, since the worker may not create it after rotation.
+ */
+static void
+send_notice(struct parent *p, bool new_policy, const char *text, size_t len)
+{
+	struct priv_req rq = {.type = PRIV_NOTICE};
+	struct iovec iov = {&rq, sizeof(rq)};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+	const char *audit = p->d->opt.audit_path;
+	struct cmsghdr *cm;
+	int fds[2], n = 0;
+
+	rq.a = 0; /* the embedded default's owner: root, who started the daemon */
+	rq.b = new_policy;
+	if (new_policy && text != NULL) {
+		fds[n] = memfd_create("sockrpc-policy", MFD_CLOEXEC);
+		if (fds[n] < 0 || write(fds[n], text, len) != (ssize_t)len) {
+			log_error("cannot pass the policy to the worker: %s", strerror(errno));
+			if (fds[n] >= 0)
+				close(fds[n]);
+			rq.b = 0;
+		} else {
+			lseek(fds[n++], 0, SEEK_SET);
+		}
+	}
+	if (audit != NULL) {
+		fds[n] = open(audit, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, 0640);
+		if (fds[n] >= 0) {
+			n++;
+			rq.c = 1;
+		} else {
+			log_warn("cannot reopen the audit log %s: %s", audit, strerror(errno));
+		}
+	}
+	if (n > 0) {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
+	}
+	if (sendmsg(p->notify_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_error("cannot tell the worker about the reload: %s", strerror(errno));
+	for (int i = 0; i < n; i++)
+		close(fds[i]);
+}
+
+static void
+on_reload(evutil_socket_t sig, short what, void *arg)
+{
+	struct parent *p = arg;
+	const char *path = p->d->opt.policy_path;
+	struct policy *pol;
+	struct timespec now;
+	char errors[4096], *text = NULL;
+	size_t len = 0;
+	FILE *f;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
+	           (unsigned long long)now.tv_sec * 1000000ULL +
+	               (unsigned long long)now.tv_nsec / 1000ULL);
+	if (path == NULL) {
+		pol = policy_default(0);
+	} else if ((text = read_policy(path, &len)) == NULL ||
+	           (f = fmemopen(text, len ? len : 1, "r")) == NULL) {
+		pol = NULL;
+	} else {
+		if (len == 0)
+			fgetc(f); /* fmemopen wants a size: an empty file reads as empty */
+		pol = policy_load_stream(f, path, errors, sizeof(errors));
+		fclose(f);
+		if (pol == NULL)
+			log_error("policy %s rejected:\n%s", path, errors);
+	}
+	send_notice(p, pol != NULL, text, len);
+	if (pol != NULL) {
+		priv_parent_set_policy(p->serve, pol);
+		policy_free(p->d->policy);
+		p->d->policy = pol;
+		log_info("policy reloaded from %s", path ? path : "the embedded default");
+	} else {
+		log_warn("keeping the previous policy");
+	}
+	free(text);
+	sd_notify(0, "READY=1");
+}
+
+static void
+on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct parent *p = arg;
+
+	if (!p->stopping) {
+		log_info("stopping on signal %d", (int)sig);
+		sd_notify(0, "STOPPING=1");
+	}
+	p->stopping = true;
+	kill(p->worker, SIGTERM);
+}
+
+static void
+reap(struct parent *p, bool wait)
+{
+	int st;
+
+	if (!p->worker_done && waitpid(p->worker, &st, wait ? 0 : WNOHANG) == p->worker) {
+		p->worker_done = true;
+		p->worker_status = st;
+	}
+	if (p->worker_done)
+		event_base_loopexit(p->base, NULL);
+}
+
+static void
+on_child(evutil_socket_t sig, short what, void *arg)
+{
+	reap(arg, false);
+}
+
+static void
+on_request(evutil_socket_t fd, short what, void *arg)
+{
+	struct parent *p = arg;
+
+	if (!serve_one(p))
+		reap(p, true); /* the worker closed its end: it is exiting */
+}
+
+/* The parent's life after the fork. Returns the exit status. */
+static int
+parent_main(struct parent *p)
+{
+	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
+	static void (*const handlers[])(evutil_socket_t, short, void *) = {on_stop, on_stop,
+	                                                                   on_reload, on_child};
+	struct event *ev[5] = {NULL};
+	int status = EXIT_FAILURE, st;
+
+	signal(SIGPIPE, SIG_IGN); /* a worker gone mid-reply is an error value */
+	p->base = event_base_new();
+	p->buf = malloc(sizeof(struct priv_req) + PRIV_PAYLOAD_MAX);
+	if (p->base == NULL || p->buf == NULL) {
+		log_error("privileged parent: out of memory");
+		goto out;
+	}
+	for (int i = 0; i < 4; i++) {
+		ev[i] = evsignal_new(p->base, sigs[i], handlers[i], p);
+		if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0)
+			goto out;
+	}
+	ev[4] = event_new(p->base, p->req_fd, EV_READ | EV_PERSIST, on_request, p);
+	if (ev[4] == NULL || event_add(ev[4], NULL) != 0)
+		goto out;
+	reap(p, false); /* a worker that died before the handlers were in */
+	event_base_dispatch(p->base);
+	reap(p, true);
+	st = p->worker_status;
+	if (p->stopping && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
+		log_info("the worker stopped; privileged parent exiting");
+		status = EXIT_SUCCESS;
+	} else if (WIFSIGNALED(st)) {
+		log_error("the worker (pid %d) was killed by signal %d: privileged parent exiting",
+		          (int)p->worker, WTERMSIG(st));
+	} else {
+		log_error("the worker (pid %d) exited with status %d: privileged parent exiting",
+		          (int)p->worker, WEXITSTATUS(st));
+	}
+out:
+	if (!p->worker_done) {
+		kill(p->worker, SIGKILL);
+		waitpid(p->worker, &st, 0);
+	}
+	for (int i = 0; i < 5; i++)
+		if (ev[i] != NULL)
+			event_free(ev[i]);
+	if (p->base != NULL)
+		event_base_free(p->base);
+	free(p->buf);
+	return status;
+}
+
+/* The worker's end of the split: no privilege, and no life without the parent. */
+static int
+worker_setup(struct sockrpcd *d, const struct passwd *pw, pid_t parent)
+{
+	if (privileges_drop(pw->pw_name, pw->pw_uid, pw->pw_gid) != 0)
+		return -1;
+	/* Set after the drop: a change of credentials clears the parent-death signal. */
+	if (prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0) != 0 || getppid() != parent) {
+		log_error("the privileged parent is gone: worker exiting");
+		return -1;
+	}
+	/* Only the main process may talk to systemd; the parent does. */
+	unsetenv("NOTIFY_SOCKET");
+	d->priv_parent_pid = parent;
+	d->socket_created = false; /* the parent removes it: the worker may not */
+	return 0;
+}
+
+int
+priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
+{
+	struct parent p = {.d = d, .req_fd = -1, .notify_fd = -1};
+	struct stat st = {0};
+	struct sockaddr_un local;
+	socklen_t local_len = sizeof(local);
+	int req[2], notify[2], size = (int)(2 * PRIV_PAYLOAD_MAX + 65536), status;
+	pid_t parent = getpid();
+
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, req) != 0)
+		goto fail;
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify) != 0) {
+		close(req[0]);
+		close(req[1]);
+		goto fail;
+	}
+	/* Room for a send's payload in one message (the parent is root: forced). */
+	setsockopt(req[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
+	fflush(NULL);
+	p.worker = fork();
+	if (p.worker < 0) {
+		close(req[0]);
+		close(req[1]);
+		close(notify[0]);
+		close(notify[1]);
+		goto fail;
+	}
+	if (p.worker == 0) {
+		close(req[0]);
+		close(notify[0]);
+		d->priv_fd = req[1];
+		d->priv_notify_fd = notify[1];
+		return worker_setup(d, pw, parent);
+	}
+	close(req[1]);
+	close(notify[1]);
+	memset(&local, 0, sizeof(local));
+	if (getsockname(listen_fd, (struct sockaddr *)&local, &local_len) != 0)
+		memset(&local, 0, sizeof(local));
+	close(listen_fd);
+	audit_free(d->audit);
+	d->audit = NULL;
+	p.req_fd = req[0];
+	p.notify_fd = notify[0];
+	if (stat(d->opt.socket_path, &st) != 0 || !S_ISSOCK(st.st_mode))
+		memset(&st, 0, sizeof(st));
+	p.serve = priv_parent_new(d->policy, st.st_dev, st.st_ino, local.sun_path);
+	if (p.serve == NULL) {
+		log_error("privileged parent: out of memory");
+		kill(p.worker, SIGKILL);
+		status = EXIT_FAILURE;
+	} else {
+		log_info("privileged parent (pid %d) serving worker pid %d as %s", (int)parent,
+		         (int)p.worker, pw->pw_name);
+		status = parent_main(&p);
+	}
+	if (d->socket_created)
+		unlink(d->opt.socket_path);
+	priv_parent_free(p.serve);
+	policy_free(d->policy);
+	exit(status);
+fail:
+	log_error("cannot start the worker: %s", strerror(errno));
+	return -1;
+}

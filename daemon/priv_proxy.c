@@ -1,0 +1,409 @@
+/*
+ * priv_proxy.c - the worker's side of privilege separation: the acts that need privilege
+ * or the client's identity, with the semantics of as_client.c (0, an fd or a count, or
+ * -errno). Split (d->priv_fd >= 0), each is one synchronous request to the privileged
+ * parent (priv.c), which only makes non-blocking system calls, so the wait is short.
+ * In one process (--user root, or a daemon started without root) they act directly.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "priv.h"
+#include "sockrpcd.h"
+
+/* iovecs of one send passed on as they are (ops_io.c gathers at most 16). */
+#define PRIV_GATHER_MAX 16
+
+/* The parent is gone: nothing privileged can be done any more, so the worker ends. */
+static void __attribute__((noreturn)) parent_gone(const char *why)
+{
+	log_error("the privileged parent is gone (%s): worker exiting", why);
+	_exit(EXIT_FAILURE);
+}
+
+/*
+ * Sends rq (with `payload`, and fd_out unless -1) and waits for the reply; a descriptor
+ * that comes with it lands in *fd_in (when fd_in is NULL none is expected). Returns the
+ * reply's result.
+ */
+static int64_t
+request(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, int n_payload,
+        int fd_out, int *fd_in, struct priv_reply *reply)
+{
+	struct iovec iov[1 + PRIV_GATHER_MAX];
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 1};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	iov[0].iov_base = rq;
+	iov[0].iov_len = sizeof(*rq);
+	for (int i = 0; i < n_payload && i < PRIV_GATHER_MAX; i++)
+		iov[msg.msg_iovlen++] = payload[i];
+	if (fd_out >= 0) {
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = SOL_SOCKET;
+		cm->cmsg_type = SCM_RIGHTS;
+		cm->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(cm), &fd_out, sizeof(int));
+	}
+	while ((n = sendmsg(d->priv_fd, &msg, MSG_NOSIGNAL)) < 0 && errno == EINTR)
+		;
+	if (n < 0)
+		parent_gone(strerror(errno));
+	if (rq->type == PRIV_SESSION_CLOSE)
+		return 0;
+	memset(&msg, 0, sizeof(msg));
+	iov[0].iov_base = reply;
+	iov[0].iov_len = sizeof(*reply);
+	msg.msg_iov = iov;
+	msg.msg_iovlen = 1;
+	msg.msg_control = ctl.buf;
+	msg.msg_controllen = sizeof(ctl.buf);
+	while ((n = recvmsg(d->priv_fd, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR)
+		;
+	if (n <= 0)
+		parent_gone(n == 0 ? "end of file" : strerror(errno));
+	if ((size_t)n != sizeof(*reply) || (msg.msg_flags & MSG_TRUNC) || reply->type != rq->type) {
+		log_error("a malformed reply from the privileged parent: worker exiting");
+		_exit(EXIT_FAILURE);
+	}
+	/* Out of descriptors (RLIMIT_NOFILE), the kernel drops the one that came with it. */
+	if ((msg.msg_flags & MSG_CTRUNC) && reply->result >= 0)
+		reply->result = -EMFILE;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
+	    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
+		int fd;
+
+		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
+		if (fd_in != NULL)
+			*fd_in = fd;
+		else
+			close(fd);
+	}
+	return reply->result;
+}
+
+static void
+init_req(struct priv_req *rq, enum priv_type type, const struct session *s)
+{
+	memset(rq, 0, sizeof(*rq));
+	rq->type = type;
+	rq->session = s != NULL ? s->id : 0;
+}
+
+static int
+set_path(struct priv_req *rq, const char *path)
+{
+	if (strlen(path) >= sizeof(rq->path))
+		return -ENAMETOOLONG;
+	strcpy(rq->path, path);
+	return 0;
+}
+
+bool
+priv_unix_available(const struct sockrpcd *d)
+{
+	return d->priv_fd >= 0 || as_client_available();
+}
+
+int
+priv_ready(struct sockrpcd *d)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+
+	if (d->priv_fd < 0)
+		return 0;
+	init_req(&rq, PRIV_READY, NULL);
+	return (int)request(d, &rq, NULL, 0, -1, NULL, &reply);
+}
+
+int
+priv_session_open(struct session *s)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+	int r;
+
+	if (s->d->priv_fd < 0)
+		return 0;
+	init_req(&rq, PRIV_SESSION_OPEN, s);
+	r = (int)request(s->d, &rq, NULL, 0, s->fd, NULL, &reply);
+	if (r == 0 && reply.who.uid == s->peer.uid && reply.who.pid == s->peer.pid) {
+		reply.who.exe[sizeof(reply.who.exe) - 1] = '\0';
+		reply.who.cgroup[sizeof(reply.who.cgroup) - 1] = '\0';
+		if (reply.who.n_groups < 0 || reply.who.n_groups > IDENTITY_MAX_GROUPS)
+			reply.who.n_groups = 0;
+		s->peer = reply.who;
+	}
+	return r;
+}
+
+void
+priv_session_close(struct session *s)
+{
+	struct priv_req rq;
+
+	if (s->d->priv_fd < 0)
+		return;
+	init_req(&rq, PRIV_SESSION_CLOSE, s);
+	request(s->d, &rq, NULL, 0, -1, NULL, NULL);
+}
+
+int
+priv_socket(struct session *s, int family, int type, int protocol, bool *owned)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+	int fd = -1, r;
+
+	if (s->d->priv_fd < 0)
+		return as_client_socket(&s->peer, family, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		                        protocol, owned);
+	init_req(&rq, PRIV_SOCKET, s);
+	rq.a = family;
+	rq.b = type;
+	rq.c = protocol;
+	r = (int)request(s->d, &rq, NULL, 0, -1, &fd, &reply);
+	if (r == 0 && fd < 0)
+		r = -EPROTO;
+	if (r != 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	*owned = reply.owned != 0;
+	return fd;
+}
+
+/* An IP bind: made here, unless the kernel wants privilege for it (a port below 1024). */
+int
+priv_bind(struct session *s, int fd, const struct sockaddr *sa, socklen_t len)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+
+	if (bind(fd, sa, len) == 0)
+		return 0;
+	if (errno != EACCES || s->d->priv_fd < 0 || len > sizeof(rq.addr))
+		return -errno;
+	init_req(&rq, PRIV_BIND, s);
+	memcpy(&rq.addr, sa, len);
+	rq.addr_len = len;
+	return (int)request(s->d, &rq, NULL, 0, fd, NULL, &reply);
+}
+
+/* A SOL_SOCKET option: set here, unless it is one that needs privilege (policy_match.c). */
+int
+priv_setsockopt(struct session *s, int fd, int option, int value)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+
+	if (setsockopt(fd, SOL_SOCKET, option, &value, sizeof(value)) == 0)
+		return 0;
+	if ((errno != EPERM && errno != EACCES) || s->d->priv_fd < 0 ||
+	    policy_option_privilege(option, value) == NULL)
+		return -errno;
+	init_req(&rq, PRIV_SETSOCKOPT, s);
+	rq.a = option;
+	rq.value = value;
+	return (int)request(s->d, &rq, NULL, 0, fd, NULL, &reply);
+}
+
+int
+priv_unix_connect(struct session *s, int fd, const char *path)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+	int r;
+
+	if (s->d->priv_fd < 0)
+		return as_client_unix_connect(&s->peer, fd, path, s->d->socket_dev,
+		                              s->d->socket_ino);
+	init_req(&rq, PRIV_UNIX_CONNECT, s);
+	if ((r = set_path(&rq, path)) != 0)
+		return r;
+	return (int)request(s->d, &rq, NULL, 0, fd, NULL, &reply);
+}
+
+/*
+ * Sends msg on an AF_UNIX socket as the client: to msg_name's path, or (split only, where
+ * the client's credentials must go with the bytes) on its connection. At most
+ * PRIV_PAYLOAD_MAX bytes go at once: a stream sends the rest later, a larger datagram
+ * fails with -EMSGSIZE.
+ */
+ssize_t
+priv_unix_sendmsg(struct session *s, int fd, const struct msghdr *msg, int flags)
+{
+	const struct sockaddr_un *to = msg->msg_name;
+	struct iovec iov[PRIV_GATHER_MAX];
+	struct priv_req rq;
+	struct priv_reply reply;
+	size_t total = 0;
+	int n = 0, r, type;
+	socklen_t len = sizeof(type);
+
+	if (s->d->priv_fd < 0)
+		return as_client_unix_sendmsg(&s->peer, fd, msg, flags, s->d->socket_dev,
+		                              s->d->socket_ino);
+	init_req(&rq, PRIV_UNIX_SEND, s);
+	if (to != NULL && (r = set_path(&rq, to->sun_path)) != 0)
+		return r;
+	rq.a = flags & ~(MSG_DONTWAIT | MSG_NOSIGNAL);
+	for (size_t i = 0; i < msg->msg_iovlen; i++) {
+		size_t room = PRIV_PAYLOAD_MAX - total;
+
+		if (room == 0 || n == PRIV_GATHER_MAX || msg->msg_iov[i].iov_len > room) {
+			/* Not all of it fits: a stream sends the rest later; a datagram cannot. */
+			if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+			    type != SOCK_STREAM)
+				return -EMSGSIZE;
+			if (room == 0 || n == PRIV_GATHER_MAX)
+				break;
+		}
+		iov[n] = msg->msg_iov[i];
+		if (iov[n].iov_len > room)
+			iov[n].iov_len = room;
+		total += iov[n++].iov_len;
+	}
+	return (ssize_t)request(s->d, &rq, iov, n, fd, NULL, &reply);
+}
+
+int
+priv_unix_bind(struct session *s, int fd, const char *path, struct unix_file *out)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+	int dirfd = -1, r;
+
+	if (s->d->priv_fd < 0)
+		return as_client_unix_bind(&s->peer, fd, path, out);
+	init_req(&rq, PRIV_UNIX_BIND, s);
+	if ((r = set_path(&rq, path)) != 0)
+		return r;
+	r = (int)request(s->d, &rq, NULL, 0, fd, &dirfd, &reply);
+	if (r == 0 && dirfd < 0)
+		r = -EPROTO;
+	if (r != 0) {
+		if (dirfd >= 0)
+			close(dirfd);
+		return r;
+	}
+	out->dirfd = dirfd;
+	out->dev = (dev_t)reply.dev;
+	out->ino = (ino_t)reply.ino;
+	reply.name[sizeof(reply.name) - 1] = '\0';
+	snprintf(out->name, sizeof(out->name), "%s", reply.name);
+	return 0;
+}
+
+int
+priv_unix_listen(struct session *s, int fd, int backlog)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+
+	if (s->d->priv_fd < 0)
+		return as_client_unix_listen(&s->peer, fd, backlog);
+	init_req(&rq, PRIV_UNIX_LISTEN, s);
+	rq.a = backlog;
+	return (int)request(s->d, &rq, NULL, 0, fd, NULL, &reply);
+}
+
+/* As as_client_unix_unlink: closes f->dirfd. */
+int
+priv_unix_unlink(struct session *s, struct unix_file *f)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+	int r;
+
+	if (s->d->priv_fd < 0 || f->dirfd < 0)
+		return as_client_unix_unlink(&s->peer, f);
+	init_req(&rq, PRIV_UNIX_UNLINK, s);
+	rq.dev = f->dev;
+	rq.ino = f->ino;
+	snprintf(rq.path, sizeof(rq.path), "%s", f->name);
+	r = (int)request(s->d, &rq, NULL, 0, f->dirfd, NULL, &reply);
+	close(f->dirfd);
+	f->dirfd = -1;
+	return r;
+}
+
+/*
+ * Reads the parent's next notice: a new policy in *policy (new; free with policy_free), or
+ * NULL there (none, or one that does not parse: logged); the reopened audit log in
+ * *audit_fd, or -1. Returns 0, or -EPIPE when the parent is gone.
+ */
+int
+priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
+{
+	struct priv_req rq;
+	struct iovec iov = {&rq, sizeof(rq)};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = ctl.buf,
+	                     .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *cm;
+	char errors[4096];
+	int fds[2] = {-1, -1}, n_fds = 0, text_fd;
+	ssize_t n;
+	FILE *f;
+
+	*policy = NULL;
+	*audit_fd = -1;
+	n = recvmsg(d->priv_notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	if (n <= 0)
+		return -EPIPE;
+	cm = CMSG_FIRSTHDR(&msg);
+	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+		n_fds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+		if (n_fds > 2)
+			n_fds = 2;
+		memcpy(fds, CMSG_DATA(cm), (size_t)n_fds * sizeof(int));
+	}
+	if ((size_t)n != sizeof(rq) || rq.type != PRIV_NOTICE ||
+	    n_fds != (rq.b && d->opt.policy_path != NULL) + (rq.c != 0)) {
+		for (int i = 0; i < n_fds; i++)
+			close(fds[i]);
+		log_error("a malformed notice from the privileged parent");
+		return 0;
+	}
+	if (rq.c)
+		*audit_fd = fds[n_fds - 1];
+	if (!rq.b)
+		return 0;
+	if (d->opt.policy_path == NULL) {
+		*policy = policy_default((uid_t)rq.a);
+		return 0;
+	}
+	text_fd = fds[0];
+	if ((f = fdopen(text_fd, "r")) == NULL) {
+		close(text_fd);
+		log_error("cannot read the policy the privileged parent sent: %s", strerror(errno));
+		return 0;
+	}
+	*policy = policy_load_stream(f, d->opt.policy_path, errors, sizeof(errors));
+	fclose(f);
+	if (*policy == NULL)
+		log_error("the policy the privileged parent sent does not parse:\n%s", errors);
+	return 0;
+}
