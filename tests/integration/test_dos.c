@@ -425,13 +425,13 @@ START_TEST(pre_hello_flood_denies_no_one)
 
 	/* Let the daemon's heap settle on a first client, as the flood's is measured. */
 	assert_daemon_serves(&test_daemon);
-	rss_idle = process_rss_kib(test_daemon.pid);
+	rss_idle = process_rss_kib(daemon_worker_pid(&test_daemon));
 	attacker = fork_as(ATTACKER, flood, NULL, &result_fd);
 	ck_assert_int_eq(child_result(result_fd, 10000), 1);
 	rss_peak = rss_idle;
 	/* Into the flood, past the daemon's first Hello timeouts; a good client meanwhile. */
 	for (int i = 0; i < 30; i++) {
-		long v = process_rss_kib(test_daemon.pid);
+		long v = process_rss_kib(daemon_worker_pid(&test_daemon));
 		int n = daemon_fd_count(&test_daemon);
 
 		rss_peak = v > rss_peak ? v : rss_peak;
@@ -457,7 +457,7 @@ START_TEST(pre_hello_flood_denies_no_one)
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
 	                 test_daemon.idle_fds);
 	sleep_ms(1500); /* the daemon trims its heap at most every second */
-	rss_after = process_rss_kib(test_daemon.pid);
+	rss_after = process_rss_kib(daemon_worker_pid(&test_daemon));
 	printf("dos: flood: daemon RSS %ld KiB after\n", rss_after);
 	ck_assert_msg(rss_after - rss_idle < 4 * 1024 * RSS_SLACK,
 	              "daemon RSS %ld KiB after the flood, %ld KiB before", rss_after, rss_idle);
@@ -478,20 +478,20 @@ START_TEST(memory_is_given_back_after_sessions_end)
 	long rss_idle, rss_peak, rss_after;
 
 	assert_daemon_serves(&test_daemon);
-	rss_idle = process_rss_kib(test_daemon.pid);
+	rss_idle = process_rss_kib(daemon_worker_pid(&test_daemon));
 	for (int i = 0; i < N_HOLDERS; i++) {
 		fds[i] = raw_session(test_daemon.path);
 		rc_header(fds[i], sizeof(junk) + 100, M_SEND, 0, 2);
 		raw_write(fds[i], junk, sizeof(junk));
 	}
 	sleep_ms(300);
-	rss_peak = process_rss_kib(test_daemon.pid);
+	rss_peak = process_rss_kib(daemon_worker_pid(&test_daemon));
 	for (int i = 0; i < N_HOLDERS; i++)
 		close(fds[i]);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
 	                 test_daemon.idle_fds);
 	sleep_ms(1500); /* the daemon trims its heap at most every second */
-	rss_after = process_rss_kib(test_daemon.pid);
+	rss_after = process_rss_kib(daemon_worker_pid(&test_daemon));
 	printf("dos: %d sessions holding 900 KiB each: daemon RSS %ld KiB idle, %ld KiB with "
 	       "them, %ld KiB after\n",
 	       N_HOLDERS, rss_idle, rss_peak, rss_after);
@@ -693,11 +693,11 @@ hang_up_in(enum pause_state state)
 	reap(pid[1]);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
 	                 test_daemon.idle_fds);
-	cpu0 = process_cpu_ticks(test_daemon.pid);
+	cpu0 = process_cpu_ticks(daemon_worker_pid(&test_daemon));
 	child_start(&good, GOOD_UID, GOOD_UID, good_client);
 	child_finish(&good, &r);
 	sleep_ms(1500);
-	cpu1 = process_cpu_ticks(test_daemon.pid);
+	cpu1 = process_cpu_ticks(daemon_worker_pid(&test_daemon));
 	printf("dos: hang-up in state %d: daemon CPU %ld ticks in the next ~2 s\n", state,
 	       cpu1 - cpu0);
 	/* Spinning takes ~100 ticks a second; the good client's calls a few. */
@@ -811,7 +811,7 @@ START_TEST(unknown_fields_are_not_held)
 	long rss0, rss;
 
 	assert_daemon_serves(&test_daemon);
-	rss0 = process_rss_kib(test_daemon.pid);
+	rss0 = process_rss_kib(daemon_worker_pid(&test_daemon));
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		ProtobufCMessage *m;
 		uint64_t id;
@@ -826,7 +826,7 @@ START_TEST(unknown_fields_are_not_held)
 			                         sizes[i]);
 		if (m == NULL)
 			m = rc_reply(fds[i], &id, NULL, 500);
-		rss = process_rss_kib(test_daemon.pid);
+		rss = process_rss_kib(daemon_worker_pid(&test_daemon));
 		printf("dos: calls with 256 KiB of %zu-byte unknown fields: daemon RSS +%ld KiB\n",
 		       sizes[i], rss - rss0);
 		/* Two sessions of 16 waiting calls are charged 8 MiB; never the ~30 times that
@@ -861,7 +861,7 @@ START_TEST(repeated_fields_are_bounded)
 	Sockrpc__HelloRequest hq = SOCKRPC__HELLO_REQUEST__INIT;
 	size_t len = 1u << 20;
 	uint8_t *buf = malloc(SR_FRAME_HEADER_SIZE + len);
-	long rss0 = process_rss_kib(test_daemon.pid);
+	long rss0 = process_rss_kib(daemon_worker_pid(&test_daemon));
 	int fd = raw_session(test_daemon.path);
 	int64_t h = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	uint8_t *body = buf + SR_FRAME_HEADER_SIZE;
@@ -889,8 +889,8 @@ START_TEST(repeated_fields_are_bounded)
 	rc_expect_refused(fd);
 	close(fd);
 	free(buf);
-	ck_assert_msg(process_rss_kib(test_daemon.pid) - rss0 < 8 * 1024 * RSS_SLACK,
-	              "daemon RSS grew by %ld KiB", process_rss_kib(test_daemon.pid) - rss0);
+	ck_assert_msg(process_rss_kib(daemon_worker_pid(&test_daemon)) - rss0 < 8 * 1024 * RSS_SLACK,
+	              "daemon RSS grew by %ld KiB", process_rss_kib(daemon_worker_pid(&test_daemon)) - rss0);
 	assert_daemon_serves(&test_daemon);
 }
 END_TEST

@@ -348,9 +348,9 @@ START_TEST(shutdown_of_unconnected_datagram_socket_ends_waiting_receive)
 	ck_assert_msg(w.rc == 0 && w.len == 0, "receive: %d (%s), %zu bytes", w.rc,
 	    w.err.message, w.len);
 	/* The daemon is idle again: well under half a second of CPU in a second. */
-	before = process_cpu_ticks(test_daemon.pid);
+	before = process_cpu_ticks(daemon_worker_pid(&test_daemon));
 	sleep_ms(1000);
-	ck_assert_int_lt(process_cpu_ticks(test_daemon.pid) - before, 50);
+	ck_assert_int_lt(process_cpu_ticks(daemon_worker_pid(&test_daemon)) - before, 50);
 	sr_socket_free(s);
 	sr_client_close(c);
 }
