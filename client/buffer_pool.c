@@ -36,7 +36,7 @@ pooled_size(sr_client *c, int slot)
 }
 
 void *
-sr_pool_alloc(sr_client *c, size_t size)
+cl_pool_alloc(sr_client *c, size_t size)
 {
 	struct block *b = NULL;
 
@@ -71,14 +71,14 @@ sr_pool_alloc(sr_client *c, size_t size)
 }
 
 /*
- * Frees p (from sr_pool_alloc, or NULL) or keeps it for reuse; c may be NULL. A full
+ * Frees p (from cl_pool_alloc, or NULL) or keeps it for reuse; c may be NULL. A full
  * pool keeps the larger block: a pool of small blocks (the short replies a transfer
  * begins with) would otherwise turn every large block away for good, and each large
  * reply after would pay its page faults again (seen: a 2 GiB receive at a tenth of
  * its speed, one run in fifteen).
  */
 void
-sr_pool_free(sr_client *c, void *p)
+cl_pool_free(sr_client *c, void *p)
 {
 	if (p == NULL)
 		return;
@@ -105,17 +105,17 @@ sr_pool_free(sr_client *c, void *p)
 static void *
 pool_alloc_cb(void *c, size_t size)
 {
-	return sr_pool_alloc(c, size);
+	return cl_pool_alloc(c, size);
 }
 
 static void
 pool_free_cb(void *c, void *p)
 {
-	sr_pool_free(c, p);
+	cl_pool_free(c, p);
 }
 
 void
-sr_pool_init(sr_client *c)
+cl_pool_init(sr_client *c)
 {
 	pthread_mutex_init(&c->pool_mu, NULL);
 	c->pool_allocator.alloc = pool_alloc_cb;
@@ -124,7 +124,7 @@ sr_pool_init(sr_client *c)
 }
 
 void
-sr_pool_destroy(sr_client *c)
+cl_pool_destroy(sr_client *c)
 {
 	for (int i = 0; i < POOL_BLOCKS; i++)
 		if (c->pool[i] != NULL)

@@ -37,7 +37,7 @@
 /*
  * One call sent and not yet answered. A call that waits for its reply keeps it on
  * its stack; one only started (ctx->started) has it on the heap, owned by whoever
- * collects it (sr_call_finish) or gives it up (sr_call_abandon).
+ * collects it (cl_call_finish) or gives it up (cl_call_abandon).
  */
 struct pending {
 	uint64_t id;
@@ -48,7 +48,7 @@ struct pending {
 	bool failed;		/* done with err instead of a reply */
 	bool orphan;		/* abandoned: freed when its reply arrives */
 	sr_error err;
-	uint8_t *body;		/* the reply message, from sr_pool_alloc() by the reader */
+	uint8_t *body;		/* the reply message, from cl_pool_alloc() by the reader */
 	size_t len;
 	uint64_t arrival;	/* order in which replies were read, from 1 */
 	struct pending *next;
@@ -117,7 +117,7 @@ sr_client_open(const char *path, sr_error *err)
 			path = sr_default_socket_path();
 	}
 	if (strlen(path) >= sizeof(sun.sun_path)) {
-		sr_seterr(err, SR_EINVAL, 0, "socket path too long: %s", path);
+		cl_seterr(err, SR_EINVAL, 0, "socket path too long: %s", path);
 		return NULL;
 	}
 	if ((c = client_new(path, err)) == NULL)
@@ -128,8 +128,8 @@ sr_client_open(const char *path, sr_error *err)
 	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
 		saved = errno;
-		sr_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
-		    sr_errno_text(saved, ebuf, sizeof(ebuf)));
+		cl_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
+		    cl_errno_text(saved, ebuf, sizeof(ebuf)));
 		free_client(c);
 		return NULL;
 	}
@@ -142,7 +142,7 @@ sr_client_open(const char *path, sr_error *err)
  * tests and fuzzing, which bring their own daemon.
  */
 sr_client *
-sr_client_adopt(int fd, sr_error *err)
+cl_client_adopt(int fd, sr_error *err)
 {
 	sr_client *c;
 
@@ -160,7 +160,7 @@ client_new(const char *path, sr_error *err)
 	sr_client *c;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return NULL;
 	}
 	c->fd = c->reply_fd = c->passed_fd = -1;
@@ -172,7 +172,7 @@ client_new(const char *path, sr_error *err)
 	snprintf(c->path, sizeof(c->path), "%s", path);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->write_mu, NULL);
-	sr_pool_init(c);
+	cl_pool_init(c);
 	return c;
 }
 
@@ -217,15 +217,15 @@ sr_client_close(sr_client *c)
 	if (c == NULL)
 		return;
 	for (s = c->sockets; s != NULL; s = s->next) {
-		sr_window_forget(s);
-		sr_ahead_forget(s);
+		cl_window_forget(s);
+		cl_ahead_forget(s);
 	}
 	pthread_mutex_lock(&c->mu);
 	for (s = c->sockets; s != NULL; s = next) {
 		next = s->next;
 		s->client = NULL;
 		s->prev = s->next = NULL;
-		sr_state_mark_closed(&s->state);
+		cl_state_mark_closed(&s->state);
 	}
 	c->sockets = NULL;
 	pthread_mutex_unlock(&c->mu);
@@ -233,7 +233,7 @@ sr_client_close(sr_client *c)
 }
 
 int64_t
-sr_now_ms(void)
+cl_now_ms(void)
 {
 	struct timespec ts;
 
@@ -243,13 +243,13 @@ sr_now_ms(void)
 
 /* A deadline `ms` from now; negative ms means none. */
 int64_t
-sr_deadline_after(int64_t ms)
+cl_deadline_after(int64_t ms)
 {
-	return ms < 0 ? SR_NO_DEADLINE : sr_now_ms() + ms;
+	return ms < 0 ? CL_NO_DEADLINE : cl_now_ms() + ms;
 }
 
 void
-sr_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline, sr_error *err)
+cl_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline, sr_error *err)
 {
 	memset(ctx, 0, sizeof(*ctx));
 	ctx->client = c;
@@ -265,7 +265,7 @@ sr_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
  * through the message descriptor so this works for every method.
  */
 void
-sr_call_done(const ProtobufCMessage *reply, void *closure_data)
+cl_call_done(const ProtobufCMessage *reply, void *closure_data)
 {
 	struct call_ctx *ctx = closure_data;
 	const ProtobufCFieldDescriptor *f;
@@ -288,13 +288,13 @@ sr_call_done(const ProtobufCMessage *reply, void *closure_data)
 		state = *(Sockrpc__SocketState *const *)((const char *)reply + f->offset);
 
 	if (state != NULL && ctx->socket != NULL) {
-		if (sr_state_from_wire(&fresh, state, &e) == -1) {
-			sr_call_violation(ctx, "%s", e.message);
+		if (cl_state_from_wire(&fresh, state, &e) == -1) {
+			cl_call_violation(ctx, "%s", e.message);
 			return;
 		}
 		/* A new handle (sr_socket_new) learns its id from this state. */
 		if (ctx->socket->handle != 0 && fresh.id != ctx->socket->handle) {
-			sr_call_violation(ctx, "sockrpcd answered for handle %ld with the state of "
+			cl_call_violation(ctx, "sockrpcd answered for handle %ld with the state of "
 			    "handle %ld", ctx->socket->handle, fresh.id);
 			return;
 		}
@@ -308,7 +308,7 @@ sr_call_done(const ProtobufCMessage *reply, void *closure_data)
 		pthread_mutex_unlock(&ctx->client->mu);
 	}
 	if (st != NULL && st->code != SOCKRPC__CODE__OK) {
-		sr_seterr_status(ctx->err, st);
+		cl_seterr_status(ctx->err, st);
 		ctx->failed = true;
 		return;
 	}
@@ -321,7 +321,7 @@ sr_call_done(const ProtobufCMessage *reply, void *closure_data)
  * connection (nothing the daemon says after it can be trusted).
  */
 void
-sr_call_violation(struct call_ctx *ctx, const char *fmt, ...)
+cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
 {
 	sr_error e;
 	va_list ap;
@@ -331,8 +331,8 @@ sr_call_violation(struct call_ctx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e.message, sizeof(e.message), fmt, ap);
 	va_end(ap);
-	sr_client_fail(ctx->client, &e);
-	sr_copyerr(ctx->err, &e);
+	cl_client_fail(ctx->client, &e);
+	cl_copyerr(ctx->err, &e);
 	ctx->failed = true;
 }
 
@@ -342,7 +342,7 @@ sr_call_violation(struct call_ctx *ctx, const char *fmt, ...)
  * negative handle id, a port out of 0-65535.
  */
 int
-sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
+cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
 {
 	int family, type, protocol, how = -1;
 
@@ -351,19 +351,19 @@ sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
 	    enum_protocol_to_host(in->protocol, &protocol) == -1 ||
 	    (in->shutdown_reason != -1 &&
 	    enum_shutdown_to_host(in->shutdown_reason, &how) == -1)) {
-		sr_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with an unknown "
+		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with an unknown "
 		    "family, type, protocol or shutdown (%d, %d, %d, %d)", (int)in->family,
 		    (int)in->type, (int)in->protocol, (int)in->shutdown_reason);
 		return -1;
 	}
 	if (in->id < 0 || in->id > LONG_MAX) {
-		sr_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with handle id %lld",
+		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with handle id %lld",
 		    (long long)in->id);
 		return -1;
 	}
 	/* An AF_UNIX socket has no port: sockrpcd echoes what connect was given. */
 	if (family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
-		sr_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with port %d",
+		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with port %d",
 		    (int)in->port);
 		return -1;
 	}
@@ -388,7 +388,7 @@ sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
 
 /* The state of a handle whose session is over (or that was closed). */
 void
-sr_state_mark_closed(sr_state *st)
+cl_state_mark_closed(sr_state *st)
 {
 	st->is_closed = true;
 	st->is_client = st->is_bound = false;
@@ -396,12 +396,12 @@ sr_state_mark_closed(sr_state *st)
 }
 
 void
-sr_client_attach(sr_client *c, sr_socket *s)
+cl_client_attach(sr_client *c, sr_socket *s)
 {
 	pthread_mutex_lock(&c->mu);
 	s->client = c;
 	if (c->broken) /* its session ended after the reply that made it */
-		sr_state_mark_closed(&s->state);
+		cl_state_mark_closed(&s->state);
 	s->prev = NULL;
 	s->next = c->sockets;
 	if (c->sockets != NULL)
@@ -411,7 +411,7 @@ sr_client_attach(sr_client *c, sr_socket *s)
 }
 
 void
-sr_client_detach(sr_client *c, sr_socket *s)
+cl_client_detach(sr_client *c, sr_socket *s)
 {
 	pthread_mutex_lock(&c->mu);
 	if (s->prev != NULL)
@@ -430,7 +430,7 @@ sr_client_detach(sr_client *c, sr_socket *s)
  * A closed one's id may come again: sockrpcd never reuses ids, but need not promise it.
  */
 bool
-sr_client_holds(sr_client *c, long handle)
+cl_client_holds(sr_client *c, long handle)
 {
 	sr_socket *s;
 
@@ -444,7 +444,7 @@ sr_client_holds(sr_client *c, long handle)
 
 /* Breaks the connection for good (first reason wins): see client_break(). */
 void
-sr_client_fail(sr_client *c, const sr_error *why)
+cl_client_fail(sr_client *c, const sr_error *why)
 {
 	pthread_mutex_lock(&c->mu);
 	client_break(c, why);
@@ -453,13 +453,13 @@ sr_client_fail(sr_client *c, const sr_error *why)
 
 /* Returns -1 with the reason in *err if the connection is broken, else 0. */
 int
-sr_client_broken(sr_client *c, sr_error *err)
+cl_client_broken(sr_client *c, sr_error *err)
 {
 	int rc = 0;
 
 	pthread_mutex_lock(&c->mu);
 	if (c->broken) {
-		sr_copyerr(err, &c->broken_err);
+		cl_copyerr(err, &c->broken_err);
 		rc = -1;
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -472,7 +472,7 @@ sr_client_broken(sr_client *c, sr_error *err)
  * an ioctl, no round trip. Skipped while a thread reads replies: it will see the end.
  */
 void
-sr_client_notice_hangup(sr_client *c)
+cl_client_notice_hangup(sr_client *c)
 {
 	struct pollfd pfd[2];
 	short gone = POLLHUP | POLLERR | POLLRDHUP;
@@ -490,7 +490,7 @@ sr_client_notice_hangup(sr_client *c)
 	if (poll(pfd, (nfds_t)n, 0) > 0 &&
 	    ((pfd[0].revents & gone) || (n > 1 && (pfd[1].revents & gone))) &&
 	    ioctl(c->reply_fd, FIONREAD, &queued) == 0 && queued == 0) {
-		sr_seterr(&e, SR_EDAEMON, 0, "daemon closed the connection");
+		cl_seterr(&e, SR_EDAEMON, 0, "daemon closed the connection");
 		client_break(c, &e);
 	}
 	pthread_mutex_unlock(&c->mu);
@@ -518,7 +518,7 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	sr_client *c = ctx->client;
 
 	if (r->major != SR_PROTOCOL_MAJOR) {
-		sr_seterr(ctx->err, SR_EPROTO, 0,
+		cl_seterr(ctx->err, SR_EPROTO, 0,
 		    "sockrpcd speaks protocol %u.%u, this library %u.%u", r->major, r->minor,
 		    SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
 		ctx->failed = true;
@@ -535,13 +535,13 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	c->max_handles = r->max_handles;
 	if (r->reply_channel) {
 		if (c->passed_fd == -1) {
-			sr_seterr(ctx->err, SR_EPROTO, 0,
+			cl_seterr(ctx->err, SR_EPROTO, 0,
 			    "sockrpcd's Hello reply came without its reply channel");
 			ctx->failed = true;
 			return;
 		}
 		if (!is_unix_stream(c->passed_fd)) {
-			sr_seterr(ctx->err, SR_EPROTO, 0,
+			cl_seterr(ctx->err, SR_EPROTO, 0,
 			    "sockrpcd's reply channel is not a Unix stream socket");
 			ctx->failed = true;
 			return;
@@ -557,7 +557,7 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 static void
 hello_done(const Sockrpc__HelloReply *reply, void *closure_data)
 {
-	sr_call_done((const ProtobufCMessage *)reply, closure_data);
+	cl_call_done((const ProtobufCMessage *)reply, closure_data);
 }
 
 static int
@@ -572,7 +572,7 @@ client_hello(sr_client *c, sr_error *err)
 	req.minor = SR_PROTOCOL_MINOR;
 	req.client_name = name;
 	req.reply_channel = true; /* replies on their own socket: see HelloReply */
-	sr_call_init(&ctx, c, NULL, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, c, NULL, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	ctx.take = hello_take;
 	sockrpc__sock_rpc__hello(&c->service, &req, hello_done, &ctx);
 	return ctx.failed ? -1 : 0;
@@ -582,7 +582,7 @@ client_hello(sr_client *c, sr_error *err)
  * ProtobufCService.invoke: frame the request, send it, wait for its reply,
  * unpack it as the method's output type, hand it to the closure and free it.
  * closure_data is always a struct call_ctx (see internal.h). With ctx->started
- * set the call is only sent: *ctx->started receives it, for sr_call_finish(), and
+ * set the call is only sent: *ctx->started receives it, for cl_call_finish(), and
  * closure is not used (it may be NULL); if it cannot even be sent, ctx says why.
  */
 static void
@@ -595,7 +595,7 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
 
 	if (ctx->started != NULL) {
 		if ((p = malloc(sizeof(*p))) == NULL) {
-			sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+			cl_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
 			ctx->failed = true;
 			return;
 		}
@@ -616,14 +616,14 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
  * deadline, passing this one is no fault of the daemon. Returns whether it is done.
  */
 bool
-sr_call_wait_until(sr_client *c, struct pending *p, int64_t deadline)
+cl_call_wait_until(sr_client *c, struct pending *p, int64_t deadline)
 {
 	return call_wait(c, p, deadline, true);
 }
 
 /* True when a started call's reply (or failure) is in: finishing it will not wait. */
 bool
-sr_call_ready(sr_client *c, struct pending *p)
+cl_call_ready(sr_client *c, struct pending *p)
 {
 	bool done;
 
@@ -635,13 +635,13 @@ sr_call_ready(sr_client *c, struct pending *p)
 
 /*
  * Waits for a call begun with ctx->started (until ctx->deadline), hands its reply to
- * sr_call_done() with ctx, and frees p.
+ * cl_call_done() with ctx, and frees p.
  */
 void
-sr_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx)
+cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx)
 {
 	call_wait(c, p, ctx->deadline, false);
-	call_finish(c, p, sr_call_done, ctx);
+	call_finish(c, p, cl_call_done, ctx);
 	pending_free(p);
 }
 
@@ -650,11 +650,11 @@ sr_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx)
  * reply arrives (or the connection breaks). sr_client_close() frees what is left.
  */
 void
-sr_call_abandon(sr_client *c, struct pending *p)
+cl_call_abandon(sr_client *c, struct pending *p)
 {
 	pthread_mutex_lock(&c->mu);
 	if (p->done) {
-		sr_pool_free(c, p->body);
+		cl_pool_free(c, p->body);
 		pending_free(p);
 	} else {
 		p->orphan = true;
@@ -717,14 +717,14 @@ frame_pack(sr_client *c, struct pending *p, const ProtobufCMessage *input, size_
 	body = protobuf_c_message_get_packed_size(packed) + key_len;
 	if (body + payload->len > c->max_frame) {
 		p->done = p->failed = true;
-		sr_seterr(&p->err, SR_ELIMIT, 0,
+		cl_seterr(&p->err, SR_ELIMIT, 0,
 		    "request of %zu bytes is larger than the daemon's limit of %u",
 		    body + payload->len, (unsigned)c->max_frame);
 		return NULL;
 	}
 	if ((frame = malloc(SR_FRAME_HEADER_SIZE + body)) == NULL) {
 		p->done = p->failed = true;
-		sr_seterr(&p->err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(&p->err, SR_ELIMIT, ENOMEM, "out of memory");
 		return NULL;
 	}
 	protobuf_c_message_pack(packed, frame + SR_FRAME_HEADER_SIZE);
@@ -771,7 +771,7 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 	ProtobufCBinaryData *borrowed;
 
 	if (p->failed) {
-		sr_copyerr(ctx->err, &p->err);
+		cl_copyerr(ctx->err, &p->err);
 		closure(NULL, ctx);
 		return;
 	}
@@ -779,23 +779,23 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 	reply = sr_payload_unpack(out_desc, &c->pool_allocator, p->body, p->len, &borrowed);
 	ctx->payload_block = borrowed != NULL ? p->body : NULL;
 	if (borrowed == NULL)
-		sr_pool_free(c, p->body);
+		cl_pool_free(c, p->body);
 	p->body = NULL;
 	if (reply == NULL) {
 		sr_error e;
 
-		sr_seterr(&e, SR_EPROTO, 0, "undecodable %s from sockrpcd", out_desc->name);
+		cl_seterr(&e, SR_EPROTO, 0, "undecodable %s from sockrpcd", out_desc->name);
 		pthread_mutex_lock(&c->mu);
 		client_break(c, &e);
 		pthread_mutex_unlock(&c->mu);
-		sr_copyerr(ctx->err, &e);
+		cl_copyerr(ctx->err, &e);
 		closure(NULL, ctx);
 		return;
 	}
 	ctx->arrival = p->arrival;
 	closure(reply, ctx);
 	sr_payload_free_unpacked(reply, &c->pool_allocator, borrowed);
-	sr_pool_free(c, ctx->payload_block); /* unless take() kept it */
+	cl_pool_free(c, ctx->payload_block); /* unless take() kept it */
 	ctx->payload_block = NULL;
 }
 
@@ -896,8 +896,8 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 				if (q->id == h.call_id)
 					break;
 			if (q == NULL || q->method != h.method) {
-				sr_pool_free(c, body);
-				sr_seterr(&e, SR_EPROTO, 0,
+				cl_pool_free(c, body);
+				cl_seterr(&e, SR_EPROTO, 0,
 				    "reply from sockrpcd matches no call (id %llu, method %u)",
 				    (unsigned long long)h.call_id, (unsigned)h.method);
 				client_break(c, &e);
@@ -905,7 +905,7 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 			}
 			unlink_pending(c, q);
 			if (q->orphan) {
-				sr_pool_free(c, body);
+				cl_pool_free(c, body);
 				pending_free(q);
 				continue;
 			}
@@ -917,7 +917,7 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 				pthread_cond_signal(&q->cond);
 			continue;
 		}
-		if (deadline == SR_NO_DEADLINE) {
+		if (deadline == CL_NO_DEADLINE) {
 			pthread_cond_wait(&p->cond, &c->mu);
 			continue;
 		}
@@ -926,7 +926,7 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 		if (pthread_cond_timedwait(&p->cond, &c->mu, &ts) == ETIMEDOUT && !p->done) {
 			if (soft)
 				break;
-			sr_seterr(&e, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
+			cl_seterr(&e, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
 			client_break(c, &e);
 		}
 	}
@@ -968,7 +968,7 @@ client_break(sr_client *c, const sr_error *why)
 		/* The session is over on both sides: the daemon closes every handle of a
 		 * session that ends, and this one ends when its connection does. */
 		for (s = c->sockets; s != NULL; s = s->next)
-			sr_state_mark_closed(&s->state);
+			cl_state_mark_closed(&s->state);
 	}
 	for (q = c->pending; q != NULL; q = next) {
 		next = q->next;
@@ -1011,13 +1011,13 @@ write_all(int fd, struct iovec *iov, int n_iov, int64_t deadline, sr_error *err)
 			if (io_wait(fd, POLLOUT, deadline) == 0)
 				continue;
 			if (errno == ETIMEDOUT) {
-				sr_seterr(err, SR_EDAEMON, ETIMEDOUT,
+				cl_seterr(err, SR_EDAEMON, ETIMEDOUT,
 				    "daemon did not take the request in time");
 				return -1;
 			}
 		}
-		sr_seterr(err, SR_EDAEMON, errno, "writing to sockrpcd: %s",
-		    sr_errno_text(errno, ebuf, sizeof(ebuf)));
+		cl_seterr(err, SR_EDAEMON, errno, "writing to sockrpcd: %s",
+		    cl_errno_text(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	return 0;
@@ -1096,20 +1096,20 @@ recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap,
 			continue;
 		}
 		if (n == 0) {
-			sr_seterr(err, SR_EDAEMON, 0, "daemon closed the connection");
+			cl_seterr(err, SR_EDAEMON, 0, "daemon closed the connection");
 			return -1;
 		}
 		if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
 			break;
-		if (deadline != SR_NO_DEADLINE && sr_now_ms() >= deadline) {
-			sr_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
+		if (deadline != CL_NO_DEADLINE && cl_now_ms() >= deadline) {
+			cl_seterr(err, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
 			return READ_LATE;
 		}
 	}
 	if (*len >= need)
 		return 0;
-	sr_seterr(err, SR_EDAEMON, errno, "reading from sockrpcd: %s",
-	    sr_errno_text(errno, ebuf, sizeof(ebuf)));
+	cl_seterr(err, SR_EDAEMON, errno, "reading from sockrpcd: %s",
+	    cl_errno_text(errno, ebuf, sizeof(ebuf)));
 	return -1;
 }
 
@@ -1135,7 +1135,7 @@ fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
 		if (cap < c->rlen + READ_CHUNK / 4)
 			cap = c->rlen + READ_CHUNK;
 		if ((grown = realloc(c->rbuf, cap)) == NULL) {
-			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 			return -1;
 		}
 		c->rbuf = grown;
@@ -1159,7 +1159,7 @@ unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body,
 		uint8_t *grown = realloc(c->rbuf, need);
 
 		if (grown == NULL) {
-			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 			return -1;
 		}
 		c->rbuf = grown;
@@ -1173,7 +1173,7 @@ unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body,
 }
 
 /*
- * Reads one reply frame; *body is from sr_pool_alloc() (h->length bytes). A body
+ * Reads one reply frame; *body is from cl_pool_alloc() (h->length bytes). A body
  * larger than the read buffer's chunk is received straight into *body, after what the
  * buffer holds of it, rather than through the buffer (a copy less, and no buffer that
  * size kept).
@@ -1192,11 +1192,11 @@ read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **
 	frame_header_decode(c->rbuf + c->roff, h);
 	if (frame_header_check(h, c->max_frame, sockrpc__sock_rpc__descriptor.n_methods, 1,
 	    &why) == -1) {
-		sr_seterr(err, SR_EPROTO, 0, "bad frame from sockrpcd: %s", why);
+		cl_seterr(err, SR_EPROTO, 0, "bad frame from sockrpcd: %s", why);
 		return -1;
 	}
-	if ((*body = sr_pool_alloc(c, h->length)) == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+	if ((*body = cl_pool_alloc(c, h->length)) == NULL) {
+		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return -1;
 	}
 	have = c->rlen - c->roff - SR_FRAME_HEADER_SIZE;
@@ -1214,7 +1214,7 @@ read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **
 			rc = -1;
 	}
 	if (rc != 0) {
-		sr_pool_free(c, *body);
+		cl_pool_free(c, *body);
 		*body = NULL;
 	}
 	return rc;
@@ -1230,8 +1230,8 @@ io_wait(int fd, short events, int64_t deadline)
 
 	for (;;) {
 		left = -1;
-		if (deadline != SR_NO_DEADLINE) {
-			left = deadline - sr_now_ms();
+		if (deadline != CL_NO_DEADLINE) {
+			left = deadline - cl_now_ms();
 			if (left <= 0) {
 				errno = ETIMEDOUT;
 				return -1;
@@ -1265,7 +1265,7 @@ free_client(sr_client *c)
 		close(c->fd);
 	pthread_mutex_destroy(&c->mu);
 	pthread_mutex_destroy(&c->write_mu);
-	sr_pool_destroy(c);
+	cl_pool_destroy(c);
 	free(c->rbuf);
 	free(c);
 }

@@ -25,14 +25,14 @@
  * Name resolution has no per-handle timeout: the daemon's resolver gives up
  * well before 120 s (evdns: a few attempts of 5 s each).
  */
-#define SR_NO_DEADLINE		(-1)
-#define SR_FIXED_DEADLINE_MS	30000
-#define SR_WAIT_MARGIN_MS	5000
+#define CL_NO_DEADLINE		(-1)
+#define CL_FIXED_DEADLINE_MS	30000
+#define CL_WAIT_MARGIN_MS	5000
 #define READ_TICK_MS		250	/* how often a blocked reader checks its deadline */
-#define SR_RESOLVE_DEADLINE_MS	120000
-#define SR_CONNECT_DEFAULT_MS	300000	/* the daemon's default, as Blade's */
+#define CL_RESOLVE_DEADLINE_MS	120000
+#define CL_CONNECT_DEFAULT_MS	300000	/* the daemon's default, as Blade's */
 /* How long close and shutdown wait for write-behind sends that make no progress. */
-#define SR_LINGER_MS		5000
+#define CL_LINGER_MS		5000
 
 /*
  * The most the library takes from a daemon, whatever its Hello announces: the
@@ -102,7 +102,7 @@ struct sr_socket {
 struct call_ctx {
 	sr_client *client;
 	sr_socket *socket;	/* whose state the reply's `state` updates, or NULL */
-	int64_t deadline;	/* CLOCK_MONOTONIC ms, or SR_NO_DEADLINE */
+	int64_t deadline;	/* CLOCK_MONOTONIC ms, or CL_NO_DEADLINE */
 	sr_error *err;		/* may be NULL */
 	bool failed;
 	void (*take)(const ProtobufCMessage *reply, struct call_ctx *ctx);
@@ -116,59 +116,59 @@ struct call_ctx {
 };
 
 /* client.c */
-sr_client *sr_client_adopt(int fd, sr_error *err);
-int64_t	 sr_now_ms(void);
-int64_t	 sr_deadline_after(int64_t ms);
-void	 sr_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
+sr_client *cl_client_adopt(int fd, sr_error *err);
+int64_t	 cl_now_ms(void);
+int64_t	 cl_deadline_after(int64_t ms);
+void	 cl_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
 	    sr_error *err);
-void	 sr_call_done(const ProtobufCMessage *reply, void *closure_data);
-void	 sr_call_violation(struct call_ctx *ctx, const char *fmt, ...)
+void	 cl_call_done(const ProtobufCMessage *reply, void *closure_data);
+void	 cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3)));
-int	 sr_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
-void	 sr_state_mark_closed(sr_state *st);
-void	 sr_client_attach(sr_client *c, sr_socket *s);
-void	 sr_client_detach(sr_client *c, sr_socket *s);
-bool	 sr_client_holds(sr_client *c, long handle);
-void	 sr_client_fail(sr_client *c, const sr_error *why);
-void	 sr_client_notice_hangup(sr_client *c);
-int	 sr_client_broken(sr_client *c, sr_error *err);
-bool	 sr_call_ready(sr_client *c, struct pending *p);
-bool	 sr_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
-void	 sr_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
-void	 sr_call_abandon(sr_client *c, struct pending *p);
+int	 cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
+void	 cl_state_mark_closed(sr_state *st);
+void	 cl_client_attach(sr_client *c, sr_socket *s);
+void	 cl_client_detach(sr_client *c, sr_socket *s);
+bool	 cl_client_holds(sr_client *c, long handle);
+void	 cl_client_fail(sr_client *c, const sr_error *why);
+void	 cl_client_notice_hangup(sr_client *c);
+int	 cl_client_broken(sr_client *c, sr_error *err);
+bool	 cl_call_ready(sr_client *c, struct pending *p);
+bool	 cl_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
+void	 cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
+void	 cl_call_abandon(sr_client *c, struct pending *p);
 
-/* buffer_pool.c: blocks from sr_pool_alloc() go back through sr_pool_free() */
-void	 sr_pool_init(sr_client *c);
-void	 sr_pool_destroy(sr_client *c);
-void	*sr_pool_alloc(sr_client *c, size_t size);
-void	 sr_pool_free(sr_client *c, void *p);
+/* buffer_pool.c: blocks from cl_pool_alloc() go back through cl_pool_free() */
+void	 cl_pool_init(sr_client *c);
+void	 cl_pool_destroy(sr_client *c);
+void	*cl_pool_alloc(sr_client *c, size_t size);
+void	 cl_pool_free(sr_client *c, void *p);
 
 /* send_window.c */
-long	 sr_window_send(sr_socket *s, const void *data, size_t len, sr_error *err);
-int	 sr_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err);
-void	 sr_window_forget(sr_socket *s);
-void	 sr_window_free(sr_socket *s);
+long	 cl_window_send(sr_socket *s, const void *data, size_t len, sr_error *err);
+int	 cl_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err);
+void	 cl_window_forget(sr_socket *s);
+void	 cl_window_free(sr_socket *s);
 
 /* receive_ahead.c */
-void	 sr_ahead_start(sr_socket *s, long length);
-int	 sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
+void	 cl_ahead_start(sr_socket *s, long length);
+int	 cl_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 	    sr_error *err);
-void	 sr_ahead_forget(sr_socket *s);
-void	 sr_ahead_free(sr_socket *s);
+void	 cl_ahead_forget(sr_socket *s);
+void	 cl_ahead_free(sr_socket *s);
 
 /* socket.c */
-enum sr_wait_kind { WAIT_RECEIVE, WAIT_SEND };
-int64_t	 sr_wait_deadline(sr_socket *s, enum sr_wait_kind kind);
+enum cl_wait_kind { WAIT_RECEIVE, WAIT_SEND };
+int64_t	 cl_wait_deadline(sr_socket *s, enum cl_wait_kind kind);
 
 /* errors.c */
-void	 sr_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
+void	 cl_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
 	    __attribute__((format(printf, 4, 5)));
-void	 sr_seterr_status(sr_error *err, const Sockrpc__Status *st);
-void	 sr_copyerr(sr_error *dst, const sr_error *src);
-const char *sr_errno_text(int e, char *buf, size_t len);
-int	 sr_errno_from_name(const char *name, int fallback);
+void	 cl_seterr_status(sr_error *err, const Sockrpc__Status *st);
+void	 cl_copyerr(sr_error *dst, const sr_error *src);
+const char *cl_errno_text(int e, char *buf, size_t len);
+int	 cl_errno_from_name(const char *name, int fallback);
 
 /* constants.c */
-const char *sr_constant_name(const char *prefix, long value);
+const char *cl_constant_name(const char *prefix, long value);
 
 #endif

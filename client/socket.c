@@ -15,11 +15,11 @@
 #include "enums.h"
 #include "internal.h"
 
-/* Typed closures for the generated stubs; all forward to sr_call_done(). */
+/* Typed closures for the generated stubs; all forward to cl_call_done(). */
 #define CLOSURE(fn, Type)                                                      \
 	static void fn(const Type *reply, void *data)                          \
 	{                                                                      \
-		sr_call_done((const ProtobufCMessage *)reply, data);           \
+		cl_call_done((const ProtobufCMessage *)reply, data);           \
 	}
 CLOSURE(socket_done, Sockrpc__SocketReply)
 CLOSURE(connect_done, Sockrpc__ConnectReply)
@@ -87,7 +87,7 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 	int wire;
 
 	if (c == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no client");
+		cl_seterr(err, SR_EINVAL, 0, "no client");
 		return NULL;
 	}
 	if (family_to_wire(family, &wire, err) == -1)
@@ -96,13 +96,13 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 	if (type == 0)
 		type = SOCK_STREAM;
 	if (enum_type_from_host(type, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "socket type %d is not supported by sockrpc",
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "socket type %d is not supported by sockrpc",
 		    type);
 		return NULL;
 	}
 	req.type = wire;
 	if (enum_protocol_from_host(protocol, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "protocol %d is not supported by sockrpc",
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "protocol %d is not supported by sockrpc",
 		    protocol);
 		return NULL;
 	}
@@ -110,22 +110,22 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 
 	if ((s = socket_alloc(err)) == NULL)
 		return NULL;
-	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	s->client = c;
 	sockrpc__sock_rpc__socket(&c->service, &req, socket_done, &ctx);
 	/* Without a state there is no handle id to use; one id twice would make two
 	 * handles share a socket. */
 	if (!ctx.failed && s->state.id == 0)
-		sr_call_violation(&ctx, "SocketReply without a handle state");
-	else if (!ctx.failed && sr_client_holds(c, s->state.id))
-		sr_call_violation(&ctx, "sockrpcd gave a new socket handle %ld, already in use",
+		cl_call_violation(&ctx, "SocketReply without a handle state");
+	else if (!ctx.failed && cl_client_holds(c, s->state.id))
+		cl_call_violation(&ctx, "sockrpcd gave a new socket handle %ld, already in use",
 		    s->state.id);
 	if (ctx.failed) {
 		socket_release(s);
 		return NULL;
 	}
 	s->handle = s->state.id;
-	sr_client_attach(c, s);
+	cl_client_attach(c, s);
 	return s;
 }
 
@@ -143,11 +143,11 @@ sr_connect(sr_socket *s, const char *host, int port, int timeout_ms, sr_error *e
 	req.port = port;
 	req.timeout_ms = timeout_ms;
 	if (timeout_ms == 0)
-		deadline = SR_NO_DEADLINE;
+		deadline = CL_NO_DEADLINE;
 	else
-		deadline = sr_deadline_after((int64_t)(timeout_ms < 0 ? SR_CONNECT_DEFAULT_MS :
-		    timeout_ms) + SR_WAIT_MARGIN_MS);
-	sr_call_init(&ctx, s->client, s, deadline, err);
+		deadline = cl_deadline_after((int64_t)(timeout_ms < 0 ? CL_CONNECT_DEFAULT_MS :
+		    timeout_ms) + CL_WAIT_MARGIN_MS);
+	cl_call_init(&ctx, s->client, s, deadline, err);
 	sockrpc__sock_rpc__connect(&s->client->service, &req, connect_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -163,7 +163,7 @@ sr_bind(sr_socket *s, int port, const char *host, sr_error *err)
 	req.handle = s->handle;
 	req.port = port;
 	req.host = (char *)(host != NULL ? host : "");
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__bind(&s->client->service, &req, bind_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -178,7 +178,7 @@ sr_listen(sr_socket *s, int queue_length, sr_error *err)
 		return -1;
 	req.handle = s->handle;
 	req.queue_length = queue_length;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__listen(&s->client->service, &req, listen_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -192,15 +192,15 @@ accept_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	sr_error e;
 
 	if (r->accepted == NULL || r->accepted->id == 0) {
-		sr_call_violation(ctx, "AcceptReply without the accepted handle");
+		cl_call_violation(ctx, "AcceptReply without the accepted handle");
 		return;
 	}
-	if (sr_state_from_wire(&st, r->accepted, &e) == -1) {
-		sr_call_violation(ctx, "%s", e.message);
+	if (cl_state_from_wire(&st, r->accepted, &e) == -1) {
+		cl_call_violation(ctx, "%s", e.message);
 		return;
 	}
-	if (st.id == ctx->socket->handle || sr_client_holds(ctx->client, st.id)) {
-		sr_call_violation(ctx, "sockrpcd gave an accepted handle %ld, already in use",
+	if (st.id == ctx->socket->handle || cl_client_holds(ctx->client, st.id)) {
+		cl_call_violation(ctx, "sockrpcd gave an accepted handle %ld, already in use",
 		    st.id);
 		return;
 	}
@@ -222,7 +222,7 @@ sr_accept(sr_socket *s, sr_error *err)
 	if ((accepted = socket_alloc(err)) == NULL)
 		return NULL;
 	req.handle = s->handle;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
+	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = accept_take;
 	ctx.out = accepted;
 	sockrpc__sock_rpc__accept(&s->client->service, &req, accept_done, &ctx);
@@ -230,7 +230,7 @@ sr_accept(sr_socket *s, sr_error *err)
 		socket_release(accepted);
 		return NULL;
 	}
-	sr_client_attach(s->client, accepted);
+	cl_client_attach(s->client, accepted);
 	return accepted;
 }
 
@@ -249,14 +249,14 @@ sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
 	if (usable(s, err) == -1)
 		return -1;
 	if (enum_msg_flags_from_host(flags, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
 		    (unsigned)flags);
 		return -1;
 	}
 	pthread_mutex_lock(&s->send_mu);
 	if (len > 0 && overlaps(s, flags, true))
-		n = sr_window_send(s, data, len, err);
-	else if (sr_window_drain(s, -1, err) == -1)
+		n = cl_window_send(s, data, len, err);
+	else if (cl_window_drain(s, -1, err) == -1)
 		n = -1;
 	else
 		n = send_now(s, data, len, wire, err);
@@ -276,7 +276,7 @@ sr_send_file(sr_socket *s, int fd, sr_error *err)
 		return -1;
 	limit = payload_limit(s);
 	if ((buf = malloc((size_t)limit)) == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return -1;
 	}
 	for (;;) {
@@ -284,8 +284,8 @@ sr_send_file(sr_socket *s, int fd, sr_error *err)
 		if (got == -1 && errno == EINTR)
 			continue;
 		if (got == -1) {
-			sr_seterr(err, SR_EOS, errno, "reading the file to send: %s",
-			    sr_errno_text(errno, ebuf, sizeof(ebuf)));
+			cl_seterr(err, SR_EOS, errno, "reading the file to send: %s",
+			    cl_errno_text(errno, ebuf, sizeof(ebuf)));
 			total = total > 0 ? total : -1;
 			break;
 		}
@@ -321,11 +321,11 @@ sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr
 	if (usable(s, err) == -1)
 		return -1;
 	if (out == NULL || out_len == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
+		cl_seterr(err, SR_EINVAL, 0, "no output buffer");
 		return -1;
 	}
 	if (enum_msg_flags_from_host(flags, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
 		    "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
 		return -1;
 	}
@@ -334,7 +334,7 @@ sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr
 	else if (length > payload_limit(s))
 		length = payload_limit(s);
 	pthread_mutex_lock(&s->recv_mu);
-	rc = sr_ahead_take(s, length, flags, out, out_len, err);
+	rc = cl_ahead_take(s, length, flags, out, out_len, err);
 	ahead = rc == 1;
 	if (rc == 0)
 		rc = receive_once(s, length, wire, out, out_len, &eos, err) == 0 ? 1 : -1;
@@ -343,7 +343,7 @@ sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr
 	 * say) starts nothing. */
 	if (rc == 1 && length > 0 && *out_len > 0 && (ahead || *out_len == (size_t)length) &&
 	    overlaps(s, flags, false))
-		sr_ahead_start(s, length);
+		cl_ahead_start(s, length);
 	pthread_mutex_unlock(&s->recv_mu);
 	return rc == 1 ? 0 : -1;
 }
@@ -364,7 +364,7 @@ sr_read(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 	if (usable(s, err) == -1)
 		return -1;
 	if (out == NULL || out_len == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
+		cl_seterr(err, SR_EINVAL, 0, "no output buffer");
 		return -1;
 	}
 	if (length < 0)
@@ -373,7 +373,7 @@ sr_read(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 	pthread_mutex_lock(&s->recv_mu);
 	/* rc: 1 while read-ahead answers (0 bytes: end of stream), 0 once it has nothing. */
 	while ((long)have < length &&
-	    (rc = sr_ahead_take(s, length - (long)have, 0, &part, &part_len, err)) == 1) {
+	    (rc = cl_ahead_take(s, length - (long)have, 0, &part, &part_len, err)) == 1) {
 		if (append(&all, &have, part, part_len, err) == -1)
 			rc = -1;
 		if (rc == -1 || part_len == 0)
@@ -416,23 +416,23 @@ sr_close(sr_socket *s, sr_error *err)
 	bool sends_locked;
 
 	if (s == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no socket");
+		cl_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
 	}
 	if ((c = s->client) == NULL || socket_closed(s))
 		return 0;
 	sends_locked = lock_sends_unless_busy(s);
 	req.handle = s->handle;
-	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), &local);
+	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &local);
 	sockrpc__sock_rpc__close(&c->service, &req, close_done, &ctx);
 	if (sends_locked)
 		pthread_mutex_unlock(&s->send_mu);
 	if (ctx.failed && local.code != SR_EDAEMON && local.code != SR_EPROTO) {
-		sr_copyerr(err, &local);
+		cl_copyerr(err, &local);
 		return -1;
 	}
 	pthread_mutex_lock(&c->mu);
-	sr_state_mark_closed(&s->state);
+	cl_state_mark_closed(&s->state);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
@@ -445,9 +445,9 @@ sr_socket_free(sr_socket *s)
 		return;
 	if (s->client != NULL) {
 		(void)sr_close(s, NULL);
-		sr_window_forget(s);
-		sr_ahead_forget(s);
-		sr_client_detach(s->client, s);
+		cl_window_forget(s);
+		cl_ahead_forget(s);
+		cl_client_detach(s->client, s);
 	}
 	socket_release(s);
 }
@@ -463,13 +463,13 @@ sr_shutdown(sr_socket *s, int how, sr_error *err)
 	if (usable(s, err) == -1)
 		return -1;
 	if (enum_shutdown_from_host(how, &wire) == -1) {
-		sr_seterr(err, SR_EINVAL, 0, "expected one of SHUT_* flags");
+		cl_seterr(err, SR_EINVAL, 0, "expected one of SHUT_* flags");
 		return -1;
 	}
 	sends_locked = lock_sends_unless_busy(s);
 	req.handle = s->handle;
 	req.how = wire;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__shutdown(&s->client->service, &req, shutdown_done, &ctx);
 	if (sends_locked)
 		pthread_mutex_unlock(&s->send_mu);
@@ -486,14 +486,14 @@ sr_set_option(sr_socket *s, int option, long value, sr_error *err)
 	if (usable(s, err) == -1)
 		return -1;
 	if (enum_option_from_host(option, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
 		    "option %d is not a SOL_SOCKET option supported by sockrpc", option);
 		return -1;
 	}
 	req.handle = s->handle;
 	req.option = wire;
 	req.value = value;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__set_option(&s->client->service, &req, set_option_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -516,13 +516,13 @@ sr_get_option(sr_socket *s, int option, long *value, sr_error *err)
 	if (usable(s, err) == -1)
 		return -1;
 	if (enum_option_from_host(option, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
 		    "option %d is not a SOL_SOCKET option supported by sockrpc", option);
 		return -1;
 	}
 	req.handle = s->handle;
 	req.option = wire;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	ctx.take = get_option_take;
 	ctx.out = &v;
 	sockrpc__sock_rpc__get_option(&s->client->service, &req, get_option_done, &ctx);
@@ -543,7 +543,7 @@ sr_set_blocking(sr_socket *s, bool blocking, sr_error *err)
 		return -1;
 	req.handle = s->handle;
 	req.blocking = blocking;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__set_blocking(&s->client->service, &req, set_blocking_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -556,7 +556,7 @@ info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	int v;
 
 	if (enum_family_to_host(r->family, &v) == -1) {
-		sr_call_violation(ctx, "InfoReply with unknown family %d", (int)r->family);
+		cl_call_violation(ctx, "InfoReply with unknown family %d", (int)r->family);
 		return;
 	}
 	/* An AF_UNIX socket has no port: -1. */
@@ -579,7 +579,7 @@ sr_info(sr_socket *s, sr_sockinfo *out, sr_error *err)
 		return -1;
 	memset(&info, 0, sizeof(info));
 	req.handle = s->handle;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	ctx.take = info_take;
 	ctx.out = &info;
 	sockrpc__sock_rpc__info(&s->client->service, &req, info_done, &ctx);
@@ -600,7 +600,7 @@ sr_socket_state(const sr_socket *s)
 	if (s == NULL)
 		return NULL;
 	if (s->client != NULL)
-		sr_client_notice_hangup(s->client);
+		cl_client_notice_hangup(s->client);
 	return &s->state;
 }
 
@@ -629,12 +629,12 @@ sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t le
 	if (usable(s, err) == -1)
 		return -1;
 	if (enum_msg_flags_from_host(flags, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
 		    (unsigned)flags);
 		return -1;
 	}
 	if (len > (size_t)payload_limit(s)) {
-		sr_seterr(err, SR_EINVAL, 0,
+		cl_seterr(err, SR_EINVAL, 0,
 		    "datagram of %zu bytes is larger than the daemon's limit of %ld", len,
 		    payload_limit(s));
 		return -1;
@@ -646,7 +646,7 @@ sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t le
 	req.data.data = (uint8_t *)(uintptr_t)data;
 	req.data.len = len;
 	req.flags = wire;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), err);
+	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_SEND), err);
 	ctx.take = send_to_take;
 	ctx.out = &count;
 	sockrpc__sock_rpc__send_to(&s->client->service, &req, send_to_done, &ctx);
@@ -680,11 +680,11 @@ sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_le
 	if (usable(s, err) == -1)
 		return -1;
 	if (out == NULL || out_len == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
+		cl_seterr(err, SR_EINVAL, 0, "no output buffer");
 		return -1;
 	}
 	if (enum_msg_flags_from_host(flags, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
 		    "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
 		return -1;
 	}
@@ -701,7 +701,7 @@ sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_le
 	req.handle = s->handle;
 	req.length = length;
 	req.flags = wire;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
+	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = receive_from_take;
 	ctx.out = &o;
 	sockrpc__sock_rpc__receive_from(&s->client->service, &req, receive_from_done, &ctx);
@@ -716,13 +716,13 @@ address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	int v;
 
 	if (r->n_addresses > CLIENT_MAX_ADDRESSES) {
-		sr_call_violation(ctx, "GetAddressInfoReply with %zu addresses (at most %d)",
+		cl_call_violation(ctx, "GetAddressInfoReply with %zu addresses (at most %d)",
 		    r->n_addresses, CLIENT_MAX_ADDRESSES);
 		return;
 	}
 	for (size_t i = 0; i < r->n_addresses; i++) {
 		if (enum_family_to_host(r->addresses[i]->family, &v) == -1) {
-			sr_call_violation(ctx, "GetAddressInfoReply with unknown family %d",
+			cl_call_violation(ctx, "GetAddressInfoReply with unknown family %d",
 			    (int)r->addresses[i]->family);
 			return;
 		}
@@ -731,7 +731,7 @@ address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	    (r->n_addresses > 0 &&
 	    (ai->addresses = calloc(r->n_addresses, sizeof(*ai->addresses))) == NULL)) {
 		free(ai);
-		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
 		ctx->failed = true;
 		return;
 	}
@@ -761,7 +761,7 @@ sr_get_address_info(sr_client *c, const char *address, const char *type, int fam
 	int wire;
 
 	if (c == NULL || address == NULL || out == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "get_address_info needs a client, an address and "
+		cl_seterr(err, SR_EINVAL, 0, "get_address_info needs a client, an address and "
 		    "an output");
 		return -1;
 	}
@@ -770,7 +770,7 @@ sr_get_address_info(sr_client *c, const char *address, const char *type, int fam
 	req.address = (char *)address;
 	req.service = (char *)(type != NULL ? type : "");
 	req.family = wire;
-	sr_call_init(&ctx, c, NULL, sr_deadline_after(SR_RESOLVE_DEADLINE_MS), err);
+	cl_call_init(&ctx, c, NULL, cl_deadline_after(CL_RESOLVE_DEADLINE_MS), err);
 	ctx.take = address_info_take;
 	ctx.out = &ai;
 	sockrpc__sock_rpc__get_address_info(&c->service, &req, get_address_info_done, &ctx);
@@ -795,7 +795,7 @@ socket_alloc(sr_error *err)
 	sr_socket *s = calloc(1, sizeof(*s));
 
 	if (s == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&s->send_mu, NULL);
@@ -807,8 +807,8 @@ socket_alloc(sr_error *err)
 static void
 socket_release(sr_socket *s)
 {
-	sr_window_free(s);
-	sr_ahead_free(s);
+	cl_window_free(s);
+	cl_ahead_free(s);
 	pthread_mutex_destroy(&s->send_mu);
 	pthread_mutex_destroy(&s->recv_mu);
 	free(s);
@@ -834,17 +834,17 @@ static int
 usable(sr_socket *s, sr_error *err)
 {
 	if (s == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no socket");
+		cl_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
 	}
 	if (s->client == NULL) {
-		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
+		cl_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}
-	if (sr_client_broken(s->client, err) == -1)
+	if (cl_client_broken(s->client, err) == -1)
 		return -1;
 	if (socket_closed(s)) {
-		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
+		cl_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}
 	return 0;
@@ -855,7 +855,7 @@ usable(sr_socket *s, sr_error *err)
  * a margin, none without a timeout. A non-blocking handle never waits.
  */
 int64_t
-sr_wait_deadline(sr_socket *s, enum sr_wait_kind kind)
+cl_wait_deadline(sr_socket *s, enum cl_wait_kind kind)
 {
 	bool blocking;
 	int timeout;
@@ -865,10 +865,10 @@ sr_wait_deadline(sr_socket *s, enum sr_wait_kind kind)
 	timeout = kind == WAIT_RECEIVE ? s->state.receive_timeout : s->state.send_timeout;
 	pthread_mutex_unlock(&s->client->mu);
 	if (!blocking)
-		return sr_deadline_after(SR_FIXED_DEADLINE_MS);
+		return cl_deadline_after(CL_FIXED_DEADLINE_MS);
 	if (timeout <= 0)
-		return SR_NO_DEADLINE;
-	return sr_deadline_after((int64_t)timeout + SR_WAIT_MARGIN_MS);
+		return CL_NO_DEADLINE;
+	return cl_deadline_after((int64_t)timeout + CL_WAIT_MARGIN_MS);
 }
 
 /*
@@ -924,7 +924,7 @@ send_now(sr_socket *s, const void *data, size_t len, uint32_t wire, sr_error *er
 /*
  * Before shutdown or close: waits for this socket's sends in flight, so their bytes
  * go out first, and keeps new sends out until unlocked. It stops waiting when they
- * make no progress for SR_LINGER_MS (a peer that stopped reading), and does not wait
+ * make no progress for CL_LINGER_MS (a peer that stopped reading), and does not wait
  * at all when another thread is in sr_send on the socket (returns false, nothing
  * locked): either way the call then acts at once and answers the sends, as close
  * always answers a waiting call.
@@ -934,7 +934,7 @@ lock_sends_unless_busy(sr_socket *s)
 {
 	if (pthread_mutex_trylock(&s->send_mu) != 0)
 		return false;
-	(void)sr_window_drain(s, SR_LINGER_MS, NULL);
+	(void)cl_window_drain(s, CL_LINGER_MS, NULL);
 	return true;
 }
 
@@ -955,7 +955,7 @@ send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags, sr_error 
 	req.data.data = (uint8_t *)(uintptr_t)data;
 	req.data.len = len;
 	req.flags = flags;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), err);
+	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_SEND), err);
 	ctx.take = send_take;
 	ctx.out = &count;
 	sockrpc__sock_rpc__send(&s->client->service, &req, send_done, &ctx);
@@ -986,7 +986,7 @@ receive_once(sr_socket *s, long length, uint32_t flags, char **out, size_t *out_
 	req.handle = s->handle;
 	req.length = length;
 	req.flags = flags;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
+	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = receive_take;
 	ctx.out = &o;
 	sockrpc__sock_rpc__receive(&s->client->service, &req, receive_done, &ctx);
@@ -1015,7 +1015,7 @@ read_once(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 	o.len = out_len;
 	req.handle = s->handle;
 	req.length = length;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
+	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = read_take;
 	ctx.out = &o;
 	sockrpc__sock_rpc__read(&s->client->service, &req, read_done, &ctx);
@@ -1030,7 +1030,7 @@ append(char **all, size_t *have, char *part, size_t part_len, sr_error *err)
 
 	if (grown == NULL) {
 		free(part);
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return -1;
 	}
 	if (part_len > 0)
@@ -1050,13 +1050,13 @@ take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data)
 	char *buf;
 
 	if (data->len > o->asked) {
-		sr_call_violation(ctx,
+		cl_call_violation(ctx,
 		    "sockrpcd returned %zu bytes where at most %zu were asked for", data->len,
 		    o->asked);
 		return -1;
 	}
 	if ((buf = malloc(data->len + 1)) == NULL) {
-		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
 		ctx->failed = true;
 		return -1;
 	}
@@ -1075,7 +1075,7 @@ take_count(struct call_ctx *ctx, int64_t sent)
 	struct count_out *o = ctx->out;
 
 	if (sent < 0 || (uint64_t)sent > o->asked) {
-		sr_call_violation(ctx, "sockrpcd reports %lld bytes sent of %zu", (long long)sent,
+		cl_call_violation(ctx, "sockrpcd reports %lld bytes sent of %zu", (long long)sent,
 		    o->asked);
 		return -1;
 	}
@@ -1088,7 +1088,7 @@ valid_port(struct call_ctx *ctx, const char *what, int32_t port)
 {
 	if (port >= 0 && port <= 65535)
 		return true;
-	sr_call_violation(ctx, "%s with port %d", what, (int)port);
+	cl_call_violation(ctx, "%s with port %d", what, (int)port);
 	return false;
 }
 
@@ -1106,10 +1106,10 @@ family_to_wire(int family, int *wire, sr_error *err)
 
 	if (enum_family_from_host(family, wire) == 0)
 		return 0;
-	if ((name = sr_constant_name("AF_", family)) != NULL)
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "%s is not supported by sockrpc", name);
+	if ((name = cl_constant_name("AF_", family)) != NULL)
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "%s is not supported by sockrpc", name);
 	else
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
 		    "address family %d is not supported by sockrpc", family);
 	return -1;
 }

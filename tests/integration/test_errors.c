@@ -291,7 +291,7 @@ enum fake_mode {
 
 /*
  * Takes a Send and answers it with a reply of over 64 KiB (an unknown field pads it), in
- * two parts: the second only after the client's linger (SR_LINGER_MS, 5 s) has passed,
+ * two parts: the second only after the client's linger (CL_LINGER_MS, 5 s) has passed,
  * so a close that waits for its sends gives up in the middle of the frame. Then answers
  * the Close, and then Sockets (with socket_reply) and Closes until the client hangs up.
  */
