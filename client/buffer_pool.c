@@ -11,10 +11,16 @@
  * Every block carries its size in a header, so that protobuf-c, whose free() is not told
  * the size, can unpack replies with the pool as its allocator (c->pool_allocator), and a
  * block's bytes can change hands (read-ahead keeps the unpacked data of a Receive).
+ *
+ * Borrowed replies (a fast path, off with SOCKRPC_DISABLE=borrowed-replies): a large
+ * reply payload is not copied out of the reply's body; it stays in the body's block,
+ * which the caller then keeps (cl_pool_unpack). Off, every reply is unpacked by
+ * protobuf-c alone, the payload copied into a block of its own.
  */
 #include <stdlib.h>
 
 #include "internal.h"
+#include "payload.h"
 
 #define POOL_MIN_BYTES (64 * 1024)
 
@@ -130,4 +136,34 @@ cl_pool_destroy(sr_client *c)
 		if (c->pool[i] != NULL)
 			free(block_of(c->pool[i]));
 	pthread_mutex_destroy(&c->pool_mu);
+}
+
+/*
+ * Unpacks a reply body (len bytes, from cl_pool_alloc) as desc, into pool blocks; NULL
+ * if it does not decode. With borrowed replies on, a large payload stays in body:
+ * *borrowed then points at its field and body belongs to the caller (free it with
+ * cl_pool_free once the payload is used). Otherwise *borrowed is NULL and body is
+ * freed here. Free the reply with cl_pool_free_unpacked().
+ */
+ProtobufCMessage *
+cl_pool_unpack(sr_client *c, const ProtobufCMessageDescriptor *desc, uint8_t *body, size_t len,
+    ProtobufCBinaryData **borrowed)
+{
+	ProtobufCMessage *reply;
+
+	*borrowed = NULL;
+	if (cl_fastpath_on(CL_FAST_BORROWED_REPLIES))
+		reply = sr_payload_unpack(desc, &c->pool_allocator, body, len, borrowed);
+	else
+		reply = protobuf_c_message_unpack(desc, &c->pool_allocator, len, body);
+	if (*borrowed == NULL)
+		cl_pool_free(c, body);
+	return reply;
+}
+
+/* Frees a reply from cl_pool_unpack(), but not a payload it borrows. */
+void
+cl_pool_free_unpacked(sr_client *c, ProtobufCMessage *reply, ProtobufCBinaryData *borrowed)
+{
+	sr_payload_free_unpacked(reply, &c->pool_allocator, borrowed);
 }

@@ -1,30 +1,26 @@
 /*
- * client.c - one connection to sockrpcd: connect, Hello, and the
- * ProtobufCService whose invoke() frames a request, sends it and waits for the
- * reply with the same call id. It does not know any method: the generated stubs
- * (called from socket.c) choose the method, the service descriptor the types.
+ * calls.c - the call layer: the ProtobufCService whose invoke() frames a request,
+ * gives it a call id, writes it through the client's transport and waits for the
+ * reply with the same id; the table of calls outstanding; the reader that matches
+ * replies to calls; deadlines. It does not know any method (the generated stubs,
+ * called from socket.c and socket_io.c, choose it) nor how bytes travel (transport.h).
  *
- * Threads: requests are written whole under write_mu, so several threads may
- * have calls outstanding at once. Replies are read by one waiting thread at a
- * time (the reader, leader/follower style) which hands each reply to the call it
- * answers and wakes that caller. Any fault of the stream (a bad header, a reply
- * nobody asked for, EOF, a missed deadline) breaks the connection for good:
- * every outstanding and later call fails with the same error.
+ * Threads: requests are written whole under write_mu, so several threads may have
+ * calls outstanding at once. Replies are read by one waiting thread at a time (the
+ * reader, leader/follower style) which hands each reply to the call it answers and
+ * wakes that caller. Any fault of the stream (a bad header, a reply nobody asked for,
+ * EOF, a missed deadline) breaks the connection for good: every outstanding and later
+ * call fails with the same error.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
-#include <sys/un.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "enums.h"
 #include "frame.h"
@@ -33,6 +29,12 @@
 
 /* fill() and read_frame(): the deadline passed (bytes read so far stay buffered). */
 #define READ_LATE (-2)
+
+/* Room read into at once: many small replies, or a good part of a large one. The
+ * fuzzer builds with less (tools/fuzz/build.sh), to split replies more often. */
+#ifndef READ_CHUNK
+#define READ_CHUNK (64 * 1024)
+#endif
 
 /*
  * One call sent and not yet answered. A call that waits for its reply keeps it on
@@ -54,9 +56,6 @@ struct pending {
 	struct pending *next;
 };
 
-static sr_client *client_new(const char *path, sr_error *err);
-static sr_client *client_start(sr_client *c, sr_error *err);
-static int	 client_hello(sr_client *c, sr_error *err);
 static void	 client_invoke(ProtobufCService *service, unsigned method_index,
 		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
 static void	 client_break(sr_client *c, const sr_error *why);
@@ -71,174 +70,35 @@ static void	 pending_init(struct pending *p, unsigned method_index);
 static void	 pending_free(struct pending *p);
 static int	 read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h,
 		    uint8_t **body, sr_error *err);
-static int	 write_all(int fd, struct iovec *iov, int n_iov, int64_t deadline,
+static int	 write_all(struct transport *t, struct iovec *iov, int n_iov, int64_t deadline,
 		    sr_error *err);
-static int	 io_wait(int fd, short events, int64_t deadline);
-static void	 free_client(sr_client *c);
-static void	 hello_done(const Sockrpc__HelloReply *reply, void *closure_data);
 
-const char *
-sr_default_socket_path(void)
+/* Sets up c's call table and service; c->transport is set before the first call. */
+void
+cl_calls_init(sr_client *c)
 {
-	static _Thread_local char path[sizeof(((struct sockaddr_un *)0)->sun_path) + 64];
-	const char *dir;
-
-	if (geteuid() == 0)
-		return "/run/sockrpc/sockrpc.sock";
-	dir = getenv("XDG_RUNTIME_DIR");
-	if (dir == NULL || dir[0] == '\0')
-		return "/run/sockrpc/sockrpc.sock"; /* where the daemon listens without one */
-	snprintf(path, sizeof(path), "%s/sockrpc.sock", dir);
-	return path;
-}
-
-/* Reads block for at most a tick, so the reader checks its deadline that often without
- * a poll() before every recv(). */
-static void
-set_read_tick(int fd)
-{
-	struct timeval tick = { READ_TICK_MS / 1000, (READ_TICK_MS % 1000) * 1000 };
-
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tick, sizeof(tick));
-}
-
-/* Returns a new client; free with sr_client_close(). */
-sr_client *
-sr_client_open(const char *path, sr_error *err)
-{
-	struct sockaddr_un sun;
-	sr_client *c;
-	char ebuf[128];
-	int saved;
-
-	if (path == NULL) {
-		path = getenv("SOCKRPC_SOCKET");
-		if (path == NULL || path[0] == '\0')
-			path = sr_default_socket_path();
-	}
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		cl_seterr(err, SR_EINVAL, 0, "socket path too long: %s", path);
-		return NULL;
-	}
-	if ((c = client_new(path, err)) == NULL)
-		return NULL;
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	memcpy(sun.sun_path, path, strlen(path));
-	if ((c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(c->fd, (struct sockaddr *)&sun, sizeof(sun)) == -1) {
-		saved = errno;
-		cl_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
-		    cl_errno_text(saved, ebuf, sizeof(ebuf)));
-		free_client(c);
-		return NULL;
-	}
-	return client_start(c, err);
-}
-
-/*
- * Returns a new client speaking on fd, a connected stream socket whose other end is
- * the daemon (taken, and closed on failure too); free with sr_client_close(). For
- * tests and fuzzing, which bring their own daemon.
- */
-sr_client *
-cl_client_adopt(int fd, sr_error *err)
-{
-	sr_client *c;
-
-	if ((c = client_new("", err)) == NULL) {
-		close(fd);
-		return NULL;
-	}
-	c->fd = fd;
-	return client_start(c, err);
-}
-
-static sr_client *
-client_new(const char *path, sr_error *err)
-{
-	sr_client *c;
-
-	if ((c = calloc(1, sizeof(*c))) == NULL) {
-		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
-		return NULL;
-	}
-	c->fd = c->reply_fd = c->passed_fd = -1;
 	c->service.descriptor = &sockrpc__sock_rpc__descriptor;
 	c->service.invoke = client_invoke;
 	c->service.destroy = NULL;
-	c->max_frame = SR_MAX_FRAME;
-	c->max_payload = SR_MAX_PAYLOAD;
-	snprintf(c->path, sizeof(c->path), "%s", path);
 	pthread_mutex_init(&c->mu, NULL);
 	pthread_mutex_init(&c->write_mu, NULL);
-	cl_pool_init(c);
-	return c;
 }
 
-/* Says Hello on c->fd, connected. Returns c, or NULL (c freed). */
-static sr_client *
-client_start(sr_client *c, sr_error *err)
-{
-	frame_send_room(c->fd);
-	c->reply_fd = c->fd;
-	set_read_tick(c->fd);
-	if (client_hello(c, err) == -1) {
-		free_client(c);
-		return NULL;
-	}
-	return c;
-}
-
-unsigned long long
-sr_client_session_id(const sr_client *c)
-{
-	return c == NULL ? 0 : (unsigned long long)c->session_id;
-}
-
-const char *
-sr_client_daemon_version(const sr_client *c)
-{
-	return c == NULL ? "" : c->daemon_version;
-}
-
-/*
- * Ends the session: the daemon closes every handle of a session that ends, so
- * no Close is sent. sr_socket objects still allocated are detached, marked
- * closed and stay readable; the caller frees them with sr_socket_free(), before
- * or after this. No call may be in progress on c (from any thread) when it is
- * closed.
- */
+/* Frees what the call table holds: only abandoned calls are left when a client closes. */
 void
-sr_client_close(sr_client *c)
+cl_calls_destroy(sr_client *c)
 {
-	sr_socket *s, *next;
+	struct pending *q, *next;
 
-	if (c == NULL)
-		return;
-	for (s = c->sockets; s != NULL; s = s->next) {
-		cl_window_forget(s);
-		cl_ahead_forget(s);
+	for (q = c->pending; q != NULL; q = next) {
+		next = q->next;
+		pending_free(q);
 	}
-	pthread_mutex_lock(&c->mu);
-	for (s = c->sockets; s != NULL; s = next) {
-		next = s->next;
-		s->client = NULL;
-		s->prev = s->next = NULL;
-		cl_state_mark_closed(&s->state);
-	}
-	c->sockets = NULL;
-	pthread_mutex_unlock(&c->mu);
-	free_client(c);
-}
-
-int64_t
-cl_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	c->pending = NULL;
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->write_mu);
+	free(c->rbuf);
+	c->rbuf = NULL;
 }
 
 /* A deadline `ms` from now; negative ms means none. */
@@ -336,6 +196,16 @@ cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
 	ctx->failed = true;
 }
 
+/* A port in a reply: 0-65535, else a violation (cl_call_violation). */
+bool
+cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port)
+{
+	if (port >= 0 && port <= 65535)
+		return true;
+	cl_call_violation(ctx, "%s with port %d", what, (int)port);
+	return false;
+}
+
 /*
  * Wire state -> host state. Returns 0, or -1 with *err filled (out untouched) when
  * the daemon sent a value no socket can have: an enum this host cannot name, a
@@ -386,60 +256,25 @@ cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
 	return 0;
 }
 
-/* The state of a handle whose session is over (or that was closed). */
-void
-cl_state_mark_closed(sr_state *st)
-{
-	st->is_closed = true;
-	st->is_client = st->is_bound = false;
-	st->is_connected = st->is_listening = false;
-}
-
-void
-cl_client_attach(sr_client *c, sr_socket *s)
-{
-	pthread_mutex_lock(&c->mu);
-	s->client = c;
-	if (c->broken) /* its session ended after the reply that made it */
-		cl_state_mark_closed(&s->state);
-	s->prev = NULL;
-	s->next = c->sockets;
-	if (c->sockets != NULL)
-		c->sockets->prev = s;
-	c->sockets = s;
-	pthread_mutex_unlock(&c->mu);
-}
-
-void
-cl_client_detach(sr_client *c, sr_socket *s)
-{
-	pthread_mutex_lock(&c->mu);
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else if (c->sockets == s)
-		c->sockets = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
-	s->client = NULL;
-	pthread_mutex_unlock(&c->mu);
-}
-
 /*
- * Whether an open handle of c already has this id (a daemon handing out one id twice).
- * A closed one's id may come again: sockrpcd never reuses ids, but need not promise it.
+ * The deadline of a call that waits on the network: the handle's timeout plus
+ * a margin, none without a timeout. A non-blocking handle never waits.
  */
-bool
-cl_client_holds(sr_client *c, long handle)
+int64_t
+cl_wait_deadline(sr_socket *s, enum cl_wait_kind kind)
 {
-	sr_socket *s;
+	bool blocking;
+	int timeout;
 
-	pthread_mutex_lock(&c->mu);
-	for (s = c->sockets; s != NULL && (s->handle != handle || s->state.is_closed);
-	     s = s->next)
-		;
-	pthread_mutex_unlock(&c->mu);
-	return s != NULL;
+	pthread_mutex_lock(&s->client->mu);
+	blocking = s->state.is_blocking;
+	timeout = kind == WAIT_RECEIVE ? s->state.receive_timeout : s->state.send_timeout;
+	pthread_mutex_unlock(&s->client->mu);
+	if (!blocking)
+		return cl_deadline_after(CL_FIXED_DEADLINE_MS);
+	if (timeout <= 0)
+		return CL_NO_DEADLINE;
+	return cl_deadline_after((int64_t)timeout + CL_WAIT_MARGIN_MS);
 }
 
 /* Breaks the connection for good (first reason wins): see client_break(). */
@@ -471,112 +306,25 @@ cl_client_broken(sr_client *c, sr_error *err)
  * its handles shows the session is over without waiting for the next call. A poll and
  * an ioctl, no round trip. Skipped while a thread reads replies: it will see the end.
  */
+/*
+ * Breaks c if the daemon hung up and no reply is left to read, so that the state of
+ * its handles shows the session is over without waiting for the next call. No round
+ * trip. Skipped while a thread reads replies: it will see the end.
+ */
 void
 cl_client_notice_hangup(sr_client *c)
 {
-	struct pollfd pfd[2];
-	short gone = POLLHUP | POLLERR | POLLRDHUP;
-	int n = 0, queued = 0;
 	sr_error e;
 
 	pthread_mutex_lock(&c->mu);
-	if (c->broken || c->reading || c->rlen > c->roff) {
-		pthread_mutex_unlock(&c->mu);
-		return;
-	}
-	pfd[n++] = (struct pollfd){ .fd = c->reply_fd, .events = POLLRDHUP };
-	if (c->fd != c->reply_fd)
-		pfd[n++] = (struct pollfd){ .fd = c->fd, .events = POLLRDHUP };
-	if (poll(pfd, (nfds_t)n, 0) > 0 &&
-	    ((pfd[0].revents & gone) || (n > 1 && (pfd[1].revents & gone))) &&
-	    ioctl(c->reply_fd, FIONREAD, &queued) == 0 && queued == 0) {
+	if (!c->broken && !c->reading && c->rlen == c->roff &&
+	    c->transport->ops->hung_up(c->transport)) {
 		cl_seterr(&e, SR_EDAEMON, 0, "daemon closed the connection");
 		client_break(c, &e);
 	}
 	pthread_mutex_unlock(&c->mu);
 }
 
-/* The reply channel must be a socket, or a read of it would ignore its deadline. */
-static bool
-is_unix_stream(int fd)
-{
-	int domain = -1, type = -1;
-	socklen_t len = sizeof(int);
-
-	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == -1)
-		return false;
-	len = sizeof(int);
-	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == -1)
-		return false;
-	return domain == AF_UNIX && type == SOCK_STREAM;
-}
-
-static void
-hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
-{
-	const Sockrpc__HelloReply *r = (const Sockrpc__HelloReply *)msg;
-	sr_client *c = ctx->client;
-
-	if (r->major != SR_PROTOCOL_MAJOR) {
-		cl_seterr(ctx->err, SR_EPROTO, 0,
-		    "sockrpcd speaks protocol %u.%u, this library %u.%u", r->major, r->minor,
-		    SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
-		ctx->failed = true;
-		return;
-	}
-	c->session_id = r->session_id;
-	snprintf(c->daemon_version, sizeof(c->daemon_version), "%s",
-	    r->daemon_version ? r->daemon_version : "");
-	/* Announced limits are kept only below the library's own (CLIENT_MAX_*). */
-	if (r->max_frame != 0 && r->max_frame < CLIENT_MAX_FRAME)
-		c->max_frame = r->max_frame;
-	if (r->max_payload != 0 && r->max_payload < CLIENT_MAX_PAYLOAD)
-		c->max_payload = r->max_payload;
-	c->max_handles = r->max_handles;
-	if (r->reply_channel) {
-		if (c->passed_fd == -1) {
-			cl_seterr(ctx->err, SR_EPROTO, 0,
-			    "sockrpcd's Hello reply came without its reply channel");
-			ctx->failed = true;
-			return;
-		}
-		if (!is_unix_stream(c->passed_fd)) {
-			cl_seterr(ctx->err, SR_EPROTO, 0,
-			    "sockrpcd's reply channel is not a Unix stream socket");
-			ctx->failed = true;
-			return;
-		}
-		c->reply_fd = c->passed_fd;
-		c->passed_fd = -1;
-		/* Reads wait in recv() (see recv_until), whatever the daemon left set. */
-		fcntl(c->reply_fd, F_SETFL, fcntl(c->reply_fd, F_GETFL) & ~O_NONBLOCK);
-		set_read_tick(c->reply_fd);
-	}
-}
-
-static void
-hello_done(const Sockrpc__HelloReply *reply, void *closure_data)
-{
-	cl_call_done((const ProtobufCMessage *)reply, closure_data);
-}
-
-static int
-client_hello(sr_client *c, sr_error *err)
-{
-	Sockrpc__HelloRequest req = SOCKRPC__HELLO_REQUEST__INIT;
-	struct call_ctx ctx;
-	char name[64];
-
-	snprintf(name, sizeof(name), "libsockrpc/%s", SR_VERSION);
-	req.major = SR_PROTOCOL_MAJOR;
-	req.minor = SR_PROTOCOL_MINOR;
-	req.client_name = name;
-	req.reply_channel = true; /* replies on their own socket: see HelloReply */
-	cl_call_init(&ctx, c, NULL, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
-	ctx.take = hello_take;
-	sockrpc__sock_rpc__hello(&c->service, &req, hello_done, &ctx);
-	return ctx.failed ? -1 : 0;
-}
 
 /*
  * ProtobufCService.invoke: frame the request, send it, wait for its reply,
@@ -760,8 +508,8 @@ call_start(sr_client *c, struct pending *p, unsigned method_index, const Protobu
 
 /*
  * Unpacks the reply of a done call p and hands it to closure; frees the body. A large
- * payload is not copied out of the body: closure sees it in place, and ctx->take may
- * keep it (ctx->payload_block).
+ * payload may be borrowed (buffer_pool.c): closure sees it in place in the body, and
+ * ctx->take may keep it (ctx->payload_block).
  */
 static void
 call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct call_ctx *ctx)
@@ -776,10 +524,8 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 		return;
 	}
 	out_desc = c->service.descriptor->methods[p->method].output;
-	reply = sr_payload_unpack(out_desc, &c->pool_allocator, p->body, p->len, &borrowed);
+	reply = cl_pool_unpack(c, out_desc, p->body, p->len, &borrowed);
 	ctx->payload_block = borrowed != NULL ? p->body : NULL;
-	if (borrowed == NULL)
-		cl_pool_free(c, p->body);
 	p->body = NULL;
 	if (reply == NULL) {
 		sr_error e;
@@ -794,7 +540,7 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 	}
 	ctx->arrival = p->arrival;
 	closure(reply, ctx);
-	sr_payload_free_unpacked(reply, &c->pool_allocator, borrowed);
+	cl_pool_free_unpacked(c, reply, borrowed);
 	cl_pool_free(c, ctx->payload_block); /* unless take() kept it */
 	ctx->payload_block = NULL;
 }
@@ -830,7 +576,7 @@ call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov, int64_t
 
 	/* The whole frame under one lock: no other call's bytes come between its parts. */
 	pthread_mutex_lock(&c->write_mu);
-	rc = write_all(c->fd, iov, n_iov, deadline, &e);
+	rc = write_all(c->transport, iov, n_iov, deadline, &e);
 	pthread_mutex_unlock(&c->write_mu);
 	if (rc == -1) {
 		pthread_mutex_lock(&c->mu);
@@ -948,27 +694,24 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 }
 
 /*
- * Marks the client broken (first reason wins), its handles closed, and fails every
- * outstanding call. shutdown() wakes a reader blocked in poll(). Called with c->mu
- * held.
+ * Marks the client broken (first reason wins), tells the socket layer (its handles
+ * are closed) and fails every outstanding call. Stopping the transport wakes a reader
+ * blocked in it. Called with c->mu held.
  */
 static void
 client_break(sr_client *c, const sr_error *why)
 {
 	struct pending *q, *next;
-	sr_socket *s;
 
 	if (!c->broken) {
 		c->broken = true;
 		c->broken_err = *why;
-		if (c->fd != -1)
-			shutdown(c->fd, SHUT_RDWR);
-		if (c->reply_fd != c->fd)
-			shutdown(c->reply_fd, SHUT_RDWR);
+		if (c->transport != NULL)
+			c->transport->ops->shutdown(c->transport);
 		/* The session is over on both sides: the daemon closes every handle of a
 		 * session that ends, and this one ends when its connection does. */
-		for (s = c->sockets; s != NULL; s = s->next)
-			cl_state_mark_closed(&s->state);
+		if (c->hooks != NULL)
+			c->hooks->broken(c);
 	}
 	for (q = c->pending; q != NULL; q = next) {
 		next = q->next;
@@ -984,31 +727,29 @@ client_break(sr_client *c, const sr_error *why)
 	c->pending = NULL;
 }
 
-/* Writes all of buf; MSG_NOSIGNAL so a dead daemon cannot kill the caller with SIGPIPE. */
+/* Writes all of iov, waiting for room until the deadline. */
 static int
-write_all(int fd, struct iovec *iov, int n_iov, int64_t deadline, sr_error *err)
+write_all(struct transport *t, struct iovec *iov, int n_iov, int64_t deadline, sr_error *err)
 {
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = (size_t)n_iov };
 	char ebuf[128];
 	ssize_t n;
 
-	while (msg.msg_iovlen > 0) {
-		n = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n_iov > 0) {
+		n = t->ops->writev(t, iov, n_iov);
 		if (n >= 0) {
 			/* Skip what went out: whole parts, then into the first one left. */
-			for (; msg.msg_iovlen > 0 && (size_t)n >= msg.msg_iov->iov_len;
-			     msg.msg_iov++, msg.msg_iovlen--)
-				n -= (ssize_t)msg.msg_iov->iov_len;
-			if (msg.msg_iovlen > 0) {
-				msg.msg_iov->iov_base = (uint8_t *)msg.msg_iov->iov_base + n;
-				msg.msg_iov->iov_len -= (size_t)n;
+			for (; n_iov > 0 && (size_t)n >= iov->iov_len; iov++, n_iov--)
+				n -= (ssize_t)iov->iov_len;
+			if (n_iov > 0) {
+				iov->iov_base = (uint8_t *)iov->iov_base + n;
+				iov->iov_len -= (size_t)n;
 			}
 			continue;
 		}
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (io_wait(fd, POLLOUT, deadline) == 0)
+			if (t->ops->wait_writable(t, deadline) == 0)
 				continue;
 			if (errno == ETIMEDOUT) {
 				cl_seterr(err, SR_EDAEMON, ETIMEDOUT,
@@ -1023,62 +764,10 @@ write_all(int fd, struct iovec *iov, int n_iov, int64_t deadline, sr_error *err)
 	return 0;
 }
 
-/* Room read into at once: many small replies, or a good part of a large one. The
- * fuzzer builds with less (tools/fuzz/build.sh), to split replies more often. */
-#ifndef READ_CHUNK
-#define READ_CHUNK (64 * 1024)
-#endif
-
-/* Keeps the first descriptor a reply brought (the reply channel) in c->passed_fd and
- * closes any other: nothing else is expected. */
-static void
-take_passed_fds(sr_client *c, struct msghdr *msg)
-{
-	struct cmsghdr *cm;
-
-	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
-		size_t n;
-		int fd;
-
-		if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
-			continue;
-		for (n = 0; (n + 1) * sizeof(int) <= cm->cmsg_len - CMSG_LEN(0); n++) {
-			memcpy(&fd, CMSG_DATA(cm) + n * sizeof(int), sizeof(int));
-			if (c->passed_fd == -1)
-				c->passed_fd = fd;
-			else
-				close(fd);
-		}
-	}
-}
-
-/* One recv from where replies come. The connection is read with recvmsg, as the Hello
- * reply brings the reply channel along. */
-static ssize_t
-recv_replies(sr_client *c, uint8_t *buf, size_t len)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
-	struct msghdr msg;
-	ssize_t n;
-
-	if (c->reply_fd != c->fd)
-		return recv(c->reply_fd, buf, len, 0);
-	msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-	    .msg_controllen = sizeof(control.buf) };
-	n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
-	if (n > 0)
-		take_passed_fds(c, &msg);
-	return n;
-}
-
 /*
  * Receives into buf (cap bytes, *len of them filled) until *len >= need, taking as much
- * as the socket has in each recv. The recv blocks, for at most READ_TICK_MS
- * (SO_RCVTIMEO) at a time, between which the deadline is checked: one syscall per
+ * as the transport has in each read. A read blocks for at most CL_READ_TICK_MS at a
+ * time, between which the deadline is checked: one syscall per
  * reply, where poll + recv would take two. Returns 0, or -1 (READ_LATE past the
  * deadline) with *err filled.
  */
@@ -1090,7 +779,7 @@ recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap,
 	ssize_t n;
 
 	while (*len < need) {
-		n = recv_replies(c, buf + *len, cap - *len);
+		n = c->transport->ops->read(c->transport, buf + *len, cap - *len);
 		if (n > 0) {
 			*len += (size_t)n;
 			continue;
@@ -1218,54 +907,4 @@ read_frame(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **
 		*body = NULL;
 	}
 	return rc;
-}
-
-/* poll() for events until the deadline. Returns 0 when ready, -1 with errno. */
-static int
-io_wait(int fd, short events, int64_t deadline)
-{
-	struct pollfd pfd;
-	int64_t left;
-	int n;
-
-	for (;;) {
-		left = -1;
-		if (deadline != CL_NO_DEADLINE) {
-			left = deadline - cl_now_ms();
-			if (left <= 0) {
-				errno = ETIMEDOUT;
-				return -1;
-			}
-		}
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		n = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
-		if (n > 0)
-			return 0;	/* errors and hangups show up in the next I/O call */
-		if (n == -1 && errno != EINTR)
-			return -1;
-	}
-}
-
-static void
-free_client(sr_client *c)
-{
-	struct pending *q, *next;
-
-	for (q = c->pending; q != NULL; q = next) {
-		next = q->next;
-		pending_free(q); /* only abandoned calls are left when the client closes */
-	}
-	if (c->reply_fd != c->fd)
-		close(c->reply_fd);
-	if (c->passed_fd != -1)
-		close(c->passed_fd);
-	if (c->fd != -1)
-		close(c->fd);
-	pthread_mutex_destroy(&c->mu);
-	pthread_mutex_destroy(&c->write_mu);
-	cl_pool_destroy(c);
-	free(c->rbuf);
-	free(c);
 }
