@@ -12,6 +12,7 @@
  *   receive_ahead.c           switch (fastpath.c)
  *   connection.c              open, Hello, close
  *   calls.c                   call ids, the table of calls, the reply reader, deadlines
+ *   frames.c                  frames packed, written whole, read and checked
  *   transport.h               bytes to and from the daemon (transport_unix.c)
  *   buffer_pool.c, errors.c, constants.c, fastpath.c: leaves, used by any layer
  *
@@ -192,6 +193,16 @@ int	 cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error 
 void	 cl_client_fail(sr_client *c, const sr_error *why);
 void	 cl_client_notice_hangup(sr_client *c);
 int	 cl_client_broken(sr_client *c, sr_error *err);
+
+/* frames.c: only the reading thread (c->reading) reads */
+#define CL_READ_LATE	(-2)	/* a read's deadline passed; what came stays buffered */
+struct sr_frame_header;
+uint8_t	*cl_frame_pack(sr_client *c, const ProtobufCMessage *input, size_t *len,
+	    ProtobufCBinaryData *payload, sr_error *err);
+int	 cl_frame_write(sr_client *c, struct iovec *iov, int n_iov, int64_t deadline,
+	    sr_error *err);
+int	 cl_frame_read(sr_client *c, int64_t deadline, struct sr_frame_header *h,
+	    uint8_t **body, sr_error *err);
 
 /* fastpath.c: what SOCKRPC_DISABLE (read once) leaves on */
 #define CL_FAST_WRITE_BEHIND		0x1u	/* send_window.c */
