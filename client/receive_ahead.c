@@ -7,7 +7,8 @@
  * the caller works, instead of one round trip per chunk, and keeps fetching while they
  * find data. What they bring is handed out first, in order; one that found nothing
  * (EWOULDBLOCK) is dropped; an end of stream or an error is handed out in its turn.
- * The caller holds s->recv_mu.
+ * The caller holds s->recv_mu. Off with SOCKRPC_DISABLE=read-ahead (fastpath.c): each
+ * receive is then one call, answered before the next.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -6,7 +6,8 @@
  * A send that fails in flight is reported by the next sr_send(), as a TCP socket
  * reports a reset on the next send(); shutdown and close first wait for the sends in
  * flight, so no byte sr_send() accepted is dropped. The caller holds s->send_mu
- * around every function here; replies are read by client.c as for any call.
+ * around every function here; replies are read by calls.c as for any call. Off with
+ * SOCKRPC_DISABLE=write-behind (fastpath.c): each chunk then waits for its answer.
  */
 #include <errno.h>
 #include <limits.h>
