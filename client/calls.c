@@ -50,6 +50,7 @@ struct pending {
 static void	 client_invoke(ProtobufCService *service, unsigned method_index,
 		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
 static void	 client_break(sr_client *c, const sr_error *why);
+static void	 client_fail(sr_client *c, const sr_error *why);
 static void	 call_start(sr_client *c, struct pending *p, unsigned method_index,
 		    const ProtobufCMessage *input, int64_t deadline);
 static void	 call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure,
@@ -178,7 +179,7 @@ cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(e.message, sizeof(e.message), fmt, ap);
 	va_end(ap);
-	cl_client_fail(ctx->client, &e);
+	client_fail(ctx->client, &e);
 	cl_copyerr(ctx->err, &e);
 	ctx->failed = true;
 }
@@ -265,8 +266,8 @@ cl_wait_deadline(sr_socket *s, enum cl_wait_kind kind)
 }
 
 /* Breaks the connection for good (first reason wins): see client_break(). */
-void
-cl_client_fail(sr_client *c, const sr_error *why)
+static void
+client_fail(sr_client *c, const sr_error *why)
 {
 	pthread_mutex_lock(&c->mu);
 	client_break(c, why);
@@ -471,9 +472,7 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 		sr_error e;
 
 		cl_seterr(&e, SR_EPROTO, 0, "undecodable %s from sockrpcd", out_desc->name);
-		pthread_mutex_lock(&c->mu);
-		client_break(c, &e);
-		pthread_mutex_unlock(&c->mu);
+		client_fail(c, &e);
 		cl_copyerr(ctx->err, &e);
 		closure(NULL, ctx);
 		return;
@@ -519,9 +518,7 @@ call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov, int64_t
 	rc = cl_frame_write(c, iov, n_iov, deadline, &e);
 	pthread_mutex_unlock(&c->write_mu);
 	if (rc == -1) {
-		pthread_mutex_lock(&c->mu);
-		client_break(c, &e);
-		pthread_mutex_unlock(&c->mu);
+		client_fail(c, &e);
 	}
 	return rc;
 }

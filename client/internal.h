@@ -190,7 +190,6 @@ void	 cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
 void	 cl_call_abandon(sr_client *c, struct pending *p);
 bool	 cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port);
 int	 cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
-void	 cl_client_fail(sr_client *c, const sr_error *why);
 void	 cl_client_notice_hangup(sr_client *c);
 int	 cl_client_broken(sr_client *c, sr_error *err);
 
