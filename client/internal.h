@@ -22,16 +22,22 @@
  *   1. s->send_mu | s->recv_mu   per socket: one sender, one receiver at a time, so
  *                                 chunks and data stay in order; held across whole
  *                                 calls, and the write-behind / read-ahead state
- *                                 (s->window, s->ahead) is theirs
+ *                                 (s->window, s->ahead) is theirs (sr_socket_free and
+ *                                 sr_client_close touch it without: no call may run)
  *   2. c->write_mu | c->mu       write_mu: one frame written at a time (calls.c); held
  *                                 only while writing, which may wait for the daemon,
  *                                 so never with mu, which the reader needs to hand out
  *                                 replies. mu: the call table and reader (pending,
  *                                 next_call_id, replies_read, reading, broken), the
  *                                 socket list and every socket's state; never held
- *                                 across I/O. Each pending's cond waits on mu.
+ *                                 across a wait. Each pending's cond waits on mu.
  *   3. c->pool_mu                the pool's slots (buffer_pool.c); taken under mu
  *                                 when the reader drops a reply, never held long
+ *
+ * None is redundant: write_mu folded into mu would let a writer waiting for room stop
+ * the reader (and the daemon stops reading a session whose replies are not read);
+ * pool_mu folded into mu would make the reader, which allocates bodies without mu,
+ * contend with every caller's state reads.
  *
  * (client/cli/relay.c has a mutex of its own; it is the CLI's, not the library's.)
  */
