@@ -11,10 +11,16 @@
  * Every block carries its size in a header, so that protobuf-c, whose free() is not told
  * the size, can unpack replies with the pool as its allocator (c->pool_allocator), and a
  * block's bytes can change hands (read-ahead keeps the unpacked data of a Receive).
+ *
+ * Borrowed replies (a fast path, off with SOCKRPC_DISABLE=borrowed-replies): a large
+ * reply payload is not copied out of the reply's body; it stays in the body's block,
+ * which the caller then keeps (cl_pool_unpack). Off, every reply is unpacked by
+ * protobuf-c alone, the payload copied into a block of its own.
  */
 #include <stdlib.h>
 
 #include "internal.h"
+#include "payload.h"
 
 #define POOL_MIN_BYTES (64 * 1024)
 
@@ -36,7 +42,7 @@ pooled_size(sr_client *c, int slot)
 }
 
 void *
-sr_pool_alloc(sr_client *c, size_t size)
+cl_pool_alloc(sr_client *c, size_t size)
 {
 	struct block *b = NULL;
 
@@ -71,14 +77,14 @@ sr_pool_alloc(sr_client *c, size_t size)
 }
 
 /*
- * Frees p (from sr_pool_alloc, or NULL) or keeps it for reuse; c may be NULL. A full
+ * Frees p (from cl_pool_alloc, or NULL) or keeps it for reuse; c may be NULL. A full
  * pool keeps the larger block: a pool of small blocks (the short replies a transfer
  * begins with) would otherwise turn every large block away for good, and each large
  * reply after would pay its page faults again (seen: a 2 GiB receive at a tenth of
  * its speed, one run in fifteen).
  */
 void
-sr_pool_free(sr_client *c, void *p)
+cl_pool_free(sr_client *c, void *p)
 {
 	if (p == NULL)
 		return;
@@ -105,17 +111,17 @@ sr_pool_free(sr_client *c, void *p)
 static void *
 pool_alloc_cb(void *c, size_t size)
 {
-	return sr_pool_alloc(c, size);
+	return cl_pool_alloc(c, size);
 }
 
 static void
 pool_free_cb(void *c, void *p)
 {
-	sr_pool_free(c, p);
+	cl_pool_free(c, p);
 }
 
 void
-sr_pool_init(sr_client *c)
+cl_pool_init(sr_client *c)
 {
 	pthread_mutex_init(&c->pool_mu, NULL);
 	c->pool_allocator.alloc = pool_alloc_cb;
@@ -124,10 +130,40 @@ sr_pool_init(sr_client *c)
 }
 
 void
-sr_pool_destroy(sr_client *c)
+cl_pool_destroy(sr_client *c)
 {
 	for (int i = 0; i < POOL_BLOCKS; i++)
 		if (c->pool[i] != NULL)
 			free(block_of(c->pool[i]));
 	pthread_mutex_destroy(&c->pool_mu);
+}
+
+/*
+ * Unpacks a reply body (len bytes, from cl_pool_alloc) as desc, into pool blocks; NULL
+ * if it does not decode. With borrowed replies on, a large payload stays in body:
+ * *borrowed then points at its field and body belongs to the caller (free it with
+ * cl_pool_free once the payload is used). Otherwise *borrowed is NULL and body is
+ * freed here. Free the reply with cl_pool_free_unpacked().
+ */
+ProtobufCMessage *
+cl_pool_unpack(sr_client *c, const ProtobufCMessageDescriptor *desc, uint8_t *body, size_t len,
+    ProtobufCBinaryData **borrowed)
+{
+	ProtobufCMessage *reply;
+
+	*borrowed = NULL;
+	if (cl_fastpath_on(CL_FAST_BORROWED_REPLIES))
+		reply = sr_payload_unpack(desc, &c->pool_allocator, body, len, borrowed);
+	else
+		reply = protobuf_c_message_unpack(desc, &c->pool_allocator, len, body);
+	if (*borrowed == NULL)
+		cl_pool_free(c, body);
+	return reply;
+}
+
+/* Frees a reply from cl_pool_unpack(), but not a payload it borrows. */
+void
+cl_pool_free_unpacked(sr_client *c, ProtobufCMessage *reply, ProtobufCBinaryData *borrowed)
+{
+	sr_payload_free_unpacked(reply, &c->pool_allocator, borrowed);
 }

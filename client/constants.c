@@ -399,7 +399,7 @@ sr_constants(size_t *count)
 
 /* The first present name starting with prefix whose value is value, or NULL. */
 const char *
-sr_constant_name(const char *prefix, long value)
+cl_constant_name(const char *prefix, long value)
 {
 	size_t plen = strlen(prefix);
 

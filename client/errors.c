@@ -35,7 +35,7 @@ sr_strerror(int code)
 
 /* Fills *err (if err is not NULL); the message is truncated to fit. */
 void
-sr_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
+cl_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -59,7 +59,7 @@ sr_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
  * only ever sees codes of sockrpc.h.
  */
 void
-sr_seterr_status(sr_error *err, const Sockrpc__Status *st)
+cl_seterr_status(sr_error *err, const Sockrpc__Status *st)
 {
 	const char *text;
 	int code, number, sys_errno;
@@ -70,17 +70,17 @@ sr_seterr_status(sr_error *err, const Sockrpc__Status *st)
 	number = st->errno_number;
 	if (number < 0 || number >= ERRNO_MAX)
 		number = 0;
-	sys_errno = sr_errno_from_name(st->errno_name, number);
+	sys_errno = cl_errno_from_name(st->errno_name, number);
 	text = st->message != NULL && st->message[0] != '\0' ? st->message : NULL;
 	if (code <= SR_OK || (size_t)code >= sizeof(code_texts) / sizeof(code_texts[0]))
-		sr_seterr(err, SR_EPROTO, sys_errno, "sockrpcd answered with unknown code %d: %s",
+		cl_seterr(err, SR_EPROTO, sys_errno, "sockrpcd answered with unknown code %d: %s",
 		    code, text != NULL ? text : "(no message)");
 	else
-		sr_seterr(err, code, sys_errno, "%s", text != NULL ? text : sr_strerror(code));
+		cl_seterr(err, code, sys_errno, "%s", text != NULL ? text : sr_strerror(code));
 }
 
 void
-sr_copyerr(sr_error *dst, const sr_error *src)
+cl_copyerr(sr_error *dst, const sr_error *src)
 {
 	if (dst != NULL && dst != src)
 		*dst = *src;
@@ -88,7 +88,7 @@ sr_copyerr(sr_error *dst, const sr_error *src)
 
 /* Thread-safe strerror. */
 const char *
-sr_errno_text(int e, char *buf, size_t len)
+cl_errno_text(int e, char *buf, size_t len)
 {
 #if defined(__GLIBC__) && defined(_GNU_SOURCE)
 	return strerror_r(e, buf, len);
@@ -101,7 +101,7 @@ sr_errno_text(int e, char *buf, size_t len)
 
 /* "ECONNREFUSED" -> ECONNREFUSED; fallback if the name is empty or unknown here. */
 int
-sr_errno_from_name(const char *name, int fallback)
+cl_errno_from_name(const char *name, int fallback)
 {
 #if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
 	const char *known;

@@ -7,7 +7,8 @@
  * the caller works, instead of one round trip per chunk, and keeps fetching while they
  * find data. What they bring is handed out first, in order; one that found nothing
  * (EWOULDBLOCK) is dropped; an end of stream or an error is handed out in its turn.
- * The caller holds s->recv_mu.
+ * The caller holds s->recv_mu. Off with SOCKRPC_DISABLE=read-ahead (fastpath.c): each
+ * receive is then one call, answered before the next.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -44,7 +45,7 @@ static void	 drop_head(sr_socket *s);
 
 /* Starts Receive calls of `length` bytes ahead, up to RECEIVE_AHEAD_CALLS in flight. */
 void
-sr_ahead_start(sr_socket *s, long length)
+cl_ahead_start(sr_socket *s, long length)
 {
 	struct receive_ahead *a = s->ahead;
 
@@ -66,7 +67,7 @@ sr_ahead_start(sr_socket *s, long length)
 		req.handle = s->handle;
 		req.length = length;
 		req.flags = SOCKRPC__MESSAGE_FLAG__MSG_DONTWAIT;
-		sr_call_init(&ctx, s->client, s, SR_NO_DEADLINE, &ignored);
+		cl_call_init(&ctx, s->client, s, CL_NO_DEADLINE, &ignored);
 		ctx.started = &e->call;
 		sockrpc__sock_rpc__receive(&s->client->service, &req, NULL, &ctx);
 		if (e->call == NULL) {
@@ -88,7 +89,7 @@ sr_ahead_start(sr_socket *s, long length)
  * an error in its turn, or 0 when read-ahead has nothing: receive from the daemon.
  */
 int
-sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr_error *err)
+cl_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr_error *err)
 {
 	struct receive_ahead *a = s->ahead;
 	struct ahead_entry *e;
@@ -102,7 +103,7 @@ sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 				drop_head(s); /* it found nothing: not an answer to the caller */
 				continue;
 			}
-			sr_copyerr(err, &e->err);
+			cl_copyerr(err, &e->err);
 			drop_head(s);
 			return -1;
 		}
@@ -110,7 +111,7 @@ sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 		if (length >= 0 && n > (size_t)length)
 			n = (size_t)length;
 		if ((*out = malloc(n + 1)) == NULL) {
-			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 			return -1;
 		}
 		if (n > 0) /* an end of stream holds no data at all */
@@ -129,7 +130,7 @@ sr_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
 
 /* Gives up calls in flight without waiting, and drops what was read ahead. */
 void
-sr_ahead_forget(sr_socket *s)
+cl_ahead_forget(sr_socket *s)
 {
 	struct receive_ahead *a = s->ahead;
 
@@ -137,13 +138,13 @@ sr_ahead_forget(sr_socket *s)
 		return;
 	while (a->head != NULL) {
 		if (a->head->call != NULL)
-			sr_call_abandon(s->client, a->head->call);
+			cl_call_abandon(s->client, a->head->call);
 		drop_head(s);
 	}
 }
 
 void
-sr_ahead_free(sr_socket *s)
+cl_ahead_free(sr_socket *s)
 {
 	free(s->ahead);
 	s->ahead = NULL;
@@ -165,10 +166,10 @@ collect(sr_socket *s, struct ahead_entry *e)
 {
 	struct call_ctx ctx;
 
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), &e->err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &e->err);
 	ctx.take = ahead_take;
 	ctx.out = e;
-	sr_call_finish(s->client, e->call, &ctx);
+	cl_call_finish(s->client, e->call, &ctx);
 	e->call = NULL;
 	e->failed = ctx.failed;
 }
@@ -180,7 +181,7 @@ ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	struct ahead_entry *e = ctx->out;
 
 	if (r->data.len > e->asked) {
-		sr_call_violation(ctx, "sockrpcd returned %zu bytes where at most %zu were asked "
+		cl_call_violation(ctx, "sockrpcd returned %zu bytes where at most %zu were asked "
 		    "for", r->data.len, e->asked);
 		return;
 	}
@@ -204,6 +205,6 @@ drop_head(sr_socket *s)
 	a->head = e->next;
 	if (a->head == NULL)
 		a->tail = NULL;
-	sr_pool_free(s->client, e->block);
+	cl_pool_free(s->client, e->block);
 	free(e);
 }

@@ -6,7 +6,8 @@
  * A send that fails in flight is reported by the next sr_send(), as a TCP socket
  * reports a reset on the next send(); shutdown and close first wait for the sends in
  * flight, so no byte sr_send() accepted is dropped. The caller holds s->send_mu
- * around every function here; replies are read by client.c as for any call.
+ * around every function here; replies are read by calls.c as for any call. Off with
+ * SOCKRPC_DISABLE=write-behind (fastpath.c): each chunk then waits for its answer.
  */
 #include <errno.h>
 #include <limits.h>
@@ -47,14 +48,14 @@ static int	 report_failure(struct send_window *w, sr_error *err);
  * when a send in flight (this call's or an earlier one's) failed.
  */
 long
-sr_window_send(sr_socket *s, const void *data, size_t len, sr_error *err)
+cl_window_send(sr_socket *s, const void *data, size_t len, sr_error *err)
 {
 	struct send_window *w = s->window;
 	const char *p = data;
 	size_t off = 0, chunk;
 
 	if (w == NULL && (w = s->window = calloc(1, sizeof(*w))) == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return -1;
 	}
 	if (collect_answered(s) == -1)
@@ -73,13 +74,13 @@ sr_window_send(sr_socket *s, const void *data, size_t len, sr_error *err)
 				return report_failure(w, err);
 		}
 		if ((e = malloc(sizeof(*e))) == NULL) {
-			sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 			return -1;
 		}
 		req.handle = s->handle;
 		req.data.data = (uint8_t *)(uintptr_t)(p + off);
 		req.data.len = chunk;
-		sr_call_init(&ctx, s->client, s, SR_NO_DEADLINE, err);
+		cl_call_init(&ctx, s->client, s, CL_NO_DEADLINE, err);
 		ctx.started = &call;
 		sockrpc__sock_rpc__send(&s->client->service, &req, NULL, &ctx);
 		if (call == NULL) { /* not even sent: ctx.err says why */
@@ -110,7 +111,7 @@ sr_window_send(sr_socket *s, const void *data, size_t len, sr_error *err)
  * failed or was given up: the failure is reported here, not by the next sr_send().
  */
 int
-sr_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err)
+cl_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err)
 {
 	struct send_window *w = s->window;
 
@@ -118,11 +119,11 @@ sr_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err)
 		return 0;
 	while (w->head != NULL) {
 		if (linger_ms >= 0 &&
-		    !sr_call_wait_until(s->client, w->head->call, sr_deadline_after(linger_ms))) {
-			sr_window_forget(s);
+		    !cl_call_wait_until(s->client, w->head->call, cl_deadline_after(linger_ms))) {
+			cl_window_forget(s);
 			if (!w->failed) {
 				w->failed = true;
-				sr_seterr(&w->err, SR_ETIMEDOUT, ETIMEDOUT,
+				cl_seterr(&w->err, SR_ETIMEDOUT, ETIMEDOUT,
 				    "sends in flight made no progress for %lld ms",
 				    (long long)linger_ms);
 			}
@@ -135,7 +136,7 @@ sr_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err)
 
 /* Gives up the sends in flight without waiting (their replies are discarded). */
 void
-sr_window_forget(sr_socket *s)
+cl_window_forget(sr_socket *s)
 {
 	struct send_window *w = s->window;
 	struct window_entry *e;
@@ -144,16 +145,16 @@ sr_window_forget(sr_socket *s)
 		return;
 	while ((e = w->head) != NULL) {
 		w->head = e->next;
-		sr_call_abandon(s->client, e->call);
+		cl_call_abandon(s->client, e->call);
 		free(e);
 	}
 	w->tail = NULL;
 	w->bytes = 0;
 }
 
-/* Frees the window; sr_window_forget() must have emptied it. Accepts none. */
+/* Frees the window; cl_window_forget() must have emptied it. Accepts none. */
 void
-sr_window_free(sr_socket *s)
+cl_window_free(sr_socket *s)
 {
 	free(s->window);
 	s->window = NULL;
@@ -173,13 +174,13 @@ collect_oldest(sr_socket *s)
 	if (w->head == NULL)
 		w->tail = NULL;
 	w->bytes -= e->len;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), &local);
+	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_SEND), &local);
 	ctx.take = sent_take;
 	ctx.out = &sent;
-	sr_call_finish(s->client, e->call, &ctx);
+	cl_call_finish(s->client, e->call, &ctx);
 	if (!ctx.failed && sent != (long)e->len) {
 		/* A blocking send writes everything or fails: anything else is a fault. */
-		sr_call_violation(&ctx, "sockrpcd sent %ld of %zu bytes without an error", sent,
+		cl_call_violation(&ctx, "sockrpcd sent %ld of %zu bytes without an error", sent,
 		    e->len);
 	}
 	free(e);
@@ -198,7 +199,7 @@ collect_answered(sr_socket *s)
 {
 	struct send_window *w = s->window;
 
-	while (w->head != NULL && sr_call_ready(s->client, w->head->call))
+	while (w->head != NULL && cl_call_ready(s->client, w->head->call))
 		(void)collect_oldest(s);
 	return w->failed ? -1 : 0;
 }
@@ -217,7 +218,7 @@ sent_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 static int
 report_failure(struct send_window *w, sr_error *err)
 {
-	sr_copyerr(err, &w->err);
+	cl_copyerr(err, &w->err);
 	w->failed = false;
 	return -1;
 }

@@ -1,9 +1,10 @@
 /*
- * socket.c - one sr_* stub per method of the SockRpc service, and the
- * sr_socket object with its cached state. Each stub checks what the cached
- * state already decides, translates host constants to wire enums, and calls the
- * generated sockrpc__sock_rpc__*() stub on the client's service; framing,
- * threads and deadlines are client.c's.
+ * socket.c - the sr_socket object and the stubs of its life: create, connect, bind,
+ * listen, accept, options, info, shutdown, close; its cached state; the client's list
+ * of handles. Each stub checks what the cached state already decides, translates host
+ * constants to wire enums, and calls the generated sockrpc__sock_rpc__*() stub on the
+ * client's service; framing, threads and deadlines are calls.c's. Moving data is
+ * socket_io.c's.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,66 +16,27 @@
 #include "enums.h"
 #include "internal.h"
 
-/* Typed closures for the generated stubs; all forward to sr_call_done(). */
-#define CLOSURE(fn, Type)                                                      \
-	static void fn(const Type *reply, void *data)                          \
-	{                                                                      \
-		sr_call_done((const ProtobufCMessage *)reply, data);           \
-	}
-CLOSURE(socket_done, Sockrpc__SocketReply)
-CLOSURE(connect_done, Sockrpc__ConnectReply)
-CLOSURE(bind_done, Sockrpc__BindReply)
-CLOSURE(listen_done, Sockrpc__ListenReply)
-CLOSURE(accept_done, Sockrpc__AcceptReply)
-CLOSURE(send_done, Sockrpc__SendReply)
-CLOSURE(receive_done, Sockrpc__ReceiveReply)
-CLOSURE(read_done, Sockrpc__ReadReply)
-CLOSURE(close_done, Sockrpc__CloseReply)
-CLOSURE(shutdown_done, Sockrpc__ShutdownReply)
-CLOSURE(set_option_done, Sockrpc__SetOptionReply)
-CLOSURE(get_option_done, Sockrpc__GetOptionReply)
-CLOSURE(set_blocking_done, Sockrpc__SetBlockingReply)
-CLOSURE(info_done, Sockrpc__InfoReply)
-CLOSURE(get_address_info_done, Sockrpc__GetAddressInfoReply)
-CLOSURE(send_to_done, Sockrpc__SendToReply)
-CLOSURE(receive_from_done, Sockrpc__ReceiveFromReply)
-
-/* Where take() functions put data replies. */
-struct data_out {
-	size_t asked;	/* the most data the call may bring */
-	char **buf;
-	size_t *len;
-	bool eos;
-	char *host;	/* receive_from: 64 bytes */
-	int *port;
-};
-
-/* Where send_take() puts the count of a Send or SendTo reply. */
-struct count_out {
-	size_t asked;	/* bytes the call carried: the most it can have sent */
-	long sent;
-};
+CL_CLOSURE(socket_done, Sockrpc__SocketReply)
+CL_CLOSURE(connect_done, Sockrpc__ConnectReply)
+CL_CLOSURE(bind_done, Sockrpc__BindReply)
+CL_CLOSURE(listen_done, Sockrpc__ListenReply)
+CL_CLOSURE(accept_done, Sockrpc__AcceptReply)
+CL_CLOSURE(close_done, Sockrpc__CloseReply)
+CL_CLOSURE(shutdown_done, Sockrpc__ShutdownReply)
+CL_CLOSURE(set_option_done, Sockrpc__SetOptionReply)
+CL_CLOSURE(get_option_done, Sockrpc__GetOptionReply)
+CL_CLOSURE(set_blocking_done, Sockrpc__SetBlockingReply)
+CL_CLOSURE(info_done, Sockrpc__InfoReply)
+CL_CLOSURE(get_address_info_done, Sockrpc__GetAddressInfoReply)
 
 static sr_socket *socket_alloc(sr_error *err);
 static void	 socket_release(sr_socket *s);
 static bool	 socket_closed(sr_socket *s);
-static bool	 overlaps(sr_socket *s, int flags, bool sending);
-static long	 send_now(sr_socket *s, const void *data, size_t len, uint32_t wire,
-		    sr_error *err);
+static void	 socket_attach(sr_client *c, sr_socket *s);
+static void	 socket_detach(sr_client *c, sr_socket *s);
+static bool	 client_holds(sr_client *c, long handle);
+static void	 state_mark_closed(sr_state *st);
 static bool	 lock_sends_unless_busy(sr_socket *s);
-static int	 usable(sr_socket *s, sr_error *err);
-static long	 payload_limit(sr_socket *s);
-static long	 send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags,
-		    sr_error *err);
-static int	 receive_once(sr_socket *s, long length, uint32_t flags, char **out,
-		    size_t *out_len, bool *eos, sr_error *err);
-static int	 read_once(sr_socket *s, long length, char **out, size_t *out_len,
-		    sr_error *err);
-static int	 take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data);
-static int	 take_count(struct call_ctx *ctx, int64_t sent);
-static bool	 valid_port(struct call_ctx *ctx, const char *what, int32_t port);
-static size_t	 data_bound(sr_socket *s, long length);
-static int	 append(char **all, size_t *have, char *part, size_t part_len, sr_error *err);
 static int	 family_to_wire(int family, int *wire, sr_error *err);
 
 /* Returns a new handle (free with sr_socket_free()), or NULL. */
@@ -87,7 +49,7 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 	int wire;
 
 	if (c == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no client");
+		cl_seterr(err, SR_EINVAL, 0, "no client");
 		return NULL;
 	}
 	if (family_to_wire(family, &wire, err) == -1)
@@ -96,13 +58,13 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 	if (type == 0)
 		type = SOCK_STREAM;
 	if (enum_type_from_host(type, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "socket type %d is not supported by sockrpc",
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "socket type %d is not supported by sockrpc",
 		    type);
 		return NULL;
 	}
 	req.type = wire;
 	if (enum_protocol_from_host(protocol, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "protocol %d is not supported by sockrpc",
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "protocol %d is not supported by sockrpc",
 		    protocol);
 		return NULL;
 	}
@@ -110,22 +72,22 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 
 	if ((s = socket_alloc(err)) == NULL)
 		return NULL;
-	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	s->client = c;
 	sockrpc__sock_rpc__socket(&c->service, &req, socket_done, &ctx);
 	/* Without a state there is no handle id to use; one id twice would make two
 	 * handles share a socket. */
 	if (!ctx.failed && s->state.id == 0)
-		sr_call_violation(&ctx, "SocketReply without a handle state");
-	else if (!ctx.failed && sr_client_holds(c, s->state.id))
-		sr_call_violation(&ctx, "sockrpcd gave a new socket handle %ld, already in use",
+		cl_call_violation(&ctx, "SocketReply without a handle state");
+	else if (!ctx.failed && client_holds(c, s->state.id))
+		cl_call_violation(&ctx, "sockrpcd gave a new socket handle %ld, already in use",
 		    s->state.id);
 	if (ctx.failed) {
 		socket_release(s);
 		return NULL;
 	}
 	s->handle = s->state.id;
-	sr_client_attach(c, s);
+	socket_attach(c, s);
 	return s;
 }
 
@@ -136,18 +98,18 @@ sr_connect(sr_socket *s, const char *host, int port, int timeout_ms, sr_error *e
 	struct call_ctx ctx;
 	int64_t deadline;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	req.handle = s->handle;
 	req.host = (char *)(host != NULL ? host : "");
 	req.port = port;
 	req.timeout_ms = timeout_ms;
 	if (timeout_ms == 0)
-		deadline = SR_NO_DEADLINE;
+		deadline = CL_NO_DEADLINE;
 	else
-		deadline = sr_deadline_after((int64_t)(timeout_ms < 0 ? SR_CONNECT_DEFAULT_MS :
-		    timeout_ms) + SR_WAIT_MARGIN_MS);
-	sr_call_init(&ctx, s->client, s, deadline, err);
+		deadline = cl_deadline_after((int64_t)(timeout_ms < 0 ? CL_CONNECT_DEFAULT_MS :
+		    timeout_ms) + CL_WAIT_MARGIN_MS);
+	cl_call_init(&ctx, s->client, s, deadline, err);
 	sockrpc__sock_rpc__connect(&s->client->service, &req, connect_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -158,12 +120,12 @@ sr_bind(sr_socket *s, int port, const char *host, sr_error *err)
 	Sockrpc__BindRequest req = SOCKRPC__BIND_REQUEST__INIT;
 	struct call_ctx ctx;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	req.handle = s->handle;
 	req.port = port;
 	req.host = (char *)(host != NULL ? host : "");
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__bind(&s->client->service, &req, bind_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -174,11 +136,11 @@ sr_listen(sr_socket *s, int queue_length, sr_error *err)
 	Sockrpc__ListenRequest req = SOCKRPC__LISTEN_REQUEST__INIT;
 	struct call_ctx ctx;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	req.handle = s->handle;
 	req.queue_length = queue_length;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__listen(&s->client->service, &req, listen_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -192,15 +154,15 @@ accept_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	sr_error e;
 
 	if (r->accepted == NULL || r->accepted->id == 0) {
-		sr_call_violation(ctx, "AcceptReply without the accepted handle");
+		cl_call_violation(ctx, "AcceptReply without the accepted handle");
 		return;
 	}
-	if (sr_state_from_wire(&st, r->accepted, &e) == -1) {
-		sr_call_violation(ctx, "%s", e.message);
+	if (cl_state_from_wire(&st, r->accepted, &e) == -1) {
+		cl_call_violation(ctx, "%s", e.message);
 		return;
 	}
-	if (st.id == ctx->socket->handle || sr_client_holds(ctx->client, st.id)) {
-		sr_call_violation(ctx, "sockrpcd gave an accepted handle %ld, already in use",
+	if (st.id == ctx->socket->handle || client_holds(ctx->client, st.id)) {
+		cl_call_violation(ctx, "sockrpcd gave an accepted handle %ld, already in use",
 		    st.id);
 		return;
 	}
@@ -216,13 +178,13 @@ sr_accept(sr_socket *s, sr_error *err)
 	struct call_ctx ctx;
 	sr_socket *accepted;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return NULL;
 	/* Allocated first: once the daemon has accepted, the handle must have a home. */
 	if ((accepted = socket_alloc(err)) == NULL)
 		return NULL;
 	req.handle = s->handle;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
+	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = accept_take;
 	ctx.out = accepted;
 	sockrpc__sock_rpc__accept(&s->client->service, &req, accept_done, &ctx);
@@ -230,175 +192,8 @@ sr_accept(sr_socket *s, sr_error *err)
 		socket_release(accepted);
 		return NULL;
 	}
-	sr_client_attach(s->client, accepted);
+	socket_attach(s->client, accepted);
 	return accepted;
-}
-
-/*
- * Sends all of data. On a connected, blocking stream socket with no send timeout the
- * calls are written behind (send_window.c): sr_send returns once they are on their
- * way, and a failure shows in the next sr_send. Otherwise each chunk waits for its
- * answer (send_now).
- */
-long
-sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
-{
-	uint32_t wire;
-	long n;
-
-	if (usable(s, err) == -1)
-		return -1;
-	if (enum_msg_flags_from_host(flags, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
-		    (unsigned)flags);
-		return -1;
-	}
-	pthread_mutex_lock(&s->send_mu);
-	if (len > 0 && overlaps(s, flags, true))
-		n = sr_window_send(s, data, len, err);
-	else if (sr_window_drain(s, -1, err) == -1)
-		n = -1;
-	else
-		n = send_now(s, data, len, wire, err);
-	pthread_mutex_unlock(&s->send_mu);
-	return n;
-}
-
-/* Streams the rest of the file on fd, one max_payload chunk at a time. */
-long
-sr_send_file(sr_socket *s, int fd, sr_error *err)
-{
-	char *buf, ebuf[128];
-	long total = 0, limit, n;
-	ssize_t got;
-
-	if (usable(s, err) == -1)
-		return -1;
-	limit = payload_limit(s);
-	if ((buf = malloc((size_t)limit)) == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
-		return -1;
-	}
-	for (;;) {
-		got = read(fd, buf, (size_t)limit);
-		if (got == -1 && errno == EINTR)
-			continue;
-		if (got == -1) {
-			sr_seterr(err, SR_EOS, errno, "reading the file to send: %s",
-			    sr_errno_text(errno, ebuf, sizeof(ebuf)));
-			total = total > 0 ? total : -1;
-			break;
-		}
-		if (got == 0)
-			break;
-		n = sr_send(s, buf, (size_t)got, 0, err);
-		if (n == -1) {
-			total = total > 0 ? total : -1;
-			break;
-		}
-		total += n;
-		if (n < got)
-			break;
-	}
-	free(buf);
-	return total;
-}
-
-/*
- * One Receive call. length -1 (any negative): everything pending once data
- * arrives; larger than max_payload: capped. At end of stream returns 0 with
- * *out_len 0 (and *out a valid empty buffer): for a length other than 0 an
- * empty result always means end of stream, as a receive that got nothing
- * fails (SR_ETIMEDOUT, SR_EWOULDBLOCK) instead.
- */
-int
-sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr_error *err)
-{
-	uint32_t wire;
-	bool eos, ahead;
-	int rc;
-
-	if (usable(s, err) == -1)
-		return -1;
-	if (out == NULL || out_len == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
-		return -1;
-	}
-	if (enum_msg_flags_from_host(flags, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
-		    "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
-		return -1;
-	}
-	if (length < 0)
-		length = -1;
-	else if (length > payload_limit(s))
-		length = payload_limit(s);
-	pthread_mutex_lock(&s->recv_mu);
-	rc = sr_ahead_take(s, length, flags, out, out_len, err);
-	ahead = rc == 1;
-	if (rc == 0)
-		rc = receive_once(s, length, wire, out, out_len, &eos, err) == 0 ? 1 : -1;
-	/* A full answer, or data that read-ahead found: more is likely waiting, so fetch it
-	 * while the caller works. A short answer of its own (a request and its response,
-	 * say) starts nothing. */
-	if (rc == 1 && length > 0 && *out_len > 0 && (ahead || *out_len == (size_t)length) &&
-	    overlaps(s, flags, false))
-		sr_ahead_start(s, length);
-	pthread_mutex_unlock(&s->recv_mu);
-	return rc == 1 ? 0 : -1;
-}
-
-/*
- * Reads until length bytes (negative: 1024), end of stream or the receive
- * timeout; returns what arrived, possibly nothing. What read-ahead holds comes
- * first; longer than max_payload reads loop, stopping at the first short answer.
- */
-int
-sr_read(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
-{
-	char *all = NULL, *part;
-	size_t have = 0, part_len;
-	long limit, want;
-	int rc = 0;
-
-	if (usable(s, err) == -1)
-		return -1;
-	if (out == NULL || out_len == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
-		return -1;
-	}
-	if (length < 0)
-		length = 1024;
-	limit = payload_limit(s);
-	pthread_mutex_lock(&s->recv_mu);
-	/* rc: 1 while read-ahead answers (0 bytes: end of stream), 0 once it has nothing. */
-	while ((long)have < length &&
-	    (rc = sr_ahead_take(s, length - (long)have, 0, &part, &part_len, err)) == 1) {
-		if (append(&all, &have, part, part_len, err) == -1)
-			rc = -1;
-		if (rc == -1 || part_len == 0)
-			break;
-	}
-	while (rc == 0 && (long)have < length) {
-		want = length - (long)have;
-		if (want > limit)
-			want = limit;
-		if (read_once(s, want, &part, &part_len, err) == -1 ||
-		    append(&all, &have, part, part_len, err) == -1)
-			rc = -1;
-		else if ((long)part_len < want)
-			break;
-	}
-	pthread_mutex_unlock(&s->recv_mu);
-	if (rc != -1 && all == NULL && append(&all, &have, NULL, 0, err) == -1)
-		rc = -1;
-	if (rc == -1) {
-		free(all);
-		return -1;
-	}
-	*out = all;
-	*out_len = have;
-	return 0;
 }
 
 /*
@@ -416,23 +211,23 @@ sr_close(sr_socket *s, sr_error *err)
 	bool sends_locked;
 
 	if (s == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no socket");
+		cl_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
 	}
 	if ((c = s->client) == NULL || socket_closed(s))
 		return 0;
 	sends_locked = lock_sends_unless_busy(s);
 	req.handle = s->handle;
-	sr_call_init(&ctx, c, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), &local);
+	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &local);
 	sockrpc__sock_rpc__close(&c->service, &req, close_done, &ctx);
 	if (sends_locked)
 		pthread_mutex_unlock(&s->send_mu);
 	if (ctx.failed && local.code != SR_EDAEMON && local.code != SR_EPROTO) {
-		sr_copyerr(err, &local);
+		cl_copyerr(err, &local);
 		return -1;
 	}
 	pthread_mutex_lock(&c->mu);
-	sr_state_mark_closed(&s->state);
+	state_mark_closed(&s->state);
 	pthread_mutex_unlock(&c->mu);
 	return 0;
 }
@@ -445,9 +240,9 @@ sr_socket_free(sr_socket *s)
 		return;
 	if (s->client != NULL) {
 		(void)sr_close(s, NULL);
-		sr_window_forget(s);
-		sr_ahead_forget(s);
-		sr_client_detach(s->client, s);
+		cl_window_forget(s);
+		cl_ahead_forget(s);
+		socket_detach(s->client, s);
 	}
 	socket_release(s);
 }
@@ -460,16 +255,16 @@ sr_shutdown(sr_socket *s, int how, sr_error *err)
 	bool sends_locked;
 	int wire;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	if (enum_shutdown_from_host(how, &wire) == -1) {
-		sr_seterr(err, SR_EINVAL, 0, "expected one of SHUT_* flags");
+		cl_seterr(err, SR_EINVAL, 0, "expected one of SHUT_* flags");
 		return -1;
 	}
 	sends_locked = lock_sends_unless_busy(s);
 	req.handle = s->handle;
 	req.how = wire;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__shutdown(&s->client->service, &req, shutdown_done, &ctx);
 	if (sends_locked)
 		pthread_mutex_unlock(&s->send_mu);
@@ -483,17 +278,17 @@ sr_set_option(sr_socket *s, int option, long value, sr_error *err)
 	struct call_ctx ctx;
 	int wire;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	if (enum_option_from_host(option, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
 		    "option %d is not a SOL_SOCKET option supported by sockrpc", option);
 		return -1;
 	}
 	req.handle = s->handle;
 	req.option = wire;
 	req.value = value;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__set_option(&s->client->service, &req, set_option_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -513,16 +308,16 @@ sr_get_option(sr_socket *s, int option, long *value, sr_error *err)
 	long v = 0;
 	int wire;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	if (enum_option_from_host(option, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
 		    "option %d is not a SOL_SOCKET option supported by sockrpc", option);
 		return -1;
 	}
 	req.handle = s->handle;
 	req.option = wire;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	ctx.take = get_option_take;
 	ctx.out = &v;
 	sockrpc__sock_rpc__get_option(&s->client->service, &req, get_option_done, &ctx);
@@ -539,11 +334,11 @@ sr_set_blocking(sr_socket *s, bool blocking, sr_error *err)
 	Sockrpc__SetBlockingRequest req = SOCKRPC__SET_BLOCKING_REQUEST__INIT;
 	struct call_ctx ctx;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	req.handle = s->handle;
 	req.blocking = blocking;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__set_blocking(&s->client->service, &req, set_blocking_done, &ctx);
 	return ctx.failed ? -1 : 0;
 }
@@ -556,11 +351,11 @@ info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	int v;
 
 	if (enum_family_to_host(r->family, &v) == -1) {
-		sr_call_violation(ctx, "InfoReply with unknown family %d", (int)r->family);
+		cl_call_violation(ctx, "InfoReply with unknown family %d", (int)r->family);
 		return;
 	}
 	/* An AF_UNIX socket has no port: -1. */
-	if (v != AF_UNIX && !valid_port(ctx, "InfoReply", r->port))
+	if (v != AF_UNIX && !cl_call_valid_port(ctx, "InfoReply", r->port))
 		return;
 	snprintf(out->address, sizeof(out->address), "%s", r->address != NULL ? r->address : "");
 	out->ipv6 = r->ipv6;
@@ -575,11 +370,11 @@ sr_info(sr_socket *s, sr_sockinfo *out, sr_error *err)
 	struct call_ctx ctx;
 	sr_sockinfo info;
 
-	if (usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	memset(&info, 0, sizeof(info));
 	req.handle = s->handle;
-	sr_call_init(&ctx, s->client, s, sr_deadline_after(SR_FIXED_DEADLINE_MS), err);
+	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	ctx.take = info_take;
 	ctx.out = &info;
 	sockrpc__sock_rpc__info(&s->client->service, &req, info_done, &ctx);
@@ -600,112 +395,8 @@ sr_socket_state(const sr_socket *s)
 	if (s == NULL)
 		return NULL;
 	if (s->client != NULL)
-		sr_client_notice_hangup(s->client);
+		cl_client_notice_hangup(s->client);
 	return &s->state;
-}
-
-static void
-send_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
-{
-	(void)take_count(ctx, ((const Sockrpc__SendReply *)msg)->sent);
-}
-
-static void
-send_to_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
-{
-	(void)take_count(ctx, ((const Sockrpc__SendToReply *)msg)->sent);
-}
-
-/* One datagram to host:port; larger than max_payload is refused, not split. */
-long
-sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t len, int flags,
-    sr_error *err)
-{
-	Sockrpc__SendToRequest req = SOCKRPC__SEND_TO_REQUEST__INIT;
-	struct call_ctx ctx;
-	struct count_out count = { .asked = len };
-	uint32_t wire;
-
-	if (usable(s, err) == -1)
-		return -1;
-	if (enum_msg_flags_from_host(flags, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
-		    (unsigned)flags);
-		return -1;
-	}
-	if (len > (size_t)payload_limit(s)) {
-		sr_seterr(err, SR_EINVAL, 0,
-		    "datagram of %zu bytes is larger than the daemon's limit of %ld", len,
-		    payload_limit(s));
-		return -1;
-	}
-	req.handle = s->handle;
-	req.host = (char *)(host != NULL ? host : "");
-	req.port = port;
-	req.family = SOCKRPC__FAMILY__FAMILY_UNSPEC;
-	req.data.data = (uint8_t *)(uintptr_t)data;
-	req.data.len = len;
-	req.flags = wire;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), err);
-	ctx.take = send_to_take;
-	ctx.out = &count;
-	sockrpc__sock_rpc__send_to(&s->client->service, &req, send_to_done, &ctx);
-	return ctx.failed ? -1 : count.sent;
-}
-
-static void
-receive_from_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
-{
-	const Sockrpc__ReceiveFromReply *r = (const Sockrpc__ReceiveFromReply *)msg;
-	struct data_out *o = ctx->out;
-
-	if (!valid_port(ctx, "ReceiveFromReply", r->port) || take_bytes(ctx, &r->data) == -1)
-		return;
-	if (o->host != NULL)
-		snprintf(o->host, 64, "%s", r->host != NULL ? r->host : "");
-	if (o->port != NULL)
-		*o->port = r->port;
-}
-
-/* One datagram (length negative: all of it) and its sender; host may be NULL. */
-int
-sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_len,
-    char host[64], int *port, sr_error *err)
-{
-	Sockrpc__ReceiveFromRequest req = SOCKRPC__RECEIVE_FROM_REQUEST__INIT;
-	struct call_ctx ctx;
-	struct data_out o;
-	uint32_t wire;
-
-	if (usable(s, err) == -1)
-		return -1;
-	if (out == NULL || out_len == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no output buffer");
-		return -1;
-	}
-	if (enum_msg_flags_from_host(flags, &wire) == -1) {
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
-		    "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
-		return -1;
-	}
-	if (length < 0)
-		length = -1;
-	else if (length > payload_limit(s))
-		length = payload_limit(s);
-	memset(&o, 0, sizeof(o));
-	o.asked = data_bound(s, length);
-	o.buf = out;
-	o.len = out_len;
-	o.host = host;
-	o.port = port;
-	req.handle = s->handle;
-	req.length = length;
-	req.flags = wire;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
-	ctx.take = receive_from_take;
-	ctx.out = &o;
-	sockrpc__sock_rpc__receive_from(&s->client->service, &req, receive_from_done, &ctx);
-	return ctx.failed ? -1 : 0;
 }
 
 static void
@@ -716,13 +407,13 @@ address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	int v;
 
 	if (r->n_addresses > CLIENT_MAX_ADDRESSES) {
-		sr_call_violation(ctx, "GetAddressInfoReply with %zu addresses (at most %d)",
+		cl_call_violation(ctx, "GetAddressInfoReply with %zu addresses (at most %d)",
 		    r->n_addresses, CLIENT_MAX_ADDRESSES);
 		return;
 	}
 	for (size_t i = 0; i < r->n_addresses; i++) {
 		if (enum_family_to_host(r->addresses[i]->family, &v) == -1) {
-			sr_call_violation(ctx, "GetAddressInfoReply with unknown family %d",
+			cl_call_violation(ctx, "GetAddressInfoReply with unknown family %d",
 			    (int)r->addresses[i]->family);
 			return;
 		}
@@ -731,7 +422,7 @@ address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	    (r->n_addresses > 0 &&
 	    (ai->addresses = calloc(r->n_addresses, sizeof(*ai->addresses))) == NULL)) {
 		free(ai);
-		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
 		ctx->failed = true;
 		return;
 	}
@@ -761,7 +452,7 @@ sr_get_address_info(sr_client *c, const char *address, const char *type, int fam
 	int wire;
 
 	if (c == NULL || address == NULL || out == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "get_address_info needs a client, an address and "
+		cl_seterr(err, SR_EINVAL, 0, "get_address_info needs a client, an address and "
 		    "an output");
 		return -1;
 	}
@@ -770,7 +461,7 @@ sr_get_address_info(sr_client *c, const char *address, const char *type, int fam
 	req.address = (char *)address;
 	req.service = (char *)(type != NULL ? type : "");
 	req.family = wire;
-	sr_call_init(&ctx, c, NULL, sr_deadline_after(SR_RESOLVE_DEADLINE_MS), err);
+	cl_call_init(&ctx, c, NULL, cl_deadline_after(CL_RESOLVE_DEADLINE_MS), err);
 	ctx.take = address_info_take;
 	ctx.out = &ai;
 	sockrpc__sock_rpc__get_address_info(&c->service, &req, get_address_info_done, &ctx);
@@ -795,7 +486,7 @@ socket_alloc(sr_error *err)
 	sr_socket *s = calloc(1, sizeof(*s));
 
 	if (s == NULL) {
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		return NULL;
 	}
 	pthread_mutex_init(&s->send_mu, NULL);
@@ -807,8 +498,8 @@ socket_alloc(sr_error *err)
 static void
 socket_release(sr_socket *s)
 {
-	sr_window_free(s);
-	sr_ahead_free(s);
+	cl_window_free(s);
+	cl_ahead_free(s);
 	pthread_mutex_destroy(&s->send_mu);
 	pthread_mutex_destroy(&s->recv_mu);
 	free(s);
@@ -830,101 +521,36 @@ socket_closed(sr_socket *s)
  * A closed handle (or one whose client is gone) is refused without a round trip; on a
  * broken connection, with the reason it broke (the daemon went away, say).
  */
-static int
-usable(sr_socket *s, sr_error *err)
+int
+cl_socket_usable(sr_socket *s, sr_error *err)
 {
 	if (s == NULL) {
-		sr_seterr(err, SR_EINVAL, 0, "no socket");
+		cl_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
 	}
 	if (s->client == NULL) {
-		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
+		cl_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}
-	if (sr_client_broken(s->client, err) == -1)
+	if (cl_client_broken(s->client, err) == -1)
 		return -1;
 	if (socket_closed(s)) {
-		sr_seterr(err, SR_ECLOSED, 0, "socket is closed");
+		cl_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}
 	return 0;
 }
 
-/*
- * The deadline of a call that waits on the network: the handle's timeout plus
- * a margin, none without a timeout. A non-blocking handle never waits.
- */
-int64_t
-sr_wait_deadline(sr_socket *s, enum sr_wait_kind kind)
+long
+cl_socket_payload_limit(sr_socket *s)
 {
-	bool blocking;
-	int timeout;
-
-	pthread_mutex_lock(&s->client->mu);
-	blocking = s->state.is_blocking;
-	timeout = kind == WAIT_RECEIVE ? s->state.receive_timeout : s->state.send_timeout;
-	pthread_mutex_unlock(&s->client->mu);
-	if (!blocking)
-		return sr_deadline_after(SR_FIXED_DEADLINE_MS);
-	if (timeout <= 0)
-		return SR_NO_DEADLINE;
-	return sr_deadline_after((int64_t)timeout + SR_WAIT_MARGIN_MS);
-}
-
-/*
- * Whether plain calls (no flags) on s may overlap: sends go behind, receives fetch
- * ahead. Only on a connected blocking stream, not shut down. A send also needs no
- * send timeout: such a send could only wait or fail, never return short, so
- * returning early hides nothing but when a failure shows; with a timeout the caller
- * asked to learn, in the call, whether the bytes went out in time.
- */
-static bool
-overlaps(sr_socket *s, int flags, bool sending)
-{
-	bool yes;
-
-	pthread_mutex_lock(&s->client->mu);
-	yes = flags == 0 && s->state.type == SOCK_STREAM && s->state.is_blocking &&
-	    s->state.is_connected && !s->state.is_shutdown &&
-	    (!sending || s->state.send_timeout <= 0);
-	pthread_mutex_unlock(&s->client->mu);
-	return yes;
-}
-
-/*
- * Sends all of data in max_payload chunks, one answered call each. A chunk sent
- * short (a non-blocking socket with a full buffer) ends the loop. If a later chunk
- * fails after earlier ones were sent, the count so far is returned (and *err says
- * why it stopped) so no sent byte goes unreported.
- */
-static long
-send_now(sr_socket *s, const void *data, size_t len, uint32_t wire, sr_error *err)
-{
-	const char *p = data;
-	size_t chunk;
-	long total = 0, limit, n;
-
-	if (len == 0)
-		return send_chunk(s, "", 0, wire, err);
-	limit = payload_limit(s);
-	while ((size_t)total < len) {
-		chunk = len - (size_t)total;
-		if (chunk > (size_t)limit)
-			chunk = (size_t)limit;
-		n = send_chunk(s, p + total, chunk, wire, err);
-		if (n == -1)
-			return total > 0 ? total : -1;
-		total += n;
-		if ((size_t)n < chunk)
-			break;
-	}
-	return total;
+	return (long)s->client->max_payload;
 }
 
 /*
  * Before shutdown or close: waits for this socket's sends in flight, so their bytes
  * go out first, and keeps new sends out until unlocked. It stops waiting when they
- * make no progress for SR_LINGER_MS (a peer that stopped reading), and does not wait
+ * make no progress for CL_LINGER_MS (a peer that stopped reading), and does not wait
  * at all when another thread is in sr_send on the socket (returns false, nothing
  * locked): either way the call then acts at once and answers the sends, as close
  * always answers a waiting call.
@@ -934,169 +560,8 @@ lock_sends_unless_busy(sr_socket *s)
 {
 	if (pthread_mutex_trylock(&s->send_mu) != 0)
 		return false;
-	(void)sr_window_drain(s, SR_LINGER_MS, NULL);
+	(void)cl_window_drain(s, CL_LINGER_MS, NULL);
 	return true;
-}
-
-static long
-payload_limit(sr_socket *s)
-{
-	return (long)s->client->max_payload;
-}
-
-static long
-send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags, sr_error *err)
-{
-	Sockrpc__SendRequest req = SOCKRPC__SEND_REQUEST__INIT;
-	struct call_ctx ctx;
-	struct count_out count = { .asked = len };
-
-	req.handle = s->handle;
-	req.data.data = (uint8_t *)(uintptr_t)data;
-	req.data.len = len;
-	req.flags = flags;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_SEND), err);
-	ctx.take = send_take;
-	ctx.out = &count;
-	sockrpc__sock_rpc__send(&s->client->service, &req, send_done, &ctx);
-	return ctx.failed ? -1 : count.sent;
-}
-
-static void
-receive_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
-{
-	const Sockrpc__ReceiveReply *r = (const Sockrpc__ReceiveReply *)msg;
-
-	if (take_bytes(ctx, &r->data) == 0)
-		((struct data_out *)ctx->out)->eos = r->end_of_stream;
-}
-
-static int
-receive_once(sr_socket *s, long length, uint32_t flags, char **out, size_t *out_len, bool *eos,
-    sr_error *err)
-{
-	Sockrpc__ReceiveRequest req = SOCKRPC__RECEIVE_REQUEST__INIT;
-	struct call_ctx ctx;
-	struct data_out o;
-
-	memset(&o, 0, sizeof(o));
-	o.asked = data_bound(s, length);
-	o.buf = out;
-	o.len = out_len;
-	req.handle = s->handle;
-	req.length = length;
-	req.flags = flags;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
-	ctx.take = receive_take;
-	ctx.out = &o;
-	sockrpc__sock_rpc__receive(&s->client->service, &req, receive_done, &ctx);
-	if (ctx.failed)
-		return -1;
-	*eos = o.eos;
-	return 0;
-}
-
-static void
-read_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
-{
-	(void)take_bytes(ctx, &((const Sockrpc__ReadReply *)msg)->data);
-}
-
-static int
-read_once(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
-{
-	Sockrpc__ReadRequest req = SOCKRPC__READ_REQUEST__INIT;
-	struct call_ctx ctx;
-	struct data_out o;
-
-	memset(&o, 0, sizeof(o));
-	o.asked = data_bound(s, length);
-	o.buf = out;
-	o.len = out_len;
-	req.handle = s->handle;
-	req.length = length;
-	sr_call_init(&ctx, s->client, s, sr_wait_deadline(s, WAIT_RECEIVE), err);
-	ctx.take = read_take;
-	ctx.out = &o;
-	sockrpc__sock_rpc__read(&s->client->service, &req, read_done, &ctx);
-	return ctx.failed ? -1 : 0;
-}
-
-/* Appends part (malloc'd or NULL; freed) to *all, which stays NUL-terminated. */
-static int
-append(char **all, size_t *have, char *part, size_t part_len, sr_error *err)
-{
-	char *grown = realloc(*all, *have + part_len + 1);
-
-	if (grown == NULL) {
-		free(part);
-		sr_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
-		return -1;
-	}
-	if (part_len > 0)
-		memcpy(grown + *have, part, part_len);
-	free(part);
-	*have += part_len;
-	grown[*have] = '\0';
-	*all = grown;
-	return 0;
-}
-
-/* Copies reply bytes into a new buffer (never NULL, even when empty). */
-static int
-take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data)
-{
-	struct data_out *o = ctx->out;
-	char *buf;
-
-	if (data->len > o->asked) {
-		sr_call_violation(ctx,
-		    "sockrpcd returned %zu bytes where at most %zu were asked for", data->len,
-		    o->asked);
-		return -1;
-	}
-	if ((buf = malloc(data->len + 1)) == NULL) {
-		sr_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
-		ctx->failed = true;
-		return -1;
-	}
-	if (data->len > 0)
-		memcpy(buf, data->data, data->len);
-	buf[data->len] = '\0';
-	*o->buf = buf;
-	*o->len = data->len;
-	return 0;
-}
-
-/* A Send or SendTo count: 0 up to the bytes the call carried. */
-static int
-take_count(struct call_ctx *ctx, int64_t sent)
-{
-	struct count_out *o = ctx->out;
-
-	if (sent < 0 || (uint64_t)sent > o->asked) {
-		sr_call_violation(ctx, "sockrpcd reports %lld bytes sent of %zu", (long long)sent,
-		    o->asked);
-		return -1;
-	}
-	o->sent = (long)sent;
-	return 0;
-}
-
-static bool
-valid_port(struct call_ctx *ctx, const char *what, int32_t port)
-{
-	if (port >= 0 && port <= 65535)
-		return true;
-	sr_call_violation(ctx, "%s with port %d", what, (int)port);
-	return false;
-}
-
-/* The most data a receive of `length` (negative: all pending) may bring. */
-static size_t
-data_bound(sr_socket *s, long length)
-{
-	return length < 0 || length > payload_limit(s) ? (size_t)payload_limit(s) : (size_t)length;
 }
 
 static int
@@ -1106,10 +571,102 @@ family_to_wire(int family, int *wire, sr_error *err)
 
 	if (enum_family_from_host(family, wire) == 0)
 		return 0;
-	if ((name = sr_constant_name("AF_", family)) != NULL)
-		sr_seterr(err, SR_EUNSUPPORTED, 0, "%s is not supported by sockrpc", name);
+	if ((name = cl_constant_name("AF_", family)) != NULL)
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "%s is not supported by sockrpc", name);
 	else
-		sr_seterr(err, SR_EUNSUPPORTED, 0,
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
 		    "address family %d is not supported by sockrpc", family);
 	return -1;
 }
+
+/* The session ended (c->mu held): its handles are closed on both sides. */
+static void
+client_broken(sr_client *c)
+{
+	for (sr_socket *s = c->sockets; s != NULL; s = s->next)
+		state_mark_closed(&s->state);
+}
+
+/* sr_client_close: the handles still allocated are detached, closed and stay readable. */
+static void
+client_closing(sr_client *c)
+{
+	sr_socket *s, *next;
+
+	for (s = c->sockets; s != NULL; s = s->next) {
+		cl_window_forget(s);
+		cl_ahead_forget(s);
+	}
+	pthread_mutex_lock(&c->mu);
+	for (s = c->sockets; s != NULL; s = next) {
+		next = s->next;
+		s->client = NULL;
+		s->prev = s->next = NULL;
+		state_mark_closed(&s->state);
+	}
+	c->sockets = NULL;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static const struct client_hooks socket_hooks = {
+	.broken = client_broken,
+	.closing = client_closing,
+};
+
+static void
+socket_attach(sr_client *c, sr_socket *s)
+{
+	pthread_mutex_lock(&c->mu);
+	c->hooks = &socket_hooks;
+	s->client = c;
+	if (c->broken) /* its session ended after the reply that made it */
+		state_mark_closed(&s->state);
+	s->prev = NULL;
+	s->next = c->sockets;
+	if (c->sockets != NULL)
+		c->sockets->prev = s;
+	c->sockets = s;
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+socket_detach(sr_client *c, sr_socket *s)
+{
+	pthread_mutex_lock(&c->mu);
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else if (c->sockets == s)
+		c->sockets = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	s->prev = s->next = NULL;
+	s->client = NULL;
+	pthread_mutex_unlock(&c->mu);
+}
+
+/*
+ * Whether an open handle of c already has this id (a daemon handing out one id twice).
+ * A closed one's id may come again: sockrpcd never reuses ids, but need not promise it.
+ */
+static bool
+client_holds(sr_client *c, long handle)
+{
+	sr_socket *s;
+
+	pthread_mutex_lock(&c->mu);
+	for (s = c->sockets; s != NULL && (s->handle != handle || s->state.is_closed);
+	     s = s->next)
+		;
+	pthread_mutex_unlock(&c->mu);
+	return s != NULL;
+}
+
+/* The state of a handle whose session is over (or that was closed). */
+static void
+state_mark_closed(sr_state *st)
+{
+	st->is_closed = true;
+	st->is_client = st->is_bound = false;
+	st->is_connected = st->is_listening = false;
+}
+

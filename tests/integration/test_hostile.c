@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "fake_daemon.h"
+#include "fast_paths.h"
 #include "harness.h"
 #include "sockets.h"
 #include "sockrpc.pb-c.h"
@@ -402,6 +403,8 @@ END_TEST
  * the next call that collects it says why. */
 START_TEST(send_behind_answered_short)
 {
+	if (fast_path_off("write-behind"))
+		return; /* it tests write-behind itself */
 	struct fake f;
 	sr_client *c = hostile_open(&f, SENT_BEHIND);
 	sr_socket *s = hostile_socket(c);
@@ -464,6 +467,8 @@ END_TEST
 /* Read-ahead (blocking, connected) checks its replies as a receive does. */
 START_TEST(data_read_ahead_longer_than_asked)
 {
+	if (fast_path_off("read-ahead"))
+		return; /* it tests read-ahead itself */
 	struct fake f;
 	sr_client *c = hostile_open(&f, DATA_AHEAD_LONG);
 	sr_socket *s = hostile_socket(c);

@@ -18,13 +18,13 @@ pool_up(void)
 {
 	memset(&c, 0, sizeof(c));
 	c.max_frame = SR_MAX_FRAME;
-	sr_pool_init(&c);
+	cl_pool_init(&c);
 }
 
 static void
 pool_down(void)
 {
-	sr_pool_destroy(&c);
+	cl_pool_destroy(&c);
 }
 
 static int
@@ -39,21 +39,21 @@ times_pooled(const void *p)
 
 START_TEST(freed_block_is_handed_out_again)
 {
-	void *p = sr_pool_alloc(&c, 100 * KIB);
+	void *p = cl_pool_alloc(&c, 100 * KIB);
 
-	sr_pool_free(&c, p);
+	cl_pool_free(&c, p);
 	ck_assert_int_eq(times_pooled(p), 1);
-	ck_assert_ptr_eq(sr_pool_alloc(&c, 128 * KIB), p); /* rounded up to 128 KiB */
+	ck_assert_ptr_eq(cl_pool_alloc(&c, 128 * KIB), p); /* rounded up to 128 KiB */
 	ck_assert_int_eq(times_pooled(p), 0);
-	sr_pool_free(&c, p);
+	cl_pool_free(&c, p);
 }
 END_TEST
 
 START_TEST(small_blocks_are_not_pooled)
 {
-	void *p = sr_pool_alloc(&c, 1000);
+	void *p = cl_pool_alloc(&c, 1000);
 
-	sr_pool_free(&c, p);
+	cl_pool_free(&c, p);
 	ck_assert_int_eq(times_pooled(p), 0);
 }
 END_TEST
@@ -62,27 +62,27 @@ START_TEST(full_pool_keeps_the_larger_block)
 {
 	void *small[POOL_BLOCKS], *frames[POOL_BLOCKS], *big, *smaller;
 
-	smaller = sr_pool_alloc(&c, 64 * KIB); /* held for the end */
+	smaller = cl_pool_alloc(&c, 64 * KIB); /* held for the end */
 	for (int i = 0; i < POOL_BLOCKS; i++)
-		small[i] = sr_pool_alloc(&c, 64 * KIB);
+		small[i] = cl_pool_alloc(&c, 64 * KIB);
 	for (int i = 0; i < POOL_BLOCKS; i++)
-		sr_pool_free(&c, small[i]);
-	big = sr_pool_alloc(&c, 1024 * KIB); /* no pooled block is large enough */
+		cl_pool_free(&c, small[i]);
+	big = cl_pool_alloc(&c, 1024 * KIB); /* no pooled block is large enough */
 	for (int i = 0; i < POOL_BLOCKS; i++)
 		ck_assert_int_eq(times_pooled(small[i]), 1);
-	sr_pool_free(&c, big);
+	cl_pool_free(&c, big);
 	ck_assert_int_eq(times_pooled(big), 1);
-	ck_assert_ptr_eq(sr_pool_alloc(&c, 1024 * KIB), big);
-	sr_pool_free(&c, big);
+	ck_assert_ptr_eq(cl_pool_alloc(&c, 1024 * KIB), big);
+	cl_pool_free(&c, big);
 
 	/* A block smaller than every pooled one is freed, not swapped in. */
 	for (int i = 0; i < POOL_BLOCKS; i++)
-		frames[i] = sr_pool_alloc(&c, 1024 * KIB + 1); /* a whole frame each */
+		frames[i] = cl_pool_alloc(&c, 1024 * KIB + 1); /* a whole frame each */
 	for (int i = 0; i < POOL_BLOCKS; i++)
-		sr_pool_free(&c, frames[i]);
+		cl_pool_free(&c, frames[i]);
 	for (int i = 0; i < POOL_BLOCKS; i++)
 		ck_assert_int_eq(times_pooled(frames[i]), 1);
-	sr_pool_free(&c, smaller);
+	cl_pool_free(&c, smaller);
 	ck_assert_int_eq(times_pooled(smaller), 0);
 }
 END_TEST

@@ -351,7 +351,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f.fd = sv[1];
 	if (pthread_create(&thread, NULL, fake_main, &f) != 0)
 		abort();
-	c = sr_client_adopt(sv[0], &err);
+	c = cl_client_adopt(sv[0], &err);
 	if (c == NULL) {
 		if (verbose)
 			fprintf(stderr, "hello: %s\n", err.message);

@@ -1,0 +1,666 @@
+/*
+ * calls.c - the call layer: the ProtobufCService whose invoke() frames a request,
+ * gives it a call id, writes it through the client's transport and waits for the
+ * reply with the same id; the table of calls outstanding; the reader that matches
+ * replies to calls; deadlines. It does not know any method (the generated stubs,
+ * called from socket.c and socket_io.c, choose it) nor how bytes travel (transport.h).
+ *
+ * Threads: requests are written whole under write_mu, so several threads may have
+ * calls outstanding at once. Replies are read by one waiting thread at a time (the
+ * reader, leader/follower style) which hands each reply to the call it answers and
+ * wakes that caller. Any fault of the stream (a bad header, a reply nobody asked for,
+ * EOF, a missed deadline) breaks the connection for good: every outstanding and later
+ * call fails with the same error.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "enums.h"
+#include "frame.h"
+#include "internal.h"
+#include "payload.h"
+
+/*
+ * One call sent and not yet answered. A call that waits for its reply keeps it on
+ * its stack; one only started (ctx->started) has it on the heap, owned by whoever
+ * collects it (cl_call_finish) or gives it up (cl_call_abandon).
+ */
+struct pending {
+	uint64_t id;
+	unsigned method;
+	pthread_cond_t cond;	/* signalled when done, or to hand over reading */
+	bool waiting;		/* a thread sleeps on cond for this call */
+	bool done;
+	bool failed;		/* done with err instead of a reply */
+	bool orphan;		/* abandoned: freed when its reply arrives */
+	sr_error err;
+	uint8_t *body;		/* the reply message, from cl_pool_alloc() by the reader */
+	size_t len;
+	uint64_t arrival;	/* order in which replies were read, from 1 */
+	struct pending *next;
+};
+
+static void	 client_invoke(ProtobufCService *service, unsigned method_index,
+		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
+static void	 client_break(sr_client *c, const sr_error *why);
+static void	 client_fail(sr_client *c, const sr_error *why);
+static void	 call_start(sr_client *c, struct pending *p, unsigned method_index,
+		    const ProtobufCMessage *input, int64_t deadline);
+static void	 call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure,
+		    struct call_ctx *ctx);
+static int	 call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov,
+		    int64_t deadline);
+static bool	 call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft);
+static void	 pending_init(struct pending *p, unsigned method_index);
+static void	 pending_free(struct pending *p);
+
+/* Sets up c's call table and service; c->transport is set before the first call. */
+void
+cl_calls_init(sr_client *c)
+{
+	c->service.descriptor = &sockrpc__sock_rpc__descriptor;
+	c->service.invoke = client_invoke;
+	c->service.destroy = NULL;
+	pthread_mutex_init(&c->mu, NULL);
+	pthread_mutex_init(&c->write_mu, NULL);
+}
+
+/* Frees what the call table holds: only abandoned calls are left when a client closes. */
+void
+cl_calls_destroy(sr_client *c)
+{
+	struct pending *q, *next;
+
+	for (q = c->pending; q != NULL; q = next) {
+		next = q->next;
+		pending_free(q);
+	}
+	c->pending = NULL;
+	pthread_mutex_destroy(&c->mu);
+	pthread_mutex_destroy(&c->write_mu);
+	free(c->rbuf);
+	c->rbuf = NULL;
+}
+
+/* A deadline `ms` from now; negative ms means none. */
+int64_t
+cl_deadline_after(int64_t ms)
+{
+	return ms < 0 ? CL_NO_DEADLINE : cl_now_ms() + ms;
+}
+
+void
+cl_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline, sr_error *err)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	ctx->client = c;
+	ctx->socket = s;
+	ctx->deadline = deadline;
+	ctx->err = err;
+}
+
+/*
+ * The closure every stub passes (through a typed trampoline). A NULL reply
+ * means invoke() failed and already filled ctx->err. Every reply's field 1 is
+ * its Status and, where present, field 2 its SocketState; they are found
+ * through the message descriptor so this works for every method.
+ */
+void
+cl_call_done(const ProtobufCMessage *reply, void *closure_data)
+{
+	struct call_ctx *ctx = closure_data;
+	const ProtobufCFieldDescriptor *f;
+	const Sockrpc__Status *st = NULL;
+	const Sockrpc__SocketState *state = NULL;
+	sr_state fresh;
+	sr_error e;
+
+	if (reply == NULL) {
+		ctx->failed = true;
+		return;
+	}
+	f = protobuf_c_message_descriptor_get_field(reply->descriptor, 1);
+	if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	    f->descriptor == &sockrpc__status__descriptor)
+		st = *(Sockrpc__Status *const *)((const char *)reply + f->offset);
+	f = protobuf_c_message_descriptor_get_field(reply->descriptor, 2);
+	if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+	    f->descriptor == &sockrpc__socket_state__descriptor)
+		state = *(Sockrpc__SocketState *const *)((const char *)reply + f->offset);
+
+	if (state != NULL && ctx->socket != NULL) {
+		if (cl_state_from_wire(&fresh, state, &e) == -1) {
+			cl_call_violation(ctx, "%s", e.message);
+			return;
+		}
+		/* A new handle (sr_socket_new) learns its id from this state. */
+		if (ctx->socket->handle != 0 && fresh.id != ctx->socket->handle) {
+			cl_call_violation(ctx, "sockrpcd answered for handle %ld with the state of "
+			    "handle %ld", ctx->socket->handle, fresh.id);
+			return;
+		}
+		/* A reply collected late (a write-behind send) must not undo a newer state,
+		 * nor reopen the handles of a connection that broke meanwhile. */
+		pthread_mutex_lock(&ctx->client->mu);
+		if (!ctx->client->broken && ctx->arrival > ctx->socket->state_arrival) {
+			ctx->socket->state = fresh;
+			ctx->socket->state_arrival = ctx->arrival;
+		}
+		pthread_mutex_unlock(&ctx->client->mu);
+	}
+	if (st != NULL && st->code != SOCKRPC__CODE__OK) {
+		cl_seterr_status(ctx->err, st);
+		ctx->failed = true;
+		return;
+	}
+	if (ctx->take != NULL)
+		ctx->take(reply, ctx);
+}
+
+/*
+ * A reply that breaks the protocol: fails the call with SR_EPROTO and breaks the
+ * connection (nothing the daemon says after it can be trusted).
+ */
+void
+cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
+{
+	sr_error e;
+	va_list ap;
+
+	e.code = SR_EPROTO;
+	e.sys_errno = 0;
+	va_start(ap, fmt);
+	vsnprintf(e.message, sizeof(e.message), fmt, ap);
+	va_end(ap);
+	client_fail(ctx->client, &e);
+	cl_copyerr(ctx->err, &e);
+	ctx->failed = true;
+}
+
+/* A port in a reply: 0-65535, else a violation (cl_call_violation). */
+bool
+cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port)
+{
+	if (port >= 0 && port <= 65535)
+		return true;
+	cl_call_violation(ctx, "%s with port %d", what, (int)port);
+	return false;
+}
+
+/*
+ * Wire state -> host state. Returns 0, or -1 with *err filled (out untouched) when
+ * the daemon sent a value no socket can have: an enum this host cannot name, a
+ * negative handle id, a port out of 0-65535.
+ */
+int
+cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
+{
+	int family, type, protocol, how = -1;
+
+	if (enum_family_to_host(in->family, &family) == -1 ||
+	    enum_type_to_host(in->type, &type) == -1 ||
+	    enum_protocol_to_host(in->protocol, &protocol) == -1 ||
+	    (in->shutdown_reason != -1 &&
+	    enum_shutdown_to_host(in->shutdown_reason, &how) == -1)) {
+		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with an unknown "
+		    "family, type, protocol or shutdown (%d, %d, %d, %d)", (int)in->family,
+		    (int)in->type, (int)in->protocol, (int)in->shutdown_reason);
+		return -1;
+	}
+	if (in->id < 0 || in->id > LONG_MAX) {
+		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with handle id %lld",
+		    (long long)in->id);
+		return -1;
+	}
+	/* An AF_UNIX socket has no port: sockrpcd echoes what connect was given. */
+	if (family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
+		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with port %d",
+		    (int)in->port);
+		return -1;
+	}
+	snprintf(out->host, sizeof(out->host), "%s", in->host != NULL ? in->host : "");
+	out->port = family == AF_UNIX ? 0 : in->port;
+	out->family = family;
+	out->type = type;
+	out->protocol = protocol;
+	out->id = (long)in->id;
+	out->is_client = in->is_client;
+	out->is_bound = in->is_bound;
+	out->is_connected = in->is_connected;
+	out->is_listening = in->is_listening;
+	out->is_closed = in->is_closed;
+	out->is_shutdown = in->is_shutdown;
+	out->is_blocking = in->is_blocking;
+	out->shutdown_reason = how;
+	out->send_timeout = in->send_timeout;
+	out->receive_timeout = in->receive_timeout;
+	return 0;
+}
+
+/*
+ * The deadline of a call that waits on the network: the handle's timeout plus
+ * a margin, none without a timeout. A non-blocking handle never waits.
+ */
+int64_t
+cl_wait_deadline(sr_socket *s, enum cl_wait_kind kind)
+{
+	bool blocking;
+	int timeout;
+
+	pthread_mutex_lock(&s->client->mu);
+	blocking = s->state.is_blocking;
+	timeout = kind == WAIT_RECEIVE ? s->state.receive_timeout : s->state.send_timeout;
+	pthread_mutex_unlock(&s->client->mu);
+	if (!blocking)
+		return cl_deadline_after(CL_FIXED_DEADLINE_MS);
+	if (timeout <= 0)
+		return CL_NO_DEADLINE;
+	return cl_deadline_after((int64_t)timeout + CL_WAIT_MARGIN_MS);
+}
+
+/* Breaks the connection for good (first reason wins): see client_break(). */
+static void
+client_fail(sr_client *c, const sr_error *why)
+{
+	pthread_mutex_lock(&c->mu);
+	client_break(c, why);
+	pthread_mutex_unlock(&c->mu);
+}
+
+/* Returns -1 with the reason in *err if the connection is broken, else 0. */
+int
+cl_client_broken(sr_client *c, sr_error *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->broken) {
+		cl_copyerr(err, &c->broken_err);
+		rc = -1;
+	}
+	pthread_mutex_unlock(&c->mu);
+	return rc;
+}
+
+/*
+ * Breaks c if the daemon hung up and no reply is left to read, so that the state of
+ * its handles shows the session is over without waiting for the next call. A poll and
+ * an ioctl, no round trip. Skipped while a thread reads replies: it will see the end.
+ */
+/*
+ * Breaks c if the daemon hung up and no reply is left to read, so that the state of
+ * its handles shows the session is over without waiting for the next call. No round
+ * trip. Skipped while a thread reads replies: it will see the end.
+ */
+void
+cl_client_notice_hangup(sr_client *c)
+{
+	sr_error e;
+
+	pthread_mutex_lock(&c->mu);
+	if (!c->broken && !c->reading && c->rlen == c->roff &&
+	    c->transport->ops->hung_up(c->transport)) {
+		cl_seterr(&e, SR_EDAEMON, 0, "daemon closed the connection");
+		client_break(c, &e);
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+
+/*
+ * ProtobufCService.invoke: frame the request, send it, wait for its reply,
+ * unpack it as the method's output type, hand it to the closure and free it.
+ * closure_data is always a struct call_ctx (see internal.h). With ctx->started
+ * set the call is only sent: *ctx->started receives it, for cl_call_finish(), and
+ * closure is not used (it may be NULL); if it cannot even be sent, ctx says why.
+ */
+static void
+client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
+    ProtobufCClosure closure, void *closure_data)
+{
+	sr_client *c = (sr_client *)service;
+	struct call_ctx *ctx = closure_data;
+	struct pending *p, local;
+
+	if (ctx->started != NULL) {
+		if ((p = malloc(sizeof(*p))) == NULL) {
+			cl_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
+			ctx->failed = true;
+			return;
+		}
+		pending_init(p, method_index);
+		call_start(c, p, method_index, input, ctx->deadline);
+		*ctx->started = p;
+		return;
+	}
+	pending_init(&local, method_index);
+	call_start(c, &local, method_index, input, ctx->deadline);
+	call_wait(c, &local, ctx->deadline, false);
+	call_finish(c, &local, closure, ctx);
+	pthread_cond_destroy(&local.cond);
+}
+
+/*
+ * Waits until a started call is answered or the deadline passes; unlike a call's own
+ * deadline, passing this one is no fault of the daemon. Returns whether it is done.
+ */
+bool
+cl_call_wait_until(sr_client *c, struct pending *p, int64_t deadline)
+{
+	return call_wait(c, p, deadline, true);
+}
+
+/* True when a started call's reply (or failure) is in: finishing it will not wait. */
+bool
+cl_call_ready(sr_client *c, struct pending *p)
+{
+	bool done;
+
+	pthread_mutex_lock(&c->mu);
+	done = p->done;
+	pthread_mutex_unlock(&c->mu);
+	return done;
+}
+
+/*
+ * Waits for a call begun with ctx->started (until ctx->deadline), hands its reply to
+ * cl_call_done() with ctx, and frees p.
+ */
+void
+cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx)
+{
+	call_wait(c, p, ctx->deadline, false);
+	call_finish(c, p, cl_call_done, ctx);
+	pending_free(p);
+}
+
+/*
+ * Gives up a started call without its reply: freed now if answered, else when its
+ * reply arrives (or the connection breaks). sr_client_close() frees what is left.
+ */
+void
+cl_call_abandon(sr_client *c, struct pending *p)
+{
+	pthread_mutex_lock(&c->mu);
+	if (p->done) {
+		cl_pool_free(c, p->body);
+		pending_free(p);
+	} else {
+		p->orphan = true;
+	}
+	pthread_mutex_unlock(&c->mu);
+}
+
+static void
+pending_init(struct pending *p, unsigned method_index)
+{
+	pthread_condattr_t ca;
+
+	memset(p, 0, sizeof(*p));
+	p->method = method_index;
+	/* Deadlines are CLOCK_MONOTONIC so that a clock step cannot fire or hold them. */
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&p->cond, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Frees a heap pending (not its body). */
+static void
+pending_free(struct pending *p)
+{
+	pthread_cond_destroy(&p->cond);
+	free(p);
+}
+
+/* Frames input and sends it as call p. On failure p ends done and failed. */
+static void
+call_start(sr_client *c, struct pending *p, unsigned method_index, const ProtobufCMessage *input,
+    int64_t deadline)
+{
+	struct sr_frame_header h;
+	ProtobufCBinaryData payload;
+	struct iovec iov[2];
+	uint8_t *frame;
+	size_t len;
+
+	if ((frame = cl_frame_pack(c, input, &len, &payload, &p->err)) == NULL) {
+		p->done = p->failed = true;
+		return;
+	}
+	/* call_send() assigns the id under the lock; the header is filled there. */
+	h.length = (uint32_t)(len - SR_FRAME_HEADER_SIZE + payload.len);
+	h.method = (uint16_t)method_index;
+	h.flags = 0;
+	h.call_id = 0;
+	frame_header_encode(&h, frame);
+	iov[0] = (struct iovec){ .iov_base = frame, .iov_len = len };
+	iov[1] = (struct iovec){ .iov_base = payload.data, .iov_len = payload.len };
+	call_send(c, p, iov, payload.len > 0 ? 2 : 1, deadline);
+	free(frame);
+}
+
+/*
+ * Unpacks the reply of a done call p and hands it to closure; frees the body. A large
+ * payload may be borrowed (buffer_pool.c): closure sees it in place in the body, and
+ * ctx->take may keep it (ctx->payload_block).
+ */
+static void
+call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct call_ctx *ctx)
+{
+	const ProtobufCMessageDescriptor *out_desc;
+	ProtobufCMessage *reply;
+	ProtobufCBinaryData *borrowed;
+
+	if (p->failed) {
+		cl_copyerr(ctx->err, &p->err);
+		closure(NULL, ctx);
+		return;
+	}
+	out_desc = c->service.descriptor->methods[p->method].output;
+	reply = cl_pool_unpack(c, out_desc, p->body, p->len, &borrowed);
+	ctx->payload_block = borrowed != NULL ? p->body : NULL;
+	p->body = NULL;
+	if (reply == NULL) {
+		sr_error e;
+
+		cl_seterr(&e, SR_EPROTO, 0, "undecodable %s from sockrpcd", out_desc->name);
+		client_fail(c, &e);
+		cl_copyerr(ctx->err, &e);
+		closure(NULL, ctx);
+		return;
+	}
+	ctx->arrival = p->arrival;
+	closure(reply, ctx);
+	cl_pool_free_unpacked(c, reply, borrowed);
+	cl_pool_free(c, ctx->payload_block); /* unless take() kept it */
+	ctx->payload_block = NULL;
+}
+
+/*
+ * Registers p (giving it a call id), then writes the frame: iov[0] begins with its
+ * header. On failure p ends up done and failed, like every other outstanding call of
+ * a broken client.
+ */
+static int
+call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov, int64_t deadline)
+{
+	struct sr_frame_header h;
+	uint8_t *frame = iov[0].iov_base;
+	sr_error e;
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	if (c->broken) {
+		p->done = p->failed = true;
+		p->err = c->broken_err;
+		pthread_mutex_unlock(&c->mu);
+		return -1;
+	}
+	p->id = ++c->next_call_id;
+	p->next = c->pending;
+	c->pending = p;
+	pthread_mutex_unlock(&c->mu);
+
+	frame_header_decode(frame, &h);
+	h.call_id = p->id;
+	frame_header_encode(&h, frame);
+
+	/* The whole frame under one lock: no other call's bytes come between its parts. */
+	pthread_mutex_lock(&c->write_mu);
+	rc = cl_frame_write(c, iov, n_iov, deadline, &e);
+	pthread_mutex_unlock(&c->write_mu);
+	if (rc == -1) {
+		client_fail(c, &e);
+	}
+	return rc;
+}
+
+static void
+unlink_pending(sr_client *c, struct pending *p)
+{
+	struct pending **pp;
+
+	for (pp = &c->pending; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == p) {
+			*pp = p->next;
+			p->next = NULL;
+			return;
+		}
+	}
+}
+
+/*
+ * Waits until p is answered or fails. Whichever waiting thread finds no
+ * reader becomes it: it reads frames (lock released) and hands each reply to
+ * its call. On leaving, it wakes another waiter to take over reading. Past the
+ * deadline the client breaks (the daemon failed to answer in time), unless the
+ * wait is soft: then p stays outstanding. Returns whether p is done.
+ */
+static bool
+call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
+{
+	bool done;
+	struct sr_frame_header h;
+	struct pending *q;
+	struct timespec ts;
+	uint8_t *body;
+	sr_error e;
+	int rc;
+
+	pthread_mutex_lock(&c->mu);
+	p->waiting = true;
+	while (!p->done) {
+		if (c->broken) {
+			p->done = p->failed = true;
+			p->err = c->broken_err;
+			break;
+		}
+		if (!c->reading) {
+			c->reading = true;
+			pthread_mutex_unlock(&c->mu);
+			rc = cl_frame_read(c, deadline, &h, &body, &e);
+			pthread_mutex_lock(&c->mu);
+			c->reading = false;
+			if (rc == CL_READ_LATE && soft)
+				break;
+			if (rc != 0) {
+				client_break(c, &e);
+				continue;
+			}
+			for (q = c->pending; q != NULL; q = q->next)
+				if (q->id == h.call_id)
+					break;
+			if (q == NULL || q->method != h.method) {
+				cl_pool_free(c, body);
+				cl_seterr(&e, SR_EPROTO, 0,
+				    "reply from sockrpcd matches no call (id %llu, method %u)",
+				    (unsigned long long)h.call_id, (unsigned)h.method);
+				client_break(c, &e);
+				continue;
+			}
+			unlink_pending(c, q);
+			if (q->orphan) {
+				cl_pool_free(c, body);
+				pending_free(q);
+				continue;
+			}
+			q->body = body;
+			q->len = h.length;
+			q->arrival = ++c->replies_read;
+			q->done = true;
+			if (q != p)
+				pthread_cond_signal(&q->cond);
+			continue;
+		}
+		if (deadline == CL_NO_DEADLINE) {
+			pthread_cond_wait(&p->cond, &c->mu);
+			continue;
+		}
+		ts.tv_sec = deadline / 1000;
+		ts.tv_nsec = (deadline % 1000) * 1000000;
+		if (pthread_cond_timedwait(&p->cond, &c->mu, &ts) == ETIMEDOUT && !p->done) {
+			if (soft)
+				break;
+			cl_seterr(&e, SR_EDAEMON, ETIMEDOUT, "daemon did not answer");
+			client_break(c, &e);
+		}
+	}
+	p->waiting = false;
+	done = p->done;
+	if (done)
+		unlink_pending(c, p);
+	/* Hand reading over to a thread still waiting (started calls may have none). */
+	if (!c->reading) {
+		for (q = c->pending; q != NULL; q = q->next) {
+			if (q->waiting) {
+				pthread_cond_signal(&q->cond);
+				break;
+			}
+		}
+	}
+	pthread_mutex_unlock(&c->mu);
+	return done;
+}
+
+/*
+ * Marks the client broken (first reason wins), tells the socket layer (its handles
+ * are closed) and fails every outstanding call. Stopping the transport wakes a reader
+ * blocked in it. Called with c->mu held.
+ */
+static void
+client_break(sr_client *c, const sr_error *why)
+{
+	struct pending *q, *next;
+
+	if (!c->broken) {
+		c->broken = true;
+		c->broken_err = *why;
+		if (c->transport != NULL)
+			c->transport->ops->shutdown(c->transport);
+		/* The session is over on both sides: the daemon closes every handle of a
+		 * session that ends, and this one ends when its connection does. */
+		if (c->hooks != NULL)
+			c->hooks->broken(c);
+	}
+	for (q = c->pending; q != NULL; q = next) {
+		next = q->next;
+		if (q->orphan) {
+			pending_free(q);
+			continue;
+		}
+		q->done = q->failed = true;
+		q->err = c->broken_err;
+		q->next = NULL;
+		pthread_cond_signal(&q->cond);
+	}
+	c->pending = NULL;
+}
+
