@@ -429,22 +429,26 @@ make_spool(void)
 	const char *base = getenv("FUZZ_DIR") ? getenv("FUZZ_DIR") : "/tmp/sockrpc-fuzz";
 	char path[PATH_MAX];
 
-	snprintf(spool, sizeof(spool), "%s/spool", base);
+	if (strlen(base) > 64) {
+		errno = ENAMETOOLONG; /* paths below it must fit a sockaddr_un */
+		fatal(base);
+	}
+	snprintf(spool, sizeof(spool), "%.64s/spool", base);
 	if ((mkdir(base, 0755) != 0 && errno != EEXIST) ||
 	    (mkdir(spool, 0755) != 0 && errno != EEXIST))
 		fatal(spool);
-	snprintf(path, sizeof(path), "%s/secret", base);
+	snprintf(path, sizeof(path), "%.64s/secret", base);
 	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		fatal(path);
 	/* spool/link leads out of the spool: a path through it must not be used. */
-	snprintf(path, sizeof(path), "%s/link", spool);
+	snprintf(path, sizeof(path), "%.64s/spool/link", base);
 	if (symlink("../secret", path) != 0 && errno != EEXIST)
 		fatal(path);
-	if (realpath(spool, path) == NULL)
+	if (realpath(spool, path) == NULL || strlen(path) > 80)
 		fatal(spool);
-	snprintf(spool, sizeof(spool), "%s", path);
+	snprintf(spool, sizeof(spool), "%.80s", path);
 	snprintf(guard, sizeof(guard),
-	         "allow * connect,bind unix %s/*\n"
+	         "allow * connect,bind unix %.80s/*\n"
 	         "deny * connect,bind,send unix *\n"
 	         "deny * connect,send @loopback port %d reason \"the guarded port\"\n",
 	         spool, GUARDED_PORT);
@@ -463,8 +467,8 @@ clean_spool(void)
 	if (dir == NULL)
 		return;
 	while ((e = readdir(dir)) != NULL) {
-		snprintf(path, sizeof(path), "%s/%s", spool, e->d_name);
-		if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		if (snprintf(path, sizeof(path), "%.80s/%.255s", spool, e->d_name) > 0 &&
+		    lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 			unlink(path);
 	}
 	closedir(dir);
