@@ -7,7 +7,7 @@
 # A target says what it is built with in a comment line of its source:
 #   fuzz-build: daemon [CFLAGS...]   the daemon's core sources (daemon/*.c but main.c)
 #   fuzz-build: client [CFLAGS...]   the client library's sources (client/*.c)
-# (default: daemon), plus the wire code (proto/, the generated protobuf-c) in both cases.
+# (default: client for fuzz_client*.c, daemon for the others), plus the wire code (proto/, the generated protobuf-c) in both cases.
 # FUZZ_TARGETS="session policy" builds only those.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
@@ -41,7 +41,8 @@ for target in "$src"/tools/fuzz/fuzz_*.c; do
 		case " $FUZZ_TARGETS " in *" ${name#fuzz_} "*) ;; *) continue ;; esac
 	fi
 	spec=$(sed -n 's/.*fuzz-build: *//p' "$target" | head -1)
-	set -- ${spec:-daemon}
+	case $name in fuzz_client*) default=client ;; *) default=daemon ;; esac
+	set -- ${spec:-$default}
 	kind=$1
 	shift
 	case $kind in

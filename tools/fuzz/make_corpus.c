@@ -263,6 +263,39 @@ s_big_send(int session, long h, unsigned count16)
 	sbuf[slen++] = 'x';
 }
 
+/* One framed SEND op: the harness writes the header (fuzz_sessions.c). */
+static void
+s_framed(int session, unsigned method, const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_pack(m, buf);
+
+	s_op(session, OP_SEND | 8);
+	sbuf[slen++] = (unsigned char)method;
+	sbuf[slen++] = (unsigned char)n;
+	memcpy(sbuf + slen, buf, n);
+	slen += n;
+}
+
+/* A framed REPEAT: a Send on handle h whose data is count16 * 16 bytes of 'y'. */
+static void
+s_framed_big_send(int session, long h, unsigned count16)
+{
+	size_t n = 0, data = (size_t)count16 * 16;
+
+	n += sr_varint_put(buf + n, 1 << 3);
+	n += sr_varint_put(buf + n, (uint64_t)h);
+	n += sr_payload_key(buf + n, 2, data);
+	s_op(session, OP_REPEAT | 8);
+	sbuf[slen++] = M_SEND;
+	sbuf[slen++] = (unsigned char)n;
+	memcpy(sbuf + slen, buf, n);
+	slen += n;
+	sbuf[slen++] = (unsigned char)(count16 >> 8);
+	sbuf[slen++] = (unsigned char)count16;
+	sbuf[slen++] = 1;
+	sbuf[slen++] = 'y';
+}
+
 static void
 sessions_seeds(const char *dir)
 {
@@ -379,6 +412,34 @@ sessions_seeds(const char *dir)
 	bind_to(2, "/tmp/sockrpc-fuzz/spool/./c.sock", 0);
 	s_send(1);
 	s_save(dir, "unix_spool");
+
+	/* Framed ops: the harness writes the headers; a large framed Send; a waiting receive. */
+	s_begin(2, NULL, who_any, hello);
+	{
+		Sockrpc__SocketRequest m = SOCKRPC__SOCKET_REQUEST__INIT;
+		Sockrpc__BindRequest b = SOCKRPC__BIND_REQUEST__INIT;
+		Sockrpc__ConnectRequest c = SOCKRPC__CONNECT_REQUEST__INIT;
+		Sockrpc__ReceiveRequest r = SOCKRPC__RECEIVE_REQUEST__INIT;
+
+		m.family = SOCKRPC__FAMILY__FAMILY_INET;
+		m.type = SOCKRPC__TYPE__TYPE_DGRAM;
+		s_framed(0, M_SOCKET, &m.base);
+		b.handle = 1;
+		b.host = (char *)"127.0.0.1";
+		b.port = 45694;
+		s_framed(0, M_BIND, &b.base);
+		r.handle = 1;
+		r.length = 100;
+		s_framed(0, M_RECEIVE, &r.base);
+		s_framed(1, M_SOCKET, &m.base);
+		c.handle = 1;
+		c.host = (char *)"127.0.0.1";
+		c.port = 45694;
+		s_framed(1, M_CONNECT, &c.base);
+		s_framed_big_send(1, 1, 64);
+		s_framed(0, M_RECEIVE, &r.base);
+	}
+	s_save(dir, "framed_ops");
 
 	/* The guarded port: loopback port 7 is denied, whatever spelling reaches it. */
 	s_begin(1, "allow * create tcp,udp\nallow * connect,send tcp,udp @any\n", who_any, hello);

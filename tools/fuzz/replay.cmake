@@ -3,7 +3,8 @@
 # SOCKRPC_SANITIZE build or valgrind), and test fuzz.replay.<target> runs it once on every
 # file of tools/fuzz/corpus and tools/fuzz/regressions (each target gets every input: an
 # input for another target must not hurt either). The line "fuzz-build: KIND [FLAGS]" in
-# a target's source says what it links: daemon (sockrpcd_core) or client (libsockrpc).
+# a target's source says what it links: daemon (sockrpcd_core) or client (libsockrpc);
+# without it, fuzz_client*.c link the client, the others the daemon.
 set(_fuzz_dir ${PROJECT_SOURCE_DIR}/tools/fuzz)
 file(GLOB _fuzz_targets CONFIGURE_DEPENDS ${_fuzz_dir}/fuzz_*.c)
 foreach(_src ${_fuzz_targets})
@@ -14,6 +15,9 @@ foreach(_src ${_fuzz_targets})
   separate_arguments(_spec UNIX_COMMAND "${_spec}")
   list(LENGTH _spec _n)
   set(_kind daemon)
+  if(_name MATCHES "^(fuzz_)?client")
+    set(_kind client)
+  endif()
   set(_flags "")
   if(_n GREATER 0)
     list(GET _spec 0 _kind)
