@@ -17,12 +17,14 @@
  *               then its operands:
  *     0 SEND n(1) bytes(n)         the client writes bytes
  *     1 SEND_LONG n(2) bytes(n)    the same, n up to 65535
- *     2 REPEAT count(2) n(1) bytes(n)  writes the bytes count*16 times (a large frame of
- *                                  small fields from a small input; capped per session)
+ *     2 REPEAT count(2) n(1) bytes(n)  writes the bytes count times, up to 16 KiB (many
+ *                                  small frames: each call costs, so not more)
  *     framed SEND, SEND_LONG: method(1) first; the bytes go out as one frame's body behind
  *                                  a header the harness writes (length right, next call id)
  *     framed REPEAT method(1) n(1) prefix(n) count(2) n(1) bytes(n): one frame whose body is
- *                                  the prefix, then the bytes count*16 times
+ *                                  the prefix, then the bytes count times (up to a little
+ *                                  more than the largest frame: a large frame of small
+ *                                  fields from a small input)
  *     3 RUN                        runs the loop a few times more
  *     4 TIME t(1)                  advances the clock by t*128 ms and runs the loop: the
  *                                  Hello, flush, call and connect timeouts fire
@@ -81,7 +83,9 @@
 
 #define MAX_SESSIONS 4
 /* Bytes one session's client may write per input: a few maximal frames. */
-#define MAX_STREAM (4u * SR_MAX_FRAME)
+#define MAX_STREAM (3u * SR_MAX_FRAME)
+/* The most an unframed REPEAT writes. */
+#define MAX_RAW_REPEAT (16u * 1024u)
 /* The largest body an op builds: a little more than the largest frame allowed. */
 #define MAX_BODY (SR_MAX_FRAME + 64u)
 /*
@@ -308,53 +312,38 @@ sendmsg(int fd, const struct msghdr *msg, int flags)
 size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
 
 /* Bytes libevent holds (its buffers, events, the resolver), counted through
- * event_set_mem_functions(): the rest of the heap is what the daemon's own code holds. */
+ * event_set_mem_functions(): the rest of the heap is what the daemon's own code holds.
+ * (Sizes come from malloc_usable_size, not a header: a header would push libevent's
+ * 128 KiB chunks past ASan's largest size class, into an mmap each.) */
 static size_t libevent_bytes;
-
-struct mm_header {
-	size_t size;
-	size_t pad; /* keeps what follows 16-byte aligned, as malloc's */
-};
 
 static void *
 mm_malloc(size_t n)
 {
-	struct mm_header *h = malloc(sizeof(*h) + n);
+	void *p = malloc(n);
 
-	if (h == NULL)
-		return NULL;
-	h->size = sizeof(*h) + n;
-	libevent_bytes += h->size;
-	return h + 1;
+	if (p != NULL)
+		libevent_bytes += malloc_usable_size(p);
+	return p;
 }
 
 static void *
 mm_realloc(void *p, size_t n)
 {
-	struct mm_header *h;
-	size_t old;
+	size_t old = p != NULL ? malloc_usable_size(p) : 0;
+	void *q = realloc(p, n);
 
-	if (p == NULL)
-		return mm_malloc(n);
-	h = (struct mm_header *)p - 1;
-	old = h->size;
-	if ((h = realloc(h, sizeof(*h) + n)) == NULL)
-		return NULL;
-	h->size = sizeof(*h) + n;
-	libevent_bytes += h->size - old;
-	return h + 1;
+	if (q != NULL)
+		libevent_bytes += malloc_usable_size(q) - old;
+	return q;
 }
 
 static void
 mm_free(void *p)
 {
-	struct mm_header *h;
-
-	if (p == NULL)
-		return;
-	h = (struct mm_header *)p - 1;
-	libevent_bytes -= h->size;
-	free(h);
+	if (p != NULL)
+		libevent_bytes -= malloc_usable_size(p);
+	free(p);
 }
 
 static size_t
@@ -900,9 +889,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				memcpy(body, bytes, len);
 			}
 			a = take(&in), b = take(&in);
-			count = 16u * (size_t)(((a & 0xff) << 8) | (b & 0xff));
+			count = (size_t)(((a & 0xff) << 8) | (b & 0xff));
 			unit = take_bytes(&in, (size_t)(take(&in) & 0xff), &bytes);
-			len += repeat(body + len, MAX_BODY - len, bytes, unit, count);
+			len += repeat(body + len, (framed ? MAX_BODY : MAX_RAW_REPEAT) - len, bytes,
+			              unit, count);
 			if (framed)
 				len = frame(big, c, method, len);
 			feed(d, cl, n, c, framed ? big : body, len);

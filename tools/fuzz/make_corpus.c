@@ -241,28 +241,6 @@ receive(long h, long length, unsigned flags)
 	call(M_RECEIVE, &m.base);
 }
 
-/* A Send frame whose data is `n` bytes repeated by a REPEAT op: the frame header and the
- * handle field go in a SEND op, the data's key and bytes in a REPEAT (n = count * 16). */
-static void
-s_big_send(int session, long h, unsigned count16)
-{
-	struct sr_frame_header hd = { .method = M_SEND, .call_id = next_id++ };
-	size_t n = (size_t)count16 * 16, off = SR_FRAME_HEADER_SIZE;
-
-	off += sr_varint_put(buf + off, 1 << 3);
-	off += sr_varint_put(buf + off, (uint64_t)h);
-	off += sr_payload_key(buf + off, 2, n);
-	hd.length = (uint32_t)(off - SR_FRAME_HEADER_SIZE + n);
-	frame_header_encode(&hd, buf);
-	len = off;
-	s_send(session);
-	s_op(session, OP_REPEAT);
-	sbuf[slen++] = (unsigned char)(count16 >> 8);
-	sbuf[slen++] = (unsigned char)count16;
-	sbuf[slen++] = 1;
-	sbuf[slen++] = 'x';
-}
-
 /* One framed SEND op: the harness writes the header (fuzz_sessions.c). */
 static void
 s_framed(int session, unsigned method, const ProtobufCMessage *m)
@@ -276,11 +254,11 @@ s_framed(int session, unsigned method, const ProtobufCMessage *m)
 	slen += n;
 }
 
-/* A framed REPEAT: a Send on handle h whose data is count16 * 16 bytes of 'y'. */
+/* A framed REPEAT: a Send on handle h whose data is `count` bytes of 'y'. */
 static void
-s_framed_big_send(int session, long h, unsigned count16)
+s_framed_big_send(int session, long h, unsigned count)
 {
-	size_t n = 0, data = (size_t)count16 * 16;
+	size_t n = 0, data = count;
 
 	n += sr_varint_put(buf + n, 1 << 3);
 	n += sr_varint_put(buf + n, (uint64_t)h);
@@ -290,8 +268,8 @@ s_framed_big_send(int session, long h, unsigned count16)
 	sbuf[slen++] = (unsigned char)n;
 	memcpy(sbuf + slen, buf, n);
 	slen += n;
-	sbuf[slen++] = (unsigned char)(count16 >> 8);
-	sbuf[slen++] = (unsigned char)count16;
+	sbuf[slen++] = (unsigned char)(count >> 8);
+	sbuf[slen++] = (unsigned char)count;
 	sbuf[slen++] = 1;
 	sbuf[slen++] = 'y';
 }
@@ -338,7 +316,7 @@ sessions_seeds(const char *dir)
 	for (int i = 0; i < 8; i++)
 		receive(2, 65536, 0);
 	s_send(0);
-	s_big_send(1, 1, 4096);
+	s_framed_big_send(1, 1, 65535);
 	s_op(1, OP_HANGUP);
 	s_op(0, OP_RUN);
 	s_save(dir, "peer_stops_reading");
@@ -349,7 +327,7 @@ sessions_seeds(const char *dir)
 	bind_to(1, "127.0.0.1", 45692);
 	connect_to(1, "127.0.0.1", 45692, 100);
 	s_send(0);
-	s_big_send(0, 1, 2048);
+	s_framed_big_send(0, 1, 32768);
 	receive(1, -1, 0);
 	s_send(0);
 	s_save(dir, "big_datagram");
@@ -436,7 +414,7 @@ sessions_seeds(const char *dir)
 		c.host = (char *)"127.0.0.1";
 		c.port = 45694;
 		s_framed(1, M_CONNECT, &c.base);
-		s_framed_big_send(1, 1, 64);
+		s_framed_big_send(1, 1, 1024);
 		s_framed(0, M_RECEIVE, &r.base);
 	}
 	s_save(dir, "framed_ops");
