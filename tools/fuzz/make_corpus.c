@@ -419,6 +419,33 @@ sessions_seeds(const char *dir)
 	}
 	s_save(dir, "framed_ops");
 
+	/* Unknown fields (a newer client's): a receive that waits carries a few, repeated. */
+	s_begin(1, NULL, who_any, hello);
+	{
+		Sockrpc__SocketRequest m = SOCKRPC__SOCKET_REQUEST__INIT;
+		Sockrpc__BindRequest b = SOCKRPC__BIND_REQUEST__INIT;
+		static const unsigned char prefix[] = { 0x08, 0x01, 0x10, 0x64 }; /* handle 1, 100 */
+
+		m.family = SOCKRPC__FAMILY__FAMILY_INET;
+		m.type = SOCKRPC__TYPE__TYPE_DGRAM;
+		s_framed(0, M_SOCKET, &m.base);
+		b.handle = 1;
+		b.host = (char *)"127.0.0.1";
+		s_framed(0, M_BIND, &b.base);
+		s_op(0, OP_REPEAT | 8);
+		sbuf[slen++] = M_RECEIVE;
+		sbuf[slen++] = sizeof(prefix);
+		memcpy(sbuf + slen, prefix, sizeof(prefix));
+		slen += sizeof(prefix);
+		sbuf[slen++] = 0;
+		sbuf[slen++] = 8; /* 8 times */
+		sbuf[slen++] = 2;
+		sbuf[slen++] = 0x78; /* field 15, varint 1 */
+		sbuf[slen++] = 0x01;
+		s_op(0, OP_RUN);
+	}
+	s_save(dir, "unknown_fields");
+
 	/* The guarded port: loopback port 7 is denied, whatever spelling reaches it. */
 	s_begin(1, "allow * create tcp,udp\nallow * connect,send tcp,udp @any\n", who_any, hello);
 	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
