@@ -217,7 +217,8 @@ is_local(const struct sockaddr *sa)
 
 		if (IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a))
 			return true;
-		if (memcmp(a->s6_addr, mapped, 12) == 0 || memcmp(a->s6_addr, mapped, 10) == 0)
+		/* ::ffff:a.b.c.d reaches a.b.c.d; ::a.b.c.d (the old compatible form) does not. */
+		if (memcmp(a->s6_addr, mapped, 12) == 0)
 			return a->s6_addr[12] == 127 || a->s6_addr[12] == 0;
 	}
 	return false;
