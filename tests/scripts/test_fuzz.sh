@@ -47,7 +47,8 @@ mapfile -t inputs < <(find "$src/tools/fuzz/corpus" "$src/tools/fuzz/regressions
 for t in "${targets[@]}"; do
 	if ! "${isolate[@]}" "$out/$t" "${inputs[@]}" >"$out/replay-$t.log" 2>&1; then
 		echo "test_fuzz: FAIL: $t: a corpus or regression input is a finding:" >&2
-		grep -E 'FINDING|ERROR|SUMMARY|^Running|^    #[0-9] ' "$out/replay-$t.log" | head -12 >&2
+		grep -a '^Running:' "$out/replay-$t.log" | tail -1 >&2
+		grep -aE 'FINDING|ERROR:|SUMMARY|^    #[0-9] ' "$out/replay-$t.log" | head -10 >&2
 		fail=1
 	fi
 done
