@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# test_fuzz.sh - builds the libFuzzer target tools/fuzz/fuzz_session (the daemon's frame
-# decoder and dispatcher under ASan/UBSan), replays every regression input in
-# tools/fuzz/regressions/, then fuzzes from the generated seed corpus for FUZZ_SECONDS
-# (default 60). Usage: test_fuzz.sh BUILD_DIR. Exits 0 on success, 1 on a crash (the
-# input is kept in BUILD_DIR/fuzz/artifacts/), 77 if clang's fuzzer runtime is missing.
-# Runs in a fresh network namespace when it can (root or user namespaces), so nothing
-# the fuzzer connects to leaves the machine; its policy keeps it on the loopback anyway.
+# test_fuzz.sh - builds every libFuzzer target tools/fuzz/fuzz_*.c (tools/fuzz/build.sh:
+# the daemon's or the client's sources under ASan/UBSan), replays every input of
+# tools/fuzz/corpus and tools/fuzz/regressions through each, then fuzzes each target from
+# its seed corpus (make_corpus, plus tools/fuzz/corpus/TARGET) for FUZZ_SECONDS (default
+# 60) shared among the targets. Usage: test_fuzz.sh BUILD_DIR. Exits 0 on success, 1 on a
+# finding (the input is kept in BUILD_DIR/fuzz/artifacts/), 77 if clang's fuzzer runtime
+# is missing. Runs in a fresh network namespace when it can (root or user namespaces), so
+# nothing a target connects to leaves the machine (the targets keep to the loopback anyway).
 set -Euo pipefail
 
 build=${1:?usage: test_fuzz.sh BUILD_DIR}
@@ -13,6 +14,7 @@ src=$(cd "$(dirname "$0")/../.." && pwd)
 out=$build/fuzz
 seconds=${FUZZ_SECONDS:-60}
 
+mkdir -p "$out"
 "$src/tools/fuzz/build.sh" "$out" >"$out.build.log" 2>&1
 rc=$?
 if [[ $rc == 77 ]]; then
@@ -20,7 +22,7 @@ if [[ $rc == 77 ]]; then
 	exit 77
 elif [[ $rc != 0 ]]; then
 	cat "$out.build.log" >&2
-	echo "test_fuzz: FAIL: the fuzz target does not build" >&2
+	echo "test_fuzz: FAIL: the fuzz targets do not build" >&2
 	exit 1
 fi
 
@@ -33,27 +35,48 @@ elif unshare --user --map-root-user --net true 2>/dev/null; then
 		'ip link set lo up 2>/dev/null || true; exec "$@"' sh)
 fi
 
+targets=()
+for t in "$out"/fuzz_*; do
+	[[ -x $t && $t != *.log ]] && targets+=("$(basename "$t")")
+done
 fail=0
-for input in "$src"/tools/fuzz/regressions/*; do
-	[[ -f $input ]] || continue
-	if ! "${isolate[@]}" "$out/fuzz_session" -close_fd_mask=2 "$input" >"$out/replay.log" 2>&1; then
-		echo "test_fuzz: FAIL: regression input $(basename "$input") crashes:" >&2
-		grep -E 'ERROR|SUMMARY|^    #[0-9] ' "$out/replay.log" | head -8 >&2
+
+# The replay: every input through every target, once (files as arguments: libFuzzer
+# runs each and writes nothing).
+mapfile -t inputs < <(find "$src/tools/fuzz/corpus" "$src/tools/fuzz/regressions" -type f | sort)
+for t in "${targets[@]}"; do
+	if ! "${isolate[@]}" "$out/$t" "${inputs[@]}" >"$out/replay-$t.log" 2>&1; then
+		echo "test_fuzz: FAIL: $t: a corpus or regression input is a finding:" >&2
+		grep -a '^Running:' "$out/replay-$t.log" | tail -1 >&2
+		grep -aE 'FINDING|ERROR:|SUMMARY|^    #[0-9] ' "$out/replay-$t.log" | head -10 >&2
 		fail=1
 	fi
 done
 
-rm -rf "$out/corpus" "$out/artifacts"
-mkdir -p "$out/corpus" "$out/artifacts"
-"$out/make_corpus" "$out/corpus"
-"${isolate[@]}" "$out/fuzz_session" -max_total_time="$seconds" -close_fd_mask=2 \
-	-artifact_prefix="$out/artifacts/" -print_final_stats=1 "$out/corpus" \
-	>"$out/fuzz.log" 2>&1
-rc=$?
-grep -E '^stat::number_of_executed_units|^Done' "$out/fuzz.log" >&2 || true
-if [[ $rc != 0 ]]; then
-	grep -E 'ERROR|SUMMARY|^    #[0-9] |fuzz_session:' "$out/fuzz.log" | head -20 >&2
-	echo "test_fuzz: FAIL: crash after fuzzing; input kept in $out/artifacts/" >&2
-	fail=1
-fi
+rm -rf "$out/seeds" "$out/artifacts"
+mkdir -p "$out/seeds" "$out/artifacts"
+"$out/make_corpus" "$out/seeds"
+per=$((seconds / ${#targets[@]}))
+((per > 0)) || per=1
+for t in "${targets[@]}"; do
+	name=${t#fuzz_}
+	mkdir -p "$out/corpus-$name" "$out/seeds/$name"
+	seeds=("$out/seeds/$name")
+	[[ -d $src/tools/fuzz/corpus/$name ]] && seeds+=("$src/tools/fuzz/corpus/$name")
+	"${isolate[@]}" "$out/$t" -max_total_time="$per" -max_len=8192 -close_fd_mask=2 \
+		-artifact_prefix="$out/artifacts/$name-" -print_final_stats=1 \
+		"$out/corpus-$name" "${seeds[@]}" >"$out/fuzz-$name.log" 2>&1
+	rc=$?
+	echo "test_fuzz: $t: $(grep -E '^stat::number_of_executed_units' "$out/fuzz-$name.log" |
+		awk '{print $2}') executions" >&2
+	if [[ $rc != 0 ]]; then
+		grep -E 'ERROR|SUMMARY|^    #[0-9] ' "$out/fuzz-$name.log" | head -12 >&2
+		# -close_fd_mask hid the target's own message: replay the input to show it.
+		for a in "$out"/artifacts/"$name"-*; do
+			[[ -f $a ]] && "${isolate[@]}" "$out/$t" "$a" 2>&1 | grep -E 'FINDING' >&2
+		done
+		echo "test_fuzz: FAIL: $t: finding after fuzzing; input kept in $out/artifacts/" >&2
+		fail=1
+	fi
+done
 exit $fail

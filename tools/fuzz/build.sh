@@ -1,8 +1,14 @@
 #!/bin/sh
-# tools/fuzz/build.sh [OUTDIR] - builds the libFuzzer target fuzz_session (the daemon's
-# sources with -fsanitize=fuzzer,address,undefined) and make_corpus into OUTDIR
-# (default: build-fuzz at the top of the tree), with clang. Exits 77 when clang or its
-# fuzzer runtime is missing.
+# tools/fuzz/build.sh [OUTDIR] - builds every libFuzzer target tools/fuzz/fuzz_*.c into
+# OUTDIR/fuzz_* (default OUTDIR: build-fuzz at the top of the tree) with clang and
+# -fsanitize=fuzzer,address,undefined, and make_corpus. Exits 77 when clang or its fuzzer
+# runtime is missing.
+#
+# A target says what it is built with in a comment line of its source:
+#   fuzz-build: daemon [CFLAGS...]   the daemon's core sources (daemon/*.c but main.c)
+#   fuzz-build: client [CFLAGS...]   the client library's sources (client/*.c)
+# (default: client for fuzz_client*.c, daemon for the others), plus the wire code (proto/, the generated protobuf-c) in both cases.
+# FUZZ_TARGETS="session policy" builds only those.
 set -eu
 src=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$src/build-fuzz}
@@ -21,31 +27,38 @@ if ! "$CC" -fsanitize=fuzzer,address,undefined -o "$out/probe" "$probe" 2>/dev/n
 fi
 protoc-c --c_out="$out/gen" -I"$src/proto" "$src/proto/sockrpc.proto"
 deps="libprotobuf-c libevent libsystemd"
-# READ_CHUNK: a session's reads get 4 KiB of room rather than 65 KiB-1 MiB. A fresh
-# large buffer per input (an mmap and its page faults under ASan; measured at 256 KiB)
-# took over half of the run time; smaller reads also split frames across reads more often.
-cflags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -DSOCKRPC_VERSION=\"fuzz\" -DREAD_CHUNK=4096 \
-	-I$out/gen -I$src/proto -I${FUZZ_DAEMON_SRC:-$src/daemon} -I${FUZZ_DAEMON_SRC:-$src/daemon}/policy \
-	$(pkg-config --cflags $deps)"
+cflags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -DSOCKRPC_VERSION=\"fuzz\" \
+	-I$out/gen -I$src/proto -I$src/include $(pkg-config --cflags $deps)"
 # FUZZ_DAEMON_SRC: another copy of daemon/ (e.g. with known bugs patched, to fuzz past them).
 dsrc=${FUZZ_DAEMON_SRC:-$src/daemon}
 # The daemon's sources and its policy library (daemon/policy/).
-core=$(ls "$dsrc"/*.c "$dsrc"/policy/*.c | grep -v '/main\.c$')
-# shellcheck disable=SC2086
-"$CC" $cflags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-o "$out/fuzz_session" "$src/tools/fuzz/fuzz_session.c" $core \
-	"$src/proto/frame.c" "$src/proto/enums.c" "$src/proto/payload.c" "$src/proto/decode.c" \
-	"$out/gen/sockrpc.pb-c.c" \
-	$(pkg-config --libs $deps)
+daemon_core=$(ls "$dsrc"/*.c "$dsrc"/policy/*.c | grep -v '/main\.c$')
+client_core=$(ls "$src"/client/*.c)
+wire="$src/proto/frame.c $src/proto/enums.c $src/proto/payload.c $src/proto/decode.c
+	$out/gen/sockrpc.pb-c.c"
+
+for target in "$src"/tools/fuzz/fuzz_*.c; do
+	name=$(basename "$target" .c)
+	if [ -n "${FUZZ_TARGETS:-}" ]; then
+		case " $FUZZ_TARGETS " in *" ${name#fuzz_} "*) ;; *) continue ;; esac
+	fi
+	spec=$(sed -n 's/.*fuzz-build: *//p' "$target" | head -1)
+	case $name in fuzz_client*) default=client ;; *) default=daemon ;; esac
+	set -- ${spec:-$default}
+	kind=$1
+	shift
+	case $kind in
+	daemon) core=$daemon_core inc="-I$dsrc -I$dsrc/policy" ;;
+	client) core=$client_core inc="-I$src/client" ;;
+	*) echo "build.sh: $name: unknown fuzz-build kind '$kind'" >&2; exit 1 ;;
+	esac
+	# shellcheck disable=SC2086
+	"$CC" $cflags $inc "$@" -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -o "$out/$name" "$target" $core $wire \
+		$(pkg-config --libs $deps) -lpthread
+	echo "$out/$name"
+done
 # shellcheck disable=SC2086
 "$CC" $cflags -o "$out/make_corpus" "$src/tools/fuzz/make_corpus.c" "$src/proto/frame.c" \
 	"$src/proto/payload.c" \
 	"$out/gen/sockrpc.pb-c.c" $(pkg-config --libs libprotobuf-c)
-# fuzz_client_reply: the client library's reply path (see fuzz_client_reply.c).
-# shellcheck disable=SC2086
-"$CC" $cflags -I"$src/include" -I"$src/client" -fsanitize=fuzzer,address,undefined \
-	-fno-sanitize-recover=undefined -o "$out/fuzz_client_reply" \
-	"$src/tools/fuzz/fuzz_client_reply.c" $(ls "$src"/client/*.c) "$src/proto/frame.c" \
-	"$src/proto/enums.c" "$src/proto/payload.c" "$out/gen/sockrpc.pb-c.c" \
-	$(pkg-config --libs libprotobuf-c) -lpthread
-echo "$out/fuzz_session"

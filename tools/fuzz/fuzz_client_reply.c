@@ -13,17 +13,9 @@
  * -malloc_limit_mb=16: no reply may make the client allocate more than about its
  * largest frame (1 MiB + 64 KiB, CLIENT_MAX_FRAME) at once.
  *
- * Build: tools/fuzz/build.sh [OUTDIR] builds it beside fuzz_session; or by hand (from
- * the top of the tree; clang with its fuzzer runtime):
- *   mkdir -p build-fuzz/gen && protoc-c --c_out=build-fuzz/gen -Iproto proto/sockrpc.proto
- *   clang -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined \
- *     -fno-sanitize-recover=undefined -Iinclude -Iclient -Iproto -Ibuild-fuzz/gen \
- *     -o build-fuzz/fuzz_client_reply tools/fuzz/fuzz_client_reply.c client/client.c \
- *     client/socket.c client/send_window.c client/receive_ahead.c client/buffer_pool.c \
- *     client/constants.c client/errors.c proto/frame.c proto/enums.c proto/payload.c \
- *     build-fuzz/gen/sockrpc.pb-c.c -lprotobuf-c -lpthread
+ * Build: tools/fuzz/build.sh [OUTDIR] (FUZZ_TARGETS=client_reply for this one alone).
  * Run:
- *   build-fuzz/fuzz_client_reply -malloc_limit_mb=16 -max_len=8192 CORPUS_DIR
+ *   build-fuzz/fuzz_client_reply -malloc_limit_mb=16 -max_len=8192 CORPUS_DIR tools/fuzz/corpus/client_reply
  */
 #include <errno.h>
 #include <poll.h>

@@ -11,6 +11,10 @@
  * The policy keeps the fuzzer on the loopback and away from the file system (no Unix
  * binds or connects, no name resolution); run it in a network namespace too
  * (tests/scripts/test_fuzz.sh does).
+ *
+ * fuzz-build: daemon -DREAD_CHUNK=4096
+ * (a small read room keeps this target fast and splits frames across reads more often;
+ * fuzz_sessions.c fuzzes the production read size)
  */
 #include <errno.h>
 #include <fcntl.h>
