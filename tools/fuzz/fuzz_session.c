@@ -79,6 +79,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	d->opt.limits.max_sessions = 16;
 	d->opt.limits.max_handles = 32;
 	d->opt.limits.max_queued_bytes = 2 * SR_MAX_FRAME;
+	/* One process: the privileged acts are done directly (priv_proxy.c). */
+	d->priv_fd = d->priv_notify_fd = -1;
 	d->base = event_base_new();
 	if (d->base == NULL)
 		fatal("event_base_new");

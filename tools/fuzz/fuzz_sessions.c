@@ -263,8 +263,13 @@ check_target(const char *call, const struct sockaddr *sa, socklen_t len, bool re
 		return 0; /* autobind, abstract: no file system */
 	if (strcmp(path, daemon_state.opt.socket_path) == 0)
 		return 0;
+	/* The daemon reaches a file it opened through its descriptor (unix_path.c): the
+	 * file's own path is what counts. */
+	if (strncmp(path, "/proc/self/fd/", 14) == 0 && realpath(path, real) != NULL)
+		snprintf(dir, sizeof(dir), "%s", real);
+	else
+		snprintf(dir, sizeof(dir), "%s", path);
 	/* The directory the name is created in or looked up in, resolved. */
-	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash == NULL)
 		snprintf(dir, sizeof(dir), ".");
@@ -614,6 +619,8 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	d->opt.socket_mode = -1;
 	/* Before libevent allocates anything. */
 	event_set_mem_functions(mm_malloc, mm_realloc, mm_free);
+	/* One process: the privileged acts are done directly (priv_proxy.c). */
+	d->priv_fd = d->priv_notify_fd = -1;
 	d->base = event_base_new();
 	if (d->base == NULL)
 		fatal("event_base_new");
