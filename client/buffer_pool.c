@@ -5,7 +5,7 @@
  * max_payload. Blocks that large come fresh from the top of the heap or from mmap, and
  * glibc hands them back to the kernel when they are freed, so every reply paid a page
  * fault for each 4 KiB of it: at 256 KiB per reply most of the client's time (measured,
- * tools/bench/README.md). Blocks of POOL_MIN_BYTES or more are kept, up to POOL_BLOCKS,
+ * docs/internals.md). Blocks of POOL_MIN_BYTES or more are kept, up to POOL_BLOCKS,
  * and handed out again.
  *
  * Every block carries its size in a header, so that protobuf-c, whose free() is not told

@@ -64,7 +64,7 @@ int frame_header_check(const struct sr_frame_header *h, uint32_t max_length, uns
  * Asks for room for a whole frame in the send buffer of fd, a connection frames go out
  * on (the kernel caps it at net.core.wmem_max). Replies: a spliced receive then reaches
  * the client in one piece. Requests: the Send frames a client queues reach the daemon in
- * one read, and leave in one sendmsg (docs/protocol.md). Best effort: errors are ignored.
+ * one read, and leave in one sendmsg (docs/internals.md). Best effort: errors are ignored.
  */
 void frame_send_room(int fd);
 

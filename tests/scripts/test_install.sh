@@ -65,6 +65,11 @@ fi
 if [[ -x $build/client/cli/sockrpc ]]; then
 	expect bin/sockrpc
 fi
+# The manual pages, in man1/3/5/8 under the MANDIR the build chose (GNUInstallDirs).
+mandir=$(sed -n 's/^CMAKE_INSTALL_MANDIR:PATH=//p' "$build/CMakeCache.txt")
+for page in man1/sockrpc.1 man3/libsockrpc.3 man5/sockrpc-policy.5 man8/sockrpcd.8; do
+	expect "${mandir:-share/man}/$page"
+done
 # The installed static library stands alone: it carries the wire code itself.
 syms=$(nm "$libdir/libsockrpc.a" 2>/dev/null) || fail "nm libsockrpc.a"
 grep -q ' [TR] sockrpc__' <<<"$syms" || fail "libsockrpc.a lacks the protobuf code"
