@@ -387,6 +387,7 @@ main(int argc, char **argv)
 		          d.opt.hosts_file ? d.opt.hosts_file : "/etc/hosts");
 		goto out;
 	}
+	fast_path_init();
 	ops_install(&d);
 	if (relay_pipe_open(&d.relay) != 0)
 		log_warn("no pipe for splicing received bytes: receives copy them");
