@@ -126,6 +126,16 @@ call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply)
 	session_send_reply_with_channel(c->session, c->method, c->id, reply);
 }
 
+/* The same for a reply whose bytes field `data_field` is the n bytes in the pipe pipe_rd
+ * (receive_splice.c); the pipe is empty on return. */
+void
+call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
+                   size_t n)
+{
+	c->answered = true;
+	session_send_spliced_reply(c->session, c->method, c->id, reply, data_field, pipe_rd, n);
+}
+
 static void
 fail_with(struct call *c, struct handle *h, int code, int err, const char *text)
 {

@@ -99,9 +99,7 @@ receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
 			&sockrpc__receive_reply__descriptor, "data");
 	reply.status = (Sockrpc__Status *)&status_ok;
 	reply.state = handle_state_message(h, &state);
-	session_send_spliced_reply(c->session, c->method, c->id, &reply.base, data_field->id,
-	                           p->rd, (size_t)n);
-	c->answered = true;
+	call_reply_spliced(c, &reply.base, data_field->id, p->rd, (size_t)n);
 	return true;
 }
 

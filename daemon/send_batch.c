@@ -36,13 +36,14 @@ is_send_frame(const struct sr_frame_header *h)
 
 /*
  * Whether the whole frame h (size bytes, just after the batch in the input buffer) may
- * join the batch: a Send, in the same piece of the buffer as the batch.
+ * join the batch: a Send, that starts a batch or lies in the same piece of the buffer.
  */
 bool
 send_batch_joins(struct session *s, const struct sr_frame_header *h, size_t size)
 {
 	return fast_path_on(FAST_SEND_BATCHING) && is_send_frame(h) &&
-	       s->batch.bytes + size <= (size_t)evbuffer_get_contiguous_space(s->in);
+	       (s->batch.bytes == 0 ||
+	        s->batch.bytes + size <= (size_t)evbuffer_get_contiguous_space(s->in));
 }
 
 /* Whether the next frame's header does not lie in the batch's piece: the batch ends. */

@@ -31,7 +31,7 @@
  * that clients can count with (tests/integration/test_abuse.c does); a request whose
  * decoded message holds more is charged what it holds (dispatch). */
 #define CALL_OVERHEAD_BYTES 2048
-_Static_assert(sizeof(struct call) + 512 <= CALL_OVERHEAD_BYTES,
+_Static_assert(sizeof(struct call) + sizeof(struct call_target) + 512 <= CALL_OVERHEAD_BYTES,
                "a call costs more than its charge");
 
 /*

@@ -337,6 +337,8 @@ void send_batch_end(struct session *s);
 bool send_batch_defer(struct handle *h, struct call *c);
 void send_batch_run_deferred(struct session *s);
 void send_batch_forget(struct handle *h);
+/* The most Send calls of one handle that leave in one sendmsg: a batch of Send frames then
+ * costs one system call, and one wake-up of the peer, rather than one per frame. */
 #define SEND_GATHER_MAX 16
 int send_batch_gather(struct call *c, const uint8_t *bytes, size_t len, int flags,
                       struct iovec *iov);
@@ -350,6 +352,8 @@ void call_charge(struct call *c, size_t bytes);
 int call_keep_payload(struct call *c);
 void call_reply(struct call *c, ProtobufCMessage *reply);
 void call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply);
+void call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field,
+                        int pipe_rd, size_t n);
 void call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
 void call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt, ...)
