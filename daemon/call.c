@@ -6,9 +6,14 @@
  * data) is not copied out of its frame (proto/payload.h): it points into the session's
  * input buffer, which holds the frame while the call is dispatched, and a call that
  * outlives its dispatch copies it then (call_keep_payload), so only a send that has to
- * wait for its socket pays for a copy. Every call ends in exactly one reply, through
- * call_reply() or call_fail(), which also frees it; call_free() alone drops a call
- * without a reply (only when its session is already gone).
+ * wait for its socket pays for a copy (borrowed payloads; off with
+ * SOCKRPC_DISABLE=borrowed-payloads, see dispatch in session.c).
+ *
+ * Every call ends in exactly one reply, through call_reply() or call_fail(). A reply only
+ * marks the call answered: the handler or step that answered it may go on using it. Its
+ * runner frees it once the handler or step has returned (call_finish: the dispatcher,
+ * the handle's queue runner, the event that resumed it); call_free() alone drops a call
+ * without a reply (when its session ends).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -44,7 +49,6 @@ call_new(struct session *s, unsigned method, uint64_t id, ProtobufCMessage *requ
 	c->borrowed = borrowed;
 	c->charged_bytes = charged_bytes;
 	c->timeout_ms = -1;
-	c->last_errno = 0;
 	TAILQ_INSERT_TAIL(&s->calls, c, session_link);
 	return c;
 }
@@ -91,26 +95,35 @@ call_may_wait(const struct call *c)
 	return c->handle->blocking && !c->dont_wait;
 }
 
-/* Sends `reply` (unless the session is closing) and frees the call. */
+/* Whether c may be answered; a second answer is a bug, and is dropped. */
+static bool
+answerable(struct call *c)
+{
+	if (!c->answered)
+		return true;
+	log_error("session %llu: %s call %llu answered twice", (unsigned long long)c->session->id,
+	          call_method_name(c), (unsigned long long)c->id);
+	return false;
+}
+
+/* Queues `reply` (unless the session is closing) and marks the call answered. */
 void
 call_reply(struct call *c, ProtobufCMessage *reply)
 {
-	struct session *s = c->session;
-
-	if (!s->closing)
-		session_send_reply(s, c->method, c->id, reply);
-	call_free(c);
+	if (!answerable(c))
+		return;
+	c->answered = true;
+	session_send_reply(c->session, c->method, c->id, reply);
 }
 
 /* The same for a Hello reply, with a reply channel if one can be made (it says whether). */
 void
 call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply)
 {
-	struct session *s = c->session;
-
-	if (!s->closing)
-		session_send_reply_with_channel(s, c->method, c->id, reply);
-	call_free(c);
+	if (!answerable(c))
+		return;
+	c->answered = true;
+	session_send_reply_with_channel(c->session, c->method, c->id, reply);
 }
 
 /* The same for a reply whose bytes field `data_field` is the n bytes in the pipe pipe_rd
@@ -119,8 +132,8 @@ void
 call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
                    size_t n)
 {
+	c->answered = true;
 	session_send_spliced_reply(c->session, c->method, c->id, reply, data_field, pipe_rd, n);
-	call_free(c);
 }
 
 static void
@@ -134,7 +147,7 @@ fail_with(struct call *c, struct handle *h, int code, int err, const char *text)
 	ProtobufCMessage *reply = calloc(1, desc->sizeof_message);
 
 	if (reply == NULL) {
-		call_free(c);
+		c->answered = true; /* no reply can be made: the call ends all the same */
 		return;
 	}
 	desc->message_init(reply);
@@ -153,7 +166,7 @@ fail_with(struct call *c, struct handle *h, int code, int err, const char *text)
 	free(reply);
 }
 
-/* Answers the call with an error status (code SR_*) and frees it; h may be NULL. */
+/* Answers the call with an error status (code SR_*); h may be NULL. */
 void
 call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
 {
@@ -181,6 +194,38 @@ call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt, ...)
 	          text);
 }
 
+/* Frees c if it is answered and no handler runs on it: true when it is gone. For the
+ * code that ran it, after its handler or step returned. */
+bool
+call_finish(struct call *c)
+{
+	if (!c->answered || c->in_handler)
+		return false;
+	call_free(c);
+	return true;
+}
+
+/* Gives c a target (connect, bind, send_to). NULL: out of memory. */
+struct call_target *
+call_target_new(struct call *c)
+{
+	if (c->target == NULL)
+		c->target = calloc(1, sizeof(*c->target));
+	return c->target;
+}
+
+static void
+target_free(struct call_target *t)
+{
+	if (t == NULL)
+		return;
+	if (t->resolving)
+		resolve_cancel(t->resolving);
+	if (t->candidates)
+		evutil_freeaddrinfo(t->candidates);
+	free(t);
+}
+
 void
 call_free(struct call *c)
 {
@@ -189,16 +234,10 @@ call_free(struct call *c)
 	handle_unqueue_call(c);
 	if (c->timer)
 		event_free(c->timer);
-	if (c->resolving)
-		resolve_cancel(c->resolving);
-	if (c->lingering)
-		linger_call_gone(c);
-	if (c->candidates)
-		evutil_freeaddrinfo(c->candidates);
-	free(c->buf);
+	target_free(c->target);
+	if (c->op_free)
+		c->op_free(c);
 	sr_payload_free_unpacked(c->request, NULL, c->borrowed);
-	if (c->session->dispatching == c)
-		c->session->dispatching = NULL;
 	TAILQ_REMOVE(&c->session->calls, c, session_link);
 	session_release_call_bytes(c->session, c->charged_bytes);
 	free(c);

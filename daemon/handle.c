@@ -218,13 +218,17 @@ static void
 on_call_timeout(evutil_socket_t fd, short what, void *arg)
 {
 	struct call *c = arg;
+	struct session *s = c->session;
 	struct handle *h = c->handle;
 	enum call_dir dir = c->dir;
 	bool was_head = h && TAILQ_FIRST(&queue_of(h, dir)->calls) == c;
 
-	c->step(c, CALL_TIMEOUT); /* always replies, which frees c */
+	session_enter(s);
+	c->step(c, CALL_TIMEOUT); /* always answers */
+	call_finish(c);
 	if (h && was_head)
 		handle_run_queue(h, dir);
+	session_leave(s);
 }
 
 static void
@@ -246,49 +250,59 @@ arm_timer(struct call *c)
 void
 handle_queue_call(struct handle *h, struct call *c, enum call_dir dir)
 {
-	struct session *s = h->session;
 	struct call_queue *q = queue_of(h, dir);
 	bool first;
 
 	c->handle = h;
 	c->dir = dir;
-	/* A call that may not wait sees the queue as it would be without the batch. */
-	if (dir == CALL_TX && h->tx_deferred && !call_may_wait(c))
-		handle_run_deferred(s);
+	if (dir == CALL_TX && send_batch_defer(h, c))
+		return;
 	first = TAILQ_EMPTY(&q->calls);
 	c->queued = true;
 	TAILQ_INSERT_TAIL(&q->calls, c, queue_link);
-	if (first && dir == CALL_TX && s->batching_sends && call_may_wait(c)) {
-		h->tx_deferred = true;
-		TAILQ_INSERT_TAIL(&s->deferred_tx, h, deferred_link);
-	} else if (first) {
+	if (first) {
 		handle_run_queue(h, dir);
+	} else if (!call_may_wait(c)) {
+		call_fail(c, h, SOCKRPC__CODE__EWOULDBLOCK, EAGAIN,
+		          "%s would block: another call is in progress on this socket",
+		          call_method_name(c));
+		handle_unqueue_call(c);
 	} else {
-		if (!call_may_wait(c)) {
-			call_fail(c, h, SOCKRPC__CODE__EWOULDBLOCK, EAGAIN,
-			          "%s would block: another call is in progress on this socket",
-			          call_method_name(c));
-			return;
-		}
 		arm_timer(c);
 	}
+}
+
+/* Takes an answered call off its queue and frees it (unless its handler still runs:
+ * then its dispatcher does). */
+static void
+end_call(struct call *c)
+{
+	handle_unqueue_call(c);
+	if (!call_finish(c) && !c->answered)
+		log_error("session %llu: %s call ended without an answer",
+		          (unsigned long long)c->session->id, call_method_name(c));
 }
 
 /* Lets the calls at the head of a queue make progress until one has to wait. */
 void
 handle_run_queue(struct handle *h, enum call_dir dir)
 {
+	struct session *s = h->session;
 	struct call_queue *q = queue_of(h, dir);
 	struct call *c;
 
+	session_enter(s);
 	while ((c = TAILQ_FIRST(&q->calls)) != NULL) {
 		enum call_progress p = c->step(c, CALL_READY);
 
-		if (p == CALL_DONE)
+		if (p == CALL_DONE) {
+			end_call(c);
 			continue;
+		}
 		if (p == CALL_WAIT_IO && !call_may_wait(c)) {
 			call_fail(c, h, SOCKRPC__CODE__EWOULDBLOCK, EAGAIN, "%s would block",
 			          call_method_name(c));
+			end_call(c);
 			continue;
 		}
 		if (p == CALL_WAIT_IO)
@@ -296,6 +310,7 @@ handle_run_queue(struct handle *h, enum call_dir dir)
 		arm_timer(c);
 		break;
 	}
+	session_leave(s);
 }
 
 void
@@ -305,28 +320,6 @@ handle_unqueue_call(struct call *c)
 		return;
 	TAILQ_REMOVE(&queue_of(c->handle, c->dir)->calls, c, queue_link);
 	c->queued = false;
-}
-
-/* Runs the send queues deferred by a batch of Send frames, oldest first. */
-void
-handle_run_deferred(struct session *s)
-{
-	struct handle *h;
-
-	while ((h = TAILQ_FIRST(&s->deferred_tx)) != NULL) {
-		TAILQ_REMOVE(&s->deferred_tx, h, deferred_link);
-		h->tx_deferred = false;
-		handle_run_queue(h, CALL_TX);
-	}
-}
-
-static void
-undefer(struct handle *h)
-{
-	if (h->tx_deferred) {
-		TAILQ_REMOVE(&h->session->deferred_tx, h, deferred_link);
-		h->tx_deferred = false;
-	}
 }
 
 static void
@@ -346,9 +339,11 @@ fail_queue(struct handle *h, struct call_queue *q)
 {
 	struct call *c;
 
-	while ((c = TAILQ_FIRST(&q->calls)) != NULL)
+	while ((c = TAILQ_FIRST(&q->calls)) != NULL) {
 		call_fail(c, h, SOCKRPC__CODE__ECLOSED, 0, "socket closed while %s waited",
 		          call_method_name(c));
+		end_call(c);
+	}
 }
 
 /*
@@ -364,7 +359,7 @@ handle_close(struct handle *h, const char *reason)
 	if (h->state == HANDLE_CLOSED)
 		return;
 	h->state = HANDLE_CLOSED;
-	undefer(h);
+	send_batch_forget(h);
 	fail_queue(h, &h->rx);
 	fail_queue(h, &h->tx);
 	event_free(h->rx.io);

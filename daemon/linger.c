@@ -192,7 +192,8 @@ linger_wait_for_close(struct handle *h, struct call *c)
 		return false;
 	l->close_call = c;
 	l->handle = h;
-	c->lingering = l;
+	c->op.lingering = l;
+	c->op_free = linger_call_gone;
 	return true;
 }
 
@@ -200,9 +201,11 @@ linger_wait_for_close(struct handle *h, struct call *c)
 void
 linger_call_gone(struct call *c)
 {
-	struct lingering *l = c->lingering;
+	struct lingering *l = c->op.lingering;
 
-	c->lingering = NULL;
+	if (l == NULL)
+		return;
+	c->op.lingering = NULL;
 	l->close_call = NULL;
 	handle_free(l->handle);
 	l->handle = NULL;
@@ -242,9 +245,14 @@ linger_end(struct lingering *l)
 	event_free(l->timer);
 	close(l->fd);
 	if (c != NULL) {
-		c->lingering = NULL;
+		struct session *s = c->session;
+
+		c->op.lingering = NULL;
+		session_enter(s);
 		op_reply_state(c, h);
 		handle_free(h);
+		call_finish(c); /* the linger resumed the call: it frees it */
+		session_leave(s);
 	}
 	free(l);
 }

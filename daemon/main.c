@@ -484,6 +484,7 @@ main(int argc, char **argv)
 		if (d.priv_notify_ev == NULL || event_add(d.priv_notify_ev, NULL) != 0)
 			goto out;
 	}
+	fast_path_init();
 	ops_install(&d);
 	if (relay_pipe_open(&d.relay) != 0)
 		log_warn("no pipe for splicing received bytes: receives copy them");

@@ -22,8 +22,7 @@ ops_install(struct sockrpcd *d)
 
 /*
  * Finds the handle `id` of the call's session and checks that its state permits `op`.
- * Returns it, or NULL after answering the call - which frees the call and its request,
- * so on NULL the handler must not read its request again.
+ * Returns it, or NULL after answering the call.
  */
 struct handle *
 op_lookup_handle(struct call *c, int64_t id, enum handle_op op)
@@ -93,19 +92,35 @@ op_connection_allowed(struct call *c, struct handle *h, const struct policy_deci
 	return false;
 }
 
+/* A reply of type T (status and state only), built as that type. */
+#define STATE_REPLY(T, Type)                                                                       \
+	if (desc == &sockrpc__##T##__descriptor) {                                                 \
+		Sockrpc__##Type reply;                                                             \
+                                                                                                   \
+		sockrpc__##T##__init(&reply);                                                      \
+		reply.status = (Sockrpc__Status *)&status_ok;                                      \
+		reply.state = state;                                                               \
+		call_reply(c, &reply.base);                                                        \
+		return;                                                                            \
+	}
+
+/* Answers OK with the handle's state, for every call whose reply carries only that. */
 void
 op_reply_state(struct call *c, struct handle *h)
 {
-	/* Every reply type that carries only status and state has this layout. */
-	Sockrpc__BindReply reply = SOCKRPC__BIND_REPLY__INIT;
-	Sockrpc__SocketState state;
 	const ProtobufCMessageDescriptor *desc =
 		sockrpc__sock_rpc__descriptor.methods[c->method].output;
+	Sockrpc__SocketState state_msg, *state = handle_state_message(h, &state_msg);
 
-	reply.status = (Sockrpc__Status *)&status_ok;
-	reply.state = handle_state_message(h, &state);
-	reply.base.descriptor = desc;
-	call_reply(c, &reply.base);
+	STATE_REPLY(socket_reply, SocketReply)
+	STATE_REPLY(connect_reply, ConnectReply)
+	STATE_REPLY(bind_reply, BindReply)
+	STATE_REPLY(listen_reply, ListenReply)
+	STATE_REPLY(close_reply, CloseReply)
+	STATE_REPLY(shutdown_reply, ShutdownReply)
+	STATE_REPLY(set_option_reply, SetOptionReply)
+	STATE_REPLY(set_blocking_reply, SetBlockingReply)
+	call_fail(c, h, SOCKRPC__CODE__EDAEMON, 0, "%s has no state-only reply", desc->name);
 }
 
 /*
@@ -134,10 +149,11 @@ static void
 on_target_resolved(int eai, struct evutil_addrinfo *res, void *arg)
 {
 	struct call *c = arg;
+	struct call_target *t = c->target;
 
-	c->resolving = NULL;
-	c->candidates = c->next_candidate = res;
-	c->resolve_error = eai;
+	t->resolving = NULL;
+	t->candidates = t->next_candidate = res;
+	t->resolve_error = eai;
 	if (c->queued)
 		handle_run_queue(c->handle, c->dir);
 }
@@ -146,9 +162,14 @@ int
 op_set_target(struct call *c, struct handle *h, const char *host, int port)
 {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct call_target *t = call_target_new(c);
 	int r;
 
-	c->target_name = host;
+	if (t == NULL) {
+		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "out of memory");
+		return -1;
+	}
+	t->name = host;
 	if (h->family == AF_UNIX) {
 		/* The policy matches, and the daemon reaches, the normalised path only. */
 		const char *why = unix_path_normalise(host, path, sizeof(path));
@@ -158,9 +179,9 @@ op_set_target(struct call *c, struct handle *h, const char *host, int port)
 			          "address not valid or unsupported: %.200s: %s", host, why);
 			return -1;
 		}
-		r = address_parse(path, port, h->family, &c->target, &c->target_len);
+		r = address_parse(path, port, h->family, &t->addr, &t->addr_len);
 	} else {
-		r = address_parse(host, port, h->family, &c->target, &c->target_len);
+		r = address_parse(host, port, h->family, &t->addr, &t->addr_len);
 	}
 	if (r == 0)
 		return 0;
@@ -174,21 +195,21 @@ op_set_target(struct call *c, struct handle *h, const char *host, int port)
 		          host);
 		return -1;
 	}
-	c->target_len = 0;
+	t->addr_len = 0;
 	{
 		char service[8];
 
 		snprintf(service, sizeof(service), "%d", port);
-		c->resolving = resolve_start(c->session, host, service, h->family, h->type,
+		t->resolving = resolve_start(c->session, host, service, h->family, h->type,
 		                             EVUTIL_AI_NUMERICSERV, on_target_resolved, c);
 	}
-	if (c->resolving == NULL && errno == EAGAIN) {
+	if (t->resolving == NULL && errno == EAGAIN) {
 		call_fail(c, h, SOCKRPC__CODE__ELIMIT, EAGAIN,
 		          "cannot resolve %.200s: too many name lookups waiting for this uid "
 		          "(limit %d)", host, DNS_MAX_WAITING_PER_UID);
 		return -1;
 	}
-	if (c->resolving == NULL) {
+	if (t->resolving == NULL) {
 		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "cannot resolve %s: out of memory",
 		          host);
 		return -1;
@@ -199,25 +220,27 @@ op_set_target(struct call *c, struct handle *h, const char *host, int port)
 const struct sockaddr *
 op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *len)
 {
+	struct call_target *t = c->target;
+
 	for (;;) {
 		struct sockaddr *sa = NULL;
 		struct policy_request rq = { .op = op };
 		struct policy_decision d;
 
-		if (c->target_len > 0) {
-			if (c->target_used)
+		if (t->addr_len > 0) {
+			if (t->addr_used)
 				return NULL;
-			c->target_used = true;
-			sa = (struct sockaddr *)&c->target;
-			*len = c->target_len;
+			t->addr_used = true;
+			sa = (struct sockaddr *)&t->addr;
+			*len = t->addr_len;
 		} else {
-			while (c->next_candidate && c->next_candidate->ai_family != h->family)
-				c->next_candidate = c->next_candidate->ai_next;
-			if (c->next_candidate == NULL)
+			while (t->next_candidate && t->next_candidate->ai_family != h->family)
+				t->next_candidate = t->next_candidate->ai_next;
+			if (t->next_candidate == NULL)
 				return NULL;
-			sa = c->next_candidate->ai_addr;
-			*len = (socklen_t)c->next_candidate->ai_addrlen;
-			c->next_candidate = c->next_candidate->ai_next;
+			sa = t->next_candidate->ai_addr;
+			*len = (socklen_t)t->next_candidate->ai_addrlen;
+			t->next_candidate = t->next_candidate->ai_next;
 		}
 		/*
 		 * A destination becomes what the kernel would make of it (0.0.0.0 and :: reach
@@ -231,14 +254,14 @@ op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *l
 			policy_canonical_destination(sa, *len);
 		rq.addr = sa;
 		rq.addr_len = *len;
-		rq.name = c->target_name;
+		rq.name = t->name;
 		if (op_policy_allows(c, h, &rq, &d)) {
-			c->allowed_by = d;
+			t->allowed_by = d;
 			return sa;
 		}
-		if (!c->denied_seen) {
-			c->denied_seen = true;
-			c->denial = d;
+		if (!t->denied_seen) {
+			t->denied_seen = true;
+			t->denial = d;
 		}
 	}
 }
@@ -246,17 +269,19 @@ op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *l
 void
 op_fail_no_target(struct call *c, struct handle *h, const char *what)
 {
-	if (c->resolve_error == RESOLVE_TIMED_OUT)
+	const struct call_target *t = c->target;
+
+	if (t->resolve_error == RESOLVE_TIMED_OUT)
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
-		          "%s failed: cannot resolve host: %s", what, resolve_strerror(c->resolve_error));
-	else if (c->resolve_error != 0)
+		          "%s failed: cannot resolve host: %s", what, resolve_strerror(t->resolve_error));
+	else if (t->resolve_error != 0)
 		call_fail(c, h, SOCKRPC__CODE__EOS, 0, "%s failed: cannot resolve host: %s", what,
-		          resolve_strerror(c->resolve_error));
-	else if (c->last_errno != 0)
-		call_fail_errno(c, h, c->last_errno, "%s failed", what);
-	else if (c->denied_seen)
+		          resolve_strerror(t->resolve_error));
+	else if (t->last_errno != 0)
+		call_fail_errno(c, h, t->last_errno, "%s failed", what);
+	else if (t->denied_seen)
 		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "%s denied by policy (%s): %s", what,
-		          c->denial.rule, c->denial.reason);
+		          t->denial.rule, t->denial.reason);
 	else
 		call_fail(c, h, SOCKRPC__CODE__EOS, 0, "%s failed: no address of the socket's family",
 		          what);

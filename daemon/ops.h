@@ -2,7 +2,9 @@
  * ops.h - the rpc handlers. SOCKRPC__SOCK_RPC__INIT(op_) in ops.c collects them into
  * the service that session.c dispatches through, so a missing or mistyped handler
  * fails the build. Each answers its call exactly once, now or later, through
- * call_reply() or call_fail(); the call (closure_data) owns the request.
+ * call_reply() or call_fail(); the call (closure_data) owns the request. Answering does
+ * not free the call: the dispatcher, or whatever resumes a waiting call, frees it after
+ * the handler or step returns, so a handler may use its call and request throughout.
  */
 #ifndef SOCKRPCD_OPS_H
 #define SOCKRPCD_OPS_H

@@ -16,9 +16,9 @@ record_peer(struct call *c, struct handle *h)
 {
 	const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
 
-	if (h->family == AF_UNIX && c->target_len > 0) /* the normalised path reached */
+	if (h->family == AF_UNIX && c->target->addr_len > 0) /* the normalised path reached */
 		snprintf(h->host, sizeof(h->host), "%s",
-		         ((const struct sockaddr_un *)&c->target)->sun_path);
+		         ((const struct sockaddr_un *)&c->target->addr)->sun_path);
 	else if (in->host[0])
 		snprintf(h->host, sizeof(h->host), "%s", in->host);
 	h->port = in->port;
@@ -42,7 +42,7 @@ static void
 describe_target(struct call *c, struct handle *h, char *buf, size_t n)
 {
 	const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
-	const char *host = c->target_name;
+	const char *host = c->target->name;
 
 	if (h->family == AF_UNIX)
 		snprintf(buf, n, "connect to %.200s", host);
@@ -66,6 +66,7 @@ static enum call_progress
 connect_step(struct call *c, enum call_event ev)
 {
 	struct handle *h = c->handle;
+	struct call_target *t = c->target;
 	char what[300];
 	int r;
 
@@ -77,9 +78,9 @@ connect_step(struct call *c, enum call_event ev)
 		          what, c->timeout_ms);
 		return connect_finish(c, h, false);
 	}
-	if (c->resolving)
+	if (t->resolving)
 		return CALL_WAIT_OTHER;
-	if (c->connect_started) {
+	if (t->chosen) {
 		int err = 0;
 		socklen_t len = sizeof(err);
 
@@ -87,8 +88,8 @@ connect_step(struct call *c, enum call_event ev)
 			err = errno;
 		if (err == 0)
 			return connect_finish(c, h, true);
-		c->last_errno = err;
-		c->connect_started = false;
+		t->last_errno = err;
+		t->chosen = false;
 		handle_reset_connection(h);
 	}
 	for (;;) {
@@ -99,7 +100,7 @@ connect_step(struct call *c, enum call_event ev)
 			op_fail_no_target(c, h, what);
 			return connect_finish(c, h, false);
 		}
-		if (op_unix_refused(c, h, what) || !op_connection_allowed(c, h, &c->allowed_by))
+		if (op_unix_refused(c, h, what) || !op_connection_allowed(c, h, &t->allowed_by))
 			return connect_finish(c, h, false);
 		r = start_connect(c, h, sa, len);
 		if (r == 0)
@@ -109,7 +110,7 @@ connect_step(struct call *c, enum call_event ev)
 			return connect_finish(c, h, false);
 		}
 		if (r == -EINPROGRESS || r == -EAGAIN) {
-			c->connect_started = true;
+			t->chosen = true;
 			h->state = HANDLE_CONNECTING;
 			if (!h->blocking) {
 				/* Non-blocking: the connection proceeds; later states show its end. */
@@ -121,7 +122,7 @@ connect_step(struct call *c, enum call_event ev)
 			}
 			return CALL_WAIT_IO;
 		}
-		c->last_errno = -r; /* try the next address the name gave */
+		t->last_errno = -r; /* try the next address the name gave */
 		handle_reset_connection(h);
 	}
 }

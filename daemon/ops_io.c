@@ -55,74 +55,22 @@ host_flags(struct call *c, struct handle *h, uint32_t wire, int *out)
 static void
 reply_sent(struct call *c, struct handle *h, size_t sent)
 {
-	Sockrpc__SendReply reply = SOCKRPC__SEND_REPLY__INIT;
 	Sockrpc__SocketState state;
 
-	/* SendReply and SendToReply have the same fields. */
-	reply.base.descriptor = sockrpc__sock_rpc__descriptor.methods[c->method].output;
-	reply.status = (Sockrpc__Status *)&status_ok;
-	reply.state = handle_state_message(h, &state);
-	reply.sent = (int64_t)sent;
-	call_reply(c, &reply.base);
-}
+	if (c->request->descriptor == &sockrpc__send_to_request__descriptor) {
+		Sockrpc__SendToReply reply = SOCKRPC__SEND_TO_REPLY__INIT;
 
-/* Sends of one stream handle queued behind each other leave in one sendmsg, up to this
- * many: a batch of Send frames (session.c) then costs one system call, and one wake-up
- * of the peer, rather than one per frame. */
-#define SEND_GATHER_MAX 16
+		reply.status = (Sockrpc__Status *)&status_ok;
+		reply.state = handle_state_message(h, &state);
+		reply.sent = (int64_t)sent;
+		call_reply(c, &reply.base);
+	} else {
+		Sockrpc__SendReply reply = SOCKRPC__SEND_REPLY__INIT;
 
-static enum call_progress send_step(struct call *c, enum call_event ev);
-
-static size_t
-send_length(const struct call *q)
-{
-	return ((const Sockrpc__SendRequest *)q->request)->data.len;
-}
-
-/*
- * Fills iov with what is left of c's bytes, then with the bytes of the Send calls
- * queued behind it that may follow them on the wire: same stream socket, same flags,
- * nothing sent yet. Returns the number of entries.
- */
-static int
-gather_sends(struct call *c, const uint8_t *bytes, size_t len, int flags, struct iovec *iov)
-{
-	const struct call *q;
-	uint32_t wire;
-	int n = 0;
-
-	iov[n++] = (struct iovec){ (void *)(bytes + c->done), len - c->done };
-	if (c->step != send_step || c->handle->type != SOCK_STREAM || (flags & MSG_OOB))
-		return n; /* an urgent byte ends each send; datagrams keep their boundaries */
-	wire = ((const Sockrpc__SendRequest *)c->request)->flags;
-	for (q = TAILQ_NEXT(c, queue_link); q != NULL && n < SEND_GATHER_MAX;
-	     q = TAILQ_NEXT(q, queue_link)) {
-		const Sockrpc__SendRequest *r = (const Sockrpc__SendRequest *)q->request;
-
-		if (q->step != send_step || r->flags != wire || q->done != 0)
-			break;
-		iov[n++] = (struct iovec){ r->data.data, r->data.len };
-	}
-	return n;
-}
-
-/* Counts `sent` bytes to c, then the rest to the calls gather_sends() put behind it;
- * each of those replies when its turn at the head of the queue comes. */
-static void
-credit_sent(struct call *c, size_t len, size_t sent, int n_iov)
-{
-	size_t own = sent < len - c->done ? sent : len - c->done;
-	struct call *q = c;
-
-	c->done += own;
-	sent -= own;
-	while (sent > 0 && --n_iov > 0) {
-		size_t take;
-
-		q = TAILQ_NEXT(q, queue_link);
-		take = sent < send_length(q) ? sent : send_length(q);
-		q->done += take;
-		sent -= take;
+		reply.status = (Sockrpc__Status *)&status_ok;
+		reply.state = handle_state_message(h, &state);
+		reply.sent = (int64_t)sent;
+		call_reply(c, &reply.base);
 	}
 }
 
@@ -161,14 +109,14 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 
 	if (ev == CALL_TIMEOUT) {
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
-		          "send timed out after %d ms (%zu of %zu bytes sent)", c->timeout_ms, c->done,
+		          "send timed out after %d ms (%zu of %zu bytes sent)", c->timeout_ms, c->op.sent,
 		          data->len);
 		return CALL_DONE;
 	}
 	if (h->connect_pending)
 		return CALL_WAIT_OTHER;
 	/* Already done when an earlier call's sendmsg took this one's bytes too. */
-	while (once || c->done < data->len) {
+	while (once || c->op.sent < data->len) {
 		struct iovec iov[SEND_GATHER_MAX];
 		struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = to_len, .msg_iov = iov };
 		union {
@@ -177,7 +125,7 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 		} creds;
 		ssize_t n;
 
-		msg.msg_iovlen = (size_t)gather_sends(c, bytes, data->len, flags, iov);
+		msg.msg_iovlen = (size_t)send_batch_gather(c, bytes, data->len, flags, iov);
 		if (h->family == AF_UNIX)
 			attach_client_credentials(c, &msg, creds.buf, sizeof(creds.buf));
 		if (h->family == AF_UNIX && (to != NULL || c->session->d->priv_fd >= 0)) {
@@ -189,7 +137,7 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 			if (n == AS_CLIENT_OWN_SOCKET || n == -ELOOP) {
 				char what[300];
 
-				snprintf(what, sizeof(what), "send to %.200s", c->target_name);
+				snprintf(what, sizeof(what), "send to %.200s", c->target->name);
 				op_fail_unix(c, h, (int)n, what);
 				return CALL_DONE;
 			}
@@ -204,7 +152,7 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 			if (errno == EINTR)
 				continue;
 			if (errno == EAGAIN || errno == EWOULDBLOCK) {
-				if (!call_may_wait(c) && c->done > 0)
+				if (!call_may_wait(c) && c->op.sent > 0)
 					break;
 				return CALL_WAIT_IO;
 			}
@@ -219,10 +167,10 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 			return CALL_DONE;
 		}
 		once = false;
-		credit_sent(c, data->len, (size_t)n, (int)msg.msg_iovlen);
+		send_batch_credit(c, data->len, (size_t)n, (int)msg.msg_iovlen);
 		h->bytes_out += (uint64_t)n;
 	}
-	reply_sent(c, h, c->done);
+	reply_sent(c, h, c->op.sent);
 	return CALL_DONE;
 }
 
@@ -419,8 +367,8 @@ reply_read(struct call *c)
 
 	reply.status = (Sockrpc__Status *)&status_ok;
 	reply.state = handle_state_message(c->handle, &state);
-	reply.data.data = c->buf;
-	reply.data.len = c->done;
+	reply.data.data = c->op.read.buf;
+	reply.data.len = c->op.read.got;
 	call_reply(c, &reply.base);
 }
 
@@ -437,11 +385,12 @@ read_step(struct call *c, enum call_event ev)
 	}
 	if (h->connect_pending)
 		return CALL_WAIT_OTHER;
-	while (c->done < c->want) {
-		ssize_t n = recv(h->fd, c->buf + c->done, c->want - c->done, MSG_DONTWAIT);
+	while (c->op.read.got < c->op.read.want) {
+		ssize_t n = recv(h->fd, c->op.read.buf + c->op.read.got,
+		                 c->op.read.want - c->op.read.got, MSG_DONTWAIT);
 
 		if (n > 0) {
-			c->done += (size_t)n;
+			c->op.read.got += (size_t)n;
 			h->bytes_in += (uint64_t)n;
 			continue;
 		}
@@ -450,7 +399,7 @@ read_step(struct call *c, enum call_event ev)
 		if (errno == EINTR)
 			continue;
 		if (errno == EAGAIN || errno == EWOULDBLOCK) {
-			if (h->shut_rd || (!call_may_wait(c) && c->done > 0))
+			if (h->shut_rd || (!call_may_wait(c) && c->op.read.got > 0))
 				break; /* shut down for reading: what there is, is all */
 			return CALL_WAIT_IO;
 		}
@@ -461,6 +410,12 @@ read_step(struct call *c, enum call_event ev)
 	return CALL_DONE;
 }
 
+static void
+read_free(struct call *c)
+{
+	free(c->op.read.buf);
+}
+
 OP(read, ReadRequest, ReadReply)
 {
 	struct call *c = closure_data;
@@ -468,7 +423,7 @@ OP(read, ReadRequest, ReadReply)
 	int64_t want;
 
 	if (h == NULL)
-		return; /* answered: the call, and `in` with it, are gone */
+		return;
 	want = in->length < 0 ? DEFAULT_READ_LENGTH : in->length;
 	if (want > (int64_t)SR_MAX_PAYLOAD) {
 		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
@@ -476,13 +431,14 @@ OP(read, ReadRequest, ReadReply)
 		          SR_MAX_PAYLOAD);
 		return;
 	}
-	c->want = (size_t)want;
-	c->buf = malloc(c->want ? c->want : 1);
-	if (c->buf == NULL) {
+	c->op.read.want = (size_t)want;
+	c->op.read.buf = malloc(want ? (size_t)want : 1);
+	if (c->op.read.buf == NULL) {
 		call_fail(c, h, SOCKRPC__CODE__EOS, ENOMEM, "read failed: out of memory");
 		return;
 	}
-	queue_receiving(c, h, read_step, c->want);
+	c->op_free = read_free;
+	queue_receiving(c, h, read_step, c->op.read.want);
 }
 
 static enum call_progress
@@ -490,33 +446,34 @@ send_to_step(struct call *c, enum call_event ev)
 {
 	const Sockrpc__SendToRequest *in = (const Sockrpc__SendToRequest *)c->request;
 	struct handle *h = c->handle;
+	struct call_target *t = c->target;
 	int flags = 0;
 
-	if (ev == CALL_READY && c->resolving)
+	if (ev == CALL_READY && t->resolving)
 		return CALL_WAIT_OTHER;
-	if (ev == CALL_READY && !c->connect_started) {
+	if (ev == CALL_READY && !t->chosen) {
 		/* Choose the destination once: the first address the policy allows. */
 		socklen_t len;
 		const struct sockaddr *sa = op_next_target(c, h, POLICY_SEND, &len);
 		char what[300];
 
 		if (h->family == AF_UNIX)
-			snprintf(what, sizeof(what), "send to %.200s", c->target_name);
+			snprintf(what, sizeof(what), "send to %.200s", t->name);
 		else
-			snprintf(what, sizeof(what), "send to %.200s:%d", c->target_name, in->port);
+			snprintf(what, sizeof(what), "send to %.200s:%d", t->name, in->port);
 		if (sa == NULL) {
 			op_fail_no_target(c, h, what);
 			return CALL_DONE;
 		}
 		if (op_unix_refused(c, h, what))
 			return CALL_DONE;
-		if (sa != (const struct sockaddr *)&c->target)
-			memcpy(&c->target, sa, len);
-		c->target_len = len;
-		c->connect_started = true;
+		if (sa != (const struct sockaddr *)&t->addr)
+			memcpy(&t->addr, sa, len);
+		t->addr_len = len;
+		t->chosen = true;
 	}
 	enum_msg_flags_to_host(in->flags, &flags);
-	return transmit(c, &in->data, flags, (struct sockaddr *)&c->target, c->target_len, ev);
+	return transmit(c, &in->data, flags, (struct sockaddr *)&t->addr, t->addr_len, ev);
 }
 
 OP(send_to, SendToRequest, SendToReply)

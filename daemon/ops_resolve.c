@@ -15,16 +15,14 @@
 #define MAX_ADDRESSES 64
 
 static void
-on_resolved(int eai, struct evutil_addrinfo *res, void *arg)
+answer(struct call *c, int eai, struct evutil_addrinfo *res)
 {
-	struct call *c = arg;
 	const Sockrpc__GetAddressInfoRequest *in = (const Sockrpc__GetAddressInfoRequest *)c->request;
 	Sockrpc__GetAddressInfoReply reply = SOCKRPC__GET_ADDRESS_INFO_REPLY__INIT;
 	Sockrpc__AddressEntry entries[MAX_ADDRESSES], *list[MAX_ADDRESSES];
 	char ips[MAX_ADDRESSES][64];
 	size_t n = 0;
 
-	c->resolving = NULL;
 	if (eai == RESOLVE_TIMED_OUT) {
 		call_fail(c, NULL, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT, "cannot resolve %.200s: %s",
 		          in->address, resolve_strerror(eai));
@@ -67,6 +65,27 @@ on_resolved(int eai, struct evutil_addrinfo *res, void *arg)
 		evutil_freeaddrinfo(res);
 }
 
+/* The lookup's answer, from the loop: this resumed the call, so it frees it. */
+static void
+on_resolved(int eai, struct evutil_addrinfo *res, void *arg)
+{
+	struct call *c = arg;
+	struct session *s = c->session;
+
+	c->op.lookup = NULL;
+	session_enter(s);
+	answer(c, eai, res);
+	call_finish(c);
+	session_leave(s);
+}
+
+static void
+lookup_free(struct call *c)
+{
+	if (c->op.lookup)
+		resolve_cancel(c->op.lookup);
+}
+
 OP(get_address_info, GetAddressInfoRequest, GetAddressInfoReply)
 {
 	struct call *c = closure_data;
@@ -92,13 +111,14 @@ OP(get_address_info, GetAddressInfoRequest, GetAddressInfoReply)
 		          in->address, decision.rule, decision.reason);
 		return;
 	}
-	c->resolving = resolve_start(c->session, in->address, in->service[0] ? in->service : "http",
+	c->op.lookup = resolve_start(c->session, in->address, in->service[0] ? in->service : "http",
 	                             family, SOCK_STREAM, EVUTIL_AI_CANONNAME, on_resolved, c);
-	if (c->resolving == NULL && errno == EAGAIN)
+	c->op_free = lookup_free;
+	if (c->op.lookup == NULL && errno == EAGAIN)
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, EAGAIN,
 		          "cannot resolve %.200s: too many name lookups waiting for uid %u (limit %d)",
 		          in->address, (unsigned)c->session->peer.uid, DNS_MAX_WAITING_PER_UID);
-	else if (c->resolving == NULL)
+	else if (c->op.lookup == NULL)
 		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM, "cannot resolve %.200s: out of memory",
 		          in->address);
 }

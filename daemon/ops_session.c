@@ -14,7 +14,7 @@ OP(hello, HelloRequest, HelloReply)
 	const char *refusal;
 	char text[160];
 
-	if (s->hello_done) {
+	if (s->phase != SESSION_HELLO) {
 		call_fail(c, NULL, SOCKRPC__CODE__EPROTO, 0, "Hello was already received");
 		return;
 	}
@@ -28,7 +28,7 @@ OP(hello, HelloRequest, HelloReply)
 			         in->major, SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
 		call_fail(c, NULL, refusal ? SOCKRPC__CODE__ELIMIT : SOCKRPC__CODE__EPROTO, 0,
 		          "%s", text);
-		session_close_after_flush(s, NULL);
+		session_drain(s, NULL);
 		return;
 	}
 	session_hello_received(s);

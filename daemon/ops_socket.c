@@ -135,14 +135,14 @@ bind_step(struct call *c, enum call_event ev)
 {
 	const Sockrpc__BindRequest *in = (const Sockrpc__BindRequest *)c->request;
 	struct handle *h = c->handle;
-	const char *host = c->target_name;
+	const char *host = c->target->name;
 	const struct sockaddr *sa;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char what[300];
 	int port = in->port, r;
 
-	if (c->resolving)
+	if (c->target->resolving)
 		return CALL_WAIT_OTHER;
 	snprintf(what, sizeof(what), h->family == AF_UNIX ? "bind to %.200s" : "bind to %.200s:%d",
 	         host, port);
@@ -205,7 +205,7 @@ OP(listen, ListenRequest, ListenReply)
 	int backlog, r;
 
 	if (h == NULL)
-		return; /* answered: the call, and `in` with it, are gone */
+		return;
 	backlog = in->queue_length < 0 ? SOMAXCONN : in->queue_length;
 	if (backlog > SOMAXCONN) {
 		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "maximum queue length exceeded (%d > %d)",

@@ -10,13 +10,19 @@
  *
  * One pipe serves the daemon (it has one thread); it is empty between replies. Everything
  * this path does not take (flags, small or open-ended lengths, output the client has not
- * taken yet, end of stream, nothing to read) goes to the copying path in
- * ops_io.c, which reads the same socket and answers the same way.
+ * taken yet, end of stream, nothing to read, a transport that cannot splice) goes to the
+ * copying path in ops_io.c, which reads the same socket and answers the same way.
+ *
+ * Off (SOCKRPC_DISABLE=splice-receive): no pipe is opened, and every receive copies.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+
+#include "payload.h"
 #include "sockrpcd.h"
 
 /* Below this a plain recv and write cost fewer system calls than splicing. */
@@ -28,6 +34,8 @@ relay_pipe_open(struct relay_pipe *p)
 	int fds[2], size;
 
 	p->capacity = 0;
+	if (!fast_path_on(FAST_SPLICE_RECEIVE))
+		return 0;
 	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) != 0)
 		return -errno;
 	/* Room for a whole payload; a pipe keeps its default size (64 KiB) if refused. */
@@ -69,7 +77,7 @@ receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
 	size_t want;
 	ssize_t n;
 
-	if (p->capacity == 0 || h->type != SOCK_STREAM || (flags & ~MSG_DONTWAIT) != 0 ||
+	if (p->capacity == 0 || c->session->t->ops->splice_from == NULL || h->type != SOCK_STREAM || (flags & ~MSG_DONTWAIT) != 0 ||
 	    length < SPLICE_MIN_LENGTH || !session_output_drained(c->session))
 		return false;
 	want = (uint64_t)length < p->capacity ? (size_t)length : p->capacity;
@@ -93,4 +101,67 @@ receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
 	reply.state = handle_state_message(h, &state);
 	call_reply_spliced(c, &reply.base, data_field->id, p->rd, (size_t)n);
 	return true;
+}
+
+/* Empties the pipe of what a failed reply left in it, so the next reply starts clean. */
+static void
+discard_from_pipe(int pipe_rd, size_t n)
+{
+	char scrap[4096];
+
+	while (n > 0) {
+		ssize_t got = read(pipe_rd, scrap, n < sizeof(scrap) ? n : sizeof(scrap));
+
+		if (got > 0)
+			n -= (size_t)got;
+		else if (got < 0 && errno != EINTR)
+			break;
+	}
+}
+
+/*
+ * Sends a reply whose bytes field number `data_field` holds the n bytes waiting in the
+ * pipe pipe_rd; `reply` has every other field. The frame's head is written with what was
+ * queued before it, then the bytes are spliced from the pipe to the client; what the
+ * transport does not take at once is read from the pipe into the output buffer, behind
+ * the head, and written as usual. The pipe is empty on return.
+ */
+void
+session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
+                           const ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
+                           size_t n)
+{
+	uint8_t key[SR_PAYLOAD_KEY_MAX];
+	size_t key_len = sr_payload_key(key, data_field, n), left = n;
+	ssize_t w;
+
+	if (s->phase >= SESSION_CLOSING) {
+		discard_from_pipe(pipe_rd, n); /* nobody will read this reply */
+		return;
+	}
+	session_enter(s);
+	if (session_queue_frame(s, method, call_id, reply, key, key_len, n) != 0) {
+		discard_from_pipe(pipe_rd, n);
+		goto out;
+	}
+	while (left > 0 && session_output_drained(s)) {
+		w = s->t->ops->splice_from(s->t, pipe_rd, left);
+		if (w <= 0)
+			break;
+		left -= (size_t)w;
+	}
+	while (left > 0) {
+		w = read_into_buffer(s->out, pipe_rd, left);
+		if (w > 0) {
+			left -= (size_t)w;
+		} else {
+			log_error("session %llu: cannot queue a spliced reply: %s",
+			          (unsigned long long)s->id, strerror(errno));
+			discard_from_pipe(pipe_rd, left);
+			session_close(s, "reply could not be queued");
+			break;
+		}
+	}
+out:
+	session_leave(s);
 }

@@ -211,8 +211,8 @@ server_listen(struct sockrpcd *d, int inherited_fd)
 }
 
 /*
- * Why a session that says Hello now must be refused, or NULL. Only sessions past Hello
- * and not closing count: a connection that hung up before Hello (its end of stream not
+ * Why a session that says Hello now must be refused, or NULL. Only open sessions count
+ * (past Hello, not draining or closing): a connection that hung up before Hello (its end of stream not
  * read yet) must not hold a live client out.
  */
 const char *
@@ -223,7 +223,7 @@ server_admission_refusal(struct sockrpcd *d, const struct session *newcomer)
 	struct session *s;
 
 	TAILQ_FOREACH (s, &d->sessions, link) {
-		if (s == newcomer || s->closing || !s->hello_done)
+		if (s == newcomer || s->phase != SESSION_OPEN)
 			continue;
 		all++;
 		same_uid += s->peer.uid == newcomer->peer.uid;
@@ -243,7 +243,7 @@ pre_hello_sessions(struct sockrpcd *d, uid_t uid)
 	unsigned n = 0;
 
 	TAILQ_FOREACH (s, &d->sessions, link)
-		n += !s->hello_done && !s->closing && s->peer.uid == uid;
+		n += s->phase == SESSION_HELLO && s->peer.uid == uid;
 	return n;
 }
 
@@ -382,7 +382,7 @@ server_stop(struct sockrpcd *d)
 		unlink(d->opt.socket_path);
 	for (s = TAILQ_FIRST(&d->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
-		session_close_after_flush(s, "sockrpcd is shutting down");
+		session_drain(s, "sockrpcd is shutting down");
 	}
 	if (d->n_sessions == 0)
 		event_base_loopexit(d->base, NULL);

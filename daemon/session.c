@@ -3,23 +3,21 @@
  * the session's handle table, and backpressure. Sockets and their calls live in
  * handle.c and call.c; what each rpc does is in ops_*.c.
  *
- * The session reads its connection and writes its replies itself, into and out of two
- * evbuffers. (libevent 2.1's bufferevents read at most 4 KiB per syscall, which costs a
- * loop trip per 4 KiB of a bulk send.) Replies go back on the connection, or on the reply
- * channel that Hello may open (out_fd). Framing is incremental: a read takes what the
- * socket has, sized to finish the frame in progress; then every whole frame is removed
- * and dispatched. Replies are written at once when nothing is queued before them, and the
- * write event is armed only for what the socket did not take. A client whose replies pile
- * up, or whose calls hold too many bytes, stops being read until it drains.
+ * The session reads requests and writes replies through its transport (transport_*.c),
+ * into and out of two evbuffers. (libevent 2.1's bufferevents read at most 4 KiB per
+ * syscall, which costs a loop trip per 4 KiB of a bulk send.) Framing is incremental: a
+ * read takes what the transport has, sized to finish the frame in progress; then every
+ * whole frame is removed and dispatched. Replies queued while the session's code runs
+ * (session_enter/leave) are written once, when it returns; the write event is armed only
+ * for what the transport did not take. A client whose replies pile up, or whose calls
+ * hold too many bytes, stops being read until it drains.
+ *
+ * The phase (enum session_phase) is the session's state machine; session_close() is its
+ * one way out, deferred to the loop when it is called from inside the session's code.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
-#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -33,14 +31,14 @@
  * that clients can count with (tests/integration/test_abuse.c does); a request whose
  * decoded message holds more is charged what it holds (dispatch). */
 #define CALL_OVERHEAD_BYTES 2048
-_Static_assert(sizeof(struct call) + 512 <= CALL_OVERHEAD_BYTES,
+_Static_assert(sizeof(struct call) + sizeof(struct call_target) + 512 <= CALL_OVERHEAD_BYTES,
                "a call costs more than its charge");
 
 /*
  * Room offered to one read (more only to finish a large frame). A session whose last read
  * filled the small room is streaming, and gets the large one: the Send frames its client
  * has queued then arrive in one read and leave in one sendmsg per handle
- * (dispatch_frames). Others keep the small one, as a buffer that large per small read
+ * (send_batch.c). Others keep the small one, as a buffer that large per small read
  * would cost an allocation of 2 MiB each time (libevent rounds up), which ASan, for one,
  * maps and unmaps. The fuzz target builds with a smaller READ_CHUNK (tools/fuzz/build.sh).
  */
@@ -53,41 +51,42 @@ static void on_readable(evutil_socket_t fd, short what, void *arg);
 static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_hangup_check(evutil_socket_t fd, short what, void *arg);
 static void on_close_due(evutil_socket_t fd, short what, void *arg);
-static void flush_output(struct session *s);
-static ssize_t read_into(struct evbuffer *buf, int fd, size_t room);
+
+static void
+arm_deadline(struct session *s, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(s->ev_close, &tv);
+}
 
 /* Takes ownership of fd (closed on failure too). */
 struct session *
 session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	struct transport *t = transport_unix_new(fd);
 
-	if (s == NULL)
+	if (s == NULL || t == NULL)
 		goto fail;
 	s->d = d;
-	s->fd = fd;
-	s->out_fd = fd;
+	s->t = t;
+	s->phase = SESSION_HELLO;
 	s->peer = *peer;
 	s->next_handle_id = 1;
 	TAILQ_INIT(&s->calls);
-	TAILQ_INIT(&s->deferred_tx);
+	send_batch_init(&s->batch);
 	s->in = evbuffer_new();
 	s->out = evbuffer_new();
-	s->ev_read = event_new(d->base, fd, EV_READ | EV_PERSIST, on_readable, s);
-	s->ev_write = event_new(d->base, fd, EV_WRITE, on_writable, s);
+	s->ev_read = event_new(d->base, t->read_fd, EV_READ | EV_PERSIST, on_readable, s);
+	s->ev_write = event_new(d->base, t->write_fd, EV_WRITE, on_writable, s);
 	s->ev_hangup = event_new(d->base, -1, EV_PERSIST, on_hangup_check, s);
 	s->ev_close = evtimer_new(d->base, on_close_due, s);
 	if (s->in == NULL || s->out == NULL || s->ev_read == NULL || s->ev_write == NULL ||
 	    s->ev_hangup == NULL || s->ev_close == NULL)
 		goto fail;
-	evutil_make_socket_nonblocking(fd);
-	frame_send_room(fd);
 	event_add(s->ev_read, NULL);
-	{
-		struct timeval tv = { HELLO_TIMEOUT_MS / 1000, (HELLO_TIMEOUT_MS % 1000) * 1000 };
-
-		evtimer_add(s->ev_close, &tv); /* cancelled by a Hello */
-	}
+	arm_deadline(s, HELLO_TIMEOUT_MS); /* cancelled by a Hello */
 	s->id = ++d->next_session_id;
 	TAILQ_INSERT_TAIL(&d->sessions, s, link);
 	d->n_sessions++;
@@ -110,7 +109,8 @@ fail:
 			event_free(s->ev_close);
 		free(s);
 	}
-	close(fd);
+	if (t != NULL)
+		t->ops->free(t); /* else transport_unix_new() closed fd */
 	return NULL;
 }
 
@@ -123,25 +123,20 @@ free_session(evutil_socket_t fd, short what, void *arg)
 	free(s);
 }
 
-/*
- * Ends the session: closes every handle it owns (their waiting calls are dropped, as
- * nobody can read the answers), frees its calls and connection. The struct itself is
- * freed from the loop afterwards, so a callback that is still running on it stays safe.
- */
-void
-session_close(struct session *s, const char *reason)
+/* Closes every handle (their waiting calls are dropped: nobody can read the answers),
+ * frees the calls and the connection. The struct is freed from the loop afterwards. */
+static void
+teardown(struct session *s)
 {
 	struct sockrpcd *d = s->d;
 	struct call *c;
 
-	if (s->closing)
-		return;
-	s->closing = true;
-	log_debug("session %llu closed: %s", (unsigned long long)s->id, reason);
+	s->phase = SESSION_CLOSED;
+	log_debug("session %llu closed: %s", (unsigned long long)s->id, s->close_reason);
 	while (s->n_handles > 0) {
 		struct handle *h = s->handles[s->n_handles - 1];
 
-		handle_close(h, reason);
+		handle_close(h, s->close_reason);
 		handle_free(h);
 	}
 	while ((c = TAILQ_FIRST(&s->calls)) != NULL)
@@ -152,10 +147,8 @@ session_close(struct session *s, const char *reason)
 	event_free(s->ev_close);
 	evbuffer_free(s->in);
 	evbuffer_free(s->out);
-	if (s->out_fd != s->fd)
-		close(s->out_fd);
-	close(s->fd);
-	s->fd = s->out_fd = -1;
+	s->t->ops->free(s->t);
+	s->t = NULL;
 	TAILQ_REMOVE(&d->sessions, s, link);
 	d->n_sessions--;
 	server_session_gone(d, s);
@@ -163,37 +156,68 @@ session_close(struct session *s, const char *reason)
 		log_error("session %llu: cannot schedule its release", (unsigned long long)s->id);
 }
 
+/*
+ * Ends the session, the one way it ends. Called inside the session's own code (a frame
+ * being dispatched, a reply being written, a call's step), it only marks the session
+ * CLOSING and stops reading; the teardown then runs from the loop (ev_close), so that
+ * nothing the callers still hold is freed under them.
+ */
+void
+session_close(struct session *s, const char *reason)
+{
+	if (s->phase == SESSION_CLOSED)
+		return;
+	if (s->phase != SESSION_CLOSING) {
+		s->close_reason = reason;
+		s->phase = SESSION_CLOSING;
+	}
+	if (s->depth > 0) {
+		event_del(s->ev_read);
+		evtimer_del(s->ev_hangup);
+		event_active(s->ev_close, EV_TIMEOUT, 0);
+		return;
+	}
+	teardown(s);
+}
+
 /* Hello arrived: the session may now live as long as its client wants. */
 void
 session_hello_received(struct session *s)
 {
-	s->hello_done = true;
+	s->phase = SESSION_OPEN;
 	evtimer_del(s->ev_close);
 }
 
-/*
- * Closes the session from the loop, soon. Code that runs inside a call (writing its
- * reply, say) uses this, since session_close() frees every call of the session.
- */
-static void
-close_later(struct session *s, const char *reason)
-{
-	if (s->closing || s->close_reason != NULL)
-		return;
-	s->close_reason = reason;
-	event_del(s->ev_read);
-	event_active(s->ev_close, EV_TIMEOUT, 0);
-}
-
+/* A deadline passed (Hello, drain), or a close was deferred. */
 static void
 on_close_due(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
 
-	if (s->close_reason == NULL)
-		s->close_reason = s->hello_done ? "its client did not take its last replies in time"
-		                                : "no Hello in time";
-	session_close(s, s->close_reason);
+	if (s->phase == SESSION_HELLO)
+		session_close(s, "no Hello in time");
+	else if (s->phase == SESSION_DRAINING)
+		session_close(s, "its client did not take its last replies in time");
+	else
+		session_close(s, s->close_reason); /* CLOSING: the teardown it waited for */
+}
+
+/* Code that may queue replies or close the session runs between these: replies go out
+ * in one write at the end, and a close waits for it (session_close). */
+void
+session_enter(struct session *s)
+{
+	s->depth++;
+}
+
+void
+session_leave(struct session *s)
+{
+	/* Flushed while still inside, so that a failed write defers its close too. */
+	if (s->depth == 1 && s->phase < SESSION_CLOSING &&
+	    !event_pending(s->ev_write, EV_WRITE, NULL))
+		session_flush(s);
+	s->depth--;
 }
 
 /*
@@ -220,57 +244,59 @@ resume_reading(struct session *s)
 	event_add(s->ev_read, NULL);
 }
 
-/* A session that does not read still ends when its client hangs up or its connection (or
- * reply channel) fails. */
+/* A session that does not read still ends when its client hangs up or its transport
+ * fails. */
 static void
 on_hangup_check(evutil_socket_t fd, short what, void *arg)
 {
 	struct session *s = arg;
-	struct pollfd p[2] = { { .fd = s->fd, .events = POLLRDHUP },
-		               { .fd = s->out_fd, .events = 0 } };
-	int n = poll(p, s->out_fd != s->fd ? 2 : 1, 0);
 
-	if (n > 0 && ((p[0].revents | p[1].revents) & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+	if (s->t->ops->hung_up(s->t))
 		session_close(s, "client disconnected");
 }
 
 /*
  * Stops reading; if `why` is given, answers every call in flight with EDAEMON and it.
  * The session closes once its queued replies are written, or after CLOSE_FLUSH_MS if
- * its client does not take them.
+ * its client does not take them. Called with a `why` only from outside the session's
+ * code (the daemon stopping), as it frees the calls it answers.
  */
 void
-session_close_after_flush(struct session *s, const char *why)
+session_drain(struct session *s, const char *why)
 {
-	struct timeval tv = { CLOSE_FLUSH_MS / 1000, (CLOSE_FLUSH_MS % 1000) * 1000 };
 	struct call *c;
 
-	if (s->closing || s->close_after_flush)
+	if (s->phase >= SESSION_DRAINING)
 		return;
-	s->close_after_flush = true;
+	s->phase = SESSION_DRAINING;
 	stop_reading(s);
-	evtimer_add(s->ev_close, &tv);
-	s->in_dispatch++; /* the replies below go out in one write, after the loop */
-	while (why != NULL && (c = TAILQ_FIRST(&s->calls)) != NULL)
+	arm_deadline(s, CLOSE_FLUSH_MS);
+	session_enter(s); /* the replies below go out in one write */
+	while (why != NULL && (c = TAILQ_FIRST(&s->calls)) != NULL) {
 		call_fail(c, c->handle, SOCKRPC__CODE__EDAEMON, 0, "%s", why);
-	s->in_dispatch--;
-	flush_output(s);
+		call_free(c);
+	}
+	session_leave(s);
 }
 
-static void
-update_reading(struct session *s)
+/* Pauses reading while the session holds too much, resumes once it has drained. */
+void
+session_update_reading(struct session *s)
 {
 	size_t pending = s->queued_bytes + evbuffer_get_length(s->out);
 	bool too_much = pending > s->d->opt.limits.max_queued_bytes;
 
-	if (too_much && !s->reading_paused) {
+	if (too_much && !s->paused) {
 		stop_reading(s);
-		s->reading_paused = true;
-	} else if (!too_much && s->reading_paused && !s->close_after_flush) {
-		s->reading_paused = false;
+		s->paused = true;
+	} else if (!too_much && s->paused) {
+		s->paused = false;
+		if (s->phase != SESSION_HELLO && s->phase != SESSION_OPEN)
+			return;
 		resume_reading(s);
-		/* Whole frames may already be buffered: serve them without waiting for more. */
-		if (!s->in_dispatch && evbuffer_get_length(s->in) >= SR_FRAME_HEADER_SIZE)
+		/* Whole frames may already be buffered: serve them without waiting for more.
+		 * (Inside dispatch_frames, its loop serves them and the read finds nothing.) */
+		if (evbuffer_get_length(s->in) >= SR_FRAME_HEADER_SIZE)
 			event_active(s->ev_read, EV_READ, 0);
 	}
 }
@@ -279,8 +305,8 @@ void
 session_release_call_bytes(struct session *s, size_t bytes)
 {
 	s->queued_bytes -= bytes;
-	if (!s->closing)
-		update_reading(s);
+	if (s->phase < SESSION_CLOSING)
+		session_update_reading(s);
 }
 
 /*
@@ -291,37 +317,41 @@ static int
 write_queued(struct session *s)
 {
 	while (evbuffer_get_length(s->out) > 0) {
-		int n = evbuffer_write(s->out, s->out_fd);
+		int n = s->t->ops->write(s->t, s->out);
 
-		if (n <= 0 && !(n < 0 && errno == EINTR))
+		if (n <= 0)
 			return n;
 	}
 	return 1;
 }
 
-/* Writes what the socket takes now; arms the write event for the rest. */
-static void
-flush_output(struct session *s)
+/* Writes what the transport takes now; arms the write event for the rest. */
+void
+session_flush(struct session *s)
 {
 	int n = write_queued(s);
 
 	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
 		event_add(s->ev_write, NULL);
 	} else if (n <= 0) {
-		close_later(s, n == 0 ? "client disconnected" : "client connection failed");
+		session_close(s, n == 0 ? "client disconnected" : "client connection failed");
 		return;
 	}
-	if (s->close_after_flush && evbuffer_get_length(s->out) == 0) {
-		close_later(s, "closed after its last reply");
+	if (s->phase == SESSION_DRAINING && evbuffer_get_length(s->out) == 0) {
+		session_close(s, "closed after its last reply");
 		return;
 	}
-	update_reading(s);
+	session_update_reading(s);
 }
 
 static void
 on_writable(evutil_socket_t fd, short what, void *arg)
 {
-	flush_output(arg);
+	struct session *s = arg;
+
+	session_enter(s);
+	session_flush(s);
+	session_leave(s);
 }
 
 /*
@@ -329,9 +359,10 @@ on_writable(evutil_socket_t fd, short what, void *arg)
  * length counts `more` bytes after them that the caller sends itself. Returns 0, or -1
  * when the reply cannot be framed (the session is then closing).
  */
-static int
-queue_frame(struct session *s, unsigned method, uint64_t call_id, const ProtobufCMessage *reply,
-            const uint8_t *key, size_t key_len, size_t more)
+int
+session_queue_frame(struct session *s, unsigned method, uint64_t call_id,
+                    const ProtobufCMessage *reply, const uint8_t *key, size_t key_len,
+                    size_t more)
 {
 	struct sr_frame_header h = { .method = (uint16_t)method, .flags = SR_FRAME_FLAG_REPLY,
 		                     .call_id = call_id };
@@ -343,7 +374,7 @@ queue_frame(struct session *s, unsigned method, uint64_t call_id, const Protobuf
 	    evbuffer_reserve_space(s->out, SR_FRAME_HEADER_SIZE + size, &vec, 1) < 1) {
 		log_error("session %llu: cannot frame a %zu-byte reply", (unsigned long long)s->id,
 		          size + more);
-		close_later(s, "reply could not be framed");
+		session_close(s, "reply could not be framed");
 		return -1;
 	}
 	h.length = (uint32_t)(size + more);
@@ -358,159 +389,62 @@ queue_frame(struct session *s, unsigned method, uint64_t call_id, const Protobuf
 	return 0;
 }
 
-/* Frames and queues one reply; it is written at once unless a batch of calls is being
- * dispatched (then once, after the batch). */
+/* Frames and queues one reply; it is written when the session's code returns (at once,
+ * if none runs). */
 void
 session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                    const ProtobufCMessage *reply)
 {
-	if (queue_frame(s, method, call_id, reply, NULL, 0, 0) != 0)
+	if (s->phase >= SESSION_CLOSING)
 		return;
-	if (!s->in_dispatch && !event_pending(s->ev_write, EV_WRITE, NULL))
-		flush_output(s);
+	session_enter(s);
+	session_queue_frame(s, method, call_id, reply, NULL, 0, 0);
+	session_leave(s);
 }
 
 /*
- * Writes the whole output buffer to the connection in one sendmsg, with fd attached
- * (SCM_RIGHTS). Returns 0, or -1 when the client did not take all of it: what is left
- * could not follow on another socket.
- */
-static int
-send_output_with_fd(struct session *s, int fd)
-{
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} control;
-	struct iovec iov = { .iov_len = evbuffer_get_length(s->out) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-		              .msg_controllen = sizeof(control.buf) };
-	struct cmsghdr *cm;
-	ssize_t n;
-
-	memset(&control, 0, sizeof(control));
-	cm = CMSG_FIRSTHDR(&msg);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	iov.iov_base = evbuffer_pullup(s->out, -1);
-	do
-		n = sendmsg(s->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-	while (n < 0 && errno == EINTR);
-	if (n < 0 || (size_t)n != iov.iov_len)
-		return -1;
-	evbuffer_drain(s->out, iov.iov_len);
-	return 0;
-}
-
-/*
- * Answers Hello with a reply channel: a new socket pair, whose client end goes with the
- * reply and whose daemon end every later reply goes to. A client blocked reading its
- * connection is woken each time the daemon reads one of its requests (the kernel signals
- * room to write); on the channel it sleeps until its reply comes. Without a channel
- * (nothing to make it with, or replies already queued) the reply says so and goes on
- * the connection.
+ * Answers Hello with a reply channel if the transport can open one (nothing may be
+ * queued before the reply then); the reply says whether it did. Without one, the reply
+ * goes on the connection.
  */
 void
 session_send_reply_with_channel(struct session *s, unsigned method, uint64_t call_id,
                                 Sockrpc__HelloReply *reply)
 {
-	int pair[2]; /* [0] the daemon's end, [1] the client's */
+	struct transport *t = s->t;
+	bool fatal = false;
 
 	reply->reply_channel = false;
-	if (evbuffer_get_length(s->out) > 0 || s->out_fd != s->fd) {
+	if (s->phase >= SESSION_CLOSING)
+		return;
+	if (t->ops->open_reply_channel == NULL || evbuffer_get_length(s->out) > 0 ||
+	    t->write_fd != t->read_fd) {
 		session_send_reply(s, method, call_id, &reply->base);
 		return;
 	}
-	/* The client's end blocks: its reads wait in the kernel. Only the daemon's is made
-	 * non-blocking (each end is its own open file, so the flag is not shared). */
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
-		log_warn("session %llu: no reply channel: %s", (unsigned long long)s->id,
-		         strerror(errno));
-		session_send_reply(s, method, call_id, &reply->base);
-		return;
-	}
+	session_enter(s);
 	reply->reply_channel = true;
-	if (queue_frame(s, method, call_id, &reply->base, NULL, 0, 0) != 0 ||
-	    send_output_with_fd(s, pair[1]) != 0) {
-		close(pair[0]);
-		close(pair[1]);
-		close_later(s, "its reply channel could not be sent");
-		return;
+	if (session_queue_frame(s, method, call_id, &reply->base, NULL, 0, 0) == 0 &&
+	    t->ops->open_reply_channel(t, s->out, &fatal) != 0) {
+		if (fatal) {
+			session_close(s, "its reply channel could not be sent");
+		} else {
+			evbuffer_drain(s->out, evbuffer_get_length(s->out));
+			reply->reply_channel = false;
+			session_queue_frame(s, method, call_id, &reply->base, NULL, 0, 0);
+		}
 	}
-	close(pair[1]);
-	evutil_make_socket_nonblocking(pair[0]);
-	frame_send_room(pair[0]);
-	s->out_fd = pair[0];
-	event_assign(s->ev_write, s->d->base, s->out_fd, EV_WRITE, on_writable, s);
+	if (t->write_fd != t->read_fd)
+		event_assign(s->ev_write, s->d->base, t->write_fd, EV_WRITE, on_writable, s);
+	session_leave(s);
 }
 
 /* Writes what is queued, if the client takes it now: true when a reply can then go
- * straight to the client, the condition for session_send_spliced_reply(). */
+ * straight to the client (receive_splice.c). */
 bool
 session_output_drained(struct session *s)
 {
-	return !s->closing && s->close_reason == NULL && !s->close_after_flush &&
-	       write_queued(s) == 1;
-}
-
-/* Empties the pipe of what a failed reply left in it, so the next reply starts clean. */
-static void
-discard_from_pipe(int pipe_rd, size_t n)
-{
-	char scrap[4096];
-
-	while (n > 0) {
-		ssize_t got = read(pipe_rd, scrap, n < sizeof(scrap) ? n : sizeof(scrap));
-
-		if (got > 0)
-			n -= (size_t)got;
-		else if (got < 0 && errno != EINTR)
-			break;
-	}
-}
-
-/*
- * Sends a reply whose bytes field number `data_field` holds the n bytes waiting in the
- * pipe pipe_rd; `reply` has every other field. The frame's head is written with what was
- * queued before it, then the bytes are spliced from the pipe to the client; what the
- * connection does not take at once is read from the pipe into the output buffer, behind
- * the head, and written as usual. The pipe is empty on return.
- */
-void
-session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
-                           const ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
-                           size_t n)
-{
-	uint8_t key[SR_PAYLOAD_KEY_MAX];
-	size_t key_len = sr_payload_key(key, data_field, n), left = n;
-	ssize_t w;
-
-	if (s->closing || queue_frame(s, method, call_id, reply, key, key_len, n) != 0) {
-		discard_from_pipe(pipe_rd, n); /* nobody will read this reply */
-		return;
-	}
-	while (left > 0 && write_queued(s) == 1) {
-		w = splice(pipe_rd, NULL, s->out_fd, NULL, left, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-		if (w > 0)
-			left -= (size_t)w;
-		else if (w == 0 || errno != EINTR)
-			break;
-	}
-	while (left > 0) {
-		w = read_into(s->out, pipe_rd, left);
-		if (w > 0) {
-			left -= (size_t)w;
-		} else {
-			log_error("session %llu: cannot queue a spliced reply: %s",
-			          (unsigned long long)s->id, strerror(errno));
-			discard_from_pipe(pipe_rd, left);
-			close_later(s, "reply could not be queued");
-			return;
-		}
-	}
-	flush_output(s);
+	return s->phase < SESSION_DRAINING && write_queued(s) == 1;
 }
 
 /* A reply with only a status decodes as any reply type, so it can answer a frame whose
@@ -527,9 +461,14 @@ refuse_frame(struct session *s, const struct sr_frame_header *h, int code, const
 	status.message = (char *)why;
 	reply.status = &status;
 	session_send_reply(s, method, h->call_id, &reply.base);
-	session_close_after_flush(s, NULL);
+	session_drain(s, NULL);
 }
 
+/*
+ * Decodes one frame into a call and runs its handler. The call is freed here once the
+ * handler has returned, if it was answered; otherwise it waits (on its handle, a name
+ * lookup, a linger) and whoever resumes it frees it.
+ */
 static void
 dispatch(struct session *s, const struct sr_frame_header *h, const uint8_t *body)
 {
@@ -564,94 +503,65 @@ dispatch(struct session *s, const struct sr_frame_header *h, const uint8_t *body
 		session_close(s, "out of memory");
 		return;
 	}
-	/* Ops answer through call_reply()/call_fail() with the call as closure data. */
-	s->dispatching = c;
-	s->d->service.base.invoke(&s->d->service.base, h->method, request, NULL, c);
-	/* Still here: the call waits, and its payload must outlive the frame (freed next);
-	 * in a batch of sends, the frame stays until the batch ends (end_send_batch). */
-	if ((c = s->dispatching) != NULL) {
-		s->dispatching = NULL;
-		if (!s->batching_sends && call_keep_payload(c) != 0)
-			session_close(s, "out of memory");
+	/*
+	 * Borrowed payloads: a large payload (a Send's data) is not copied out of the frame
+	 * unless its call outlives the frame, which saves a copy of every byte sent. Off
+	 * (SOCKRPC_DISABLE=borrowed-payloads), every payload is copied at once.
+	 */
+	if (!fast_path_on(FAST_BORROWED_PAYLOADS) && call_keep_payload(c) != 0) {
+		call_free(c);
+		session_close(s, "out of memory");
+		return;
 	}
+	/* Ops answer through call_reply()/call_fail() with the call as closure data. */
+	c->in_handler = true;
+	s->d->service.base.invoke(&s->d->service.base, h->method, request, NULL, c);
+	c->in_handler = false;
+	if (call_finish(c))
+		return;
+	/* It waits, and its payload must outlive the frame (drained next); in a batch of
+	 * sends, the frame stays until the batch ends (send_batch.c). */
+	if (!s->batch.open && call_keep_payload(c) != 0)
+		session_close(s, "out of memory");
 }
 
 /* Checks a request's header; before Hello, only a Hello of SR_MAX_HELLO_FRAME at most. */
 static int
 check_header(const struct session *s, const struct sr_frame_header *h, const char **why)
 {
-	uint32_t max = s->hello_done ? SR_MAX_FRAME : SR_MAX_HELLO_FRAME;
+	bool hello = s->phase == SESSION_HELLO;
+	uint32_t max = hello ? SR_MAX_HELLO_FRAME : SR_MAX_FRAME;
 
 	if (frame_header_check(h, max, sockrpc__sock_rpc__descriptor.n_methods, 0, why) != 0)
 		return -1;
-	if (!s->hello_done && h->method != SOCKRPC_HELLO_METHOD) {
+	if (hello && h->method != SOCKRPC_HELLO_METHOD) {
 		*why = "the first call must be Hello";
 		return -1;
 	}
 	return 0;
 }
 
-static bool
-is_send_frame(const struct sr_frame_header *h)
-{
-	return sockrpc__sock_rpc__descriptor.methods[h->method].input ==
-	       &sockrpc__send_request__descriptor;
-}
-
 /*
- * Ends a batch of Send frames: their handles' deferred queues run (each handle's sends
- * leave together, ops_io.c), a send still waiting copies its payload, and the frames,
- * `*batched` bytes at the head of the input buffer, are drained.
- */
-static void
-end_send_batch(struct session *s, size_t *batched)
-{
-	struct call *c;
-
-	s->batching_sends = false;
-	if (*batched == 0)
-		return;
-	handle_run_deferred(s);
-	if (s->closing)
-		return;
-	TAILQ_FOREACH(c, &s->calls, session_link) {
-		if (call_keep_payload(c) != 0) {
-			session_close(s, "out of memory");
-			return;
-		}
-	}
-	evbuffer_drain(s->in, *batched);
-	*batched = 0;
-	update_reading(s);
-}
-
-/*
- * Removes and dispatches every whole frame in the input buffer. Consecutive Send frames
- * that lie in one piece of the buffer form a batch: they stay in the buffer, their
- * payloads pointing into it, until the batch ends (end_send_batch).
+ * Removes and dispatches every whole frame in the input buffer. A run of Send frames may
+ * form a batch that stays in the buffer until it ends (send_batch.c).
  */
 static void
 dispatch_frames(struct session *s)
 {
-	size_t batched = 0; /* bytes of the batch's frames, at the head of s->in */
-
-	s->in_dispatch++;
-	while (!s->closing && !s->close_after_flush && !s->reading_paused) {
-		size_t avail = evbuffer_get_length(s->in) - batched;
-		size_t in_one_piece = (size_t)evbuffer_get_contiguous_space(s->in);
+	while (s->phase <= SESSION_OPEN && !s->paused) {
+		size_t avail = evbuffer_get_length(s->in) - s->batch.bytes;
 		struct sr_frame_header h;
 		const char *why;
 		uint8_t *bytes;
 		size_t size;
-		bool send;
 
 		if (avail < SR_FRAME_HEADER_SIZE)
 			break;
-		if (batched > 0 && batched + SR_FRAME_HEADER_SIZE > in_one_piece) {
-			end_send_batch(s, &batched);
+		if (send_batch_full(s)) {
+			send_batch_end(s);
 			continue;
 		}
-		bytes = evbuffer_pullup(s->in, batched + SR_FRAME_HEADER_SIZE) + batched;
+		bytes = evbuffer_pullup(s->in, s->batch.bytes + SR_FRAME_HEADER_SIZE) + s->batch.bytes;
 		frame_header_decode(bytes, &h);
 		if (check_header(s, &h, &why) != 0) {
 			refuse_frame(s, &h, SOCKRPC__CODE__EPROTO, why);
@@ -662,66 +572,25 @@ dispatch_frames(struct session *s)
 			s->frame_size = size;
 			break;
 		}
-		send = is_send_frame(&h);
-		if (batched > 0 && (!send || batched + size > in_one_piece)) {
-			end_send_batch(s, &batched);
+		s->batch.open = send_batch_joins(s, &h, size);
+		if (s->batch.bytes > 0 && !s->batch.open) {
+			send_batch_end(s);
 			continue;
 		}
 		s->frame_size = 0;
-		s->batching_sends = send;
-		bytes = evbuffer_pullup(s->in, batched + size) + batched;
+		bytes = evbuffer_pullup(s->in, s->batch.bytes + size) + s->batch.bytes;
 		dispatch(s, &h, bytes + SR_FRAME_HEADER_SIZE);
-		if (s->closing)
-			return; /* freed from the loop later; nothing of it is used again */
-		if (s->batching_sends) {
-			batched += size;
+		if (s->phase >= SESSION_CLOSING)
+			return;
+		if (s->batch.open) {
+			s->batch.bytes += size;
 		} else {
 			evbuffer_drain(s->in, size);
-			update_reading(s);
+			session_update_reading(s);
 		}
 	}
-	end_send_batch(s, &batched);
-	s->in_dispatch--;
-	if (!s->closing)
-		flush_output(s);
-}
-
-/*
- * Reads from fd into buf with one readv, at most `room` bytes. Returns readv's result;
- * -1 with ENOMEM when buf cannot grow.
- */
-static ssize_t
-read_into(struct evbuffer *buf, int fd, size_t room)
-{
-	struct evbuffer_iovec vec[2];
-	int n_vec = evbuffer_reserve_space(buf, (ev_ssize_t)room, vec, 2);
-	ssize_t n;
-
-	if (n_vec < 1) {
-		errno = ENOMEM;
-		return -1;
-	}
-	if (vec[0].iov_len >= room) {
-		vec[0].iov_len = room;
-		n_vec = 1;
-	} else if (n_vec == 2 && vec[1].iov_len > room - vec[0].iov_len) {
-		vec[1].iov_len = room - vec[0].iov_len;
-	}
-	do
-		n = readv(fd, (struct iovec *)vec, n_vec);
-	while (n < 0 && errno == EINTR);
-	if (n <= 0) {
-		evbuffer_commit_space(buf, vec, 0);
-		return n;
-	}
-	if ((size_t)n <= vec[0].iov_len) {
-		vec[0].iov_len = (size_t)n;
-		n_vec = 1;
-	} else {
-		vec[1].iov_len = (size_t)n - vec[0].iov_len;
-	}
-	evbuffer_commit_space(buf, vec, n_vec);
-	return n;
+	if (s->phase < SESSION_CLOSING)
+		send_batch_end(s);
 }
 
 /* One read, sized to finish the frame in progress (one syscall for a 1 MiB send). */
@@ -732,23 +601,22 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	size_t have = evbuffer_get_length(s->in);
 	size_t want = s->frame_size > have ? s->frame_size - have : 0;
 	/* Before Hello, no more room than a Hello takes (SR_MAX_HELLO_FRAME). */
-	size_t room = !s->hello_done ? SR_FRAME_HEADER_SIZE + SR_MAX_HELLO_FRAME
-	              : s->streaming ? READ_CHUNK
-	                             : READ_ROOM_SMALL;
-	ssize_t n = read_into(s->in, s->fd, want > room ? want : room);
+	size_t room = s->phase == SESSION_HELLO ? SR_FRAME_HEADER_SIZE + SR_MAX_HELLO_FRAME
+	              : s->streaming             ? READ_CHUNK
+	                                         : READ_ROOM_SMALL;
+	ssize_t n = s->t->ops->read(s->t, s->in, want > room ? want : room);
 
-	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-		dispatch_frames(s); /* woken to serve frames read before a pause */
-		return;
-	}
-	if (n <= 0) {
+	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
 		session_close(s, n == 0 ? "client disconnected" : strerror(errno));
 		return;
 	}
-	s->streaming = (size_t)n >= READ_ROOM_SMALL;
+	/* n < 0 (EAGAIN): woken to serve frames read before a pause. */
+	if (n > 0)
+		s->streaming = (size_t)n >= READ_ROOM_SMALL;
+	session_enter(s);
 	dispatch_frames(s);
+	session_leave(s);
 }
-
 /* The handle table: open handles sorted by id (ids only grow), found by binary search. */
 struct handle *
 session_find_handle(struct session *s, int64_t id)

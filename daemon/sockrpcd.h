@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #include <event2/event.h>
@@ -25,6 +26,8 @@
 struct session;
 struct handle;
 struct call;
+struct evbuffer;
+struct sr_frame_header;
 
 struct daemon_limits {
 	unsigned max_sessions;
@@ -127,6 +130,12 @@ struct unix_file {
 	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
+/* A handle's place in its session's batch of sends (send_batch.c). */
+struct send_batch_link {
+	bool deferred; /* its send queue runs when the batch ends */
+	TAILQ_ENTRY(handle) link;
+};
+
 struct handle {
 	struct session *session;
 	int64_t id;
@@ -143,8 +152,7 @@ struct handle {
 	int pending_error;   /* a failed non-blocking connect's errno, for SO_ERROR */
 	uint64_t bytes_in, bytes_out;
 	struct call_queue rx, tx;
-	bool tx_deferred; /* its send queue runs when the session's batch of sends ends */
-	TAILQ_ENTRY(handle) deferred_link;
+	struct send_batch_link batch; /* send_batch.c */
 	int linger_s; /* SO_LINGER seconds as the client set them, -1: off (linger.c) */
 	struct lingering *lingering; /* set by handle_close() while its fd lingers */
 	bool client_owned; /* the OS socket carries the client's uid (as_client_socket) */
@@ -153,12 +161,38 @@ struct handle {
 
 /* What a waiting call's step function is told. */
 enum call_event { CALL_READY, CALL_TIMEOUT };
-/* What it answers: it replied (the call is gone), or it waits for I/O or for something
- * else (a DNS answer) that will resume it. */
+/* What it answers: it is answered (its reply is queued; the queue runner frees it), or it
+ * waits for I/O or for something else (a DNS answer) that will resume it. */
 enum call_progress { CALL_DONE, CALL_WAIT_IO, CALL_WAIT_OTHER };
 
 typedef enum call_progress (*call_step_fn)(struct call *c, enum call_event ev);
 
+/*
+ * Where connect, bind and send_to aim: a numeric address, or the addresses a name
+ * resolved to, tried in turn against the policy (ops.c). Owned by its call.
+ */
+struct call_target {
+	const char *name;          /* the host asked for (in the request or the handle) */
+	struct resolve_job *resolving;
+	struct evutil_addrinfo *candidates, *next_candidate;
+	struct sockaddr_storage addr;
+	socklen_t addr_len;        /* 0: none yet (a name is being resolved) */
+	bool addr_used;
+	bool chosen;               /* connect: under way; send_to: destination chosen */
+	int resolve_error;         /* EVUTIL_EAI_* of a failed resolution, else 0 */
+	bool denied_seen;
+	struct policy_decision denial;
+	struct policy_decision allowed_by; /* the decision for the address chosen */
+	int last_errno;
+};
+
+/*
+ * One request being served. Handlers and step functions answer it (call_reply,
+ * call_fail), which only queues the reply and marks it answered; it is freed by whoever
+ * ran it, once the handler or step has returned: the dispatcher (session.c), the
+ * handle's queue runner or its timer (handle.c), or the event that resumed it
+ * (call_finish). Nothing else frees a call, except its session's teardown.
+ */
 struct call {
 	TAILQ_ENTRY(call) session_link;
 	TAILQ_ENTRY(call) queue_link;
@@ -168,6 +202,8 @@ struct call {
 	ProtobufCMessage *request; /* owned: freed with the call */
 	ProtobufCBinaryData *borrowed; /* request's payload, while it points into the frame */
 	size_t charged_bytes;      /* counted against the session's queue limit */
+	bool answered;             /* its reply is queued: free it once its runner returns */
+	bool in_handler;           /* its handler runs: only the dispatcher frees it */
 	struct handle *handle;     /* set while queued on a handle */
 	enum call_dir dir;
 	bool queued;
@@ -175,54 +211,87 @@ struct call {
 	int timeout_ms; /* -1: wait without limit */
 	bool dont_wait; /* MSG_DONTWAIT: answer EWOULDBLOCK rather than wait */
 	struct event *timer;
-	/* Per-operation progress. */
-	size_t done;              /* bytes sent, or bytes read into buf */
-	uint8_t *buf;             /* read: the bytes gathered so far */
-	size_t want;              /* read: bytes asked for */
-	struct resolve_job *resolving;
-	struct evutil_addrinfo *candidates, *next_candidate;
-	struct sockaddr_storage target;
-	socklen_t target_len;
-	bool connect_started;     /* connect: under way; send_to: destination chosen */
-	bool target_used;
-	const char *target_name; /* the host asked for (in request or handle) */
-	int resolve_error; /* EVUTIL_EAI_* of a failed resolution, else 0 */
-	bool denied_seen;
-	struct policy_decision denial;
-	struct policy_decision allowed_by; /* the decision for the target chosen */
-	int last_errno;
-	struct lingering *lingering; /* close: answered when the socket's linger ends */
+	/* What one operation keeps while it waits. */
+	struct call_target *target; /* connect, bind, send_to; owned */
+	union {
+		size_t sent;                   /* send, send_to: bytes sent */
+		struct {
+			uint8_t *buf;          /* the bytes gathered so far; owned */
+			size_t want, got;
+		} read;
+		struct resolve_job *lookup;    /* get_address_info */
+		struct lingering *lingering;   /* close: answered when the socket's linger ends */
+	} op;
+	void (*op_free)(struct call *c); /* releases `op`; NULL: nothing to release */
+};
+
+/*
+ * A session's phase. HELLO: only Hello is read, under a deadline. OPEN: serving.
+ * DRAINING: nothing more is read; it closes once its replies are written, or after a
+ * deadline. CLOSING: session_close() was called inside one of its callbacks; it is torn
+ * down from the loop. CLOSED: torn down; the struct is freed from the loop.
+ */
+enum session_phase { SESSION_HELLO, SESSION_OPEN, SESSION_DRAINING, SESSION_CLOSING,
+	             SESSION_CLOSED };
+
+/*
+ * The byte stream a session reads requests from and writes replies to (transport_*.c).
+ * Session and call code use only these; the loop watches read_fd and write_fd.
+ */
+struct transport;
+struct transport_ops {
+	const char *name;
+	/* Reads at most `room` bytes into in: > 0 bytes, 0 end of stream, -1 with errno. */
+	ssize_t (*read)(struct transport *t, struct evbuffer *in, size_t room);
+	/* Writes from the head of out: > 0 bytes, 0 the peer is gone, -1 with errno. */
+	int (*write)(struct transport *t, struct evbuffer *out);
+	/* Sends all of out with a new reply channel's client end; replies then go to the
+	 * channel. 0, -1 if it could not (out unchanged, or the session must close: *fatal).
+	 * NULL: this transport has none. */
+	int (*open_reply_channel)(struct transport *t, struct evbuffer *out, bool *fatal);
+	/* Moves up to n bytes from pipe_rd to the peer as they are (zero copy): > 0 bytes,
+	 * -1 with errno. NULL: bytes must pass through the daemon (encryption). */
+	ssize_t (*splice_from)(struct transport *t, int pipe_rd, size_t n);
+	/* Whether the peer hung up or the connection failed (polled while not reading). */
+	bool (*hung_up)(struct transport *t);
+	void (*free)(struct transport *t);
+};
+
+struct transport {
+	const struct transport_ops *ops;
+	int read_fd;  /* requests come in here */
+	int write_fd; /* replies go out here (read_fd, or a reply channel) */
+};
+
+/* The state of a session's batch of Send frames (send_batch.c). */
+struct send_batch {
+	size_t bytes; /* the batch's frames, at the head of the input buffer; 0: no batch */
+	bool open;    /* the frame being dispatched belongs to the batch */
+	TAILQ_HEAD(, handle) deferred; /* handles whose send queue runs at the batch's end */
 };
 
 struct session {
 	TAILQ_ENTRY(session) link;
 	struct sockrpcd *d;
 	uint64_t id;
-	int fd;     /* the connection: requests come in here */
-	int out_fd; /* replies go out here: fd, or the daemon's end of the reply channel */
+	enum session_phase phase;
+	const char *close_reason; /* CLOSING, CLOSED: why */
+	int depth;     /* > 0 while its code runs: replies wait for the end, and so does a close */
+	bool paused;   /* backpressure: not read while its replies and calls hold too much */
+	struct transport *t; /* owned */
 	struct evbuffer *in, *out;
 	struct event *ev_read, *ev_write;
 	struct event *ev_hangup; /* timer: did the client hang up? while it is not read */
-	struct event *ev_close;  /* closes from the loop: deferred, or the flush timeout */
-	const char *close_reason;
+	struct event *ev_close;  /* Hello and drain deadlines; a deferred close */
 	size_t frame_size; /* bytes of the frame being read, once its header is in; else 0 */
 	bool streaming;    /* the last read filled the small room: offer the large one */
-	int in_dispatch;   /* > 0: replies wait for the end of the batch, then go in one write */
 	struct identity peer;
-	bool hello_done;
-	bool closing;
-	bool close_after_flush;
-	bool reading_paused;
 	int64_t next_handle_id;
 	struct handle **handles; /* open handles, sorted by id */
 	unsigned n_handles, cap_handles;
 	TAILQ_HEAD(, call) calls; /* every call being served */
-	struct call *dispatching; /* the call being dispatched, until it returns or ends */
 	size_t queued_bytes;
-	/* While a run of Send frames is dispatched, their handles' send queues wait here, so
-	 * that the sends of one handle leave in one sendmsg (session.c, dispatch_frames). */
-	bool batching_sends;
-	TAILQ_HEAD(, handle) deferred_tx;
+	struct send_batch batch;
 	unsigned dns_in_flight; /* its lookups evdns is working on (resolve.c) */
 };
 
@@ -239,20 +308,48 @@ const char *server_admission_refusal(struct sockrpcd *d, const struct session *n
 /* session.c */
 struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
 void session_close(struct session *s, const char *reason);
-void session_close_after_flush(struct session *s, const char *why);
+void session_drain(struct session *s, const char *why);
 void session_hello_received(struct session *s);
+void session_enter(struct session *s);
+void session_leave(struct session *s);
+int session_queue_frame(struct session *s, unsigned method, uint64_t call_id,
+                        const ProtobufCMessage *reply, const uint8_t *key, size_t key_len,
+                        size_t more);
 void session_send_reply(struct session *s, unsigned method, uint64_t call_id,
                         const ProtobufCMessage *reply);
 void session_send_reply_with_channel(struct session *s, unsigned method, uint64_t call_id,
                                      Sockrpc__HelloReply *reply);
 bool session_output_drained(struct session *s);
-void session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
-                                const ProtobufCMessage *reply, unsigned data_field,
-                                int pipe_rd, size_t n);
+void session_flush(struct session *s);
+void session_update_reading(struct session *s);
 void session_release_call_bytes(struct session *s, size_t bytes);
 struct handle *session_find_handle(struct session *s, int64_t id);
 int session_add_handle(struct session *s, struct handle *h);
 void session_remove_handle(struct session *s, struct handle *h);
+
+/* transport_unix.c */
+struct transport *transport_unix_new(int fd);
+ssize_t read_into_buffer(struct evbuffer *in, int fd, size_t room);
+
+/* fast_path.c */
+enum fast_path { FAST_SEND_BATCHING, FAST_BORROWED_PAYLOADS, FAST_SPLICE_RECEIVE, FAST_N };
+void fast_path_init(void);
+bool fast_path_on(enum fast_path p);
+
+/* send_batch.c */
+void send_batch_init(struct send_batch *b);
+bool send_batch_joins(struct session *s, const struct sr_frame_header *h, size_t size);
+bool send_batch_full(struct session *s);
+void send_batch_end(struct session *s);
+bool send_batch_defer(struct handle *h, struct call *c);
+void send_batch_run_deferred(struct session *s);
+void send_batch_forget(struct handle *h);
+/* The most Send calls of one handle that leave in one sendmsg: a batch of Send frames then
+ * costs one system call, and one wake-up of the peer, rather than one per frame. */
+#define SEND_GATHER_MAX 16
+int send_batch_gather(struct call *c, const uint8_t *bytes, size_t len, int flags,
+                      struct iovec *iov);
+void send_batch_credit(struct call *c, size_t len, size_t sent, int n_iov);
 
 /* call.c */
 struct call *call_new(struct session *s, unsigned method, uint64_t id,
@@ -268,7 +365,9 @@ void call_fail(struct call *c, struct handle *h, int code, int err, const char *
 	__attribute__((format(printf, 5, 6)));
 void call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
+bool call_finish(struct call *c);
 void call_free(struct call *c);
+struct call_target *call_target_new(struct call *c);
 const char *call_method_name(const struct call *c);
 bool call_may_wait(const struct call *c);
 extern const Sockrpc__Status status_ok;
@@ -281,7 +380,6 @@ void handle_reset_connection(struct handle *h);
 Sockrpc__SocketState *handle_state_message(const struct handle *h, Sockrpc__SocketState *out);
 void handle_queue_call(struct handle *h, struct call *c, enum call_dir dir);
 void handle_run_queue(struct handle *h, enum call_dir dir);
-void handle_run_deferred(struct session *s);
 void handle_unqueue_call(struct call *c);
 void handle_close(struct handle *h, const char *reason);
 void handle_free(struct handle *h);
@@ -367,6 +465,9 @@ int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_f
 int relay_pipe_open(struct relay_pipe *p);
 void relay_pipe_close(struct relay_pipe *p);
 bool receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags);
+void session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
+                                const ProtobufCMessage *reply, unsigned data_field,
+                                int pipe_rd, size_t n);
 
 /* log.c */
 void log_init(void);
