@@ -139,7 +139,8 @@ priv_session_open(struct session *s)
 	if (s->d->priv_fd < 0)
 		return 0;
 	init_req(&rq, PRIV_SESSION_OPEN, s);
-	r = (int)request(s->d, &rq, NULL, 0, s->fd, NULL, &reply);
+	/* The connection itself: the parent reads its peer from the kernel. */
+	r = (int)request(s->d, &rq, NULL, 0, s->t->read_fd, NULL, &reply);
 	if (r == 0 && reply.who.uid == s->peer.uid && reply.who.pid == s->peer.pid) {
 		reply.who.exe[sizeof(reply.who.exe) - 1] = '\0';
 		reply.who.cgroup[sizeof(reply.who.cgroup) - 1] = '\0';

@@ -21,9 +21,20 @@
 static void
 start_with(struct daemon *d, const char *value)
 {
-	setenv("SOCKRPC_DISABLE", value, 1);
+	const char *was = getenv("SOCKRPC_DISABLE");
+	char *saved = was ? strdup(was) : NULL;
+
+	/* NULL: as by default (CI also runs every suite with SOCKRPC_DISABLE=all). */
+	if (value != NULL)
+		setenv("SOCKRPC_DISABLE", value, 1);
+	else
+		unsetenv("SOCKRPC_DISABLE");
 	daemon_start(d, NULL);
-	unsetenv("SOCKRPC_DISABLE");
+	if (saved != NULL)
+		setenv("SOCKRPC_DISABLE", saved, 1);
+	else
+		unsetenv("SOCKRPC_DISABLE");
+	free(saved);
 }
 
 static bool
@@ -50,7 +61,7 @@ daemon_pipes(const struct daemon *d)
 	DIR *fds;
 	int n = 0;
 
-	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)d->pid);
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)daemon_worker_pid(d));
 	fds = opendir(dir);
 	ck_assert_ptr_nonnull(fds);
 	while ((e = readdir(fds)) != NULL) {
@@ -143,7 +154,7 @@ START_TEST(on_by_default)
 {
 	struct daemon d;
 
-	daemon_start(&d, NULL);
+	start_with(&d, NULL);
 	ck_assert(!log_has(&d, "is off"));
 	ck_assert_int_eq(daemon_pipes(&d), 2);
 	daemon_stop(&d);

@@ -420,9 +420,9 @@ check_heap(struct sockrpcd *d, struct heap_mark base)
 	if (now.all == 0)
 		return; /* an allocator that does not tell (valgrind's) */
 	TAILQ_FOREACH (s, &d->sessions, link) {
-		if (s->closing)
+		if (s->phase == SESSION_CLOSING || s->phase == SESSION_CLOSED)
 			continue; /* freed by the loop's next run */
-		if (!s->hello_done) {
+		if (s->phase == SESSION_HELLO) {
 			own_bound += s->queued_bytes + SESSION_OWN_ALLOWANCE;
 			all_bound += PRE_HELLO_ALLOWANCE;
 			pre_hello = true;
