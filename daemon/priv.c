@@ -269,7 +269,7 @@ serve_unix_send(struct priv_parent *p, struct priv_session *s, const struct priv
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(struct ucred))];
-	} creds;
+	} creds = {.buf = {0}};
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
 	int flags = rq->a, family, type, r;

@@ -66,7 +66,7 @@ serve_one(struct parent *p)
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(FDS_READ_MAX * sizeof(int))];
-	} ctl;
+	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = &iov,
 	                     .msg_iovlen = 1,
 	                     .msg_control = ctl.buf,
@@ -169,7 +169,7 @@ send_notice(struct parent *p, bool new_policy, const char *text, size_t len)
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} ctl;
+	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	const char *audit = p->d->opt.audit_path;
 	struct cmsghdr *cm;

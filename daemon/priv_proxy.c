@@ -38,7 +38,7 @@ request(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, in
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
+	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
 	ssize_t n;
@@ -356,7 +356,7 @@ priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 	union {
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} ctl;
+	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = &iov,
 	                     .msg_iovlen = 1,
 	                     .msg_control = ctl.buf,

@@ -100,7 +100,7 @@ static int
 check_no_caps(void)
 {
 	struct __user_cap_header_struct hdr = {.version = _LINUX_CAPABILITY_VERSION_3};
-	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = {{0}};
 
 	if (syscall(SYS_capget, &hdr, data) != 0)
 		return -errno;

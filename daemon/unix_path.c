@@ -78,6 +78,40 @@ unix_path_normalise(const char *path, char *out, size_t out_len)
  * anywhere, the daemon's directory permissions being those of the calling thread.
  * *name points at the last component in path. Returns the fd or -errno (-ELOOP: a link).
  */
+
+/*
+ * openat2's RESOLVE_NO_SYMLINKS where the kernel (before 5.6) or valgrind lacks openat2:
+ * the normalised absolute path `dir` walked one component at a time, O_NOFOLLOW, each
+ * a directory. Returns an O_PATH fd or -errno (ELOOP on a symbolic link).
+ */
+static int
+open_dir_by_components(const char *dir)
+{
+	char copy[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *part, *save = NULL;
+	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC), next;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(copy, sizeof(copy), "%s", dir);
+	for (part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
+		next = openat(fd, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			/* O_NOFOLLOW|O_DIRECTORY on a link: ENOTDIR; say what it is. */
+			struct stat st;
+			int err = errno;
+
+			if (fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+				err = ELOOP;
+			close(fd);
+			return -err;
+		}
+		close(fd);
+		fd = next;
+	}
+	return fd;
+}
+
 int
 unix_path_open_dir(const char *path, const char **name)
 {
@@ -103,6 +137,8 @@ unix_path_open_dir(const char *path, const char **name)
 	}
 	*name = slash + 1;
 	fd = syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		return open_dir_by_components(dir);
 	return fd < 0 ? -errno : (int)fd;
 }
 
@@ -115,8 +151,18 @@ unix_path_open_file(int dirfd, const char *name)
 	    .resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
 	};
 	long fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	struct stat st;
 
-	return fd < 0 ? -errno : (int)fd;
+	if (fd >= 0 || errno != ENOSYS)
+		return fd < 0 ? -errno : (int)fd;
+	/* name is one normalised component, so it cannot leave dirfd; refuse a link. */
+	if ((fd = openat(dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return -errno;
+	if (fstat((int)fd, &st) != 0 || S_ISLNK(st.st_mode)) {
+		close((int)fd);
+		return -ELOOP;
+	}
+	return (int)fd;
 }
 
 /* The address that reaches exactly the file open as fd: its /proc magic link. */
