@@ -265,10 +265,21 @@ check_target(const char *call, const struct sockaddr *sa, socklen_t len, bool re
 		return 0;
 	/* The daemon reaches a file it opened through its descriptor (unix_path.c): the
 	 * file's own path is what counts. */
-	if (strncmp(path, "/proc/self/fd/", 14) == 0 && realpath(path, real) != NULL)
+	if (strncmp(path, "/proc/self/fd/", 14) == 0) {
+		ssize_t k = readlink(path, real, sizeof(real) - 1);
+		size_t len;
+
+		if (k <= 0)
+			return 0; /* no such descriptor: the call fails by itself */
+		real[k] = '\0';
+		/* A file removed since it was opened (by an earlier input's close). */
+		len = strlen(real);
+		if (len > 10 && strcmp(real + len - 10, " (deleted)") == 0)
+			real[len - 10] = '\0';
 		snprintf(dir, sizeof(dir), "%s", real);
-	else
+	} else {
 		snprintf(dir, sizeof(dir), "%s", path);
+	}
 	/* The directory the name is created in or looked up in, resolved. */
 	slash = strrchr(dir, '/');
 	if (slash == NULL)
