@@ -267,15 +267,15 @@ check_target(const char *call, const struct sockaddr *sa, socklen_t len, bool re
 	 * file's own path is what counts. */
 	if (strncmp(path, "/proc/self/fd/", 14) == 0) {
 		ssize_t k = readlink(path, real, sizeof(real) - 1);
-		size_t len;
+		size_t end;
 
 		if (k <= 0)
 			return 0; /* no such descriptor: the call fails by itself */
 		real[k] = '\0';
 		/* A file removed since it was opened (by an earlier input's close). */
-		len = strlen(real);
-		if (len > 10 && strcmp(real + len - 10, " (deleted)") == 0)
-			real[len - 10] = '\0';
+		end = strlen(real);
+		if (end > 10 && strcmp(real + end - 10, " (deleted)") == 0)
+			real[end - 10] = '\0';
 		snprintf(dir, sizeof(dir), "%s", real);
 	} else {
 		snprintf(dir, sizeof(dir), "%s", path);
