@@ -97,11 +97,13 @@ open_dir_by_components(const char *dir)
 	for (part = strtok_r(copy, "/", &save); part; part = strtok_r(NULL, "/", &save)) {
 		next = openat(fd, part, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (next < 0) {
-			/* O_NOFOLLOW|O_DIRECTORY on a link: ENOTDIR; say what it is. */
+			/* O_NOFOLLOW|O_DIRECTORY on a link: ENOTDIR; say what it is (a directory
+			 * now was a link an instant ago: one swapped under us). */
 			struct stat st;
 			int err = errno;
 
-			if (fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			if (err == ENOTDIR && fstatat(fd, part, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			    (S_ISLNK(st.st_mode) || S_ISDIR(st.st_mode)))
 				err = ELOOP;
 			close(fd);
 			return -err;
