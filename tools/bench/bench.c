@@ -689,6 +689,7 @@ figure_scale(const char *path, pid_t pid)
 	char base[64], name[48];
 	unsigned seed = 12345;
 
+	pid = proc_serving_pid(pid); /* the worker's memory, not the privileged parent's */
 	rss0 = proc_vmrss(pid), pss0 = proc_pss(pid);
 	t0 = now_s();
 	for (int i = 0; i < S; i++)

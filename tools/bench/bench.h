@@ -55,6 +55,9 @@ int pingpong_start(void); /* returns our end of the socketpair */
 
 /* peers.c: the daemon's memory from /proc, in bytes (-1 if unreadable). */
 long proc_vmrss(pid_t pid);
+/* The process that serves sessions: the worker under privilege separation (the
+ * daemon's child), else pid itself. */
+pid_t proc_serving_pid(pid_t pid);
 long proc_pss(pid_t pid);
 
 #endif

@@ -525,6 +525,22 @@ proc_vmrss(pid_t pid)
 	return kb < 0 ? -1 : kb * 1024;
 }
 
+pid_t
+proc_serving_pid(pid_t pid)
+{
+	char path[64];
+	long child = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+	if ((f = fopen(path, "re")) != NULL) {
+		if (fscanf(f, "%ld", &child) != 1)
+			child = 0;
+		fclose(f);
+	}
+	return child > 0 ? (pid_t)child : pid;
+}
+
 long
 proc_pss(pid_t pid)
 {
