@@ -92,6 +92,34 @@ as_client_socket(const struct identity *who, int family, int type, int protocol,
 }
 
 /*
+ * Opens the socket file at the normalised `path` (O_PATH, no symbolic link followed) into
+ * *file, refusing (own_dev, own_ino), the daemon's own socket. 0, -errno, or
+ * AS_CLIENT_OWN_SOCKET. Runs as the client, so directory permissions are the client's.
+ */
+static int
+open_socket_file(const char *path, dev_t own_dev, ino_t own_ino, int *file)
+{
+	struct stat st;
+	const char *name;
+	int dirfd, r;
+
+	if ((r = open_target(path, &dirfd, &name)) != 0)
+		return r;
+	*file = unix_path_open_file(dirfd, name);
+	close(dirfd);
+	if (*file < 0) {
+		r = *file;
+		*file = -1;
+		return r;
+	}
+	if (fstat(*file, &st) != 0)
+		return -errno;
+	if (own_ino != 0 && st.st_dev == own_dev && st.st_ino == own_ino)
+		return AS_CLIENT_OWN_SOCKET;
+	return 0;
+}
+
+/*
  * Connects fd to the socket file at the normalised `path`, as the client, following no
  * symbolic link, through the opened file itself (so what was checked is what is reached).
  * Returns 0, -errno (-EINPROGRESS/-EAGAIN: under way), or AS_CLIENT_OWN_SOCKET when the
@@ -103,36 +131,20 @@ as_client_unix_connect(const struct identity *who, int fd, const char *path, dev
 {
 	struct saved_ids sv;
 	struct sockaddr_un sun;
-	struct stat st;
-	const char *name;
-	int dirfd = -1, file = -1, r;
+	int file = -1, r;
 
 	if (!as_client_available())
 		return -EPERM;
 	if ((r = become(who, &sv)) != 0)
 		return r;
-	if ((r = open_target(path, &dirfd, &name)) != 0)
+	if ((r = open_socket_file(path, own_dev, own_ino, &file)) != 0)
 		goto out;
-	if ((file = unix_path_open_file(dirfd, name)) < 0) {
-		r = file;
-		goto out;
-	}
-	if (fstat(file, &st) != 0) {
-		r = -errno;
-		goto out;
-	}
-	if (own_ino != 0 && st.st_dev == own_dev && st.st_ino == own_ino) {
-		r = AS_CLIENT_OWN_SOCKET;
-		goto out;
-	}
 	r = connect(fd, (struct sockaddr *)&sun, unix_path_fd_address(file, &sun)) == 0 ? 0
 	                                                                                : -errno;
 out:
 	come_back(&sv);
 	if (file >= 0)
 		close(file);
-	if (dirfd >= 0)
-		close(dirfd);
 	return r;
 }
 
@@ -148,29 +160,15 @@ as_client_unix_sendmsg(const struct identity *who, int fd, const struct msghdr *
 	struct saved_ids sv;
 	struct sockaddr_un sun;
 	struct msghdr m = *msg;
-	struct stat st;
-	const char *name;
-	int dirfd = -1, file = -1;
+	int file = -1;
 	ssize_t r;
 
 	if (!as_client_available())
 		return -EPERM;
 	if ((r = become(who, &sv)) != 0)
 		return r;
-	if ((r = open_target(to->sun_path, &dirfd, &name)) != 0)
+	if ((r = open_socket_file(to->sun_path, own_dev, own_ino, &file)) != 0)
 		goto out;
-	if ((file = unix_path_open_file(dirfd, name)) < 0) {
-		r = file;
-		goto out;
-	}
-	if (fstat(file, &st) != 0) {
-		r = -errno;
-		goto out;
-	}
-	if (own_ino != 0 && st.st_dev == own_dev && st.st_ino == own_ino) {
-		r = AS_CLIENT_OWN_SOCKET;
-		goto out;
-	}
 	m.msg_name = &sun;
 	m.msg_namelen = unix_path_fd_address(file, &sun);
 	r = sendmsg(fd, &m, flags);
@@ -180,8 +178,6 @@ out:
 	come_back(&sv);
 	if (file >= 0)
 		close(file);
-	if (dirfd >= 0)
-		close(dirfd);
 	return r;
 }
 
