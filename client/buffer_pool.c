@@ -147,7 +147,7 @@ cl_pool_destroy(sr_client *c)
  */
 ProtobufCMessage *
 cl_pool_unpack(sr_client *c, const ProtobufCMessageDescriptor *desc, uint8_t *body, size_t len,
-    ProtobufCBinaryData **borrowed)
+               ProtobufCBinaryData **borrowed)
 {
 	ProtobufCMessage *reply;
 

@@ -35,31 +35,32 @@
 struct pending {
 	uint64_t id;
 	unsigned method;
-	pthread_cond_t cond;	/* signalled when done, or to hand over reading */
-	bool waiting;		/* a thread sleeps on cond for this call */
+	pthread_cond_t cond; /* signalled when done, or to hand over reading */
+	bool waiting;        /* a thread sleeps on cond for this call */
 	bool done;
-	bool failed;		/* done with err instead of a reply */
-	bool orphan;		/* abandoned: freed when its reply arrives */
+	bool failed; /* done with err instead of a reply */
+	bool orphan; /* abandoned: freed when its reply arrives */
 	sr_error err;
-	uint8_t *body;		/* the reply message, from cl_pool_alloc() by the reader */
+	uint8_t *body; /* the reply message, from cl_pool_alloc() by the reader */
 	size_t len;
-	uint64_t arrival;	/* order in which replies were read, from 1 */
+	uint64_t arrival; /* order in which replies were read, from 1 */
 	struct pending *next;
 };
 
-static void	 client_invoke(ProtobufCService *service, unsigned method_index,
-		    const ProtobufCMessage *input, ProtobufCClosure closure, void *closure_data);
-static void	 client_break(sr_client *c, const sr_error *why);
-static void	 client_fail(sr_client *c, const sr_error *why);
-static void	 call_start(sr_client *c, struct pending *p, unsigned method_index,
-		    const ProtobufCMessage *input, int64_t deadline);
-static void	 call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure,
-		    struct call_ctx *ctx);
-static int	 call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov,
-		    int64_t deadline);
-static bool	 call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft);
-static void	 pending_init(struct pending *p, unsigned method_index);
-static void	 pending_free(struct pending *p);
+static void client_invoke(ProtobufCService *service, unsigned method_index,
+                          const ProtobufCMessage *input, ProtobufCClosure closure,
+                          void *closure_data);
+static void client_break(sr_client *c, const sr_error *why);
+static void client_fail(sr_client *c, const sr_error *why);
+static void call_start(sr_client *c, struct pending *p, unsigned method_index,
+                       const ProtobufCMessage *input, int64_t deadline);
+static void call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure,
+                        struct call_ctx *ctx);
+static int call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov,
+                     int64_t deadline);
+static bool call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft);
+static void pending_init(struct pending *p, unsigned method_index);
+static void pending_free(struct pending *p);
 
 /* Sets up c's call table and service; c->transport is set before the first call. */
 void
@@ -142,8 +143,10 @@ cl_call_done(const ProtobufCMessage *reply, void *closure_data)
 		}
 		/* A new handle (sr_socket_new) learns its id from this state. */
 		if (ctx->socket->handle != 0 && fresh.id != ctx->socket->handle) {
-			cl_call_violation(ctx, "sockrpcd answered for handle %ld with the state of "
-			    "handle %ld", ctx->socket->handle, fresh.id);
+			cl_call_violation(ctx,
+			                  "sockrpcd answered for handle %ld with the state of "
+			                  "handle %ld",
+			                  ctx->socket->handle, fresh.id);
 			return;
 		}
 		/* A reply collected late (a write-behind send) must not undo a newer state,
@@ -207,22 +210,23 @@ cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
 	if (enum_family_to_host(in->family, &family) == -1 ||
 	    enum_type_to_host(in->type, &type) == -1 ||
 	    enum_protocol_to_host(in->protocol, &protocol) == -1 ||
-	    (in->shutdown_reason != -1 &&
-	    enum_shutdown_to_host(in->shutdown_reason, &how) == -1)) {
-		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with an unknown "
-		    "family, type, protocol or shutdown (%d, %d, %d, %d)", (int)in->family,
-		    (int)in->type, (int)in->protocol, (int)in->shutdown_reason);
+	    (in->shutdown_reason != -1 && enum_shutdown_to_host(in->shutdown_reason, &how) == -1)) {
+		cl_seterr(err, SR_EPROTO, 0,
+		          "sockrpcd sent a socket state with an unknown "
+		          "family, type, protocol or shutdown (%d, %d, %d, %d)",
+		          (int)in->family, (int)in->type, (int)in->protocol,
+		          (int)in->shutdown_reason);
 		return -1;
 	}
 	if (in->id < 0 || in->id > LONG_MAX) {
 		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with handle id %lld",
-		    (long long)in->id);
+		          (long long)in->id);
 		return -1;
 	}
 	/* An AF_UNIX socket has no port: sockrpcd echoes what connect was given. */
 	if (family != AF_UNIX && (in->port < 0 || in->port > 65535)) {
 		cl_seterr(err, SR_EPROTO, 0, "sockrpcd sent a socket state with port %d",
-		    (int)in->port);
+		          (int)in->port);
 		return -1;
 	}
 	snprintf(out->host, sizeof(out->host), "%s", in->host != NULL ? in->host : "");
@@ -313,7 +317,6 @@ cl_client_notice_hangup(sr_client *c)
 	pthread_mutex_unlock(&c->mu);
 }
 
-
 /*
  * ProtobufCService.invoke: frame the request, send it, wait for its reply,
  * unpack it as the method's output type, hand it to the closure and free it.
@@ -323,7 +326,7 @@ cl_client_notice_hangup(sr_client *c)
  */
 static void
 client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCMessage *input,
-    ProtobufCClosure closure, void *closure_data)
+              ProtobufCClosure closure, void *closure_data)
 {
 	sr_client *c = (sr_client *)service;
 	struct call_ctx *ctx = closure_data;
@@ -423,7 +426,7 @@ pending_free(struct pending *p)
 /* Frames input and sends it as call p. On failure p ends done and failed. */
 static void
 call_start(sr_client *c, struct pending *p, unsigned method_index, const ProtobufCMessage *input,
-    int64_t deadline)
+           int64_t deadline)
 {
 	struct sr_frame_header h;
 	ProtobufCBinaryData payload;
@@ -441,8 +444,8 @@ call_start(sr_client *c, struct pending *p, unsigned method_index, const Protobu
 	h.flags = 0;
 	h.call_id = 0;
 	frame_header_encode(&h, frame);
-	iov[0] = (struct iovec){ .iov_base = frame, .iov_len = len };
-	iov[1] = (struct iovec){ .iov_base = payload.data, .iov_len = payload.len };
+	iov[0] = (struct iovec){.iov_base = frame, .iov_len = len};
+	iov[1] = (struct iovec){.iov_base = payload.data, .iov_len = payload.len};
 	call_send(c, p, iov, payload.len > 0 ? 2 : 1, deadline);
 	free(frame);
 }
@@ -580,7 +583,8 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 					break;
 			if (q == NULL || q->method != h.method) {
 				cl_pool_free(c, body);
-				cl_seterr(&e, SR_EPROTO, 0,
+				cl_seterr(
+				    &e, SR_EPROTO, 0,
 				    "reply from sockrpcd matches no call (id %llu, method %u)",
 				    (unsigned long long)h.call_id, (unsigned)h.method);
 				client_break(c, &e);
@@ -663,4 +667,3 @@ client_break(sr_client *c, const sr_error *why)
 	}
 	c->pending = NULL;
 }
-

@@ -16,8 +16,8 @@
 
 static sr_client *client_new(const char *path, sr_error *err);
 static sr_client *client_start(sr_client *c, struct transport *t, sr_error *err);
-static int	 client_hello(sr_client *c, sr_error *err);
-static void	 client_free(sr_client *c);
+static int client_hello(sr_client *c, sr_error *err);
+static void client_free(sr_client *c);
 
 const char *
 sr_default_socket_path(void)
@@ -147,14 +147,14 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 
 	if (r->major != SR_PROTOCOL_MAJOR) {
 		cl_seterr(ctx->err, SR_EPROTO, 0,
-		    "sockrpcd speaks protocol %u.%u, this library %u.%u", r->major, r->minor,
-		    SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
+		          "sockrpcd speaks protocol %u.%u, this library %u.%u", r->major, r->minor,
+		          SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
 		ctx->failed = true;
 		return;
 	}
 	c->session_id = r->session_id;
 	snprintf(c->daemon_version, sizeof(c->daemon_version), "%s",
-	    r->daemon_version ? r->daemon_version : "");
+	         r->daemon_version ? r->daemon_version : "");
 	/* Announced limits are kept only below the library's own (CLIENT_MAX_*). */
 	if (r->max_frame != 0 && r->max_frame < CLIENT_MAX_FRAME)
 		c->max_frame = r->max_frame;

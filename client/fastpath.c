@@ -16,9 +16,9 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } names[] = {
-	{ "write-behind", CL_FAST_WRITE_BEHIND },
-	{ "read-ahead", CL_FAST_READ_AHEAD },
-	{ "borrowed-replies", CL_FAST_BORROWED_REPLIES },
+    {"write-behind", CL_FAST_WRITE_BEHIND},
+    {"read-ahead", CL_FAST_READ_AHEAD},
+    {"borrowed-replies", CL_FAST_BORROWED_REPLIES},
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

@@ -19,11 +19,11 @@
 #define READ_CHUNK (64 * 1024)
 #endif
 
-static int	 recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap,
-		    int64_t deadline, sr_error *err);
-static int	 fill(sr_client *c, size_t need, int64_t deadline, sr_error *err);
-static int	 unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body,
-		    size_t have, sr_error *err);
+static int recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap,
+                      int64_t deadline, sr_error *err);
+static int fill(sr_client *c, size_t need, int64_t deadline, sr_error *err);
+static int unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body,
+                        size_t have, sr_error *err);
 
 /*
  * Packs input into a frame, leaving out a payload field long enough to be worth writing
@@ -33,7 +33,7 @@ static int	 unread_frame(sr_client *c, const struct sr_frame_header *h, const ui
  */
 uint8_t *
 cl_frame_pack(sr_client *c, const ProtobufCMessage *input, size_t *len,
-    ProtobufCBinaryData *payload, sr_error *err)
+              ProtobufCBinaryData *payload, sr_error *err)
 {
 	const ProtobufCFieldDescriptor *field = sr_payload_field(input->descriptor);
 	union {
@@ -48,7 +48,7 @@ cl_frame_pack(sr_client *c, const ProtobufCMessage *input, size_t *len,
 	payload->data = NULL;
 	if (field != NULL && input->descriptor->sizeof_message <= sizeof(rest) &&
 	    sr_payload_of((ProtobufCMessage *)(uintptr_t)input, field)->len >=
-		SR_PAYLOAD_BY_REFERENCE_MIN) {
+	        SR_PAYLOAD_BY_REFERENCE_MIN) {
 		memcpy(&rest, input, input->descriptor->sizeof_message);
 		*payload = *sr_payload_of(&rest.base, field);
 		sr_payload_of(&rest.base, field)->len = 0; /* an empty bytes field is not packed */
@@ -58,8 +58,8 @@ cl_frame_pack(sr_client *c, const ProtobufCMessage *input, size_t *len,
 	body = protobuf_c_message_get_packed_size(packed) + key_len;
 	if (body + payload->len > c->max_frame) {
 		cl_seterr(err, SR_ELIMIT, 0,
-		    "request of %zu bytes is larger than the daemon's limit of %u",
-		    body + payload->len, (unsigned)c->max_frame);
+		          "request of %zu bytes is larger than the daemon's limit of %u",
+		          body + payload->len, (unsigned)c->max_frame);
 		return NULL;
 	}
 	if ((frame = malloc(SR_FRAME_HEADER_SIZE + body)) == NULL) {
@@ -99,12 +99,12 @@ cl_frame_write(sr_client *c, struct iovec *iov, int n_iov, int64_t deadline, sr_
 				continue;
 			if (errno == ETIMEDOUT) {
 				cl_seterr(err, SR_EDAEMON, ETIMEDOUT,
-				    "daemon did not take the request in time");
+				          "daemon did not take the request in time");
 				return -1;
 			}
 		}
 		cl_seterr(err, SR_EDAEMON, errno, "writing to sockrpcd: %s",
-		    cl_errno_text(errno, ebuf, sizeof(ebuf)));
+		          cl_errno_text(errno, ebuf, sizeof(ebuf)));
 		return -1;
 	}
 	return 0;
@@ -119,7 +119,7 @@ cl_frame_write(sr_client *c, struct iovec *iov, int n_iov, int64_t deadline, sr_
  */
 int
 cl_frame_read(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **body,
-    sr_error *err)
+              sr_error *err)
 {
 	const char *why;
 	size_t have;
@@ -128,8 +128,8 @@ cl_frame_read(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t
 	if ((rc = fill(c, SR_FRAME_HEADER_SIZE, deadline, err)) != 0)
 		return rc;
 	frame_header_decode(c->rbuf + c->roff, h);
-	if (frame_header_check(h, c->max_frame, sockrpc__sock_rpc__descriptor.n_methods, 1,
-	    &why) == -1) {
+	if (frame_header_check(h, c->max_frame, sockrpc__sock_rpc__descriptor.n_methods, 1, &why) ==
+	    -1) {
 		cl_seterr(err, SR_EPROTO, 0, "bad frame from sockrpcd: %s", why);
 		return -1;
 	}
@@ -166,8 +166,8 @@ cl_frame_read(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t
  * deadline) with *err filled.
  */
 static int
-recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap,
-    int64_t deadline, sr_error *err)
+recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap, int64_t deadline,
+           sr_error *err)
 {
 	char ebuf[128];
 	ssize_t n;
@@ -192,7 +192,7 @@ recv_until(sr_client *c, uint8_t *buf, size_t *len, size_t need, size_t cap,
 	if (*len >= need)
 		return 0;
 	cl_seterr(err, SR_EDAEMON, errno, "reading from sockrpcd: %s",
-	    cl_errno_text(errno, ebuf, sizeof(ebuf)));
+	          cl_errno_text(errno, ebuf, sizeof(ebuf)));
 	return -1;
 }
 
@@ -233,8 +233,8 @@ fill(sr_client *c, size_t need, int64_t deadline, sr_error *err)
  * taken up again later. Returns 0 or -1 with *err filled.
  */
 static int
-unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body,
-    size_t have, sr_error *err)
+unread_frame(sr_client *c, const struct sr_frame_header *h, const uint8_t *body, size_t have,
+             sr_error *err)
 {
 	size_t need = SR_FRAME_HEADER_SIZE + have;
 

@@ -65,14 +65,14 @@
  * Name resolution has no per-handle timeout: the daemon's resolver gives up
  * well before 120 s (evdns: a few attempts of 5 s each).
  */
-#define CL_NO_DEADLINE		(-1)
-#define CL_FIXED_DEADLINE_MS	30000
-#define CL_WAIT_MARGIN_MS	5000
-#define CL_READ_TICK_MS		250	/* how often a blocked reader checks its deadline */
-#define CL_RESOLVE_DEADLINE_MS	120000
-#define CL_CONNECT_DEFAULT_MS	300000	/* the daemon's default, as Blade's */
+#define CL_NO_DEADLINE (-1)
+#define CL_FIXED_DEADLINE_MS 30000
+#define CL_WAIT_MARGIN_MS 5000
+#define CL_READ_TICK_MS 250 /* how often a blocked reader checks its deadline */
+#define CL_RESOLVE_DEADLINE_MS 120000
+#define CL_CONNECT_DEFAULT_MS 300000 /* the daemon's default, as Blade's */
 /* How long close and shutdown wait for write-behind sends that make no progress. */
-#define CL_LINGER_MS		5000
+#define CL_LINGER_MS 5000
 
 /*
  * The most the library takes from a daemon, whatever its Hello announces: the
@@ -80,10 +80,10 @@
  * reply's body is allocated before it arrives, so these bound what a hostile (or
  * remote) daemon can make the client reserve; a smaller announced limit is kept.
  */
-#define CLIENT_MAX_FRAME	SR_MAX_FRAME
-#define CLIENT_MAX_PAYLOAD	SR_MAX_PAYLOAD
+#define CLIENT_MAX_FRAME SR_MAX_FRAME
+#define CLIENT_MAX_PAYLOAD SR_MAX_PAYLOAD
 /* Addresses one GetAddressInfo reply may list: sockrpcd's own cap (ops_resolve.c). */
-#define CLIENT_MAX_ADDRESSES	64
+#define CLIENT_MAX_ADDRESSES 64
 
 struct pending;
 
@@ -92,50 +92,50 @@ struct pending;
 
 /* What the socket layer asks to hear of a client, registered by its first handle. */
 struct client_hooks {
-	void	(*broken)(sr_client *c);	/* the session ended; called with c->mu held */
-	void	(*closing)(sr_client *c);	/* sr_client_close, before c is freed */
+	void (*broken)(sr_client *c);  /* the session ended; called with c->mu held */
+	void (*closing)(sr_client *c); /* sr_client_close, before c is freed */
 };
 
 struct sr_client {
-	ProtobufCService service;	/* invoke() sends a frame and waits; calls.c */
-	struct transport *transport;	/* the byte stream to the daemon */
+	ProtobufCService service;    /* invoke() sends a frame and waits; calls.c */
+	struct transport *transport; /* the byte stream to the daemon */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
-	pthread_mutex_t mu;		/* see the lock order above */
-	pthread_mutex_t write_mu;	/* one frame is written at a time */
+	pthread_mutex_t mu;       /* see the lock order above */
+	pthread_mutex_t write_mu; /* one frame is written at a time */
 	uint64_t next_call_id;
-	uint64_t replies_read;		/* numbers replies in the order they arrive */
-	struct pending *pending;	/* calls sent and not yet answered */
-	bool reading;			/* a waiting thread is reading replies */
-	uint8_t *rbuf;			/* bytes read, not yet parsed: the reader's alone */
-	size_t rcap, rlen, roff;	/* its size, bytes in it, bytes parsed */
-	bool broken;			/* no further call can succeed */
-	sr_error broken_err;		/* why, given to every later call */
+	uint64_t replies_read;   /* numbers replies in the order they arrive */
+	struct pending *pending; /* calls sent and not yet answered */
+	bool reading;            /* a waiting thread is reading replies */
+	uint8_t *rbuf;           /* bytes read, not yet parsed: the reader's alone */
+	size_t rcap, rlen, roff; /* its size, bytes in it, bytes parsed */
+	bool broken;             /* no further call can succeed */
+	sr_error broken_err;     /* why, given to every later call */
 
-	uint64_t session_id;		/* from Hello; written before any other thread */
-	char daemon_version[32];	/* from Hello */
+	uint64_t session_id;     /* from Hello; written before any other thread */
+	char daemon_version[32]; /* from Hello */
 	uint32_t max_frame;
 	uint32_t max_payload;
 	uint32_t max_handles;
 
-	sr_socket *sockets;		/* every sr_socket not yet freed; under mu */
+	sr_socket *sockets;               /* every sr_socket not yet freed; under mu */
 	const struct client_hooks *hooks; /* set by socket.c under mu, or NULL */
 
-	pthread_mutex_t pool_mu;	/* guards pool; buffer_pool.c */
-	void *pool[POOL_BLOCKS];	/* large buffers kept for reuse */
+	pthread_mutex_t pool_mu;           /* guards pool; buffer_pool.c */
+	void *pool[POOL_BLOCKS];           /* large buffers kept for reuse */
 	ProtobufCAllocator pool_allocator; /* unpacks replies into pool buffers */
 };
 
 struct sr_socket {
-	sr_client *client;	/* NULL once sr_client_close() detached it */
-	long handle;		/* the daemon's handle id */
-	sr_state state;		/* the newest state received; under client->mu */
-	uint64_t state_arrival;	/* which reply it came in (client->replies_read) */
-	sr_socket *prev, *next;	/* in client->sockets */
-	pthread_mutex_t send_mu;	/* one sender at a time, so chunks stay in order */
-	struct send_window *window;	/* write-behind sends in flight; send_window.c */
-	pthread_mutex_t recv_mu;	/* one receiver at a time, so data stays in order */
-	struct receive_ahead *ahead;	/* receives fetched ahead; receive_ahead.c */
+	sr_client *client;           /* NULL once sr_client_close() detached it */
+	long handle;                 /* the daemon's handle id */
+	sr_state state;              /* the newest state received; under client->mu */
+	uint64_t state_arrival;      /* which reply it came in (client->replies_read) */
+	sr_socket *prev, *next;      /* in client->sockets */
+	pthread_mutex_t send_mu;     /* one sender at a time, so chunks stay in order */
+	struct send_window *window;  /* write-behind sends in flight; send_window.c */
+	pthread_mutex_t recv_mu;     /* one receiver at a time, so data stays in order */
+	struct receive_ahead *ahead; /* receives fetched ahead; receive_ahead.c */
 };
 
 /*
@@ -146,14 +146,14 @@ struct sr_socket {
  */
 struct call_ctx {
 	sr_client *client;
-	sr_socket *socket;	/* whose state the reply's `state` updates, or NULL */
-	int64_t deadline;	/* CLOCK_MONOTONIC ms, or CL_NO_DEADLINE */
-	sr_error *err;		/* may be NULL */
+	sr_socket *socket; /* whose state the reply's `state` updates, or NULL */
+	int64_t deadline;  /* CLOCK_MONOTONIC ms, or CL_NO_DEADLINE */
+	sr_error *err;     /* may be NULL */
 	bool failed;
 	void (*take)(const ProtobufCMessage *reply, struct call_ctx *ctx);
-	void *out;		/* for take() */
+	void *out;                /* for take() */
 	struct pending **started; /* set: only send the call, store it here */
-	uint64_t arrival;	/* the reply's place in the order replies arrived */
+	uint64_t arrival;         /* the reply's place in the order replies arrived */
 	/* The pool block the reply's payload points into (proto/payload.h), or NULL; take()
 	 * may keep the payload by taking the block (setting this NULL), else it is freed
 	 * when take() returns. */
@@ -161,10 +161,10 @@ struct call_ctx {
 };
 
 /* Typed closures for the generated stubs; all forward to cl_call_done(). */
-#define CL_CLOSURE(fn, Type)                                                   \
-	static void fn(const Type *reply, void *data)                          \
-	{                                                                      \
-		cl_call_done((const ProtobufCMessage *)reply, data);           \
+#define CL_CLOSURE(fn, Type)                                                                       \
+	static void fn(const Type *reply, void *data)                                              \
+	{                                                                                          \
+		cl_call_done((const ProtobufCMessage *)reply, data);                               \
 	}
 
 static inline int64_t
@@ -181,76 +181,73 @@ sr_client *cl_client_adopt(int fd, sr_error *err);
 
 /* calls.c */
 enum cl_wait_kind { WAIT_RECEIVE, WAIT_SEND };
-void	 cl_calls_init(sr_client *c);
-void	 cl_calls_destroy(sr_client *c);
-int64_t	 cl_deadline_after(int64_t ms);
-int64_t	 cl_wait_deadline(sr_socket *s, enum cl_wait_kind kind);
-void	 cl_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
-	    sr_error *err);
-void	 cl_call_done(const ProtobufCMessage *reply, void *closure_data);
-void	 cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
-	    __attribute__((format(printf, 2, 3)));
-bool	 cl_call_ready(sr_client *c, struct pending *p);
-bool	 cl_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
-void	 cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
-void	 cl_call_abandon(sr_client *c, struct pending *p);
-bool	 cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port);
-int	 cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
-void	 cl_client_notice_hangup(sr_client *c);
-int	 cl_client_broken(sr_client *c, sr_error *err);
+void cl_calls_init(sr_client *c);
+void cl_calls_destroy(sr_client *c);
+int64_t cl_deadline_after(int64_t ms);
+int64_t cl_wait_deadline(sr_socket *s, enum cl_wait_kind kind);
+void cl_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
+                  sr_error *err);
+void cl_call_done(const ProtobufCMessage *reply, void *closure_data);
+void cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool cl_call_ready(sr_client *c, struct pending *p);
+bool cl_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
+void cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
+void cl_call_abandon(sr_client *c, struct pending *p);
+bool cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port);
+int cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
+void cl_client_notice_hangup(sr_client *c);
+int cl_client_broken(sr_client *c, sr_error *err);
 
 /* frames.c: only the reading thread (c->reading) reads */
-#define CL_READ_LATE	(-2)	/* a read's deadline passed; what came stays buffered */
+#define CL_READ_LATE (-2) /* a read's deadline passed; what came stays buffered */
 struct sr_frame_header;
-uint8_t	*cl_frame_pack(sr_client *c, const ProtobufCMessage *input, size_t *len,
-	    ProtobufCBinaryData *payload, sr_error *err);
-int	 cl_frame_write(sr_client *c, struct iovec *iov, int n_iov, int64_t deadline,
-	    sr_error *err);
-int	 cl_frame_read(sr_client *c, int64_t deadline, struct sr_frame_header *h,
-	    uint8_t **body, sr_error *err);
+uint8_t *cl_frame_pack(sr_client *c, const ProtobufCMessage *input, size_t *len,
+                       ProtobufCBinaryData *payload, sr_error *err);
+int cl_frame_write(sr_client *c, struct iovec *iov, int n_iov, int64_t deadline, sr_error *err);
+int cl_frame_read(sr_client *c, int64_t deadline, struct sr_frame_header *h, uint8_t **body,
+                  sr_error *err);
 
 /* fastpath.c: what SOCKRPC_DISABLE (read once) leaves on */
-#define CL_FAST_WRITE_BEHIND		0x1u	/* send_window.c */
-#define CL_FAST_READ_AHEAD		0x2u	/* receive_ahead.c */
-#define CL_FAST_BORROWED_REPLIES	0x4u	/* buffer_pool.c */
-#define CL_FAST_ALL			0x7u
-bool	 cl_fastpath_on(unsigned path);
+#define CL_FAST_WRITE_BEHIND 0x1u     /* send_window.c */
+#define CL_FAST_READ_AHEAD 0x2u       /* receive_ahead.c */
+#define CL_FAST_BORROWED_REPLIES 0x4u /* buffer_pool.c */
+#define CL_FAST_ALL 0x7u
+bool cl_fastpath_on(unsigned path);
 unsigned cl_fastpath_parse(const char *list);
 
 /* buffer_pool.c: blocks from cl_pool_alloc() go back through cl_pool_free() */
-void	 cl_pool_init(sr_client *c);
-void	 cl_pool_destroy(sr_client *c);
-void	*cl_pool_alloc(sr_client *c, size_t size);
-void	 cl_pool_free(sr_client *c, void *p);
+void cl_pool_init(sr_client *c);
+void cl_pool_destroy(sr_client *c);
+void *cl_pool_alloc(sr_client *c, size_t size);
+void cl_pool_free(sr_client *c, void *p);
 ProtobufCMessage *cl_pool_unpack(sr_client *c, const ProtobufCMessageDescriptor *desc,
-	    uint8_t *body, size_t len, ProtobufCBinaryData **borrowed);
-void	 cl_pool_free_unpacked(sr_client *c, ProtobufCMessage *reply,
-	    ProtobufCBinaryData *borrowed);
+                                 uint8_t *body, size_t len, ProtobufCBinaryData **borrowed);
+void cl_pool_free_unpacked(sr_client *c, ProtobufCMessage *reply, ProtobufCBinaryData *borrowed);
 
 /* send_window.c: the caller holds s->send_mu */
-long	 cl_window_send(sr_socket *s, const void *data, size_t len, sr_error *err);
-int	 cl_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err);
-void	 cl_window_forget(sr_socket *s);
-void	 cl_window_free(sr_socket *s);
+long cl_window_send(sr_socket *s, const void *data, size_t len, sr_error *err);
+int cl_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err);
+void cl_window_forget(sr_socket *s);
+void cl_window_free(sr_socket *s);
 
 /* receive_ahead.c: the caller holds s->recv_mu */
-void	 cl_ahead_start(sr_socket *s, long length);
-int	 cl_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len,
-	    sr_error *err);
-void	 cl_ahead_forget(sr_socket *s);
-void	 cl_ahead_free(sr_socket *s);
+void cl_ahead_start(sr_socket *s, long length);
+int cl_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr_error *err);
+void cl_ahead_forget(sr_socket *s);
+void cl_ahead_free(sr_socket *s);
 
 /* socket.c */
-int	 cl_socket_usable(sr_socket *s, sr_error *err);
-long	 cl_socket_payload_limit(sr_socket *s);
+int cl_socket_usable(sr_socket *s, sr_error *err);
+long cl_socket_payload_limit(sr_socket *s);
 
 /* errors.c */
-void	 cl_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
-	    __attribute__((format(printf, 4, 5)));
-void	 cl_seterr_status(sr_error *err, const Sockrpc__Status *st);
-void	 cl_copyerr(sr_error *dst, const sr_error *src);
+void cl_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+void cl_seterr_status(sr_error *err, const Sockrpc__Status *st);
+void cl_copyerr(sr_error *dst, const sr_error *src);
 const char *cl_errno_text(int e, char *buf, size_t len);
-int	 cl_errno_from_name(const char *name, int fallback);
+int cl_errno_from_name(const char *name, int fallback);
 
 /* constants.c */
 const char *cl_constant_name(const char *prefix, long value);

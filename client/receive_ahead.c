@@ -24,10 +24,10 @@
 #define RECEIVE_AHEAD_MIN_LENGTH (1024L * 1024)
 
 struct ahead_entry {
-	struct pending *call;	/* the Receive in flight; NULL once collected */
-	size_t asked;		/* its length: the most it may bring */
-	char *data;		/* what it brought, handed out from off */
-	void *block;		/* the pool block data is in */
+	struct pending *call; /* the Receive in flight; NULL once collected */
+	size_t asked;         /* its length: the most it may bring */
+	char *data;           /* what it brought, handed out from off */
+	void *block;          /* the pool block data is in */
 	size_t len, off;
 	bool failed;
 	sr_error err;
@@ -35,13 +35,13 @@ struct ahead_entry {
 };
 
 struct receive_ahead {
-	struct ahead_entry *head, *tail;	/* in call order */
+	struct ahead_entry *head, *tail; /* in call order */
 };
 
-static int	 calls_in_flight(const struct receive_ahead *a);
-static void	 collect(sr_socket *s, struct ahead_entry *e);
-static void	 ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx);
-static void	 drop_head(sr_socket *s);
+static int calls_in_flight(const struct receive_ahead *a);
+static void collect(sr_socket *s, struct ahead_entry *e);
+static void ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx);
+static void drop_head(sr_socket *s);
 
 /* Starts Receive calls of `length` bytes ahead, up to RECEIVE_AHEAD_CALLS in flight. */
 void
@@ -181,8 +181,10 @@ ahead_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	struct ahead_entry *e = ctx->out;
 
 	if (r->data.len > e->asked) {
-		cl_call_violation(ctx, "sockrpcd returned %zu bytes where at most %zu were asked "
-		    "for", r->data.len, e->asked);
+		cl_call_violation(ctx,
+		                  "sockrpcd returned %zu bytes where at most %zu were asked "
+		                  "for",
+		                  r->data.len, e->asked);
 		return;
 	}
 	/* The bytes change hands without a copy: the pool block of the reply's body they

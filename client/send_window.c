@@ -31,16 +31,16 @@ struct window_entry {
 };
 
 struct send_window {
-	struct window_entry *head, *tail;	/* oldest first: the daemon answers in order */
-	size_t bytes;				/* sent and not yet answered */
-	bool failed;				/* a send in flight failed ... */
-	sr_error err;				/* ... so: not yet reported to the caller */
+	struct window_entry *head, *tail; /* oldest first: the daemon answers in order */
+	size_t bytes;                     /* sent and not yet answered */
+	bool failed;                      /* a send in flight failed ... */
+	sr_error err;                     /* ... so: not yet reported to the caller */
 };
 
-static int	 collect_oldest(sr_socket *s);
-static int	 collect_answered(sr_socket *s);
-static void	 sent_take(const ProtobufCMessage *msg, struct call_ctx *ctx);
-static int	 report_failure(struct send_window *w, sr_error *err);
+static int collect_oldest(sr_socket *s);
+static int collect_answered(sr_socket *s);
+static void sent_take(const ProtobufCMessage *msg, struct call_ctx *ctx);
+static int report_failure(struct send_window *w, sr_error *err);
 
 /*
  * Starts Send calls for all of data (in max_payload chunks), first waiting for the
@@ -124,8 +124,8 @@ cl_window_drain(sr_socket *s, int64_t linger_ms, sr_error *err)
 			if (!w->failed) {
 				w->failed = true;
 				cl_seterr(&w->err, SR_ETIMEDOUT, ETIMEDOUT,
-				    "sends in flight made no progress for %lld ms",
-				    (long long)linger_ms);
+				          "sends in flight made no progress for %lld ms",
+				          (long long)linger_ms);
 			}
 			break;
 		}
@@ -181,7 +181,7 @@ collect_oldest(sr_socket *s)
 	if (!ctx.failed && sent != (long)e->len) {
 		/* A blocking send writes everything or fails: anything else is a fault. */
 		cl_call_violation(&ctx, "sockrpcd sent %ld of %zu bytes without an error", sent,
-		    e->len);
+		                  e->len);
 	}
 	free(e);
 	if (!ctx.failed)

@@ -30,14 +30,14 @@ CL_CLOSURE(info_done, Sockrpc__InfoReply)
 CL_CLOSURE(get_address_info_done, Sockrpc__GetAddressInfoReply)
 
 static sr_socket *socket_alloc(sr_error *err);
-static void	 socket_release(sr_socket *s);
-static bool	 socket_closed(sr_socket *s);
-static void	 socket_attach(sr_client *c, sr_socket *s);
-static void	 socket_detach(sr_client *c, sr_socket *s);
-static bool	 client_holds(sr_client *c, long handle);
-static void	 state_mark_closed(sr_state *st);
-static bool	 lock_sends_unless_busy(sr_socket *s);
-static int	 family_to_wire(int family, int *wire, sr_error *err);
+static void socket_release(sr_socket *s);
+static bool socket_closed(sr_socket *s);
+static void socket_attach(sr_client *c, sr_socket *s);
+static void socket_detach(sr_client *c, sr_socket *s);
+static bool client_holds(sr_client *c, long handle);
+static void state_mark_closed(sr_state *st);
+static bool lock_sends_unless_busy(sr_socket *s);
+static int family_to_wire(int family, int *wire, sr_error *err);
 
 /* Returns a new handle (free with sr_socket_free()), or NULL. */
 sr_socket *
@@ -59,13 +59,13 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 		type = SOCK_STREAM;
 	if (enum_type_from_host(type, &wire) == -1) {
 		cl_seterr(err, SR_EUNSUPPORTED, 0, "socket type %d is not supported by sockrpc",
-		    type);
+		          type);
 		return NULL;
 	}
 	req.type = wire;
 	if (enum_protocol_from_host(protocol, &wire) == -1) {
 		cl_seterr(err, SR_EUNSUPPORTED, 0, "protocol %d is not supported by sockrpc",
-		    protocol);
+		          protocol);
 		return NULL;
 	}
 	req.protocol = wire;
@@ -81,7 +81,7 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 		cl_call_violation(&ctx, "SocketReply without a handle state");
 	else if (!ctx.failed && client_holds(c, s->state.id))
 		cl_call_violation(&ctx, "sockrpcd gave a new socket handle %ld, already in use",
-		    s->state.id);
+		                  s->state.id);
 	if (ctx.failed) {
 		socket_release(s);
 		return NULL;
@@ -107,8 +107,9 @@ sr_connect(sr_socket *s, const char *host, int port, int timeout_ms, sr_error *e
 	if (timeout_ms == 0)
 		deadline = CL_NO_DEADLINE;
 	else
-		deadline = cl_deadline_after((int64_t)(timeout_ms < 0 ? CL_CONNECT_DEFAULT_MS :
-		    timeout_ms) + CL_WAIT_MARGIN_MS);
+		deadline = cl_deadline_after(
+		    (int64_t)(timeout_ms < 0 ? CL_CONNECT_DEFAULT_MS : timeout_ms) +
+		    CL_WAIT_MARGIN_MS);
 	cl_call_init(&ctx, s->client, s, deadline, err);
 	sockrpc__sock_rpc__connect(&s->client->service, &req, connect_done, &ctx);
 	return ctx.failed ? -1 : 0;
@@ -163,7 +164,7 @@ accept_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	}
 	if (st.id == ctx->socket->handle || client_holds(ctx->client, st.id)) {
 		cl_call_violation(ctx, "sockrpcd gave an accepted handle %ld, already in use",
-		    st.id);
+		                  st.id);
 		return;
 	}
 	accepted->state = st;
@@ -282,7 +283,7 @@ sr_set_option(sr_socket *s, int option, long value, sr_error *err)
 		return -1;
 	if (enum_option_from_host(option, &wire) == -1) {
 		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		    "option %d is not a SOL_SOCKET option supported by sockrpc", option);
+		          "option %d is not a SOL_SOCKET option supported by sockrpc", option);
 		return -1;
 	}
 	req.handle = s->handle;
@@ -312,7 +313,7 @@ sr_get_option(sr_socket *s, int option, long *value, sr_error *err)
 		return -1;
 	if (enum_option_from_host(option, &wire) == -1) {
 		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		    "option %d is not a SOL_SOCKET option supported by sockrpc", option);
+		          "option %d is not a SOL_SOCKET option supported by sockrpc", option);
 		return -1;
 	}
 	req.handle = s->handle;
@@ -408,33 +409,33 @@ address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 
 	if (r->n_addresses > CLIENT_MAX_ADDRESSES) {
 		cl_call_violation(ctx, "GetAddressInfoReply with %zu addresses (at most %d)",
-		    r->n_addresses, CLIENT_MAX_ADDRESSES);
+		                  r->n_addresses, CLIENT_MAX_ADDRESSES);
 		return;
 	}
 	for (size_t i = 0; i < r->n_addresses; i++) {
 		if (enum_family_to_host(r->addresses[i]->family, &v) == -1) {
 			cl_call_violation(ctx, "GetAddressInfoReply with unknown family %d",
-			    (int)r->addresses[i]->family);
+			                  (int)r->addresses[i]->family);
 			return;
 		}
 	}
 	if ((ai = calloc(1, sizeof(*ai))) == NULL ||
 	    (r->n_addresses > 0 &&
-	    (ai->addresses = calloc(r->n_addresses, sizeof(*ai->addresses))) == NULL)) {
+	     (ai->addresses = calloc(r->n_addresses, sizeof(*ai->addresses))) == NULL)) {
 		free(ai);
 		cl_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
 		ctx->failed = true;
 		return;
 	}
 	snprintf(ai->canonical_name, sizeof(ai->canonical_name), "%s",
-	    r->canonical_name != NULL ? r->canonical_name : "");
+	         r->canonical_name != NULL ? r->canonical_name : "");
 	ai->count = r->n_addresses;
 	for (size_t i = 0; i < r->n_addresses; i++) {
 		const Sockrpc__AddressEntry *a = r->addresses[i];
 
 		(void)enum_family_to_host(a->family, &ai->addresses[i].family);
 		snprintf(ai->addresses[i].ip, sizeof(ai->addresses[i].ip), "%s",
-		    a->ip != NULL ? a->ip : "");
+		         a->ip != NULL ? a->ip : "");
 	}
 	if (ai->count > 0)
 		memcpy(ai->ip, ai->addresses[0].ip, sizeof(ai->ip));
@@ -444,7 +445,7 @@ address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 /* Resolves through the daemon; *out is new, free with sr_addrinfo_free(). */
 int
 sr_get_address_info(sr_client *c, const char *address, const char *type, int family,
-    sr_addrinfo **out, sr_error *err)
+                    sr_addrinfo **out, sr_error *err)
 {
 	Sockrpc__GetAddressInfoRequest req = SOCKRPC__GET_ADDRESS_INFO_REQUEST__INIT;
 	struct call_ctx ctx;
@@ -452,8 +453,9 @@ sr_get_address_info(sr_client *c, const char *address, const char *type, int fam
 	int wire;
 
 	if (c == NULL || address == NULL || out == NULL) {
-		cl_seterr(err, SR_EINVAL, 0, "get_address_info needs a client, an address and "
-		    "an output");
+		cl_seterr(err, SR_EINVAL, 0,
+		          "get_address_info needs a client, an address and "
+		          "an output");
 		return -1;
 	}
 	if (family_to_wire(family, &wire, err) == -1)
@@ -574,8 +576,8 @@ family_to_wire(int family, int *wire, sr_error *err)
 	if ((name = cl_constant_name("AF_", family)) != NULL)
 		cl_seterr(err, SR_EUNSUPPORTED, 0, "%s is not supported by sockrpc", name);
 	else
-		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		    "address family %d is not supported by sockrpc", family);
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "address family %d is not supported by sockrpc",
+		          family);
 	return -1;
 }
 
@@ -609,8 +611,8 @@ client_closing(sr_client *c)
 }
 
 static const struct client_hooks socket_hooks = {
-	.broken = client_broken,
-	.closing = client_closing,
+    .broken = client_broken,
+    .closing = client_closing,
 };
 
 static void
@@ -654,8 +656,7 @@ client_holds(sr_client *c, long handle)
 	sr_socket *s;
 
 	pthread_mutex_lock(&c->mu);
-	for (s = c->sockets; s != NULL && (s->handle != handle || s->state.is_closed);
-	     s = s->next)
+	for (s = c->sockets; s != NULL && (s->handle != handle || s->state.is_closed); s = s->next)
 		;
 	pthread_mutex_unlock(&c->mu);
 	return s != NULL;
@@ -669,4 +670,3 @@ state_mark_closed(sr_state *st)
 	st->is_client = st->is_bound = false;
 	st->is_connected = st->is_listening = false;
 }
-

@@ -23,39 +23,36 @@ CL_CLOSURE(receive_from_done, Sockrpc__ReceiveFromReply)
 
 /* Where take() functions put data replies. */
 struct data_out {
-	size_t asked;	/* the most data the call may bring */
+	size_t asked; /* the most data the call may bring */
 	char **buf;
 	size_t *len;
 	bool eos;
-	char *host;	/* receive_from: 64 bytes */
+	char *host; /* receive_from: 64 bytes */
 	int *port;
 };
 
 /* Where send_take() puts the count of a Send or SendTo reply. */
 struct count_out {
-	size_t asked;	/* bytes the call carried: the most it can have sent */
+	size_t asked; /* bytes the call carried: the most it can have sent */
 	long sent;
 };
 
-static bool	 overlaps(sr_socket *s, int flags, bool sending);
-static long	 send_now(sr_socket *s, const void *data, size_t len, uint32_t wire,
-		    sr_error *err);
-static long	 send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags,
-		    sr_error *err);
-static int	 receive_once(sr_socket *s, long length, uint32_t flags, char **out,
-		    size_t *out_len, bool *eos, sr_error *err);
-static int	 read_once(sr_socket *s, long length, char **out, size_t *out_len,
-		    sr_error *err);
-static int	 take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data);
-static int	 take_count(struct call_ctx *ctx, int64_t sent);
-static size_t	 data_bound(sr_socket *s, long length);
-static int	 append(char **all, size_t *have, char *part, size_t part_len, sr_error *err);
+static bool overlaps(sr_socket *s, int flags, bool sending);
+static long send_now(sr_socket *s, const void *data, size_t len, uint32_t wire, sr_error *err);
+static long send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags, sr_error *err);
+static int receive_once(sr_socket *s, long length, uint32_t flags, char **out, size_t *out_len,
+                        bool *eos, sr_error *err);
+static int read_once(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err);
+static int take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data);
+static int take_count(struct call_ctx *ctx, int64_t sent);
+static size_t data_bound(sr_socket *s, long length);
+static int append(char **all, size_t *have, char *part, size_t part_len, sr_error *err);
 
 /*
  * Sends all of data. On a connected, blocking stream socket with no send timeout the
- * calls are written behind (send_window.c, unless SOCKRPC_DISABLE has write-behind): sr_send returns once they are on their
- * way, and a failure shows in the next sr_send. Otherwise each chunk waits for its
- * answer (send_now).
+ * calls are written behind (send_window.c, unless SOCKRPC_DISABLE has write-behind): sr_send
+ * returns once they are on their way, and a failure shows in the next sr_send. Otherwise each chunk
+ * waits for its answer (send_now).
  */
 long
 sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
@@ -67,7 +64,7 @@ sr_send(sr_socket *s, const void *data, size_t len, int flags, sr_error *err)
 		return -1;
 	if (enum_msg_flags_from_host(flags, &wire) == -1) {
 		cl_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
-		    (unsigned)flags);
+		          (unsigned)flags);
 		return -1;
 	}
 	pthread_mutex_lock(&s->send_mu);
@@ -102,7 +99,7 @@ sr_send_file(sr_socket *s, int fd, sr_error *err)
 			continue;
 		if (got == -1) {
 			cl_seterr(err, SR_EOS, errno, "reading the file to send: %s",
-			    cl_errno_text(errno, ebuf, sizeof(ebuf)));
+			          cl_errno_text(errno, ebuf, sizeof(ebuf)));
 			total = total > 0 ? total : -1;
 			break;
 		}
@@ -143,7 +140,7 @@ sr_receive(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr
 	}
 	if (enum_msg_flags_from_host(flags, &wire) == -1) {
 		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		    "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
+		          "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
 		return -1;
 	}
 	if (length < 0)
@@ -190,7 +187,7 @@ sr_read(sr_socket *s, long length, char **out, size_t *out_len, sr_error *err)
 	pthread_mutex_lock(&s->recv_mu);
 	/* rc: 1 while read-ahead answers (0 bytes: end of stream), 0 once it has nothing. */
 	while ((long)have < length &&
-	    (rc = cl_ahead_take(s, length - (long)have, 0, &part, &part_len, err)) == 1) {
+	       (rc = cl_ahead_take(s, length - (long)have, 0, &part, &part_len, err)) == 1) {
 		if (append(&all, &have, part, part_len, err) == -1)
 			rc = -1;
 		if (rc == -1 || part_len == 0)
@@ -233,24 +230,24 @@ send_to_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 /* One datagram to host:port; larger than max_payload is refused, not split. */
 long
 sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t len, int flags,
-    sr_error *err)
+           sr_error *err)
 {
 	Sockrpc__SendToRequest req = SOCKRPC__SEND_TO_REQUEST__INIT;
 	struct call_ctx ctx;
-	struct count_out count = { .asked = len };
+	struct count_out count = {.asked = len};
 	uint32_t wire;
 
 	if (cl_socket_usable(s, err) == -1)
 		return -1;
 	if (enum_msg_flags_from_host(flags, &wire) == -1) {
 		cl_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
-		    (unsigned)flags);
+		          (unsigned)flags);
 		return -1;
 	}
 	if (len > (size_t)cl_socket_payload_limit(s)) {
 		cl_seterr(err, SR_EINVAL, 0,
-		    "datagram of %zu bytes is larger than the daemon's limit of %ld", len,
-		    cl_socket_payload_limit(s));
+		          "datagram of %zu bytes is larger than the daemon's limit of %ld", len,
+		          cl_socket_payload_limit(s));
 		return -1;
 	}
 	req.handle = s->handle;
@@ -273,7 +270,8 @@ receive_from_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	const Sockrpc__ReceiveFromReply *r = (const Sockrpc__ReceiveFromReply *)msg;
 	struct data_out *o = ctx->out;
 
-	if (!cl_call_valid_port(ctx, "ReceiveFromReply", r->port) || take_bytes(ctx, &r->data) == -1)
+	if (!cl_call_valid_port(ctx, "ReceiveFromReply", r->port) ||
+	    take_bytes(ctx, &r->data) == -1)
 		return;
 	if (o->host != NULL)
 		snprintf(o->host, 64, "%s", r->host != NULL ? r->host : "");
@@ -283,8 +281,8 @@ receive_from_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 
 /* One datagram (length negative: all of it) and its sender; host may be NULL. */
 int
-sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_len,
-    char host[64], int *port, sr_error *err)
+sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_len, char host[64],
+                int *port, sr_error *err)
 {
 	Sockrpc__ReceiveFromRequest req = SOCKRPC__RECEIVE_FROM_REQUEST__INIT;
 	struct call_ctx ctx;
@@ -299,7 +297,7 @@ sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_le
 	}
 	if (enum_msg_flags_from_host(flags, &wire) == -1) {
 		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		    "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
+		          "receive flags 0x%x are not supported by sockrpc", (unsigned)flags);
 		return -1;
 	}
 	if (length < 0)
@@ -336,8 +334,8 @@ overlaps(sr_socket *s, int flags, bool sending)
 
 	pthread_mutex_lock(&s->client->mu);
 	yes = flags == 0 && s->state.type == SOCK_STREAM && s->state.is_blocking &&
-	    s->state.is_connected && !s->state.is_shutdown &&
-	    (!sending || s->state.send_timeout <= 0);
+	      s->state.is_connected && !s->state.is_shutdown &&
+	      (!sending || s->state.send_timeout <= 0);
 	pthread_mutex_unlock(&s->client->mu);
 	return yes;
 }
@@ -377,7 +375,7 @@ send_chunk(sr_socket *s, const void *data, size_t len, uint32_t flags, sr_error 
 {
 	Sockrpc__SendRequest req = SOCKRPC__SEND_REQUEST__INIT;
 	struct call_ctx ctx;
-	struct count_out count = { .asked = len };
+	struct count_out count = {.asked = len};
 
 	req.handle = s->handle;
 	req.data.data = (uint8_t *)(uintptr_t)data;
@@ -401,7 +399,7 @@ receive_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 
 static int
 receive_once(sr_socket *s, long length, uint32_t flags, char **out, size_t *out_len, bool *eos,
-    sr_error *err)
+             sr_error *err)
 {
 	Sockrpc__ReceiveRequest req = SOCKRPC__RECEIVE_REQUEST__INIT;
 	struct call_ctx ctx;
@@ -479,8 +477,8 @@ take_bytes(struct call_ctx *ctx, const ProtobufCBinaryData *data)
 
 	if (data->len > o->asked) {
 		cl_call_violation(ctx,
-		    "sockrpcd returned %zu bytes where at most %zu were asked for", data->len,
-		    o->asked);
+		                  "sockrpcd returned %zu bytes where at most %zu were asked for",
+		                  data->len, o->asked);
 		return -1;
 	}
 	if ((buf = malloc(data->len + 1)) == NULL) {
@@ -504,7 +502,7 @@ take_count(struct call_ctx *ctx, int64_t sent)
 
 	if (sent < 0 || (uint64_t)sent > o->asked) {
 		cl_call_violation(ctx, "sockrpcd reports %lld bytes sent of %zu", (long long)sent,
-		    o->asked);
+		                  o->asked);
 		return -1;
 	}
 	o->sent = (long)sent;
@@ -515,5 +513,7 @@ take_count(struct call_ctx *ctx, int64_t sent)
 static size_t
 data_bound(sr_socket *s, long length)
 {
-	return length < 0 || length > cl_socket_payload_limit(s) ? (size_t)cl_socket_payload_limit(s) : (size_t)length;
+	return length < 0 || length > cl_socket_payload_limit(s)
+	           ? (size_t)cl_socket_payload_limit(s)
+	           : (size_t)length;
 }

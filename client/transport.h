@@ -21,22 +21,22 @@ struct transport_ops {
 	/* One read of what the daemon sent, up to len bytes, waiting at most a tick
 	 * (CL_READ_TICK_MS) so that the caller checks its deadline that often. Returns the
 	 * bytes read, 0 at end of stream, or -1 with errno (EAGAIN: the tick passed). */
-	ssize_t	(*read)(struct transport *t, void *buf, size_t len);
+	ssize_t (*read)(struct transport *t, void *buf, size_t len);
 	/* Writes what fits of iov without waiting, never raising SIGPIPE. Returns the
 	 * bytes written or -1 with errno (EAGAIN: no room now). */
-	ssize_t	(*writev)(struct transport *t, const struct iovec *iov, int n_iov);
+	ssize_t (*writev)(struct transport *t, const struct iovec *iov, int n_iov);
 	/* Waits until there is room to write or the deadline (CLOCK_MONOTONIC ms,
 	 * CL_NO_DEADLINE) passes. Returns 0, or -1 with errno (ETIMEDOUT). */
-	int	(*wait_writable)(struct transport *t, int64_t deadline);
+	int (*wait_writable)(struct transport *t, int64_t deadline);
 	/* Whether the daemon hung up with nothing left to read. Does not wait. */
-	bool	(*hung_up)(struct transport *t);
+	bool (*hung_up)(struct transport *t);
 	/* Stops the stream both ways, so that a read in progress returns. */
-	void	(*shutdown)(struct transport *t);
+	void (*shutdown)(struct transport *t);
 	/* Reads from now on come from the reply channel the Hello reply brought. Returns 0,
 	 * or -1 with *err filled. NULL: this transport has no reply channel to offer. */
-	int	(*use_reply_channel)(struct transport *t, sr_error *err);
+	int (*use_reply_channel)(struct transport *t, sr_error *err);
 	/* Closes what t owns and frees it. */
-	void	(*free)(struct transport *t);
+	void (*free)(struct transport *t);
 };
 
 struct transport {

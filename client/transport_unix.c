@@ -19,9 +19,9 @@
 
 struct transport_unix {
 	struct transport base;
-	int fd;		/* the connection: requests out (and replies in, until Hello) */
-	int reply_fd;	/* where replies come from: fd, or the reply channel */
-	int passed_fd;	/* the reply channel, from its arrival until Hello takes it */
+	int fd;        /* the connection: requests out (and replies in, until Hello) */
+	int reply_fd;  /* where replies come from: fd, or the reply channel */
+	int passed_fd; /* the reply channel, from its arrival until Hello takes it */
 };
 
 static const struct transport_ops unix_ops;
@@ -29,7 +29,7 @@ static const struct transport_ops unix_ops;
 static void
 set_read_tick(int fd)
 {
-	struct timeval tick = { CL_READ_TICK_MS / 1000, (CL_READ_TICK_MS % 1000) * 1000 };
+	struct timeval tick = {CL_READ_TICK_MS / 1000, (CL_READ_TICK_MS % 1000) * 1000};
 
 	/* Reads block for at most a tick, so the reader checks its deadline that often
 	 * without a poll() before every recv(). */
@@ -56,7 +56,7 @@ transport_unix_connect(const char *path, sr_error *err)
 		if (fd != -1)
 			close(fd);
 		cl_seterr(err, SR_EDAEMON, saved, "cannot reach sockrpcd at %s: %s", path,
-		    cl_errno_text(saved, ebuf, sizeof(ebuf)));
+		          cl_errno_text(saved, ebuf, sizeof(ebuf)));
 		return NULL;
 	}
 	return transport_unix_adopt(fd, err);
@@ -113,14 +113,16 @@ unix_read(struct transport *base, void *buf, size_t len)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct iovec iov = {.iov_base = buf, .iov_len = len};
 	struct msghdr msg;
 	ssize_t n;
 
 	if (t->reply_fd != t->fd)
 		return recv(t->reply_fd, buf, len, 0);
-	msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-	    .msg_controllen = sizeof(control.buf) };
+	msg = (struct msghdr){.msg_iov = &iov,
+	                      .msg_iovlen = 1,
+	                      .msg_control = control.buf,
+	                      .msg_controllen = sizeof(control.buf)};
 	n = recvmsg(t->fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n > 0)
 		take_passed_fds(t, &msg);
@@ -131,8 +133,8 @@ static ssize_t
 unix_writev(struct transport *base, const struct iovec *iov, int n_iov)
 {
 	struct transport_unix *t = (struct transport_unix *)base;
-	struct msghdr msg = { .msg_iov = (struct iovec *)(uintptr_t)iov,
-	    .msg_iovlen = (size_t)n_iov };
+	struct msghdr msg = {.msg_iov = (struct iovec *)(uintptr_t)iov,
+	                     .msg_iovlen = (size_t)n_iov};
 
 	/* MSG_NOSIGNAL: a dead daemon cannot kill the caller with SIGPIPE. */
 	return sendmsg(t->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -155,10 +157,10 @@ unix_wait_writable(struct transport *base, int64_t deadline)
 				return -1;
 			}
 		}
-		pfd = (struct pollfd){ .fd = t->fd, .events = POLLOUT };
+		pfd = (struct pollfd){.fd = t->fd, .events = POLLOUT};
 		n = poll(&pfd, 1, left > INT32_MAX ? INT32_MAX : (int)left);
 		if (n > 0)
-			return 0;	/* errors and hangups show up in the next write */
+			return 0; /* errors and hangups show up in the next write */
 		if (n == -1 && errno != EINTR)
 			return -1;
 	}
@@ -173,12 +175,12 @@ unix_hung_up(struct transport *base)
 	short gone = POLLHUP | POLLERR | POLLRDHUP;
 	int n = 0, queued = 0;
 
-	pfd[n++] = (struct pollfd){ .fd = t->reply_fd, .events = POLLRDHUP };
+	pfd[n++] = (struct pollfd){.fd = t->reply_fd, .events = POLLRDHUP};
 	if (t->fd != t->reply_fd)
-		pfd[n++] = (struct pollfd){ .fd = t->fd, .events = POLLRDHUP };
+		pfd[n++] = (struct pollfd){.fd = t->fd, .events = POLLRDHUP};
 	return poll(pfd, (nfds_t)n, 0) > 0 &&
-	    ((pfd[0].revents & gone) || (n > 1 && (pfd[1].revents & gone))) &&
-	    ioctl(t->reply_fd, FIONREAD, &queued) == 0 && queued == 0;
+	       ((pfd[0].revents & gone) || (n > 1 && (pfd[1].revents & gone))) &&
+	       ioctl(t->reply_fd, FIONREAD, &queued) == 0 && queued == 0;
 }
 
 /* shutdown() wakes a reader blocked in recv(). */
@@ -214,11 +216,12 @@ unix_use_reply_channel(struct transport *base, sr_error *err)
 
 	if (t->passed_fd == -1) {
 		cl_seterr(err, SR_EPROTO, 0,
-		    "sockrpcd's Hello reply came without its reply channel");
+		          "sockrpcd's Hello reply came without its reply channel");
 		return -1;
 	}
 	if (!is_unix_stream(t->passed_fd)) {
-		cl_seterr(err, SR_EPROTO, 0, "sockrpcd's reply channel is not a Unix stream socket");
+		cl_seterr(err, SR_EPROTO, 0,
+		          "sockrpcd's reply channel is not a Unix stream socket");
 		return -1;
 	}
 	t->reply_fd = t->passed_fd;
@@ -245,11 +248,11 @@ unix_free(struct transport *base)
 }
 
 static const struct transport_ops unix_ops = {
-	.read = unix_read,
-	.writev = unix_writev,
-	.wait_writable = unix_wait_writable,
-	.hung_up = unix_hung_up,
-	.shutdown = unix_shutdown,
-	.use_reply_channel = unix_use_reply_channel,
-	.free = unix_free,
+    .read = unix_read,
+    .writev = unix_writev,
+    .wait_writable = unix_wait_writable,
+    .hung_up = unix_hung_up,
+    .shutdown = unix_shutdown,
+    .use_reply_channel = unix_use_reply_channel,
+    .free = unix_free,
 };

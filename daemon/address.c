@@ -110,11 +110,12 @@ address_format(const struct sockaddr *sa, socklen_t len, char *host, size_t host
 	} else if (sa->sa_family == AF_UNIX) {
 		const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
 		size_t n = len > offsetof(struct sockaddr_un, sun_path)
-		                   ? len - offsetof(struct sockaddr_un, sun_path)
-		                   : 0;
+		               ? len - offsetof(struct sockaddr_un, sun_path)
+		               : 0;
 
 		if (n > 0 && un->sun_path[0] != '\0')
-			snprintf(host, host_len, "%.*s", (int)strnlen(un->sun_path, n), un->sun_path);
+			snprintf(host, host_len, "%.*s", (int)strnlen(un->sun_path, n),
+			         un->sun_path);
 	}
 }
 

@@ -139,7 +139,8 @@ call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field,
 static void
 fail_with(struct call *c, struct handle *h, int code, int err, const char *text)
 {
-	const ProtobufCMessageDescriptor *desc = sockrpc__sock_rpc__descriptor.methods[c->method].output;
+	const ProtobufCMessageDescriptor *desc =
+	    sockrpc__sock_rpc__descriptor.methods[c->method].output;
 	const ProtobufCFieldDescriptor *field;
 	Sockrpc__Status status = SOCKRPC__STATUS__INIT;
 	Sockrpc__SocketState state;
@@ -161,7 +162,7 @@ fail_with(struct call *c, struct handle *h, int code, int err, const char *text)
 	field = protobuf_c_message_descriptor_get_field(desc, 2);
 	if (h != NULL && field != NULL && field->descriptor == &sockrpc__socket_state__descriptor)
 		*(Sockrpc__SocketState **)((char *)reply + field->offset) =
-			handle_state_message(h, &state);
+		    handle_state_message(h, &state);
 	call_reply(c, reply);
 	free(reply);
 }

@@ -149,7 +149,7 @@ handle_permits(struct handle *h, enum handle_op op, const char **why)
 void
 handle_refresh(struct handle *h)
 {
-	struct pollfd p = { .fd = h->fd, .events = POLLOUT };
+	struct pollfd p = {.fd = h->fd, .events = POLLOUT};
 	socklen_t len = sizeof(int);
 	int err = 0;
 
@@ -175,7 +175,7 @@ handle_refresh(struct handle *h)
 void
 handle_reset_connection(struct handle *h)
 {
-	struct sockaddr unspec = { .sa_family = AF_UNSPEC };
+	struct sockaddr unspec = {.sa_family = AF_UNSPEC};
 
 	connect(h->fd, &unspec, sizeof(unspec));
 	h->state = HANDLE_FRESH;
@@ -372,8 +372,7 @@ handle_close(struct handle *h, const char *reason)
 		free(h->unix_file);
 		h->unix_file = NULL;
 	}
-	audit_handle_closed(s->d->audit, s->id, &s->peer, h->id, h->bytes_in, h->bytes_out,
-	                    reason);
+	audit_handle_closed(s->d->audit, s->id, &s->peer, h->id, h->bytes_in, h->bytes_out, reason);
 	session_remove_handle(s, h);
 }
 

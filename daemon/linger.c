@@ -30,8 +30,8 @@
 struct lingering {
 	LIST_ENTRY(lingering) link;
 	struct sockrpcd *d;
-	uint64_t session_id;     /* counts against this session's bound */
-	int fd;                  /* owned */
+	uint64_t session_id; /* counts against this session's bound */
+	int fd;              /* owned */
 	struct event *timer;
 	int64_t deadline_ms;     /* monotonic */
 	int poll_ms;             /* the next check's delay: backs off to LINGER_POLL_MAX_MS */
@@ -59,7 +59,7 @@ monotonic_ms(void)
 int
 linger_set_option(struct handle *h, int seconds)
 {
-	struct linger l = { .l_onoff = seconds == 0, .l_linger = 0 };
+	struct linger l = {.l_onoff = seconds == 0, .l_linger = 0};
 
 	if (setsockopt(h->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l)) != 0)
 		return errno;
@@ -109,7 +109,7 @@ lingering_of_session(struct sockrpcd *d, uint64_t session_id)
 	struct lingering *l;
 	unsigned n = 0;
 
-	LIST_FOREACH(l, &d->lingering, link)
+	LIST_FOREACH (l, &d->lingering, link)
 		n += l->session_id == session_id;
 	return n;
 }
@@ -127,7 +127,8 @@ arm(struct lingering *l)
 	tv.tv_usec = (ms % 1000) * 1000;
 	evtimer_add(l->timer, &tv);
 	if (l->poll_ms < LINGER_POLL_MAX_MS)
-		l->poll_ms = l->poll_ms * 2 > LINGER_POLL_MAX_MS ? LINGER_POLL_MAX_MS : l->poll_ms * 2;
+		l->poll_ms =
+		    l->poll_ms * 2 > LINGER_POLL_MAX_MS ? LINGER_POLL_MAX_MS : l->poll_ms * 2;
 }
 
 /*
@@ -149,7 +150,8 @@ linger_close_fd(struct handle *h)
 	if (d->n_lingering >= MAX_LINGERING ||
 	    lingering_of_session(d, h->session->id) >= MAX_LINGERING_PER_SESSION) {
 		log_info("session %llu: too many lingering sockets; socket %lld closes without "
-		         "waiting", (unsigned long long)h->session->id, (long long)h->id);
+		         "waiting",
+		         (unsigned long long)h->session->id, (long long)h->id);
 		goto close_now;
 	}
 	if ((l = calloc(1, sizeof(*l))) == NULL ||

@@ -30,39 +30,40 @@
 static void
 usage(FILE *out)
 {
-	fprintf(out,
-	        "usage: sockrpcd [options]\n"
-	        "       sockrpcd --check-policy FILE\n"
-	        "       sockrpcd --explain [--policy FILE] WHO OP [TYPE] [TARGET]\n"
-	        "\n"
-	        "Brokers sockets for processes that have no network of their own.\n"
-	        "\n"
-	        "  -s, --socket PATH          listen here (default: $SOCKRPC_SOCKET, else\n"
-	        "                             /run/sockrpc/sockrpc.sock as root,\n"
-	        "                             $XDG_RUNTIME_DIR/sockrpc.sock otherwise)\n"
-	        "  -p, --policy FILE          the policy (default: the embedded one: the daemon's\n"
-	        "                             own uid may do everything, others nothing)\n"
-	        "  -a, --audit FILE           append the audit log here (default: stderr)\n"
-	        "  -f, --foreground           run in the foreground (always the case)\n"
-	        "      --socket-mode MODE     octal mode of a created socket (default 0666)\n"
-	        "      --socket-group GROUP   group of a created socket\n"
-	        "  -u, --user USER            run the unprivileged worker as USER when started\n"
-	        "                             as root (default: 'sockrpc', which must exist);\n"
-	        "                             'root': one root process (development only)\n"
-	        "      --max-sessions N       sessions at once (default %d)\n"
-	        "      --max-sessions-per-uid N\n"
-	        "      --max-handles N        sockets per session (default %d)\n"
-	        "      --max-queued-bytes N   bytes outstanding per session (default %u)\n"
-	        "      --resolv-conf FILE     name servers for host names (default /etc/resolv.conf)\n"
-	        "      --hosts FILE           hosts file for host names (default /etc/hosts)\n"
-	        "      --no-reply-channel     keep every session's replies on its connection\n"
-	        "                             (saves ~5 KiB of kernel memory per session)\n"
-	        "      --check-policy FILE    validate a policy file and exit\n"
-	        "      --explain ...          say what the policy decides for one request, and why\n"
-	        "  -v, --verbose              log every session\n"
-	        "  -h, --help                 this text\n"
-	        "  -V, --version              the version\n",
-	        DEFAULT_MAX_SESSIONS, DEFAULT_MAX_HANDLES, DEFAULT_MAX_QUEUED_BYTES);
+	fprintf(
+	    out,
+	    "usage: sockrpcd [options]\n"
+	    "       sockrpcd --check-policy FILE\n"
+	    "       sockrpcd --explain [--policy FILE] WHO OP [TYPE] [TARGET]\n"
+	    "\n"
+	    "Brokers sockets for processes that have no network of their own.\n"
+	    "\n"
+	    "  -s, --socket PATH          listen here (default: $SOCKRPC_SOCKET, else\n"
+	    "                             /run/sockrpc/sockrpc.sock as root,\n"
+	    "                             $XDG_RUNTIME_DIR/sockrpc.sock otherwise)\n"
+	    "  -p, --policy FILE          the policy (default: the embedded one: the daemon's\n"
+	    "                             own uid may do everything, others nothing)\n"
+	    "  -a, --audit FILE           append the audit log here (default: stderr)\n"
+	    "  -f, --foreground           run in the foreground (always the case)\n"
+	    "      --socket-mode MODE     octal mode of a created socket (default 0666)\n"
+	    "      --socket-group GROUP   group of a created socket\n"
+	    "  -u, --user USER            run the unprivileged worker as USER when started\n"
+	    "                             as root (default: 'sockrpc', which must exist);\n"
+	    "                             'root': one root process (development only)\n"
+	    "      --max-sessions N       sessions at once (default %d)\n"
+	    "      --max-sessions-per-uid N\n"
+	    "      --max-handles N        sockets per session (default %d)\n"
+	    "      --max-queued-bytes N   bytes outstanding per session (default %u)\n"
+	    "      --resolv-conf FILE     name servers for host names (default /etc/resolv.conf)\n"
+	    "      --hosts FILE           hosts file for host names (default /etc/hosts)\n"
+	    "      --no-reply-channel     keep every session's replies on its connection\n"
+	    "                             (saves ~5 KiB of kernel memory per session)\n"
+	    "      --check-policy FILE    validate a policy file and exit\n"
+	    "      --explain ...          say what the policy decides for one request, and why\n"
+	    "  -v, --verbose              log every session\n"
+	    "  -h, --help                 this text\n"
+	    "  -V, --version              the version\n",
+	    DEFAULT_MAX_SESSIONS, DEFAULT_MAX_HANDLES, DEFAULT_MAX_QUEUED_BYTES);
 }
 
 static const char *
@@ -128,26 +129,26 @@ enum {
 };
 
 static const struct option long_options[] = {
-	{ "socket", required_argument, NULL, 's' },
-	{ "policy", required_argument, NULL, 'p' },
-	{ "audit", required_argument, NULL, 'a' },
-	{ "foreground", no_argument, NULL, 'f' },
-	{ "user", required_argument, NULL, 'u' },
-	{ "verbose", no_argument, NULL, 'v' },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
-	{ "max-sessions", required_argument, NULL, OPT_MAX_SESSIONS },
-	{ "max-sessions-per-uid", required_argument, NULL, OPT_MAX_SESSIONS_PER_UID },
-	{ "max-handles", required_argument, NULL, OPT_MAX_HANDLES },
-	{ "max-queued-bytes", required_argument, NULL, OPT_MAX_QUEUED },
-	{ "resolv-conf", required_argument, NULL, OPT_RESOLV_CONF },
-	{ "hosts", required_argument, NULL, OPT_HOSTS },
-	{ "check-policy", required_argument, NULL, OPT_CHECK_POLICY },
-	{ "explain", no_argument, NULL, OPT_EXPLAIN },
-	{ "no-reply-channel", no_argument, NULL, OPT_NO_REPLY_CHANNEL },
-	{ "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
-	{ "socket-group", required_argument, NULL, OPT_SOCKET_GROUP },
-	{ NULL, 0, NULL, 0 },
+    {"socket", required_argument, NULL, 's'},
+    {"policy", required_argument, NULL, 'p'},
+    {"audit", required_argument, NULL, 'a'},
+    {"foreground", no_argument, NULL, 'f'},
+    {"user", required_argument, NULL, 'u'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
+    {"max-sessions-per-uid", required_argument, NULL, OPT_MAX_SESSIONS_PER_UID},
+    {"max-handles", required_argument, NULL, OPT_MAX_HANDLES},
+    {"max-queued-bytes", required_argument, NULL, OPT_MAX_QUEUED},
+    {"resolv-conf", required_argument, NULL, OPT_RESOLV_CONF},
+    {"hosts", required_argument, NULL, OPT_HOSTS},
+    {"check-policy", required_argument, NULL, OPT_CHECK_POLICY},
+    {"explain", no_argument, NULL, OPT_EXPLAIN},
+    {"no-reply-channel", no_argument, NULL, OPT_NO_REPLY_CHANNEL},
+    {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+    {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+    {NULL, 0, NULL, 0},
 };
 
 /* Limits given on the command line; 0 means "not given". They beat the policy's. */
@@ -162,16 +163,18 @@ apply_limits(struct sockrpcd *d, const struct cli_limits *cli)
 	const struct policy_limits *pl = policy_limits(d->policy);
 	struct daemon_limits *l = &d->opt.limits;
 
-	l->max_sessions = cli->sessions ? cli->sessions
-	                : pl->sessions > 0 ? (unsigned)pl->sessions : DEFAULT_MAX_SESSIONS;
-	l->max_sessions_per_uid = cli->sessions_per_uid ? cli->sessions_per_uid
-	                        : pl->sessions_per_uid > 0 ? (unsigned)pl->sessions_per_uid : 0;
-	l->max_handles = cli->handles ? cli->handles
-	               : pl->handles_per_session > 0 ? (unsigned)pl->handles_per_session
-	                                             : DEFAULT_MAX_HANDLES;
-	l->max_queued_bytes = cli->queued ? cli->queued
-	                    : pl->queued_bytes > 0 ? (size_t)pl->queued_bytes
-	                                           : DEFAULT_MAX_QUEUED_BYTES;
+	l->max_sessions = cli->sessions      ? cli->sessions
+	                  : pl->sessions > 0 ? (unsigned)pl->sessions
+	                                     : DEFAULT_MAX_SESSIONS;
+	l->max_sessions_per_uid = cli->sessions_per_uid      ? cli->sessions_per_uid
+	                          : pl->sessions_per_uid > 0 ? (unsigned)pl->sessions_per_uid
+	                                                     : 0;
+	l->max_handles = cli->handles                  ? cli->handles
+	                 : pl->handles_per_session > 0 ? (unsigned)pl->handles_per_session
+	                                               : DEFAULT_MAX_HANDLES;
+	l->max_queued_bytes = cli->queued            ? cli->queued
+	                      : pl->queued_bytes > 0 ? (size_t)pl->queued_bytes
+	                                             : DEFAULT_MAX_QUEUED_BYTES;
 	/* A session must be able to hold at least one full frame in flight. */
 	if (l->max_queued_bytes < 2 * SR_MAX_FRAME)
 		l->max_queued_bytes = 2 * SR_MAX_FRAME;
@@ -212,14 +215,14 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	clock_gettime(CLOCK_MONOTONIC, &now);
 	sd_notifyf(0, "RELOADING=1\nMONOTONIC_USEC=%llu",
 	           (unsigned long long)now.tv_sec * 1000000ULL +
-	                   (unsigned long long)now.tv_nsec / 1000ULL);
+	               (unsigned long long)now.tv_nsec / 1000ULL);
 	p = load_policy(d->opt.policy_path);
 	if (p != NULL) {
 		policy_free(d->policy);
 		d->policy = p;
 		apply_limits(d, &cli_limits);
-		log_info("policy reloaded from %s", d->opt.policy_path ? d->opt.policy_path
-		                                                       : "the embedded default");
+		log_info("policy reloaded from %s",
+		         d->opt.policy_path ? d->opt.policy_path : "the embedded default");
 	} else {
 		log_warn("keeping the previous policy");
 	}
@@ -277,11 +280,12 @@ worker_user(const struct sockrpcd *d, struct passwd **pw)
 		return -1;
 	}
 	if (*pw == NULL) {
-		log_error("no user '%s' for the unprivileged worker: refusing to run as root. Create "
-		          "it (tools/install-deps does: useradd --system --no-create-home --shell "
-		          "/usr/sbin/nologin --user-group %s), or give --user root to run as one "
-		          "root process (development only)",
-		          name, name);
+		log_error(
+		    "no user '%s' for the unprivileged worker: refusing to run as root. Create "
+		    "it (tools/install-deps does: useradd --system --no-create-home --shell "
+		    "/usr/sbin/nologin --user-group %s), or give --user root to run as one "
+		    "root process (development only)",
+		    name, name);
 		return -1;
 	}
 	if ((*pw)->pw_uid == 0) {
@@ -305,7 +309,7 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 static int
 install_signals(struct sockrpcd *d)
 {
-	static const int stops[] = { SIGTERM, SIGINT };
+	static const int stops[] = {SIGTERM, SIGINT};
 
 	signal(SIGPIPE, SIG_IGN); /* a peer gone mid-write is an error value, never a death */
 	for (int i = 0; i < 2; i++) {
@@ -394,22 +398,48 @@ main(int argc, char **argv)
 	log_init();
 	while ((ch = getopt_long(argc, argv, "+s:p:a:fu:vhV", long_options, NULL)) != -1) {
 		switch (ch) {
-		case 's': d.opt.socket_path = optarg; break;
-		case 'p': d.opt.policy_path = optarg; break;
-		case 'a': d.opt.audit_path = optarg; break;
-		case 'f': break;
-		case 'u': d.opt.user = optarg; break;
-		case 'v': log_verbose = 1; break;
-		case 'h': usage(stdout); return EXIT_SUCCESS;
-		case 'V': printf("sockrpcd %s (protocol %d.%d)\n", SOCKRPC_VERSION,
-		                 SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
+		case 's':
+			d.opt.socket_path = optarg;
+			break;
+		case 'p':
+			d.opt.policy_path = optarg;
+			break;
+		case 'a':
+			d.opt.audit_path = optarg;
+			break;
+		case 'f':
+			break;
+		case 'u':
+			d.opt.user = optarg;
+			break;
+		case 'v':
+			log_verbose = 1;
+			break;
+		case 'h':
+			usage(stdout);
 			return EXIT_SUCCESS;
-		case OPT_RESOLV_CONF: d.opt.resolv_conf = optarg; break;
-		case OPT_HOSTS: d.opt.hosts_file = optarg; break;
-		case OPT_CHECK_POLICY: check_policy = optarg; break;
-		case OPT_EXPLAIN: explain = true; break;
-		case OPT_NO_REPLY_CHANNEL: d.opt.no_reply_channel = true; break;
-		case OPT_SOCKET_GROUP: d.opt.socket_group = optarg; break;
+		case 'V':
+			printf("sockrpcd %s (protocol %d.%d)\n", SOCKRPC_VERSION, SR_PROTOCOL_MAJOR,
+			       SR_PROTOCOL_MINOR);
+			return EXIT_SUCCESS;
+		case OPT_RESOLV_CONF:
+			d.opt.resolv_conf = optarg;
+			break;
+		case OPT_HOSTS:
+			d.opt.hosts_file = optarg;
+			break;
+		case OPT_CHECK_POLICY:
+			check_policy = optarg;
+			break;
+		case OPT_EXPLAIN:
+			explain = true;
+			break;
+		case OPT_NO_REPLY_CHANNEL:
+			d.opt.no_reply_channel = true;
+			break;
+		case OPT_SOCKET_GROUP:
+			d.opt.socket_group = optarg;
+			break;
 		case OPT_SOCKET_MODE:
 			if (parse_mode(optarg, &d.opt.socket_mode) != 0)
 				return 2;
@@ -422,12 +452,18 @@ main(int argc, char **argv)
 				fprintf(stderr, "sockrpcd: limits must be 1-%u\n", UINT_MAX);
 				return 2;
 			}
-			if (ch == OPT_MAX_SESSIONS) cli_limits.sessions = n;
-			else if (ch == OPT_MAX_SESSIONS_PER_UID) cli_limits.sessions_per_uid = n;
-			else if (ch == OPT_MAX_HANDLES) cli_limits.handles = n;
-			else cli_limits.queued = n;
+			if (ch == OPT_MAX_SESSIONS)
+				cli_limits.sessions = n;
+			else if (ch == OPT_MAX_SESSIONS_PER_UID)
+				cli_limits.sessions_per_uid = n;
+			else if (ch == OPT_MAX_HANDLES)
+				cli_limits.handles = n;
+			else
+				cli_limits.queued = n;
 			break;
-		default: usage(stderr); return 2;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (check_policy)
@@ -479,8 +515,8 @@ main(int argc, char **argv)
 			log_error("cannot restart the event loop in the worker");
 			goto out;
 		}
-		d.priv_notify_ev = event_new(d.base, d.priv_notify_fd, EV_READ | EV_PERSIST,
-		                             on_parent_notice, &d);
+		d.priv_notify_ev =
+		    event_new(d.base, d.priv_notify_fd, EV_READ | EV_PERSIST, on_parent_notice, &d);
 		if (d.priv_notify_ev == NULL || event_add(d.priv_notify_ev, NULL) != 0)
 			goto out;
 	}

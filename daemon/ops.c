@@ -75,7 +75,8 @@ session_connections(const struct session *s)
 	unsigned n = 0;
 
 	for (unsigned i = 0; i < s->n_handles; i++)
-		n += s->handles[i]->state == HANDLE_CONNECTED || s->handles[i]->state == HANDLE_CONNECTING;
+		n += s->handles[i]->state == HANDLE_CONNECTED ||
+		     s->handles[i]->state == HANDLE_CONNECTING;
 	return n;
 }
 
@@ -84,7 +85,8 @@ session_connections(const struct session *s)
 bool
 op_connection_allowed(struct call *c, struct handle *h, const struct policy_decision *d)
 {
-	if (d->max_connections < 0 || session_connections(c->session) < (unsigned)d->max_connections)
+	if (d->max_connections < 0 ||
+	    session_connections(c->session) < (unsigned)d->max_connections)
 		return true;
 	call_fail(c, h, SOCKRPC__CODE__ELIMIT, 0,
 	          "too many connections in this session (max-connections %d of rule %s)",
@@ -109,7 +111,7 @@ void
 op_reply_state(struct call *c, struct handle *h)
 {
 	const ProtobufCMessageDescriptor *desc =
-		sockrpc__sock_rpc__descriptor.methods[c->method].output;
+	    sockrpc__sock_rpc__descriptor.methods[c->method].output;
 	Sockrpc__SocketState state_msg, *state = handle_state_message(h, &state_msg);
 
 	STATE_REPLY(socket_reply, SocketReply)
@@ -191,8 +193,8 @@ op_set_target(struct call *c, struct handle *h, const char *host, int port)
 		return -1;
 	}
 	if (r != -EAGAIN) {
-		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "address not valid or unsupported: %.200s",
-		          host);
+		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
+		          "address not valid or unsupported: %.200s", host);
 		return -1;
 	}
 	t->addr_len = 0;
@@ -206,7 +208,8 @@ op_set_target(struct call *c, struct handle *h, const char *host, int port)
 	if (t->resolving == NULL && errno == EAGAIN) {
 		call_fail(c, h, SOCKRPC__CODE__ELIMIT, EAGAIN,
 		          "cannot resolve %.200s: too many name lookups waiting for this uid "
-		          "(limit %d)", host, DNS_MAX_WAITING_PER_UID);
+		          "(limit %d)",
+		          host, DNS_MAX_WAITING_PER_UID);
 		return -1;
 	}
 	if (t->resolving == NULL) {
@@ -224,7 +227,7 @@ op_next_target(struct call *c, struct handle *h, enum policy_op op, socklen_t *l
 
 	for (;;) {
 		struct sockaddr *sa = NULL;
-		struct policy_request rq = { .op = op };
+		struct policy_request rq = {.op = op};
 		struct policy_decision d;
 
 		if (t->addr_len > 0) {
@@ -273,7 +276,8 @@ op_fail_no_target(struct call *c, struct handle *h, const char *what)
 
 	if (t->resolve_error == RESOLVE_TIMED_OUT)
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
-		          "%s failed: cannot resolve host: %s", what, resolve_strerror(t->resolve_error));
+		          "%s failed: cannot resolve host: %s", what,
+		          resolve_strerror(t->resolve_error));
 	else if (t->resolve_error != 0)
 		call_fail(c, h, SOCKRPC__CODE__EOS, 0, "%s failed: cannot resolve host: %s", what,
 		          resolve_strerror(t->resolve_error));
@@ -283,8 +287,8 @@ op_fail_no_target(struct call *c, struct handle *h, const char *what)
 		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "%s denied by policy (%s): %s", what,
 		          t->denial.rule, t->denial.reason);
 	else
-		call_fail(c, h, SOCKRPC__CODE__EOS, 0, "%s failed: no address of the socket's family",
-		          what);
+		call_fail(c, h, SOCKRPC__CODE__EOS, 0,
+		          "%s failed: no address of the socket's family", what);
 }
 
 /*
@@ -308,11 +312,12 @@ void
 op_fail_unix(struct call *c, struct handle *h, int r, const char *what)
 {
 	if (r == AS_CLIENT_OWN_SOCKET)
-		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "%s refused: that is sockrpcd's own socket",
-		          what);
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
+		          "%s refused: that is sockrpcd's own socket", what);
 	else if (r == -ELOOP)
 		call_fail_errno(c, h, ELOOP,
-		                "%s failed: path contains a symbolic link; name the real path", what);
+		                "%s failed: path contains a symbolic link; name the real path",
+		                what);
 	else
 		call_fail_errno(c, h, -r, "%s failed", what);
 }

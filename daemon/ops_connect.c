@@ -58,7 +58,8 @@ static int
 start_connect(struct call *c, struct handle *h, const struct sockaddr *sa, socklen_t len)
 {
 	if (h->family == AF_UNIX)
-		return priv_unix_connect(c->session, h->fd, ((const struct sockaddr_un *)sa)->sun_path);
+		return priv_unix_connect(c->session, h->fd,
+		                         ((const struct sockaddr_un *)sa)->sun_path);
 	return connect(h->fd, sa, len) == 0 ? 0 : -errno;
 }
 
@@ -113,7 +114,8 @@ connect_step(struct call *c, enum call_event ev)
 			t->chosen = true;
 			h->state = HANDLE_CONNECTING;
 			if (!h->blocking) {
-				/* Non-blocking: the connection proceeds; later states show its end. */
+				/* Non-blocking: the connection proceeds; later states show its end.
+				 */
 				record_peer(c, h);
 				h->connect_pending = false;
 				op_reply_state(c, h);
@@ -139,8 +141,9 @@ OP(connect, ConnectRequest, ConnectReply)
 	if (host == NULL)
 		return;
 	c->step = connect_step;
-	c->timeout_ms = in->timeout_ms < 0 ? DEFAULT_CONNECT_TIMEOUT_MS
-	              : in->timeout_ms == 0 ? -1 : in->timeout_ms;
+	c->timeout_ms = in->timeout_ms < 0    ? DEFAULT_CONNECT_TIMEOUT_MS
+	                : in->timeout_ms == 0 ? -1
+	                                      : in->timeout_ms;
 	if (op_set_target(c, h, host, in->port) != 0)
 		return;
 	h->connect_pending = true;
@@ -164,7 +167,7 @@ accept_step(struct call *c, enum call_event ev)
 		return CALL_DONE;
 	}
 	for (;;) {
-		struct policy_request rq = { .op = POLICY_ACCEPT };
+		struct policy_request rq = {.op = POLICY_ACCEPT};
 		struct policy_decision decision;
 
 		len = sizeof(peer);

@@ -83,7 +83,7 @@ static void
 attach_client_credentials(struct call *c, struct msghdr *msg, char *buf, size_t len)
 {
 	const struct identity *who = &c->session->peer;
-	struct ucred uc = { .pid = getpid(), .uid = who->uid, .gid = who->gid };
+	struct ucred uc = {.pid = getpid(), .uid = who->uid, .gid = who->gid};
 	struct cmsghdr *cm;
 
 	if (!as_client_available())
@@ -109,8 +109,8 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 
 	if (ev == CALL_TIMEOUT) {
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT,
-		          "send timed out after %d ms (%zu of %zu bytes sent)", c->timeout_ms, c->op.sent,
-		          data->len);
+		          "send timed out after %d ms (%zu of %zu bytes sent)", c->timeout_ms,
+		          c->op.sent, data->len);
 		return CALL_DONE;
 	}
 	if (h->connect_pending)
@@ -118,7 +118,7 @@ transmit(struct call *c, const ProtobufCBinaryData *data, int flags, const struc
 	/* Already done when an earlier call's sendmsg took this one's bytes too. */
 	while (once || c->op.sent < data->len) {
 		struct iovec iov[SEND_GATHER_MAX];
-		struct msghdr msg = { .msg_name = (void *)to, .msg_namelen = to_len, .msg_iov = iov };
+		struct msghdr msg = {.msg_name = (void *)to, .msg_namelen = to_len, .msg_iov = iov};
 		union {
 			struct cmsghdr align;
 			char buf[CMSG_SPACE(sizeof(struct ucred))];
@@ -427,8 +427,8 @@ OP(read, ReadRequest, ReadReply)
 	want = in->length < 0 ? DEFAULT_READ_LENGTH : in->length;
 	if (want > (int64_t)SR_MAX_PAYLOAD) {
 		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0,
-		          "read length %lld exceeds the largest payload (%u bytes)", (long long)want,
-		          SR_MAX_PAYLOAD);
+		          "read length %lld exceeds the largest payload (%u bytes)",
+		          (long long)want, SR_MAX_PAYLOAD);
 		return;
 	}
 	c->op.read.want = (size_t)want;

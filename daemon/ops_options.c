@@ -27,7 +27,7 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 {
 	struct call *c = closure_data;
 	struct handle *h = op_lookup_handle(c, in->handle, HOP_SET_OPTION);
-	struct policy_request rq = { .op = POLICY_OPTION };
+	struct policy_request rq = {.op = POLICY_OPTION};
 	struct policy_decision decision;
 	int option, value, err;
 
@@ -55,10 +55,11 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 	/* The kernel lets sockets of one owner share a port; owned by the daemon, every
 	 * client's socket would share with every other's (as_client_socket). */
 	if (option == SO_REUSEPORT && value != 0 && !h->client_owned) {
-		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
-		          "setting SO_REUSEPORT refused: the daemon runs without root, so its sockets "
-		          "cannot carry uid %u as their owner; see docs/deployment.md",
-		          (unsigned)c->session->peer.uid);
+		call_fail(
+		    c, h, SOCKRPC__CODE__EDENIED, 0,
+		    "setting SO_REUSEPORT refused: the daemon runs without root, so its sockets "
+		    "cannot carry uid %u as their owner; see docs/deployment.md",
+		    (unsigned)c->session->peer.uid);
 		return;
 	}
 	if (option == SO_SNDTIMEO) {

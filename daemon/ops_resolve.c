@@ -17,7 +17,8 @@
 static void
 answer(struct call *c, int eai, struct evutil_addrinfo *res)
 {
-	const Sockrpc__GetAddressInfoRequest *in = (const Sockrpc__GetAddressInfoRequest *)c->request;
+	const Sockrpc__GetAddressInfoRequest *in =
+	    (const Sockrpc__GetAddressInfoRequest *)c->request;
 	Sockrpc__GetAddressInfoReply reply = SOCKRPC__GET_ADDRESS_INFO_REPLY__INIT;
 	Sockrpc__AddressEntry entries[MAX_ADDRESSES], *list[MAX_ADDRESSES];
 	char ips[MAX_ADDRESSES][64];
@@ -39,7 +40,8 @@ answer(struct call *c, int eai, struct evutil_addrinfo *res)
 
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
-		address_format(ai->ai_addr, (socklen_t)ai->ai_addrlen, ips[n], sizeof(ips[n]), &port);
+		address_format(ai->ai_addr, (socklen_t)ai->ai_addrlen, ips[n], sizeof(ips[n]),
+		               &port);
 		for (size_t i = 0; i < n && !seen; i++)
 			seen = strcmp(ips[i], ips[n]) == 0;
 		if (seen)
@@ -51,8 +53,8 @@ answer(struct call *c, int eai, struct evutil_addrinfo *res)
 		n++;
 	}
 	if (n == 0) {
-		call_fail(c, NULL, SOCKRPC__CODE__EOS, 0, "cannot resolve %.200s: no address of that family",
-		          in->address);
+		call_fail(c, NULL, SOCKRPC__CODE__EOS, 0,
+		          "cannot resolve %.200s: no address of that family", in->address);
 		evutil_freeaddrinfo(res);
 		return;
 	}
@@ -89,7 +91,7 @@ lookup_free(struct call *c)
 OP(get_address_info, GetAddressInfoRequest, GetAddressInfoReply)
 {
 	struct call *c = closure_data;
-	struct policy_request rq = { .op = POLICY_RESOLVE, .name = in->address };
+	struct policy_request rq = {.op = POLICY_RESOLVE, .name = in->address};
 	struct policy_decision decision;
 	int family = AF_UNSPEC;
 
@@ -107,18 +109,20 @@ OP(get_address_info, GetAddressInfoRequest, GetAddressInfoReply)
 	rq.family = family;
 	rq.type = SOCK_STREAM;
 	if (!op_policy_allows(c, NULL, &rq, &decision)) {
-		call_fail(c, NULL, SOCKRPC__CODE__EDENIED, 0, "resolving %s denied by policy (%s): %s",
-		          in->address, decision.rule, decision.reason);
+		call_fail(c, NULL, SOCKRPC__CODE__EDENIED, 0,
+		          "resolving %s denied by policy (%s): %s", in->address, decision.rule,
+		          decision.reason);
 		return;
 	}
 	c->op.lookup = resolve_start(c->session, in->address, in->service[0] ? in->service : "http",
 	                             family, SOCK_STREAM, EVUTIL_AI_CANONNAME, on_resolved, c);
 	c->op_free = lookup_free;
 	if (c->op.lookup == NULL && errno == EAGAIN)
-		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, EAGAIN,
-		          "cannot resolve %.200s: too many name lookups waiting for uid %u (limit %d)",
-		          in->address, (unsigned)c->session->peer.uid, DNS_MAX_WAITING_PER_UID);
+		call_fail(
+		    c, NULL, SOCKRPC__CODE__ELIMIT, EAGAIN,
+		    "cannot resolve %.200s: too many name lookups waiting for uid %u (limit %d)",
+		    in->address, (unsigned)c->session->peer.uid, DNS_MAX_WAITING_PER_UID);
 	else if (c->op.lookup == NULL)
-		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM, "cannot resolve %.200s: out of memory",
-		          in->address);
+		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM,
+		          "cannot resolve %.200s: out of memory", in->address);
 }

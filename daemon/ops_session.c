@@ -26,8 +26,8 @@ OP(hello, HelloRequest, HelloReply)
 			snprintf(text, sizeof(text),
 			         "protocol version %u is not supported: sockrpcd speaks %d.%d",
 			         in->major, SR_PROTOCOL_MAJOR, SR_PROTOCOL_MINOR);
-		call_fail(c, NULL, refusal ? SOCKRPC__CODE__ELIMIT : SOCKRPC__CODE__EPROTO, 0,
-		          "%s", text);
+		call_fail(c, NULL, refusal ? SOCKRPC__CODE__ELIMIT : SOCKRPC__CODE__EPROTO, 0, "%s",
+		          text);
 		session_drain(s, NULL);
 		return;
 	}

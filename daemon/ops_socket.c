@@ -31,7 +31,7 @@ OP(socket, SocketRequest, SocketReply)
 {
 	struct call *c = closure_data;
 	struct session *s = c->session;
-	struct policy_request rq = { .op = POLICY_CREATE };
+	struct policy_request rq = {.op = POLICY_CREATE};
 	struct policy_decision decision;
 	struct handle *h;
 	int family, type, protocol, fd, r;
@@ -61,7 +61,8 @@ OP(socket, SocketRequest, SocketReply)
 	}
 	if (s->n_handles >= s->d->opt.limits.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
-		          "too many sockets in this session (limit %u)", s->d->opt.limits.max_handles);
+		          "too many sockets in this session (limit %u)",
+		          s->d->opt.limits.max_handles);
 		return;
 	}
 	/* Owned by the client, so that the kernel's owner checks (SO_REUSEPORT) apply to it. */
@@ -75,7 +76,8 @@ OP(socket, SocketRequest, SocketReply)
 		protocol = 0;
 	h = handle_new(s, fd, family, type, protocol);
 	if (h == NULL) {
-		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM, "cannot create socket: out of memory");
+		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM,
+		          "cannot create socket: out of memory");
 		return;
 	}
 	h->client_owned = owned;
@@ -198,7 +200,7 @@ OP(listen, ListenRequest, ListenReply)
 {
 	struct call *c = closure_data;
 	struct handle *h = op_lookup_handle(c, in->handle, HOP_LISTEN);
-	struct policy_request rq = { .op = POLICY_LISTEN };
+	struct policy_request rq = {.op = POLICY_LISTEN};
 	struct policy_decision decision;
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof(ss);
@@ -217,8 +219,9 @@ OP(listen, ListenRequest, ListenReply)
 		rq.addr_len = len;
 	}
 	if (!op_policy_allows(c, h, &rq, &decision)) {
-		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "listen on %s:%d denied by policy (%s): %s",
-		          h->host, h->port, decision.rule, decision.reason);
+		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0,
+		          "listen on %s:%d denied by policy (%s): %s", h->host, h->port,
+		          decision.rule, decision.reason);
 		return;
 	}
 	/* An AF_UNIX listener records the credentials its peers see: the client's. */

@@ -89,9 +89,9 @@ find_session(struct priv_parent *p, uint64_t id)
 {
 	struct priv_session *s;
 
-	LIST_FOREACH(s, &p->buckets[id % SESSION_BUCKETS], link)
-	if (s->id == id)
-		return s;
+	LIST_FOREACH (s, &p->buckets[id % SESSION_BUCKETS], link)
+		if (s->id == id)
+			return s;
 	return NULL;
 }
 

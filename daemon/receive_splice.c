@@ -77,8 +77,9 @@ receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
 	size_t want;
 	ssize_t n;
 
-	if (p->capacity == 0 || c->session->t->ops->splice_from == NULL || h->type != SOCK_STREAM || (flags & ~MSG_DONTWAIT) != 0 ||
-	    length < SPLICE_MIN_LENGTH || !session_output_drained(c->session))
+	if (p->capacity == 0 || c->session->t->ops->splice_from == NULL || h->type != SOCK_STREAM ||
+	    (flags & ~MSG_DONTWAIT) != 0 || length < SPLICE_MIN_LENGTH ||
+	    !session_output_drained(c->session))
 		return false;
 	want = (uint64_t)length < p->capacity ? (size_t)length : p->capacity;
 	do
@@ -96,7 +97,7 @@ receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags)
 	h->bytes_in += (uint64_t)n;
 	if (data_field == NULL)
 		data_field = protobuf_c_message_descriptor_get_field_by_name(
-			&sockrpc__receive_reply__descriptor, "data");
+		    &sockrpc__receive_reply__descriptor, "data");
 	reply.status = (Sockrpc__Status *)&status_ok;
 	reply.state = handle_state_message(h, &state);
 	call_reply_spliced(c, &reply.base, data_field->id, p->rd, (size_t)n);

@@ -40,7 +40,7 @@ struct resolve_job {
 	char *name, *service;
 	struct evutil_addrinfo hints;
 	struct evdns_getaddrinfo_request *request;
-	struct event *timer; /* the deadline; also fires to deliver an answer given at once */
+	struct event *timer;  /* the deadline; also fires to deliver an answer given at once */
 	resolve_done_fn done; /* NULL once nobody waits (cancelled or timed out) */
 	void *arg;
 	int result;
@@ -92,7 +92,7 @@ owner_of(struct sockrpcd *d, uid_t uid)
 {
 	struct resolve_uid *o;
 
-	LIST_FOREACH(o, &d->dns_uids, link)
+	LIST_FOREACH (o, &d->dns_uids, link)
 		if (o->uid == uid)
 			return o;
 	if ((o = calloc(1, sizeof(*o))) == NULL)
@@ -203,7 +203,7 @@ resolve_start(struct session *s, const char *name, const char *service, int fami
 	struct sockrpcd *d = s->d;
 	struct resolve_uid *owner = owner_of(d, s->peer.uid);
 	struct resolve_job *job = NULL;
-	struct timeval tv = { DNS_JOB_TIMEOUT_MS / 1000, (DNS_JOB_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = {DNS_JOB_TIMEOUT_MS / 1000, (DNS_JOB_TIMEOUT_MS % 1000) * 1000};
 
 	if (owner == NULL)
 		goto nomem;
@@ -335,7 +335,7 @@ pump(struct sockrpcd *d)
 		do {
 			next = LIST_NEXT(o, link) ? LIST_NEXT(o, link) : LIST_FIRST(&d->dns_uids);
 			if (o->waiting > 0 && o->in_flight < DNS_MAX_IN_FLIGHT_PER_UID)
-				TAILQ_FOREACH(job, &o->queue, queue_link)
+				TAILQ_FOREACH (job, &o->queue, queue_link)
 					if (may_start(job))
 						break;
 			if (job != NULL)

@@ -129,8 +129,8 @@ static const Sockrpc__SendRequest *
 send_request(const struct call *c)
 {
 	return c->request->descriptor == &sockrpc__send_request__descriptor
-	               ? (const Sockrpc__SendRequest *)c->request
-	               : NULL;
+	           ? (const Sockrpc__SendRequest *)c->request
+	           : NULL;
 }
 
 /*
@@ -139,16 +139,15 @@ send_request(const struct call *c)
  * socket, same flags, nothing sent yet. Returns the number of entries.
  */
 int
-send_batch_gather(struct call *c, const uint8_t *bytes, size_t len, int flags,
-                  struct iovec *iov)
+send_batch_gather(struct call *c, const uint8_t *bytes, size_t len, int flags, struct iovec *iov)
 {
 	const Sockrpc__SendRequest *own = send_request(c);
 	const struct call *q;
 	int n = 0;
 
-	iov[n++] = (struct iovec){ (void *)(bytes + c->op.sent), len - c->op.sent };
-	if (!fast_path_on(FAST_SEND_BATCHING) || own == NULL ||
-	    c->handle->type != SOCK_STREAM || (flags & MSG_OOB))
+	iov[n++] = (struct iovec){(void *)(bytes + c->op.sent), len - c->op.sent};
+	if (!fast_path_on(FAST_SEND_BATCHING) || own == NULL || c->handle->type != SOCK_STREAM ||
+	    (flags & MSG_OOB))
 		return n; /* an urgent byte ends each send; datagrams keep their boundaries */
 	for (q = TAILQ_NEXT(c, queue_link); q != NULL && n < SEND_GATHER_MAX;
 	     q = TAILQ_NEXT(q, queue_link)) {
@@ -156,7 +155,7 @@ send_batch_gather(struct call *c, const uint8_t *bytes, size_t len, int flags,
 
 		if (r == NULL || r->flags != own->flags || q->op.sent != 0)
 			break;
-		iov[n++] = (struct iovec){ r->data.data, r->data.len };
+		iov[n++] = (struct iovec){r->data.data, r->data.len};
 	}
 	return n;
 }

@@ -17,8 +17,8 @@
 #include "identity.h"
 #include "sockrpcd.h"
 
-static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
-                      int len, void *arg);
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
+                      void *arg);
 static void on_accept_error(struct evconnlistener *l, void *arg);
 
 /*
@@ -29,7 +29,7 @@ static void on_accept_error(struct evconnlistener *l, void *arg);
 static int
 socket_is_live(const char *path)
 {
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int live;
 
@@ -103,8 +103,7 @@ remove_stale_socket(const char *path)
 		return -1;
 	}
 	if (live < 0) {
-		log_error("cannot tell whether a daemon listens on %s: %s", path,
-		          strerror(-live));
+		log_error("cannot tell whether a daemon listens on %s: %s", path, strerror(-live));
 		return -1;
 	}
 	if (unlink(path) != 0 && errno != ENOENT) {
@@ -125,7 +124,7 @@ int
 server_create_listener(struct sockrpcd *d)
 {
 	const char *path = d->opt.socket_path;
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
 	int fd, mode = d->opt.socket_mode >= 0 ? d->opt.socket_mode : 0666;
 	mode_t old_umask;
 
@@ -212,8 +211,8 @@ server_listen(struct sockrpcd *d, int inherited_fd)
 
 /*
  * Why a session that says Hello now must be refused, or NULL. Only open sessions count
- * (past Hello, not draining or closing): a connection that hung up before Hello (its end of stream not
- * read yet) must not hold a live client out.
+ * (past Hello, not draining or closing): a connection that hung up before Hello (its end of stream
+ * not read yet) must not hold a live client out.
  */
 const char *
 server_admission_refusal(struct sockrpcd *d, const struct session *newcomer)
@@ -248,8 +247,7 @@ pre_hello_sessions(struct sockrpcd *d, uid_t uid)
 }
 
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
-          void *arg)
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
 	struct sockrpcd *d = arg;
 	struct identity peer;
@@ -313,7 +311,7 @@ on_accept_error(struct evconnlistener *l, void *arg)
 {
 	struct sockrpcd *d = arg;
 	int err = EVUTIL_SOCKET_ERROR();
-	struct timeval tv = { 0, ACCEPT_RETRY_MS * 1000 };
+	struct timeval tv = {0, ACCEPT_RETRY_MS * 1000};
 
 	if (err == EINTR || err == ECONNABORTED || err == EAGAIN)
 		return;
@@ -348,7 +346,7 @@ on_trim_due(evutil_socket_t fd, short what, void *arg)
 void
 server_session_gone(struct sockrpcd *d, struct session *s)
 {
-	struct timeval tv = { TRIM_INTERVAL_MS / 1000, (TRIM_INTERVAL_MS % 1000) * 1000 };
+	struct timeval tv = {TRIM_INTERVAL_MS / 1000, (TRIM_INTERVAL_MS % 1000) * 1000};
 
 	priv_session_close(s);
 	if (d->stopping && d->n_sessions == 0) {
@@ -369,7 +367,7 @@ void
 server_stop(struct sockrpcd *d)
 {
 	struct session *s, *next;
-	struct timeval tv = { 0, SHUTDOWN_FLUSH_MS * 1000 };
+	struct timeval tv = {0, SHUTDOWN_FLUSH_MS * 1000};
 
 	if (d->stopping)
 		return;

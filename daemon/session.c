@@ -55,7 +55,7 @@ static void on_close_due(evutil_socket_t fd, short what, void *arg);
 static void
 arm_deadline(struct session *s, int ms)
 {
-	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+	struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
 
 	evtimer_add(s->ev_close, &tv);
 }
@@ -231,7 +231,7 @@ session_leave(struct session *s)
 static void
 stop_reading(struct session *s)
 {
-	struct timeval tv = { 0, HANGUP_CHECK_MS * 1000 };
+	struct timeval tv = {0, HANGUP_CHECK_MS * 1000};
 
 	event_del(s->ev_read);
 	evtimer_add(s->ev_hangup, &tv);
@@ -361,11 +361,10 @@ on_writable(evutil_socket_t fd, short what, void *arg)
  */
 int
 session_queue_frame(struct session *s, unsigned method, uint64_t call_id,
-                    const ProtobufCMessage *reply, const uint8_t *key, size_t key_len,
-                    size_t more)
+                    const ProtobufCMessage *reply, const uint8_t *key, size_t key_len, size_t more)
 {
-	struct sr_frame_header h = { .method = (uint16_t)method, .flags = SR_FRAME_FLAG_REPLY,
-		                     .call_id = call_id };
+	struct sr_frame_header h = {
+	    .method = (uint16_t)method, .flags = SR_FRAME_FLAG_REPLY, .call_id = call_id};
 	size_t size = protobuf_c_message_get_packed_size(reply) + key_len;
 	struct evbuffer_iovec vec;
 	uint8_t *at;
@@ -479,8 +478,8 @@ dispatch(struct session *s, const struct sr_frame_header *h, const uint8_t *body
 	size_t held = 0, charge;
 	bool over_budget;
 
-	request = sr_decode(m->input, body, h->length, DECODE_BUDGET(h->length), &held,
-	                    &borrowed, &over_budget);
+	request = sr_decode(m->input, body, h->length, DECODE_BUDGET(h->length), &held, &borrowed,
+	                    &over_budget);
 	if (request == NULL || !protobuf_c_message_check(request)) {
 		char why[128];
 
@@ -561,7 +560,8 @@ dispatch_frames(struct session *s)
 			send_batch_end(s);
 			continue;
 		}
-		bytes = evbuffer_pullup(s->in, s->batch.bytes + SR_FRAME_HEADER_SIZE) + s->batch.bytes;
+		bytes =
+		    evbuffer_pullup(s->in, s->batch.bytes + SR_FRAME_HEADER_SIZE) + s->batch.bytes;
 		frame_header_decode(bytes, &h);
 		if (check_header(s, &h, &why) != 0) {
 			refuse_frame(s, &h, SOCKRPC__CODE__EPROTO, why);
@@ -602,8 +602,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	size_t want = s->frame_size > have ? s->frame_size - have : 0;
 	/* Before Hello, no more room than a Hello takes (SR_MAX_HELLO_FRAME). */
 	size_t room = s->phase == SESSION_HELLO ? SR_FRAME_HEADER_SIZE + SR_MAX_HELLO_FRAME
-	              : s->streaming             ? READ_CHUNK
-	                                         : READ_ROOM_SMALL;
+	              : s->streaming            ? READ_CHUNK
+	                                        : READ_ROOM_SMALL;
 	ssize_t n = s->t->ops->read(s->t, s->in, want > room ? want : room);
 
 	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {

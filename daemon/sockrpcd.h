@@ -31,21 +31,21 @@ struct sr_frame_header;
 
 struct daemon_limits {
 	unsigned max_sessions;
-	unsigned max_handles;      /* per session */
+	unsigned max_handles; /* per session */
 	unsigned max_sessions_per_uid;
-	size_t max_queued_bytes;   /* per session */
+	size_t max_queued_bytes; /* per session */
 };
 
 struct daemon_options {
 	const char *socket_path;
-	const char *policy_path;   /* NULL: the embedded default */
-	const char *audit_path;    /* NULL: stderr */
-	const char *resolv_conf;   /* NULL: /etc/resolv.conf */
-	const char *hosts_file;    /* NULL: /etc/hosts */
-	const char *user;          /* drop to this user when started as root */
+	const char *policy_path; /* NULL: the embedded default */
+	const char *audit_path;  /* NULL: stderr */
+	const char *resolv_conf; /* NULL: /etc/resolv.conf */
+	const char *hosts_file;  /* NULL: /etc/hosts */
+	const char *user;        /* drop to this user when started as root */
 	const char *socket_group;
-	int socket_mode;           /* -1: default 0660 under systemd, 0666 otherwise */
-	bool no_reply_channel;     /* answer Hello's reply_channel with false */
+	int socket_mode;       /* -1: default 0660 under systemd, 0666 otherwise */
+	bool no_reply_channel; /* answer Hello's reply_channel with false */
 	struct daemon_limits limits;
 };
 
@@ -61,7 +61,7 @@ struct sockrpcd {
 	struct evdns_base *dns;
 	struct evconnlistener *listener;
 	struct event *accept_retry;
-	struct event *trim;  /* hands free memory back after sessions end (server.c) */
+	struct event *trim; /* hands free memory back after sessions end (server.c) */
 	struct event *signals[4];
 	Sockrpc__SockRpc_Service service; /* the dispatch table: one op_ per rpc */
 	TAILQ_HEAD(session_list, session) sessions;
@@ -146,16 +146,16 @@ struct handle {
 	int port;
 	bool blocking;
 	bool shut_rd, shut_wr;
-	int shutdown_reason; /* host SHUT_*, -1 if never */
+	int shutdown_reason;                     /* host SHUT_*, -1 if never */
 	int send_timeout_ms, receive_timeout_ms; /* -1: none set */
-	bool connect_pending; /* a connect call is resolving or connecting */
-	int pending_error;   /* a failed non-blocking connect's errno, for SO_ERROR */
+	bool connect_pending;                    /* a connect call is resolving or connecting */
+	int pending_error; /* a failed non-blocking connect's errno, for SO_ERROR */
 	uint64_t bytes_in, bytes_out;
 	struct call_queue rx, tx;
 	struct send_batch_link batch; /* send_batch.c */
 	int linger_s; /* SO_LINGER seconds as the client set them, -1: off (linger.c) */
 	struct lingering *lingering; /* set by handle_close() while its fd lingers */
-	bool client_owned; /* the OS socket carries the client's uid (as_client_socket) */
+	bool client_owned;           /* the OS socket carries the client's uid (as_client_socket) */
 	struct unix_file *unix_file; /* owned; NULL unless an AF_UNIX bind made a file */
 };
 
@@ -172,14 +172,14 @@ typedef enum call_progress (*call_step_fn)(struct call *c, enum call_event ev);
  * resolved to, tried in turn against the policy (ops.c). Owned by its call.
  */
 struct call_target {
-	const char *name;          /* the host asked for (in the request or the handle) */
+	const char *name; /* the host asked for (in the request or the handle) */
 	struct resolve_job *resolving;
 	struct evutil_addrinfo *candidates, *next_candidate;
 	struct sockaddr_storage addr;
-	socklen_t addr_len;        /* 0: none yet (a name is being resolved) */
+	socklen_t addr_len; /* 0: none yet (a name is being resolved) */
 	bool addr_used;
-	bool chosen;               /* connect: under way; send_to: destination chosen */
-	int resolve_error;         /* EVUTIL_EAI_* of a failed resolution, else 0 */
+	bool chosen;       /* connect: under way; send_to: destination chosen */
+	int resolve_error; /* EVUTIL_EAI_* of a failed resolution, else 0 */
 	bool denied_seen;
 	struct policy_decision denial;
 	struct policy_decision allowed_by; /* the decision for the address chosen */
@@ -199,12 +199,12 @@ struct call {
 	struct session *session;
 	uint64_t id;
 	unsigned method;
-	ProtobufCMessage *request; /* owned: freed with the call */
+	ProtobufCMessage *request;     /* owned: freed with the call */
 	ProtobufCBinaryData *borrowed; /* request's payload, while it points into the frame */
-	size_t charged_bytes;      /* counted against the session's queue limit */
-	bool answered;             /* its reply is queued: free it once its runner returns */
-	bool in_handler;           /* its handler runs: only the dispatcher frees it */
-	struct handle *handle;     /* set while queued on a handle */
+	size_t charged_bytes;          /* counted against the session's queue limit */
+	bool answered;                 /* its reply is queued: free it once its runner returns */
+	bool in_handler;               /* its handler runs: only the dispatcher frees it */
+	struct handle *handle;         /* set while queued on a handle */
 	enum call_dir dir;
 	bool queued;
 	call_step_fn step;
@@ -214,13 +214,13 @@ struct call {
 	/* What one operation keeps while it waits. */
 	struct call_target *target; /* connect, bind, send_to; owned */
 	union {
-		size_t sent;                   /* send, send_to: bytes sent */
+		size_t sent; /* send, send_to: bytes sent */
 		struct {
-			uint8_t *buf;          /* the bytes gathered so far; owned */
+			uint8_t *buf; /* the bytes gathered so far; owned */
 			size_t want, got;
 		} read;
-		struct resolve_job *lookup;    /* get_address_info */
-		struct lingering *lingering;   /* close: answered when the socket's linger ends */
+		struct resolve_job *lookup;  /* get_address_info */
+		struct lingering *lingering; /* close: answered when the socket's linger ends */
 	} op;
 	void (*op_free)(struct call *c); /* releases `op`; NULL: nothing to release */
 };
@@ -231,8 +231,13 @@ struct call {
  * deadline. CLOSING: session_close() was called inside one of its callbacks; it is torn
  * down from the loop. CLOSED: torn down; the struct is freed from the loop.
  */
-enum session_phase { SESSION_HELLO, SESSION_OPEN, SESSION_DRAINING, SESSION_CLOSING,
-	             SESSION_CLOSED };
+enum session_phase {
+	SESSION_HELLO,
+	SESSION_OPEN,
+	SESSION_DRAINING,
+	SESSION_CLOSING,
+	SESSION_CLOSED
+};
 
 /*
  * The byte stream a session reads requests from and writes replies to (transport_*.c).
@@ -276,15 +281,15 @@ struct session {
 	uint64_t id;
 	enum session_phase phase;
 	const char *close_reason; /* CLOSING, CLOSED: why */
-	int depth;     /* > 0 while its code runs: replies wait for the end, and so does a close */
-	bool paused;   /* backpressure: not read while its replies and calls hold too much */
+	int depth;   /* > 0 while its code runs: replies wait for the end, and so does a close */
+	bool paused; /* backpressure: not read while its replies and calls hold too much */
 	struct transport *t; /* owned */
 	struct evbuffer *in, *out;
 	struct event *ev_read, *ev_write;
 	struct event *ev_hangup; /* timer: did the client hang up? while it is not read */
 	struct event *ev_close;  /* Hello and drain deadlines; a deferred close */
-	size_t frame_size; /* bytes of the frame being read, once its header is in; else 0 */
-	bool streaming;    /* the last read filled the small room: offer the large one */
+	size_t frame_size;       /* bytes of the frame being read, once its header is in; else 0 */
+	bool streaming;          /* the last read filled the small room: offer the large one */
 	struct identity peer;
 	int64_t next_handle_id;
 	struct handle **handles; /* open handles, sorted by id */
@@ -352,19 +357,18 @@ int send_batch_gather(struct call *c, const uint8_t *bytes, size_t len, int flag
 void send_batch_credit(struct call *c, size_t len, size_t sent, int n_iov);
 
 /* call.c */
-struct call *call_new(struct session *s, unsigned method, uint64_t id,
-                      ProtobufCMessage *request, ProtobufCBinaryData *borrowed,
-                      size_t charged_bytes);
+struct call *call_new(struct session *s, unsigned method, uint64_t id, ProtobufCMessage *request,
+                      ProtobufCBinaryData *borrowed, size_t charged_bytes);
 void call_charge(struct call *c, size_t bytes);
 int call_keep_payload(struct call *c);
 void call_reply(struct call *c, ProtobufCMessage *reply);
 void call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply);
-void call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field,
-                        int pipe_rd, size_t n);
+void call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
+                        size_t n);
 void call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
-	__attribute__((format(printf, 5, 6)));
+    __attribute__((format(printf, 5, 6)));
 void call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 bool call_finish(struct call *c);
 void call_free(struct call *c);
 struct call_target *call_target_new(struct call *c);
@@ -406,8 +410,7 @@ typedef void (*resolve_done_fn)(int eai_error, struct evutil_addrinfo *res, void
 struct evdns_base *resolve_base_new(struct event_base *base, const char *resolv_conf,
                                     const char *hosts_file);
 struct resolve_job *resolve_start(struct session *s, const char *name, const char *service,
-                                  int family, int type, int flags, resolve_done_fn done,
-                                  void *arg);
+                                  int family, int type, int flags, resolve_done_fn done, void *arg);
 void resolve_cancel(struct resolve_job *job);
 const char *resolve_strerror(int eai_error);
 
@@ -429,8 +432,7 @@ int unix_path_bound_file(int sock, dev_t *dev, ino_t *ino);
 /* as_client_unix_connect/_sendmsg: the target is the daemon's own socket (not an errno). */
 #define AS_CLIENT_OWN_SOCKET (-100000)
 bool as_client_available(void);
-int as_client_socket(const struct identity *who, int family, int type, int protocol,
-                     bool *owned);
+int as_client_socket(const struct identity *who, int family, int type, int protocol, bool *owned);
 int as_client_unix_connect(const struct identity *who, int fd, const char *path, dev_t own_dev,
                            ino_t own_ino);
 ssize_t as_client_unix_sendmsg(const struct identity *who, int fd, const struct msghdr *msg,
@@ -466,8 +468,8 @@ int relay_pipe_open(struct relay_pipe *p);
 void relay_pipe_close(struct relay_pipe *p);
 bool receive_by_splice(struct call *c, struct handle *h, int64_t length, int flags);
 void session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
-                                const ProtobufCMessage *reply, unsigned data_field,
-                                int pipe_rd, size_t n);
+                                const ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
+                                size_t n);
 
 /* log.c */
 void log_init(void);

@@ -85,9 +85,11 @@ send_with_fd(struct transport *t, struct evbuffer *out, int fd)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(sizeof(int))];
 	} control;
-	struct iovec iov = { .iov_len = evbuffer_get_length(out) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-		              .msg_controllen = sizeof(control.buf) };
+	struct iovec iov = {.iov_len = evbuffer_get_length(out)};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = control.buf,
+	                     .msg_controllen = sizeof(control.buf)};
 	struct cmsghdr *cm;
 	ssize_t n;
 
@@ -154,11 +156,12 @@ unix_splice_from(struct transport *t, int pipe_rd, size_t n)
 static bool
 unix_hung_up(struct transport *t)
 {
-	struct pollfd p[2] = { { .fd = t->read_fd, .events = POLLRDHUP },
-		               { .fd = t->write_fd, .events = 0 } };
+	struct pollfd p[2] = {{.fd = t->read_fd, .events = POLLRDHUP},
+	                      {.fd = t->write_fd, .events = 0}};
 	int n = poll(p, t->write_fd != t->read_fd ? 2 : 1, 0);
 
-	return n > 0 && ((p[0].revents | p[1].revents) & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+	return n > 0 &&
+	       ((p[0].revents | p[1].revents) & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
 static void
@@ -173,13 +176,13 @@ unix_free(struct transport *t)
 }
 
 static const struct transport_ops unix_ops = {
-	.name = "unix",
-	.read = unix_read,
-	.write = unix_write,
-	.open_reply_channel = unix_open_reply_channel,
-	.splice_from = unix_splice_from,
-	.hung_up = unix_hung_up,
-	.free = unix_free,
+    .name = "unix",
+    .read = unix_read,
+    .write = unix_write,
+    .open_reply_channel = unix_open_reply_channel,
+    .splice_from = unix_splice_from,
+    .hung_up = unix_hung_up,
+    .free = unix_free,
 };
 
 /* Takes ownership of fd (closed on failure too). Returns a transport; free with its

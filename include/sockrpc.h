@@ -112,8 +112,8 @@ const sr_state *sr_socket_state(const sr_socket *s);
 int sr_bind(sr_socket *s, int port, const char *host, sr_error *err);
 int sr_listen(sr_socket *s, int queue_length, sr_error *err);
 sr_socket *sr_accept(sr_socket *s, sr_error *err);
-long sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t len,
-                int flags, sr_error *err);
+long sr_send_to(sr_socket *s, const char *host, int port, const void *data, size_t len, int flags,
+                sr_error *err);
 int sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_len,
                     char host[64], int *port, sr_error *err);
 int sr_set_option(sr_socket *s, int option, long value, sr_error *err);
@@ -124,12 +124,12 @@ int sr_set_blocking(sr_socket *s, bool blocking, sr_error *err);
  * AF_UNSPEC returns both families. */
 typedef struct sr_addrinfo {
 	char canonical_name[256];
-	char ip[64];        /* the first address found */
-	size_t count;       /* every address found, in resolver order */
+	char ip[64];  /* the first address found */
+	size_t count; /* every address found, in resolver order */
 	struct sr_address {
 		int family;
 		char ip[64];
-	} *addresses;
+	} * addresses;
 } sr_addrinfo;
 int sr_get_address_info(sr_client *c, const char *address, const char *type, int family,
                         sr_addrinfo **out, sr_error *err); /* free with sr_addrinfo_free */

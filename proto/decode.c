@@ -86,11 +86,11 @@ drop_unknown_fields(ProtobufCMessage *m, ProtobufCAllocator *a)
 }
 
 ProtobufCMessage *
-sr_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *body, size_t len,
-          size_t budget, size_t *held, ProtobufCBinaryData **borrowed, bool *over_budget)
+sr_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *body, size_t len, size_t budget,
+          size_t *held, ProtobufCBinaryData **borrowed, bool *over_budget)
 {
-	struct budget b = { .limit = budget };
-	ProtobufCAllocator counting = { budget_alloc, budget_free, &b };
+	struct budget b = {.limit = budget};
+	ProtobufCAllocator counting = {budget_alloc, budget_free, &b};
 	ProtobufCMessage *msg = sr_payload_unpack(desc, &counting, body, len, borrowed);
 
 	*over_budget = msg == NULL && b.exceeded;

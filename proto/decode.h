@@ -25,8 +25,8 @@
  * whether it was for want of budget. Free the result with sr_payload_free_unpacked(msg,
  * NULL, *borrowed).
  */
-ProtobufCMessage *sr_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *body,
-                            size_t len, size_t budget, size_t *held,
-                            ProtobufCBinaryData **borrowed, bool *over_budget);
+ProtobufCMessage *sr_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *body, size_t len,
+                            size_t budget, size_t *held, ProtobufCBinaryData **borrowed,
+                            bool *over_budget);
 
 #endif

@@ -45,8 +45,8 @@ sr_varint_put(uint8_t *at, uint64_t v)
 size_t
 sr_payload_key(uint8_t out[SR_PAYLOAD_KEY_MAX], unsigned field_number, size_t len)
 {
-	size_t n = sr_varint_put(out, (uint64_t)field_number << 3 |
-	                                  PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
+	size_t n =
+	    sr_varint_put(out, (uint64_t)field_number << 3 | PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED);
 
 	return n + sr_varint_put(out + n, len);
 }
@@ -71,8 +71,7 @@ varint_get(const uint8_t **at, const uint8_t *end, uint64_t *v)
 
 int
 sr_payload_split(const uint8_t *body, size_t len, unsigned field_number, uint8_t *rest,
-                 size_t rest_cap, size_t *rest_len, const uint8_t **payload,
-                 size_t *payload_len)
+                 size_t rest_cap, size_t *rest_len, const uint8_t **payload, size_t *payload_len)
 {
 	const uint8_t *at = body, *end = body + len;
 	size_t kept = 0;

@@ -60,8 +60,8 @@ int sr_payload_split(const uint8_t *body, size_t len, unsigned field_number, uin
  * and *borrowed points at the field (else it is NULL).
  */
 ProtobufCMessage *sr_payload_unpack(const ProtobufCMessageDescriptor *desc,
-                                    ProtobufCAllocator *allocator, const uint8_t *body,
-                                    size_t len, ProtobufCBinaryData **borrowed);
+                                    ProtobufCAllocator *allocator, const uint8_t *body, size_t len,
+                                    ProtobufCBinaryData **borrowed);
 
 /* Frees what sr_payload_unpack() returned, but not a payload it borrows. */
 void sr_payload_free_unpacked(ProtobufCMessage *msg, ProtobufCAllocator *allocator,

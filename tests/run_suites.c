@@ -21,7 +21,7 @@ struct entry {
 
 static const struct entry all_suites[] = {
 #define X(name) {#name, name##_suite},
-	SOCKRPC_SUITES
+    SOCKRPC_SUITES
 #undef X
 };
 

@@ -17,7 +17,6 @@
 #include "as_user.h"
 #include "harness.h"
 
-
 /* What a child may use: the parent's values (inherited at fork) and its sync pipes. */
 gid_t g_extra_gid;
 static int child_ready_fd = -1, child_go_fd = -1;
@@ -98,7 +97,6 @@ child_sync(void)
 	if (write(child_ready_fd, &b, 1) != 1 || read(child_go_fd, &b, 1) != 1)
 		_exit(3);
 }
-
 
 /* Forks a child that becomes uid/gid (groups: gid only), opens a client on the test daemon
  * and runs fn. */
@@ -217,7 +215,6 @@ run_as(uid_t uid, gid_t gid, child_fn fn, struct report *r)
 	child_finish(&ch, r);
 }
 
-
 /* Outcome i failed with code and its message holds every one of the NULL-ended words. */
 void
 assert_fail_at(const struct report *r, int i, int code, int line, ...)
@@ -235,4 +232,3 @@ assert_fail_at(const struct report *r, int i, int code, int line, ...)
 		              r->o[i].msg, word);
 	va_end(ap);
 }
-

@@ -48,24 +48,24 @@ struct child {
 #define assert_fail(r, i, code, ...) assert_fail_at((r), (i), (code), __LINE__, __VA_ARGS__, NULL)
 
 /* In a child: records a call's outcome (rc < 0: e's code and message); returns rc. */
-int	 rec(struct report *r, int rc, const sr_error *e, long value);
+int rec(struct report *r, int rc, const sr_error *e, long value);
 /* In a child: creates a socket / connects / sends text and reads its echo, recorded. */
 sr_socket *c_socket(sr_client *c, struct report *r, int family, int type);
-int	 c_connect(struct report *r, sr_socket *s, const char *host, int port);
-void	 c_echo(struct report *r, sr_socket *s, const char *text);
+int c_connect(struct report *r, sr_socket *s, const char *host, int port);
+void c_echo(struct report *r, sr_socket *s, const char *text);
 /* In a child: tells the parent it reached a point, then waits for the go-ahead. */
-void	 child_sync(void);
+void child_sync(void);
 
 /* Forks a child that becomes uid/gid, opens a client on test_daemon and runs fn. */
-void	 child_start(struct child *ch, uid_t uid, gid_t gid, child_fn fn);
+void child_start(struct child *ch, uid_t uid, gid_t gid, child_fn fn);
 /* Waits for the child to reach its next child_sync(); then lets it go on. */
-void	 child_wait_ready(struct child *ch);
-void	 child_go(struct child *ch);
+void child_wait_ready(struct child *ch);
+void child_go(struct child *ch);
 /* Reads the child's report and reaps it; asserts it reported and exited 0. */
-void	 child_finish(struct child *ch, struct report *r);
+void child_finish(struct child *ch, struct report *r);
 /* child_start, then child_finish. */
-void	 run_as(uid_t uid, gid_t gid, child_fn fn, struct report *r);
+void run_as(uid_t uid, gid_t gid, child_fn fn, struct report *r);
 /* Outcome i failed with code and its message holds every one of the NULL-ended words. */
-void	 assert_fail_at(const struct report *r, int i, int code, int line, ...);
+void assert_fail_at(const struct report *r, int i, int code, int line, ...);
 
 #endif

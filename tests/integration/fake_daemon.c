@@ -61,15 +61,15 @@ fake_read(int fd, struct sr_frame_header *h, uint8_t *buf, size_t cap)
 	if (recv(fd, hdr, sizeof(hdr), MSG_WAITALL) != (ssize_t)sizeof(hdr))
 		return -1;
 	frame_header_decode(hdr, h);
-	if (h->length > cap || (h->length > 0 &&
-	    recv(fd, buf, h->length, MSG_WAITALL) != (ssize_t)h->length))
+	if (h->length > cap ||
+	    (h->length > 0 && recv(fd, buf, h->length, MSG_WAITALL) != (ssize_t)h->length))
 		return -1;
 	return 0;
 }
 
 void
 fake_reply(int fd, unsigned method, uint64_t id, uint16_t flags, const ProtobufCMessage *m,
-    const void *raw, size_t raw_len)
+           const void *raw, size_t raw_len)
 {
 	struct sr_frame_header h;
 	uint8_t *buf;

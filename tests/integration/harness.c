@@ -42,7 +42,7 @@ now_ms(void)
 void
 sleep_ms(int ms)
 {
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
 
 	nanosleep(&ts, NULL);
 }
@@ -137,7 +137,8 @@ daemon_start(struct daemon *d, const char *const *extra)
 	 * daemon_stop() checks. */
 	if (wrapper != NULL) {
 		snprintf(wrapper_words, sizeof(wrapper_words), "%s", wrapper);
-		for (char *w = strtok(wrapper_words, " "); w != NULL && n < 12; w = strtok(NULL, " "))
+		for (char *w = strtok(wrapper_words, " "); w != NULL && n < 12;
+		     w = strtok(NULL, " "))
 			argv[n++] = w;
 	}
 	argv[n++] = SOCKRPCD_PATH;
@@ -174,8 +175,9 @@ daemon_start(struct daemon *d, const char *const *extra)
 				close(i);
 		/* A test that fails skips its teardown: the daemon must not outlive it. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (pw != NULL && (setgroups(0, NULL) != 0 || setresgid(pw->pw_gid, pw->pw_gid,
-		    pw->pw_gid) != 0 || setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0))
+		if (pw != NULL && (setgroups(0, NULL) != 0 ||
+		                   setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) != 0 ||
+		                   setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) != 0))
 			_exit(126);
 		unsetenv("NOTIFY_SOCKET");
 		unsetenv("LISTEN_FDS");
@@ -196,7 +198,7 @@ daemon_start(struct daemon *d, const char *const *extra)
 			waitpid(d->pid, NULL, 0);
 			d->pid = 0;
 			ck_abort_msg("sockrpcd did not accept on %s within %d ms", d->path,
-			    HARNESS_START_MS);
+			             HARNESS_START_MS);
 		}
 		sleep_ms(10);
 	}
@@ -345,14 +347,15 @@ fixture_daemon_down(void)
 	int fds = daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS);
 
 	ck_assert_msg(fds == test_daemon.idle_fds,
-	    "sockrpcd holds %d fds after the test, %d when idle", fds, test_daemon.idle_fds);
+	              "sockrpcd holds %d fds after the test, %d when idle", fds,
+	              test_daemon.idle_fds);
 	daemon_stop(&test_daemon);
 }
 
 /* --- the sockrpc user --- */
 
-static pid_t user_guard;	/* removes the user this process created; 0: none */
-static int user_guard_fd = -1;	/* a byte or EOF here tells it to */
+static pid_t user_guard;       /* removes the user this process created; 0: none */
+static int user_guard_fd = -1; /* a byte or EOF here tells it to */
 
 /* userdel, then groupdel if the group outlived it (as test_privileges.sh does). True if
  * both are gone. */
@@ -389,7 +392,7 @@ sockrpc_user_acquire(const char *test)
 	ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
 	ck_assert_msg(system("useradd --system --no-create-home --shell /usr/sbin/nologin "
 	                     "--user-group sockrpc") == 0,
-	    "could not create the sockrpc user");
+	              "could not create the sockrpc user");
 	fflush(NULL);
 	/* A failed assertion _exits the test, skipping its end: a guard process removes
 	 * the user when told to, or when the test process is gone whatever the cause. */
@@ -426,7 +429,7 @@ sockrpc_user_release(void)
 	ck_assert_int_eq(waitpid(user_guard, &status, 0), user_guard);
 	user_guard = 0;
 	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-	    "could not remove the sockrpc user the test created");
+	              "could not remove the sockrpc user the test created");
 	ck_assert_ptr_null(getpwnam("sockrpc"));
 }
 
@@ -434,8 +437,8 @@ sockrpc_user_release(void)
 
 struct conn {
 	int fd;
-	size_t sent;		/* SERVER_SOURCE progress */
-	char pending[65536];	/* SERVER_ECHO: read, not yet written back */
+	size_t sent;         /* SERVER_SOURCE progress */
+	char pending[65536]; /* SERVER_ECHO: read, not yet written back */
 	size_t pending_len;
 };
 
@@ -490,7 +493,7 @@ conn_step(struct server *srv, struct conn *c, short revents)
 	if (want == 0)
 		return;
 	n = recv(c->fd, srv->kind == SERVER_ECHO ? c->pending + c->pending_len : buf, want,
-	    MSG_DONTWAIT);
+	         MSG_DONTWAIT);
 	if (n > 0) {
 		atomic_fetch_add(&srv->received, (size_t)n);
 		if (srv->kind == SERVER_ECHO)
@@ -691,7 +694,7 @@ raw_connect(const char *path)
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ne(fd, -1);
 	ck_assert_msg(connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0, "connect %s: %s",
-	    path, strerror(errno));
+	              path, strerror(errno));
 	return fd;
 }
 

@@ -15,8 +15,8 @@
 void
 rc_header(int fd, uint32_t length, uint16_t method, uint16_t flags, uint64_t id)
 {
-	struct sr_frame_header h = { .length = length, .method = method, .flags = flags,
-		.call_id = id };
+	struct sr_frame_header h = {
+	    .length = length, .method = method, .flags = flags, .call_id = id};
 	uint8_t hdr[SR_FRAME_HEADER_SIZE];
 
 	frame_header_encode(&h, hdr);
@@ -27,8 +27,8 @@ size_t
 rc_frame(uint8_t *out, unsigned method, uint64_t id, const ProtobufCMessage *msg)
 {
 	size_t len = protobuf_c_message_get_packed_size(msg);
-	struct sr_frame_header h = { .length = (uint32_t)len, .method = (uint16_t)method,
-		.call_id = id };
+	struct sr_frame_header h = {
+	    .length = (uint32_t)len, .method = (uint16_t)method, .call_id = id};
 
 	frame_header_encode(&h, out);
 	protobuf_c_message_pack(msg, out + SR_FRAME_HEADER_SIZE);
@@ -74,11 +74,11 @@ rc_reply(int fd, uint64_t *id, unsigned *method, int timeout_ms)
 		return NULL;
 	ck_assert_msg(h.flags == SR_FRAME_FLAG_REPLY, "reply flags 0x%x", h.flags);
 	ck_assert_uint_lt(h.method, M_COUNT);
-	m = protobuf_c_message_unpack(sockrpc__sock_rpc__descriptor.methods[h.method].output,
-	    NULL, h.length, body);
+	m = protobuf_c_message_unpack(sockrpc__sock_rpc__descriptor.methods[h.method].output, NULL,
+	                              h.length, body);
 	free(body);
 	ck_assert_msg(m != NULL, "reply of method %u (%u bytes) does not decode", h.method,
-	    h.length);
+	              h.length);
 	if (id)
 		*id = h.call_id;
 	if (method)
@@ -133,9 +133,9 @@ rc_expect(int fd, uint64_t id, int code)
 	ck_assert_msg(m != NULL, "no reply to call %llu", (unsigned long long)id);
 	snprintf(text, sizeof(text), "%s", rc_message(m));
 	ck_assert_msg(got_id == id, "reply to call %llu, expected %llu (%s)",
-	    (unsigned long long)got_id, (unsigned long long)id, text);
+	              (unsigned long long)got_id, (unsigned long long)id, text);
 	ck_assert_msg(rc_code(m) == code, "call %llu: code %d (%s), expected %d",
-	    (unsigned long long)id, rc_code(m), text, code);
+	              (unsigned long long)id, rc_code(m), text, code);
 	protobuf_c_message_free_unpacked(m, NULL);
 	return text;
 }
@@ -149,8 +149,8 @@ rc_expect_any(int fd, uint64_t id, const int *codes)
 
 	ck_assert_msg(m != NULL, "no reply to call %llu", (unsigned long long)id);
 	code = rc_code(m);
-	ck_assert_msg(got_id == id, "reply to call %llu, expected %llu",
-	    (unsigned long long)got_id, (unsigned long long)id);
+	ck_assert_msg(got_id == id, "reply to call %llu, expected %llu", (unsigned long long)got_id,
+	              (unsigned long long)id);
 	for (int i = 0; codes[i] != -1; i++) {
 		if (codes[i] == code) {
 			protobuf_c_message_free_unpacked(m, NULL);
@@ -158,7 +158,7 @@ rc_expect_any(int fd, uint64_t id, const int *codes)
 		}
 	}
 	ck_abort_msg("call %llu: unexpected code %d (%s)", (unsigned long long)id, code,
-	    rc_message(m));
+	             rc_message(m));
 	return -1;
 }
 
@@ -169,7 +169,7 @@ rc_expect_refused(int fd)
 
 	ck_assert_msg(m != NULL, "no error reply before the close");
 	ck_assert_msg(rc_code(m) == SOCKRPC__CODE__EPROTO, "code %d (%s), expected EPROTO",
-	    rc_code(m), rc_message(m));
+	              rc_code(m), rc_message(m));
 	ck_assert_str_ne(rc_message(m), "");
 	protobuf_c_message_free_unpacked(m, NULL);
 	ck_assert_msg(raw_closed(fd, 5000), "the daemon kept the connection open");
@@ -231,8 +231,7 @@ assert_daemon_serves(const struct daemon *d)
 
 	memset(&err, 0, sizeof(err));
 	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
-	ck_assert_msg(s != NULL, "a well-behaved client cannot create a socket: %s",
-	    err.message);
+	ck_assert_msg(s != NULL, "a well-behaved client cannot create a socket: %s", err.message);
 	ck_assert_msg(sr_get_option(s, SO_TYPE, &v, &err) == 0, "get_option: %s", err.message);
 	ck_assert_int_eq(v, SOCK_STREAM);
 	ck_assert_int_eq(sr_close(s, &err), 0);
@@ -255,7 +254,7 @@ asan_quarantine_mb(int mb)
 	char opts[512];
 
 	snprintf(opts, sizeof(opts), "%s%squarantine_size_mb=%d", old ? old : "",
-	    old && *old ? ":" : "", mb);
+	         old && *old ? ":" : "", mb);
 	setenv("ASAN_OPTIONS", opts, 1);
 }
 
@@ -278,8 +277,8 @@ proc_field(pid_t pid, const char *file, const char *key, int index)
 		char *p = strrchr(line, ')');
 		long a = 0, b = 0;
 
-		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld",
-		    &a, &b) == 2)
+		if (p && sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &a,
+		                &b) == 2)
 			v = a + b;
 		(void)index;
 	}

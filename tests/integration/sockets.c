@@ -19,34 +19,34 @@ assert_state_at(const sr_socket *s, struct want w, int line)
 	ck_assert_msg(st != NULL, "line %d: no state", line);
 	if (w.host != NULL)
 		ck_assert_msg(strcmp(st->host, w.host) == 0, "line %d: host \"%s\", want \"%s\"",
-		    line, st->host, w.host);
+		              line, st->host, w.host);
 	if (w.port >= 0)
 		ck_assert_msg(st->port == w.port, "line %d: port %d, want %d", line, st->port,
-		    w.port);
+		              w.port);
 	ck_assert_msg(st->is_client == w.is_client, "line %d: is_client %d", line, st->is_client);
 	ck_assert_msg(st->is_bound == w.is_bound, "line %d: is_bound %d", line, st->is_bound);
 	ck_assert_msg(st->is_connected == w.is_connected, "line %d: is_connected %d", line,
-	    st->is_connected);
+	              st->is_connected);
 	ck_assert_msg(st->is_listening == w.is_listening, "line %d: is_listening %d", line,
-	    st->is_listening);
+	              st->is_listening);
 	ck_assert_msg(st->is_closed == w.is_closed, "line %d: is_closed %d", line, st->is_closed);
 	ck_assert_msg(st->is_shutdown == w.is_shutdown, "line %d: is_shutdown %d", line,
-	    st->is_shutdown);
-	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d",
-	    line, st->shutdown_reason);
+	              st->is_shutdown);
+	ck_assert_msg(st->shutdown_reason == w.shutdown_reason, "line %d: shutdown_reason %d", line,
+	              st->shutdown_reason);
 }
 
 void
 assert_err_at(const sr_error *e, int code, int sys, const char *text, int line)
 {
-	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code,
-	    e->message, code);
+	ck_assert_msg(e->code == code, "line %d: code %d (%s), want %d", line, e->code, e->message,
+	              code);
 	if (sys >= 0)
 		ck_assert_msg(e->sys_errno == sys, "line %d: errno %d (%s), want %d", line,
-		    e->sys_errno, e->message, sys);
+		              e->sys_errno, e->message, sys);
 	if (text != NULL)
 		ck_assert_msg(strstr(e->message, text) != NULL,
-		    "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
+		              "line %d: message \"%s\" lacks \"%s\"", line, e->message, text);
 }
 
 sr_socket *
@@ -65,7 +65,7 @@ bind_ok(sr_socket *s, int port, const char *host)
 	sr_error err;
 
 	ck_assert_msg(sr_bind(s, port, host, &err) == 0, "bind %s:%d: %d %s",
-	    host ? host : "(default)", port, err.code, err.message);
+	              host ? host : "(default)", port, err.code, err.message);
 }
 
 void
@@ -82,7 +82,7 @@ connect_ok(sr_socket *s, const char *host, int port)
 	sr_error err;
 
 	ck_assert_msg(sr_connect(s, host, port, 5000, &err) == 0, "connect %s:%d: %d %s", host,
-	    port, err.code, err.message);
+	              port, err.code, err.message);
 }
 
 char *
@@ -95,7 +95,7 @@ receive_exact(sr_socket *s, size_t n)
 	ck_assert_ptr_nonnull(all);
 	while (have < n) {
 		ck_assert_msg(sr_receive(s, (long)(n - have), 0, &part, &len, &err) == 0,
-		    "receive: %d %s", err.code, err.message);
+		              "receive: %d %s", err.code, err.message);
 		ck_assert_msg(len > 0, "end of stream after %zu of %zu bytes", have, n);
 		ck_assert_uint_le(len, n - have);
 		memcpy(all + have, part, len);
@@ -108,7 +108,7 @@ receive_exact(sr_socket *s, size_t n)
 
 void
 expect_from(sr_socket *s, long length, const void *want, size_t want_len, const char *host,
-    int port)
+            int port)
 {
 	char from[64], *got;
 	size_t len;
@@ -116,7 +116,7 @@ expect_from(sr_socket *s, long length, const void *want, size_t want_len, const 
 	int from_port = -1;
 
 	ck_assert_msg(sr_receive_from(s, length, 0, &got, &len, from, &from_port, &err) == 0,
-	    "receive_from: %d %s", err.code, err.message);
+	              "receive_from: %d %s", err.code, err.message);
 	ck_assert_msg(len == want_len, "datagram of %zu bytes, want %zu", len, want_len);
 	ck_assert(memcmp(got, want, want_len) == 0);
 	ck_assert_str_eq(from, host);
@@ -166,7 +166,7 @@ plain_connect(int family, int port, int *local_port)
 	fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_ne(fd, -1);
 	ck_assert_msg(connect(fd, (struct sockaddr *)&ss, len) == 0, "connect: %s",
-	    strerror(errno));
+	              strerror(errno));
 	if (local_port != NULL) {
 		len = sizeof(ss);
 		ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&ss, &len), 0);

@@ -28,8 +28,8 @@
  * small for the daemon, and allow for the shadow and allocator overhead.
  */
 #if defined(__SANITIZE_ADDRESS__)
-#define RSS_SLACK 4		/* many small allocations */
-#define RSS_SLACK_LARGE 2	/* few large ones: mostly the shadow */
+#define RSS_SLACK 4       /* many small allocations */
+#define RSS_SLACK_LARGE 2 /* few large ones: mostly the shadow */
 #else
 #define RSS_SLACK 1
 #define RSS_SLACK_LARGE 1
@@ -49,7 +49,7 @@ static void
 fixture_queue_up(void)
 {
 	static char opt[] = "--max-queued-bytes", value[32];
-	const char *extra[] = { opt, value, NULL };
+	const char *extra[] = {opt, value, NULL};
 
 	signal(SIGPIPE, SIG_IGN);
 	asan_quarantine_mb(8);
@@ -113,7 +113,7 @@ START_TEST(reading_resumes_outside_the_dispatch)
 	int64_t a = listening_handle(fd, 10), b = listening_handle(fd, 20);
 	size_t base = 0, left;
 	uint64_t id = 100;
-	int replies[4] = { 0, 0, 0, 0 };
+	int replies[4] = {0, 0, 0, 0};
 
 	ck_assert_int_eq(a, 1);
 	ck_assert_int_eq(b, 2);
@@ -148,11 +148,11 @@ START_TEST(reading_resumes_outside_the_dispatch)
 			replies[got - 101]++;
 		} else if (got == 500 || got == 501) {
 			ck_assert_msg(rc_code(m) == 0, "call %llu: %s", (unsigned long long)got,
-			    rc_message(m));
+			              rc_message(m));
 			replies[got - 500 + 2]++;
 		} else {
 			ck_abort_msg("unexpected reply to call %llu (%s)", (unsigned long long)got,
-			    rc_message(m));
+			             rc_message(m));
 		}
 		protobuf_c_message_free_unpacked(m, NULL);
 		if (replies[0] + replies[1] + replies[2] + replies[3] == 4)
@@ -163,12 +163,12 @@ START_TEST(reading_resumes_outside_the_dispatch)
 		pid_t gone = waitpid(test_daemon.pid, &status, WNOHANG);
 
 		ck_assert_msg(gone == 0, "the daemon died (%s %d)",
-		    WIFSIGNALED(status) ? "signal" : "exit",
-		    WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+		              WIFSIGNALED(status) ? "signal" : "exit",
+		              WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
 	}
 	ck_assert_msg(replies[0] == 1 && replies[1] == 1 && replies[2] == 1 && replies[3] == 1,
-	    "replies: accept %d, accept %d, close %d, get_option %d (each once)", replies[0],
-	    replies[1], replies[2], replies[3]);
+	              "replies: accept %d, accept %d, close %d, get_option %d (each once)",
+	              replies[0], replies[1], replies[2], replies[3]);
 	close(fd);
 }
 END_TEST
@@ -197,19 +197,19 @@ START_TEST(paused_session_notices_hangup)
 		close(fd);
 	}
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
-	    test_daemon.idle_fds);
+	                 test_daemon.idle_fds);
 }
 END_TEST
 
 struct flood {
 	int fd;
-	size_t pad;		/* padding per frame */
-	size_t max_bytes;	/* stop after this much */
-	int stall_ms;		/* a write blocked this long means the daemon stopped reading */
+	size_t pad;       /* padding per frame */
+	size_t max_bytes; /* stop after this much */
+	int stall_ms;     /* a write blocked this long means the daemon stopped reading */
 	size_t written;
-	int frames;		/* whole frames written */
+	int frames; /* whole frames written */
 	bool stalled;
-	uint8_t *frame;		/* the frame being written when the daemon stalled */
+	uint8_t *frame; /* the frame being written when the daemon stalled */
 	size_t len, off;
 };
 
@@ -218,7 +218,7 @@ static void
 flood_until_stalled(struct flood *f)
 {
 	Sockrpc__GetOptionRequest go = SOCKRPC__GET_OPTION_REQUEST__INIT;
-	struct sr_frame_header h = { .method = M_GET_OPTION };
+	struct sr_frame_header h = {.method = M_GET_OPTION};
 	int flags = fcntl(f->fd, F_GETFL);
 	uint8_t *p;
 	size_t v = f->pad;
@@ -247,7 +247,7 @@ flood_until_stalled(struct flood *f)
 		frame_header_encode(&h, f->frame);
 		for (f->off = 0; f->off < f->len;) {
 			ssize_t n = send(f->fd, f->frame + f->off, f->len - f->off, MSG_NOSIGNAL);
-			struct pollfd pfd = { .fd = f->fd, .events = POLLOUT };
+			struct pollfd pfd = {.fd = f->fd, .events = POLLOUT};
 
 			if (n > 0) {
 				f->off += (size_t)n;
@@ -255,7 +255,7 @@ flood_until_stalled(struct flood *f)
 				continue;
 			}
 			ck_assert_msg(n == -1 && (errno == EAGAIN || errno == EINTR), "send: %s",
-			    strerror(errno));
+			              strerror(errno));
 			if (poll(&pfd, 1, f->stall_ms) == 0) {
 				f->stalled = true;
 				break;
@@ -280,7 +280,7 @@ read_replies(int fd, int n)
 		if (m == NULL)
 			break;
 		ck_assert_msg(rc_code(m) == 0, "call %llu: %s", (unsigned long long)id,
-		    rc_message(m));
+		              rc_message(m));
 		protobuf_c_message_free_unpacked(m, NULL);
 		got++;
 	}
@@ -290,7 +290,7 @@ read_replies(int fd, int n)
 static void
 flood_case(size_t pad, long rss_bound_kib, bool must_stall)
 {
-	struct flood f = { .pad = pad, .max_bytes = 200u << 20, .stall_ms = 1500 };
+	struct flood f = {.pad = pad, .max_bytes = 200u << 20, .stall_ms = 1500};
 	long before = process_rss_kib(daemon_worker_pid(&test_daemon)), after;
 	int fd = raw_session(test_daemon.path), answered;
 
@@ -298,11 +298,12 @@ flood_case(size_t pad, long rss_bound_kib, bool must_stall)
 	f.fd = fd;
 	flood_until_stalled(&f);
 	after = process_rss_kib(daemon_worker_pid(&test_daemon));
-	ck_assert_msg(f.stalled || !must_stall, "the daemon took %zu bytes (%d calls) without a reply read",
-	    f.written, f.frames);
+	ck_assert_msg(f.stalled || !must_stall,
+	              "the daemon took %zu bytes (%d calls) without a reply read", f.written,
+	              f.frames);
 	ck_assert_msg(after - before < rss_bound_kib * RSS_SLACK,
-	    "daemon RSS grew from %ld to %ld KiB while a client wrote %zu bytes unread", before,
-	    after, f.written);
+	              "daemon RSS grew from %ld to %ld KiB while a client wrote %zu bytes unread",
+	              before, after, f.written);
 	/* Once the client reads, every call it wrote is answered, including the one it was
 	 * writing when the daemon stopped reading. */
 	answered = read_replies(fd, f.frames);
@@ -390,7 +391,7 @@ START_TEST(client_that_never_reads_large_replies)
 
 		ck_assert_msg(m != NULL, "%d of %d reads answered", answered, calls);
 		ck_assert_msg(rc_code(m) == 0, "read %llu: %s", (unsigned long long)id,
-		    rc_message(m));
+		              rc_message(m));
 		ck_assert_uint_eq(id, 1000 + (uint64_t)answered);
 		ck_assert_uint_eq(((Sockrpc__ReadReply *)m)->data.len, SR_MAX_PAYLOAD);
 		protobuf_c_message_free_unpacked(m, NULL);
@@ -399,7 +400,8 @@ START_TEST(client_that_never_reads_large_replies)
 	ck_assert_int_eq(pthread_join(writer, NULL), 0);
 	close(fd);
 	server_stop(&src);
-	ck_assert_msg(peak - before < 96 * 1024 * RSS_SLACK_LARGE,
+	ck_assert_msg(
+	    peak - before < 96 * 1024 * RSS_SLACK_LARGE,
 	    "daemon RSS grew from %ld to %ld KiB holding replies for a client that did not read",
 	    before, peak);
 }
@@ -482,7 +484,7 @@ START_TEST(client_killed_mid_send)
 {
 	kill_child_after(mid_send_body, NULL);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
-	    test_daemon.idle_fds);
+	                 test_daemon.idle_fds);
 }
 END_TEST
 
@@ -490,7 +492,7 @@ START_TEST(client_killed_mid_accept)
 {
 	kill_child_after(mid_accept_body, NULL);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
-	    test_daemon.idle_fds);
+	                 test_daemon.idle_fds);
 }
 END_TEST
 
@@ -500,7 +502,7 @@ START_TEST(client_killed_while_its_send_waits)
 
 	kill_child_after(mid_blocked_send_body, &port);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
-	    test_daemon.idle_fds);
+	                 test_daemon.idle_fds);
 	close(lfd);
 }
 END_TEST
@@ -515,7 +517,7 @@ static void *
 reset_peer(void *arg)
 {
 	struct resetter *r = arg;
-	struct linger lg = { 1, 0 };
+	struct linger lg = {1, 0};
 	char buf[65536];
 	int fd = accept(r->lfd, NULL, NULL);
 
@@ -554,7 +556,7 @@ START_TEST(peer_resets_during_large_send)
 	ck_assert_msg(n < 0, "sends kept succeeding after the peer reset");
 	ck_assert_int_eq(err.code, SR_EOS);
 	ck_assert_msg(err.sys_errno == ECONNRESET || err.sys_errno == EPIPE, "errno %d: %s",
-	    err.sys_errno, err.message);
+	              err.sys_errno, err.message);
 	/* The session goes on. */
 	ck_assert_int_eq(sr_get_option(s, SO_TYPE, &n, &err), 0);
 	pthread_join(r.t, NULL);
@@ -654,7 +656,7 @@ START_TEST(emfile_in_the_daemon)
 	cpu1 = process_cpu_ticks(daemon_worker_pid(&test_daemon));
 	ck_assert_msg(m == NULL, "a session was accepted with no fd to spare");
 	ck_assert_msg(cpu1 - cpu0 < sysconf(_SC_CLK_TCK) / 2,
-	    "the daemon used %ld ticks in 1 s while out of fds", cpu1 - cpu0);
+	              "the daemon used %ld ticks in 1 s while out of fds", cpu1 - cpu0);
 	/* Free a few fds: the listener recovers and the waiting client is served. */
 	for (int i = 0; i < 3; i++) {
 		Sockrpc__CloseRequest cl = SOCKRPC__CLOSE_REQUEST__INIT;
@@ -665,7 +667,7 @@ START_TEST(emfile_in_the_daemon)
 	}
 	rc_expect(b, 1, 0);
 	ck_assert_int_gt(rc_socket(b, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_DGRAM),
-	    0);
+	                 0);
 	close(b);
 	close(a);
 	rl.rlim_cur = rl.rlim_max = 4096;

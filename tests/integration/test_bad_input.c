@@ -20,14 +20,14 @@
 
 #include "rawcall.h"
 
-static const int any_refusal[] = { SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__EUNSUPPORTED, -1 };
+static const int any_refusal[] = {SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__EUNSUPPORTED, -1};
 
 /* A resolver that can only ask the loopback: host names in these tests never leave it. */
 static void
 fixture_up(void)
 {
 	static char conf[128], opt_resolv[] = "--resolv-conf";
-	const char *extra[] = { opt_resolv, conf, NULL };
+	const char *extra[] = {opt_resolv, conf, NULL};
 	FILE *f;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -82,15 +82,14 @@ START_TEST(length_zero_request_after_hello_is_a_valid_empty_message)
 	rc_header(fd, 0, M_GET_ADDRESS_INFO, 0, 200);
 	rc_expect(fd, 200, SOCKRPC__CODE__EINVAL);
 	rc_header(fd, 0, M_SOCKET, 0, 201); /* UNSPEC family: the OS says EAFNOSUPPORT */
-	rc_expect_any(fd, 201, (const int[]){ SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__EOS, -1 });
+	rc_expect_any(fd, 201, (const int[]){SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__EOS, -1});
 	close(fd);
 }
 END_TEST
 
 START_TEST(length_over_maximum)
 {
-	static const uint32_t lengths[] = { SR_MAX_FRAME + 1, 0x7fffffffu, 0x80000000u,
-		0xffffffffu };
+	static const uint32_t lengths[] = {SR_MAX_FRAME + 1, 0x7fffffffu, 0x80000000u, 0xffffffffu};
 
 	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
 		int fd = raw_connect(test_daemon.path);
@@ -123,14 +122,14 @@ START_TEST(truncated_header_then_disconnect)
 {
 	for (int n = 1; n < SR_FRAME_HEADER_SIZE; n++) {
 		int fd = n % 2 ? raw_connect(test_daemon.path) : hello_session();
-		uint8_t hdr[SR_FRAME_HEADER_SIZE] = { 0, 0, 0, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0,
-			0, 9 };
+		uint8_t hdr[SR_FRAME_HEADER_SIZE] = {0, 0, 0, 4, 0, 1, 0, 0,
+		                                     0, 0, 0, 0, 0, 0, 0, 9};
 
 		raw_write(fd, hdr, (size_t)n);
 		close(fd);
 	}
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
-	    test_daemon.idle_fds);
+	                 test_daemon.idle_fds);
 }
 END_TEST
 
@@ -140,8 +139,8 @@ END_TEST
 START_TEST(silent_client_is_dropped_before_hello)
 {
 	int silent = raw_connect(test_daemon.path), dripping = raw_connect(test_daemon.path);
-	uint8_t hdr[4] = { 0, 0, 0, 2 };
-	struct pollfd p = { .fd = silent, .events = POLLIN };
+	uint8_t hdr[4] = {0, 0, 0, 2};
+	struct pollfd p = {.fd = silent, .events = POLLIN};
 	char byte;
 
 	raw_write(dripping, hdr, sizeof(hdr));
@@ -158,7 +157,7 @@ END_TEST
 
 START_TEST(truncated_body_then_disconnect)
 {
-	static const uint32_t claims[] = { 10, 4096, SR_MAX_FRAME };
+	static const uint32_t claims[] = {10, 4096, SR_MAX_FRAME};
 	char *junk = calloc(1, SR_MAX_FRAME);
 
 	ck_assert_ptr_nonnull(junk);
@@ -171,7 +170,7 @@ START_TEST(truncated_body_then_disconnect)
 	}
 	free(junk);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
-	    test_daemon.idle_fds);
+	                 test_daemon.idle_fds);
 }
 END_TEST
 
@@ -203,7 +202,7 @@ END_TEST
 
 START_TEST(unknown_method_index)
 {
-	static const uint16_t methods[] = { M_COUNT, M_COUNT + 1, 0x7fff, 0xffff };
+	static const uint16_t methods[] = {M_COUNT, M_COUNT + 1, 0x7fff, 0xffff};
 
 	for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++) {
 		int fd = i % 2 ? raw_connect(test_daemon.path) : hello_session();
@@ -219,8 +218,10 @@ START_TEST(message_does_not_decode)
 {
 	/* A truncated varint, a length past the end, a group tag, a field number 0. */
 	static const uint8_t bodies[][6] = {
-		{ 0x08, 0xff, 0xff, 0xff, 0xff, 0xff }, { 0x12, 0x7f, 'a', 'b', 'c', 'd' },
-		{ 0x0b, 0x0c, 0x00, 0x00, 0x00, 0x00 }, { 0x00, 0x01, 0x00, 0x00, 0x00, 0x00 },
+	    {0x08, 0xff, 0xff, 0xff, 0xff, 0xff},
+	    {0x12, 0x7f, 'a', 'b', 'c', 'd'},
+	    {0x0b, 0x0c, 0x00, 0x00, 0x00, 0x00},
+	    {0x00, 0x01, 0x00, 0x00, 0x00, 0x00},
 	};
 
 	for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
@@ -254,7 +255,7 @@ START_TEST(valid_message_for_the_wrong_method)
 	hello.client_name = "x";
 	/* Each message sent as every other method: whatever it decodes to, the answer is a
 	 * reply (any status) or a clean close, never a crash. */
-	const ProtobufCMessage *msgs[] = { &send.base, &sock.base, &hello.base };
+	const ProtobufCMessage *msgs[] = {&send.base, &sock.base, &hello.base};
 	for (size_t i = 0; i < 3; i++) {
 		for (unsigned m = 1; m < M_COUNT; m++) {
 			ProtobufCMessage *r;
@@ -266,7 +267,7 @@ START_TEST(valid_message_for_the_wrong_method)
 			raw_send(fd, m, ++id, msgs[i]);
 			r = rc_reply(fd, &got, NULL, 5000);
 			ck_assert_msg(r != NULL, "no reply to %s sent as method %u",
-			    msgs[i]->descriptor->name, m);
+			              msgs[i]->descriptor->name, m);
 			ck_assert_uint_eq(got, id);
 			if (rc_code(r) == SOCKRPC__CODE__EPROTO) {
 				/* A wire-type clash does not decode: refused, then closed. */
@@ -274,7 +275,7 @@ START_TEST(valid_message_for_the_wrong_method)
 				close(fd);
 				fd = hello_session();
 				send.handle = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET,
-				    SOCKRPC__TYPE__TYPE_STREAM);
+				                        SOCKRPC__TYPE__TYPE_STREAM);
 			}
 			protobuf_c_message_free_unpacked(r, NULL);
 		}
@@ -422,16 +423,17 @@ pipeline_writer(void *arg)
 START_TEST(ten_thousand_pipelined_calls)
 {
 	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
-	struct pipeline p = { .n = 10000 };
+	struct pipeline p = {.n = 10000};
 	struct server srv;
 	pthread_t t;
-	uint64_t last[2] = { 0, 0 };
+	uint64_t last[2] = {0, 0};
 	int answered = 0;
 
 	server_start(&srv, AF_INET, SERVER_SINK, 0);
 	p.fd = hello_session();
 	for (int i = 0; i < 2; i++) {
-		p.h[i] = rc_socket(p.fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
+		p.h[i] =
+		    rc_socket(p.fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 		cr.handle = p.h[i];
 		cr.host = "127.0.0.1";
 		cr.port = srv.port;
@@ -447,13 +449,13 @@ START_TEST(ten_thousand_pipelined_calls)
 
 		ck_assert_msg(m != NULL, "only %d of %d calls answered", answered, p.n);
 		ck_assert_msg(rc_code(m) == 0, "call %llu: %s", (unsigned long long)id,
-		    rc_message(m));
+		              rc_message(m));
 		ck_assert(id >= 1000 && id < 1000 + (uint64_t)p.n);
 		which = (int)((id - 1000) % 2);
 		ck_assert_ptr_nonnull(rc_state(m));
 		ck_assert_int_eq(rc_state(m)->id, p.h[which]);
 		ck_assert_msg(id > last[which], "handle %d: reply %llu after %llu", which,
-		    (unsigned long long)id, (unsigned long long)last[which]);
+		              (unsigned long long)id, (unsigned long long)last[which]);
 		last[which] = id;
 		protobuf_c_message_free_unpacked(m, NULL);
 		answered++;
@@ -482,21 +484,23 @@ call_on_handle(int fd, unsigned method, int64_t handle, uint64_t id, int code)
 	*(int64_t *)((char *)m + f->offset) = handle;
 	/* Fields a call needs to get past its own checks to the handle lookup. */
 	if (method == M_CONNECT || method == M_BIND || method == M_SEND_TO)
-		*(int32_t *)((char *)m + protobuf_c_message_descriptor_get_field(d,
-		    method == M_BIND ? 2 : 3)->offset) = 80;
+		*(int32_t *)((char *)m +
+		             protobuf_c_message_descriptor_get_field(d, method == M_BIND ? 2 : 3)
+		                 ->offset) = 80;
 	raw_send(fd, method, id, m);
 	free(m);
 	rc_expect(fd, id, code);
 }
 
-static const unsigned handle_methods[] = { M_CONNECT, M_BIND, M_LISTEN, M_ACCEPT, M_SEND,
-	M_RECEIVE, M_READ, M_CLOSE, M_SHUTDOWN, M_SET_OPTION, M_GET_OPTION, M_SET_BLOCKING,
-	M_INFO, M_SEND_TO, M_RECEIVE_FROM };
+static const unsigned handle_methods[] = {M_CONNECT,  M_BIND,       M_LISTEN,      M_ACCEPT,
+                                          M_SEND,     M_RECEIVE,    M_READ,        M_CLOSE,
+                                          M_SHUTDOWN, M_SET_OPTION, M_GET_OPTION,  M_SET_BLOCKING,
+                                          M_INFO,     M_SEND_TO,    M_RECEIVE_FROM};
 #define N_HANDLE_METHODS (sizeof(handle_methods) / sizeof(handle_methods[0]))
 
 START_TEST(unknown_handles)
 {
-	static const int64_t ids[] = { 0, -1, 2, 1000000, INT64_MAX, INT64_MIN, (int64_t)1 << 32 };
+	static const int64_t ids[] = {0, -1, 2, 1000000, INT64_MAX, INT64_MIN, (int64_t)1 << 32};
 	int fd = hello_session();
 	uint64_t id = 10;
 
@@ -504,7 +508,7 @@ START_TEST(unknown_handles)
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++)
 		for (size_t m = 0; m < N_HANDLE_METHODS; m++)
 			call_on_handle(fd, handle_methods[m], ids[i], ++id,
-			    SOCKRPC__CODE__EBADHANDLE);
+			               SOCKRPC__CODE__EBADHANDLE);
 	close(fd);
 }
 END_TEST
@@ -522,10 +526,10 @@ START_TEST(handles_of_another_session)
 	for (int i = 0; i < 3; i++)
 		for (size_t m = 0; m < N_HANDLE_METHODS; m++)
 			call_on_handle(b, handle_methods[m], ha[i], ++id,
-			    SOCKRPC__CODE__EBADHANDLE);
+			               SOCKRPC__CODE__EBADHANDLE);
 	/* B's own handle 1 is B's, and closing it leaves A's handle 1 alone. */
-	ck_assert_int_eq(rc_socket(b, 2, SOCKRPC__FAMILY__FAMILY_INET6,
-	    SOCKRPC__TYPE__TYPE_DGRAM), 1);
+	ck_assert_int_eq(rc_socket(b, 2, SOCKRPC__FAMILY__FAMILY_INET6, SOCKRPC__TYPE__TYPE_DGRAM),
+	                 1);
 	call_on_handle(b, M_CLOSE, 1, ++id, 0);
 	for (int i = 0; i < 3; i++) {
 		go.handle = ha[i];
@@ -547,7 +551,7 @@ START_TEST(closed_handle)
 	call_on_handle(fd, M_CLOSE, h, ++id, 0);
 	for (size_t m = 0; m < N_HANDLE_METHODS; m++)
 		call_on_handle(fd, handle_methods[m], h, ++id,
-		    handle_methods[m] == M_CLOSE ? 0 : SOCKRPC__CODE__ECLOSED);
+		               handle_methods[m] == M_CLOSE ? 0 : SOCKRPC__CODE__ECLOSED);
 	close(fd);
 }
 END_TEST
@@ -566,7 +570,7 @@ socket_refused(int fd, uint64_t id, int family, int type, int protocol)
 
 START_TEST(enums_out_of_range)
 {
-	static const int bad[] = { -1, 18, 99, 1000, INT_MAX, INT_MIN };
+	static const int bad[] = {-1, 18, 99, 1000, INT_MAX, INT_MIN};
 	Sockrpc__SetOptionRequest so = SOCKRPC__SET_OPTION_REQUEST__INIT;
 	Sockrpc__GetOptionRequest go = SOCKRPC__GET_OPTION_REQUEST__INIT;
 	Sockrpc__ShutdownRequest sh = SOCKRPC__SHUTDOWN_REQUEST__INIT;
@@ -584,7 +588,7 @@ START_TEST(enums_out_of_range)
 		if (bad[i] != 18)
 			socket_refused(fd, ++id, SOCKRPC__FAMILY__FAMILY_INET, bad[i], 0);
 		socket_refused(fd, ++id, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM,
-		    bad[i] == 18 ? 3 : bad[i]);
+		               bad[i] == 18 ? 3 : bad[i]);
 
 		so.handle = go.handle = sh.handle = h;
 		so.option = go.option = bad[i] == 18 ? 20 : bad[i];
@@ -610,16 +614,16 @@ START_TEST(enums_out_of_range)
 		rc_expect(fd, id, SOCKRPC__CODE__EINVAL);
 	}
 	/* Message flags: unknown bits. */
-	static const uint32_t flags[] = { 16, 0x80000000u, 0xffffffffu, 3u << 4 };
+	static const uint32_t flags[] = {16, 0x80000000u, 0xffffffffu, 3u << 4};
 	for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++) {
 		sd.handle = rv.handle = h;
 		sd.flags = rv.flags = flags[i];
 		raw_send(fd, M_SEND, ++id, &sd.base);
-		rc_expect_any(fd, id, (const int[]){ SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__ESTATE,
-		    -1 });
+		rc_expect_any(fd, id,
+		              (const int[]){SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__ESTATE, -1});
 		raw_send(fd, M_RECEIVE, ++id, &rv.base);
-		rc_expect_any(fd, id, (const int[]){ SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__ESTATE,
-		    -1 });
+		rc_expect_any(fd, id,
+		              (const int[]){SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__ESTATE, -1});
 	}
 	close(fd);
 }
@@ -635,9 +639,9 @@ START_TEST(negative_and_huge_lengths_and_timeouts)
 	Sockrpc__SetOptionRequest so = SOCKRPC__SET_OPTION_REQUEST__INIT;
 	Sockrpc__SetBlockingRequest sb = SOCKRPC__SET_BLOCKING_REQUEST__INIT;
 	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
-	static const int64_t lengths[] = { -1, -2, INT64_MIN, INT64_MAX, (int64_t)1 << 40, 0 };
-	static const int64_t bad_values[] = { -2, INT64_MIN, INT64_MAX, (int64_t)INT32_MAX + 1 };
-	static const int32_t backlogs[] = { INT32_MAX, 4097, 65536 };
+	static const int64_t lengths[] = {-1, -2, INT64_MIN, INT64_MAX, (int64_t)1 << 40, 0};
+	static const int64_t bad_values[] = {-2, INT64_MIN, INT64_MAX, (int64_t)INT32_MAX + 1};
+	static const int32_t backlogs[] = {INT32_MAX, 4097, 65536};
 	struct server echo;
 	int fd = hello_session();
 	int64_t t = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
@@ -664,24 +668,27 @@ START_TEST(negative_and_huge_lengths_and_timeouts)
 		rv.handle = t;
 		rv.length = lengths[i];
 		raw_send(fd, M_RECEIVE, ++id, &rv.base);
-		rc_expect_any(fd, id, (const int[]){ 0, SOCKRPC__CODE__EWOULDBLOCK,
-		    SOCKRPC__CODE__EINVAL, -1 });
+		rc_expect_any(
+		    fd, id,
+		    (const int[]){0, SOCKRPC__CODE__EWOULDBLOCK, SOCKRPC__CODE__EINVAL, -1});
 		rd.handle = t;
 		rd.length = lengths[i];
 		raw_send(fd, M_READ, ++id, &rd.base);
-		rc_expect_any(fd, id, (const int[]){ 0, SOCKRPC__CODE__EWOULDBLOCK,
-		    SOCKRPC__CODE__EINVAL, -1 });
+		rc_expect_any(
+		    fd, id,
+		    (const int[]){0, SOCKRPC__CODE__EWOULDBLOCK, SOCKRPC__CODE__EINVAL, -1});
 		rf.handle = u;
 		rf.length = lengths[i];
 		raw_send(fd, M_RECEIVE_FROM, ++id, &rf.base);
-		rc_expect_any(fd, id, (const int[]){ 0, SOCKRPC__CODE__EWOULDBLOCK,
-		    SOCKRPC__CODE__EINVAL, -1 });
+		rc_expect_any(
+		    fd, id,
+		    (const int[]){0, SOCKRPC__CODE__EWOULDBLOCK, SOCKRPC__CODE__EINVAL, -1});
 	}
 	/* Option values outside -1..INT32_MAX are refused; timeouts at the extremes kept. */
 	for (size_t i = 0; i < sizeof(bad_values) / sizeof(bad_values[0]); i++) {
-		static const int opts[] = { SOCKRPC__OPTION__SO_RCVTIMEO,
-			SOCKRPC__OPTION__SO_SNDTIMEO, SOCKRPC__OPTION__SO_RCVBUF,
-			SOCKRPC__OPTION__SO_LINGER };
+		static const int opts[] = {SOCKRPC__OPTION__SO_RCVTIMEO,
+		                           SOCKRPC__OPTION__SO_SNDTIMEO, SOCKRPC__OPTION__SO_RCVBUF,
+		                           SOCKRPC__OPTION__SO_LINGER};
 		for (size_t o = 0; o < 4; o++) {
 			so.handle = l;
 			so.option = opts[o];
@@ -711,11 +718,11 @@ START_TEST(negative_and_huge_lengths_and_timeouts)
 		ls.handle = l;
 		ls.queue_length = backlogs[i];
 		raw_send(fd, M_LISTEN, ++id, &ls.base);
-		rc_expect_any(fd, id, (const int[]){ 0, SOCKRPC__CODE__EINVAL, -1 });
+		rc_expect_any(fd, id, (const int[]){0, SOCKRPC__CODE__EINVAL, -1});
 	}
 	ls.queue_length = INT32_MIN;
 	raw_send(fd, M_LISTEN, ++id, &ls.base);
-	rc_expect_any(fd, id, (const int[]){ 0, SOCKRPC__CODE__ESTATE, -1 });
+	rc_expect_any(fd, id, (const int[]){0, SOCKRPC__CODE__ESTATE, -1});
 	close(fd);
 	server_stop(&echo);
 }
@@ -723,7 +730,7 @@ END_TEST
 
 START_TEST(ports_out_of_range)
 {
-	static const int32_t ports[] = { -1, -65535, 65536, 70000, INT32_MAX, INT32_MIN };
+	static const int32_t ports[] = {-1, -65535, 65536, 70000, INT32_MAX, INT32_MIN};
 	Sockrpc__ConnectRequest cr = SOCKRPC__CONNECT_REQUEST__INIT;
 	Sockrpc__BindRequest bd = SOCKRPC__BIND_REQUEST__INIT;
 	Sockrpc__SendToRequest st = SOCKRPC__SEND_TO_REQUEST__INIT;
@@ -819,14 +826,15 @@ START_TEST(bad_host_strings)
 	/* An embedded NUL: the daemon sees "127.0.0.1" or refuses; never anything else. */
 	code = connect_raw_host(fd, t, ++id, "127.0.0.1\0.evil", 15);
 	ck_assert_msg(code == -1 || code == SOCKRPC__CODE__EOS || code == SOCKRPC__CODE__EINVAL,
-	    "NUL in host: code %d", code);
+	              "NUL in host: code %d", code);
 	if (code == -1)
-		fd = hello_session(), t = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET,
-		    SOCKRPC__TYPE__TYPE_STREAM);
+		fd = hello_session(),
+		t = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	/* Not UTF-8: a decode error (EPROTO, close) or a name that does not resolve. */
 	code = connect_raw_host(fd, t, ++id, "\xff\xfe\x80host", 7);
 	ck_assert_msg(code == -1 || code == SOCKRPC__CODE__EOS || code == SOCKRPC__CODE__EINVAL ||
-	    code == SOCKRPC__CODE__ETIMEDOUT, "non-UTF-8 host: code %d", code);
+	                  code == SOCKRPC__CODE__ETIMEDOUT,
+	              "non-UTF-8 host: code %d", code);
 	close(fd);
 
 	/* The same for bind, get_address_info and send_to, through the library-free path. */
@@ -835,10 +843,10 @@ START_TEST(bad_host_strings)
 		Sockrpc__BindRequest bd = SOCKRPC__BIND_REQUEST__INIT;
 		Sockrpc__GetAddressInfoRequest ga = SOCKRPC__GET_ADDRESS_INFO_REQUEST__INIT;
 		Sockrpc__SendToRequest st = SOCKRPC__SEND_TO_REQUEST__INIT;
-		int64_t b = rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET,
-		    SOCKRPC__TYPE__TYPE_STREAM);
-		int64_t u = rc_socket(fd, 3, SOCKRPC__FAMILY__FAMILY_INET,
-		    SOCKRPC__TYPE__TYPE_DGRAM);
+		int64_t b =
+		    rc_socket(fd, 2, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
+		int64_t u =
+		    rc_socket(fd, 3, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_DGRAM);
 
 		long_host[300] = '\0';
 		bd.handle = b;
@@ -861,8 +869,7 @@ START_TEST(bad_host_strings)
 		st.data.data = (uint8_t *)"x";
 		st.data.len = 1;
 		raw_send(fd, M_SEND_TO, ++id, &st.base);
-		rc_expect_any(fd, id, (const int[]){ SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__EOS,
-		    -1 });
+		rc_expect_any(fd, id, (const int[]){SOCKRPC__CODE__EINVAL, SOCKRPC__CODE__EOS, -1});
 	}
 	close(fd);
 }
@@ -914,7 +921,7 @@ END_TEST
 
 START_TEST(options_that_are_not_so_options)
 {
-	static const int opts[] = { 0, 20, 21, 255, 1000, -1, INT32_MIN, INT32_MAX };
+	static const int opts[] = {0, 20, 21, 255, 1000, -1, INT32_MIN, INT32_MAX};
 	Sockrpc__SetOptionRequest so = SOCKRPC__SET_OPTION_REQUEST__INIT;
 	Sockrpc__GetOptionRequest go = SOCKRPC__GET_OPTION_REQUEST__INIT;
 	int fd = hello_session();

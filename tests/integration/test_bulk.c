@@ -23,9 +23,9 @@
 /* A kernel peer that reads one connection to its end and checks the pattern. */
 struct reader {
 	int listen_fd;
-	size_t got;		/* bytes read before end of stream */
-	size_t first_bad;	/* offset of the first wrong byte, or SIZE_MAX */
-	const char *reply;	/* written back after end of stream, or NULL */
+	size_t got;        /* bytes read before end of stream */
+	size_t first_bad;  /* offset of the first wrong byte, or SIZE_MAX */
+	const char *reply; /* written back after end of stream, or NULL */
 	pthread_t thread;
 };
 
@@ -115,8 +115,8 @@ START_TEST(sends_behind_arrive_whole_through_close)
 		ck_assert_int_eq(sr_send(s, data + off, n, 0, &err), (long)n);
 		off += n;
 	}
-	assert_state(s, .host = "127.0.0.1", .port = -1, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	assert_state(s, .host = "127.0.0.1", .port = -1, .is_client = true, .is_connected = true,
+	             .shutdown_reason = -1);
 	ck_assert_int_eq(sr_close(s, &err), 0);
 	reader_join(&r, total);
 	free(data);
@@ -159,7 +159,7 @@ START_TEST(reset_peer_shows_in_a_later_send)
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 	char *data = pattern(65536);
-	struct linger hard = { 1, 0 };
+	struct linger hard = {1, 0};
 	sr_error err;
 	int lfd, port, fd, i;
 	long n = 0;
@@ -174,8 +174,8 @@ START_TEST(reset_peer_shows_in_a_later_send)
 		usleep(1000);
 	ck_assert_int_eq(n, -1);
 	ck_assert_int_eq(err.code, SR_EOS);
-	ck_assert_msg(err.sys_errno == ECONNRESET || err.sys_errno == EPIPE,
-	    "errno %d: %s", err.sys_errno, err.message);
+	ck_assert_msg(err.sys_errno == ECONNRESET || err.sys_errno == EPIPE, "errno %d: %s",
+	              err.sys_errno, err.message);
 	ck_assert_ptr_nonnull(strstr(err.message, "send failed"));
 	/* The handle is still there to close. */
 	ck_assert_int_eq(sr_close(s, &err), 0);
@@ -247,7 +247,7 @@ START_TEST(close_from_another_thread_ends_a_stuck_sender)
 {
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
-	struct stuck_sender t = { .s = s };
+	struct stuck_sender t = {.s = s};
 	pthread_t th;
 	sr_error err;
 	long long t0;
@@ -263,11 +263,10 @@ START_TEST(close_from_another_thread_ends_a_stuck_sender)
 	ck_assert_int_eq(sr_close(s, &err), 0);
 	pthread_join(th, NULL);
 	ck_assert_int_eq(t.result, -1);
-	ck_assert_msg(t.err.code == SR_ECLOSED || t.err.code == SR_ETIMEDOUT,
-	    "code %d: %s", t.err.code, t.err.message);
+	ck_assert_msg(t.err.code == SR_ECLOSED || t.err.code == SR_ETIMEDOUT, "code %d: %s",
+	              t.err.code, t.err.message);
 	/* At once, unless close found the sender between two calls and lingered first. */
-	ck_assert_msg(t.ended - t0 < 5000 + 3000, "sender ended %lld ms after close",
-	    t.ended - t0);
+	ck_assert_msg(t.ended - t0 < 5000 + 3000, "sender ended %lld ms after close", t.ended - t0);
 	sr_socket_free(s);
 	/* The session is still good. */
 	s = new_sock(c, AF_INET, SOCK_STREAM);
@@ -341,10 +340,10 @@ START_TEST(large_receives_stay_whole_when_the_client_lags)
 {
 	const size_t total = 8u << 20;
 	sr_client *c = daemon_client(&test_daemon);
-	sr_socket *s[2] = { new_sock(c, AF_INET, SOCK_STREAM), new_sock(c, AF_INET, SOCK_STREAM) };
+	sr_socket *s[2] = {new_sock(c, AF_INET, SOCK_STREAM), new_sock(c, AF_INET, SOCK_STREAM)};
 	struct server srv[2];
-	size_t have[2] = { 0, 0 }, len;
-	bool ended[2] = { false, false };
+	size_t have[2] = {0, 0}, len;
+	bool ended[2] = {false, false};
 	sr_error err;
 	char *got;
 
@@ -382,7 +381,7 @@ START_TEST(large_receive_reports_a_reset)
 {
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
-	struct linger abort_close = { 1, 0 };
+	struct linger abort_close = {1, 0};
 	int port, lfd = plain_listener(1, &port), fd;
 	sr_error err;
 	size_t len;

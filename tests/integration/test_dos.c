@@ -51,8 +51,8 @@ static void
 fixture_up(void)
 {
 	static char policy[128], sessions[16], queued[32];
-	const char *extra[] = { "--policy", policy, "--max-sessions", sessions,
-		"--max-queued-bytes", queued, NULL };
+	const char *extra[] = {"--policy", policy, "--max-sessions", sessions, "--max-queued-bytes",
+	                       queued,     NULL};
 
 	signal(SIGPIPE, SIG_IGN);
 	asan_quarantine_mb(8);
@@ -96,9 +96,8 @@ become(uid_t uid)
 static int
 unix_connect(bool nonblocking)
 {
-	struct sockaddr_un un = { .sun_family = AF_UNIX };
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0),
-	                0);
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblocking ? SOCK_NONBLOCK : 0), 0);
 
 	snprintf(un.sun_path, sizeof(un.sun_path), "%s", test_daemon.path);
 	if (fd >= 0 && connect(fd, (struct sockaddr *)&un, sizeof(un)) != 0) {
@@ -138,7 +137,7 @@ static int
 read_all(int fd, void *buf, size_t len, int timeout_ms)
 {
 	char *p = buf;
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 	while (len > 0) {
 		ssize_t n;
@@ -207,9 +206,11 @@ hello(int fd, bool channel, int *reply_fd)
 		char buf[CMSG_SPACE(sizeof(int))];
 	} control;
 	uint8_t frame[512];
-	struct iovec iov = { .iov_base = frame, .iov_len = sizeof(frame) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-		              .msg_controllen = sizeof(control.buf) };
+	struct iovec iov = {.iov_base = frame, .iov_len = sizeof(frame)};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = control.buf,
+	                     .msg_controllen = sizeof(control.buf)};
 	struct cmsghdr *cm;
 
 	req.major = SR_PROTOCOL_MAJOR;
@@ -327,11 +328,9 @@ check_good_client(const struct report *r, const char *when)
 	ck_assert_msg(r->n == 3, "%s: the good client's calls failed: %s", when,
 	              r->n > 0 ? r->o[r->n - 1].msg : "");
 	assert_ok(r, 0);
-	printf("dos: %s: good client p50 %ld us, max %ld us\n", when, r->o[1].value,
-	       r->o[2].value);
+	printf("dos: %s: good client p50 %ld us, max %ld us\n", when, r->o[1].value, r->o[2].value);
 	ck_assert_msg(r->o[1].value < GOOD_P50_US, "%s: p50 %ld us", when, r->o[1].value);
-	ck_assert_msg(r->o[2].value < GOOD_MAX_US, "%s: slowest call %ld us", when,
-	              r->o[2].value);
+	ck_assert_msg(r->o[2].value < GOOD_MAX_US, "%s: slowest call %ld us", when, r->o[2].value);
 }
 
 /* ---- item 8: connections that never say Hello ---- */
@@ -379,7 +378,7 @@ flood(void *arg, int result_fd)
 			}
 			if (fd[i] < 0 && now_ms() - closed_at[i] >= 200) {
 				uint8_t hdr[SR_FRAME_HEADER_SIZE];
-				struct sr_frame_header h = { .method = M_HELLO, .call_id = 1 };
+				struct sr_frame_header h = {.method = M_HELLO, .call_id = 1};
 
 				if ((fd[i] = unix_connect(true)) < 0)
 					continue;
@@ -391,8 +390,8 @@ flood(void *arg, int result_fd)
 			if (fd[i] < 0)
 				continue;
 			while (sent[i] < want) {
-				size_t chunk = want - sent[i] < sizeof(junk) ? want - sent[i]
-				                                             : sizeof(junk);
+				size_t chunk =
+				    want - sent[i] < sizeof(junk) ? want - sent[i] : sizeof(junk);
 				ssize_t n = send(fd[i], junk, chunk, MSG_NOSIGNAL | MSG_DONTWAIT);
 
 				if (n <= 0)
@@ -522,7 +521,7 @@ slowloris(void *arg, int result_fd)
 		return 1;
 	t0 = now_ms();
 	for (size_t i = 0; i < len; i++) {
-		struct pollfd p = { .fd = fd, .events = POLLIN };
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 
 		if (send(fd, frame + i, 1, MSG_NOSIGNAL) != 1 || poll(&p, 1, 1000) != 0)
 			break;
@@ -555,7 +554,7 @@ big_hello_header(void *arg, int result_fd)
 {
 	uint32_t length = *(uint32_t *)arg;
 	uint8_t hdr[SR_FRAME_HEADER_SIZE];
-	struct sr_frame_header h = { .length = length, .method = M_HELLO, .call_id = 1 };
+	struct sr_frame_header h = {.length = length, .method = M_HELLO, .call_id = 1};
 	int fd = unix_connect(false);
 	long v;
 	char byte;
@@ -578,7 +577,7 @@ big_hello_header(void *arg, int result_fd)
  */
 START_TEST(hello_larger_than_a_hello_is_refused_at_once)
 {
-	uint32_t lengths[] = { SR_MAX_FRAME, SR_MAX_HELLO_FRAME + 1, 4u << 20 };
+	uint32_t lengths[] = {SR_MAX_FRAME, SR_MAX_HELLO_FRAME + 1, 4u << 20};
 
 	for (size_t i = 0; i < sizeof(lengths) / sizeof(lengths[0]); i++) {
 		int result_fd;
@@ -591,8 +590,8 @@ START_TEST(hello_larger_than_a_hello_is_refused_at_once)
 		ck_assert_msg(v == 1000 + SOCKRPC__CODE__EPROTO,
 		              "a %u-byte Hello: reply %ld (want EPROTO and a close)", lengths[i],
 		              v);
-		ck_assert_msg(now_ms() - t0 < HELLO_TIMEOUT_MS - 1000,
-		              "refused only after %lld ms", now_ms() - t0);
+		ck_assert_msg(now_ms() - t0 < HELLO_TIMEOUT_MS - 1000, "refused only after %lld ms",
+		              now_ms() - t0);
 	}
 	assert_daemon_serves(&test_daemon);
 }
@@ -651,8 +650,8 @@ zombie(void *arg, int result_fd)
 	for (int i = 0; i < N_RECEIVES; i++)
 		put_frame(fd, M_RECEIVE, 20 + i, &rq.base);
 	if (z->state == MID_FRAME) {
-		uint8_t half[SR_FRAME_HEADER_SIZE + 50] = { 0 };
-		struct sr_frame_header h = { .length = 100, .method = M_GET_OPTION, .call_id = 99 };
+		uint8_t half[SR_FRAME_HEADER_SIZE + 50] = {0};
+		struct sr_frame_header h = {.length = 100, .method = M_GET_OPTION, .call_id = 99};
 
 		frame_header_encode(&h, half);
 		write_all(fd, half, sizeof(half));
@@ -681,7 +680,7 @@ hang_up_in(enum pause_state state)
 	server_start(&srv, AF_INET, state == LARGE_REPLY_UNREAD ? SERVER_SOURCE : SERVER_SILENT,
 	             64u << 20);
 	for (int i = 0; i < 2; i++) {
-		struct zombie z = { .state = state, .port = srv.port, .killed = i == 1 };
+		struct zombie z = {.state = state, .port = srv.port, .killed = i == 1};
 
 		pid[i] = fork_as(ATTACKER, zombie, &z, &result_fd[i]);
 		ck_assert_int_eq(child_result(result_fd[i], 10000), 1);
@@ -766,9 +765,9 @@ send_with_unknown_fields(int fd, unsigned method, uint64_t id, const ProtobufCMe
 	ck_assert_ptr_nonnull(buf);
 	protobuf_c_message_pack(msg, buf + SR_FRAME_HEADER_SIZE);
 	body = head + put_unknown_fields(buf + SR_FRAME_HEADER_SIZE + head, len, each);
-	frame_header_encode(&(struct sr_frame_header){ .length = (uint32_t)body,
-	                                               .method = (uint16_t)method,
-	                                               .call_id = id },
+	frame_header_encode(&(struct sr_frame_header){.length = (uint32_t)body,
+	                                              .method = (uint16_t)method,
+	                                              .call_id = id},
 	                    buf);
 	raw_write(fd, buf, SR_FRAME_HEADER_SIZE + body);
 	free(buf);
@@ -805,7 +804,7 @@ listening(int fd)
  */
 START_TEST(unknown_fields_are_not_held)
 {
-	static const size_t sizes[] = { 2, 3, 8, 256, 4096 };
+	static const size_t sizes[] = {2, 3, 8, 256, 4096};
 	Sockrpc__AcceptRequest ac = SOCKRPC__ACCEPT_REQUEST__INIT;
 	int fds[sizeof(sizes) / sizeof(sizes[0])];
 	long rss0, rss;
@@ -875,9 +874,9 @@ START_TEST(repeated_fields_are_bounded)
 		body[n++] = (2 << 3) | 2; /* host = "" */
 		body[n++] = 0;
 	}
-	frame_header_encode(&(struct sr_frame_header){ .length = (uint32_t)n,
-	                                               .method = M_CONNECT, .call_id = 5 },
-	                    buf);
+	frame_header_encode(
+	    &(struct sr_frame_header){.length = (uint32_t)n, .method = M_CONNECT, .call_id = 5},
+	    buf);
 	raw_write(fd, buf, SR_FRAME_HEADER_SIZE + n);
 	rc_expect_refused(fd);
 	close(fd);
@@ -889,8 +888,9 @@ START_TEST(repeated_fields_are_bounded)
 	rc_expect_refused(fd);
 	close(fd);
 	free(buf);
-	ck_assert_msg(process_rss_kib(daemon_worker_pid(&test_daemon)) - rss0 < 8 * 1024 * RSS_SLACK,
-	              "daemon RSS grew by %ld KiB", process_rss_kib(daemon_worker_pid(&test_daemon)) - rss0);
+	ck_assert_msg(
+	    process_rss_kib(daemon_worker_pid(&test_daemon)) - rss0 < 8 * 1024 * RSS_SLACK,
+	    "daemon RSS grew by %ld KiB", process_rss_kib(daemon_worker_pid(&test_daemon)) - rss0);
 	assert_daemon_serves(&test_daemon);
 }
 END_TEST

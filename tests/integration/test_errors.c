@@ -213,7 +213,8 @@ START_TEST(daemon_unreachable)
 	ck_assert_ptr_null(sr_client_open("/nonexistent/sockrpc.sock", &err));
 	ck_assert_int_eq(err.code, SR_EDAEMON);
 	ck_assert_int_eq(err.sys_errno, ENOENT);
-	ck_assert_str_eq(err.message,
+	ck_assert_str_eq(
+	    err.message,
 	    "cannot reach sockrpcd at /nonexistent/sockrpc.sock: No such file or directory");
 	ck_assert_str_eq(sr_strerror(err.code), "daemon unreachable");
 }
@@ -280,14 +281,14 @@ END_TEST
 /* --- a fake daemon that breaks the protocol in one chosen way --- */
 
 enum fake_mode {
-	FAKE_WRONG_CALL_ID,	/* answers the second call with another id */
-	FAKE_WRONG_METHOD,	/* answers with the right id but another method */
-	FAKE_RESERVED_FLAG,	/* a reply header with a reserved flag bit */
-	FAKE_HELLO_REFUSED,	/* Hello answered with a status error */
-	FAKE_UNDECODABLE,	/* a reply body that is not a protobuf message */
-	FAKE_SILENT,		/* answers Socket (receive timeout 100 ms), then nothing */
-	FAKE_SLOW_LARGE_REPLY,	/* a connected socket; a Send's reply of over 64 KiB comes
-				 * in two parts, the second after the client's linger */
+	FAKE_WRONG_CALL_ID,    /* answers the second call with another id */
+	FAKE_WRONG_METHOD,     /* answers with the right id but another method */
+	FAKE_RESERVED_FLAG,    /* a reply header with a reserved flag bit */
+	FAKE_HELLO_REFUSED,    /* Hello answered with a status error */
+	FAKE_UNDECODABLE,      /* a reply body that is not a protobuf message */
+	FAKE_SILENT,           /* answers Socket (receive timeout 100 ms), then nothing */
+	FAKE_SLOW_LARGE_REPLY, /* a connected socket; a Send's reply of over 64 KiB comes
+	                        * in two parts, the second after the client's linger */
 };
 
 /*
@@ -317,13 +318,14 @@ fake_slow_large_reply(int fd, const Sockrpc__SocketReply *socket_reply)
 	len += sr_payload_key(body + len, 15, PAD);
 	memset(body + len, 'p', PAD);
 	len += PAD;
-	h = (struct sr_frame_header){ .length = (uint32_t)len, .method = send_h.method,
-		.flags = SR_FRAME_FLAG_REPLY, .call_id = send_h.call_id };
+	h = (struct sr_frame_header){.length = (uint32_t)len,
+	                             .method = send_h.method,
+	                             .flags = SR_FRAME_FLAG_REPLY,
+	                             .call_id = send_h.call_id};
 	frame_header_encode(&h, frame);
 	(void)!send(fd, frame, SR_FRAME_HEADER_SIZE + FIRST_PART, MSG_NOSIGNAL);
 	sleep_ms(5500);
-	(void)!send(fd, frame + SR_FRAME_HEADER_SIZE + FIRST_PART, len - FIRST_PART,
-	            MSG_NOSIGNAL);
+	(void)!send(fd, frame + SR_FRAME_HEADER_SIZE + FIRST_PART, len - FIRST_PART, MSG_NOSIGNAL);
 	if (fake_read(fd, &h, small, sizeof(small)) == -1)
 		goto out;
 	closed.status = &ok;
@@ -331,8 +333,8 @@ fake_slow_large_reply(int fd, const Sockrpc__SocketReply *socket_reply)
 	fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, &closed.base, NULL, 0);
 	/* Then Sockets and Closes until the client hangs up. */
 	while (fake_read(fd, &h, small, sizeof(small)) == 0) {
-		const ProtobufCMessage *m = h.method == close_method ? &closed.base
-		                                                     : &socket_reply->base;
+		const ProtobufCMessage *m =
+		    h.method == close_method ? &closed.base : &socket_reply->base;
 
 		fake_reply(fd, h.method, h.call_id, SR_FRAME_FLAG_REPLY, m, NULL, 0);
 	}

@@ -28,30 +28,30 @@
 
 /* How the fake answers. Zero fields keep a well-behaved answer. */
 struct scenario {
-	uint32_t max_frame, max_payload;	/* Hello */
-	bool blocking;				/* every state the fake sends */
+	uint32_t max_frame, max_payload;                       /* Hello */
+	bool blocking;                                         /* every state the fake sends */
 	int32_t family, type, protocol, shutdown_reason, port; /* the Socket's state */
-	int64_t id;				/* the Socket's handle id (default 1, 2, ...) */
-	bool same_id;				/* every Socket gets handle 1 */
-	int64_t info_state_id;			/* the handle whose state Info answers with */
-	int32_t info_family;			/* InfoReply.family */
-	int n_addresses;			/* GetAddressInfo: how many entries ... */
-	int32_t address_family;			/* ... of which family */
-	int32_t status_code;			/* Info is answered with this status code */
+	int64_t id;             /* the Socket's handle id (default 1, 2, ...) */
+	bool same_id;           /* every Socket gets handle 1 */
+	int64_t info_state_id;  /* the handle whose state Info answers with */
+	int32_t info_family;    /* InfoReply.family */
+	int n_addresses;        /* GetAddressInfo: how many entries ... */
+	int32_t address_family; /* ... of which family */
+	int32_t status_code;    /* Info is answered with this status code */
 	/* Send/SendTo counts in turn, the last repeated; 0: all that was sent. */
 	int64_t sent[2];
 	/* Receive/Read/ReceiveFrom lengths in turn, the last repeated; 0: what was asked
 	 * (at most 4096). */
 	size_t data[2];
-	int32_t from_port;			/* ReceiveFromReply.port */
-	bool unsolicited;			/* a reply with call id 0 right after Hello */
-	bool twice;				/* Socket is answered twice */
-	bool not_a_reply;			/* Socket is answered without the reply flag */
-	int hang_up_after;			/* hang up once this request is answered (1: the
-						 * first after Hello); 0: never */
-	int header_at;				/* on this request, send only a header ... */
-	uint32_t header_length;			/* ... announcing this body ... */
-	size_t header_body;			/* ... and this many bytes of it, then hang up */
+	int32_t from_port;      /* ReceiveFromReply.port */
+	bool unsolicited;       /* a reply with call id 0 right after Hello */
+	bool twice;             /* Socket is answered twice */
+	bool not_a_reply;       /* Socket is answered without the reply flag */
+	int hang_up_after;      /* hang up once this request is answered (1: the
+	                         * first after Hello); 0: never */
+	int header_at;          /* on this request, send only a header ... */
+	uint32_t header_length; /* ... announcing this body ... */
+	size_t header_body;     /* ... and this many bytes of it, then hang up */
 };
 
 enum {
@@ -84,34 +84,35 @@ enum {
 };
 
 static const struct scenario scenarios[] = {
-	[SENT_OVERFLOW] = { .max_payload = 16, .sent = { 16, INT64_MAX } },
-	[SENT_NEGATIVE] = { .sent = { -5 } },
-	[SENT_BEHIND] = { .blocking = true, .sent = { 3 } },
-	[DATA_LONG] = { .data = { 2000 } },
-	[DATA_BEYOND_PAYLOAD] = { .max_payload = 1024, .data = { 2000 } },
-	[DATA_AHEAD_LONG] = { .blocking = true, .max_payload = 4096, .data = { 100, 5000 } },
-	[HUGE_LIMITS] = { .max_frame = UINT32_MAX, .max_payload = UINT32_MAX },
-	[HUGE_BODY] = { .max_frame = UINT32_MAX, .max_payload = UINT32_MAX, .header_at = 1,
-	    .header_length = UINT32_MAX },
-	[BODY_THEN_HANG_UP] = { .header_at = 2, .header_length = SR_MAX_FRAME,
-	    .header_body = 100 },
-	[HANG_UP] = { .hang_up_after = 1 },
-	[TWICE] = { .twice = true },
-	[UNSOLICITED] = { .unsolicited = true },
-	[NOT_A_REPLY] = { .not_a_reply = true },
-	[BAD_FAMILY] = { .family = 99 },
-	[BAD_TYPE] = { .type = 77 },
-	[BAD_PROTOCOL] = { .protocol = 999 },
-	[BAD_SHUTDOWN] = { .shutdown_reason = 42 },
-	[BAD_PORT] = { .port = 70000 },
-	[BAD_ID] = { .id = -3 },
-	[OTHER_HANDLE] = { .info_state_id = 2 },
-	[SAME_ID] = { .same_id = true },
-	[UNKNOWN_CODE] = { .status_code = 999 },
-	[INFO_FAMILY] = { .info_family = 99 },
-	[ADDRESSES] = { .n_addresses = 65 },
-	[ADDRESS_FAMILY] = { .n_addresses = 2, .address_family = 99 },
-	[FROM_PORT] = { .from_port = -1 },
+    [SENT_OVERFLOW] = {.max_payload = 16, .sent = {16, INT64_MAX}},
+    [SENT_NEGATIVE] = {.sent = {-5}},
+    [SENT_BEHIND] = {.blocking = true, .sent = {3}},
+    [DATA_LONG] = {.data = {2000}},
+    [DATA_BEYOND_PAYLOAD] = {.max_payload = 1024, .data = {2000}},
+    [DATA_AHEAD_LONG] = {.blocking = true, .max_payload = 4096, .data = {100, 5000}},
+    [HUGE_LIMITS] = {.max_frame = UINT32_MAX, .max_payload = UINT32_MAX},
+    [HUGE_BODY] = {.max_frame = UINT32_MAX,
+                   .max_payload = UINT32_MAX,
+                   .header_at = 1,
+                   .header_length = UINT32_MAX},
+    [BODY_THEN_HANG_UP] = {.header_at = 2, .header_length = SR_MAX_FRAME, .header_body = 100},
+    [HANG_UP] = {.hang_up_after = 1},
+    [TWICE] = {.twice = true},
+    [UNSOLICITED] = {.unsolicited = true},
+    [NOT_A_REPLY] = {.not_a_reply = true},
+    [BAD_FAMILY] = {.family = 99},
+    [BAD_TYPE] = {.type = 77},
+    [BAD_PROTOCOL] = {.protocol = 999},
+    [BAD_SHUTDOWN] = {.shutdown_reason = 42},
+    [BAD_PORT] = {.port = 70000},
+    [BAD_ID] = {.id = -3},
+    [OTHER_HANDLE] = {.info_state_id = 2},
+    [SAME_ID] = {.same_id = true},
+    [UNKNOWN_CODE] = {.status_code = 999},
+    [INFO_FAMILY] = {.info_family = 99},
+    [ADDRESSES] = {.n_addresses = 65},
+    [ADDRESS_FAMILY] = {.n_addresses = 2, .address_family = 99},
+    [FROM_PORT] = {.from_port = -1},
 };
 
 static void
@@ -146,7 +147,7 @@ data_length(const struct scenario *sc, int n, int64_t asked)
 /* Answers one request of method `name` the way the scenario says. */
 static void
 answer(int fd, const struct scenario *sc, const struct sr_frame_header *h, const uint8_t *body,
-    int *n_sockets, int *n_sent, int *n_data)
+       int *n_sockets, int *n_sent, int *n_data)
 {
 	const char *name = sockrpc__sock_rpc__descriptor.methods[h->method].name;
 	Sockrpc__Status ok = SOCKRPC__STATUS__INIT, bad = SOCKRPC__STATUS__INIT;
@@ -182,7 +183,7 @@ answer(int fd, const struct scenario *sc, const struct sr_frame_header *h, const
 		fake_reply(fd, h->method, h->call_id, flags, &r.base, NULL, 0);
 		sockrpc__send_request__free_unpacked(in, NULL);
 	} else if (strcmp(name, "Receive") == 0 || strcmp(name, "Read") == 0 ||
-	    strcmp(name, "ReceiveFrom") == 0) {
+	           strcmp(name, "ReceiveFrom") == 0) {
 		/* The three requests and replies share their first fields' numbers. */
 		Sockrpc__ReceiveRequest *in;
 		Sockrpc__ReceiveFromReply r = SOCKRPC__RECEIVE_FROM_REPLY__INIT;
@@ -271,9 +272,10 @@ hostile_serve(struct fake *f, int fd)
 		if (n == sc->header_at) {
 			uint8_t frame[SR_FRAME_HEADER_SIZE + 4096];
 			size_t len = SR_FRAME_HEADER_SIZE + sc->header_body;
-			struct sr_frame_header r = { .length = sc->header_length,
-				.method = h.method, .flags = SR_FRAME_FLAG_REPLY,
-				.call_id = h.call_id };
+			struct sr_frame_header r = {.length = sc->header_length,
+			                            .method = h.method,
+			                            .flags = SR_FRAME_FLAG_REPLY,
+			                            .call_id = h.call_id};
 
 			frame_header_encode(&r, frame);
 			memset(frame + SR_FRAME_HEADER_SIZE, 'b', 4096);
@@ -421,7 +423,7 @@ END_TEST
 /* Receive, Read and ReceiveFrom never hand out more than was asked. */
 START_TEST(data_longer_than_asked)
 {
-	static const char *const calls[] = { "receive", "read", "receive_from" };
+	static const char *const calls[] = {"receive", "read", "receive_from"};
 	struct fake f;
 	sr_client *c;
 	sr_socket *s;
@@ -531,7 +533,7 @@ START_TEST(header_announces_4_gib)
 
 	ck_assert_ptr_null(sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err));
 	ck_assert_msg(vm_peak() - peak < 64LL << 20, "address space grew by %lld MiB",
-	    (vm_peak() - peak) >> 20);
+	              (vm_peak() - peak) >> 20);
 	assert_error(&err, SR_EPROTO, "bad frame from sockrpcd: frame larger than the maximum");
 	ck_assert_msg(now_ms() - t0 < 900, "refused after %lld ms", now_ms() - t0);
 	assert_broken(c, NULL, SR_EPROTO);

@@ -59,8 +59,9 @@ echo_main(void *arg)
 			if (fd == e->lfd) {
 				int c;
 
-				while ((c = accept4(e->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
-					struct epoll_event ce = { .events = EPOLLIN, .data.fd = c };
+				while ((c = accept4(e->lfd, NULL, NULL,
+				                    SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+					struct epoll_event ce = {.events = EPOLLIN, .data.fd = c};
 
 					epoll_ctl(e->ep, EPOLL_CTL_ADD, c, &ce);
 				}
@@ -77,7 +78,8 @@ echo_main(void *arg)
 					break;
 				/* Echo payloads are small: a blocking-ish retry loop is enough. */
 				while (off < r) {
-					ssize_t w = send(fd, buf + off, (size_t)(r - off), MSG_NOSIGNAL);
+					ssize_t w =
+					    send(fd, buf + off, (size_t)(r - off), MSG_NOSIGNAL);
 
 					if (w < 0 && errno != EAGAIN && errno != EINTR)
 						break;
@@ -92,9 +94,9 @@ echo_main(void *arg)
 static void
 echo_start(struct echo *e)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in sin = {.sin_family = AF_INET};
 	socklen_t len = sizeof(sin);
-	struct epoll_event ev = { .events = EPOLLIN };
+	struct epoll_event ev = {.events = EPOLLIN};
 
 	e->lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	ck_assert_int_ne(e->lfd, -1);
@@ -143,7 +145,7 @@ load_fail(struct load *l, const char *what, const sr_error *err)
 	pthread_mutex_lock(&l->lock);
 	if (atomic_fetch_add(&l->failures, 1) == 0)
 		snprintf(l->first_failure, sizeof(l->first_failure), "%s: %d %s", what,
-		    err ? err->code : 0, err ? err->message : "");
+		         err ? err->code : 0, err ? err->message : "");
 	pthread_mutex_unlock(&l->lock);
 }
 
@@ -215,8 +217,8 @@ latency_probe(void *arg)
 			break;
 		}
 		clock_gettime(CLOCK_MONOTONIC, &b);
-		l->samples[l->n_samples++] = (b.tv_sec - a.tv_sec) * 1000000L +
-		    (b.tv_nsec - a.tv_nsec) / 1000;
+		l->samples[l->n_samples++] =
+		    (b.tv_sec - a.tv_sec) * 1000000L + (b.tv_nsec - a.tv_nsec) / 1000;
 		usleep(1000);
 	}
 	sr_socket_free(s);
@@ -242,7 +244,7 @@ fixture_up(void)
 	rl.rlim_cur = rl.rlim_max < 16384 ? rl.rlim_max : 16384;
 	ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
 	ck_assert_msg(rl.rlim_cur >= 4 * LOAD_CLIENTS, "RLIMIT_NOFILE hard limit %lu is too low",
-	    (unsigned long)rl.rlim_max);
+	              (unsigned long)rl.rlim_max);
 	asan_quarantine_mb(16);
 	fixture_daemon_up();
 }
@@ -255,7 +257,8 @@ START_TEST(five_hundred_clients)
 	pthread_t threads[LOAD_CLIENTS], probe;
 	pthread_attr_t attr;
 	struct echo e;
-	long rss_idle = process_rss_kib(daemon_worker_pid(&test_daemon)), rss_peak = rss_idle, rss_after, v;
+	long rss_idle = process_rss_kib(daemon_worker_pid(&test_daemon)), rss_peak = rss_idle,
+	     rss_after, v;
 	long long t0;
 
 	ck_assert_ptr_nonnull(l);
@@ -282,26 +285,26 @@ START_TEST(five_hundred_clients)
 	pthread_join(probe, NULL);
 	echo_stop(&e);
 	ck_assert_msg(atomic_load(&l->failures) == 0, "%ld failures; first: %s",
-	    atomic_load(&l->failures), l->first_failure);
+	              atomic_load(&l->failures), l->first_failure);
 	ck_assert_int_eq(atomic_load(&l->ready), LOAD_CLIENTS);
 	ck_assert_int_gt(atomic_load(&l->cycles), LOAD_CLIENTS);
 	ck_assert_int_gt(l->n_samples, 10);
 	qsort(l->samples, l->n_samples, sizeof(long), cmp_long);
 	fprintf(stderr,
-	    "load: %d clients for %d s: %ld socket cycles (%ld calls, %.0f calls/s); "
-	    "get_option latency under load: p50 %ld us, p99 %ld us, max %ld us (%zu samples); "
-	    "daemon RSS idle %ld KiB, peak %ld KiB\n",
-	    LOAD_CLIENTS, seconds, atomic_load(&l->cycles), atomic_load(&l->calls),
-	    (double)atomic_load(&l->calls) * 1000.0 / (double)(now_ms() - t0),
-	    l->samples[l->n_samples / 2], l->samples[l->n_samples * 99 / 100],
-	    l->samples[l->n_samples - 1], l->n_samples, rss_idle, rss_peak);
+	        "load: %d clients for %d s: %ld socket cycles (%ld calls, %.0f calls/s); "
+	        "get_option latency under load: p50 %ld us, p99 %ld us, max %ld us (%zu samples); "
+	        "daemon RSS idle %ld KiB, peak %ld KiB\n",
+	        LOAD_CLIENTS, seconds, atomic_load(&l->cycles), atomic_load(&l->calls),
+	        (double)atomic_load(&l->calls) * 1000.0 / (double)(now_ms() - t0),
+	        l->samples[l->n_samples / 2], l->samples[l->n_samples * 99 / 100],
+	        l->samples[l->n_samples - 1], l->n_samples, rss_idle, rss_peak);
 	/* The sessions are gone: fds back to idle (the fixture checks exactly), and memory
 	 * is not held per finished session. */
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, 10000),
-	    test_daemon.idle_fds);
+	                 test_daemon.idle_fds);
 	rss_after = process_rss_kib(daemon_worker_pid(&test_daemon));
 	ck_assert_msg(rss_after < rss_idle + RSS_AFTER_LOAD_KIB,
-	    "daemon RSS %ld KiB after the load, %ld KiB idle", rss_after, rss_idle);
+	              "daemon RSS %ld KiB after the load, %ld KiB idle", rss_after, rss_idle);
 	free(l->samples);
 	free(l);
 }

@@ -38,11 +38,11 @@ closed_port(void)
 }
 
 /* Asserts the call failed with SR_EWOULDBLOCK within 500 ms of t0. */
-#define assert_would_block(err, t0) do {					\
-	assert_err((err), SR_EWOULDBLOCK, -1, "would block");			\
-	ck_assert_msg(now_ms() - (t0) < 500, "would-block took %lld ms",	\
-	    now_ms() - (t0));							\
-} while (0)
+#define assert_would_block(err, t0)                                                                \
+	do {                                                                                       \
+		assert_err((err), SR_EWOULDBLOCK, -1, "would block");                              \
+		ck_assert_msg(now_ms() - (t0) < 500, "would-block took %lld ms", now_ms() - (t0)); \
+	} while (0)
 
 /* Receives (non-blocking) until data arrives; asserts it is `want`. */
 static void
@@ -79,13 +79,13 @@ START_TEST(receive_and_read_answer_at_once)
 	size_t len;
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
-	ck_assert(sr_socket_state(s)->is_blocking);	/* sockrpc's default */
+	ck_assert(sr_socket_state(s)->is_blocking); /* sockrpc's default */
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", srv.port, 2000, &err), 0);
 	/* A receive timeout does not make a non-blocking call wait. */
 	ck_assert_int_eq(sr_set_option(s, SO_RCVTIMEO, 5000, &err), 0);
 	set_blocking_ok(s, false);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	             .is_connected = true, .shutdown_reason = -1);
 	t0 = now_ms();
 	ck_assert_int_eq(sr_receive(s, -1, 0, &got, &len, &err), -1);
 	assert_would_block(err, t0);
@@ -97,7 +97,7 @@ START_TEST(receive_and_read_answer_at_once)
 	assert_would_block(err, t0);
 	/* Would-block is not fatal. */
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	             .is_connected = true, .shutdown_reason = -1);
 	ck_assert_int_eq(sr_send(s, "abc", 3, 0, &err), 3);
 	receive_eventually(s, "abc");
 	/* read on a non-blocking socket returns what is there, short of length. */
@@ -137,8 +137,8 @@ START_TEST(accept_answers_at_once)
 	ck_assert_int_eq(sr_listen(l, 4, &err), 0);
 	port = sr_socket_state(l)->port;
 	set_blocking_ok(l, false);
-	assert_state(l, .host = "127.0.0.1", .port = port, .is_bound = true,
-	    .is_listening = true, .shutdown_reason = -1);
+	assert_state(l, .host = "127.0.0.1", .port = port, .is_bound = true, .is_listening = true,
+	             .shutdown_reason = -1);
 	t0 = now_ms();
 	ck_assert_ptr_null(sr_accept(l, &err));
 	assert_would_block(err, t0);
@@ -150,8 +150,8 @@ START_TEST(accept_answers_at_once)
 		}
 	}
 	ck_assert_ptr_nonnull(a);
-	assert_state(a, .host = "127.0.0.1", .port = -1, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	assert_state(a, .host = "127.0.0.1", .port = -1, .is_client = true, .is_connected = true,
+	             .shutdown_reason = -1);
 	/* An accepted socket starts blocking, whatever its listener's mode. */
 	ck_assert(sr_socket_state(a)->is_blocking);
 	ck_assert(!sr_socket_state(l)->is_blocking);
@@ -231,7 +231,7 @@ START_TEST(connect_starts_and_a_later_call_sees_it_done)
 	set_blocking_ok(s, false);
 	t0 = now_ms();
 	ck_assert_msg(sr_connect(s, "127.0.0.1", srv.port, 2000, &err) == 0, "connect: %d %s",
-	    err.code, err.message);
+	              err.code, err.message);
 	ck_assert_int_lt(now_ms() - t0, 500);
 	/* Whatever connect's reply said, the next call on the handle brings it up to date. */
 	sleep_ms(50);
@@ -239,7 +239,7 @@ START_TEST(connect_starts_and_a_later_call_sees_it_done)
 	ck_assert_int_gt(info.port, 0);
 	wait_connected(s);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	             .is_connected = true, .shutdown_reason = -1);
 	ck_assert(!sr_socket_state(s)->is_blocking);
 	ck_assert_int_eq(sr_send(s, "nb", 2, 0, &err), 2);
 	receive_eventually(s, "nb");
@@ -280,9 +280,9 @@ START_TEST(connect_to_closed_port_reports_econnrefused)
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	set_blocking_ok(s, true);
 	ck_assert_msg(sr_connect(s, "127.0.0.1", srv.port, 2000, &err) == 0, "reconnect: %s",
-	    err.message);
+	              err.message);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	             .is_connected = true, .shutdown_reason = -1);
 	sr_socket_free(s);
 	sr_client_close(c);
 	server_stop(&srv);
@@ -300,7 +300,7 @@ START_TEST(connect_in_progress)
 	int lfd, port, filler;
 
 	lfd = plain_listener(0, &port);
-	filler = plain_connect(AF_INET, port, NULL);	/* fills the queue of one */
+	filler = plain_connect(AF_INET, port, NULL); /* fills the queue of one */
 	sleep_ms(50);
 	set_blocking_ok(s, false);
 	ck_assert_int_eq(sr_connect(s, "127.0.0.1", port, 2000, &err), 0);
@@ -350,8 +350,8 @@ START_TEST(send_sends_what_fits)
 		sent = sr_send(s, buf, 1u << 16, 0, &err);
 	ck_assert_int_eq(sent, -1);
 	assert_err(err, SR_EWOULDBLOCK, -1, "would block");
-	assert_state(s, .host = "127.0.0.1", .port = port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	assert_state(s, .host = "127.0.0.1", .port = port, .is_client = true, .is_connected = true,
+	             .shutdown_reason = -1);
 	free(buf);
 	sr_socket_free(s);
 	sr_client_close(c);

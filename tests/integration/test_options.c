@@ -26,7 +26,7 @@ get_ok(sr_socket *s, int option)
 	long v = -12345;
 
 	ck_assert_msg(sr_get_option(s, option, &v, &err) == 0, "get_option %d: %d %s", option,
-	    err.code, err.message);
+	              err.code, err.message);
 	return v;
 }
 
@@ -36,7 +36,7 @@ set_ok(sr_socket *s, int option, long value)
 	sr_error err;
 
 	ck_assert_msg(sr_set_option(s, option, value, &err) == 0, "set_option %d=%ld: %d %s",
-	    option, value, err.code, err.message);
+	              option, value, err.code, err.message);
 }
 
 START_TEST(timeouts_are_milliseconds_in_the_state)
@@ -124,8 +124,8 @@ START_TEST(send_timeout_governs_send)
 	took = now_ms() - t0;
 	assert_err(err, SR_ETIMEDOUT, ETIMEDOUT, "send timed out after 300 ms");
 	ck_assert_msg(took >= 280 && took < 3000, "send failed after %lld ms", took);
-	assert_state(s, .host = "127.0.0.1", .port = port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	assert_state(s, .host = "127.0.0.1", .port = port, .is_client = true, .is_connected = true,
+	             .shutdown_reason = -1);
 	free(buf);
 	sr_socket_free(s);
 	sr_client_close(c);
@@ -138,7 +138,7 @@ START_TEST(linger_in_seconds)
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
 
-	ck_assert_int_eq(get_ok(s, SO_LINGER), -1);	/* off */
+	ck_assert_int_eq(get_ok(s, SO_LINGER), -1); /* off */
 	set_ok(s, SO_LINGER, 5);
 	ck_assert_int_eq(get_ok(s, SO_LINGER), 5);
 	set_ok(s, SO_LINGER, 0);
@@ -154,7 +154,7 @@ START_TEST(read_only_options)
 {
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *t = new_sock(c, AF_INET, SOCK_STREAM), *u = new_sock(c, AF_INET6, SOCK_DGRAM);
-	const int read_only[] = { SO_TYPE, SO_ERROR, SO_ACCEPTCONN };
+	const int read_only[] = {SO_TYPE, SO_ERROR, SO_ACCEPTCONN};
 	sr_error err;
 
 	ck_assert_int_eq(get_ok(t, SO_TYPE), SOCK_STREAM);
@@ -178,12 +178,13 @@ END_TEST
 
 START_TEST(boolean_options)
 {
-	static const int tcp_bools[] = { SO_KEEPALIVE, SO_REUSEADDR, SO_OOBINLINE, SO_DONTROUTE,
+	static const int tcp_bools[] = {
+	    SO_KEEPALIVE, SO_REUSEADDR, SO_OOBINLINE, SO_DONTROUTE,
 #ifdef SO_REUSEPORT
-		SO_REUSEPORT,
+	    SO_REUSEPORT,
 #endif
 #ifdef SO_TIMESTAMP
-		SO_TIMESTAMP,
+	    SO_TIMESTAMP,
 #endif
 	};
 	sr_client *c = daemon_client(&test_daemon);
@@ -244,7 +245,7 @@ END_TEST
  */
 START_TEST(not_an_so_option_is_refused_by_the_library)
 {
-	static const int bad[] = { 9999, -1, TCP_QUICKACK, TCP_INFO, SO_PRIORITY, SO_PEERCRED };
+	static const int bad[] = {9999, -1, TCP_QUICKACK, TCP_INFO, SO_PRIORITY, SO_PEERCRED};
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *t = new_sock(c, AF_INET, SOCK_STREAM);
 	const sr_constant *k;
@@ -258,11 +259,11 @@ START_TEST(not_an_so_option_is_refused_by_the_library)
 		snprintf(num, sizeof(num), "option %d ", bad[i]);
 		ck_assert_int_eq(sr_set_option(t, bad[i], 1, &err), -1);
 		ck_assert_msg(err.code == SR_EUNSUPPORTED || err.code == SR_EINVAL,
-		    "set_option %d: code %d", bad[i], err.code);
+		              "set_option %d: code %d", bad[i], err.code);
 		assert_err(err, err.code, 0, num);
 		ck_assert_int_eq(sr_get_option(t, bad[i], &v, &err), -1);
 		ck_assert_msg(err.code == SR_EUNSUPPORTED || err.code == SR_EINVAL,
-		    "get_option %d: code %d", bad[i], err.code);
+		              "get_option %d: code %d", bad[i], err.code);
 	}
 	/* SO_USELOOPBACK is in the table, absent here: a binding has no value to pass. */
 	k = sr_constants(&n);
@@ -314,9 +315,9 @@ raw_option(int fd, int64_t handle, bool set, int wire, int code, const char *tex
 	st = set ? ((Sockrpc__SetOptionReply *)m)->status : ((Sockrpc__GetOptionReply *)m)->status;
 	ck_assert_ptr_nonnull(st);
 	ck_assert_msg((int)st->code == code, "%s wire option %d: code %d (%s), want %d",
-	    set ? "set" : "get", wire, st->code, st->message, code);
+	              set ? "set" : "get", wire, st->code, st->message, code);
 	ck_assert_msg(strstr(st->message, text) != NULL, "%s wire option %d: \"%s\" lacks \"%s\"",
-	    set ? "set" : "get", wire, st->message, text);
+	              set ? "set" : "get", wire, st->message, text);
 	protobuf_c_message_free_unpacked(m, NULL);
 }
 
@@ -333,9 +334,9 @@ START_TEST(daemon_refuses_unknown_and_absent_wire_options)
 #ifndef SO_USELOOPBACK
 	/* In the contract, not on this OS. */
 	raw_option(fd, h, true, SOCKRPC__OPTION__SO_USELOOPBACK, SR_EUNSUPPORTED,
-	    "not available on this OS");
+	           "not available on this OS");
 	raw_option(fd, h, false, SOCKRPC__OPTION__SO_USELOOPBACK, SR_EUNSUPPORTED,
-	    "not available on this OS");
+	           "not available on this OS");
 #endif
 	/* The session goes on. */
 	raw_option(fd, h, false, SOCKRPC__OPTION__SO_KEEPALIVE, SR_OK, "");
@@ -355,7 +356,7 @@ START_TEST(set_option_on_shut_down_or_closed_socket)
 	set_ok(s, SO_KEEPALIVE, 1);
 	ck_assert_int_eq(sr_shutdown(s, SHUT_WR, &err), 0);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_shutdown = true,
-	    .shutdown_reason = SHUT_WR);
+	             .shutdown_reason = SHUT_WR);
 	ck_assert_int_eq(sr_set_option(s, SO_KEEPALIVE, 0, &err), -1);
 	assert_err(err, SR_ESTATE, 0, "shut down");
 	ck_assert_int_eq(sr_set_option(s, SO_RCVTIMEO, 100, &err), -1);
@@ -364,7 +365,7 @@ START_TEST(set_option_on_shut_down_or_closed_socket)
 	/* Reading options still works, and shows nothing changed. */
 	ck_assert_int_eq(get_ok(s, SO_KEEPALIVE), 1);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_shutdown = true,
-	    .shutdown_reason = SHUT_WR);
+	             .shutdown_reason = SHUT_WR);
 	ck_assert_int_eq(sr_close(s, &err), 0);
 	ck_assert_int_eq(sr_set_option(s, SO_KEEPALIVE, 1, &err), -1);
 	assert_err(err, SR_ECLOSED, -1, NULL);

@@ -3,8 +3,8 @@
  * the daemon finds it in any place of the request, keeps the last of two, copies it when
  * the send must wait for its socket (the frame's buffer is then reused), sends the Send
  * frames it reads together in one sendmsg per handle without changing what each call
- * answers, and still refuses a request that does not decode. Raw frames, as another client library may
- * write them, to a plain loopback peer that reads what the daemon sent.
+ * answers, and still refuses a request that does not decode. Raw frames, as another client library
+ * may write them, to a plain loopback peer that reads what the daemon sent.
  */
 #include <check.h>
 #include <poll.h>
@@ -20,10 +20,10 @@
 
 /* A raw session with a connected TCP handle and the peer's end of it. */
 struct conn {
-	int fd;       /* the session */
-	int64_t h;    /* the handle */
-	int peer;     /* the accepted loopback connection */
-	uint64_t id;  /* the next call id */
+	int fd;      /* the session */
+	int64_t h;   /* the handle */
+	int peer;    /* the accepted loopback connection */
+	uint64_t id; /* the next call id */
 };
 
 /* Creates a TCP handle in c's session, connected to a loopback peer; returns the handle
@@ -35,8 +35,8 @@ connect_handle(struct conn *c, int peer_rcvbuf, int *peer)
 	int64_t h;
 
 	if (peer_rcvbuf > 0) /* inherited by the accepted socket: keeps the window small */
-		ck_assert_int_eq(setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &peer_rcvbuf,
-		                            sizeof(peer_rcvbuf)), 0);
+		ck_assert_int_eq(
+		    setsockopt(lfd, SOL_SOCKET, SO_RCVBUF, &peer_rcvbuf, sizeof(peer_rcvbuf)), 0);
 	h = rc_socket(c->fd, c->id++, SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);
 	rc_connect_loopback(c->fd, c->fd, c->id++, h, port);
 	*peer = accept(lfd, NULL, NULL);
@@ -48,7 +48,7 @@ connect_handle(struct conn *c, int peer_rcvbuf, int *peer)
 static struct conn
 conn_open(int peer_rcvbuf)
 {
-	struct conn c = { .id = 1 };
+	struct conn c = {.id = 1};
 
 	c.fd = raw_session(test_daemon.path);
 	c.h = connect_handle(&c, peer_rcvbuf, &c.peer);
@@ -119,7 +119,7 @@ static void
 read_expect(int peer, const uint8_t *want, size_t n)
 {
 	uint8_t *got = malloc(n);
-	struct pollfd pfd = { .fd = peer, .events = POLLIN };
+	struct pollfd pfd = {.fd = peer, .events = POLLIN};
 	size_t have = 0;
 
 	while (have < n) {
@@ -142,8 +142,7 @@ peer_expect(struct conn *c, const uint8_t *want, size_t n)
 
 /* Appends a Send frame of data[0, len) on handle h (flags: wire message flags). */
 static size_t
-put_send(uint8_t *out, uint64_t id, int64_t h, const uint8_t *data, size_t len,
-         uint32_t flags)
+put_send(uint8_t *out, uint64_t id, int64_t h, const uint8_t *data, size_t len, uint32_t flags)
 {
 	Sockrpc__SendRequest rq = SOCKRPC__SEND_REQUEST__INIT;
 
@@ -157,7 +156,7 @@ put_send(uint8_t *out, uint64_t id, int64_t h, const uint8_t *data, size_t len,
 START_TEST(payload_in_any_place_of_the_request)
 {
 	struct conn c = conn_open(0);
-	size_t sizes[] = { 100, SR_PAYLOAD_BY_REFERENCE_MIN, 70000 };
+	size_t sizes[] = {100, SR_PAYLOAD_BY_REFERENCE_MIN, 70000};
 	uint8_t *body = malloc(80000);
 
 	for (unsigned i = 0; i < 3; i++) {
@@ -218,7 +217,7 @@ START_TEST(payload_of_a_waiting_send_is_kept)
 	uint8_t *data[N];
 	uint64_t first_id = c.id;
 	Sockrpc__SendRequest rq = SOCKRPC__SEND_REQUEST__INIT;
-	struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = c.fd, .events = POLLIN};
 	int replies_before_reading = 0;
 
 	rq.handle = c.h;
@@ -251,7 +250,7 @@ END_TEST
  */
 START_TEST(sends_written_together_leave_in_order)
 {
-	static const size_t sizes[] = { 1, 5000, 65536, 100, 4096, 70000, 65536, 3, 65536, 20000 };
+	static const size_t sizes[] = {1, 5000, 65536, 100, 4096, 70000, 65536, 3, 65536, 20000};
 	enum { ROUNDS = 5, N = ROUNDS * (int)(sizeof(sizes) / sizeof(sizes[0])) };
 	struct conn c = conn_open(0);
 	size_t total = 0, off = 0, n = 0;
@@ -290,7 +289,7 @@ START_TEST(batched_sends_on_two_handles_then_a_shutdown)
 	int64_t h2 = connect_handle(&c, 0, &peer2);
 	uint8_t *a = pattern(2 * SIZE, 1), *b = pattern(3 * SIZE, 2), buf[6 * (SIZE + 64)];
 	uint64_t first_id = c.id;
-	bool answered[6] = { false };
+	bool answered[6] = {false};
 	size_t n = 0;
 	char end;
 
@@ -313,7 +312,8 @@ START_TEST(batched_sends_on_two_handles_then_a_shutdown)
 
 		ck_assert_ptr_nonnull(m);
 		ck_assert(id >= first_id && id < first_id + 6 && !answered[id - first_id]);
-		ck_assert_msg(rc_code(m) == 0, "call %llu: %s", (unsigned long long)id, rc_message(m));
+		ck_assert_msg(rc_code(m) == 0, "call %llu: %s", (unsigned long long)id,
+		              rc_message(m));
 		answered[id - first_id] = true;
 		protobuf_c_message_free_unpacked(m, NULL);
 	}
@@ -338,8 +338,7 @@ START_TEST(dontwait_send_inside_a_batch)
 	size_t n = 0;
 
 	n += put_send(buf + n, c.id++, c.h, data, SIZE, 0);
-	n += put_send(buf + n, c.id++, c.h, data + SIZE, SIZE,
-	              SOCKRPC__MESSAGE_FLAG__MSG_DONTWAIT);
+	n += put_send(buf + n, c.id++, c.h, data + SIZE, SIZE, SOCKRPC__MESSAGE_FLAG__MSG_DONTWAIT);
 	n += put_send(buf + n, c.id++, c.h, data + 2 * SIZE, SIZE, 0);
 	raw_write(c.fd, buf, n);
 	for (int i = 0; i < 3; i++)
@@ -361,7 +360,7 @@ START_TEST(batched_sends_that_must_wait)
 	struct conn c = conn_open(4096);
 	uint8_t *data = pattern((size_t)N * SIZE, 9), *buf = malloc((size_t)N * (SIZE + 64));
 	uint64_t first_id = c.id;
-	struct pollfd pfd = { .fd = c.fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = c.fd, .events = POLLIN};
 	int replies_before_reading = 0;
 	size_t n = 0;
 

@@ -29,7 +29,7 @@
 #include "as_user.h"
 #include "harness.h"
 
-#define LOG_MS 5000    /* the daemon must log a reload within this */
+#define LOG_MS 5000 /* the daemon must log a reload within this */
 
 /* --- the test's files: policy, hosts, resolv.conf, audit log --- */
 

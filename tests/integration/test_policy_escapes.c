@@ -345,13 +345,13 @@ child_unspecified_allowed(sr_client *c, struct report *r)
 	rec(r, sr_bind(l, g_bind_port, "::ffff:127.0.0.1", &err), &err, 0); /* 7 */
 	rec(r, sr_listen(l, 4, &err), &err, 0);                             /* 8 */
 	rec(r, sr_bind(k, 0, "::1", &err), &err, 0);                        /* 9 */
-	c_connect(r, a, "0.0.0.0", g_tcp_port);        /* 10 */
-	c_echo(r, a, "v4");                            /* 11 */
-	c_connect(r, b, "::", g_tcp_port);             /* 12 */
-	c_echo(r, b, "v6");                            /* 13 */
-	c_connect(r, m, "::ffff:0.0.0.0", g_tcp_port); /* 14 */
-	c_echo(r, m, "mapped");                        /* 15 */
-	c_send_to(r, u, "0.0.0.0", g_udp_port);        /* 16 */
+	c_connect(r, a, "0.0.0.0", g_tcp_port);                             /* 10 */
+	c_echo(r, a, "v4");                                                 /* 11 */
+	c_connect(r, b, "::", g_tcp_port);                                  /* 12 */
+	c_echo(r, b, "v6");                                                 /* 13 */
+	c_connect(r, m, "::ffff:0.0.0.0", g_tcp_port);                      /* 14 */
+	c_echo(r, m, "mapped");                                             /* 15 */
+	c_send_to(r, u, "0.0.0.0", g_udp_port);                             /* 16 */
 	/* Bound to 127.0.0.2, 0.0.0.0 would reach 127.0.0.2: the daemon connects to the
 	 * 127.0.0.1 it checked instead. */
 	sr_set_option(n, SO_RCVTIMEO, 2000, &err);         /* a trap never answers */
@@ -415,7 +415,8 @@ START_TEST(unspecified_address_is_matched_and_used_as_loopback)
 	for (int i = 0; i <= 16; i++)
 		if (i != 9)
 			assert_ok(&r, i);
-	ck_assert_msg(direct_errno == 0, "IPv4 connect to the v6 socket bound to ::ffff:127.0.0.1: %s",
+	ck_assert_msg(direct_errno == 0,
+	              "IPv4 connect to the v6 socket bound to ::ffff:127.0.0.1: %s",
 	              strerror(direct_errno));
 	ck_assert_str_eq(r.o[11].text, "v4");
 	ck_assert_str_eq(r.o[13].text, "v6");

@@ -27,7 +27,7 @@ static void
 resolver_daemon_up(void)
 {
 	static char resolv[96], hosts[96];
-	const char *extra[] = { "--resolv-conf", resolv, "--hosts", hosts, NULL };
+	const char *extra[] = {"--resolv-conf", resolv, "--hosts", hosts, NULL};
 
 	signal(SIGPIPE, SIG_IGN);
 	snprintf(res_dir, sizeof(res_dir), "/tmp/srresolve.XXXXXX");
@@ -36,10 +36,9 @@ resolver_daemon_up(void)
 	snprintf(resolv, sizeof(resolv), "%s/resolv.conf", res_dir);
 	snprintf(hosts, sizeof(hosts), "%s/hosts", res_dir);
 	write_file(resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
-	write_file(hosts,
-	    "127.0.0.1 localhost echo.test\n"
-	    "::1 localhost echo.test\n"
-	    "127.0.0.1 v4only.test\n");
+	write_file(hosts, "127.0.0.1 localhost echo.test\n"
+	                  "::1 localhost echo.test\n"
+	                  "127.0.0.1 v4only.test\n");
 	daemon_start(&test_daemon, extra);
 }
 
@@ -61,7 +60,7 @@ resolve_ok(sr_client *c, const char *name, const char *service, int family)
 	sr_error err;
 
 	ck_assert_msg(sr_get_address_info(c, name, service, family, &ai, &err) == 0,
-	    "get_address_info(%s, %d): %d %s", name, family, err.code, err.message);
+	              "get_address_info(%s, %d): %d %s", name, family, err.code, err.message);
 	ck_assert_ptr_nonnull(ai);
 	ck_assert_uint_ge(ai->count, 1);
 	ck_assert_str_eq(ai->ip, ai->addresses[0].ip);
@@ -86,9 +85,9 @@ assert_addresses(const sr_addrinfo *ai, size_t n, const int *families, const cha
 
 START_TEST(localhost_by_family)
 {
-	static const int v4[] = { AF_INET }, v6[] = { AF_INET6 }, both[] = { AF_INET, AF_INET6 };
-	static const char *const ip4[] = { "127.0.0.1" }, *const ip6[] = { "::1" };
-	static const char *const ips[] = { "127.0.0.1", "::1" };
+	static const int v4[] = {AF_INET}, v6[] = {AF_INET6}, both[] = {AF_INET, AF_INET6};
+	static const char *const ip4[] = {"127.0.0.1"}, *const ip6[] = {"::1"};
+	static const char *const ips[] = {"127.0.0.1", "::1"};
 	sr_client *c = daemon_client(&test_daemon);
 	sr_addrinfo *ai;
 
@@ -117,9 +116,9 @@ END_TEST
 
 START_TEST(numeric_addresses)
 {
-	static const int v4[] = { AF_INET }, v6[] = { AF_INET6 };
-	static const char *const ip4[] = { "127.0.0.1" }, *const ip6[] = { "::1" };
-	static const char *const other[] = { "10.1.2.3" };
+	static const int v4[] = {AF_INET}, v6[] = {AF_INET6};
+	static const char *const ip4[] = {"127.0.0.1"}, *const ip6[] = {"::1"};
+	static const char *const other[] = {"10.1.2.3"};
 	sr_client *c = daemon_client(&test_daemon);
 	sr_addrinfo *ai;
 
@@ -153,8 +152,8 @@ START_TEST(service_names)
 	ck_assert_str_eq(ai->ip, "127.0.0.1");
 	sr_addrinfo_free(ai);
 	ai = NULL;
-	ck_assert_int_eq(sr_get_address_info(c, "localhost", "no-such-service", AF_INET, &ai,
-	    &err), -1);
+	ck_assert_int_eq(sr_get_address_info(c, "localhost", "no-such-service", AF_INET, &ai, &err),
+	                 -1);
 	assert_err(err, SR_EOS, -1, "cannot resolve localhost");
 	ck_assert_ptr_null(ai);
 	sr_client_close(c);
@@ -168,8 +167,7 @@ START_TEST(name_that_does_not_resolve)
 	sr_error err;
 	long long t0 = now_ms();
 
-	ck_assert_int_eq(sr_get_address_info(c, "nonexistent.test", NULL, AF_INET, &ai, &err),
-	    -1);
+	ck_assert_int_eq(sr_get_address_info(c, "nonexistent.test", NULL, AF_INET, &ai, &err), -1);
 	assert_err(err, SR_EOS, -1, "cannot resolve nonexistent.test");
 	ck_assert_ptr_null(ai);
 	ck_assert_msg(now_ms() - t0 < 10000, "took %lld ms", now_ms() - t0);
@@ -188,7 +186,7 @@ START_TEST(bad_arguments)
 	char long_name[300];
 
 	memset(long_name, 'a', sizeof(long_name) - 1);
-	long_name[254] = '\0';	/* 254 bytes: one over a DNS name */
+	long_name[254] = '\0'; /* 254 bytes: one over a DNS name */
 	ck_assert_int_eq(sr_get_address_info(c, "", NULL, AF_INET, &ai, &err), -1);
 	assert_err(err, SR_EINVAL, 0, "address must be 1-253 bytes");
 	ck_assert_int_eq(sr_get_address_info(c, long_name, NULL, AF_INET, &ai, &err), -1);
@@ -216,9 +214,9 @@ connect_by_name(sr_client *c, int family, const char *name, int port)
 	size_t len;
 
 	ck_assert_msg(sr_connect(s, name, port, 3000, &err) == 0, "connect %s: %d %s", name,
-	    err.code, err.message);
+	              err.code, err.message);
 	assert_state(s, .host = name, .port = port, .is_client = true, .is_connected = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	ck_assert_int_eq(sr_info(s, &info, &err), 0);
 	ck_assert_str_eq(info.address, family == AF_INET6 ? "::1" : "127.0.0.1");
 	ck_assert_int_eq(sr_send(s, "by name", 7, 0, &err), 7);
@@ -250,7 +248,7 @@ START_TEST(connect_and_send_to_by_name)
 	pport = sr_socket_state(peer)->port;
 	u = new_sock(c, AF_INET, SOCK_DGRAM);
 	ck_assert_msg(sr_send_to(u, "echo.test", pport, "named", 5, 0, &err) == 5, "send_to: %s",
-	    err.message);
+	              err.message);
 	ck_assert_int_eq(sr_receive_from(peer, -1, 0, &got, &len, from, &port, &err), 0);
 	ck_assert_uint_eq(len, 5);
 	ck_assert_mem_eq(got, "named", 5);
@@ -302,11 +300,11 @@ START_TEST(bind_by_name)
 	sr_error err;
 
 	ck_assert_msg(sr_bind(s, 0, "localhost", &err) == 0, "bind localhost: %d %s", err.code,
-	    err.message);
+	              err.message);
 	ck_assert_int_eq(sr_info(s, &info, &err), 0);
 	ck_assert_str_eq(info.address, "127.0.0.1");
 	assert_state(s, .host = "localhost", .port = info.port, .is_bound = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	sr_socket_free(s);
 	sr_client_close(c);
 }
@@ -321,13 +319,13 @@ START_TEST(socket_function_is_the_constructor)
 		int want_type, want_protocol;
 		const char *host;
 	} ok[] = {
-		{ AF_INET, 0, 0, SOCK_STREAM, IPPROTO_TCP, "127.0.0.1" },
-		{ AF_INET, SOCK_STREAM, IPPROTO_TCP, SOCK_STREAM, IPPROTO_TCP, "127.0.0.1" },
-		{ AF_INET, SOCK_DGRAM, 0, SOCK_DGRAM, IPPROTO_UDP, "127.0.0.1" },
-		{ AF_INET6, SOCK_DGRAM, IPPROTO_UDP, SOCK_DGRAM, IPPROTO_UDP, "::1" },
-		{ AF_INET6, SOCK_STREAM, 0, SOCK_STREAM, IPPROTO_TCP, "::1" },
-		{ AF_UNIX, SOCK_STREAM, 0, SOCK_STREAM, 0, "" },
-		{ AF_LOCAL, SOCK_DGRAM, 0, SOCK_DGRAM, 0, "" },
+	    {AF_INET, 0, 0, SOCK_STREAM, IPPROTO_TCP, "127.0.0.1"},
+	    {AF_INET, SOCK_STREAM, IPPROTO_TCP, SOCK_STREAM, IPPROTO_TCP, "127.0.0.1"},
+	    {AF_INET, SOCK_DGRAM, 0, SOCK_DGRAM, IPPROTO_UDP, "127.0.0.1"},
+	    {AF_INET6, SOCK_DGRAM, IPPROTO_UDP, SOCK_DGRAM, IPPROTO_UDP, "::1"},
+	    {AF_INET6, SOCK_STREAM, 0, SOCK_STREAM, IPPROTO_TCP, "::1"},
+	    {AF_UNIX, SOCK_STREAM, 0, SOCK_STREAM, 0, ""},
+	    {AF_LOCAL, SOCK_DGRAM, 0, SOCK_DGRAM, 0, ""},
 	};
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s;
@@ -360,52 +358,75 @@ START_TEST(constants_are_the_reference_list)
 {
 	/* shared/api/blade-socket.md, "Constants", in its order. */
 	static const char *const names[] = {
-		"SOCK_STREAM", "SOCK_DGRAM", "SOCK_RAW", "SOCK_RDM", "SOCK_SEQPACKET",
-		"SO_DEBUG", "SO_ACCEPTCONN", "SO_REUSEADDR", "SO_KEEPALIVE", "SO_DONTROUTE",
-		"SO_BROADCAST", "SO_USELOOPBACK", "SO_LINGER", "SO_OOBINLINE", "SO_REUSEPORT",
-		"SO_TIMESTAMP", "SO_SNDBUF", "SO_RCVBUF", "SO_SNDLOWAT", "SO_RCVLOWAT",
-		"SO_SNDTIMEO", "SO_RCVTIMEO", "SO_ERROR", "SO_TYPE", "SOL_SOCKET",
-		"AF_UNSPEC", "AF_UNIX", "AF_LOCAL", "AF_INET", "AF_IMPLINK", "AF_PUP", "AF_CHAOS",
-		"AF_NS", "AF_ISO", "AF_OSI", "AF_ECMA", "AF_DATAKIT", "AF_CCITT", "AF_SNA",
-		"AF_DECnet", "AF_DLI", "AF_LAT", "AF_HYLINK", "AF_APPLETALK", "AF_INET6",
-		"IPPROTO_IP", "IPPROTO_ICMP", "IPPROTO_IGMP", "IPPROTO_IPIP", "IPPROTO_TCP",
-		"IPPROTO_EGP", "IPPROTO_PUP", "IPPROTO_UDP", "IPPROTO_IDP", "IPPROTO_TP",
-		"IPPROTO_DCCP", "IPPROTO_IPV6", "IPPROTO_RSVP", "IPPROTO_GRE", "IPPROTO_ESP",
-		"IPPROTO_AH", "IPPROTO_MTP", "IPPROTO_BEETPH", "IPPROTO_ENCAP", "IPPROTO_PIM",
-		"IPPROTO_COMP", "IPPROTO_SCTP", "IPPROTO_UDPLITE", "IPPROTO_MPLS", "IPPROTO_RAW",
-		"IPPROTO_MAX", "SHUT_RD", "SHUT_WR", "SHUT_RDWR", "SOMAXCONN",
+	    "SOCK_STREAM",  "SOCK_DGRAM",     "SOCK_RAW",        "SOCK_RDM",      "SOCK_SEQPACKET",
+	    "SO_DEBUG",     "SO_ACCEPTCONN",  "SO_REUSEADDR",    "SO_KEEPALIVE",  "SO_DONTROUTE",
+	    "SO_BROADCAST", "SO_USELOOPBACK", "SO_LINGER",       "SO_OOBINLINE",  "SO_REUSEPORT",
+	    "SO_TIMESTAMP", "SO_SNDBUF",      "SO_RCVBUF",       "SO_SNDLOWAT",   "SO_RCVLOWAT",
+	    "SO_SNDTIMEO",  "SO_RCVTIMEO",    "SO_ERROR",        "SO_TYPE",       "SOL_SOCKET",
+	    "AF_UNSPEC",    "AF_UNIX",        "AF_LOCAL",        "AF_INET",       "AF_IMPLINK",
+	    "AF_PUP",       "AF_CHAOS",       "AF_NS",           "AF_ISO",        "AF_OSI",
+	    "AF_ECMA",      "AF_DATAKIT",     "AF_CCITT",        "AF_SNA",        "AF_DECnet",
+	    "AF_DLI",       "AF_LAT",         "AF_HYLINK",       "AF_APPLETALK",  "AF_INET6",
+	    "IPPROTO_IP",   "IPPROTO_ICMP",   "IPPROTO_IGMP",    "IPPROTO_IPIP",  "IPPROTO_TCP",
+	    "IPPROTO_EGP",  "IPPROTO_PUP",    "IPPROTO_UDP",     "IPPROTO_IDP",   "IPPROTO_TP",
+	    "IPPROTO_DCCP", "IPPROTO_IPV6",   "IPPROTO_RSVP",    "IPPROTO_GRE",   "IPPROTO_ESP",
+	    "IPPROTO_AH",   "IPPROTO_MTP",    "IPPROTO_BEETPH",  "IPPROTO_ENCAP", "IPPROTO_PIM",
+	    "IPPROTO_COMP", "IPPROTO_SCTP",   "IPPROTO_UDPLITE", "IPPROTO_MPLS",  "IPPROTO_RAW",
+	    "IPPROTO_MAX",  "SHUT_RD",        "SHUT_WR",         "SHUT_RDWR",     "SOMAXCONN",
 	};
 	/* Host values of names every POSIX system has. */
 	static const struct {
 		const char *name;
 		long value;
 	} values[] = {
-		{ "SOCK_STREAM", SOCK_STREAM }, { "SOCK_DGRAM", SOCK_DGRAM },
-		{ "SOCK_RAW", SOCK_RAW }, { "SOCK_SEQPACKET", SOCK_SEQPACKET },
-		{ "SO_DEBUG", SO_DEBUG }, { "SO_ACCEPTCONN", SO_ACCEPTCONN },
-		{ "SO_REUSEADDR", SO_REUSEADDR }, { "SO_KEEPALIVE", SO_KEEPALIVE },
-		{ "SO_DONTROUTE", SO_DONTROUTE }, { "SO_BROADCAST", SO_BROADCAST },
-		{ "SO_LINGER", SO_LINGER }, { "SO_OOBINLINE", SO_OOBINLINE },
-		{ "SO_SNDBUF", SO_SNDBUF }, { "SO_RCVBUF", SO_RCVBUF },
-		{ "SO_SNDLOWAT", SO_SNDLOWAT }, { "SO_RCVLOWAT", SO_RCVLOWAT },
-		{ "SO_SNDTIMEO", SO_SNDTIMEO }, { "SO_RCVTIMEO", SO_RCVTIMEO },
-		{ "SO_ERROR", SO_ERROR }, { "SO_TYPE", SO_TYPE }, { "SOL_SOCKET", SOL_SOCKET },
-		{ "AF_UNSPEC", AF_UNSPEC }, { "AF_UNIX", AF_UNIX }, { "AF_INET", AF_INET },
-		{ "AF_INET6", AF_INET6 }, { "IPPROTO_IP", IPPROTO_IP },
-		{ "IPPROTO_ICMP", IPPROTO_ICMP }, { "IPPROTO_TCP", IPPROTO_TCP },
-		{ "IPPROTO_UDP", IPPROTO_UDP }, { "IPPROTO_IPV6", IPPROTO_IPV6 },
-		{ "IPPROTO_RAW", IPPROTO_RAW }, { "SHUT_RD", SHUT_RD }, { "SHUT_WR", SHUT_WR },
-		{ "SHUT_RDWR", SHUT_RDWR }, { "SOMAXCONN", SOMAXCONN },
+	    {"SOCK_STREAM", SOCK_STREAM},
+	    {"SOCK_DGRAM", SOCK_DGRAM},
+	    {"SOCK_RAW", SOCK_RAW},
+	    {"SOCK_SEQPACKET", SOCK_SEQPACKET},
+	    {"SO_DEBUG", SO_DEBUG},
+	    {"SO_ACCEPTCONN", SO_ACCEPTCONN},
+	    {"SO_REUSEADDR", SO_REUSEADDR},
+	    {"SO_KEEPALIVE", SO_KEEPALIVE},
+	    {"SO_DONTROUTE", SO_DONTROUTE},
+	    {"SO_BROADCAST", SO_BROADCAST},
+	    {"SO_LINGER", SO_LINGER},
+	    {"SO_OOBINLINE", SO_OOBINLINE},
+	    {"SO_SNDBUF", SO_SNDBUF},
+	    {"SO_RCVBUF", SO_RCVBUF},
+	    {"SO_SNDLOWAT", SO_SNDLOWAT},
+	    {"SO_RCVLOWAT", SO_RCVLOWAT},
+	    {"SO_SNDTIMEO", SO_SNDTIMEO},
+	    {"SO_RCVTIMEO", SO_RCVTIMEO},
+	    {"SO_ERROR", SO_ERROR},
+	    {"SO_TYPE", SO_TYPE},
+	    {"SOL_SOCKET", SOL_SOCKET},
+	    {"AF_UNSPEC", AF_UNSPEC},
+	    {"AF_UNIX", AF_UNIX},
+	    {"AF_INET", AF_INET},
+	    {"AF_INET6", AF_INET6},
+	    {"IPPROTO_IP", IPPROTO_IP},
+	    {"IPPROTO_ICMP", IPPROTO_ICMP},
+	    {"IPPROTO_TCP", IPPROTO_TCP},
+	    {"IPPROTO_UDP", IPPROTO_UDP},
+	    {"IPPROTO_IPV6", IPPROTO_IPV6},
+	    {"IPPROTO_RAW", IPPROTO_RAW},
+	    {"SHUT_RD", SHUT_RD},
+	    {"SHUT_WR", SHUT_WR},
+	    {"SHUT_RDWR", SHUT_RDWR},
+	    {"SOMAXCONN", SOMAXCONN},
 #ifdef __linux__
-		{ "AF_LOCAL", AF_LOCAL }, { "SO_REUSEPORT", SO_REUSEPORT },
-		{ "AF_APPLETALK", AF_APPLETALK }, { "AF_DECnet", AF_DECnet }, { "AF_SNA", AF_SNA },
+	    {"AF_LOCAL", AF_LOCAL},
+	    {"SO_REUSEPORT", SO_REUSEPORT},
+	    {"AF_APPLETALK", AF_APPLETALK},
+	    {"AF_DECnet", AF_DECnet},
+	    {"AF_SNA", AF_SNA},
 #endif
 	};
 #ifdef __linux__
 	/* Names of BSD heritage Linux does not have: flagged, never invented. */
 	static const char *const absent[] = {
-		"SO_USELOOPBACK", "AF_IMPLINK", "AF_PUP", "AF_CHAOS", "AF_NS", "AF_ISO", "AF_OSI",
-		"AF_ECMA", "AF_DATAKIT", "AF_CCITT", "AF_DLI", "AF_LAT", "AF_HYLINK",
+	    "SO_USELOOPBACK", "AF_IMPLINK", "AF_PUP",   "AF_CHAOS", "AF_NS",  "AF_ISO",    "AF_OSI",
+	    "AF_ECMA",        "AF_DATAKIT", "AF_CCITT", "AF_DLI",   "AF_LAT", "AF_HYLINK",
 	};
 #endif
 	const size_t n_names = sizeof(names) / sizeof(names[0]);
@@ -427,15 +448,16 @@ START_TEST(constants_are_the_reference_list)
 				continue;
 			ck_assert_msg(k[j].present, "%s absent", values[i].name);
 			ck_assert_msg(k[j].value == values[i].value, "%s = %ld, host %ld",
-			    values[i].name, k[j].value, values[i].value);
+			              values[i].name, k[j].value, values[i].value);
 		}
 	}
 #ifdef __linux__
 	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
 		for (size_t j = 0; j < count; j++)
 			if (strcmp(k[j].name, absent[i]) == 0)
-				ck_assert_msg(!k[j].present && k[j].value == 0, "%s: present %d, %ld",
-				    absent[i], k[j].present, k[j].value);
+				ck_assert_msg(!k[j].present && k[j].value == 0,
+				              "%s: present %d, %ld", absent[i], k[j].present,
+				              k[j].value);
 #endif
 	ck_assert_str_eq(SR_IP_ANY, "0.0.0.0");
 	ck_assert_str_eq(SR_IP_LOCAL, "127.0.0.1");
@@ -445,12 +467,12 @@ END_TEST
 /* The constants mean the same to the daemon: a socket made from them reports them. */
 START_TEST(constants_agree_with_the_daemon)
 {
-	static const char *const families[] = { "AF_INET", "AF_INET6", "AF_UNIX", "AF_LOCAL" };
-	static const char *const types[] = { "SOCK_STREAM", "SOCK_DGRAM" };
+	static const char *const families[] = {"AF_INET", "AF_INET6", "AF_UNIX", "AF_LOCAL"};
+	static const char *const types[] = {"SOCK_STREAM", "SOCK_DGRAM"};
 	sr_client *c = daemon_client(&test_daemon);
 	size_t count;
 	const sr_constant *k = sr_constants(&count);
-	long fam[4] = { 0 }, typ[2] = { 0 };
+	long fam[4] = {0}, typ[2] = {0};
 
 	for (size_t j = 0; j < count; j++) {
 		for (size_t i = 0; i < 4; i++)

@@ -86,8 +86,7 @@ START_TEST(bind_default_host_and_ephemeral_port)
 	ck_assert(!info.ipv6);
 	ck_assert_int_eq(info.family, AF_INET);
 	/* The socket's host, IP_LOCAL, is the default: not the any address. */
-	assert_state(s, .host = "127.0.0.1", .port = port, .is_bound = true,
-	    .shutdown_reason = -1);
+	assert_state(s, .host = "127.0.0.1", .port = port, .is_bound = true, .shutdown_reason = -1);
 	sr_socket_free(s);
 	sr_client_close(c);
 }
@@ -108,8 +107,7 @@ START_TEST(bind_explicit_port_and_host)
 	sr_socket_free(probe);
 	s = new_sock(c, AF_INET, SOCK_STREAM);
 	bind_ok(s, port, "127.0.0.1");
-	assert_state(s, .host = "127.0.0.1", .port = port, .is_bound = true,
-	    .shutdown_reason = -1);
+	assert_state(s, .host = "127.0.0.1", .port = port, .is_bound = true, .shutdown_reason = -1);
 	ck_assert_int_eq(sr_info(s, &info, &err), 0);
 	ck_assert_int_eq(info.port, port);
 	sr_socket_free(s);
@@ -123,12 +121,12 @@ START_TEST(bind_any_address)
 		int family;
 		const char *host, *state_host, *info_address;
 	} cases[] = {
-		{ AF_INET, "*", "0.0.0.0", "0.0.0.0" },
-		{ AF_INET, "0.0.0.0", "0.0.0.0", "0.0.0.0" },
-		{ AF_INET6, "*", "::", "::" },
-		{ AF_INET6, "::", "::", "::" },
-		{ AF_INET6, "::1", "::1", "::1" },
-		{ AF_INET6, NULL, "::1", "::1" },	/* an IPv6 socket's host is ::1 */
+	    {AF_INET, "*", "0.0.0.0", "0.0.0.0"},
+	    {AF_INET, "0.0.0.0", "0.0.0.0", "0.0.0.0"},
+	    {AF_INET6, "*", "::", "::"},
+	    {AF_INET6, "::", "::", "::"},
+	    {AF_INET6, "::1", "::1", "::1"},
+	    {AF_INET6, NULL, "::1", "::1"}, /* an IPv6 socket's host is ::1 */
 	};
 	sr_client *c = daemon_client(&test_daemon);
 
@@ -140,13 +138,13 @@ START_TEST(bind_any_address)
 		bind_ok(s, 0, cases[i].host);
 		ck_assert_int_eq(sr_info(s, &info, &err), 0);
 		ck_assert_msg(strcmp(info.address, cases[i].info_address) == 0,
-		    "case %zu: info address %s", i, info.address);
+		              "case %zu: info address %s", i, info.address);
 		ck_assert_int_eq(info.ipv6, cases[i].family == AF_INET6);
 		ck_assert_int_eq(info.family, cases[i].family);
 		ck_assert_int_gt(info.port, 0);
 		ck_assert_msg(strcmp(sr_socket_state(s)->host, cases[i].state_host) == 0,
-		    "case %zu: state host \"%s\", want \"%s\"", i, sr_socket_state(s)->host,
-		    cases[i].state_host);
+		              "case %zu: state host \"%s\", want \"%s\"", i,
+		              sr_socket_state(s)->host, cases[i].state_host);
 		assert_state(s, .port = info.port, .is_bound = true, .shutdown_reason = -1);
 		sr_socket_free(s);
 	}
@@ -165,14 +163,13 @@ START_TEST(bind_twice_is_refused)
 	port = sr_socket_state(s)->port;
 	ck_assert_int_eq(sr_bind(s, 0, "127.0.0.1", &err), -1);
 	assert_err(err, SR_ESTATE, 0, "socket previously bound");
-	assert_state(s, .host = "127.0.0.1", .port = port, .is_bound = true,
-	    .shutdown_reason = -1);
+	assert_state(s, .host = "127.0.0.1", .port = port, .is_bound = true, .shutdown_reason = -1);
 	/* Still refused once listening. */
 	listen_ok(s, 5);
 	ck_assert_int_eq(sr_bind(s, 0, NULL, &err), -1);
 	assert_err(err, SR_ESTATE, 0, "socket previously bound");
 	assert_state(s, .port = port, .is_bound = true, .is_listening = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	sr_socket_free(s);
 	sr_client_close(c);
 }
@@ -220,7 +217,7 @@ START_TEST(bind_bad_arguments)
 
 	ck_assert_int_eq(sr_bind(s, 0, "256.1.2.3", &err), -1);
 	assert_err(err, SR_EINVAL, 0, "address not valid or unsupported");
-	ck_assert_int_eq(sr_bind(s, 0, "::1", &err), -1);	/* IPv6 on an IPv4 socket */
+	ck_assert_int_eq(sr_bind(s, 0, "::1", &err), -1); /* IPv6 on an IPv4 socket */
 	assert_err(err, SR_EINVAL, 0, "address not valid or unsupported");
 	ck_assert_int_eq(sr_bind(s, 65536, "127.0.0.1", &err), -1);
 	assert_err(err, SR_EINVAL, 0, "out of range");
@@ -239,7 +236,7 @@ START_TEST(bind_bad_arguments)
 		ck_assert_str_eq(info.address, "::ffff:127.0.0.1");
 		ck_assert(info.ipv6);
 		assert_state(m, .host = "127.0.0.1", .port = info.port, .is_bound = true,
-		    .shutdown_reason = -1);
+		             .shutdown_reason = -1);
 		sr_socket_free(m);
 	}
 	/* A closed socket refuses bind. */
@@ -259,7 +256,7 @@ START_TEST(listen_queue_lengths)
 	sr_client *c = daemon_client(&test_daemon);
 	static const struct {
 		int asked, want;
-	} cases[] = { { -1, -2 }, { 0, 0 }, { 7, 7 }, { SOMAXCONN, -2 } };
+	} cases[] = {{-1, -2}, {0, 0}, {7, 7}, {SOMAXCONN, -2}};
 
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		sr_socket *s = new_sock(c, AF_INET, SOCK_STREAM);
@@ -269,11 +266,11 @@ START_TEST(listen_queue_lengths)
 		port = sr_socket_state(s)->port;
 		listen_ok(s, cases[i].asked);
 		assert_state(s, .port = port, .is_bound = true, .is_listening = true,
-		    .shutdown_reason = -1);
+		             .shutdown_reason = -1);
 		backlog = kernel_backlog(port);
 		if (backlog != -1)
 			ck_assert_msg(backlog == want, "listen(%d): kernel backlog %d, want %d",
-			    cases[i].asked, backlog, want);
+			              cases[i].asked, backlog, want);
 		sr_socket_free(s);
 	}
 	sr_client_close(c);
@@ -303,7 +300,7 @@ START_TEST(listen_errors)
 	ck_assert_int_eq(sr_listen(s, 1, &err), -1);
 	assert_err(err, SR_ESTATE, 0, NULL);
 	assert_state(s, .port = port, .is_bound = true, .is_listening = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	/* UDP: the OS says no. */
 	bind_ok(u, 0, NULL);
 	ck_assert_int_eq(sr_listen(u, 5, &err), -1);
@@ -341,8 +338,8 @@ accept_from_plain_client(int family)
 	a = sr_accept(l, &err);
 	ck_assert_msg(a != NULL, "accept: %d %s", err.code, err.message);
 	st = sr_socket_state(a);
-	assert_state(a, .host = loop, .port = peer_port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	assert_state(a, .host = loop, .port = peer_port, .is_client = true, .is_connected = true,
+	             .shutdown_reason = -1);
 	ck_assert_int_eq(st->family, family);
 	ck_assert_int_eq(st->type, SOCK_STREAM);
 	ck_assert_int_eq(st->protocol, IPPROTO_TCP);
@@ -352,7 +349,7 @@ accept_from_plain_client(int family)
 	ck_assert_int_gt(st->id, lid);
 	/* The listener is unchanged. */
 	assert_state(l, .host = loop, .port = port, .is_bound = true, .is_listening = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	/* The accepted socket's local address is the listener's. */
 	ck_assert_int_eq(sr_info(a, &info, &err), 0);
 	ck_assert_str_eq(info.address, loop);
@@ -374,7 +371,7 @@ accept_from_plain_client(int family)
 	ck_assert_int_eq(sr_close(a, &err), 0);
 	assert_state(a, .port = -1, .is_closed = true, .shutdown_reason = -1);
 	assert_state(l, .port = port, .is_bound = true, .is_listening = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	sr_socket_free(a);
 	sr_socket_free(l);
 	sr_client_close(c);
@@ -413,7 +410,7 @@ START_TEST(accept_on_non_listening_socket)
 	ck_assert_ptr_null(sr_accept(conn, &err));
 	assert_err(err, SR_ESTATE, 0, "socket not bound/listening");
 	assert_state(conn, .host = "127.0.0.1", .port = srv.port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	             .is_connected = true, .shutdown_reason = -1);
 	bind_ok(dgram, 0, NULL);
 	ck_assert_ptr_null(sr_accept(dgram, &err));
 	assert_err(err, SR_ESTATE, 0, "socket not bound/listening");
@@ -447,7 +444,7 @@ START_TEST(accept_times_out_with_receive_timeout)
 	ck_assert_msg(took >= 180 && took < 2000, "accept timed out after %lld ms", took);
 	/* Unlike Blade, the timeout leaves the listener open and listening. */
 	assert_state(l, .port = port, .is_bound = true, .is_listening = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	fd = plain_connect(AF_INET, port, NULL);
 	a = sr_accept(l, &err);
 	ck_assert_msg(a != NULL, "accept after a timeout: %d %s", err.code, err.message);
@@ -489,14 +486,14 @@ START_TEST(accept_blocks_until_a_connection)
 	job.listener = l;
 	ck_assert_int_eq(pthread_create(&job.thread, NULL, accept_thread, &job), 0);
 	sleep_ms(300);
-	ck_assert_int_eq(job.returned_at, 0);	/* still waiting */
+	ck_assert_int_eq(job.returned_at, 0); /* still waiting */
 	connected_at = now_ms();
 	fd = plain_connect(AF_INET, port, &peer_port);
 	pthread_join(job.thread, NULL);
 	ck_assert_msg(job.accepted != NULL, "accept: %d %s", job.err.code, job.err.message);
 	ck_assert_int_ge(job.returned_at, connected_at);
 	assert_state(job.accepted, .host = "127.0.0.1", .port = peer_port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	             .is_connected = true, .shutdown_reason = -1);
 	close(fd);
 	sr_socket_free(job.accepted);
 	sr_socket_free(l);
@@ -534,7 +531,7 @@ START_TEST(several_threads_accept_on_one_listener)
 	sr_client *c = daemon_client(&test_daemon);
 	struct accept_job jobs[N_ACCEPTERS];
 	int fds[N_ACCEPTERS], ports[N_ACCEPTERS];
-	bool port_seen[N_ACCEPTERS] = { false };
+	bool port_seen[N_ACCEPTERS] = {false};
 	sr_socket *l;
 	sr_error err;
 	int port;
@@ -543,8 +540,7 @@ START_TEST(several_threads_accept_on_one_listener)
 	l = brokered_listener(c, AF_INET, &port);
 	for (int i = 0; i < N_ACCEPTERS; i++) {
 		jobs[i].listener = l;
-		ck_assert_int_eq(pthread_create(&jobs[i].thread, NULL, accept_thread, &jobs[i]),
-		    0);
+		ck_assert_int_eq(pthread_create(&jobs[i].thread, NULL, accept_thread, &jobs[i]), 0);
 	}
 	sleep_ms(200);
 	for (int i = 0; i < N_ACCEPTERS; i++) {
@@ -553,8 +549,8 @@ START_TEST(several_threads_accept_on_one_listener)
 	}
 	for (int i = 0; i < N_ACCEPTERS; i++) {
 		pthread_join(jobs[i].thread, NULL);
-		ck_assert_msg(jobs[i].accepted != NULL, "accepter %d: %d %s", i,
-		    jobs[i].err.code, jobs[i].err.message);
+		ck_assert_msg(jobs[i].accepted != NULL, "accepter %d: %d %s", i, jobs[i].err.code,
+		              jobs[i].err.message);
 	}
 	/* Each waiting accept got its own connection. */
 	for (int i = 0; i < N_ACCEPTERS; i++) {
@@ -565,7 +561,7 @@ START_TEST(several_threads_accept_on_one_listener)
 			if (ports[k] == st->port)
 				match = k;
 		ck_assert_msg(match >= 0 && !port_seen[match], "accepter %d: peer port %d", i,
-		    st->port);
+		              st->port);
 		port_seen[match] = true;
 		for (int k = 0; k < i; k++)
 			ck_assert_int_ne(sr_socket_state(jobs[k].accepted)->id, st->id);
@@ -604,12 +600,12 @@ brokered_pair(sr_client *c1, sr_client *c2, int family)
 	cl = new_sock(c2, family, SOCK_STREAM);
 	ck_assert_msg(sr_connect(cl, loop, port, 2000, &err) == 0, "connect: %s", err.message);
 	assert_state(cl, .host = loop, .port = port, .is_client = true, .is_connected = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	ck_assert_int_eq(sr_info(cl, &cinfo, &err), 0);
 	a = sr_accept(l, &err);
 	ck_assert_msg(a != NULL, "accept: %d %s", err.code, err.message);
-	assert_state(a, .host = loop, .port = cinfo.port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	assert_state(a, .host = loop, .port = cinfo.port, .is_client = true, .is_connected = true,
+	             .shutdown_reason = -1);
 	ck_assert_int_ne(sr_socket_state(a)->id, sr_socket_state(l)->id);
 	if (c1 == c2)
 		ck_assert_int_ne(sr_socket_state(a)->id, sr_socket_state(cl)->id);
@@ -625,7 +621,7 @@ brokered_pair(sr_client *c1, sr_client *c2, int family)
 	/* The client half-closes: the server sees end of stream, then answers. */
 	ck_assert_int_eq(sr_shutdown(cl, SHUT_WR, &err), 0);
 	assert_state(cl, .host = loop, .port = port, .is_shutdown = true,
-	    .shutdown_reason = SHUT_WR);
+	             .shutdown_reason = SHUT_WR);
 	ck_assert_int_eq(sr_receive(a, -1, 0, &got, &len, &err), 0);
 	ck_assert_uint_eq(len, 0);
 	free(got);

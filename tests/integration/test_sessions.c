@@ -117,7 +117,7 @@ START_TEST(killed_client_leaves_nothing_behind)
 		if (c == NULL || (s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, NULL)) == NULL ||
 		    sr_connect(s, "127.0.0.1", srv.port, 5000, NULL) == -1)
 			_exit(1);
-		sr_receive(s, -1, 0, &got, &len, NULL);	/* blocks until killed */
+		sr_receive(s, -1, 0, &got, &len, NULL); /* blocks until killed */
 		_exit(2);
 	}
 	/* The daemon holds the session and the TCP connection while the child waits. */
@@ -134,7 +134,7 @@ START_TEST(killed_client_leaves_nothing_behind)
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
 	ck_assert(WIFSIGNALED(status));
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS),
-	    test_daemon.idle_fds);
+	                 test_daemon.idle_fds);
 	ck_assert_int_eq(server_wait_finished(&srv, 1, 2000), 1);
 	server_stop(&srv);
 }
@@ -194,7 +194,7 @@ START_TEST(long_receive_blocks_nothing_else)
 		ck_assert_int_eq(sr_get_option(other_a, SO_KEEPALIVE, NULL, &err), 0);
 	}
 	ck_assert_int_lt(now_ms() - t0, 2000);
-	ck_assert_int_eq(w.took, 0);	/* still waiting */
+	ck_assert_int_eq(w.took, 0); /* still waiting */
 
 	/* Close from this thread answers the waiting receive. */
 	t0 = now_ms();
@@ -236,7 +236,7 @@ START_TEST(shutdown_from_another_thread_ends_receive)
 	pthread_join(t, NULL);
 	/* Answered: end of stream (or closed), not left hanging. */
 	ck_assert_msg((w.rc == 0 && w.len == 0) || (w.rc == -1 && w.err.code == SR_ECLOSED),
-	    "rc %d len %zu code %d %s", w.rc, w.len, w.err.code, w.err.message);
+	              "rc %d len %zu code %d %s", w.rc, w.len, w.err.code, w.err.message);
 	sr_socket_free(s);
 	sr_client_close(c);
 	server_stop(&silent);
@@ -326,9 +326,11 @@ hello_with_channel(const char *path, bool ask, int *channel, bool *said)
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} control;
 	uint8_t frame[4096];
-	struct iovec iov = { .iov_base = frame, .iov_len = sizeof(frame) };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-	    .msg_controllen = sizeof(control.buf) };
+	struct iovec iov = {.iov_base = frame, .iov_len = sizeof(frame)};
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = control.buf,
+	                     .msg_controllen = sizeof(control.buf)};
 	struct pollfd pfd;
 	struct sr_frame_header h;
 	struct cmsghdr *cm;
@@ -340,7 +342,7 @@ hello_with_channel(const char *path, bool ask, int *channel, bool *said)
 	req.client_name = "channel-test";
 	req.reply_channel = ask;
 	raw_send(fd, M_HELLO, 1, &req.base);
-	pfd = (struct pollfd){ .fd = fd, .events = POLLIN };
+	pfd = (struct pollfd){.fd = fd, .events = POLLIN};
 	ck_assert_int_eq(poll(&pfd, 1, 5000), 1);
 	/* The reply is one small write: one recvmsg takes all of it, and its descriptor. */
 	n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
@@ -369,7 +371,7 @@ hello_with_channel(const char *path, bool ask, int *channel, bool *said)
 static bool
 readable_within(int fd, int timeout_ms)
 {
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 	return poll(&pfd, 1, timeout_ms) == 1;
 }
@@ -506,7 +508,7 @@ END_TEST
 START_TEST(daemon_may_refuse_reply_channels)
 {
 	static char opt[] = "--no-reply-channel";
-	const char *extra[] = { opt, NULL };
+	const char *extra[] = {opt, NULL};
 	struct daemon d;
 	sr_client *c;
 

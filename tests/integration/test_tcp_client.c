@@ -15,7 +15,7 @@
 #include "harness.h"
 #include "sockets.h"
 
-#define BIG (3u * 1024 * 1024 + 12345)	/* over max_payload: several calls */
+#define BIG (3u * 1024 * 1024 + 12345) /* over max_payload: several calls */
 
 START_TEST(new_socket_has_reference_defaults)
 {
@@ -75,8 +75,8 @@ echo_round_trip(int family, const char *host)
 	c = daemon_client(&test_daemon);
 	s = new_sock(c, family == AF_INET6 ? AF_INET6 : AF_INET, SOCK_STREAM);
 	connect_ok(s, host, srv.port);
-	assert_state(s, .host = host, .port = srv.port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	assert_state(s, .host = host, .port = srv.port, .is_client = true, .is_connected = true,
+	             .shutdown_reason = -1);
 	for (int i = 0; i < 200 && atomic_load(&srv.accepted) < 1; i++)
 		usleep(10 * 1000);
 	ck_assert_int_eq(atomic_load(&srv.accepted), 1);
@@ -154,7 +154,7 @@ START_TEST(connect_default_host)
 	s = new_sock(c, AF_INET, SOCK_STREAM);
 	connect_ok(s, NULL, srv.port);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	             .is_connected = true, .shutdown_reason = -1);
 	sr_socket_free(s);
 	sr_client_close(c);
 	server_stop(&srv);
@@ -236,7 +236,7 @@ START_TEST(receive_everything_then_end_of_stream)
 	connect_ok(s, "127.0.0.1", srv.port);
 	for (;;) {
 		ck_assert_msg(sr_receive(s, -1, 0, &got, &len, &err) == 0, "receive: %s",
-		    err.message);
+		              err.message);
 		ck_assert_ptr_nonnull(got);
 		for (size_t i = 0; i < len; i++)
 			ck_assert_int_eq(got[i], pattern_byte(total + i));
@@ -267,7 +267,7 @@ START_TEST(receive_caps_length_and_peeks)
 	connect_ok(s, "127.0.0.1", srv.port);
 	ck_assert_int_eq(sr_send(s, "abcdef", 6, 0, NULL), 6);
 	ck_assert_uint_eq(server_wait_received(&srv, 6, 2000), 6);
-	got = receive_exact(s, 2);	/* length n: at most n bytes */
+	got = receive_exact(s, 2); /* length n: at most n bytes */
 	ck_assert_str_eq(got, "ab");
 	free(got);
 	/* MSG_PEEK leaves the data in place. */
@@ -343,7 +343,7 @@ START_TEST(shutdown_transitions)
 	connect_ok(s, "127.0.0.1", srv.port);
 	ck_assert_msg(sr_shutdown(s, SHUT_RD, &err) == 0, "shutdown: %s", err.message);
 	assert_state(s, .host = "127.0.0.1", .port = srv.port, .is_shutdown = true,
-	    .shutdown_reason = SHUT_RD);
+	             .shutdown_reason = SHUT_RD);
 	/* The same how again is a no-op that succeeds. */
 	ck_assert_int_eq(sr_shutdown(s, SHUT_RD, &err), 0);
 	assert_state(s, .port = -1, .is_shutdown = true, .shutdown_reason = SHUT_RD);
@@ -363,7 +363,7 @@ START_TEST(shutdown_transitions)
 	ck_assert_str_eq(err.message, "expected one of SHUT_* flags");
 	ck_assert_int_eq(sr_close(s, &err), 0);
 	assert_state(s, .port = -1, .is_closed = true, .is_shutdown = true,
-	    .shutdown_reason = SHUT_RDWR);
+	             .shutdown_reason = SHUT_RDWR);
 	sr_socket_free(s);
 	sr_client_close(c);
 	server_stop(&srv);
@@ -450,13 +450,12 @@ START_TEST(bind_listen_accept)
 	ck_assert_msg(sr_bind(l, 0, NULL, &err) == 0, "bind: %s", err.message);
 	port = sr_socket_state(l)->port;
 	ck_assert_int_gt(port, 0);
-	assert_state(l, .host = "127.0.0.1", .port = port, .is_bound = true,
-	    .shutdown_reason = -1);
+	assert_state(l, .host = "127.0.0.1", .port = port, .is_bound = true, .shutdown_reason = -1);
 	ck_assert_int_eq(sr_info(l, &info, &err), 0);
 	ck_assert_int_eq(info.port, port);
 	ck_assert_msg(sr_listen(l, -1, &err) == 0, "listen: %s", err.message);
 	assert_state(l, .port = port, .is_bound = true, .is_listening = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	memset(&sin, 0, sizeof(sin));
@@ -469,7 +468,7 @@ START_TEST(bind_listen_accept)
 	a = sr_accept(l, &err);
 	ck_assert_msg(a != NULL, "accept: %s", err.message);
 	assert_state(a, .host = "127.0.0.1", .port = ntohs(sin.sin_port), .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	             .is_connected = true, .shutdown_reason = -1);
 	ck_assert_int_ne(sr_socket_state(a)->id, sr_socket_state(l)->id);
 	ck_assert_int_eq(sr_socket_state(a)->family, AF_INET);
 	ck_assert_int_eq(sr_send(a, "ping", 4, 0, &err), 4);
@@ -496,14 +495,14 @@ START_TEST(get_address_info_localhost)
 	sr_error err;
 
 	ck_assert_msg(sr_get_address_info(c, "127.0.0.1", NULL, AF_INET, &ai, &err) == 0,
-	    "gai: %d %s", err.code, err.message);
+	              "gai: %d %s", err.code, err.message);
 	ck_assert_str_eq(ai->ip, "127.0.0.1");
 	ck_assert_uint_ge(ai->count, 1);
 	ck_assert_int_eq(ai->addresses[0].family, AF_INET);
 	sr_addrinfo_free(ai);
 	ai = NULL;
 	ck_assert_msg(sr_get_address_info(c, "localhost", "http", AF_INET, &ai, &err) == 0,
-	    "gai: %d %s", err.code, err.message);
+	              "gai: %d %s", err.code, err.message);
 	ck_assert_str_eq(ai->ip, "127.0.0.1");
 	for (size_t i = 0; i < ai->count; i++)
 		ck_assert_int_eq(ai->addresses[i].family, AF_INET);

@@ -41,8 +41,8 @@ send_ok(sr_socket *s, const void *data, size_t len)
 {
 	sr_error err;
 
-	ck_assert_msg(sr_send(s, data, len, 0, &err) == (long)len, "send %zu: %d %s", len,
-	    err.code, err.message);
+	ck_assert_msg(sr_send(s, data, len, 0, &err) == (long)len, "send %zu: %d %s", len, err.code,
+	              err.message);
 }
 
 /* Receives one datagram (receive(-1)); asserts its exact bytes. */
@@ -54,7 +54,7 @@ expect_datagram(sr_socket *s, long length, int flags, const void *want, size_t w
 	size_t len;
 
 	ck_assert_msg(sr_receive(s, length, flags, &got, &len, &err) == 0, "receive: %d %s",
-	    err.code, err.message);
+	              err.code, err.message);
 	ck_assert_msg(len == want_len, "datagram of %zu bytes, want %zu", len, want_len);
 	ck_assert(memcmp(got, want, want_len) == 0);
 	free(got);
@@ -78,7 +78,7 @@ bound_and_connected(int family)
 	const char *loop = loopback(family);
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *a = new_sock(c, family, SOCK_DGRAM), *b = new_sock(c, family, SOCK_DGRAM);
-	const size_t sizes[3] = { 1, 300, 4000 };
+	const size_t sizes[3] = {1, 300, 4000};
 	char *d[3], *big;
 	int pa, pb;
 
@@ -97,12 +97,11 @@ bound_and_connected(int family)
 	{
 		sr_error err;
 
-		ck_assert_msg(sr_connect(b, loop, pa, 2000, &err) == 0, "connect: %s",
-		    err.message);
+		ck_assert_msg(sr_connect(b, loop, pa, 2000, &err) == 0, "connect: %s", err.message);
 	}
 	/* connect gives a default peer: connected, no longer "bound" (Blade's flags). */
 	assert_state(b, .host = loop, .port = pa, .is_client = true, .is_connected = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	ck_assert_int_eq(local_port(b), pb);
 
 	/* Three datagrams of different sizes arrive as three, each whole. */
@@ -137,7 +136,7 @@ bound_and_connected(int family)
 		ck_assert_int_eq(sr_connect(a, loop, pb, 2000, &err), 0);
 	}
 	assert_state(a, .host = loop, .port = pb, .is_client = true, .is_connected = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	send_ok(a, "back", 4);
 	expect_datagram(b, -1, 0, "back", 4);
 	/* An empty datagram is a datagram. */
@@ -163,7 +162,7 @@ END_TEST
 static void
 send_to_receive_from(int family)
 {
-	static const char payload[] = { 'a', '\0', 'b', '\0', '\0', 'c', '\xff' };
+	static const char payload[] = {'a', '\0', 'b', '\0', '\0', 'c', '\xff'};
 	const char *loop = loopback(family);
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *u1 = new_sock(c, family, SOCK_DGRAM), *u2 = new_sock(c, family, SOCK_DGRAM);
@@ -174,9 +173,9 @@ send_to_receive_from(int family)
 	p2 = sr_socket_state(u2)->port;
 	/* Unbound and unconnected: send_to picks the destination per datagram. */
 	ck_assert_int_eq(sr_send_to(u1, loop, p2, payload, sizeof(payload), 0, &err),
-	    (long)sizeof(payload));
+	                 (long)sizeof(payload));
 	assert_state(u1, .host = loop, .port = 0, .shutdown_reason = -1);
-	p1 = local_port(u1);	/* the kernel bound it on the first send */
+	p1 = local_port(u1); /* the kernel bound it on the first send */
 	ck_assert_int_gt(p1, 0);
 	expect_from(u2, -1, payload, sizeof(payload), loop, p1);
 	assert_state(u2, .host = loop, .port = p2, .is_bound = true, .shutdown_reason = -1);
@@ -186,7 +185,7 @@ send_to_receive_from(int family)
 	expect_from(u1, -1, "\0reply\0", 7, loop, p2);
 	/* A length shorter than the datagram cuts it. */
 	ck_assert_int_eq(sr_send_to(u1, loop, p2, payload, sizeof(payload), 0, &err),
-	    (long)sizeof(payload));
+	                 (long)sizeof(payload));
 	expect_from(u2, 3, payload, 3, loop, p1);
 	/* Empty datagrams carry their sender too. */
 	ck_assert_int_eq(sr_send_to(u1, loop, p2, "", 0, 0, &err), 0);
@@ -222,8 +221,7 @@ START_TEST(bound_to_any_address)
 
 	bind_ok(srv, 0, "*");
 	port = sr_socket_state(srv)->port;
-	assert_state(srv, .host = "0.0.0.0", .port = port, .is_bound = true,
-	    .shutdown_reason = -1);
+	assert_state(srv, .host = "0.0.0.0", .port = port, .is_bound = true, .shutdown_reason = -1);
 	ck_assert_int_eq(sr_info(srv, &info, &err), 0);
 	ck_assert_str_eq(info.address, "0.0.0.0");
 	ck_assert_int_eq(sr_send_to(cl, "127.0.0.1", port, "any", 3, 0, &err), 3);
@@ -333,7 +331,7 @@ START_TEST(shutdown_of_unconnected_datagram_socket_ends_waiting_receive)
 {
 	sr_client *c = daemon_client(&test_daemon);
 	sr_socket *s = new_sock(c, AF_INET, SOCK_DGRAM);
-	struct waiting_receive w = { .s = s, .rc = 99 };
+	struct waiting_receive w = {.s = s, .rc = 99};
 	pthread_t t;
 	sr_error err;
 	long before;
@@ -345,8 +343,8 @@ START_TEST(shutdown_of_unconnected_datagram_socket_ends_waiting_receive)
 	assert_err(err, SR_EOS, ENOTCONN, "shutdown failed");
 	ck_assert(sr_socket_state(s)->is_shutdown);
 	ck_assert_int_eq(pthread_join(t, NULL), 0);
-	ck_assert_msg(w.rc == 0 && w.len == 0, "receive: %d (%s), %zu bytes", w.rc,
-	    w.err.message, w.len);
+	ck_assert_msg(w.rc == 0 && w.len == 0, "receive: %d (%s), %zu bytes", w.rc, w.err.message,
+	              w.len);
 	/* The daemon is idle again: well under half a second of CPU in a second. */
 	before = process_cpu_ticks(daemon_worker_pid(&test_daemon));
 	sleep_ms(1000);
@@ -381,8 +379,8 @@ START_TEST(connected_to_closed_port_refused)
 	ck_assert_int_eq(sr_receive(u, -1, 0, &got, &len, &err), -1);
 	assert_err(err, SR_EOS, ECONNREFUSED, "Connection refused");
 	/* Still usable. */
-	assert_state(u, .host = "127.0.0.1", .port = port, .is_client = true,
-	    .is_connected = true, .shutdown_reason = -1);
+	assert_state(u, .host = "127.0.0.1", .port = port, .is_client = true, .is_connected = true,
+	             .shutdown_reason = -1);
 	sr_socket_free(u);
 	sr_client_close(c);
 }

@@ -65,8 +65,8 @@ plain_unix(int type, const char *path)
 		sun.sun_family = AF_UNIX;
 		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
 		ck_assert_msg(bind(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0, "bind %s: %s",
-		    path, strerror(errno));
-		ck_assert_int_eq(chmod(path, 0666), 0);	/* connecting needs write access */
+		              path, strerror(errno));
+		ck_assert_int_eq(chmod(path, 0666), 0); /* connecting needs write access */
 	}
 	return fd;
 }
@@ -81,7 +81,7 @@ plain_sendto(int fd, const char *path, const void *data, size_t len)
 	ck_assert_uint_lt(strlen(path), sizeof(sun.sun_path));
 	memcpy(sun.sun_path, path, strlen(path));
 	ck_assert_int_eq(sendto(fd, data, len, 0, (struct sockaddr *)&sun, sizeof(sun)),
-	    (ssize_t)len);
+	                 (ssize_t)len);
 }
 
 START_TEST(stream_brokered_server)
@@ -99,24 +99,24 @@ START_TEST(stream_brokered_server)
 	assert_state(l, .port = 0, .shutdown_reason = -1);
 	bind_ok(l, 0, path);
 	assert_state(l, .host = path, .port = 0, .is_bound = true, .shutdown_reason = -1);
-	ck_assert_int_eq(access(path, F_OK), 0);	/* the path exists now */
+	ck_assert_int_eq(access(path, F_OK), 0); /* the path exists now */
 	ck_assert_int_eq(sr_info(l, &info, &err), 0);
 	ck_assert_str_eq(info.address, path);
 	ck_assert_int_eq(info.family, AF_UNIX);
 	ck_assert(!info.ipv6);
 	listen_ok(l, -1);
 	assert_state(l, .host = path, .port = 0, .is_bound = true, .is_listening = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 
 	cl = new_sock(c, AF_UNIX, SOCK_STREAM);
 	ck_assert_msg(sr_connect(cl, path, 0, 2000, &err) == 0, "connect: %s", err.message);
 	assert_state(cl, .host = path, .port = 0, .is_client = true, .is_connected = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	a = sr_accept(l, &err);
 	ck_assert_msg(a != NULL, "accept: %d %s", err.code, err.message);
 	/* The peer is unnamed: no path, no port. */
 	assert_state(a, .host = "", .port = 0, .is_client = true, .is_connected = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	ck_assert_int_eq(sr_socket_state(a)->family, AF_UNIX);
 	ck_assert_int_eq(sr_send(cl, "over unix", 9, 0, &err), 9);
 	got = receive_exact(a, 9);
@@ -165,7 +165,7 @@ START_TEST(stream_plain_server)
 
 	ck_assert_msg(sr_connect(s, path, 0, 2000, &err) == 0, "connect: %s", err.message);
 	assert_state(s, .host = path, .port = 0, .is_client = true, .is_connected = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	ck_assert_int_ne(fd, -1);
 	ck_assert_int_eq(sr_send(s, "hi plain", 8, 0, &err), 8);
@@ -190,7 +190,7 @@ START_TEST(datagrams_to_paths)
 	socklen_t flen = sizeof(from);
 	sr_error err;
 	char dpath[128], ppath[128], buf[64];
-	const size_t sizes[3] = { 1, 50, 2000 };
+	const size_t sizes[3] = {1, 50, 2000};
 	char *big = calloc(1, 2000);
 	int pfd;
 
@@ -226,7 +226,7 @@ START_TEST(datagrams_to_paths)
 	/* A brokered, unbound sender connected to the brokered receiver: no sender path. */
 	ck_assert_msg(sr_connect(u, dpath, 0, 2000, &err) == 0, "connect: %s", err.message);
 	assert_state(u, .host = dpath, .port = 0, .is_client = true, .is_connected = true,
-	    .shutdown_reason = -1);
+	             .shutdown_reason = -1);
 	ck_assert_int_eq(sr_send(u, "anon", 4, 0, &err), 4);
 	expect_from(d, -1, "anon", 4, "", 0);
 	free(big);
@@ -262,7 +262,7 @@ START_TEST(daemon_socket_is_refused)
 		char odd[160];
 
 		snprintf(odd, sizeof(odd), "%s/../%s//./sockrpc.sock", test_daemon.dir,
-		    strrchr(test_daemon.dir, '/') + 1);
+		         strrchr(test_daemon.dir, '/') + 1);
 		ck_assert_int_eq(sr_connect(s, odd, 0, 2000, &err), -1);
 		assert_err(err, SR_EDENIED, 0, "sockrpcd's own socket");
 	}
@@ -298,7 +298,7 @@ END_TEST
 START_TEST(daemon_socket_refused_when_its_directory_is_private)
 {
 	static const char policy[] = "/tmp/sockrpc-unix-nonroot.policy";
-	const char *const extra[] = { "--policy", policy, NULL };
+	const char *const extra[] = {"--policy", policy, NULL};
 	struct daemon dropped;
 	sr_client *c;
 	sr_socket *s;
@@ -326,7 +326,7 @@ START_TEST(daemon_socket_refused_when_its_directory_is_private)
 	sr_socket_free(s);
 	sr_client_close(c);
 	ck_assert_int_eq(daemon_wait_fds(&dropped, dropped.idle_fds, HARNESS_IDLE_MS),
-	    dropped.idle_fds);
+	                 dropped.idle_fds);
 	daemon_stop(&dropped);
 	sockrpc_user_release();
 }

@@ -18,7 +18,7 @@
 static int
 direct_connect_fails(const char *host, int port)
 {
-	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in in = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int fd = socket(AF_INET, SOCK_STREAM, 0), r;
 
 	inet_pton(AF_INET, host, &in.sin_addr);

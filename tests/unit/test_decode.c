@@ -39,11 +39,11 @@ put_bytes_field(struct body *b, unsigned field, const void *data, size_t n)
 static void
 reply_with_unknown_fields(struct body *b)
 {
-	struct body status = { .len = 0 };
+	struct body status = {.len = 0};
 
 	put_varint_field(&status, 1, SOCKRPC__CODE__EOS);
 	put_bytes_field(&status, 4, "refused", 7);
-	put_varint_field(&status, 14, 7);     /* unknown */
+	put_varint_field(&status, 14, 7);      /* unknown */
 	put_bytes_field(&status, 15, "xy", 2); /* unknown */
 	b->len = 0;
 	put_varint_field(b, 20, 1); /* unknown */
@@ -135,7 +135,7 @@ END_TEST
 
 START_TEST(malformed_is_not_over_budget)
 {
-	static const uint8_t bad[] = { 0x0a, 0x05, 0x01 }; /* a length past the end */
+	static const uint8_t bad[] = {0x0a, 0x05, 0x01}; /* a length past the end */
 	ProtobufCBinaryData *borrowed;
 	size_t held = 0;
 	bool over = true;

@@ -21,7 +21,7 @@ START_TEST(each_name_turns_off_its_path)
 	ck_assert_uint_eq(cl_fastpath_parse("read-ahead"), CL_FAST_READ_AHEAD);
 	ck_assert_uint_eq(cl_fastpath_parse("borrowed-replies"), CL_FAST_BORROWED_REPLIES);
 	ck_assert_uint_eq(cl_fastpath_parse("read-ahead, write-behind"),
-	    CL_FAST_READ_AHEAD | CL_FAST_WRITE_BEHIND);
+	                  CL_FAST_READ_AHEAD | CL_FAST_WRITE_BEHIND);
 }
 END_TEST
 
@@ -35,8 +35,7 @@ END_TEST
 START_TEST(other_names_change_nothing)
 {
 	/* The daemon's names, prefixes, suffixes and case variants are not the client's. */
-	ck_assert_uint_eq(cl_fastpath_parse("send-batching,borrowed-payloads,splice-receive"),
-	    0);
+	ck_assert_uint_eq(cl_fastpath_parse("send-batching,borrowed-payloads,splice-receive"), 0);
 	ck_assert_uint_eq(cl_fastpath_parse("read,write-behind-x,ALL,al"), 0);
 	ck_assert_uint_eq(cl_fastpath_parse("bogus,read-ahead"), CL_FAST_READ_AHEAD);
 }

@@ -26,8 +26,8 @@ START_TEST(encode_is_big_endian)
 {
 	struct sr_frame_header h = header(0x01020304, 0x0506, 0x0001, 0x0708090a0b0c0d0eull);
 	const uint8_t want[SR_FRAME_HEADER_SIZE] = {
-		0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x00, 0x01,
-		0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
+	    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x00, 0x01,
+	    0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e,
 	};
 	uint8_t out[SR_FRAME_HEADER_SIZE];
 
@@ -40,8 +40,8 @@ END_TEST
 START_TEST(decode_reads_big_endian)
 {
 	const uint8_t in[SR_FRAME_HEADER_SIZE] = {
-		0x00, 0x00, 0x01, 0x00, 0x00, 0x11, 0x00, 0x00,
-		0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a,
+	    0x00, 0x00, 0x01, 0x00, 0x00, 0x11, 0x00, 0x00,
+	    0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x2a,
 	};
 	struct sr_frame_header h;
 
@@ -54,11 +54,11 @@ START_TEST(decode_reads_big_endian)
 END_TEST
 
 static const struct sr_frame_header round_trips[] = {
-	{ 0, 0, 0, 0 },
-	{ 1, 1, SR_FRAME_FLAG_REPLY, 1 },
-	{ SR_MAX_FRAME, N_METHODS - 1, 0, UINT64_MAX },
-	{ UINT32_MAX, UINT16_MAX, UINT16_MAX, 0x8000000000000001ull },
-	{ 0x80000000u, 0x8000, 0x8000, 0x00000000ffffffffull },
+    {0, 0, 0, 0},
+    {1, 1, SR_FRAME_FLAG_REPLY, 1},
+    {SR_MAX_FRAME, N_METHODS - 1, 0, UINT64_MAX},
+    {UINT32_MAX, UINT16_MAX, UINT16_MAX, 0x8000000000000001ull},
+    {0x80000000u, 0x8000, 0x8000, 0x00000000ffffffffull},
 };
 
 START_TEST(round_trip)
@@ -105,7 +105,7 @@ END_TEST
 
 static void
 assert_refused(struct sr_frame_header h, uint32_t max, unsigned n, int expect_reply,
-    const char *want)
+               const char *want)
 {
 	const char *why = NULL;
 
@@ -120,9 +120,9 @@ START_TEST(check_refuses_reserved_flags)
 		uint16_t f = (uint16_t)(1u << bit);
 
 		assert_refused(header(0, 0, f, 1), SR_MAX_FRAME, N_METHODS, 0,
-		    "reserved flag bits set");
-		assert_refused(header(0, 0, (uint16_t)(f | SR_FRAME_FLAG_REPLY), 1),
-		    SR_MAX_FRAME, N_METHODS, 1, "reserved flag bits set");
+		               "reserved flag bits set");
+		assert_refused(header(0, 0, (uint16_t)(f | SR_FRAME_FLAG_REPLY), 1), SR_MAX_FRAME,
+		               N_METHODS, 1, "reserved flag bits set");
 	}
 }
 END_TEST
@@ -130,18 +130,15 @@ END_TEST
 START_TEST(check_refuses_reply_bit_mismatch)
 {
 	assert_refused(header(0, 0, SR_FRAME_FLAG_REPLY, 1), SR_MAX_FRAME, N_METHODS, 0,
-	    "a reply frame sent as a request");
-	assert_refused(header(0, 0, 0, 1), SR_MAX_FRAME, N_METHODS, 1,
-	    "expected a reply frame");
+	               "a reply frame sent as a request");
+	assert_refused(header(0, 0, 0, 1), SR_MAX_FRAME, N_METHODS, 1, "expected a reply frame");
 }
 END_TEST
 
 START_TEST(check_refuses_method_out_of_range)
 {
-	assert_refused(header(0, N_METHODS, 0, 1), SR_MAX_FRAME, N_METHODS, 0,
-	    "unknown method");
-	assert_refused(header(0, UINT16_MAX, 0, 1), SR_MAX_FRAME, N_METHODS, 0,
-	    "unknown method");
+	assert_refused(header(0, N_METHODS, 0, 1), SR_MAX_FRAME, N_METHODS, 0, "unknown method");
+	assert_refused(header(0, UINT16_MAX, 0, 1), SR_MAX_FRAME, N_METHODS, 0, "unknown method");
 	assert_refused(header(0, 0, 0, 1), SR_MAX_FRAME, 0, 0, "unknown method");
 }
 END_TEST
@@ -149,9 +146,9 @@ END_TEST
 START_TEST(check_refuses_length_over_max)
 {
 	assert_refused(header(SR_MAX_FRAME + 1, 0, 0, 1), SR_MAX_FRAME, N_METHODS, 0,
-	    "frame larger than the maximum");
+	               "frame larger than the maximum");
 	assert_refused(header(UINT32_MAX, 0, 0, 1), SR_MAX_FRAME, N_METHODS, 0,
-	    "frame larger than the maximum");
+	               "frame larger than the maximum");
 	assert_refused(header(1, 0, 0, 1), 0, N_METHODS, 0, "frame larger than the maximum");
 }
 END_TEST

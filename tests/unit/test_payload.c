@@ -79,7 +79,8 @@ assert_split_matches_unpack(const struct body *b)
 	want = sockrpc__send_to_request__unpack(NULL, b->len, b->bytes);
 	ck_assert_ptr_nonnull(want);
 	ck_assert_int_eq(sr_payload_split(b->bytes, b->len, 5, rest, sizeof(rest), &rest_len,
-	                                  &payload, &payload_len), 0);
+	                                  &payload, &payload_len),
+	                 0);
 	got = sockrpc__send_to_request__unpack(NULL, rest_len, rest);
 	ck_assert_ptr_nonnull(got);
 	ck_assert_int_eq(got->handle, want->handle);
@@ -99,7 +100,7 @@ assert_split_matches_unpack(const struct body *b)
 START_TEST(split_finds_payload_in_any_place)
 {
 	uint8_t *data = pattern(5000, 1);
-	struct body first = { .len = 0 }, middle = { .len = 0 }, last = { .len = 0 };
+	struct body first = {.len = 0}, middle = {.len = 0}, last = {.len = 0};
 
 	put_bytes_field(&first, 5, data, 5000);
 	put_varint_field(&first, 1, 7);
@@ -123,7 +124,7 @@ END_TEST
 START_TEST(split_keeps_the_last_of_a_repeated_payload)
 {
 	uint8_t *a = pattern(6000, 2), *b = pattern(4500, 3);
-	struct body body = { .len = 0 };
+	struct body body = {.len = 0};
 
 	put_bytes_field(&body, 5, a, 6000);
 	put_varint_field(&body, 1, 9);
@@ -136,7 +137,7 @@ END_TEST
 
 START_TEST(split_without_payload)
 {
-	struct body body = { .len = 0 };
+	struct body body = {.len = 0};
 
 	put_varint_field(&body, 1, 9);
 	put_bytes_field(&body, 2, "h", 1);
@@ -146,7 +147,7 @@ END_TEST
 
 START_TEST(split_keeps_fixed_and_unknown_fields)
 {
-	struct body body = { .len = 0 };
+	struct body body = {.len = 0};
 	uint8_t *data = pattern(4096, 4);
 
 	put_varint_field(&body, 1, 3);
@@ -171,12 +172,13 @@ assert_split_refused(const struct body *b)
 	size_t rest_len, payload_len;
 
 	ck_assert_int_eq(sr_payload_split(b->bytes, b->len, 5, rest, sizeof(rest), &rest_len,
-	                                  &payload, &payload_len), -1);
+	                                  &payload, &payload_len),
+	                 -1);
 }
 
 START_TEST(split_refuses_what_is_not_well_formed)
 {
-	struct body b = { .len = 0 };
+	struct body b = {.len = 0};
 
 	put_bytes_field(&b, 5, "abc", 3);
 	b.len--; /* the payload runs past the end */
@@ -216,7 +218,7 @@ END_TEST
 
 START_TEST(split_refuses_a_rest_too_large)
 {
-	struct body b = { .len = 0 };
+	struct body b = {.len = 0};
 	uint8_t *host = pattern(SR_PAYLOAD_REST_MAX, 5), *data = pattern(4096, 6);
 
 	put_bytes_field(&b, 2, host, SR_PAYLOAD_REST_MAX);
@@ -246,7 +248,7 @@ START_TEST(unpack_borrows_a_large_payload)
 	struct body *b = send_body(8192, 7);
 	ProtobufCBinaryData *borrowed;
 	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)sr_payload_unpack(
-		&sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &borrowed);
+	    &sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &borrowed);
 
 	ck_assert_ptr_nonnull(rq);
 	ck_assert(protobuf_c_message_check(&rq->base));
@@ -264,7 +266,7 @@ START_TEST(unpack_copies_a_small_payload)
 	struct body *b = send_body(SR_PAYLOAD_BY_REFERENCE_MIN - 1, 8);
 	ProtobufCBinaryData *borrowed;
 	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)sr_payload_unpack(
-		&sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &borrowed);
+	    &sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &borrowed);
 
 	ck_assert_ptr_nonnull(rq);
 	ck_assert_ptr_null(borrowed);
@@ -279,9 +281,9 @@ START_TEST(call_keeps_its_payload_past_the_frame)
 {
 	struct body *b = send_body(10000, 9);
 	uint8_t *want = pattern(10000, 9);
-	struct call c = { .borrowed = NULL };
+	struct call c = {.borrowed = NULL};
 	Sockrpc__SendRequest *rq = (Sockrpc__SendRequest *)sr_payload_unpack(
-		&sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &c.borrowed);
+	    &sockrpc__send_request__descriptor, NULL, b->bytes, b->len, &c.borrowed);
 
 	ck_assert_ptr_nonnull(c.borrowed);
 	ck_assert_int_eq(call_keep_payload(&c), 0);

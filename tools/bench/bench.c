@@ -40,19 +40,19 @@ enum {
 };
 
 struct options {
-	const char *sockrpcd;   /* daemon binary; NULL with --socket */
-	const char *socket;     /* an already running daemon, for profiling */
+	const char *sockrpcd; /* daemon binary; NULL with --socket */
+	const char *socket;   /* an already running daemon, for profiling */
 	const char *danted;
-	uint64_t bytes;         /* per bulk transfer */
+	uint64_t bytes; /* per bulk transfer */
 	int rounds;
-	int calls;              /* small calls per round per variant */
-	int threads;            /* pipelined figure */
-	double seconds;         /* per round of the rate figures */
-	int sessions, handles;  /* scale figure */
+	int calls;             /* small calls per round per variant */
+	int threads;           /* pipelined figure */
+	double seconds;        /* per round of the rate figures */
+	int sessions, handles; /* scale figure */
 	unsigned only;
-	bool broker_only;       /* skip the baselines (to profile the broker alone) */
+	bool broker_only; /* skip the baselines (to profile the broker alone) */
 	bool quick;
-	bool verbose;           /* every round's bulk figures on stderr */
+	bool verbose; /* every round's bulk figures on stderr */
 };
 
 struct row {
@@ -63,8 +63,8 @@ static struct options opt;
 static char tmpdir[128];
 static const char *daemon_socket; /* the daemon of figures 1-4 */
 static pid_t daemon_pid = -1;
-static char socat_socket[192];    /* "" when socat is missing */
-static int socks_port = -1;       /* -1 when danted is missing */
+static char socat_socket[192]; /* "" when socat is missing */
+static int socks_port = -1;    /* -1 when danted is missing */
 static int bulk_port, close_port, hold_port;
 static int ping_fd = -1;
 static struct row rows[32];
@@ -163,7 +163,8 @@ print_table(void)
 	       "----------------------------------------", "----------", "--------------------");
 	for (int i = 0; i < n_rows; i++)
 		printf("%-34s | %-11s | %-34s | %-7s | %-14s | %s\n", rows[i].figure,
-		       rows[i].broker, rows[i].baseline, rows[i].ratio, rows[i].target, rows[i].met);
+		       rows[i].broker, rows[i].baseline, rows[i].ratio, rows[i].target,
+		       rows[i].met);
 	fflush(stdout);
 }
 
@@ -186,8 +187,8 @@ cleanup(void)
 	if (tmpdir[0] == '\0')
 		return;
 	/* The temp dir holds only our sockets, config and logs. */
-	const char *names[] = { "a.sock", "b.sock", "socat.sock", "danted.conf", "danted.log",
-		                "a.log", "b.log", "audit-a.log", "audit-b.log", "socat.log" };
+	const char *names[] = {"a.sock", "b.sock", "socat.sock",  "danted.conf", "danted.log",
+	                       "a.log",  "b.log",  "audit-a.log", "audit-b.log", "socat.log"};
 	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
 		snprintf(path, sizeof(path), "%s/%s", tmpdir, names[i]);
 		unlink(path);
@@ -249,7 +250,7 @@ small_broker(sr_socket *s, double *lat, int n)
 static int
 small_raw(double *lat, int n)
 {
-	uint8_t buf[BENCH_PING_SIZE] = { 0 };
+	uint8_t buf[BENCH_PING_SIZE] = {0};
 
 	for (int i = 0; i < n; i++) {
 		double t0 = now_s();
@@ -358,7 +359,7 @@ pipe_rate(sr_client *c, sr_socket **socks, int threads)
 	long total = 0;
 
 	for (int i = 0; i < threads; i++) {
-		w[i] = (struct pipe_worker){ .s = socks[i], .until = t0 + opt.seconds };
+		w[i] = (struct pipe_worker){.s = socks[i], .until = t0 + opt.seconds};
 		pthread_create(&t[i], NULL, pipe_thread, &w[i]);
 	}
 	for (int i = 0; i < threads; i++) {
@@ -373,7 +374,7 @@ pipe_rate(sr_client *c, sr_socket **socks, int threads)
 static double
 raw_rate(void)
 {
-	uint8_t buf[BENCH_PING_SIZE] = { 0 };
+	uint8_t buf[BENCH_PING_SIZE] = {0};
 	double t0 = now_s(), until = t0 + opt.seconds;
 	long n = 0;
 
@@ -391,7 +392,8 @@ static void
 figure_pipe(sr_client *c)
 {
 	int R = opt.rounds, T = opt.threads > 64 ? 64 : opt.threads;
-	double *piped = calloc((size_t)R, sizeof(double)), *serial = calloc((size_t)R, sizeof(double));
+	double *piped = calloc((size_t)R, sizeof(double)),
+	       *serial = calloc((size_t)R, sizeof(double));
 	double *raw = calloc((size_t)R, sizeof(double));
 	sr_socket *socks[64];
 	char base[48], name[48];
@@ -430,7 +432,7 @@ figure_pipe(sr_client *c)
 /* --- 2, 3. bulk ---------------------------------------------------------------------- */
 
 enum via { VIA_BROKER, VIA_DIRECT, VIA_SOCAT, VIA_DANTE, N_VIA };
-static const char *const via_name[N_VIA] = { "broker", "direct TCP", "socat", "Dante" };
+static const char *const via_name[N_VIA] = {"broker", "direct TCP", "socat", "Dante"};
 
 static bool
 via_available(enum via v)
@@ -593,7 +595,9 @@ figure_bulk(sr_client *c, bool send_dir)
 		         mib);
 	for (int v = VIA_DIRECT; v < N_VIA; v++) {
 		double ratio = med[VIA_BROKER] / med[v];
-		const char *target = v == VIA_DIRECT ? ">= 0.8x" : v == VIA_DANTE ? ">= 1x" : "info";
+		const char *target = v == VIA_DIRECT  ? ">= 0.8x"
+		                     : v == VIA_DANTE ? ">= 1x"
+		                                      : "info";
 		int met = -1;
 
 		if (!via_available(v))
@@ -728,8 +732,7 @@ figure_scale(const char *path, pid_t pid)
 	m50 = median(p50, R), m99 = median(p99, R);
 
 	snprintf(name, sizeof(name), "scale: handles held (%dx%d)", S, H);
-	snprintf(base, sizeof(base), "set up in %.2fs (%.0f handles/s)", setup_s,
-	         total / setup_s);
+	snprintf(base, sizeof(base), "set up in %.2fs (%.0f handles/s)", setup_s, total / setup_s);
 	add_row(name, held, "", base, NAN, ">= 10000", opt.quick ? -1 : held >= 10000);
 	per_handle = (double)(pss2 - pss1) / total;
 	per_handle_rss = (double)(rss2 - rss1) / total;
@@ -745,8 +748,9 @@ figure_scale(const char *path, pid_t pid)
 	snprintf(base, sizeof(base), "idle p99 %.1fus", idle_p99_us);
 	add_row("p99 call under load", m99 / 1000, "ms", base, m99 / idle_p99_us, "<= 5 ms",
 	        m99 <= 5000);
-	fprintf(stderr, "scale: Pss %ld -> %ld (sessions) -> %ld (handles) B; "
-	                "VmRSS %ld -> %ld -> %ld B\n",
+	fprintf(stderr,
+	        "scale: Pss %ld -> %ld (sessions) -> %ld (handles) B; "
+	        "VmRSS %ld -> %ld -> %ld B\n",
 	        pss0, pss1, pss2, rss0, rss1, rss2);
 out:
 	if (held < total)
@@ -770,8 +774,8 @@ start_daemon(const char *name, char *sock, size_t size)
 	snprintf(sock, size, "%s/%s.sock", tmpdir, name);
 	snprintf(log, sizeof(log), "%s/%s.log", tmpdir, name);
 	snprintf(audit, sizeof(audit), "%s/audit-%s.log", tmpdir, name);
-	const char *argv[] = { opt.sockrpcd, "--socket", sock, "--audit", audit,
-		               "--max-sessions", "2000", NULL };
+	const char *argv[] = {opt.sockrpcd, "--socket",       sock,   "--audit",
+	                      audit,        "--max-sessions", "2000", NULL};
 	pid = spawn(argv, log);
 	if (pid < 0 || wait_unix_ready(sock, 10) != 0)
 		die("sockrpcd did not start (see %s)", log);
@@ -790,7 +794,7 @@ start_socat(void)
 	snprintf(socat_socket, sizeof(socat_socket), "%s/socat.sock", tmpdir);
 	snprintf(listen_arg, sizeof(listen_arg), "UNIX-LISTEN:%s,fork,unlink-early", socat_socket);
 	snprintf(target, sizeof(target), "TCP:127.0.0.1:%d", bulk_port);
-	const char *argv[] = { "socat", listen_arg, target, NULL };
+	const char *argv[] = {"socat", listen_arg, target, NULL};
 	char log[256];
 
 	snprintf(log, sizeof(log), "%s/socat.log", tmpdir);
@@ -809,7 +813,8 @@ start_danted(void)
 	FILE *f;
 
 	if (!program_exists(opt.danted)) {
-		fprintf(stderr, "sockrpc_bench: %s not found; Dante rows are skipped\n", opt.danted);
+		fprintf(stderr, "sockrpc_bench: %s not found; Dante rows are skipped\n",
+		        opt.danted);
 		return;
 	}
 	snprintf(conf, sizeof(conf), "%s/danted.conf", tmpdir);
@@ -829,11 +834,11 @@ start_danted(void)
 	        "socks pass { from: 127.0.0.0/8 to: 127.0.0.0/8 command: connect }\n",
 	        log, socks_port);
 	fclose(f);
-	const char *argv[] = { opt.danted, "-f", conf, "-N", "1", NULL };
+	const char *argv[] = {opt.danted, "-f", conf, "-N", "1", NULL};
 	pid = spawn(argv, log);
 	if (pid < 0 || wait_tcp_ready(socks_port, 10) != 0) {
-		fprintf(stderr, "sockrpc_bench: danted did not start (see %s); Dante rows skipped\n",
-		        log);
+		fprintf(stderr,
+		        "sockrpc_bench: danted did not start (see %s); Dante rows skipped\n", log);
 		socks_port = -1;
 		return;
 	}
@@ -855,10 +860,20 @@ parse_size(const char *s)
 	double v = strtod(s, &end);
 
 	switch (*end) {
-	case 'k': case 'K': v *= 1024; break;
-	case 'm': case 'M': v *= 1024 * 1024; break;
-	case 'g': case 'G': v *= 1024.0 * 1024 * 1024; break;
-	default: break;
+	case 'k':
+	case 'K':
+		v *= 1024;
+		break;
+	case 'm':
+	case 'M':
+		v *= 1024 * 1024;
+		break;
+	case 'g':
+	case 'G':
+		v *= 1024.0 * 1024 * 1024;
+		break;
+	default:
+		break;
 	}
 	if (v < 1)
 		die("bad size %s", s);
@@ -868,7 +883,7 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = { "small", "pipe", "send", "recv", "conn", "scale" };
+	static const char *const names[] = {"small", "pipe", "send", "recv", "conn", "scale"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
@@ -908,7 +923,7 @@ usage(void)
 static void
 raise_fd_limit(void)
 {
-	struct rlimit rl = { 65536, 65536 };
+	struct rlimit rl = {65536, 65536};
 
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
@@ -920,22 +935,14 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "sockrpcd", required_argument, NULL, 'd' },
-		{ "socket", required_argument, NULL, 's' },
-		{ "quick", no_argument, NULL, 'q' },
-		{ "bytes", required_argument, NULL, 'b' },
-		{ "rounds", required_argument, NULL, 'r' },
-		{ "calls", required_argument, NULL, 'c' },
-		{ "threads", required_argument, NULL, 't' },
-		{ "seconds", required_argument, NULL, 'S' },
-		{ "sessions", required_argument, NULL, 'n' },
-		{ "handles", required_argument, NULL, 'H' },
-		{ "only", required_argument, NULL, 'o' },
-		{ "broker-only", no_argument, NULL, 'B' },
-		{ "danted", required_argument, NULL, 'D' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	    {"sockrpcd", required_argument, NULL, 'd'}, {"socket", required_argument, NULL, 's'},
+	    {"quick", no_argument, NULL, 'q'},          {"bytes", required_argument, NULL, 'b'},
+	    {"rounds", required_argument, NULL, 'r'},   {"calls", required_argument, NULL, 'c'},
+	    {"threads", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
+	    {"sessions", required_argument, NULL, 'n'}, {"handles", required_argument, NULL, 'H'},
+	    {"only", required_argument, NULL, 'o'},     {"broker-only", no_argument, NULL, 'B'},
+	    {"danted", required_argument, NULL, 'D'},   {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
 	};
 	uint64_t bytes = 0;
 	int rounds = 0, calls = 0, sessions = 0, handles = 0, ch;
@@ -950,22 +957,54 @@ main(int argc, char **argv)
 	opt.danted = "danted";
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		switch (ch) {
-		case 'd': opt.sockrpcd = optarg; break;
-		case 's': opt.socket = optarg; break;
-		case 'q': opt.quick = true; break;
-		case 'b': bytes = parse_size(optarg); break;
-		case 'r': rounds = atoi(optarg); break;
-		case 'c': calls = atoi(optarg); break;
-		case 't': opt.threads = atoi(optarg); break;
-		case 'S': seconds = atof(optarg); break;
-		case 'n': sessions = atoi(optarg); break;
-		case 'H': handles = atoi(optarg); break;
-		case 'o': opt.only = parse_only(optarg); break;
-		case 'B': opt.broker_only = true; break;
-		case 'D': opt.danted = optarg; break;
-		case 'v': opt.verbose = true; break;
-		case 'h': usage(); return 0;
-		default: usage(); return 2;
+		case 'd':
+			opt.sockrpcd = optarg;
+			break;
+		case 's':
+			opt.socket = optarg;
+			break;
+		case 'q':
+			opt.quick = true;
+			break;
+		case 'b':
+			bytes = parse_size(optarg);
+			break;
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 'c':
+			calls = atoi(optarg);
+			break;
+		case 't':
+			opt.threads = atoi(optarg);
+			break;
+		case 'S':
+			seconds = atof(optarg);
+			break;
+		case 'n':
+			sessions = atoi(optarg);
+			break;
+		case 'H':
+			handles = atoi(optarg);
+			break;
+		case 'o':
+			opt.only = parse_only(optarg);
+			break;
+		case 'B':
+			opt.broker_only = true;
+			break;
+		case 'D':
+			opt.danted = optarg;
+			break;
+		case 'v':
+			opt.verbose = true;
+			break;
+		case 'h':
+			usage();
+			return 0;
+		default:
+			usage();
+			return 2;
 		}
 	}
 	if (opt.sockrpcd == NULL && opt.socket == NULL)
@@ -1014,9 +1053,8 @@ main(int argc, char **argv)
 	uname(&un);
 	printf("sockrpc_bench: %s %s, %ld CPUs; bulk %llu bytes in %d-byte calls; %d rounds "
 	       "(median), %d calls/round; scale %d x %d\n",
-	       un.sysname, un.release, sysconf(_SC_NPROCESSORS_ONLN),
-	       (unsigned long long)opt.bytes, BENCH_CHUNK, opt.rounds, opt.calls, opt.sessions,
-	       opt.handles);
+	       un.sysname, un.release, sysconf(_SC_NPROCESSORS_ONLN), (unsigned long long)opt.bytes,
+	       BENCH_CHUNK, opt.rounds, opt.calls, opt.sessions, opt.handles);
 	fflush(stdout);
 
 	if (opt.only & ~(unsigned)FIG_SCALE) {

@@ -45,7 +45,7 @@ now_s(void)
 static void
 sleep_s(double s)
 {
-	struct timespec ts = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+	struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
 
 	nanosleep(&ts, NULL);
 }
@@ -150,7 +150,7 @@ wait_tcp_ready(int port, double timeout_s)
 int
 free_tcp_port(void)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in sin = {.sin_family = AF_INET};
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), port = -1;
 
@@ -229,7 +229,7 @@ bench_cmd(uint8_t out[BENCH_CMD_SIZE], char op, uint64_t n)
 static void
 set_timeouts(int fd)
 {
-	struct timeval tv = { 30, 0 };
+	struct timeval tv = {30, 0};
 
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -238,7 +238,7 @@ set_timeouts(int fd)
 int
 tcp_connect(int port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -255,7 +255,7 @@ tcp_connect(int port)
 int
 unix_connect(const char *path)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
@@ -273,7 +273,7 @@ unix_connect(const char *path)
 int
 socks5_connect(int socks_port, int target_port)
 {
-	uint8_t greet[3] = { 5, 1, 0 }, choice[2], req[10] = { 5, 1, 0, 1, 127, 0, 0, 1 };
+	uint8_t greet[3] = {5, 1, 0}, choice[2], req[10] = {5, 1, 0, 1, 127, 0, 0, 1};
 	uint8_t rep[10];
 	int fd = tcp_connect(socks_port);
 
@@ -294,7 +294,7 @@ socks5_connect(int socks_port, int target_port)
 static int
 listen_loopback(int *port)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct sockaddr_in sin = {.sin_family = AF_INET};
 	socklen_t len = sizeof(sin);
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 

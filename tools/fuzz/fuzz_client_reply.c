@@ -15,7 +15,8 @@
  *
  * Build: tools/fuzz/build.sh [OUTDIR] (FUZZ_TARGETS=client_reply for this one alone).
  * Run:
- *   build-fuzz/fuzz_client_reply -malloc_limit_mb=16 -max_len=8192 CORPUS_DIR tools/fuzz/corpus/client_reply
+ *   build-fuzz/fuzz_client_reply -malloc_limit_mb=16 -max_len=8192 CORPUS_DIR
+ * tools/fuzz/corpus/client_reply
  */
 #include <errno.h>
 #include <poll.h>
@@ -32,18 +33,18 @@
 
 #define MAX_SOCKETS 4
 #define MAX_OPS 48
-#define SEND_MAX 64		/* bytes one sr_send or sr_send_to carries */
-#define IDLE_MS 10		/* the fake hangs up when no request comes for this long */
-#define REQUEST_MAX (64 * 1024)	/* the most the fake reads of one request */
+#define SEND_MAX 64             /* bytes one sr_send or sr_send_to carries */
+#define IDLE_MS 10              /* the fake hangs up when no request comes for this long */
+#define REQUEST_MAX (64 * 1024) /* the most the fake reads of one request */
 
 /* Record controls: how the fake frames a reply. */
 enum {
-	REC_ID = 1 << 0,	/* call id + param */
-	REC_METHOD = 1 << 1,	/* method + param */
-	REC_FLAGS = 1 << 2,	/* flags = param */
-	REC_LENGTH = 1 << 3,	/* header length = the next 4 bytes (the body is sent as is) */
-	REC_TWICE = 1 << 4,	/* send it twice */
-	REC_HANG_UP = 1 << 5,	/* hang up after it */
+	REC_ID = 1 << 0,      /* call id + param */
+	REC_METHOD = 1 << 1,  /* method + param */
+	REC_FLAGS = 1 << 2,   /* flags = param */
+	REC_LENGTH = 1 << 3,  /* header length = the next 4 bytes (the body is sent as is) */
+	REC_TWICE = 1 << 4,   /* send it twice */
+	REC_HANG_UP = 1 << 5, /* hang up after it */
 };
 
 /* FUZZ_CLIENT_VERBOSE set: say how each op ended (to check seeds). */
@@ -57,7 +58,7 @@ struct input {
 struct fake {
 	int fd;
 	struct input replies;
-	const uint8_t *hello;	/* a canned Hello reply, or NULL: the first record is it */
+	const uint8_t *hello; /* a canned Hello reply, or NULL: the first record is it */
 	size_t hello_len;
 };
 
@@ -87,8 +88,8 @@ static void
 send_frame(int fd, const struct sr_frame_header *h, const uint8_t *body, size_t len)
 {
 	uint8_t hdr[SR_FRAME_HEADER_SIZE];
-	struct iovec iov[2] = { { hdr, sizeof(hdr) }, { (void *)(uintptr_t)body, len } };
-	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+	struct iovec iov[2] = {{hdr, sizeof(hdr)}, {(void *)(uintptr_t)body, len}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
 
 	frame_header_encode(h, hdr);
 	(void)!sendmsg(fd, &msg, MSG_NOSIGNAL);
@@ -99,7 +100,7 @@ static int
 read_request(int fd, struct sr_frame_header *h, uint8_t *body)
 {
 	uint8_t hdr[SR_FRAME_HEADER_SIZE];
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 
 	if (poll(&pfd, 1, IDLE_MS) != 1 ||
 	    recv(fd, hdr, sizeof(hdr), MSG_WAITALL) != (ssize_t)sizeof(hdr))
@@ -204,7 +205,7 @@ static void
 run_op(sr_client *c, sr_socket **socks, uint8_t op, uint8_t arg)
 {
 	static const char data[SEND_MAX] = "0123456789abcdef0123456789abcdef"
-					  "0123456789abcdef0123456789abcde";
+	                                   "0123456789abcdef0123456789abcde";
 	sr_socket **sp = &socks[arg % MAX_SOCKETS], *s = *sp;
 	size_t n = arg % SEND_MAX, len = 0;
 	long length = (long)arg - 2, got;
@@ -237,7 +238,8 @@ run_op(sr_client *c, sr_socket **socks, uint8_t op, uint8_t arg)
 	case 5:
 		rc = sr_receive(s, length, op % 20 == 5 ? MSG_PEEK : 0, &out, &len, &err);
 		if (rc == 0)
-			check_bound((long long)len, length < 0 ? SR_MAX_PAYLOAD : length, "receive");
+			check_bound((long long)len, length < 0 ? SR_MAX_PAYLOAD : length,
+			            "receive");
 		break;
 	case 6:
 		rc = sr_read(s, length, &out, &len, &err);
@@ -247,7 +249,8 @@ run_op(sr_client *c, sr_socket **socks, uint8_t op, uint8_t arg)
 	case 7:
 		rc = sr_receive_from(s, length, 0, &out, &len, host, &port, &err);
 		if (rc == 0) {
-			check_bound((long long)len, length < 0 ? SR_MAX_PAYLOAD : length, "recvfrom");
+			check_bound((long long)len, length < 0 ? SR_MAX_PAYLOAD : length,
+			            "recvfrom");
 			check_bound(port, 65535, "port");
 		}
 		break;
@@ -308,10 +311,10 @@ run_op(sr_client *c, sr_socket **socks, uint8_t op, uint8_t arg)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct input in = { data, size };
+	struct input in = {data, size};
 	uint8_t hello_buf[64];
 	Sockrpc__HelloReply hello = SOCKRPC__HELLO_REPLY__INIT;
-	sr_socket *socks[MAX_SOCKETS] = { 0 };
+	sr_socket *socks[MAX_SOCKETS] = {0};
 	struct fake f;
 	pthread_t thread;
 	sr_client *c;

@@ -113,10 +113,10 @@ decide_twice(const struct policy *p, const struct policy_request *rq)
 static void
 ask(const struct policy *p)
 {
-	static const int families[] = { AF_INET, AF_INET6, AF_UNIX };
-	static const int types[] = { SOCK_STREAM, SOCK_DGRAM, SOCK_RAW };
-	static const char *const names[] = { "example.com", "a.b.example.com.", "EXAMPLE.COM",
-		                              "localhost", "" };
+	static const int families[] = {AF_INET, AF_INET6, AF_UNIX};
+	static const int types[] = {SOCK_STREAM, SOCK_DGRAM, SOCK_RAW};
+	static const char *const names[] = {"example.com", "a.b.example.com.", "EXAMPLE.COM",
+	                                    "localhost", ""};
 	struct identity who[4];
 	char buf[256], small[16];
 	int port;
@@ -132,7 +132,7 @@ ask(const struct policy *p)
 	snprintf(who[3].exe, sizeof(who[3].exe), "/usr/sbin/apache2");
 	for (int w = 0; w < 4; w++) {
 		for (int op = 0; op < POLICY_OP_COUNT; op++) {
-			struct policy_request rq = { .who = &who[w], .op = (enum policy_op)op };
+			struct policy_request rq = {.who = &who[w], .op = (enum policy_op)op};
 
 			for (size_t f = 0; f < 3; f++) {
 				rq.family = families[f];
@@ -186,10 +186,10 @@ static void
 explain(const char *line, size_t len)
 {
 	static const char *const fixed[][4] = {
-		{ "uid=1000", "connect", "tcp", "10.1.2.3:443" },
-		{ "uid=65534", "bind", "unix", "/run/jobs/a.sock" },
-		{ "user=root", "resolve", "example.com", NULL },
-		{ "gid=33", "send", "udp", "[::1]:53" },
+	    {"uid=1000", "connect", "tcp", "10.1.2.3:443"},
+	    {"uid=65534", "bind", "unix", "/run/jobs/a.sock"},
+	    {"user=root", "resolve", "example.com", NULL},
+	    {"gid=33", "send", "udp", "[::1]:53"},
 	};
 	char copy[512], *words[13], *save = NULL, *w;
 	int argc = 0;

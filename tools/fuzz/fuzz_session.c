@@ -31,12 +31,11 @@
 #include "frame.h"
 #include "sockrpcd.h"
 
-static const char fuzz_policy[] =
-	"limit handles-per-session 32\n"
-	"deny * resolve *\n"
-	"allow * create tcp,udp,unix\n"
-	"allow * connect,send,bind,listen,accept tcp,udp @loopback\n"
-	"allow * option tcp,udp,unix\n";
+static const char fuzz_policy[] = "limit handles-per-session 32\n"
+                                  "deny * resolve *\n"
+                                  "allow * create tcp,udp,unix\n"
+                                  "allow * connect,send,bind,listen,accept tcp,udp @loopback\n"
+                                  "allow * option tcp,udp,unix\n";
 
 static struct sockrpcd daemon_state;
 static int fds_at_start;
@@ -129,13 +128,15 @@ drain(int fd, int *channel)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 	struct msghdr msg;
 	struct cmsghdr *cm;
 
 	for (;;) {
-		msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			               .msg_controllen = sizeof(control.buf) };
+		msg = (struct msghdr){.msg_iov = &iov,
+		                      .msg_iovlen = 1,
+		                      .msg_control = control.buf,
+		                      .msg_controllen = sizeof(control.buf)};
 		if (recvmsg(fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
 			break;
 		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -158,7 +159,7 @@ static size_t
 hello_frame(uint8_t *out, bool reply_channel)
 {
 	Sockrpc__HelloRequest hello = SOCKRPC__HELLO_REQUEST__INIT;
-	struct sr_frame_header h = { .method = SOCKRPC_HELLO_METHOD, .call_id = 1 };
+	struct sr_frame_header h = {.method = SOCKRPC_HELLO_METHOD, .call_id = 1};
 
 	hello.major = SR_PROTOCOL_MAJOR;
 	hello.client_name = (char *)"fuzz";
@@ -232,7 +233,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (d->n_sessions != 0) {
 		/* A session paused by backpressure is not read: it notices the hang-up by its
 		 * HANGUP_CHECK_MS timer, which this target (no fake clock) waits for. */
-		struct timeval tv = { 0, (HANGUP_CHECK_MS + 100) * 1000 };
+		struct timeval tv = {0, (HANGUP_CHECK_MS + 100) * 1000};
 
 		event_base_loopexit(d->base, &tv);
 		event_base_dispatch(d->base);

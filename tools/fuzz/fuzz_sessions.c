@@ -34,9 +34,9 @@
  *
  * After every op a bound on the heap is asserted: every session may hold what it is charged
  * for (its calls' queued_bytes, bounded by the queue limit, and its buffered bytes) plus a
- * fixed allowance for buffer room and bookkeeping; a session before Hello much less. The heap is read from the allocator (ASan's statistics,
- * or mallinfo2 without ASan). At the end every client hangs up: every session must then be
- * gone, and no fd left behind.
+ * fixed allowance for buffer room and bookkeeping; a session before Hello much less. The heap is
+ * read from the allocator (ASan's statistics, or mallinfo2 without ASan). At the end every client
+ * hangs up: every session must then be gone, and no fd left behind.
  *
  * Oracles for escapes, on the system calls the daemon makes (defined here, they replace
  * libc's for the daemon's code):
@@ -112,16 +112,16 @@
 #define LAZY_FDS 6
 
 static const char fallback_policy[] =
-	"deny * resolve *\n"
-	"allow * create tcp,udp,unix\n"
-	"allow * connect,send,bind,listen,accept tcp,udp @loopback,@unspecified\n"
-	"allow * option tcp,udp,unix\n";
+    "deny * resolve *\n"
+    "allow * create tcp,udp,unix\n"
+    "allow * connect,send,bind,listen,accept tcp,udp @loopback,@unspecified\n"
+    "allow * option tcp,udp,unix\n";
 
-static const uid_t uids[4] = { 0, 1000, 65534, 33 };
-static const gid_t gids[4] = { 0, 1000, 65534, 33 };
-static const char *const exes[4] = { "", "/usr/bin/python3", "/usr/bin/curl", "/tmp/x" };
-static const char *const cgroups[4] = { "", "/system.slice/jobs-1.service",
-	                                "/user.slice/user-1000.slice", "/" };
+static const uid_t uids[4] = {0, 1000, 65534, 33};
+static const gid_t gids[4] = {0, 1000, 65534, 33};
+static const char *const exes[4] = {"", "/usr/bin/python3", "/usr/bin/curl", "/tmp/x"};
+static const char *const cgroups[4] = {"", "/system.slice/jobs-1.service",
+                                       "/user.slice/user-1000.slice", "/"};
 
 struct client {
 	int fd;      /* the client's end of the connection, -1 once hung up */
@@ -138,7 +138,7 @@ static int fds_at_start;
 static unsigned long runs;
 static bool verbose;
 static const char *known_items; /* FUZZ_KNOWN */
-static long long fake_ns; /* added to CLOCK_MONOTONIC_COARSE, libevent's clock */
+static long long fake_ns;       /* added to CLOCK_MONOTONIC_COARSE, libevent's clock */
 
 static void
 fatal(const char *what)
@@ -164,13 +164,13 @@ known(int item)
 
 /* A property the daemon must keep does not hold: the input is a finding, unless the
  * item is known (FUZZ_KNOWN), then it is logged and the run goes on. */
-static void __attribute__((format(printf, 2, 3)))
-finding(int item, const char *fmt, ...)
+static void __attribute__((format(printf, 2, 3))) finding(int item, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "fuzz_sessions: %s (issue 14 item %d): ",
-	        known(item) ? "known finding" : "FINDING", item);
+	fprintf(stderr,
+	        "fuzz_sessions: %s (issue 14 item %d): ", known(item) ? "known finding" : "FINDING",
+	        item);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -213,7 +213,7 @@ is_local(const struct sockaddr *sa)
 	}
 	if (sa->sa_family == AF_INET6) {
 		const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-		static const uint8_t mapped[12] = { [10] = 0xff, [11] = 0xff };
+		static const uint8_t mapped[12] = {[10] = 0xff, [11] = 0xff};
 
 		if (IN6_IS_ADDR_UNSPECIFIED(a) || IN6_IS_ADDR_LOOPBACK(a))
 			return true;
@@ -402,16 +402,17 @@ struct heap_mark {
 static struct heap_mark
 heap_mark(void)
 {
-	return (struct heap_mark){ heap_in_use(), libevent_bytes };
+	return (struct heap_mark){heap_in_use(), libevent_bytes};
 }
 
 static void
 heap_violation(struct sockrpcd *d, int item, const char *what, size_t held, size_t bound,
                bool pre_hello)
 {
-	finding(item, "the sessions hold more memory than they are charged: %s: %zu bytes held "
-	        "by %u sessions%s, bound %zu", what, held, d->n_sessions,
-	        pre_hello ? " (some before Hello)" : "", bound);
+	finding(item,
+	        "the sessions hold more memory than they are charged: %s: %zu bytes held "
+	        "by %u sessions%s, bound %zu",
+	        what, held, d->n_sessions, pre_hello ? " (some before Hello)" : "", bound);
 }
 
 /*
@@ -445,11 +446,12 @@ check_heap(struct sockrpcd *d, struct heap_mark base)
 	}
 	all = now.all > base.all ? now.all - base.all : 0;
 	own = now.all - now.libevent > base.all - base.libevent
-	              ? (now.all - now.libevent) - (base.all - base.libevent)
-	              : 0;
+	          ? (now.all - now.libevent) - (base.all - base.libevent)
+	          : 0;
 	if (verbose)
-		fprintf(stderr, "heap: %zu bytes held (bound %zu), %zu outside libevent (bound %zu)\n",
-		        all, all_bound, own, own_bound);
+		fprintf(stderr,
+		        "heap: %zu bytes held (bound %zu), %zu outside libevent (bound %zu)\n", all,
+		        all_bound, own, own_bound);
 	if (own > own_bound)
 		heap_violation(d, 11, "outside libevent", own, own_bound, pre_hello);
 	else if (all > all_bound)
@@ -523,10 +525,10 @@ apply_limits(struct sockrpcd *d)
 	l->max_sessions = pl->sessions > 0 ? (unsigned)pl->sessions : 16;
 	l->max_sessions_per_uid = pl->sessions_per_uid > 0 ? (unsigned)pl->sessions_per_uid : 0;
 	l->max_handles = pl->handles_per_session > 0 && pl->handles_per_session < 32
-	                         ? (unsigned)pl->handles_per_session
-	                         : 32;
-	l->max_queued_bytes = pl->queued_bytes > 0 ? (size_t)pl->queued_bytes
-	                                           : DEFAULT_MAX_QUEUED_BYTES;
+	                     ? (unsigned)pl->handles_per_session
+	                     : 32;
+	l->max_queued_bytes =
+	    pl->queued_bytes > 0 ? (size_t)pl->queued_bytes : DEFAULT_MAX_QUEUED_BYTES;
 	if (l->max_queued_bytes < 2 * SR_MAX_FRAME)
 		l->max_queued_bytes = 2 * SR_MAX_FRAME;
 	/* Past 64 MiB the bound would never bite within one input. */
@@ -599,7 +601,7 @@ on_probe(evutil_socket_t fd, short what, void *arg)
 static void
 check_fake_clock(struct sockrpcd *d)
 {
-	struct timeval tv = { 100, 0 };
+	struct timeval tv = {100, 0};
 	bool fired = false;
 	struct event *ev = evtimer_new(d->base, on_probe, &fired);
 
@@ -711,15 +713,17 @@ drain(struct client *c)
 		struct cmsghdr align;
 		char buf[CMSG_SPACE(4 * sizeof(int))];
 	} control;
-	struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) };
+	struct iovec iov = {.iov_base = buf, .iov_len = sizeof(buf)};
 	struct msghdr msg;
 	struct cmsghdr *cm;
 
 	if (c->fd < 0 || !c->reading)
 		return;
 	for (;;) {
-		msg = (struct msghdr){ .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			               .msg_controllen = sizeof(control.buf) };
+		msg = (struct msghdr){.msg_iov = &iov,
+		                      .msg_iovlen = 1,
+		                      .msg_control = control.buf,
+		                      .msg_controllen = sizeof(control.buf)};
 		if (recvmsg(c->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) <= 0)
 			break;
 		for (cm = CMSG_FIRSTHDR(&msg); cm != NULL; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -782,7 +786,7 @@ static size_t
 hello_frame(uint8_t *out, bool reply_channel)
 {
 	Sockrpc__HelloRequest hello = SOCKRPC__HELLO_REQUEST__INIT;
-	struct sr_frame_header h = { .method = SOCKRPC_HELLO_METHOD, .call_id = 1 };
+	struct sr_frame_header h = {.method = SOCKRPC_HELLO_METHOD, .call_id = 1};
 
 	hello.major = SR_PROTOCOL_MAJOR;
 	hello.client_name = (char *)"fuzz";
@@ -821,7 +825,7 @@ start_session(struct sockrpcd *d, struct client *c, int who, int how)
 	peer.n_groups = (how >> 3) & 3;
 	for (int i = 0; i < peer.n_groups; i++)
 		peer.groups[i] = gids[(who + i + 1) & 3];
-	*c = (struct client){ .fd = sv[1], .channel = -1, .reading = !(how & 4), .call_id = 1 };
+	*c = (struct client){.fd = sv[1], .channel = -1, .reading = !(how & 4), .call_id = 1};
 	if (session_new(d, sv[0], &peer) == NULL)
 		fatal("session_new");
 	if (how & 1) {
@@ -836,8 +840,9 @@ start_session(struct sockrpcd *d, struct client *c, int who, int how)
 static size_t
 frame(uint8_t *out, struct client *c, int method, size_t len)
 {
-	struct sr_frame_header h = { .method = (uint16_t)(method < 0 ? 0 : method),
-		                     .call_id = ++c->call_id, .length = (uint32_t)len };
+	struct sr_frame_header h = {.method = (uint16_t)(method < 0 ? 0 : method),
+	                            .call_id = ++c->call_id,
+	                            .length = (uint32_t)len};
 
 	frame_header_encode(&h, out);
 	return SR_FRAME_HEADER_SIZE + len;
@@ -862,7 +867,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	static uint8_t big[SR_FRAME_HEADER_SIZE + MAX_BODY];
 	uint8_t *body = big + SR_FRAME_HEADER_SIZE;
 	struct sockrpcd *d = &daemon_state;
-	struct input in = { data, size };
+	struct input in = {data, size};
 	struct client cl[MAX_SESSIONS];
 	struct policy *fallback = d->policy;
 	const uint8_t *bytes;
@@ -971,6 +976,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* A leak per session would grow without end; checked every so often, as counting
 	 * costs a thousand system calls. */
 	if (++runs % 256 == 0 && open_fd_count() > fds_at_start + LAZY_FDS)
-		finding(9, "sessions leak fds: %d open, %d at start", open_fd_count(), fds_at_start);
+		finding(9, "sessions leak fds: %d open, %d at start", open_fd_count(),
+		        fds_at_start);
 	return 0;
 }

@@ -14,9 +14,24 @@
 #include "sockrpc.pb-c.h"
 
 enum {
-	M_HELLO, M_SOCKET, M_CONNECT, M_BIND, M_LISTEN, M_ACCEPT, M_SEND, M_RECEIVE,
-	M_READ, M_CLOSE, M_SHUTDOWN, M_SET_OPTION, M_GET_OPTION, M_SET_BLOCKING, M_INFO,
-	M_GET_ADDRESS_INFO, M_SEND_TO, M_RECEIVE_FROM
+	M_HELLO,
+	M_SOCKET,
+	M_CONNECT,
+	M_BIND,
+	M_LISTEN,
+	M_ACCEPT,
+	M_SEND,
+	M_RECEIVE,
+	M_READ,
+	M_CLOSE,
+	M_SHUTDOWN,
+	M_SET_OPTION,
+	M_GET_OPTION,
+	M_SET_BLOCKING,
+	M_INFO,
+	M_GET_ADDRESS_INFO,
+	M_SEND_TO,
+	M_RECEIVE_FROM
 };
 
 static unsigned char buf[1 << 16];
@@ -33,7 +48,7 @@ begin(int mode)
 static void
 call(unsigned method, const ProtobufCMessage *m)
 {
-	struct sr_frame_header h = { .method = (uint16_t)method, .call_id = next_id++ };
+	struct sr_frame_header h = {.method = (uint16_t)method, .call_id = next_id++};
 
 	h.length = (uint32_t)protobuf_c_message_pack(m, buf + len + SR_FRAME_HEADER_SIZE);
 	frame_header_encode(&h, buf + len);
@@ -213,7 +228,7 @@ send_data(long h, const char *text, unsigned flags)
 static void
 send_payload_twice(long h, size_t n)
 {
-	struct sr_frame_header hd = { .method = M_SEND, .call_id = next_id++ };
+	struct sr_frame_header hd = {.method = M_SEND, .call_id = next_id++};
 	unsigned char *body = buf + len + SR_FRAME_HEADER_SIZE;
 	size_t off = 0;
 
@@ -277,11 +292,11 @@ s_framed_big_send(int session, long h, unsigned count)
 static void
 sessions_seeds(const char *dir)
 {
-	static const unsigned char who_any[4] = { 0x00, 0x01, 0x02, 0x03 };
-	static const unsigned char hello[4] = { 1, 1, 1, 1 };
-	static const unsigned char channel[4] = { 3, 1, 3, 1 };
-	static const unsigned char no_hello[4] = { 0, 1, 0, 1 };
-	static const unsigned char not_reading[4] = { 1, 5, 1, 5 };
+	static const unsigned char who_any[4] = {0x00, 0x01, 0x02, 0x03};
+	static const unsigned char hello[4] = {1, 1, 1, 1};
+	static const unsigned char channel[4] = {3, 1, 3, 1};
+	static const unsigned char no_hello[4] = {0, 1, 0, 1};
+	static const unsigned char not_reading[4] = {1, 5, 1, 5};
 
 	/* Two sessions: one listens, the other connects, sends; the listener receives. */
 	s_begin(2, NULL, who_any, hello);
@@ -424,7 +439,7 @@ sessions_seeds(const char *dir)
 	{
 		Sockrpc__SocketRequest m = SOCKRPC__SOCKET_REQUEST__INIT;
 		Sockrpc__BindRequest b = SOCKRPC__BIND_REQUEST__INIT;
-		static const unsigned char prefix[] = { 0x08, 0x01, 0x10, 0x64 }; /* handle 1, 100 */
+		static const unsigned char prefix[] = {0x08, 0x01, 0x10, 0x64}; /* handle 1, 100 */
 
 		m.family = SOCKRPC__FAMILY__FAMILY_INET;
 		m.type = SOCKRPC__TYPE__TYPE_DGRAM;
@@ -461,30 +476,30 @@ static void
 policy_seeds(const char *dir)
 {
 	static const char *const seeds[][2] = {
-		{ "example", "limit sessions-per-uid 64\n"
-		             "allow uid=0 *\n"
-		             "deny  * connect,send 169.254.169.254 reason \"metadata\"\n"
-		             "deny  * connect,send,bind @private,@link-local\n"
-		             "allow group=root create tcp,udp max-handles 64\n"
-		             "allow gid=33 resolve *.example.com example.com\n"
-		             "allow gid=33 connect tcp @any port 80,443 max-connections 32\n"
-		             "allow uid=1000 connect,send udp [::1]:53\n"
-		             "allow user=root create,bind,listen,accept tcp @loopback port 8000-8999\n"
-		             "allow cgroup=/system.slice/jobs-*.service create unix\n"
-		             "allow cgroup=/system.slice/jobs-*.service connect unix /run/jobs/*\n"
-		             "allow exe=/usr/bin/python3* connect unix abstract:app*\n" },
-		{ "addresses", "allow * connect tcp [2001:db8::/32]:8000-8999\n"
-		               "allow * bind udp @loopback:53\n"
-		               "allow * connect tcp [@private,::1]:22\n"
-		               "deny * connect ::ffff:10.0.0.0/104 port *\n"
-		               "allow * send udp @unspecified,@multicast ipv6\n"
-		               "allow * resolve,connect host *.example.com\n" },
-		{ "limits", "limit sessions 10\nlimit handles-per-session 5\n"
-		            "limit queued-bytes 3M\nallow * option raw,unix\n" },
-		{ "explain", "allow uid=1000 connect tcp 10.0.0.0/8\n"
-		             "\0uid=1000 gid=5 connect tcp 10.1.2.3:443" },
-		{ "errors", "allow * conect tcp\nallow * * 10.0.0.0/33\nallow user=nobodyatall *\n"
-		            "allow * * reason \"unterminated\n" },
+	    {"example", "limit sessions-per-uid 64\n"
+	                "allow uid=0 *\n"
+	                "deny  * connect,send 169.254.169.254 reason \"metadata\"\n"
+	                "deny  * connect,send,bind @private,@link-local\n"
+	                "allow group=root create tcp,udp max-handles 64\n"
+	                "allow gid=33 resolve *.example.com example.com\n"
+	                "allow gid=33 connect tcp @any port 80,443 max-connections 32\n"
+	                "allow uid=1000 connect,send udp [::1]:53\n"
+	                "allow user=root create,bind,listen,accept tcp @loopback port 8000-8999\n"
+	                "allow cgroup=/system.slice/jobs-*.service create unix\n"
+	                "allow cgroup=/system.slice/jobs-*.service connect unix /run/jobs/*\n"
+	                "allow exe=/usr/bin/python3* connect unix abstract:app*\n"},
+	    {"addresses", "allow * connect tcp [2001:db8::/32]:8000-8999\n"
+	                  "allow * bind udp @loopback:53\n"
+	                  "allow * connect tcp [@private,::1]:22\n"
+	                  "deny * connect ::ffff:10.0.0.0/104 port *\n"
+	                  "allow * send udp @unspecified,@multicast ipv6\n"
+	                  "allow * resolve,connect host *.example.com\n"},
+	    {"limits", "limit sessions 10\nlimit handles-per-session 5\n"
+	               "limit queued-bytes 3M\nallow * option raw,unix\n"},
+	    {"explain", "allow uid=1000 connect tcp 10.0.0.0/8\n"
+	                "\0uid=1000 gid=5 connect tcp 10.1.2.3:443"},
+	    {"errors", "allow * conect tcp\nallow * * 10.0.0.0/33\nallow user=nobodyatall *\n"
+	               "allow * * reason \"unterminated\n"},
 	};
 
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
@@ -627,4 +642,3 @@ main(int argc, char **argv)
 	policy_seeds(dir);
 	return 0;
 }
-
