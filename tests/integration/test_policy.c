@@ -28,169 +28,22 @@
 
 #include "as_user.h"
 #include "harness.h"
+#include "policy_env.h"
 
 #define LOG_MS 5000 /* the daemon must log a reload within this */
 
 /* --- the test's files: policy, hosts, resolv.conf, audit log --- */
 
-struct env {
-	char dir[64];
-	char policy[128];
-	char hosts[128];
-	char resolv[128];
-	char audit[128];
-};
-
-static struct env env;
-
-static void
-write_policy(const char *fmt, ...)
-{
-	char text[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	write_file(env.policy, text);
-}
-
 static void
 env_setup(void)
 {
-	signal(SIGPIPE, SIG_IGN);
-	memset(&env, 0, sizeof(env));
-	snprintf(env.dir, sizeof(env.dir), "/tmp/sockrpc-policy.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(env.dir));
-	ck_assert_int_eq(chmod(env.dir, 0755), 0);
-	snprintf(env.policy, sizeof(env.policy), "%s/test.policy", env.dir);
-	snprintf(env.hosts, sizeof(env.hosts), "%s/hosts", env.dir);
-	snprintf(env.resolv, sizeof(env.resolv), "%s/resolv.conf", env.dir);
-	snprintf(env.audit, sizeof(env.audit), "%s/audit.log", env.dir);
-	/* Names come from this hosts file only; the name server is this machine, so a
-	 * query that escapes the hosts file never leaves it. */
-	write_file(env.resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
-	write_file(env.hosts, "127.0.0.1 allowed.test\n"
-	                      "127.0.0.2 denied.test\n"
-	                      "127.0.0.2 both.test\n"
-	                      "127.0.0.1 both.test\n"
-	                      "127.0.0.1 deep.sub.test\n"
-	                      "127.0.0.1 secret.test\n"
-	                      "127.0.0.1 other.example\n");
-}
-
-static void
-env_teardown(void)
-{
-	char cmd[128];
-
-	if (env.dir[0] == '\0')
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", env.dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", env.dir);
-	env.dir[0] = '\0';
-}
-
-/* Starts test_daemon with the hosts and resolv.conf files, the extra args and (policy
- * true) --policy env.policy --audit env.audit. Opens its directory to other uids. */
-static void
-start(bool policy, ...)
-{
-	const char *args[24];
-	const char *a;
-	int n = 0;
-	va_list ap;
-
-	args[n++] = "--hosts";
-	args[n++] = env.hosts;
-	args[n++] = "--resolv-conf";
-	args[n++] = env.resolv;
-	if (policy) {
-		args[n++] = "--policy";
-		args[n++] = env.policy;
-		args[n++] = "--audit";
-		args[n++] = env.audit;
-	}
-	va_start(ap, policy);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 23)
-		args[n++] = a;
-	va_end(ap);
-	args[n] = NULL;
-	daemon_start(&test_daemon, args);
-	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
-}
-
-static void
-finish(void)
-{
-	int fds = daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS);
-
-	ck_assert_msg(fds == test_daemon.idle_fds, "sockrpcd holds %d fds after the test, %d idle",
-	              fds, test_daemon.idle_fds);
-	daemon_stop(&test_daemon);
-}
-
-/* The whole daemon log, malloc'd. */
-static char *
-slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf;
-	size_t n = 0, cap = 4096, r;
-
-	if (f == NULL)
-		return strdup("");
-	buf = malloc(cap + 1);
-	ck_assert_ptr_nonnull(buf);
-	while ((r = fread(buf + n, 1, cap - n, f)) > 0) {
-		n += r;
-		if (n == cap) {
-			cap *= 2;
-			buf = realloc(buf, cap + 1);
-			ck_assert_ptr_nonnull(buf);
-		}
-	}
-	fclose(f);
-	buf[n] = '\0';
-	return buf;
-}
-
-/* Waits for the n-th occurrence of text in the file; true if seen within timeout_ms. */
-static bool
-wait_for_text(const char *path, const char *text, int nth, int timeout_ms)
-{
-	long long deadline = now_ms() + timeout_ms;
-
-	for (;;) {
-		char *all = slurp(path), *p = all;
-		int seen = 0;
-
-		while ((p = strstr(p, text)) != NULL) {
-			seen++;
-			p += strlen(text);
-		}
-		free(all);
-		if (seen >= nth)
-			return true;
-		if (now_ms() > deadline)
-			return false;
-		sleep_ms(20);
-	}
-}
-
-static int
-count_text(const char *path, const char *text)
-{
-	char *all = slurp(path), *p = all;
-	int n = 0;
-
-	while ((p = strstr(p, text)) != NULL) {
-		n++;
-		p += strlen(text);
-	}
-	free(all);
-	return n;
+	policy_env_setup("policy", "127.0.0.1 allowed.test\n"
+	                           "127.0.0.2 denied.test\n"
+	                           "127.0.0.2 both.test\n"
+	                           "127.0.0.1 both.test\n"
+	                           "127.0.0.1 deep.sub.test\n"
+	                           "127.0.0.1 secret.test\n"
+	                           "127.0.0.1 other.example\n");
 }
 
 /* A TCP port on 127.0.0.1 that nothing listens on right now. */
@@ -242,7 +95,7 @@ START_TEST(default_policy_allows_only_the_daemon_uid)
 	sr_socket *s;
 	sr_error err;
 
-	start(false, NULL);
+	policy_daemon_start(false, NULL);
 	run_as(1000, 1000, child_create_tcp, &r);
 	ck_assert_int_eq(r.open_code, 0);
 	ck_assert_int_eq(r.n, 1);
@@ -254,7 +107,7 @@ START_TEST(default_policy_allows_only_the_daemon_uid)
 	ck_assert_msg(s != NULL, "root create: %s", err.message);
 	sr_socket_free(s);
 	sr_client_close(c);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -306,7 +159,7 @@ START_TEST(connect_bind_listen_per_uid)
 	             "allow uid=1000 bind tcp 127.0.0.1\n"
 	             "allow uid=1000 listen tcp 127.0.0.1 port %d\n",
 	             g_port, g_port3);
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 
 	run_as(1000, 1000, child_net, &r);
 	ck_assert_int_eq(r.open_code, 0);
@@ -341,7 +194,7 @@ START_TEST(connect_bind_listen_per_uid)
 	assert_fail(&r, 10, SR_EDENIED, rule_at(2), "uid 1001 has no network");
 	ck_assert_int_eq(atomic_load(&srv.accepted), 1);
 	server_stop(&srv);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -400,7 +253,7 @@ START_TEST(names_are_checked_on_their_addresses)
 	             "deny uid=1000 connect 127.0.0.2 reason \"127.0.0.2 is off limits\"\n"
 	             "allow uid=1000 connect tcp @loopback port %d\n",
 	             g_port);
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 
 	run_as(1000, 1000, child_names, &r);
 	ck_assert_int_eq(r.open_code, 0);
@@ -421,11 +274,11 @@ START_TEST(names_are_checked_on_their_addresses)
 	server_stop(&srv);
 
 	/* The audit names the host and shows the denied address tried and skipped. */
-	audit = slurp(env.audit);
+	audit = file_read_all(env.audit);
 	ck_assert_msg(strstr(audit, "\"address\":\"127.0.0.2\"") != NULL, "%s", audit);
 	ck_assert_msg(strstr(audit, "\"name\":\"both.test\"") != NULL, "%s", audit);
 	free(audit);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -468,7 +321,7 @@ START_TEST(resolve_rules_by_name)
 
 	write_policy("deny uid=1000 resolve secret.test reason \"no secrets\"\n"
 	             "allow uid=1000 resolve *.test\n");
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 
 	run_as(1000, 1000, child_resolve, &r);
 	ck_assert_int_eq(r.open_code, 0);
@@ -493,7 +346,7 @@ START_TEST(resolve_rules_by_name)
 	ck_assert_int_eq(r.n, 7);
 	for (int i = 0; i < 7; i++)
 		assert_fail(&r, i, SR_EDENIED, "(default)", "no policy rule allows resolve");
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -537,7 +390,7 @@ START_TEST(reload_on_sighup_keeps_sessions)
 	write_policy("allow uid=1000 create tcp\n"
 	             "allow uid=1000 connect tcp 127.0.0.1 port %d\n",
 	             g_port);
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 
 	child_start(&ch, 1000, 1000, child_reload);
 	child_wait_ready(&ch);
@@ -546,14 +399,14 @@ START_TEST(reload_on_sighup_keeps_sessions)
 	             "allow uid=1000 connect tcp 127.0.0.1 port %d\n",
 	             g_port, g_port2);
 	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
-	ck_assert_msg(wait_for_text(test_daemon.log, "policy reloaded from", 1, LOG_MS),
+	ck_assert_msg(file_wait_text(test_daemon.log, "policy reloaded from", 1, LOG_MS),
 	              "no reload in the daemon log");
 	child_go(&ch);
 	child_wait_ready(&ch);
 	write_policy("allow uid=1000 create tcp\n"
 	             "allow uid=1000 conect tcp 127.0.0.1\n");
 	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
-	ck_assert_msg(wait_for_text(test_daemon.log, "keeping the previous policy", 1, LOG_MS),
+	ck_assert_msg(file_wait_text(test_daemon.log, "keeping the previous policy", 1, LOG_MS),
 	              "no refusal in the daemon log");
 	child_go(&ch);
 	child_finish(&ch, &r);
@@ -572,14 +425,14 @@ START_TEST(reload_on_sighup_keeps_sessions)
 	assert_ok(&r, 10);
 	ck_assert_str_eq(r.o[10].text, "still");
 
-	log = slurp(test_daemon.log);
+	log = file_read_all(test_daemon.log);
 	ck_assert_msg(strstr(log, rule_at(2)) && strstr(log, "unknown operation 'conect'"),
 	              "the log does not say what is wrong with the file:\n%s", log);
 	free(log);
-	ck_assert_int_eq(count_text(test_daemon.log, "policy reloaded from"), 1);
+	ck_assert_int_eq(file_count_text(test_daemon.log, "policy reloaded from"), 1);
 	server_stop(&srv);
 	server_stop(&srv2);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -591,24 +444,24 @@ START_TEST(audit_log_reopened_on_sighup)
 	char *log;
 
 	write_policy("allow uid=1000 create tcp\n");
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 	run_as(1000, 1000, child_create_tcp, &r);
 	assert_ok(&r, 0);
-	ck_assert_int_eq(count_text(env.audit, "\"op\":\"create\""), 1);
+	ck_assert_int_eq(file_count_text(env.audit, "\"op\":\"create\""), 1);
 	snprintf(rotated, sizeof(rotated), "%s.1", env.audit);
 	ck_assert_int_eq(rename(env.audit, rotated), 0);
 	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
-	ck_assert(wait_for_text(test_daemon.log, "policy reloaded from", 1, LOG_MS));
+	ck_assert(file_wait_text(test_daemon.log, "policy reloaded from", 1, LOG_MS));
 	run_as(1000, 1000, child_create_tcp, &r);
 	assert_ok(&r, 0);
-	log = slurp(test_daemon.log);
+	log = file_read_all(test_daemon.log);
 	ck_assert_msg(strstr(log, "cannot reopen the audit log") == NULL, "%s", log);
 	free(log);
-	ck_assert_msg(count_text(env.audit, "\"op\":\"create\"") == 1,
+	ck_assert_msg(file_count_text(env.audit, "\"op\":\"create\"") == 1,
 	              "after rotation and SIGHUP the audit went to %s, not a new %s",
-	              count_text(rotated, "\"op\":\"create\"") == 2 ? rotated : "nowhere",
+	              file_count_text(rotated, "\"op\":\"create\"") == 2 ? rotated : "nowhere",
 	              env.audit);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -848,7 +701,7 @@ START_TEST(audit_lines_are_json_with_every_field)
 	             "allow uid=1000 connect tcp 127.0.0.1 port %d\n"
 	             "deny uid=1000 connect * reason \"say \\\"no\\\" \\\\ here\"\n",
 	             g_port);
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 	run_as(1000, 1000, child_audited, &r);
 	ck_assert_int_eq(r.n, 6);
 	assert_ok(&r, 2);
@@ -856,14 +709,14 @@ START_TEST(audit_lines_are_json_with_every_field)
 	assert_fail(&r, 4, SR_EDENIED, rule_at(3), "say \"no\" \\ here");
 	assert_ok(&r, 5);
 	/* Every handle is closed by now; wait for the session's close records. */
-	ck_assert(wait_for_text(env.audit, "\"event\":\"close\"", 2, 3000));
+	ck_assert(file_wait_text(env.audit, "\"event\":\"close\"", 2, 3000));
 	snprintf(session, sizeof(session), "%llu", r.session);
 	snprintf(pid, sizeof(pid), "%d", (int)r.pid);
 	n = readlink("/proc/self/exe", want_exe, sizeof(want_exe) - 1);
 	ck_assert_int_gt(n, 0);
 	want_exe[n] = '\0';
 
-	all = slurp(env.audit);
+	all = file_read_all(env.audit);
 	for (line = strtok_r(all, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
 		const char *event;
 
@@ -941,7 +794,7 @@ START_TEST(audit_lines_are_json_with_every_field)
 	ck_assert_int_eq(connects_denied, 1);
 	ck_assert_int_eq(closes, 2);
 	server_stop(&srv);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -996,7 +849,7 @@ START_TEST(accept_decided_on_the_peer)
 	             "allow uid=1000 bind,listen tcp 127.0.0.1\n"
 	             "deny uid=1000 accept 127.0.0.2 reason \"not from .2\"\n"
 	             "allow uid=1000 accept tcp @loopback\n");
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 	child_start(&ch, 1000, 1000, child_accept);
 	child_wait_ready(&ch);
 	child_go(&ch);
@@ -1020,8 +873,8 @@ START_TEST(accept_decided_on_the_peer)
 	for (int i = 0; i < 5; i++)
 		assert_ok(&r, i);
 	ck_assert_str_eq(r.o[3].text, "127.0.0.1");
-	ck_assert_int_eq(count_text(env.audit, "\"reason\":\"not from .2\""), 1);
-	finish();
+	ck_assert_int_eq(file_count_text(env.audit, "\"reason\":\"not from .2\""), 1);
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -1072,7 +925,7 @@ START_TEST(user_and_group_names)
 	             "allow uid=1000 create tcp\n"
 	             "allow group=" T_GROUP " connect tcp @loopback port %d\n",
 	             g_port);
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 
 	/* The user by name; its primary group by name. */
 	run_as(uid, gid, child_user_group, &r);
@@ -1093,7 +946,7 @@ START_TEST(user_and_group_names)
 	assert_ok(&r, 0);
 	assert_fail(&r, 2, SR_EDENIED, "(default)", "no policy rule allows connect");
 	server_stop(&srv);
-	finish();
+	policy_daemon_finish();
 	remove_test_user();
 }
 END_TEST
@@ -1129,26 +982,26 @@ START_TEST(dropped_daemon_exe_rules_fail_closed)
 	             "deny exe=%s connect * reason \"exe rule\"\n"
 	             "allow uid=1000 connect tcp @loopback\n",
 	             exe);
-	start(true, "--user", "sockrpc", NULL);
-	ck_assert(wait_for_text(test_daemon.log, "running as sockrpc", 1, LOG_MS));
+	policy_daemon_start(true, "--user", "sockrpc", NULL);
+	ck_assert(file_wait_text(test_daemon.log, "running as sockrpc", 1, LOG_MS));
 	run_as(1000, 1000, child_exe_rule, &r);
 	ck_assert_int_eq(r.n, 2);
 	assert_ok(&r, 0);
 	assert_fail(&r, 1, SR_EDENIED, rule_at(2), "exe rule");
-	audit = slurp(env.audit);
+	audit = file_read_all(env.audit);
 	ck_assert_msg(strstr(audit, "\"uid\":1000,\"gid\":1000") != NULL, "%s", audit);
 
 	/* Reload as the dropped user. */
 	write_policy("allow uid=1000 create tcp\n"
 	             "allow uid=1000 connect tcp @loopback\n");
 	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
-	ck_assert(wait_for_text(test_daemon.log, "policy reloaded from", 1, LOG_MS));
+	ck_assert(file_wait_text(test_daemon.log, "policy reloaded from", 1, LOG_MS));
 	run_as(1000, 1000, child_exe_rule, &r);
 	assert_ok(&r, 1);
 	server_stop(&srv);
-	finish();
+	policy_daemon_finish();
 	sockrpc_user_release();
-	env_teardown();
+	policy_env_teardown();
 	snprintf(want, sizeof(want), "\"exe\":\"%s\"", exe);
 	ck_assert_msg(strstr(audit, want) != NULL, "the peer's exe is not known: %s", audit);
 	free(audit);
@@ -1164,8 +1017,8 @@ START_TEST(dropped_daemon_default_policy_keeps_root)
 
 	if (!sockrpc_user_acquire("dropped_daemon_default_policy_keeps_root"))
 		return;
-	start(false, "--user", "sockrpc", NULL);
-	ck_assert(wait_for_text(test_daemon.log, "running as sockrpc", 1, LOG_MS));
+	policy_daemon_start(false, "--user", "sockrpc", NULL);
+	ck_assert(file_wait_text(test_daemon.log, "running as sockrpc", 1, LOG_MS));
 	c = daemon_client(&test_daemon);
 	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
 	ck_assert_msg(s != NULL, "root after the drop: %s", err.message);
@@ -1174,8 +1027,8 @@ START_TEST(dropped_daemon_default_policy_keeps_root)
 	run_as(1000, 1000, child_create_tcp, &r);
 	assert_fail(&r, 0, SR_EDENIED, "(default)");
 	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
-	ck_assert(
-	    wait_for_text(test_daemon.log, "policy reloaded from the embedded default", 1, LOG_MS));
+	ck_assert(file_wait_text(test_daemon.log, "policy reloaded from the embedded default", 1,
+	                         LOG_MS));
 	c = daemon_client(&test_daemon);
 	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
 	ck_assert_msg(s != NULL, "root after a reload: %s", err.message);
@@ -1183,7 +1036,7 @@ START_TEST(dropped_daemon_default_policy_keeps_root)
 	sr_client_close(c);
 	run_as(1000, 1000, child_create_tcp, &r);
 	assert_fail(&r, 0, SR_EDENIED, "(default)");
-	finish();
+	policy_daemon_finish();
 	sockrpc_user_release();
 }
 END_TEST
@@ -1196,7 +1049,7 @@ START_TEST(max_handles_option)
 	sr_socket *s[4], *t;
 	sr_error err;
 
-	start(false, "--max-handles", "3", NULL);
+	policy_daemon_start(false, "--max-handles", "3", NULL);
 	a = daemon_client(&test_daemon);
 	b = daemon_client(&test_daemon);
 	for (int i = 0; i < 3; i++) {
@@ -1219,7 +1072,7 @@ START_TEST(max_handles_option)
 	sr_socket_free(t);
 	sr_client_close(a);
 	sr_client_close(b);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -1251,7 +1104,7 @@ START_TEST(rule_max_handles_and_connections)
 	g_port = srv.port;
 	write_policy("allow uid=1000 create tcp max-handles 2\n"
 	             "allow uid=1000 connect tcp @loopback max-connections 1\n");
-	start(true, NULL);
+	policy_daemon_start(true, NULL);
 	run_as(1000, 1000, child_rule_limits, &r);
 	ck_assert_int_eq(r.n, 8);
 	assert_ok(&r, 0);
@@ -1266,7 +1119,7 @@ START_TEST(rule_max_handles_and_connections)
 	assert_ok(&r, 7);
 	ck_assert_str_eq(r.o[7].text, "limit");
 	server_stop(&srv);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -1305,7 +1158,7 @@ START_TEST(max_sessions_option)
 	long long deadline;
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
-	start(false, "--max-sessions", "2", NULL);
+	policy_daemon_start(false, "--max-sessions", "2", NULL);
 	a = daemon_client(&test_daemon);
 	b = daemon_client(&test_daemon);
 	c = try_open(&err);
@@ -1324,7 +1177,7 @@ START_TEST(max_sessions_option)
 	sr_client_close(c);
 	sr_client_close(a);
 	server_stop(&srv);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -1348,10 +1201,10 @@ per_uid_limit(bool from_policy)
 	if (from_policy) {
 		write_policy(
 		    "limit sessions-per-uid 2\nallow uid=0 *\nallow uid=1000 create tcp\n");
-		start(true, NULL);
+		policy_daemon_start(true, NULL);
 	} else {
 		write_policy("allow uid=0 *\nallow uid=1000 create tcp\n");
-		start(true, "--max-sessions-per-uid", "2", NULL);
+		policy_daemon_start(true, "--max-sessions-per-uid", "2", NULL);
 	}
 	a = daemon_client(&test_daemon);
 	a2 = daemon_client(&test_daemon);
@@ -1369,7 +1222,7 @@ per_uid_limit(bool from_policy)
 	sr_client_close(a2);
 	sr_client_close(a);
 	server_stop(&srv);
-	finish();
+	policy_daemon_finish();
 }
 
 /* A client that connected and hung up before saying Hello must not cost a live client
@@ -1382,7 +1235,7 @@ dead_connection_then_open(const char *option)
 	char refusal[256] = "";
 	int fails = 0;
 
-	start(false, option, "2", NULL);
+	policy_daemon_start(false, option, "2", NULL);
 	a = daemon_client(&test_daemon);
 	for (int i = 0; i < 5; i++) {
 		close(raw_connect(test_daemon.path));
@@ -1396,8 +1249,8 @@ dead_connection_then_open(const char *option)
 		sleep_ms(50); /* every session gone again */
 	}
 	sr_client_close(a);
-	finish();
-	env_teardown();
+	policy_daemon_finish();
+	policy_env_teardown();
 	ck_assert_msg(fails == 0,
 	              "%s 2: %d of 5 second sessions refused (\"%s\") because a connection "
 	              "already closed by its peer still counted",
@@ -1429,81 +1282,6 @@ START_TEST(sessions_per_uid_policy_limit)
 END_TEST
 
 /* --- sockrpcd --check-policy and --explain --- */
-
-/* Runs SOCKRPCD_PATH with args (NULL-ended); returns its exit status, output in out/err. */
-static int
-run_sockrpcd(char *out, size_t out_len, char *errout, size_t err_len, ...)
-{
-	const char *argv[24];
-	int po[2], pe[2], status, n = 0;
-	size_t got_out = 0, got_err = 0;
-	pid_t pid;
-	va_list ap;
-
-	argv[n++] = SOCKRPCD_PATH;
-	va_start(ap, err_len);
-	while ((argv[n] = va_arg(ap, const char *)) != NULL && n < 23)
-		n++;
-	va_end(ap);
-	argv[n] = NULL;
-	ck_assert_int_eq(pipe2(po, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(pe, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		dup2(po[1], STDOUT_FILENO);
-		dup2(pe[1], STDERR_FILENO);
-		execv(argv[0], (char *const *)argv);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	for (;;) {
-		struct pollfd pfd[2] = {{.fd = po[0], .events = POLLIN},
-		                        {.fd = pe[0], .events = POLLIN}};
-		int open = 0;
-
-		if (poll(pfd, 2, 5000) <= 0)
-			break;
-		for (int i = 0; i < 2; i++) {
-			char *buf = i == 0 ? out : errout;
-			size_t *got = i == 0 ? &got_out : &got_err,
-			       cap = i == 0 ? out_len : err_len;
-			char sink[256];
-			ssize_t r;
-
-			if (pfd[i].fd < 0)
-				continue;
-			if (!(pfd[i].revents & (POLLIN | POLLHUP)))
-				continue;
-			if (*got + 1 < cap)
-				r = read(pfd[i].fd, buf + *got, cap - 1 - *got);
-			else
-				r = read(pfd[i].fd, sink, sizeof(sink));
-			if (r > 0 && *got + 1 < cap)
-				*got += (size_t)r;
-			if (r <= 0) {
-				close(i == 0 ? po[0] : pe[0]);
-				if (i == 0)
-					po[0] = -1;
-				else
-					pe[0] = -1;
-			}
-		}
-		open = (po[0] >= 0) + (pe[0] >= 0);
-		if (open == 0)
-			break;
-	}
-	if (po[0] >= 0)
-		close(po[0]);
-	if (pe[0] >= 0)
-		close(pe[0]);
-	out[got_out] = '\0';
-	errout[got_err] = '\0';
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status), "sockrpcd died: 0x%x", status);
-	return WEXITSTATUS(status);
-}
 
 START_TEST(check_policy_command)
 {
@@ -1623,7 +1401,7 @@ policy_suite(void)
 	TCase *lim = tcase_create("limits");
 	TCase *cmd = tcase_create("commands");
 
-	tcase_add_checked_fixture(tc, env_setup, env_teardown);
+	tcase_add_checked_fixture(tc, env_setup, policy_env_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, default_policy_allows_only_the_daemon_uid);
 	tcase_add_test(tc, connect_bind_listen_per_uid);
@@ -1638,7 +1416,7 @@ policy_suite(void)
 	tcase_add_test(tc, dropped_daemon_default_policy_keeps_root);
 	suite_add_tcase(s, tc);
 
-	tcase_add_checked_fixture(lim, env_setup, env_teardown);
+	tcase_add_checked_fixture(lim, env_setup, policy_env_teardown);
 	tcase_set_timeout(lim, 60);
 	tcase_add_test(lim, max_handles_option);
 	tcase_add_test(lim, rule_max_handles_and_connections);
@@ -1649,7 +1427,7 @@ policy_suite(void)
 	tcase_add_test(lim, dead_connections_do_not_count_against_max_sessions);
 	suite_add_tcase(s, lim);
 
-	tcase_add_checked_fixture(cmd, env_setup, env_teardown);
+	tcase_add_checked_fixture(cmd, env_setup, policy_env_teardown);
 	tcase_add_test(cmd, check_policy_command);
 	tcase_add_test(cmd, explain_command);
 	suite_add_tcase(s, cmd);

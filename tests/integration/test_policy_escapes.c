@@ -28,88 +28,23 @@
 
 #include "as_user.h"
 #include "harness.h"
+#include "policy_env.h"
 #include "rawcall.h"
 
 #define NOBODY 65534
 #define ALLOWED_EXE "/usr/bin/sleep" /* the program an exe= rule allows in these tests */
 
-struct env {
-	char dir[64];
-	char policy[128];
-	char hosts[128];
-	char resolv[128];
-	char audit[128];
-};
-
-static struct env env;
-
 /* What children use (inherited at fork). */
 static int g_tcp_port, g_udp_port, g_bind_port;
 
 static void
-write_policy(const char *fmt, ...)
-{
-	char text[4096];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
-	va_end(ap);
-	write_file(env.policy, text);
-}
-
-static void
 env_setup(void)
 {
-	signal(SIGPIPE, SIG_IGN);
-	memset(&env, 0, sizeof(env));
-	snprintf(env.dir, sizeof(env.dir), "/tmp/sockrpc-escapes.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(env.dir));
-	ck_assert_int_eq(chmod(env.dir, 0755), 0);
-	snprintf(env.policy, sizeof(env.policy), "%s/test.policy", env.dir);
-	snprintf(env.hosts, sizeof(env.hosts), "%s/hosts", env.dir);
-	snprintf(env.resolv, sizeof(env.resolv), "%s/resolv.conf", env.dir);
-	snprintf(env.audit, sizeof(env.audit), "%s/audit.log", env.dir);
-	/* Names come from this hosts file; a query that escapes it goes to this machine. */
-	write_file(env.resolv, "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n");
-	write_file(env.hosts, "0.0.0.0 zero.test\n"
-	                      ":: zero6.test\n"
-	                      "::ffff:0.0.0.0 zeromapped.test\n"
-	                      "127.0.0.1 localhost\n"
-	                      "::1 localhost\n");
-}
-
-static void
-env_teardown(void)
-{
-	char cmd[128];
-
-	if (env.dir[0] == '\0')
-		return;
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", env.dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", env.dir);
-	env.dir[0] = '\0';
-}
-
-static void
-start(void)
-{
-	const char *args[] = {"--hosts",  env.hosts, "--resolv-conf", env.resolv, "--policy",
-	                      env.policy, "--audit", env.audit,       NULL};
-
-	daemon_start(&test_daemon, args);
-	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
-}
-
-static void
-finish(void)
-{
-	int fds = daemon_wait_fds(&test_daemon, test_daemon.idle_fds, HARNESS_IDLE_MS);
-
-	ck_assert_msg(fds == test_daemon.idle_fds, "sockrpcd holds %d fds after the test, %d idle",
-	              fds, test_daemon.idle_fds);
-	daemon_stop(&test_daemon);
+	policy_env_setup("escapes", "0.0.0.0 zero.test\n"
+	                            ":: zero6.test\n"
+	                            "::ffff:0.0.0.0 zeromapped.test\n"
+	                            "127.0.0.1 localhost\n"
+	                            "::1 localhost\n");
 }
 
 /* A non-blocking UDP socket on the loopback of family, port 0: a trap for datagrams. */
@@ -275,7 +210,7 @@ START_TEST(unspecified_address_does_not_reach_loopback)
 	             "deny uid=%d connect,send @loopback reason \"loopback is off limits\"\n"
 	             "allow uid=%d connect,send @any\n",
 	             NOBODY, NOBODY, NOBODY);
-	start();
+	policy_daemon_start(true, NULL);
 
 	run_as(NOBODY, NOBODY, child_tcp4_spellings, &r);
 	ck_assert_int_eq(r.open_code, 0);
@@ -324,7 +259,7 @@ START_TEST(unspecified_address_does_not_reach_loopback)
 	close(trap6);
 	server_stop(&srv);
 	assert_daemon_serves(&test_daemon);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -399,7 +334,7 @@ START_TEST(unspecified_address_is_matched_and_used_as_loopback)
 	             "allow uid=%d option\n",
 	             NOBODY, NOBODY, g_tcp_port, NOBODY, g_tcp_port, NOBODY, g_udp_port, NOBODY,
 	             NOBODY);
-	start();
+	policy_daemon_start(true, NULL);
 
 	child_start(&ch, NOBODY, NOBODY, child_unspecified_allowed);
 	child_wait_ready(&ch);
@@ -433,7 +368,7 @@ START_TEST(unspecified_address_is_matched_and_used_as_loopback)
 	ck_assert_int_eq(trap_count(trap4), 1);
 	close(trap4);
 	server_stop(&srv);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -486,65 +421,6 @@ child_options(sr_client *c, struct report *r)
 	sr_socket_free(s);
 }
 
-/* Runs sockrpcd with the NULL-ended args; captures stdout and stderr; returns the exit
- * status. */
-static int
-run_sockrpcd(char *out, size_t out_len, char *err, size_t err_len, ...)
-{
-	const char *args[16] = {SOCKRPCD_PATH};
-	int po[2], pe[2], n = 1, status;
-	size_t got_o = 0, got_e = 0;
-	const char *a;
-	va_list ap;
-	pid_t pid;
-
-	va_start(ap, err_len);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 15)
-		args[n++] = a;
-	va_end(ap);
-	args[n] = NULL;
-	ck_assert_int_eq(pipe2(po, O_CLOEXEC), 0);
-	ck_assert_int_eq(pipe2(pe, O_CLOEXEC), 0);
-	pid = fork();
-	ck_assert_int_ne(pid, -1);
-	if (pid == 0) {
-		dup2(po[1], 1);
-		dup2(pe[1], 2);
-		execv(SOCKRPCD_PATH, (char *const *)args);
-		_exit(127);
-	}
-	close(po[1]);
-	close(pe[1]);
-	for (;;) {
-		struct pollfd p[2] = {{.fd = po[0], .events = POLLIN},
-		                      {.fd = pe[0], .events = POLLIN}};
-		ssize_t k;
-
-		if (poll(p, 2, 5000) <= 0)
-			break;
-		if (p[0].revents) {
-			k = read(po[0], out + got_o, out_len - 1 - got_o);
-			if (k > 0)
-				got_o += (size_t)k;
-		}
-		if (p[1].revents) {
-			k = read(pe[0], err + got_e, err_len - 1 - got_e);
-			if (k > 0)
-				got_e += (size_t)k;
-		}
-		if ((p[0].revents & POLLHUP) && (p[1].revents & POLLHUP) &&
-		    !(p[0].revents & POLLIN) && !(p[1].revents & POLLIN))
-			break;
-	}
-	out[got_o] = '\0';
-	err[got_e] = '\0';
-	close(po[0]);
-	close(pe[0]);
-	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
-	ck_assert_msg(WIFEXITED(status), "sockrpcd died: 0x%x", status);
-	return WEXITSTATUS(status);
-}
-
 START_TEST(privileged_options_need_a_rule_naming_them)
 {
 	char out[4096], err[4096];
@@ -557,7 +433,7 @@ START_TEST(privileged_options_need_a_rule_naming_them)
 	             "allow uid=1000 option *\n"
 	             "allow uid=1000 option SO_DEBUG,SO_REUSEADDR\n",
 	             NOBODY);
-	start();
+	policy_daemon_start(true, NULL);
 
 	/* `allow uid=65534 *` grants every option but the privileged ones. */
 	run_as(NOBODY, NOBODY, child_options, &r);
@@ -602,7 +478,7 @@ START_TEST(privileged_options_need_a_rule_naming_them)
 	ck_assert_msg(strstr(err, ":4: note: allows no privileged option") != NULL, "%s", err);
 	ck_assert_msg(strstr(err, ":5:") == NULL, "%s", err);
 	assert_daemon_serves(&test_daemon);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -764,7 +640,7 @@ START_TEST(exe_spoof_by_fork_and_exec)
 	write_policy("allow uid=0 *\n"
 	             "allow uid=%d exe=" ALLOWED_EXE " create tcp\n",
 	             NOBODY);
-	start();
+	policy_daemon_start(true, NULL);
 
 	/* The daemon read /proc/PID/exe at accept, before the exec: the spoof fails. */
 	res = spoof(true, false);
@@ -799,7 +675,7 @@ START_TEST(exe_spoof_by_fork_and_exec)
 	ck_assert_msg(strstr(err, ":2: warning: exe= does not confine a user who can run") != NULL,
 	              "%s", err);
 	assert_daemon_serves(&test_daemon);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -867,7 +743,7 @@ START_TEST(exe_spoof_by_taking_the_descriptor)
 	write_policy("allow uid=0 *\n"
 	             "allow uid=%d exe=%s *\n",
 	             NOBODY, cli);
-	start();
+	policy_daemon_start(true, NULL);
 	ck_assert_int_eq(pipe(result), 0);
 	ck_assert_int_eq(pipe(go), 0);
 	thief = fork();
@@ -925,7 +801,7 @@ START_TEST(exe_spoof_by_taking_the_descriptor)
 	ck_assert_int_eq(code, 0);
 	server_stop(&srv);
 	assert_daemon_serves(&test_daemon);
-	finish();
+	policy_daemon_finish();
 }
 END_TEST
 #endif
@@ -939,18 +815,18 @@ policy_escapes_suite(void)
 	TCase *exe = tcase_create("exe");
 
 	tcase_set_timeout(addr, 60);
-	tcase_add_checked_fixture(addr, env_setup, env_teardown);
+	tcase_add_checked_fixture(addr, env_setup, policy_env_teardown);
 	tcase_add_test(addr, unspecified_address_does_not_reach_loopback);
 	tcase_add_test(addr, unspecified_address_is_matched_and_used_as_loopback);
 	suite_add_tcase(s, addr);
 
 	tcase_set_timeout(opt, 30);
-	tcase_add_checked_fixture(opt, env_setup, env_teardown);
+	tcase_add_checked_fixture(opt, env_setup, policy_env_teardown);
 	tcase_add_test(opt, privileged_options_need_a_rule_naming_them);
 	suite_add_tcase(s, opt);
 
 	tcase_set_timeout(exe, 60);
-	tcase_add_checked_fixture(exe, env_setup, env_teardown);
+	tcase_add_checked_fixture(exe, env_setup, policy_env_teardown);
 	tcase_add_test(exe, exe_spoof_by_fork_and_exec);
 #ifdef SYS_pidfd_getfd
 	tcase_add_test(exe, exe_spoof_by_taking_the_descriptor);
