@@ -394,6 +394,7 @@ serve_fds(struct fake *f, int conn)
 	uint8_t buf[4096];
 	int gift = f->mode == FDS_NOT_SOCKET ? open("/dev/null", O_RDONLY | O_CLOEXEC)
 	                                     : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int junk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* what nobody asked for */
 
 	if (fake_hello(conn, 0, 0) != 0 || fake_read(conn, &h, buf, sizeof(buf)) != 0)
 		goto out;
@@ -401,7 +402,7 @@ serve_fds(struct fake *f, int conn)
 	sock.status = &ok;
 	sock.state = &state;
 	/* FDS_UNASKED: two descriptors ride on the Socket reply, which asked for none. */
-	reply_with_fds(conn, h.method, h.call_id, &sock.base, gift, f->mode == FDS_UNASKED ? 2 : 0);
+	reply_with_fds(conn, h.method, h.call_id, &sock.base, junk, f->mode == FDS_UNASKED ? 2 : 0);
 	if (fake_read(conn, &h, buf, sizeof(buf)) != 0)
 		goto out;
 	state.is_closed = true;
@@ -416,6 +417,7 @@ serve_fds(struct fake *f, int conn)
 	fake_hold(conn);
 out:
 	close(gift);
+	close(junk);
 }
 
 static int
@@ -438,21 +440,25 @@ hostile_case(int mode, int want_code)
 	sr_client *c;
 	sr_socket *s;
 	sr_error err;
-	int base = own_fd_count(), fd;
+	int base = own_fd_count(), before, fd;
 
 	fake_start(&f, serve_fds, mode);
 	c = sr_client_open(f.path, &err);
 	ck_assert_msg(c != NULL, "open: %s", err.message);
 	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
 	ck_assert_msg(s != NULL, "socket: %s", err.message);
+	before = own_fd_count(); /* the fake's and the connection's */
 	fd = sr_socket_take_fd(s, &err);
 	if (want_code == 0) {
-		struct stat st;
+		int type = -1;
+		socklen_t len = sizeof(type);
 
 		ck_assert_msg(fd >= 0, "take: %d %s", err.code, err.message);
-		ck_assert_int_eq(fstat(fd, &st), 0);
-		ck_assert(S_ISSOCK(st.st_mode));
+		ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+		ck_assert_msg(type == SOCK_STREAM,
+		              "the handback gave the descriptor nobody asked for");
 		ck_assert_msg(fcntl(fd, F_GETFD) & FD_CLOEXEC, "not close-on-exec");
+		ck_assert_int_eq(own_fd_count(), before + 1); /* this socket, nothing else */
 		close(fd);
 	} else {
 		ck_assert_int_eq(fd, -1);
