@@ -68,6 +68,25 @@ set_blocking(int fd, bool blocking)
 	return fcntl(fd, F_SETFL, flags);
 }
 
+/* SR_EUNSUPPORTED unless c's transport carries descriptors and its daemon knows Handback
+ * (protocol 1.2: an older one would end the session over an unknown method). */
+static int
+handback_possible(sr_client *c, sr_error *err)
+{
+	if (c->transport->ops->take_fd == NULL) {
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
+		          "this connection to sockrpcd cannot carry descriptors: handback needs "
+		          "the daemon's Unix socket");
+		return -1;
+	}
+	if (c->daemon_minor < 2) {
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
+		          "sockrpcd speaks protocol 1.%u; handback needs 1.2", c->daemon_minor);
+		return -1;
+	}
+	return 0;
+}
+
 /* The Handback call itself; the caller holds s's send and receive locks. */
 static int
 take_fd_locked(sr_socket *s, sr_error *err)
@@ -119,14 +138,8 @@ sr_socket_take_fd(sr_socket *s, sr_error *err)
 {
 	int fd;
 
-	if (cl_socket_usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1 || handback_possible(s->client, err) == -1)
 		return -1;
-	if (s->client->transport->ops->take_fd == NULL) {
-		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		          "this connection to sockrpcd cannot carry descriptors: handback needs "
-		          "the daemon's Unix socket");
-		return -1;
-	}
 	pthread_mutex_lock(&s->send_mu);
 	pthread_mutex_lock(&s->recv_mu);
 	fd = take_fd_locked(s, err);
@@ -148,12 +161,8 @@ sr_connect_fd(sr_client *c, int family, int type, const char *host, int port, in
 		cl_seterr(err, SR_EINVAL, 0, "no client");
 		return -1;
 	}
-	if (c->transport->ops->take_fd == NULL) {
-		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		          "this connection to sockrpcd cannot carry descriptors: handback needs "
-		          "the daemon's Unix socket");
+	if (handback_possible(c, err) == -1)
 		return -1;
-	}
 	if ((s = sr_socket_new(c, family, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), 0, &e)) == NULL)
 		goto fail;
 	/* Non-blocking, connect answers once the connection is under way, and the descriptor
