@@ -190,6 +190,20 @@ START_TEST(epoll_on_nonblocking_socket)
 }
 END_TEST
 
+/* Entries of /proc/pid/fd. */
+static int
+fd_count_of(pid_t pid)
+{
+	char path[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
+
 /* The daemon keeps no copy: its fd count is idle while the client holds the socket, the
  * client's close sends the FIN, and the audit line carries the socket's cookie. */
 START_TEST(daemon_keeps_no_copy_and_audits_cookie)
@@ -200,17 +214,19 @@ START_TEST(daemon_keeps_no_copy_and_audits_cookie)
 	uint64_t cookie = 0;
 	socklen_t len = sizeof(cookie);
 	char want[64];
-	int fd, busy;
+	int fd, busy, parent;
 
 	hb_policy("allow uid=0 create tcp\n"
 	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
 	hb_start();
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	busy = daemon_fd_count(&test_daemon); /* idle, plus the session */
+	busy = daemon_fd_count(&test_daemon);  /* idle, plus the session */
+	parent = fd_count_of(test_daemon.pid); /* the privileged parent made the socket */
 	fd = sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", srv.port, 5000, &err);
 	ck_assert_msg(fd >= 0, "sr_connect_fd: %d %s", err.code, err.message);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy, HARNESS_IDLE_MS), busy);
+	ck_assert_int_eq(fd_count_of(test_daemon.pid), parent);
 	ck_assert_msg(!(fcntl(fd, F_GETFL) & O_NONBLOCK), "a blocking connect gives a blocking fd");
 	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len), 0);
 	snprintf(want, sizeof(want), "\"cookie\":%" PRIu64, cookie);
@@ -221,6 +237,53 @@ START_TEST(daemon_keeps_no_copy_and_audits_cookie)
 	ck_assert_int_eq(server_wait_finished(&srv, 1, 5000), 1); /* the FIN came */
 	sr_client_close(c);
 	server_stop(&srv);
+	hb_finish();
+}
+END_TEST
+
+/* A non-blocking connect still under way is handed back as it is: the listener's accept
+ * queue is full, so the kernel drops the SYN until the test makes room. */
+START_TEST(handback_while_connecting)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct pollfd p;
+	socklen_t len = sizeof(sin);
+	sr_client *c;
+	sr_error err;
+	int lfd, filler, fd, peer, so_error = -1;
+	char buf[8] = "";
+
+	hb_policy("allow uid=0 create tcp\n"
+	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	hb_start();
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(lfd, 0), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(filler, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	c = daemon_client(&test_daemon);
+	fd = sr_connect_fd(c, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, "127.0.0.1",
+	                   ntohs(sin.sin_port), 5000, &err);
+	ck_assert_msg(fd >= 0, "sr_connect_fd: %d %s", err.code, err.message);
+	p = (struct pollfd){.fd = fd, .events = POLLOUT};
+	ck_assert_int_eq(poll(&p, 1, 200), 0); /* still connecting, in the client's hands */
+	close(accept(lfd, NULL, NULL));        /* room: the SYN retried gets through */
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	len = sizeof(so_error);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len), 0);
+	ck_assert_int_eq(so_error, 0);
+	peer = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(peer, 0);
+	ck_assert_int_eq(send(fd, "syn", 3, 0), 3);
+	ck_assert_int_eq(recv(peer, buf, 3, MSG_WAITALL), 3);
+	ck_assert_str_eq(buf, "syn");
+	ck_assert_int_eq(hb_count_audit("handed back, connecting"), 1);
+	close(peer);
+	close(fd);
+	close(filler);
+	close(lfd);
+	sr_client_close(c);
 	hb_finish();
 }
 END_TEST
@@ -496,6 +559,7 @@ handback_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, tls_over_handed_back_socket);
 	tcase_add_test(tc, epoll_on_nonblocking_socket);
+	tcase_add_test(tc, handback_while_connecting);
 	tcase_add_test(tc, daemon_keeps_no_copy_and_audits_cookie);
 	tcase_add_test(tc, accept_handback_checks_the_peer);
 	tcase_add_test(tc, accept_without_handback_rule_is_refused);

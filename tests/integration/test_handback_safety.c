@@ -54,9 +54,11 @@ write_policy(void)
 	         "allow uid=%d bind,listen tcp,udp 127.0.0.1\n"
 	         "allow uid=%d connect udp 127.0.0.1 port %d handback\n"
 	         "allow uid=%d connect 127.0.0.1 port %d handback\n"
-	         "allow uid=%d connect unix %s\n",
+	         "allow uid=%d connect unix %s\n"
+	         "allow uid=%d create raw\n"
+	         "allow uid=%d connect raw,tcp 127.0.0.2 handback\n",
 	         NOBODY, NOBODY, port_plain, NOBODY, port_handback, NOBODY, NOBODY, port_udp_named,
-	         NOBODY, port_udp_unnamed, NOBODY, unix_path);
+	         NOBODY, port_udp_unnamed, NOBODY, unix_path, NOBODY, NOBODY);
 	hb_policy(text);
 }
 
@@ -178,6 +180,12 @@ child_never_handed_back(sr_client *c, struct report *r)
 	c_connect(r, s, unix_path, 0);
 	c_take(r, s);
 	sr_socket_free(s);
+	/* 19..21: a connected raw socket, though its rule says handback: never. */
+	s = sr_socket_new(c, AF_INET, SOCK_RAW, IPPROTO_ICMP, &err);
+	rec(r, s != NULL ? 0 : -1, &err, 0);
+	c_connect(r, s, "127.0.0.2", 0);
+	c_take(r, s);
+	sr_socket_free(s);
 }
 
 START_TEST(what_is_never_handed_back)
@@ -212,6 +220,9 @@ START_TEST(what_is_never_handed_back)
 	assert_fail(&r, 15, SR_EDENIED, "test.policy:6", "handback");
 	assert_ok(&r, 17);
 	assert_fail(&r, 18, SR_EDENIED, "AF_UNIX socket is never handed back");
+	assert_ok(&r, 19);
+	assert_ok(&r, 20);
+	assert_fail(&r, 21, SR_EDENIED, "raw socket is never handed back");
 	close(lfd);
 	hb_finish();
 }
