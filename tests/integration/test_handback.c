@@ -190,6 +190,34 @@ START_TEST(epoll_on_nonblocking_socket)
 }
 END_TEST
 
+/* Without a reply channel the descriptor rides on the connection's replies. */
+START_TEST(handback_without_reply_channel)
+{
+	struct server srv;
+	sr_client *c;
+	sr_error err;
+	char buf[8] = "";
+	int fd;
+
+	hb_policy("allow uid=0 create tcp\n"
+	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	hb_start_with("--no-reply-channel");
+	server_start(&srv, AF_INET, SERVER_ECHO, 0);
+	c = daemon_client(&test_daemon);
+	for (int i = 0; i < 3; i++) {
+		fd = sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", srv.port, 5000, &err);
+		ck_assert_msg(fd >= 0, "sr_connect_fd: %d %s", err.code, err.message);
+		ck_assert_int_eq(send(fd, "abc", 3, 0), 3);
+		ck_assert_int_eq(recv(fd, buf, 3, MSG_WAITALL), 3);
+		ck_assert_str_eq(buf, "abc");
+		close(fd);
+	}
+	sr_client_close(c);
+	server_stop(&srv);
+	hb_finish();
+}
+END_TEST
+
 /* Entries of /proc/pid/fd. */
 static int
 fd_count_of(pid_t pid)
@@ -221,7 +249,10 @@ START_TEST(daemon_keeps_no_copy_and_audits_cookie)
 	hb_start();
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	busy = daemon_fd_count(&test_daemon);  /* idle, plus the session */
+	/* Idle, plus the session: its connection and reply channel (the channel's other end
+	 * may still be closing as Hello returns). */
+	busy = test_daemon.idle_fds + 2;
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy, HARNESS_IDLE_MS), busy);
 	parent = fd_count_of(test_daemon.pid); /* the privileged parent made the socket */
 	fd = sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", srv.port, 5000, &err);
 	ck_assert_msg(fd >= 0, "sr_connect_fd: %d %s", err.code, err.message);
@@ -412,7 +443,7 @@ END_TEST
 
 /* --- a hostile daemon: descriptors it should not send --- */
 
-enum { FDS_TWO, FDS_NONE, FDS_TRUNCATED, FDS_UNASKED, FDS_NOT_SOCKET };
+enum { FDS_TWO, FDS_NONE, FDS_TRUNCATED, FDS_UNASKED, FDS_NOT_SOCKET, OLD_DAEMON };
 
 /* Sends one frame of m with n descriptors (copies of `fd`) on it. */
 static void
@@ -459,6 +490,18 @@ serve_fds(struct fake *f, int conn)
 	                                     : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int junk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* what nobody asked for */
 
+	if (f->mode == OLD_DAEMON) { /* protocol 1.1: no Handback rpc */
+		Sockrpc__HelloReply hello = SOCKRPC__HELLO_REPLY__INIT;
+
+		if (fake_read(conn, &h, buf, sizeof(buf)) == 0) {
+			hello.major = SR_PROTOCOL_MAJOR;
+			hello.minor = 1;
+			hello.session_id = 77;
+			fake_reply(conn, 0, h.call_id, SR_FRAME_FLAG_REPLY, &hello.base, NULL, 0);
+			fake_hold(conn); /* a request now would be a protocol error */
+		}
+		goto out;
+	}
 	if (fake_hello(conn, 0, 0) != 0 || fake_read(conn, &h, buf, sizeof(buf)) != 0)
 		goto out;
 	fake_socket_state(&state, true);
@@ -548,6 +591,24 @@ START_TEST(hostile_missing_or_truncated_descriptor_fails)
 }
 END_TEST
 
+/* A daemon older than 1.2 would end the session over the unknown rpc: never asked. */
+START_TEST(older_daemon_is_not_asked)
+{
+	struct fake f;
+	sr_client *c;
+	sr_error err;
+
+	fake_start(&f, serve_fds, OLD_DAEMON);
+	c = sr_client_open(f.path, &err);
+	ck_assert_msg(c != NULL, "open: %s", err.message);
+	ck_assert_int_eq(sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", 9, 1000, &err), -1);
+	ck_assert_int_eq(err.code, SR_EUNSUPPORTED);
+	ck_assert_msg(strstr(err.message, "needs 1.2") != NULL, "%s", err.message);
+	sr_client_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
 Suite *
 handback_suite(void)
 {
@@ -560,6 +621,7 @@ handback_suite(void)
 	tcase_add_test(tc, tls_over_handed_back_socket);
 	tcase_add_test(tc, epoll_on_nonblocking_socket);
 	tcase_add_test(tc, handback_while_connecting);
+	tcase_add_test(tc, handback_without_reply_channel);
 	tcase_add_test(tc, daemon_keeps_no_copy_and_audits_cookie);
 	tcase_add_test(tc, accept_handback_checks_the_peer);
 	tcase_add_test(tc, accept_without_handback_rule_is_refused);
@@ -567,6 +629,7 @@ handback_suite(void)
 	tcase_set_timeout(hostile, 30);
 	tcase_add_test(hostile, hostile_extra_descriptors_are_closed);
 	tcase_add_test(hostile, hostile_missing_or_truncated_descriptor_fails);
+	tcase_add_test(hostile, older_daemon_is_not_asked);
 	suite_add_tcase(s, hostile);
 	return s;
 }
