@@ -184,6 +184,9 @@ sr_accept_fd(sr_socket *listener, sr_error *err)
 	sr_socket *s;
 	int fd;
 
+	/* Checked first, so that no peer is accepted only to be hung up on. */
+	if (cl_socket_usable(listener, err) == -1 || handback_possible(listener->client, err) == -1)
+		return -1;
 	if ((s = sr_accept(listener, err)) == NULL)
 		return -1;
 	fd = sr_socket_take_fd(s, err);
