@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,20 +16,24 @@
 
 CL_CLOSURE(handback_done, Sockrpc__HandbackReply)
 
+static pthread_once_t method_once = PTHREAD_ONCE_INIT;
+static unsigned method_index;
+
+static void
+find_method(void)
+{
+	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(
+	    &sockrpc__sock_rpc__descriptor, "Handback");
+
+	method_index = (unsigned)(m - sockrpc__sock_rpc__descriptor.methods);
+}
+
 /* The Handback rpc's index in the service, which its replies carry as their method. */
 unsigned
 cl_handback_method(void)
 {
-	static unsigned index;
-
-	if (index == 0) {
-		const ProtobufCMethodDescriptor *m =
-		    protobuf_c_service_descriptor_get_method_by_name(&sockrpc__sock_rpc__descriptor,
-		                                                     "Handback");
-
-		index = (unsigned)(m - sockrpc__sock_rpc__descriptor.methods);
-	}
-	return index;
+	pthread_once(&method_once, find_method);
+	return method_index;
 }
 
 struct taken {
