@@ -45,4 +45,7 @@ bool file_wait_text(const char *path, const char *text, int nth, int timeout_ms)
  * and returns its exit status. */
 int run_sockrpcd(char *out, size_t out_len, char *err, size_t err_len, ...);
 
+/* A TCP port on 127.0.0.1 that nothing listens on right now. */
+int free_tcp_port(void);
+
 #endif

@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "fake_daemon.h"
-#include "handback_env.h"
+#include "policy_env.h"
 #include "harness.h"
 
 #ifndef SO_COOKIE
@@ -66,15 +66,15 @@ tls_server_start(struct tls_server *t)
 	char cmd[512], accept_arg[32];
 	long long deadline;
 
-	snprintf(t->cert, sizeof(t->cert), "%s/cert.pem", hb.dir);
-	snprintf(t->key, sizeof(t->key), "%s/key.pem", hb.dir);
+	snprintf(t->cert, sizeof(t->cert), "%s/cert.pem", env.dir);
+	snprintf(t->key, sizeof(t->key), "%s/key.pem", env.dir);
 	snprintf(cmd, sizeof(cmd),
 	         "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
 	         "-keyout %s -out %s -days 1 -subj /CN=localhost "
 	         "-addext subjectAltName=DNS:localhost >/dev/null 2>&1",
 	         t->key, t->cert);
 	ck_assert_msg(system(cmd) == 0, "openssl req failed (tools/install-deps installs openssl)");
-	t->port = hb_free_port();
+	t->port = free_tcp_port();
 	snprintf(accept_arg, sizeof(accept_arg), "127.0.0.1:%d", t->port);
 	t->pid = fork();
 	ck_assert_int_ge(t->pid, 0);
@@ -115,9 +115,9 @@ START_TEST(tls_over_handed_back_socket)
 	char buf[64] = "";
 	int fd, n, got = 0;
 
-	hb_policy("allow uid=0 create tcp\n"
-	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
-	hb_start();
+	write_policy("%s", "allow uid=0 create tcp\n"
+	                   "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	policy_daemon_start(true, NULL);
 	tls_server_start(&srv);
 	c = daemon_client(&test_daemon);
 	fd = sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", srv.port, 5000, &err);
@@ -142,7 +142,7 @@ START_TEST(tls_over_handed_back_socket)
 	close(fd);
 	sr_client_close(c);
 	tls_server_stop(&srv);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -157,9 +157,9 @@ START_TEST(epoll_on_nonblocking_socket)
 	int fd, ep, so_error = -1;
 	socklen_t len = sizeof(so_error);
 
-	hb_policy("allow uid=0 create tcp\n"
-	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
-	hb_start();
+	write_policy("%s", "allow uid=0 create tcp\n"
+	                   "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	policy_daemon_start(true, NULL);
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
 	fd = sr_connect_fd(c, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, "127.0.0.1", srv.port, 5000,
@@ -186,7 +186,7 @@ START_TEST(epoll_on_nonblocking_socket)
 	close(fd);
 	sr_client_close(c);
 	server_stop(&srv);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -199,9 +199,9 @@ START_TEST(handback_without_reply_channel)
 	char buf[8] = "";
 	int fd;
 
-	hb_policy("allow uid=0 create tcp\n"
-	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
-	hb_start_with("--no-reply-channel");
+	write_policy("%s", "allow uid=0 create tcp\n"
+	                   "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	policy_daemon_start(true, "--no-reply-channel", NULL);
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
 	for (int i = 0; i < 3; i++) {
@@ -214,7 +214,7 @@ START_TEST(handback_without_reply_channel)
 	}
 	sr_client_close(c);
 	server_stop(&srv);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -244,9 +244,9 @@ START_TEST(daemon_keeps_no_copy_and_audits_cookie)
 	char want[64];
 	int fd, busy, parent;
 
-	hb_policy("allow uid=0 create tcp\n"
-	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
-	hb_start();
+	write_policy("%s", "allow uid=0 create tcp\n"
+	                   "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	policy_daemon_start(true, NULL);
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
 	/* Idle, plus the session: its connection and reply channel (the channel's other end
@@ -261,14 +261,15 @@ START_TEST(daemon_keeps_no_copy_and_audits_cookie)
 	ck_assert_msg(!(fcntl(fd, F_GETFL) & O_NONBLOCK), "a blocking connect gives a blocking fd");
 	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len), 0);
 	snprintf(want, sizeof(want), "\"cookie\":%" PRIu64, cookie);
-	ck_assert_msg(hb_wait_audit(want, 1), "no handback line with %s in the audit", want);
+	ck_assert_msg(file_wait_text(env.audit, want, 1, 5000),
+	              "no handback line with %s in the audit", want);
 	ck_assert_int_eq(send(fd, "x", 1, 0), 1);
 	ck_assert_uint_eq(server_wait_received(&srv, 1, 5000), 1);
 	close(fd);
 	ck_assert_int_eq(server_wait_finished(&srv, 1, 5000), 1); /* the FIN came */
 	sr_client_close(c);
 	server_stop(&srv);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -284,9 +285,9 @@ START_TEST(handback_while_connecting)
 	int lfd, filler, fd, peer, so_error = -1;
 	char buf[8] = "";
 
-	hb_policy("allow uid=0 create tcp\n"
-	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
-	hb_start();
+	write_policy("%s", "allow uid=0 create tcp\n"
+	                   "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	policy_daemon_start(true, NULL);
 	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	ck_assert_int_eq(listen(lfd, 0), 0);
@@ -309,13 +310,13 @@ START_TEST(handback_while_connecting)
 	ck_assert_int_eq(send(fd, "syn", 3, 0), 3);
 	ck_assert_int_eq(recv(peer, buf, 3, MSG_WAITALL), 3);
 	ck_assert_str_eq(buf, "syn");
-	ck_assert_int_eq(hb_count_audit("handed back, connecting"), 1);
+	ck_assert_int_eq(file_count_text(env.audit, "handed back, connecting"), 1);
 	close(peer);
 	close(fd);
 	close(filler);
 	close(lfd);
 	sr_client_close(c);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -372,10 +373,10 @@ START_TEST(accept_handback_checks_the_peer)
 	char buf[8] = "";
 	int port, denied, allowed, fd;
 
-	hb_policy("allow uid=0 create tcp\n"
-	          "allow uid=0 bind,listen tcp 127.0.0.1\n"
-	          "allow uid=0 accept tcp 127.0.0.1 handback\n");
-	hb_start();
+	write_policy("%s", "allow uid=0 create tcp\n"
+	                   "allow uid=0 bind,listen tcp 127.0.0.1\n"
+	                   "allow uid=0 accept tcp 127.0.0.1 handback\n");
+	policy_daemon_start(true, NULL);
 	c = daemon_client(&test_daemon);
 	l = listener(c, &port);
 	denied = peer_from("127.0.0.2", port); /* no accept rule covers 127.0.0.2 */
@@ -393,17 +394,19 @@ START_TEST(accept_handback_checks_the_peer)
 	ck_assert_int_eq(send(fd, "yo", 2, 0), 2);
 	ck_assert_int_eq(recv(allowed, buf, 2, MSG_WAITALL), 2);
 	ck_assert_str_eq(buf, "yo");
-	ck_assert_msg(hb_wait_audit("\"op\":\"accept\",\"family\":\"ipv4\",\"type\":\"stream\","
-	                            "\"address\":\"127.0.0.2\"",
-	                            1),
+	ck_assert_msg(file_wait_text(env.audit,
+	                             "\"op\":\"accept\",\"family\":\"ipv4\",\"type\":\"stream\","
+	                             "\"address\":\"127.0.0.2\"",
+	                             1, 5000),
 	              "the denied peer is not in the audit");
-	ck_assert_int_eq(hb_count_audit("\"decision\":\"deny\",\"rule\":\"default\""), 1);
+	ck_assert_int_eq(file_count_text(env.audit, "\"decision\":\"deny\",\"rule\":\"default\""),
+	                 1);
 	close(fd);
 	close(allowed);
 	close(denied);
 	sr_socket_free(l);
 	sr_client_close(c);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -416,10 +419,10 @@ START_TEST(accept_without_handback_rule_is_refused)
 	sr_error err;
 	int port, p1, p2;
 
-	hb_policy("allow uid=0 create tcp\n"
-	          "allow uid=0 bind,listen tcp 127.0.0.1\n"
-	          "allow uid=0 accept tcp 127.0.0.1\n");
-	hb_start();
+	write_policy("%s", "allow uid=0 create tcp\n"
+	                   "allow uid=0 bind,listen tcp 127.0.0.1\n"
+	                   "allow uid=0 accept tcp 127.0.0.1\n");
+	policy_daemon_start(true, NULL);
 	c = daemon_client(&test_daemon);
 	l = listener(c, &port);
 	p1 = peer_from("127.0.0.1", port);
@@ -431,13 +434,13 @@ START_TEST(accept_without_handback_rule_is_refused)
 	p2 = peer_from("127.0.0.1", port);
 	a = sr_accept(l, &err);
 	ck_assert_msg(a != NULL, "accept: %s", err.message);
-	ck_assert_int_eq(hb_count_audit("\"event\":\"handback\""), 1);
+	ck_assert_int_eq(file_count_text(env.audit, "\"event\":\"handback\""), 1);
 	sr_socket_free(a);
 	close(p1);
 	close(p2);
 	sr_socket_free(l);
 	sr_client_close(c);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -609,6 +612,12 @@ START_TEST(older_daemon_is_not_asked)
 }
 END_TEST
 
+static void
+env_setup(void)
+{
+	policy_env_setup("handback", "127.0.0.1 localhost\n");
+}
+
 Suite *
 handback_suite(void)
 {
@@ -616,7 +625,7 @@ handback_suite(void)
 	TCase *tc = tcase_create("handback");
 	TCase *hostile = tcase_create("hostile daemon");
 
-	tcase_add_checked_fixture(tc, hb_setup, hb_teardown);
+	tcase_add_checked_fixture(tc, env_setup, policy_env_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, tls_over_handed_back_socket);
 	tcase_add_test(tc, epoll_on_nonblocking_socket);

@@ -20,7 +20,7 @@
 #include <unistd.h>
 
 #include "as_user.h"
-#include "handback_env.h"
+#include "policy_env.h"
 #include "harness.h"
 
 #define NOBODY 65534
@@ -43,23 +43,19 @@ own_fd_count(void)
 }
 
 static void
-write_policy(void)
+write_safety_policy(void)
 {
-	char text[1024];
-
-	snprintf(text, sizeof(text),
-	         "allow uid=%d create tcp,udp,unix\n"
-	         "allow uid=%d connect tcp 127.0.0.1 port %d\n"
-	         "allow uid=%d connect tcp 127.0.0.1 port %d handback\n"
-	         "allow uid=%d bind,listen tcp,udp 127.0.0.1\n"
-	         "allow uid=%d connect udp 127.0.0.1 port %d handback\n"
-	         "allow uid=%d connect 127.0.0.1 port %d handback\n"
-	         "allow uid=%d connect unix %s\n"
-	         "allow uid=%d create raw\n"
-	         "allow uid=%d connect raw,tcp 127.0.0.2 handback\n",
-	         NOBODY, NOBODY, port_plain, NOBODY, port_handback, NOBODY, NOBODY, port_udp_named,
-	         NOBODY, port_udp_unnamed, NOBODY, unix_path, NOBODY, NOBODY);
-	hb_policy(text);
+	write_policy("allow uid=%d create tcp,udp,unix\n"
+	             "allow uid=%d connect tcp 127.0.0.1 port %d\n"
+	             "allow uid=%d connect tcp 127.0.0.1 port %d handback\n"
+	             "allow uid=%d bind,listen tcp,udp 127.0.0.1\n"
+	             "allow uid=%d connect udp 127.0.0.1 port %d handback\n"
+	             "allow uid=%d connect 127.0.0.1 port %d handback\n"
+	             "allow uid=%d connect unix %s\n"
+	             "allow uid=%d create raw\n"
+	             "allow uid=%d connect raw,tcp 127.0.0.2 handback\n",
+	             NOBODY, NOBODY, port_plain, NOBODY, port_handback, NOBODY, NOBODY,
+	             port_udp_named, NOBODY, port_udp_unnamed, NOBODY, unix_path, NOBODY, NOBODY);
 }
 
 /* Takes s's descriptor, recorded (value: the fd); closes it. */
@@ -119,9 +115,9 @@ START_TEST(no_handback_without_the_rule)
 	port_plain = plain.port;
 	port_handback = handed.port;
 	port_udp_named = port_udp_unnamed = 9;
-	snprintf(unix_path, sizeof(unix_path), "%s/none.sock", hb.dir);
-	write_policy();
-	hb_start();
+	snprintf(unix_path, sizeof(unix_path), "%s/none.sock", env.dir);
+	write_safety_policy();
+	policy_daemon_start(true, NULL);
 	run_as(NOBODY, NOBODY, child_handback_needs_the_rule, &r);
 	assert_fail(&r, 0, SR_EDENIED, "test.policy:2", "does not say handback");
 	assert_ok(&r, 1);
@@ -136,11 +132,11 @@ START_TEST(no_handback_without_the_rule)
 	ck_assert_uint_eq(server_wait_received(&handed, 3, 5000), 3);
 	ck_assert_uint_eq(server_wait_received(&plain, 10, 5000), 10); /* "still mine" only */
 	ck_assert_int_eq(r.o[8].value, 0);
-	ck_assert_int_eq(hb_count_audit("\"event\":\"handback\",\"session\""), 3);
-	ck_assert_int_eq(hb_count_audit("\"decision\":\"deny\",\"reason\":\"rule"), 2);
+	ck_assert_int_eq(file_count_text(env.audit, "\"event\":\"handback\",\"session\""), 3);
+	ck_assert_int_eq(file_count_text(env.audit, "\"decision\":\"deny\",\"reason\":\"rule"), 2);
 	server_stop(&plain);
 	server_stop(&handed);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -195,16 +191,16 @@ START_TEST(what_is_never_handed_back)
 	int lfd;
 
 	port_plain = port_handback = 9;
-	port_udp_named = hb_free_port();
-	port_udp_unnamed = hb_free_port();
-	snprintf(unix_path, sizeof(unix_path), "%s/listen.sock", hb.dir);
+	port_udp_named = free_tcp_port();
+	port_udp_unnamed = free_tcp_port();
+	snprintf(unix_path, sizeof(unix_path), "%s/listen.sock", env.dir);
 	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
 	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", unix_path);
 	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	ck_assert_int_eq(chmod(unix_path, 0777), 0);
 	ck_assert_int_eq(listen(lfd, 4), 0);
-	write_policy();
-	hb_start();
+	write_safety_policy();
+	policy_daemon_start(true, NULL);
 	run_as(NOBODY, NOBODY, child_never_handed_back, &r);
 	for (int i = 0; i < 3; i++)
 		assert_ok(&r, i);
@@ -224,7 +220,7 @@ START_TEST(what_is_never_handed_back)
 	assert_ok(&r, 20);
 	assert_fail(&r, 21, SR_EDENIED, "raw socket is never handed back");
 	close(lfd);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
 
@@ -254,9 +250,9 @@ START_TEST(daemon_serves_others_after_refusals)
 	server_start(&plain, AF_INET, SERVER_ECHO, 0);
 	port_plain = plain.port;
 	port_handback = port_udp_named = port_udp_unnamed = 9;
-	snprintf(unix_path, sizeof(unix_path), "%s/none.sock", hb.dir);
-	write_policy();
-	hb_start();
+	snprintf(unix_path, sizeof(unix_path), "%s/none.sock", env.dir);
+	write_safety_policy();
+	policy_daemon_start(true, NULL);
 	child_start(&attacker, NOBODY, NOBODY, child_attacks);
 	child_finish(&attacker, &a);
 	run_as(NOBODY, NOBODY, child_plain_echo, &r);
@@ -264,9 +260,15 @@ START_TEST(daemon_serves_others_after_refusals)
 	assert_ok(&r, 1);
 	assert_ok(&r, 2);
 	server_stop(&plain);
-	hb_finish();
+	policy_daemon_finish();
 }
 END_TEST
+
+static void
+env_setup(void)
+{
+	policy_env_setup("handback", "127.0.0.1 localhost\n");
+}
 
 Suite *
 handback_safety_suite(void)
@@ -274,7 +276,7 @@ handback_safety_suite(void)
 	Suite *s = suite_create("handback_safety");
 	TCase *tc = tcase_create("refusals");
 
-	tcase_add_checked_fixture(tc, hb_setup, hb_teardown);
+	tcase_add_checked_fixture(tc, env_setup, policy_env_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, no_handback_without_the_rule);
 	tcase_add_test(tc, what_is_never_handed_back);

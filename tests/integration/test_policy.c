@@ -46,23 +46,6 @@ env_setup(void)
 	                           "127.0.0.1 other.example\n");
 }
 
-/* A TCP port on 127.0.0.1 that nothing listens on right now. */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin = {.sin_family = AF_INET};
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_ne(fd, -1);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
 /* What children of this suite use: ports (inherited at fork). */
 static int g_port, g_port2, g_port3;
 
@@ -149,8 +132,8 @@ START_TEST(connect_bind_listen_per_uid)
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	g_port = srv.port;
-	g_port2 = free_port();
-	g_port3 = free_port();
+	g_port2 = free_tcp_port();
+	g_port3 = free_tcp_port();
 	snprintf(port, sizeof(port), "%d", g_port3);
 	write_policy("allow uid=0 *\n"
 	             "deny uid=1001 connect,bind,listen * reason \"uid 1001 has no network\"\n"
@@ -696,7 +679,7 @@ START_TEST(audit_lines_are_json_with_every_field)
 
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	g_port = srv.port;
-	g_port2 = free_port();
+	g_port2 = free_tcp_port();
 	write_policy("allow uid=1000 create tcp\n"
 	             "allow uid=1000 connect tcp 127.0.0.1 port %d\n"
 	             "deny uid=1000 connect * reason \"say \\\"no\\\" \\\\ here\"\n",
@@ -844,7 +827,7 @@ START_TEST(accept_decided_on_the_peer)
 	char buf[8];
 	int denied, allowed;
 
-	g_port3 = free_port();
+	g_port3 = free_tcp_port();
 	write_policy("allow uid=1000 create tcp\n"
 	             "allow uid=1000 bind,listen tcp 127.0.0.1\n"
 	             "deny uid=1000 accept 127.0.0.2 reason \"not from .2\"\n"
