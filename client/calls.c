@@ -38,8 +38,9 @@ struct pending {
 	pthread_cond_t cond; /* signalled when done, or to hand over reading */
 	bool waiting;        /* a thread sleeps on cond for this call */
 	bool done;
-	bool failed; /* done with err instead of a reply */
-	bool orphan; /* abandoned: freed when its reply arrives */
+	bool failed;   /* done with err instead of a reply */
+	bool orphan;   /* abandoned: freed when its reply arrives */
+	bool unwaited; /* counted in c->unwaited_calls until its reply arrives */
 	sr_error err;
 	uint8_t *body; /* the reply message, from cl_pool_alloc() by the reader */
 	size_t len;
@@ -339,6 +340,7 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
 			return;
 		}
 		pending_init(p, method_index);
+		p->unwaited = ctx->unwaited;
 		call_start(c, p, method_index, input, ctx->deadline);
 		*ctx->started = p;
 		return;
@@ -436,6 +438,7 @@ call_start(sr_client *c, struct pending *p, unsigned method_index, const Protobu
 
 	if ((frame = cl_frame_pack(c, input, &len, &payload, &p->err)) == NULL) {
 		p->done = p->failed = true;
+		p->unwaited = false;
 		return;
 	}
 	/* call_send() assigns the id under the lock; the header is filled there. */
@@ -504,9 +507,12 @@ call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov, int64_t
 	if (c->broken) {
 		p->done = p->failed = true;
 		p->err = c->broken_err;
+		p->unwaited = false;
 		pthread_mutex_unlock(&c->mu);
 		return -1;
 	}
+	if (p->unwaited)
+		c->unwaited_calls++;
 	p->id = ++c->next_call_id;
 	p->next = c->pending;
 	c->pending = p;
@@ -591,6 +597,10 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 				continue;
 			}
 			unlink_pending(c, q);
+			if (q->unwaited) {
+				q->unwaited = false;
+				c->unwaited_calls--;
+			}
 			if (q->orphan) {
 				cl_pool_free(c, body);
 				pending_free(q);
@@ -654,8 +664,10 @@ client_break(sr_client *c, const sr_error *why)
 		if (c->hooks != NULL)
 			c->hooks->broken(c);
 	}
+	c->unwaited_calls = 0;
 	for (q = c->pending; q != NULL; q = next) {
 		next = q->next;
+		q->unwaited = false;
 		if (q->orphan) {
 			pending_free(q);
 			continue;

@@ -16,7 +16,8 @@ static const char *const names[FAST_N] = {
     [FAST_SPLICE_RECEIVE] = "splice-receive",
 };
 /* The client library's fast paths: known, so that they raise no warning here. */
-static const char *const client_names[] = {"write-behind", "read-ahead", "borrowed-replies"};
+static const char *const client_names[] = {"write-behind", "read-ahead", "borrowed-replies",
+                                           "pipelined"};
 
 static bool disabled[FAST_N];
 

@@ -223,6 +223,7 @@ struct call {
 		struct lingering *lingering; /* close: answered when the socket's linger ends */
 	} op;
 	void (*op_free)(struct call *c); /* releases `op`; NULL: nothing to release */
+	int failed_code;                 /* the code call_fail() answered, else 0 */
 };
 
 /*
@@ -291,8 +292,10 @@ struct session {
 	size_t frame_size;       /* bytes of the frame being read, once its header is in; else 0 */
 	bool streaming;          /* the last read filled the small room: offer the large one */
 	struct identity peer;
-	int64_t next_handle_id;
-	struct handle **handles; /* open handles, sorted by id */
+	int64_t next_handle_id;        /* the next id the daemon chooses */
+	int64_t next_client_id;        /* the next id a client may choose (handle_ids.c) */
+	struct failed_ids *failed_ids; /* client ids whose creation failed, or NULL */
+	struct handle **handles;       /* open handles, sorted by id */
 	unsigned n_handles, cap_handles;
 	TAILQ_HEAD(, call) calls; /* every call being served */
 	size_t queued_bytes;
@@ -375,6 +378,14 @@ struct call_target *call_target_new(struct call *c);
 const char *call_method_name(const struct call *c);
 bool call_may_wait(const struct call *c);
 extern const Sockrpc__Status status_ok;
+
+/* handle_ids.c */
+struct failed_ids;
+int handle_id_claim(struct session *s, int64_t id, char *why, size_t len);
+void handle_id_failed(struct session *s, int64_t id, int code);
+bool handle_id_used(const struct session *s, int64_t id);
+int handle_id_failure(const struct session *s, int64_t id);
+void handle_ids_free(struct session *s);
 
 /* handle.c */
 struct handle *handle_new(struct session *s, int fd, int family, int type, int protocol);

@@ -146,6 +146,11 @@ const sr_constant *sr_constants(size_t *count);
 #define SR_IP_ANY "0.0.0.0"
 #define SR_IP_LOCAL "127.0.0.1"
 
+/* Fewer round trips. sr_socket_new + sr_connect in one (sockrpcd 1.2 and later; two
+ * before): the new socket, connected, or NULL with the error of whichever failed. */
+sr_socket *sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *host,
+                             int port, int timeout_ms, sr_error *err);
+
 #ifdef __cplusplus
 }
 #endif

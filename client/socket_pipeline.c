@@ -1,0 +1,207 @@
+/*
+ * socket_pipeline.c - calls that cost no round trip of their own: a socket created and
+ * connected in one round trip (sr_socket_connect), its handle id chosen here (protocol
+ * 1.2) so that Connect can follow Socket before Socket's reply; and a close that nobody
+ * waits for, whose outcome the socket keeps for a later call. Off with
+ * SOCKRPC_DISABLE=pipelined (fastpath.c), and against a daemon older than 1.2: every
+ * call then waits for its reply, as in socket.c.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "internal.h"
+
+/*
+ * Closes a client may have unanswered without waiting: each holds a little of the
+ * daemon's queue for the session (its frame and 2 KiB, docs/protocol.md "Backpressure")
+ * until the client reads the reply, and a client that closes thousands of sockets in a
+ * row without another call must not fill it. Past this, a close waits, which reads the
+ * replies that came before its own.
+ */
+#define CL_MAX_UNWAITED 64
+
+static sr_socket *create_then_connect(sr_client *c, int family, int type, int protocol,
+                                      const char *host, int port, int timeout_ms, sr_error *err);
+
+/*
+ * A new socket (free with sr_socket_free()), connected to host:port: sr_socket_new() and
+ * sr_connect() in one round trip. NULL if either fails, with that call's error (the
+ * creation's first).
+ */
+sr_socket *
+sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *host, int port,
+                  int timeout_ms, sr_error *err)
+{
+	Sockrpc__SocketRequest req = SOCKRPC__SOCKET_REQUEST__INIT;
+	struct pending *creating = NULL;
+	struct call_ctx ctx;
+	sr_error serr, cerr;
+	sr_socket *s;
+	int rc;
+
+	if (c == NULL) {
+		cl_seterr(err, SR_EINVAL, 0, "no client");
+		return NULL;
+	}
+	if (!c->client_ids || !cl_fastpath_on(CL_FAST_PIPELINED))
+		return create_then_connect(c, family, type, protocol, host, port, timeout_ms, err);
+	if (cl_socket_request(family, type, protocol, &req, err) == -1)
+		return NULL;
+	if ((s = cl_socket_alloc(err)) == NULL)
+		return NULL;
+	pthread_mutex_lock(&c->mu);
+	req.handle = c->next_handle_id++;
+	pthread_mutex_unlock(&c->mu);
+	/* What the daemon will report, until its reply says so. */
+	s->handle = (long)req.handle;
+	s->state.id = s->handle;
+	s->state.family = family;
+	s->state.type = type != 0 ? type : SOCK_STREAM;
+	s->state.protocol = protocol;
+	s->state.is_blocking = true;
+	s->state.shutdown_reason = -1;
+	s->state.send_timeout = s->state.receive_timeout = -1;
+	cl_socket_attach(c, s);
+
+	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &serr);
+	ctx.started = &creating;
+	sockrpc__sock_rpc__socket(&c->service, &req, NULL, &ctx);
+	if (creating == NULL) { /* not even sent */
+		cl_copyerr(err, &serr);
+		pthread_mutex_lock(&c->mu);
+		s->state.is_closed = true;
+		pthread_mutex_unlock(&c->mu);
+		sr_socket_free(s);
+		return NULL;
+	}
+	/* Its reply comes after Socket's: once it is in, so is the creation's outcome. */
+	rc = sr_connect(s, host, port, timeout_ms, &cerr);
+	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &serr);
+	cl_call_finish(c, creating, &ctx);
+	if (ctx.failed) {
+		cl_copyerr(err, &serr);
+		pthread_mutex_lock(&c->mu);
+		s->state.is_closed = true; /* no handle to close */
+		pthread_mutex_unlock(&c->mu);
+		sr_socket_free(s);
+		return NULL;
+	}
+	if (rc != 0) {
+		cl_copyerr(err, &cerr);
+		sr_socket_free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/*
+ * Starts the Close of req without waiting, when that is safe: the fast path is on, the
+ * socket does not linger (such a close returns when the peer has the data), and the
+ * client has room for one more unanswered call. Returns whether it did; s->closing then
+ * holds it. Called by sr_close() only, with the socket's sends drained.
+ */
+bool
+cl_close_unwaited(sr_socket *s, const Sockrpc__CloseRequest *req)
+{
+	sr_client *c = s->client;
+	struct pending *p = NULL;
+	struct call_ctx ctx;
+	sr_error e;
+	bool room;
+
+	if (!cl_fastpath_on(CL_FAST_PIPELINED) || s->lingers)
+		return false;
+	pthread_mutex_lock(&c->mu);
+	room = c->unwaited_calls < CL_MAX_UNWAITED && s->closing == NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (!room)
+		return false;
+	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &e);
+	ctx.started = &p;
+	ctx.unwaited = true;
+	sockrpc__sock_rpc__close(&c->service, req, NULL, &ctx);
+	if (p == NULL)
+		return false; /* out of memory: close as usual */
+	pthread_mutex_lock(&c->mu);
+	s->closing = p;
+	pthread_mutex_unlock(&c->mu);
+	return true;
+}
+
+/* Whether s has a close whose outcome is not read yet. */
+bool
+cl_close_pending(sr_socket *s)
+{
+	bool pending;
+
+	if (s->client == NULL)
+		return false;
+	pthread_mutex_lock(&s->client->mu);
+	pending = s->closing != NULL;
+	pthread_mutex_unlock(&s->client->mu);
+	return pending;
+}
+
+/*
+ * Reads the outcome of s's unwaited close, waiting for it if it is not in yet. Returns
+ * 0 (also when there was none, or the session ended: its sockets are closed with it), or
+ * -1 with the close's error.
+ */
+int
+cl_close_collect(sr_socket *s, sr_error *err)
+{
+	sr_client *c = s->client;
+	struct pending *p;
+	struct call_ctx ctx;
+	sr_error e;
+
+	pthread_mutex_lock(&c->mu);
+	p = s->closing;
+	s->closing = NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (p == NULL)
+		return 0;
+	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &e);
+	cl_call_finish(c, p, &ctx);
+	if (ctx.failed && e.code != SR_EDAEMON && e.code != SR_EPROTO) {
+		cl_seterr(err, e.code, e.sys_errno, "close failed: %s", e.message);
+		return -1;
+	}
+	return 0;
+}
+
+/* Drops s's unwaited close, if any, without its outcome. Returns whether there was one. */
+bool
+cl_close_forget(sr_socket *s)
+{
+	sr_client *c = s->client;
+	struct pending *p;
+
+	if (c == NULL)
+		return false;
+	pthread_mutex_lock(&c->mu);
+	p = s->closing;
+	s->closing = NULL;
+	pthread_mutex_unlock(&c->mu);
+	if (p != NULL)
+		cl_call_abandon(c, p);
+	return p != NULL;
+}
+
+/* The same, one round trip per call: for daemons before 1.2, or with the path off. */
+static sr_socket *
+create_then_connect(sr_client *c, int family, int type, int protocol, const char *host, int port,
+                    int timeout_ms, sr_error *err)
+{
+	sr_socket *s = sr_socket_new(c, family, type, protocol, err);
+
+	if (s == NULL)
+		return NULL;
+	if (sr_connect(s, host, port, timeout_ms, err) != 0) {
+		sr_socket_free(s);
+		return NULL;
+	}
+	return s;
+}
