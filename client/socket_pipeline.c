@@ -98,7 +98,8 @@ sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *
 
 /*
  * Starts the Close of req without waiting, when that is safe: the fast path is on, the
- * socket does not linger (such a close returns when the peer has the data), and the
+ * socket does not linger (such a close returns when the peer has the data) nor is a Unix
+ * socket (its file goes with it), and the
  * client has room for one more unanswered call. Returns whether it did; s->closing then
  * holds it. Called by sr_close() only, with the socket's sends drained.
  */
@@ -112,6 +113,10 @@ cl_close_unwaited(sr_socket *s, const Sockrpc__CloseRequest *req)
 	bool room;
 
 	if (!cl_fastpath_on(CL_FAST_PIPELINED) || s->lingers)
+		return false;
+	/* A Unix socket's close removes the file it is bound to: when close returns, the
+	 * file is gone, as a caller (or another process) may check. */
+	if (s->state.family == AF_UNIX)
 		return false;
 	pthread_mutex_lock(&c->mu);
 	room = c->unwaited_calls < CL_MAX_UNWAITED && s->closing == NULL;

@@ -1,8 +1,13 @@
 /*
  * audit.c - writes the audit trail: one JSON object per line, per policy decision and per
  * handle closed, to a file opened O_APPEND or to stderr. Each line is built in memory and
- * written with one write(2), so lines from one daemon never interleave. Writing never
- * fails the caller: errors are counted and reported once on stderr.
+ * written whole, so lines from one daemon never interleave. Writing never fails the
+ * caller: errors are counted and reported once on stderr.
+ *
+ * Buffered (audit_buffer, the daemon's loop): lines collect in memory and go out in one
+ * write(2) when AUDIT_FLUSH_MS have passed since the first, when the buffer is full, before
+ * the file is reopened (SIGHUP) and when the daemon exits; a connection then costs no
+ * write of its own. Only a crash or SIGKILL loses lines: at most AUDIT_FLUSH_MS of them.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,17 +19,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/event.h>
+
 #include "audit.h"
 
 /* One line: identity, target and reason are each bounded (exe 256, Unix path 108, reason
  * 200, name ~255), and escaping can grow a byte to six; 8 KiB holds the worst case. */
 #define AUDIT_LINE_MAX 8192
+/* How long a buffered line may wait, and how much may wait: a write per 100 ms is nothing,
+ * and an operator tailing the log sees a decision at once as far as a person can tell. */
+#define AUDIT_FLUSH_MS 100
+#define AUDIT_BUFFER (64 * 1024)
 
 struct audit {
 	char *path; /* NULL: stderr */
 	int fd;
 	uint64_t write_errors;
 	bool reported;
+	struct event *flush_timer; /* buffered: armed while lines wait; else NULL */
+	char *buf;                 /* buffered lines, AUDIT_BUFFER bytes */
+	size_t len;
+	unsigned lines; /* in buf */
 };
 
 struct line {
@@ -39,6 +54,8 @@ static void line_start(struct line *l, const char *event, uint64_t session);
 static void line_string(struct line *l, const char *key, const char *s, size_t n);
 static void line_cstring(struct line *l, const char *key, const char *s);
 static void line_finish(struct audit *a, struct line *l);
+static void write_out(struct audit *a, const char *buf, size_t len, unsigned lines);
+static void on_flush_due(evutil_socket_t fd, short what, void *arg);
 
 struct audit *
 audit_open(const char *path, char *err, size_t err_len)
@@ -68,6 +85,50 @@ fail:
 	return NULL;
 }
 
+/*
+ * Buffers lines from now on, flushed from base's loop (see the top of the file). Returns 0,
+ * or -1 if it cannot (out of memory): lines are then written one by one, as before.
+ */
+int
+audit_buffer(struct audit *a, struct event_base *base)
+{
+	if (a->flush_timer != NULL)
+		return 0;
+	if ((a->buf = malloc(AUDIT_BUFFER)) == NULL)
+		return -1;
+	if ((a->flush_timer = evtimer_new(base, on_flush_due, a)) == NULL) {
+		free(a->buf);
+		a->buf = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+/* Writes the lines that wait, now. */
+void
+audit_flush(struct audit *a)
+{
+	if (a == NULL || a->len == 0)
+		return;
+	write_out(a, a->buf, a->len, a->lines);
+	a->len = 0;
+	a->lines = 0;
+	evtimer_del(a->flush_timer);
+}
+
+/* Flushes and writes each line at once from now on; before the loop that flushes is freed. */
+void
+audit_unbuffer(struct audit *a)
+{
+	if (a == NULL || a->flush_timer == NULL)
+		return;
+	audit_flush(a);
+	event_free(a->flush_timer);
+	a->flush_timer = NULL;
+	free(a->buf);
+	a->buf = NULL;
+}
+
 int
 audit_reopen(struct audit *a)
 {
@@ -75,6 +136,7 @@ audit_reopen(struct audit *a)
 
 	if (a->path == NULL)
 		return 0;
+	audit_flush(a); /* what was decided before goes to the file it was meant for */
 	if ((fd = open(a->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640)) == -1)
 		return -errno;
 	if (a->fd != -1)
@@ -91,6 +153,7 @@ audit_reopen_fd(struct audit *a, int fd)
 		close(fd);
 		return;
 	}
+	audit_flush(a);
 	if (a->fd != -1)
 		close(a->fd);
 	a->fd = fd;
@@ -169,6 +232,7 @@ audit_free(struct audit *a)
 {
 	if (a == NULL)
 		return;
+	audit_unbuffer(a);
 	if (a->path != NULL && a->fd != -1)
 		close(a->fd);
 	free(a->path);
@@ -278,12 +342,12 @@ line_string(struct line *l, const char *key, const char *s, size_t n)
 	line_add(l, "\"");
 }
 
-/* Closes the object and writes the line with one write(2). A line that did not fit is
+/* Closes the object and writes the line, or buffers it. A line that did not fit is
  * replaced by a short valid one rather than cut in the middle of a string. */
 static void
 line_finish(struct audit *a, struct line *l)
 {
-	ssize_t n;
+	struct timeval tv = {AUDIT_FLUSH_MS / 1000, (AUDIT_FLUSH_MS % 1000) * 1000};
 
 	line_add(l, "}\n");
 	if (l->overflow) {
@@ -293,12 +357,38 @@ line_finish(struct audit *a, struct line *l)
 		line_add(&short_line, "}\n");
 		*l = short_line;
 	}
-	do
-		n = write(a->fd, l->buf, l->len);
-	while (n == -1 && errno == EINTR);
-	if (n == (ssize_t)l->len)
+	if (a->flush_timer == NULL) {
+		write_out(a, l->buf, l->len, 1);
 		return;
-	a->write_errors++;
+	}
+	if (a->len + l->len > AUDIT_BUFFER)
+		audit_flush(a);
+	memcpy(a->buf + a->len, l->buf, l->len);
+	a->len += l->len;
+	a->lines++;
+	if (!evtimer_pending(a->flush_timer, NULL))
+		evtimer_add(a->flush_timer, &tv);
+}
+
+static void
+on_flush_due(evutil_socket_t fd, short what, void *arg)
+{
+	audit_flush(arg);
+}
+
+/* Writes whole lines with one write(2) (a short write to a file is an error: the disk is
+ * full); counts the lines lost. */
+static void
+write_out(struct audit *a, const char *buf, size_t len, unsigned lines)
+{
+	ssize_t n;
+
+	do
+		n = write(a->fd, buf, len);
+	while (n == -1 && errno == EINTR);
+	if (n == (ssize_t)len)
+		return;
+	a->write_errors += lines;
 	if (!a->reported) {
 		a->reported = true;
 		fprintf(stderr, "sockrpcd: audit: write to %s failed: %s\n",

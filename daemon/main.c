@@ -369,6 +369,7 @@ teardown(struct sockrpcd *d)
 		evdns_base_free(d->dns, 0);
 	/* Run the loop once more so deferred session releases happen. */
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	audit_unbuffer(d->audit); /* every line out, before the loop its timer is on goes */
 	event_base_free(d->base);
 	relay_pipe_close(&d->relay);
 	policy_free(d->policy);
@@ -521,6 +522,8 @@ main(int argc, char **argv)
 			goto out;
 	}
 	fast_path_init();
+	if (fast_path_on(FAST_AUDIT_BUFFERING) && audit_buffer(d.audit, d.base) != 0)
+		log_warn("cannot buffer the audit log: each line is written at once");
 	ops_install(&d);
 	if (relay_pipe_open(&d.relay) != 0)
 		log_warn("no pipe for splicing received bytes: receives copy them");

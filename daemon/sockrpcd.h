@@ -340,7 +340,13 @@ struct transport *transport_unix_new(int fd);
 ssize_t read_into_buffer(struct evbuffer *in, int fd, size_t room);
 
 /* fast_path.c */
-enum fast_path { FAST_SEND_BATCHING, FAST_BORROWED_PAYLOADS, FAST_SPLICE_RECEIVE, FAST_N };
+enum fast_path {
+	FAST_SEND_BATCHING,
+	FAST_BORROWED_PAYLOADS,
+	FAST_SPLICE_RECEIVE,
+	FAST_AUDIT_BUFFERING, /* audit.c: lines written on a timer, not one write each */
+	FAST_N
+};
 void fast_path_init(void);
 bool fast_path_on(enum fast_path p);
 
