@@ -201,6 +201,10 @@ bool cl_call_ready(sr_client *c, struct pending *p);
 bool cl_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
 void cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
 void cl_call_abandon(sr_client *c, struct pending *p);
+#define CL_MAX_TOGETHER 4
+int cl_calls_start_together(sr_client *c, unsigned n, const unsigned *methods,
+                            const ProtobufCMessage *const *inputs, int64_t deadline,
+                            struct pending **out, sr_error *err);
 bool cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port);
 int cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
 void cl_client_notice_hangup(sr_client *c);

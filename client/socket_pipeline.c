@@ -22,6 +22,15 @@
  */
 #define CL_MAX_UNWAITED 64
 
+/* The index of rpc `name` in the service: the frame header's method. */
+static unsigned
+method_index(const char *name)
+{
+	const ProtobufCServiceDescriptor *d = &sockrpc__sock_rpc__descriptor;
+
+	return (unsigned)(protobuf_c_service_descriptor_get_method_by_name(d, name) - d->methods);
+}
+
 static sr_socket *create_then_connect(sr_client *c, int family, int type, int protocol,
                                       const char *host, int port, int timeout_ms, sr_error *err);
 
@@ -34,12 +43,15 @@ sr_socket *
 sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *host, int port,
                   int timeout_ms, sr_error *err)
 {
-	Sockrpc__SocketRequest req = SOCKRPC__SOCKET_REQUEST__INIT;
-	struct pending *creating = NULL;
-	struct call_ctx ctx;
+	Sockrpc__SocketRequest sreq = SOCKRPC__SOCKET_REQUEST__INIT;
+	Sockrpc__ConnectRequest creq = SOCKRPC__CONNECT_REQUEST__INIT;
+	const unsigned methods[2] = {method_index("Socket"), method_index("Connect")};
+	const ProtobufCMessage *inputs[2] = {&sreq.base, &creq.base};
+	struct pending *started[2];
+	struct call_ctx sctx, cctx;
 	sr_error serr, cerr;
+	int64_t deadline;
 	sr_socket *s;
-	int rc;
 
 	if (c == NULL) {
 		cl_seterr(err, SR_EINVAL, 0, "no client");
@@ -47,15 +59,15 @@ sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *
 	}
 	if (!c->client_ids || !cl_fastpath_on(CL_FAST_PIPELINED))
 		return create_then_connect(c, family, type, protocol, host, port, timeout_ms, err);
-	if (cl_socket_request(family, type, protocol, &req, err) == -1)
+	if (cl_socket_request(family, type, protocol, &sreq, err) == -1)
 		return NULL;
 	if ((s = cl_socket_alloc(err)) == NULL)
 		return NULL;
 	pthread_mutex_lock(&c->mu);
-	req.handle = c->next_handle_id++;
+	sreq.handle = c->next_handle_id++;
 	pthread_mutex_unlock(&c->mu);
 	/* What the daemon will report, until its reply says so. */
-	s->handle = (long)req.handle;
+	s->handle = (long)sreq.handle;
 	s->state.id = s->handle;
 	s->state.family = family;
 	s->state.type = type != 0 ? type : SOCK_STREAM;
@@ -65,22 +77,32 @@ sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *
 	s->state.send_timeout = s->state.receive_timeout = -1;
 	cl_socket_attach(c, s);
 
-	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &serr);
-	ctx.started = &creating;
-	sockrpc__sock_rpc__socket(&c->service, &req, NULL, &ctx);
-	if (creating == NULL) { /* not even sent */
-		cl_copyerr(err, &serr);
+	creq.handle = sreq.handle;
+	creq.host = (char *)(host != NULL ? host : "");
+	creq.port = port;
+	creq.timeout_ms = timeout_ms;
+	if (timeout_ms == 0)
+		deadline = CL_NO_DEADLINE;
+	else
+		deadline = cl_deadline_after(
+		    (int64_t)(timeout_ms < 0 ? CL_CONNECT_DEFAULT_MS : timeout_ms) +
+		    CL_WAIT_MARGIN_MS);
+	/* Both in one write: the daemon reads them together and, on the loopback, answers
+	 * both in one. */
+	if (cl_calls_start_together(c, 2, methods, inputs, cl_deadline_after(CL_FIXED_DEADLINE_MS),
+	                            started, err) == -1) {
 		pthread_mutex_lock(&c->mu);
-		s->state.is_closed = true;
+		s->state.is_closed = true; /* nothing was sent: no handle to close */
 		pthread_mutex_unlock(&c->mu);
 		sr_socket_free(s);
 		return NULL;
 	}
-	/* Its reply comes after Socket's: once it is in, so is the creation's outcome. */
-	rc = sr_connect(s, host, port, timeout_ms, &cerr);
-	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &serr);
-	cl_call_finish(c, creating, &ctx);
-	if (ctx.failed) {
+	/* Connect's reply comes after Socket's: once it is in, so is the creation's. */
+	cl_call_init(&cctx, c, s, deadline, &cerr);
+	cl_call_finish(c, started[1], &cctx);
+	cl_call_init(&sctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &serr);
+	cl_call_finish(c, started[0], &sctx);
+	if (sctx.failed) {
 		cl_copyerr(err, &serr);
 		pthread_mutex_lock(&c->mu);
 		s->state.is_closed = true; /* no handle to close */
@@ -88,7 +110,7 @@ sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *
 		sr_socket_free(s);
 		return NULL;
 	}
-	if (rc != 0) {
+	if (cctx.failed) {
 		cl_copyerr(err, &cerr);
 		sr_socket_free(s);
 		return NULL;

@@ -345,6 +345,7 @@ enum fast_path {
 	FAST_BORROWED_PAYLOADS,
 	FAST_SPLICE_RECEIVE,
 	FAST_AUDIT_BUFFERING, /* audit.c: lines written on a timer, not one write each */
+	FAST_CONNECT_AT_ONCE, /* ops_connect.c: a connect already over is answered at once */
 	FAST_N
 };
 void fast_path_init(void);
