@@ -142,6 +142,9 @@ struct sr_socket {
 	struct pending *closing;     /* a Close no one waited for, until its outcome is read;
 	                              * under client->mu (socket_pipeline.c) */
 	bool lingers;                /* SO_LINGER set positive: close must wait */
+	/* Socket and SendTo of sr_socket_send_to, their outcomes owed to the next call;
+	 * under client->mu (socket_pipeline.c) */
+	struct pending *owed[2];
 };
 
 /*
@@ -251,6 +254,7 @@ void cl_ahead_free(sr_socket *s);
 
 /* socket.c */
 int cl_socket_usable(sr_socket *s, sr_error *err);
+int cl_socket_check(sr_socket *s, bool collect_owed, sr_error *err);
 long cl_socket_payload_limit(sr_socket *s);
 int cl_socket_request(int family, int type, int protocol, Sockrpc__SocketRequest *req,
                       sr_error *err);
@@ -262,6 +266,9 @@ bool cl_close_unwaited(sr_socket *s, const Sockrpc__CloseRequest *req);
 bool cl_close_pending(sr_socket *s);
 int cl_close_collect(sr_socket *s, sr_error *err);
 bool cl_close_forget(sr_socket *s);
+bool cl_owed_pending(sr_socket *s);
+int cl_owed_collect(sr_socket *s, sr_error *err);
+void cl_owed_forget(sr_socket *s);
 
 /* errors.c */
 void cl_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)

@@ -228,6 +228,7 @@ sr_close(sr_socket *s, sr_error *err)
 		return 0;
 	if (cl_close_pending(s))
 		return cl_close_collect(s, err);
+	cl_owed_forget(s); /* a close asks about itself, not what the socket owed */
 	if (socket_closed(s))
 		return 0;
 	sends_locked = lock_sends_unless_busy(s);
@@ -262,6 +263,7 @@ sr_socket_free(sr_socket *s)
 		return;
 	if (s->client != NULL) {
 		/* Nobody can ask for the outcome of a close that goes unwaited now. */
+		cl_owed_forget(s);
 		if (!cl_close_forget(s)) {
 			(void)sr_close(s, NULL);
 			(void)cl_close_forget(s);
@@ -556,6 +558,14 @@ socket_closed(sr_socket *s)
 int
 cl_socket_usable(sr_socket *s, sr_error *err)
 {
+	return cl_socket_check(s, true, err);
+}
+
+/* The same; with collect_owed false, the outcomes sr_socket_send_to owes stay owed (the
+ * caller collects them after sending its own call, socket_pipeline.c). */
+int
+cl_socket_check(sr_socket *s, bool collect_owed, sr_error *err)
+{
 	if (s == NULL) {
 		cl_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
@@ -564,8 +574,11 @@ cl_socket_usable(sr_socket *s, sr_error *err)
 		cl_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}
-	/* A close that went unwaited and failed: the next call on the socket says so. */
+	/* A close that went unwaited and failed: the next call on the socket says so; and
+	 * so does a creation or first send that went unwaited. */
 	if (cl_close_pending(s) && cl_close_collect(s, err) == -1)
+		return -1;
+	if (collect_owed && cl_owed_pending(s) && cl_owed_collect(s, err) == -1)
 		return -1;
 	if (cl_client_broken(s->client, err) == -1)
 		return -1;
@@ -632,6 +645,7 @@ client_closing(sr_client *c)
 		cl_window_forget(s);
 		cl_ahead_forget(s);
 		(void)cl_close_forget(s);
+		cl_owed_forget(s);
 	}
 	pthread_mutex_lock(&c->mu);
 	for (s = c->sockets; s != NULL; s = next) {

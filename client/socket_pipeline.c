@@ -1,8 +1,9 @@
 /*
  * socket_pipeline.c - calls that cost no round trip of their own: a socket created and
- * connected in one round trip (sr_socket_connect), its handle id chosen here (protocol
- * 1.2) so that Connect can follow Socket before Socket's reply; and a close that nobody
- * waits for, whose outcome the socket keeps for a later call. Off with
+ * connected in one round trip (sr_socket_connect), or created and sent its first datagram
+ * (sr_socket_send_to), its handle id chosen here (protocol 1.2) so that the next call can
+ * follow Socket before Socket's reply; and a close that nobody waits for. Outcomes not
+ * waited for are kept on the socket for a later call, which reports a failure. Off with
  * SOCKRPC_DISABLE=pipelined (fastpath.c), and against a daemon older than 1.2: every
  * call then waits for its reply, as in socket.c.
  */
@@ -11,6 +12,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "enums.h"
 #include "internal.h"
 
 /*
@@ -29,6 +31,31 @@ method_index(const char *name)
 	const ProtobufCServiceDescriptor *d = &sockrpc__sock_rpc__descriptor;
 
 	return (unsigned)(protobuf_c_service_descriptor_get_method_by_name(d, name) - d->methods);
+}
+
+/* A new sr_socket whose id is chosen here (into req->handle), attached to c, with the
+ * state the daemon will report until its reply says so. */
+static sr_socket *
+new_named_socket(sr_client *c, int family, int type, int protocol, Sockrpc__SocketRequest *req,
+                 sr_error *err)
+{
+	sr_socket *s = cl_socket_alloc(err);
+
+	if (s == NULL)
+		return NULL;
+	pthread_mutex_lock(&c->mu);
+	req->handle = c->next_handle_id++;
+	pthread_mutex_unlock(&c->mu);
+	s->handle = (long)req->handle;
+	s->state.id = s->handle;
+	s->state.family = family;
+	s->state.type = type != 0 ? type : SOCK_STREAM;
+	s->state.protocol = protocol;
+	s->state.is_blocking = true;
+	s->state.shutdown_reason = -1;
+	s->state.send_timeout = s->state.receive_timeout = -1;
+	cl_socket_attach(c, s);
+	return s;
 }
 
 static sr_socket *create_then_connect(sr_client *c, int family, int type, int protocol,
@@ -61,21 +88,8 @@ sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *
 		return create_then_connect(c, family, type, protocol, host, port, timeout_ms, err);
 	if (cl_socket_request(family, type, protocol, &sreq, err) == -1)
 		return NULL;
-	if ((s = cl_socket_alloc(err)) == NULL)
+	if ((s = new_named_socket(c, family, type, protocol, &sreq, err)) == NULL)
 		return NULL;
-	pthread_mutex_lock(&c->mu);
-	sreq.handle = c->next_handle_id++;
-	pthread_mutex_unlock(&c->mu);
-	/* What the daemon will report, until its reply says so. */
-	s->handle = (long)sreq.handle;
-	s->state.id = s->handle;
-	s->state.family = family;
-	s->state.type = type != 0 ? type : SOCK_STREAM;
-	s->state.protocol = protocol;
-	s->state.is_blocking = true;
-	s->state.shutdown_reason = -1;
-	s->state.send_timeout = s->state.receive_timeout = -1;
-	cl_socket_attach(c, s);
 
 	creq.handle = sreq.handle;
 	creq.host = (char *)(host != NULL ? host : "");
@@ -116,6 +130,149 @@ sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *
 		return NULL;
 	}
 	return s;
+}
+
+/*
+ * A new socket and its first datagram, sent together without waiting (protocol 1.2):
+ * sr_socket_new() and sr_send_to() in no round trip. Their outcomes are owed to the next
+ * call on the socket, which reports a failure of either (the creation's first);
+ * sr_receive_from() sends its own request first and then reads them, so a request and
+ * its response wait once. NULL only for what is known here (bad arguments, the
+ * connection to the daemon broken). Against an older daemon, both calls wait.
+ */
+sr_socket *
+sr_socket_send_to(sr_client *c, int family, int type, int protocol, const char *host, int port,
+                  const void *data, size_t len, int flags, sr_error *err)
+{
+	Sockrpc__SocketRequest sreq = SOCKRPC__SOCKET_REQUEST__INIT;
+	Sockrpc__SendToRequest treq = SOCKRPC__SEND_TO_REQUEST__INIT;
+	const unsigned methods[2] = {method_index("Socket"), method_index("SendTo")};
+	const ProtobufCMessage *inputs[2] = {&sreq.base, &treq.base};
+	struct pending *started[2];
+	uint32_t wire;
+	sr_socket *s;
+
+	if (c == NULL) {
+		cl_seterr(err, SR_EINVAL, 0, "no client");
+		return NULL;
+	}
+	if (!c->client_ids || !cl_fastpath_on(CL_FAST_PIPELINED)) {
+		if ((s = sr_socket_new(c, family, type, protocol, err)) == NULL)
+			return NULL;
+		if (sr_send_to(s, host, port, data, len, flags, err) < 0) {
+			sr_socket_free(s);
+			return NULL;
+		}
+		return s;
+	}
+	if (cl_socket_request(family, type, protocol, &sreq, err) == -1)
+		return NULL;
+	if (enum_msg_flags_from_host(flags, &wire) == -1) {
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "send flags 0x%x are not supported by sockrpc",
+		          (unsigned)flags);
+		return NULL;
+	}
+	if (len > c->max_payload) {
+		cl_seterr(err, SR_EINVAL, 0,
+		          "datagram of %zu bytes is larger than the daemon's limit of %u", len,
+		          c->max_payload);
+		return NULL;
+	}
+	if ((s = new_named_socket(c, family, type, protocol, &sreq, err)) == NULL)
+		return NULL;
+	treq.handle = sreq.handle;
+	treq.host = (char *)(host != NULL ? host : "");
+	treq.port = port;
+	treq.family = SOCKRPC__FAMILY__FAMILY_UNSPEC;
+	treq.data.data = (uint8_t *)(uintptr_t)data;
+	treq.data.len = len;
+	treq.flags = wire;
+	if (cl_calls_start_together(c, 2, methods, inputs, cl_deadline_after(CL_FIXED_DEADLINE_MS),
+	                            started, err) == -1) {
+		pthread_mutex_lock(&c->mu);
+		s->state.is_closed = true; /* nothing was sent: no handle to close */
+		pthread_mutex_unlock(&c->mu);
+		sr_socket_free(s);
+		return NULL;
+	}
+	pthread_mutex_lock(&c->mu);
+	s->owed[0] = started[0];
+	s->owed[1] = started[1];
+	pthread_mutex_unlock(&c->mu);
+	return s;
+}
+
+/* Whether s owes the outcome of calls sr_socket_send_to did not wait for. */
+bool
+cl_owed_pending(sr_socket *s)
+{
+	bool owed;
+
+	if (s->client == NULL)
+		return false;
+	pthread_mutex_lock(&s->client->mu);
+	owed = s->owed[0] != NULL || s->owed[1] != NULL;
+	pthread_mutex_unlock(&s->client->mu);
+	return owed;
+}
+
+/*
+ * Reads the outcomes s owes, waiting for them (the daemon answers them at once, but for
+ * a name to resolve). Returns 0, or -1 with the first failure (a failed creation leaves
+ * the socket closed: there is none).
+ */
+int
+cl_owed_collect(sr_socket *s, sr_error *err)
+{
+	sr_client *c = s->client;
+	struct pending *p[2];
+	struct call_ctx ctx;
+	sr_error e;
+	int rc = 0;
+
+	pthread_mutex_lock(&c->mu);
+	p[0] = s->owed[0];
+	p[1] = s->owed[1];
+	s->owed[0] = s->owed[1] = NULL;
+	pthread_mutex_unlock(&c->mu);
+	for (int i = 0; i < 2; i++) {
+		if (p[i] == NULL)
+			continue;
+		/* The send may wait for a name: the resolver's deadline. */
+		cl_call_init(
+		    &ctx, c, s,
+		    cl_deadline_after(i == 0 ? CL_FIXED_DEADLINE_MS : CL_RESOLVE_DEADLINE_MS), &e);
+		cl_call_finish(c, p[i], &ctx);
+		if (ctx.failed && rc == 0) {
+			cl_copyerr(err, &e);
+			rc = -1;
+			if (i == 0) {
+				pthread_mutex_lock(&c->mu);
+				s->state.is_closed = true; /* never created */
+				pthread_mutex_unlock(&c->mu);
+			}
+		}
+	}
+	return rc;
+}
+
+/* Drops what s owes, unread. */
+void
+cl_owed_forget(sr_socket *s)
+{
+	sr_client *c = s->client;
+	struct pending *p[2];
+
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&c->mu);
+	p[0] = s->owed[0];
+	p[1] = s->owed[1];
+	s->owed[0] = s->owed[1] = NULL;
+	pthread_mutex_unlock(&c->mu);
+	for (int i = 0; i < 2; i++)
+		if (p[i] != NULL)
+			cl_call_abandon(c, p[i]);
 }
 
 /*

@@ -150,6 +150,11 @@ const sr_constant *sr_constants(size_t *count);
  * before): the new socket, connected, or NULL with the error of whichever failed. */
 sr_socket *sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *host,
                              int port, int timeout_ms, sr_error *err);
+/* sr_socket_new + sr_send_to without waiting (1.2; both wait before): the new socket, or
+ * NULL. A failure of either is reported by the next call on it, e.g. the sr_receive_from
+ * of the answer, which then waits once for everything. */
+sr_socket *sr_socket_send_to(sr_client *c, int family, int type, int protocol, const char *host,
+                             int port, const void *data, size_t len, int flags, sr_error *err);
 
 #ifdef __cplusplus
 }

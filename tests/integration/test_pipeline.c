@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include "fake_daemon.h"
@@ -26,7 +28,8 @@
 
 static char policy_dir[64], policy_path[128];
 
-/* root may do everything but create AF_UNIX sockets (a creation to see fail); nobody may
+/* root may do everything but create AF_UNIX sockets (a creation to see fail) and send
+ * datagrams to 127.0.0.3 (a send to see fail); nobody may
  * create TCP sockets and connect them to the loopback, and nothing else. */
 static void
 fixture_up(void)
@@ -39,6 +42,7 @@ fixture_up(void)
 	ck_assert_ptr_nonnull(mkdtemp(policy_dir));
 	snprintf(policy_path, sizeof(policy_path), "%s/test.policy", policy_dir);
 	write_file(policy_path, "deny uid=0 create unix reason \"no unix sockets in this test\"\n"
+	                        "deny uid=0 send udp 127.0.0.3 reason \"not to .3\"\n"
 	                        "allow uid=0 *\n"
 	                        "allow uid=65534 create tcp\n"
 	                        "allow uid=65534 connect tcp @loopback\n");
@@ -306,6 +310,95 @@ START_TEST(library_socket_connect)
 }
 END_TEST
 
+/* A UDP socket bound to the loopback, its port in *port. */
+static int
+udp_peer(int *port)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	*port = ntohs(sin.sin_port);
+	return fd;
+}
+
+/* A DNS-style exchange: socket and first datagram sent unwaited, the answer received. */
+START_TEST(library_udp_exchange)
+{
+	struct sockaddr_storage from;
+	socklen_t flen = sizeof(from);
+	char buf[64], host[64], *out = NULL;
+	size_t len = 0;
+	int port, peer = udp_peer(&port), from_port;
+	sr_client *c = daemon_client(&test_daemon);
+	sr_socket *s;
+	sr_error err;
+	ssize_t n;
+
+	s = sr_socket_send_to(c, AF_INET, SOCK_DGRAM, 0, "127.0.0.1", port, "query", 5, 0, &err);
+	ck_assert_msg(s != NULL, "%s", err.message);
+	if (!fast_path_off("pipelined"))
+		ck_assert_int_ge(sr_socket_state(s)->id, BASE);
+	n = recvfrom(peer, buf, sizeof(buf), 0, (struct sockaddr *)&from, &flen);
+	ck_assert_int_eq(n, 5);
+	ck_assert_mem_eq(buf, "query", 5);
+	ck_assert_int_eq(sendto(peer, "answer", 6, 0, (struct sockaddr *)&from, flen), 6);
+	ck_assert_int_eq(sr_receive_from(s, -1, 0, &out, &len, host, &from_port, &err), 0);
+	ck_assert_uint_eq(len, 6);
+	ck_assert_mem_eq(out, "answer", 6);
+	ck_assert_str_eq(host, "127.0.0.1");
+	ck_assert_int_eq(from_port, port);
+	free(out);
+	ck_assert_int_eq(sr_close(s, &err), 0);
+	sr_socket_free(s);
+	sr_client_close(c);
+	close(peer);
+}
+END_TEST
+
+/* What went unwaited and failed is reported by the receive, which does not hang: a
+ * refused creation, then a refused send. */
+START_TEST(library_udp_failures_reported)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	int port, peer = udp_peer(&port);
+	char *out = NULL;
+	size_t len = 0;
+	sr_socket *s;
+	sr_error err;
+
+	s = sr_socket_send_to(c, AF_UNIX, SOCK_DGRAM, 0, "/nonexistent/x", 0, "q", 1, 0, &err);
+	if (s != NULL) { /* pipelined: the receive reports it */
+		ck_assert_int_eq(sr_receive_from(s, -1, 0, &out, &len, NULL, NULL, &err), -1);
+		ck_assert(sr_socket_state(s)->is_closed);
+	}
+	ck_assert_int_eq(err.code, SR_EDENIED);
+	ck_assert_msg(strstr(err.message, "no unix sockets") != NULL, "%s", err.message);
+	sr_socket_free(s);
+
+	s = sr_socket_send_to(c, AF_INET, SOCK_DGRAM, 0, "127.0.0.3", port, "q", 1, 0, &err);
+	if (s != NULL) {
+		ck_assert_int_eq(sr_receive_from(s, -1, 0, &out, &len, NULL, NULL, &err), -1);
+		ck_assert_int_eq(sr_close(s, NULL), 0);
+	}
+	ck_assert_int_eq(err.code, SR_EDENIED);
+	ck_assert_msg(strstr(err.message, "not to .3") != NULL, "%s", err.message);
+	sr_socket_free(s);
+
+	/* The session goes on. */
+	s = sr_socket_send_to(c, AF_INET, SOCK_DGRAM, 0, "127.0.0.1", port, "q", 1, 0, &err);
+	ck_assert_msg(s != NULL, "%s", err.message);
+	ck_assert_int_eq(sr_get_option(s, SO_ERROR, &(long){0}, &err), 0);
+	sr_socket_free(s);
+	sr_client_close(c);
+	close(peer);
+}
+END_TEST
+
 /* Closes nobody waits for: each returns at once, the peer sees each connection end, two
  * thousand one after the other (more than the library lets go unanswered) do not stall. */
 START_TEST(unwaited_closes)
@@ -493,6 +586,8 @@ pipeline_suite(void)
 	tcase_add_test(tc, old_client_gets_daemon_ids);
 	tcase_add_test(tc, library_socket_connect);
 	tcase_add_test(tc, unwaited_closes);
+	tcase_add_test(tc, library_udp_exchange);
+	tcase_add_test(tc, library_udp_failures_reported);
 	suite_add_tcase(s, tc);
 	tcase_set_timeout(fake, 30);
 	tcase_add_test(fake, library_against_an_older_daemon);

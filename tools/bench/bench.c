@@ -713,7 +713,7 @@ udp_rate_direct(void)
 	return (double)n / (now_s() - t0);
 }
 
-/* socket, send_to, receive_from, close: one exchange. */
+/* socket + send_to (sr_socket_send_to), receive_from, close: one exchange. */
 static double
 udp_rate_broker(sr_client *c)
 {
@@ -726,11 +726,12 @@ udp_rate_broker(sr_client *c)
 
 	memset(buf, 'q', sizeof(buf));
 	while (now_s() < until) {
-		if ((s = sr_socket_new(c, AF_INET, SOCK_DGRAM, 0, &e)) == NULL)
+		/* Socket and SendTo go unwaited; the receive reads their outcomes too. */
+		s = sr_socket_send_to(c, AF_INET, SOCK_DGRAM, 0, "127.0.0.1", udp_port, buf,
+		                      sizeof(buf), 0, &e);
+		if (s == NULL)
 			goto fail;
-		if (sr_send_to(s, "127.0.0.1", udp_port, buf, sizeof(buf), 0, &e) !=
-		        (long)sizeof(buf) ||
-		    sr_receive_from(s, -1, 0, &got, &len, NULL, NULL, &e) != 0) {
+		if (sr_receive_from(s, -1, 0, &got, &len, NULL, NULL, &e) != 0) {
 			sr_socket_free(s);
 			goto fail;
 		}
