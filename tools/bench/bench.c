@@ -801,6 +801,7 @@ figure_scale(const char *path, pid_t pid)
 			         (long)rl.rlim_cur, need);
 			fprintf(stderr, "sockrpc_bench: scale: %s (raise the hard limit)\n", why);
 			add_row("scale: handles held", 0, "", why, NAN, ">= 100000", 0);
+			held = total; /* reported: no second row */
 			goto out;
 		}
 	}
