@@ -39,8 +39,9 @@ struct pending {
 	pthread_cond_t cond; /* signalled when done, or to hand over reading */
 	bool waiting;        /* a thread sleeps on cond for this call */
 	bool done;
-	bool failed; /* done with err instead of a reply */
-	bool orphan; /* abandoned: freed when its reply arrives */
+	bool failed;   /* done with err instead of a reply */
+	bool orphan;   /* abandoned: freed when its reply arrives */
+	bool unwaited; /* counted in c->unwaited_calls until its reply arrives */
 	sr_error err;
 	uint8_t *body; /* the reply message, from cl_pool_alloc() by the reader */
 	size_t len;
@@ -342,6 +343,7 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
 			return;
 		}
 		pending_init(p, method_index);
+		p->unwaited = ctx->unwaited;
 		call_start(c, p, method_index, input, ctx->deadline);
 		*ctx->started = p;
 		return;
@@ -351,6 +353,83 @@ client_invoke(ProtobufCService *service, unsigned method_index, const ProtobufCM
 	call_wait(c, &local, ctx->deadline, false);
 	call_finish(c, &local, closure, ctx);
 	pthread_cond_destroy(&local.cond);
+}
+
+/*
+ * Starts n calls (at most CL_MAX_TOGETHER) in one write, in order, so that the daemon reads
+ * them together: a request that names a handle the one before it creates (Socket, then
+ * Connect) costs no wakeup of its own. out[i] receives call i's pending, as ctx->started
+ * would; collect each with cl_call_finish() or give it up with cl_call_abandon(). Returns
+ * 0, or -1 with *err filled and nothing sent (out untouched). Once sent, a failure of the
+ * connection fails every pending, as for any call.
+ */
+int
+cl_calls_start_together(sr_client *c, unsigned n, const unsigned *methods,
+                        const ProtobufCMessage *const *inputs, int64_t deadline,
+                        struct pending **out, sr_error *err)
+{
+	struct iovec iov[2 * CL_MAX_TOGETHER];
+	uint8_t *frames[CL_MAX_TOGETHER] = {0};
+	struct pending *p[CL_MAX_TOGETHER] = {0};
+	struct sr_frame_header h;
+	ProtobufCBinaryData payload;
+	unsigned i;
+	int n_iov = 0, rc = -1;
+	size_t len;
+	sr_error e;
+
+	if (n > CL_MAX_TOGETHER) {
+		cl_seterr(err, SR_EINVAL, 0, "too many calls in one write");
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		if ((frames[i] = cl_frame_pack(c, inputs[i], &len, &payload, err)) == NULL)
+			goto out;
+		if ((p[i] = malloc(sizeof(*p[i]))) == NULL) {
+			cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
+			goto out;
+		}
+		pending_init(p[i], methods[i]);
+		h.length = (uint32_t)(len - SR_FRAME_HEADER_SIZE + payload.len);
+		h.method = (uint16_t)methods[i];
+		h.flags = 0;
+		h.call_id = 0;
+		frame_header_encode(&h, frames[i]);
+		iov[n_iov++] = (struct iovec){.iov_base = frames[i], .iov_len = len};
+		if (payload.len > 0)
+			iov[n_iov++] =
+			    (struct iovec){.iov_base = payload.data, .iov_len = payload.len};
+	}
+	pthread_mutex_lock(&c->mu);
+	if (c->broken) {
+		cl_copyerr(err, &c->broken_err);
+		pthread_mutex_unlock(&c->mu);
+		goto out;
+	}
+	for (i = 0; i < n; i++) {
+		p[i]->id = ++c->next_call_id;
+		p[i]->next = c->pending;
+		c->pending = p[i];
+		frame_header_decode(frames[i], &h);
+		h.call_id = p[i]->id;
+		frame_header_encode(&h, frames[i]);
+		out[i] = p[i];
+		p[i] = NULL;
+	}
+	pthread_mutex_unlock(&c->mu);
+	pthread_mutex_lock(&c->write_mu);
+	rc = cl_frame_write(c, iov, n_iov, deadline, &e);
+	pthread_mutex_unlock(&c->write_mu);
+	if (rc == -1)
+		client_fail(c, &e); /* every call of the batch fails with it */
+	rc = 0;
+out:
+	for (i = 0; i < n; i++) {
+		free(frames[i]);
+		if (p[i] != NULL)
+			pending_free(p[i]);
+	}
+	return rc;
 }
 
 /*
@@ -442,6 +521,7 @@ call_start(sr_client *c, struct pending *p, unsigned method_index, const Protobu
 
 	if ((frame = cl_frame_pack(c, input, &len, &payload, &p->err)) == NULL) {
 		p->done = p->failed = true;
+		p->unwaited = false;
 		return;
 	}
 	/* call_send() assigns the id under the lock; the header is filled there. */
@@ -523,9 +603,12 @@ call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov, int64_t
 	if (c->broken) {
 		p->done = p->failed = true;
 		p->err = c->broken_err;
+		p->unwaited = false;
 		pthread_mutex_unlock(&c->mu);
 		return -1;
 	}
+	if (p->unwaited)
+		c->unwaited_calls++;
 	p->id = ++c->next_call_id;
 	p->next = c->pending;
 	c->pending = p;
@@ -635,6 +718,10 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 			}
 			unlink_pending(c, q);
 			take_passed_fd(c, q);
+			if (q->unwaited) {
+				q->unwaited = false;
+				c->unwaited_calls--;
+			}
 			if (q->orphan) {
 				cl_pool_free(c, body);
 				pending_free(q);
@@ -698,8 +785,10 @@ client_break(sr_client *c, const sr_error *why)
 		if (c->hooks != NULL)
 			c->hooks->broken(c);
 	}
+	c->unwaited_calls = 0;
 	for (q = c->pending; q != NULL; q = next) {
 		next = q->next;
+		q->unwaited = false;
 		if (q->orphan) {
 			pending_free(q);
 			continue;

@@ -162,6 +162,11 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	if (r->max_payload != 0 && r->max_payload < CLIENT_MAX_PAYLOAD)
 		c->max_payload = r->max_payload;
 	c->max_handles = r->max_handles;
+	/* From 1.2 the client may name the sockets it creates (socket_pipeline.c). */
+	if (r->minor >= 2) {
+		c->client_ids = true;
+		c->next_handle_id = SR_CLIENT_HANDLE_BASE;
+	}
 	/* Only a transport that asked for a reply channel switches to one. */
 	if (r->reply_channel && c->transport->ops->use_reply_channel != NULL &&
 	    c->transport->ops->use_reply_channel(c->transport, ctx->err) == -1)

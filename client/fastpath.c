@@ -1,10 +1,10 @@
 /*
  * fastpath.c - which of the client's fast paths are on. Each fast path lives in its
  * own file (write-behind: send_window.c; read-ahead: receive_ahead.c; borrowed
- * replies: buffer_pool.c) and asks here before it acts; with it off the core path
- * runs. The environment variable SOCKRPC_DISABLE, read once per process, turns them
- * off: a comma-separated list of names, or "all". sockrpcd reads the same variable
- * for its own fast paths; names this library does not know are ignored.
+ * replies: buffer_pool.c; pipelined creation and close: socket_pipeline.c) and asks here before it
+ * acts; with it off the core path runs. The environment variable SOCKRPC_DISABLE, read once per
+ * process, turns them off: a comma-separated list of names, or "all". sockrpcd reads the same
+ * variable for its own fast paths; names this library does not know are ignored.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -19,6 +19,7 @@ static const struct {
     {"write-behind", CL_FAST_WRITE_BEHIND},
     {"read-ahead", CL_FAST_READ_AHEAD},
     {"borrowed-replies", CL_FAST_BORROWED_REPLIES},
+    {"pipelined", CL_FAST_PIPELINED},
 };
 
 static pthread_once_t once = PTHREAD_ONCE_INIT;

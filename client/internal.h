@@ -117,7 +117,10 @@ struct sr_client {
 	uint32_t max_frame;
 	uint32_t max_payload;
 	uint32_t max_handles;
-	uint32_t daemon_minor; /* the protocol minor version the daemon speaks (Hello) */
+	uint32_t daemon_minor;   /* the protocol minor version the daemon speaks (Hello) */
+	bool client_ids;         /* the daemon takes handle ids we choose (protocol 1.2) */
+	int64_t next_handle_id;  /* the next one; under mu */
+	unsigned unwaited_calls; /* calls sent that no one waits for, unanswered; under mu */
 
 	sr_socket *sockets;               /* every sr_socket not yet freed; under mu */
 	const struct client_hooks *hooks; /* set by socket.c under mu, or NULL */
@@ -137,6 +140,12 @@ struct sr_socket {
 	struct send_window *window;  /* write-behind sends in flight; send_window.c */
 	pthread_mutex_t recv_mu;     /* one receiver at a time, so data stays in order */
 	struct receive_ahead *ahead; /* receives fetched ahead; receive_ahead.c */
+	struct pending *closing;     /* a Close no one waited for, until its outcome is read;
+	                              * under client->mu (socket_pipeline.c) */
+	bool lingers;                /* SO_LINGER set positive: close must wait */
+	/* Socket and SendTo of sr_socket_send_to, their outcomes owed to the next call;
+	 * under client->mu (socket_pipeline.c) */
+	struct pending *owed[2];
 };
 
 /*
@@ -154,6 +163,7 @@ struct call_ctx {
 	void (*take)(const ProtobufCMessage *reply, struct call_ctx *ctx);
 	void *out;                /* for take() */
 	struct pending **started; /* set: only send the call, store it here */
+	bool unwaited;            /* with started: no one waits for it (c->unwaited_calls) */
 	uint64_t arrival;         /* the reply's place in the order replies arrived */
 	/* The pool block the reply's payload points into (proto/payload.h), or NULL; take()
 	 * may keep the payload by taking the block (setting this NULL), else it is freed
@@ -198,6 +208,10 @@ bool cl_call_ready(sr_client *c, struct pending *p);
 bool cl_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
 void cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
 void cl_call_abandon(sr_client *c, struct pending *p);
+#define CL_MAX_TOGETHER 4
+int cl_calls_start_together(sr_client *c, unsigned n, const unsigned *methods,
+                            const ProtobufCMessage *const *inputs, int64_t deadline,
+                            struct pending **out, sr_error *err);
 bool cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port);
 int cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
 void cl_client_notice_hangup(sr_client *c);
@@ -219,7 +233,8 @@ int cl_frame_read(sr_client *c, int64_t deadline, struct sr_frame_header *h, uin
 #define CL_FAST_WRITE_BEHIND 0x1u     /* send_window.c */
 #define CL_FAST_READ_AHEAD 0x2u       /* receive_ahead.c */
 #define CL_FAST_BORROWED_REPLIES 0x4u /* buffer_pool.c */
-#define CL_FAST_ALL 0x7u
+#define CL_FAST_PIPELINED 0x8u        /* socket_pipeline.c */
+#define CL_FAST_ALL 0xfu
 bool cl_fastpath_on(unsigned path);
 unsigned cl_fastpath_parse(const char *list);
 
@@ -247,7 +262,21 @@ void cl_ahead_free(sr_socket *s);
 
 /* socket.c */
 int cl_socket_usable(sr_socket *s, sr_error *err);
+int cl_socket_check(sr_socket *s, bool collect_owed, sr_error *err);
 long cl_socket_payload_limit(sr_socket *s);
+int cl_socket_request(int family, int type, int protocol, Sockrpc__SocketRequest *req,
+                      sr_error *err);
+sr_socket *cl_socket_alloc(sr_error *err);
+void cl_socket_attach(sr_client *c, sr_socket *s);
+
+/* socket_pipeline.c */
+bool cl_close_unwaited(sr_socket *s, const Sockrpc__CloseRequest *req);
+bool cl_close_pending(sr_socket *s);
+int cl_close_collect(sr_socket *s, sr_error *err);
+bool cl_close_forget(sr_socket *s);
+bool cl_owed_pending(sr_socket *s);
+int cl_owed_collect(sr_socket *s, sr_error *err);
+void cl_owed_forget(sr_socket *s);
 
 /* errors.c */
 void cl_seterr(sr_error *err, int code, int sys_errno, const char *fmt, ...)

@@ -29,15 +29,39 @@ CL_CLOSURE(set_blocking_done, Sockrpc__SetBlockingReply)
 CL_CLOSURE(info_done, Sockrpc__InfoReply)
 CL_CLOSURE(get_address_info_done, Sockrpc__GetAddressInfoReply)
 
-static sr_socket *socket_alloc(sr_error *err);
 static void socket_release(sr_socket *s);
 static bool socket_closed(sr_socket *s);
-static void socket_attach(sr_client *c, sr_socket *s);
 static void socket_detach(sr_client *c, sr_socket *s);
 static bool client_holds(sr_client *c, long handle);
 static void state_mark_closed(sr_state *st);
 static bool lock_sends_unless_busy(sr_socket *s);
 static int family_to_wire(int family, int *wire, sr_error *err);
+
+/* Fills a Socket request from host constants. Returns 0, or -1 with *err filled. */
+int
+cl_socket_request(int family, int type, int protocol, Sockrpc__SocketRequest *req, sr_error *err)
+{
+	int wire;
+
+	if (family_to_wire(family, &wire, err) == -1)
+		return -1;
+	req->family = wire;
+	if (type == 0)
+		type = SOCK_STREAM;
+	if (enum_type_from_host(type, &wire) == -1) {
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "socket type %d is not supported by sockrpc",
+		          type);
+		return -1;
+	}
+	req->type = wire;
+	if (enum_protocol_from_host(protocol, &wire) == -1) {
+		cl_seterr(err, SR_EUNSUPPORTED, 0, "protocol %d is not supported by sockrpc",
+		          protocol);
+		return -1;
+	}
+	req->protocol = wire;
+	return 0;
+}
 
 /* Returns a new handle (free with sr_socket_free()), or NULL. */
 sr_socket *
@@ -46,31 +70,14 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 	Sockrpc__SocketRequest req = SOCKRPC__SOCKET_REQUEST__INIT;
 	struct call_ctx ctx;
 	sr_socket *s;
-	int wire;
 
 	if (c == NULL) {
 		cl_seterr(err, SR_EINVAL, 0, "no client");
 		return NULL;
 	}
-	if (family_to_wire(family, &wire, err) == -1)
+	if (cl_socket_request(family, type, protocol, &req, err) == -1)
 		return NULL;
-	req.family = wire;
-	if (type == 0)
-		type = SOCK_STREAM;
-	if (enum_type_from_host(type, &wire) == -1) {
-		cl_seterr(err, SR_EUNSUPPORTED, 0, "socket type %d is not supported by sockrpc",
-		          type);
-		return NULL;
-	}
-	req.type = wire;
-	if (enum_protocol_from_host(protocol, &wire) == -1) {
-		cl_seterr(err, SR_EUNSUPPORTED, 0, "protocol %d is not supported by sockrpc",
-		          protocol);
-		return NULL;
-	}
-	req.protocol = wire;
-
-	if ((s = socket_alloc(err)) == NULL)
+	if ((s = cl_socket_alloc(err)) == NULL)
 		return NULL;
 	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	s->client = c;
@@ -87,7 +94,7 @@ sr_socket_new(sr_client *c, int family, int type, int protocol, sr_error *err)
 		return NULL;
 	}
 	s->handle = s->state.id;
-	socket_attach(c, s);
+	cl_socket_attach(c, s);
 	return s;
 }
 
@@ -182,7 +189,7 @@ sr_accept(sr_socket *s, sr_error *err)
 	if (cl_socket_usable(s, err) == -1)
 		return NULL;
 	/* Allocated first: once the daemon has accepted, the handle must have a home. */
-	if ((accepted = socket_alloc(err)) == NULL)
+	if ((accepted = cl_socket_alloc(err)) == NULL)
 		return NULL;
 	req.handle = s->handle;
 	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_RECEIVE), err);
@@ -193,14 +200,16 @@ sr_accept(sr_socket *s, sr_error *err)
 		socket_release(accepted);
 		return NULL;
 	}
-	socket_attach(s->client, accepted);
+	cl_socket_attach(s->client, accepted);
 	return accepted;
 }
 
 /*
  * Closing twice is not an error. If the connection to the daemon is gone the
  * session and its sockets are gone with it (the daemon closes every handle of
- * a session that ends), so the handle is closed and close succeeds.
+ * a session that ends), so the handle is closed and close succeeds. A close may go
+ * without waiting for its answer (socket_pipeline.c); closing again, or any later call
+ * on the socket, then reports its failure, if it failed.
  */
 int
 sr_close(sr_socket *s, sr_error *err)
@@ -215,10 +224,23 @@ sr_close(sr_socket *s, sr_error *err)
 		cl_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
 	}
-	if ((c = s->client) == NULL || socket_closed(s))
+	if ((c = s->client) == NULL)
+		return 0;
+	if (cl_close_pending(s))
+		return cl_close_collect(s, err);
+	cl_owed_forget(s); /* a close asks about itself, not what the socket owed */
+	if (socket_closed(s))
 		return 0;
 	sends_locked = lock_sends_unless_busy(s);
 	req.handle = s->handle;
+	if (cl_close_unwaited(s, &req)) {
+		if (sends_locked)
+			pthread_mutex_unlock(&s->send_mu);
+		pthread_mutex_lock(&c->mu);
+		state_mark_closed(&s->state);
+		pthread_mutex_unlock(&c->mu);
+		return 0;
+	}
 	cl_call_init(&ctx, c, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), &local);
 	sockrpc__sock_rpc__close(&c->service, &req, close_done, &ctx);
 	if (sends_locked)
@@ -240,7 +262,12 @@ sr_socket_free(sr_socket *s)
 	if (s == NULL)
 		return;
 	if (s->client != NULL) {
-		(void)sr_close(s, NULL);
+		/* Nobody can ask for the outcome of a close that goes unwaited now. */
+		cl_owed_forget(s);
+		if (!cl_close_forget(s)) {
+			(void)sr_close(s, NULL);
+			(void)cl_close_forget(s);
+		}
 		cl_window_forget(s);
 		cl_ahead_forget(s);
 		socket_detach(s->client, s);
@@ -291,7 +318,12 @@ sr_set_option(sr_socket *s, int option, long value, sr_error *err)
 	req.value = value;
 	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
 	sockrpc__sock_rpc__set_option(&s->client->service, &req, set_option_done, &ctx);
-	return ctx.failed ? -1 : 0;
+	if (ctx.failed)
+		return -1;
+	/* A close with a positive linger returns once the peer has the data: it waits. */
+	if (option == SO_LINGER)
+		s->lingers = value > 0;
+	return 0;
 }
 
 static void
@@ -482,8 +514,8 @@ sr_addrinfo_free(sr_addrinfo *ai)
 	free(ai);
 }
 
-static sr_socket *
-socket_alloc(sr_error *err)
+sr_socket *
+cl_socket_alloc(sr_error *err)
 {
 	sr_socket *s = calloc(1, sizeof(*s));
 
@@ -526,6 +558,14 @@ socket_closed(sr_socket *s)
 int
 cl_socket_usable(sr_socket *s, sr_error *err)
 {
+	return cl_socket_check(s, true, err);
+}
+
+/* The same; with collect_owed false, the outcomes sr_socket_send_to owes stay owed (the
+ * caller collects them after sending its own call, socket_pipeline.c). */
+int
+cl_socket_check(sr_socket *s, bool collect_owed, sr_error *err)
+{
 	if (s == NULL) {
 		cl_seterr(err, SR_EINVAL, 0, "no socket");
 		return -1;
@@ -534,6 +574,12 @@ cl_socket_usable(sr_socket *s, sr_error *err)
 		cl_seterr(err, SR_ECLOSED, 0, "socket is closed");
 		return -1;
 	}
+	/* A close that went unwaited and failed: the next call on the socket says so; and
+	 * so does a creation or first send that went unwaited. */
+	if (cl_close_pending(s) && cl_close_collect(s, err) == -1)
+		return -1;
+	if (collect_owed && cl_owed_pending(s) && cl_owed_collect(s, err) == -1)
+		return -1;
 	if (cl_client_broken(s->client, err) == -1)
 		return -1;
 	if (socket_closed(s)) {
@@ -598,6 +644,8 @@ client_closing(sr_client *c)
 	for (s = c->sockets; s != NULL; s = s->next) {
 		cl_window_forget(s);
 		cl_ahead_forget(s);
+		(void)cl_close_forget(s);
+		cl_owed_forget(s);
 	}
 	pthread_mutex_lock(&c->mu);
 	for (s = c->sockets; s != NULL; s = next) {
@@ -615,8 +663,8 @@ static const struct client_hooks socket_hooks = {
     .closing = client_closing,
 };
 
-static void
-socket_attach(sr_client *c, sr_socket *s)
+void
+cl_socket_attach(sr_client *c, sr_socket *s)
 {
 	pthread_mutex_lock(&c->mu);
 	c->hooks = &socket_hooks;

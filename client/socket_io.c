@@ -285,12 +285,17 @@ sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_le
                 int *port, sr_error *err)
 {
 	Sockrpc__ReceiveFromRequest req = SOCKRPC__RECEIVE_FROM_REQUEST__INIT;
+	struct pending *started = NULL;
 	struct call_ctx ctx;
 	struct data_out o;
 	uint32_t wire;
+	bool owed;
 
-	if (cl_socket_usable(s, err) == -1)
+	/* After sr_socket_send_to: the receive goes first, then the creation's and the
+	 * send's outcomes are read (they come before its reply), so the exchange waits once. */
+	if (cl_socket_check(s, false, err) == -1)
 		return -1;
+	owed = cl_owed_pending(s);
 	if (out == NULL || out_len == NULL) {
 		cl_seterr(err, SR_EINVAL, 0, "no output buffer");
 		return -1;
@@ -316,7 +321,22 @@ sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *out_le
 	cl_call_init(&ctx, s->client, s, cl_wait_deadline(s, WAIT_RECEIVE), err);
 	ctx.take = receive_from_take;
 	ctx.out = &o;
-	sockrpc__sock_rpc__receive_from(&s->client->service, &req, receive_from_done, &ctx);
+	if (!owed) {
+		sockrpc__sock_rpc__receive_from(&s->client->service, &req, receive_from_done, &ctx);
+		return ctx.failed ? -1 : 0;
+	}
+	ctx.started = &started;
+	sockrpc__sock_rpc__receive_from(&s->client->service, &req, NULL, &ctx);
+	if (started == NULL)
+		return -1;
+	ctx.started = NULL;
+	if (cl_owed_collect(s, err) == -1) {
+		/* Nothing will come (no socket, or the request never went): the receive is
+		 * answered when the socket closes. */
+		cl_call_abandon(s->client, started);
+		return -1;
+	}
+	cl_call_finish(s->client, started, &ctx);
 	return ctx.failed ? -1 : 0;
 }
 

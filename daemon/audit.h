@@ -1,7 +1,7 @@
 /*
  * audit.h - the audit trail: one JSON line per policy decision and per handle closed.
- * Lines go to a file (--audit FILE) or to stderr. Writing never fails the caller:
- * a write error is counted and reported once.
+ * Lines go to a file (--audit FILE) or to stderr, buffered by the daemon (audit_buffer).
+ * Writing never fails the caller: a write error is counted and reported once.
  */
 #ifndef SOCKRPCD_AUDIT_H
 #define SOCKRPCD_AUDIT_H
@@ -16,7 +16,16 @@ struct audit;
 /* path NULL: stderr. Returns a new sink (free with audit_free), or NULL with a message in err. */
 struct audit *audit_open(const char *path, char *err, size_t err_len);
 
-/* Reopens the file (after log rotation, on SIGHUP). Returns 0 or -errno. */
+/* Buffers lines, flushed on a timer of base's loop, when full, on reopen and on free
+ * (audit.c). 0, or -1: lines are written one by one. */
+struct event_base;
+int audit_buffer(struct audit *a, struct event_base *base);
+/* Writes the buffered lines now. a NULL: does nothing. */
+void audit_flush(struct audit *a);
+/* Flushes and stops buffering: before base is freed. a NULL: does nothing. */
+void audit_unbuffer(struct audit *a);
+
+/* Reopens the file (after log rotation, on SIGHUP), after flushing. Returns 0 or -errno. */
 int audit_reopen(struct audit *a);
 
 /* As audit_reopen, with the file another process opened (the privileged parent, for the

@@ -161,10 +161,12 @@ fail_with(struct call *c, struct handle *h, int code, int err, const char *text)
 	ProtobufCMessage *reply = calloc(1, desc->sizeof_message);
 
 	if (reply == NULL) {
+		c->failed_code = code;
 		c->answered = true; /* no reply can be made: the call ends all the same */
 		return;
 	}
 	desc->message_init(reply);
+	c->failed_code = code;
 	status.code = (Sockrpc__Code)code;
 	status.errno_number = err;
 	status.errno_name = (char *)(name ? name : "");

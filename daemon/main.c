@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -199,6 +200,34 @@ load_policy(const char *path)
 	return p;
 }
 
+/*
+ * Raises the soft RLIMIT_NOFILE to the hard one: every handle and every session (its
+ * connection, its reply channel) is a descriptor, and the usual soft limit of 1024 would
+ * stop the daemon far below its session and handle limits. Logged, as the number bounds
+ * what the daemon can hold. The worker inherits it.
+ */
+static void
+raise_fd_limit(void)
+{
+	struct rlimit rl;
+	rlim_t was;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return;
+	was = rl.rlim_cur;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+			log_warn("cannot raise RLIMIT_NOFILE from %llu to %llu: %s",
+			         (unsigned long long)was, (unsigned long long)rl.rlim_max,
+			         strerror(errno));
+			return;
+		}
+	}
+	log_info("descriptors: RLIMIT_NOFILE %llu (soft limit was %llu)",
+	         (unsigned long long)rl.rlim_cur, (unsigned long long)was);
+}
+
 static struct cli_limits cli_limits;
 static bool parent_lost; /* the worker's privileged parent went away */
 
@@ -369,6 +398,7 @@ teardown(struct sockrpcd *d)
 		evdns_base_free(d->dns, 0);
 	/* Run the loop once more so deferred session releases happen. */
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	audit_unbuffer(d->audit); /* every line out, before the loop its timer is on goes */
 	event_base_free(d->base);
 	relay_pipe_close(&d->relay);
 	policy_free(d->policy);
@@ -478,6 +508,7 @@ main(int argc, char **argv)
 		d.opt.socket_path = default_socket_path();
 	if (worker_user(&d, &pw) != 0)
 		return EXIT_FAILURE;
+	raise_fd_limit();
 
 	d.policy = load_policy(d.opt.policy_path);
 	if (d.policy == NULL)
@@ -521,6 +552,8 @@ main(int argc, char **argv)
 			goto out;
 	}
 	fast_path_init();
+	if (fast_path_on(FAST_AUDIT_BUFFERING) && audit_buffer(d.audit, d.base) != 0)
+		log_warn("cannot buffer the audit log: each line is written at once");
 	ops_install(&d);
 	if (relay_pipe_open(&d.relay) != 0)
 		log_warn("no pipe for splicing received bytes: receives copy them");

@@ -20,6 +20,16 @@ ops_install(struct sockrpcd *d)
 	d->service = service;
 }
 
+/* A status code's name ("EDENIED"). */
+static const char *
+code_name(int code)
+{
+	const ProtobufCEnumValue *v =
+	    protobuf_c_enum_descriptor_get_value(&sockrpc__code__descriptor, code);
+
+	return v != NULL ? v->name : "?";
+}
+
 /*
  * Finds the handle `id` of the call's session and checks that its state permits `op`.
  * Returns it, or NULL after answering the call.
@@ -33,8 +43,15 @@ op_lookup_handle(struct call *c, int64_t id, enum handle_op op)
 	int code;
 
 	if (h == NULL) {
-		/* Ids are session-local and never reused: below the next id means ours, closed. */
-		if (id > 0 && id < s->next_handle_id)
+		int failed = handle_id_failure(s, id);
+
+		/* Ids are session-local and never reused: a used id is ours, closed, unless
+		 * the Socket call that named it failed (a call pipelined behind it). */
+		if (failed != 0)
+			call_fail(c, NULL, SOCKRPC__CODE__EBADHANDLE, 0,
+			          "socket %lld was never created: its Socket call failed (%s)",
+			          (long long)id, code_name(failed));
+		else if (handle_id_used(s, id))
 			call_fail(c, NULL, SOCKRPC__CODE__ECLOSED, 0, "socket %lld is closed",
 			          (long long)id);
 		else

@@ -27,9 +27,11 @@ wire_to_host(struct call *c, int (*to_host)(int, int *), const char *(*name)(int
 	return -1;
 }
 
-OP(socket, SocketRequest, SocketReply)
+/* Creates the socket of a Socket call, with the id h_id (0: the daemon's next). Returns
+ * the handle, or NULL after answering the call. */
+static struct handle *
+socket_create(struct call *c, const Sockrpc__SocketRequest *in, int64_t h_id)
 {
-	struct call *c = closure_data;
 	struct session *s = c->session;
 	struct policy_request rq = {.op = POLICY_CREATE};
 	struct policy_decision decision;
@@ -41,7 +43,7 @@ OP(socket, SocketRequest, SocketReply)
 	if (wire_to_host(c, enum_family_to_host, enum_family_name, in->family, "family", &family) ||
 	    wire_to_host(c, enum_type_to_host, enum_type_name, in->type, "type", &type) ||
 	    wire_to_host(c, enum_protocol_to_host, NULL, in->protocol, "protocol", &protocol))
-		return;
+		return NULL;
 	if (type == 0)
 		type = SOCK_STREAM;
 	rq.family = family;
@@ -51,25 +53,25 @@ OP(socket, SocketRequest, SocketReply)
 		          "creating a %s %s socket denied by policy (%s): %s",
 		          enum_family_name(in->family), enum_type_name(in->type ? in->type : 1),
 		          decision.rule, decision.reason);
-		return;
+		return NULL;
 	}
 	if (decision.max_handles >= 0 && s->n_handles >= (unsigned)decision.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
 		          "too many sockets in this session (max-handles %d of rule %s)",
 		          decision.max_handles, decision.rule);
-		return;
+		return NULL;
 	}
 	if (s->n_handles >= s->d->opt.limits.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
 		          "too many sockets in this session (limit %u)",
 		          s->d->opt.limits.max_handles);
-		return;
+		return NULL;
 	}
 	/* Owned by the client, so that the kernel's owner checks (SO_REUSEPORT) apply to it. */
 	fd = priv_socket(s, family, type, protocol, &owned);
 	if (fd < 0) {
 		call_fail_errno(c, NULL, -fd, "cannot create socket");
-		return;
+		return NULL;
 	}
 	/* Report the protocol the kernel chose for "default" (0), as the type implies. */
 	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0)
@@ -78,15 +80,36 @@ OP(socket, SocketRequest, SocketReply)
 	if (h == NULL) {
 		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM,
 		          "cannot create socket: out of memory");
-		return;
+		return NULL;
 	}
 	h->client_owned = owned;
+	h->id = h_id;
 	r = session_add_handle(s, h);
 	if (r != 0) {
 		handle_close(h, "could not be registered");
 		handle_free(h);
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, -r, "cannot register socket: %s",
 		          strerror(-r));
+		return NULL;
+	}
+	return h;
+}
+
+OP(socket, SocketRequest, SocketReply)
+{
+	struct call *c = closure_data;
+	struct handle *h;
+	char why[160];
+
+	if (in->handle != 0 && handle_id_claim(c->session, in->handle, why, sizeof(why)) != 0) {
+		call_fail(c, NULL, SOCKRPC__CODE__EINVAL, 0, "%s", why);
+		return;
+	}
+	h = socket_create(c, in, in->handle);
+	if (h == NULL) {
+		/* Calls pipelined behind it then say why there is no such socket. */
+		if (in->handle != 0)
+			handle_id_failed(c->session, in->handle, c->failed_code);
 		return;
 	}
 	op_reply_state(c, h);
@@ -243,7 +266,7 @@ OP(close, CloseRequest, CloseReply)
 	struct session *s = c->session;
 	struct handle *h = session_find_handle(s, in->handle);
 
-	if (h == NULL && in->handle > 0 && in->handle < s->next_handle_id) {
+	if (h == NULL && handle_id_used(s, in->handle) && handle_id_failure(s, in->handle) == 0) {
 		/* Closing twice is allowed, as in Blade: the answer is the closed state. */
 		Sockrpc__CloseReply reply = SOCKRPC__CLOSE_REPLY__INIT;
 		Sockrpc__SocketState state = SOCKRPC__SOCKET_STATE__INIT;

@@ -74,6 +74,7 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 	s->phase = SESSION_HELLO;
 	s->peer = *peer;
 	s->next_handle_id = 1;
+	s->next_client_id = SR_CLIENT_HANDLE_BASE;
 	TAILQ_INIT(&s->calls);
 	send_batch_init(&s->batch);
 	s->in = evbuffer_new();
@@ -120,6 +121,7 @@ free_session(evutil_socket_t fd, short what, void *arg)
 	struct session *s = arg;
 
 	free(s->handles);
+	handle_ids_free(s);
 	free(s);
 }
 
@@ -619,30 +621,43 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	dispatch_frames(s);
 	session_leave(s);
 }
-/* The handle table: open handles sorted by id (ids only grow), found by binary search. */
-struct handle *
-session_find_handle(struct session *s, int64_t id)
+/* Where id is, or would go, in the table: the first handle whose id is not below it. */
+static unsigned
+handle_slot(const struct session *s, int64_t id)
 {
 	unsigned lo = 0, hi = s->n_handles;
 
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;
 
-		if (s->handles[mid]->id == id)
-			return s->handles[mid];
 		if (s->handles[mid]->id < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return NULL;
+	return lo;
 }
 
-/* Gives h the next id and adds it. Returns 0, -ENOMEM, or -EMFILE past the limit. */
+/* The handle table: open handles sorted by id, found by binary search. */
+struct handle *
+session_find_handle(struct session *s, int64_t id)
+{
+	unsigned i = handle_slot(s, id);
+
+	return i < s->n_handles && s->handles[i]->id == id ? s->handles[i] : NULL;
+}
+
+/*
+ * Adds h: with the id it has (a client's, taken with handle_id_claim()), or, if 0, the
+ * daemon's next. Returns 0, -ENOMEM, or -EMFILE past the limit.
+ */
 int
 session_add_handle(struct session *s, struct handle *h)
 {
-	if (s->n_handles >= s->d->opt.limits.max_handles)
+	unsigned i;
+
+	if (s->n_handles >= s->d->opt.limits.max_handles ||
+	    (h->id == 0 && s->next_handle_id >= SR_CLIENT_HANDLE_BASE))
 		return -EMFILE;
 	if (s->n_handles == s->cap_handles) {
 		unsigned cap = s->cap_handles ? s->cap_handles * 2 : 8;
@@ -653,20 +668,24 @@ session_add_handle(struct session *s, struct handle *h)
 		s->handles = grown;
 		s->cap_handles = cap;
 	}
-	h->id = s->next_handle_id++;
-	s->handles[s->n_handles++] = h;
+	if (h->id == 0)
+		h->id = s->next_handle_id++;
+	/* The daemon's ids sort below the client's: an accepted handle may go in the middle. */
+	i = handle_slot(s, h->id);
+	memmove(&s->handles[i + 1], &s->handles[i], (s->n_handles - i) * sizeof(*s->handles));
+	s->handles[i] = h;
+	s->n_handles++;
 	return 0;
 }
 
 void
 session_remove_handle(struct session *s, struct handle *h)
 {
-	for (unsigned i = 0; i < s->n_handles; i++) {
-		if (s->handles[i] == h) {
-			memmove(&s->handles[i], &s->handles[i + 1],
-			        (s->n_handles - i - 1) * sizeof(*s->handles));
-			s->n_handles--;
-			return;
-		}
+	unsigned i = handle_slot(s, h->id);
+
+	if (i < s->n_handles && s->handles[i] == h) {
+		memmove(&s->handles[i], &s->handles[i + 1],
+		        (s->n_handles - i - 1) * sizeof(*s->handles));
+		s->n_handles--;
 	}
 }

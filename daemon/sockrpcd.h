@@ -228,6 +228,7 @@ struct call {
 		struct lingering *lingering; /* close: answered when the socket's linger ends */
 	} op;
 	void (*op_free)(struct call *c); /* releases `op`; NULL: nothing to release */
+	int failed_code;                 /* the code call_fail() answered, else 0 */
 };
 
 /*
@@ -306,8 +307,10 @@ struct session {
 	size_t frame_size;       /* bytes of the frame being read, once its header is in; else 0 */
 	bool streaming;          /* the last read filled the small room: offer the large one */
 	struct identity peer;
-	int64_t next_handle_id;
-	struct handle **handles; /* open handles, sorted by id */
+	int64_t next_handle_id;        /* the next id the daemon chooses */
+	int64_t next_client_id;        /* the next id a client may choose (handle_ids.c) */
+	struct failed_ids *failed_ids; /* client ids whose creation failed, or NULL */
+	struct handle **handles;       /* open handles, sorted by id */
 	unsigned n_handles, cap_handles;
 	TAILQ_HEAD(, call) calls; /* every call being served */
 	size_t queued_bytes;
@@ -360,7 +363,14 @@ struct transport *transport_unix_new(int fd);
 ssize_t read_into_buffer(struct evbuffer *in, int fd, size_t room);
 
 /* fast_path.c */
-enum fast_path { FAST_SEND_BATCHING, FAST_BORROWED_PAYLOADS, FAST_SPLICE_RECEIVE, FAST_N };
+enum fast_path {
+	FAST_SEND_BATCHING,
+	FAST_BORROWED_PAYLOADS,
+	FAST_SPLICE_RECEIVE,
+	FAST_AUDIT_BUFFERING, /* audit.c: lines written on a timer, not one write each */
+	FAST_CONNECT_AT_ONCE, /* ops_connect.c: a connect already over is answered at once */
+	FAST_N
+};
 void fast_path_init(void);
 bool fast_path_on(enum fast_path p);
 
@@ -399,6 +409,14 @@ struct call_target *call_target_new(struct call *c);
 const char *call_method_name(const struct call *c);
 bool call_may_wait(const struct call *c);
 extern const Sockrpc__Status status_ok;
+
+/* handle_ids.c */
+struct failed_ids;
+int handle_id_claim(struct session *s, int64_t id, char *why, size_t len);
+void handle_id_failed(struct session *s, int64_t id, int code);
+bool handle_id_used(const struct session *s, int64_t id);
+int handle_id_failure(const struct session *s, int64_t id);
+void handle_ids_free(struct session *s);
 
 /* handle.c */
 struct handle *handle_new(struct session *s, int fd, int family, int type, int protocol);

@@ -179,6 +179,16 @@ const sr_constant *sr_constants(size_t *count);
 #define SR_IP_ANY "0.0.0.0"
 #define SR_IP_LOCAL "127.0.0.1"
 
+/* Fewer round trips. sr_socket_new + sr_connect in one (sockrpcd 1.2 and later; two
+ * before): the new socket, connected, or NULL with the error of whichever failed. */
+sr_socket *sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *host,
+                             int port, int timeout_ms, sr_error *err);
+/* sr_socket_new + sr_send_to without waiting (1.2; both wait before): the new socket, or
+ * NULL. A failure of either is reported by the next call on it, e.g. the sr_receive_from
+ * of the answer, which then waits once for everything. */
+sr_socket *sr_socket_send_to(sr_client *c, int family, int type, int protocol, const char *host,
+                             int port, const void *data, size_t len, int flags, sr_error *err);
+
 #ifdef __cplusplus
 }
 #endif

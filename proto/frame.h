@@ -13,9 +13,18 @@
 #include <stdint.h>
 
 #define SR_PROTOCOL_MAJOR 1
-#define SR_PROTOCOL_MINOR 2 /* 1.1: Hello's reply_channel; 1.2: Handback */
+#define SR_PROTOCOL_MINOR                                                                          \
+	2 /* 1.1: Hello's reply_channel; 1.2: Handback, client-chosen handle ids */
 
 #define SR_FRAME_HEADER_SIZE 16
+
+/*
+ * Handle ids a client chooses (protocol 1.2, SocketRequest.handle) start here and go up by
+ * one per Socket call; the daemon numbers the handles it chooses from 1, below this. Two
+ * ranges, so that a client can name its next socket while an Accept it pipelined may
+ * still be making one: 2^32 handles is far past any session's limit.
+ */
+#define SR_CLIENT_HANDLE_BASE ((int64_t)1 << 32)
 
 /* Bit 0 of the flags: the frame is a reply. The other bits are reserved and must be zero. */
 #define SR_FRAME_FLAG_REPLY 0x0001u

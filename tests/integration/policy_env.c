@@ -99,6 +99,12 @@ policy_daemon_finish(void)
 	daemon_stop(&test_daemon);
 }
 
+void
+audit_settle(void)
+{
+	sleep_ms(250);
+}
+
 char *
 file_read_all(const char *path)
 {

@@ -34,6 +34,10 @@ void policy_daemon_start(bool with_policy, ...);
 /* Asserts the daemon holds only its idle descriptors again, then stops it. */
 void policy_daemon_finish(void);
 
+/* Waits out the daemon's audit buffering (lines reach the file within 100 ms,
+ * daemon/audit.c), before a test counts lines that must not be there yet. */
+void audit_settle(void);
+
 /* A whole file as a malloc'd string ("" if it cannot be read). */
 char *file_read_all(const char *path);
 /* How often text occurs in the file. */

@@ -310,6 +310,7 @@ START_TEST(handback_while_connecting)
 	ck_assert_int_eq(send(fd, "syn", 3, 0), 3);
 	ck_assert_int_eq(recv(peer, buf, 3, MSG_WAITALL), 3);
 	ck_assert_str_eq(buf, "syn");
+	audit_settle();
 	ck_assert_int_eq(file_count_text(env.audit, "handed back, connecting"), 1);
 	close(peer);
 	close(fd);
@@ -399,6 +400,7 @@ START_TEST(accept_handback_checks_the_peer)
 	                             "\"address\":\"127.0.0.2\"",
 	                             1, 5000),
 	              "the denied peer is not in the audit");
+	audit_settle();
 	ck_assert_int_eq(file_count_text(env.audit, "\"decision\":\"deny\",\"rule\":\"default\""),
 	                 1);
 	close(fd);
@@ -434,6 +436,7 @@ START_TEST(accept_without_handback_rule_is_refused)
 	p2 = peer_from("127.0.0.1", port);
 	a = sr_accept(l, &err);
 	ck_assert_msg(a != NULL, "accept: %s", err.message);
+	audit_settle();
 	ck_assert_int_eq(file_count_text(env.audit, "\"event\":\"handback\""), 1);
 	sr_socket_free(a);
 	close(p1);

@@ -132,6 +132,7 @@ START_TEST(no_handback_without_the_rule)
 	ck_assert_uint_eq(server_wait_received(&handed, 3, 5000), 3);
 	ck_assert_uint_eq(server_wait_received(&plain, 10, 5000), 10); /* "still mine" only */
 	ck_assert_int_eq(r.o[8].value, 0);
+	audit_settle();
 	ck_assert_int_eq(file_count_text(env.audit, "\"event\":\"handback\",\"session\""), 3);
 	ck_assert_int_eq(file_count_text(env.audit, "\"decision\":\"deny\",\"reason\":\"rule"), 2);
 	server_stop(&plain);

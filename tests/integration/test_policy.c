@@ -257,6 +257,7 @@ START_TEST(names_are_checked_on_their_addresses)
 	server_stop(&srv);
 
 	/* The audit names the host and shows the denied address tried and skipped. */
+	audit_settle();
 	audit = file_read_all(env.audit);
 	ck_assert_msg(strstr(audit, "\"address\":\"127.0.0.2\"") != NULL, "%s", audit);
 	ck_assert_msg(strstr(audit, "\"name\":\"both.test\"") != NULL, "%s", audit);
@@ -430,6 +431,7 @@ START_TEST(audit_log_reopened_on_sighup)
 	policy_daemon_start(true, NULL);
 	run_as(1000, 1000, child_create_tcp, &r);
 	assert_ok(&r, 0);
+	audit_settle();
 	ck_assert_int_eq(file_count_text(env.audit, "\"op\":\"create\""), 1);
 	snprintf(rotated, sizeof(rotated), "%s.1", env.audit);
 	ck_assert_int_eq(rename(env.audit, rotated), 0);
@@ -440,6 +442,7 @@ START_TEST(audit_log_reopened_on_sighup)
 	log = file_read_all(test_daemon.log);
 	ck_assert_msg(strstr(log, "cannot reopen the audit log") == NULL, "%s", log);
 	free(log);
+	audit_settle();
 	ck_assert_msg(file_count_text(env.audit, "\"op\":\"create\"") == 1,
 	              "after rotation and SIGHUP the audit went to %s, not a new %s",
 	              file_count_text(rotated, "\"op\":\"create\"") == 2 ? rotated : "nowhere",
@@ -856,6 +859,7 @@ START_TEST(accept_decided_on_the_peer)
 	for (int i = 0; i < 5; i++)
 		assert_ok(&r, i);
 	ck_assert_str_eq(r.o[3].text, "127.0.0.1");
+	audit_settle();
 	ck_assert_int_eq(file_count_text(env.audit, "\"reason\":\"not from .2\""), 1);
 	policy_daemon_finish();
 }
@@ -971,6 +975,7 @@ START_TEST(dropped_daemon_exe_rules_fail_closed)
 	ck_assert_int_eq(r.n, 2);
 	assert_ok(&r, 0);
 	assert_fail(&r, 1, SR_EDENIED, rule_at(2), "exe rule");
+	audit_settle();
 	audit = file_read_all(env.audit);
 	ck_assert_msg(strstr(audit, "\"uid\":1000,\"gid\":1000") != NULL, "%s", audit);
 

@@ -652,6 +652,7 @@ START_TEST(exe_spoof_by_fork_and_exec)
 	ck_assert_int_eq(res.hello_code, 0);
 	ck_assert_int_eq(res.create_code, 0);
 	audit = NULL;
+	audit_settle();
 	{
 		FILE *f = fopen(env.audit, "r");
 		char line[2048];

@@ -45,6 +45,11 @@ fi
 # Inside: no interface is up, not even loopback; only the daemon's socket file is shared.
 unshare -n -- sh -c 'ip -brief link 2>/dev/null || true; exec "$0" "$@"' \
 	"$build/tests/sandbox_probe" "$dir/sockrpc.sock" 127.0.0.1 "$port"
+# The daemon buffers audit lines for up to 100 ms (daemon/audit.c).
+for _ in $(seq 40); do
+	grep -q '"op":"connect".*"decision":"allow"' "$dir/daemon.log" && break
+	sleep 0.05
+done
 grep -q '"op":"connect".*"decision":"allow"' "$dir/daemon.log" || {
 	echo "the daemon did not audit the brokered connect"
 	exit 1

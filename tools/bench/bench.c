@@ -36,9 +36,14 @@ enum {
 	FIG_RECV = 1 << 3,
 	FIG_CONN = 1 << 4,
 	FIG_SCALE = 1 << 5,
-	FIG_HANDBACK = 1 << 6, /* handback.c: bulk send, recv and connect latency */
-	FIG_ALL = (1 << 7) - 1,
+	FIG_UDP = 1 << 6,
+	FIG_HANDBACK = 1 << 7, /* handback.c: bulk send, recv and connect latency */
+	FIG_ALL = (1 << 8) - 1,
 };
+
+/* Ports of the hold server: a connection from 127.0.0.1 takes one of ~28,000 ephemeral
+ * ports per destination, and the scale figure holds 100,000. */
+#define HOLD_PORTS 8
 
 struct options {
 	const char *sockrpcd; /* daemon binary; NULL with --socket */
@@ -66,9 +71,9 @@ static const char *daemon_socket; /* the daemon of figures 1-4 */
 static pid_t daemon_pid = -1;
 static char socat_socket[192]; /* "" when socat is missing */
 static int socks_port = -1;    /* -1 when danted is missing */
-static int bulk_port, close_port, hold_port;
+static int bulk_port, close_port, udp_port, hold_ports[HOLD_PORTS];
 static int ping_fd = -1;
-static struct row rows[32];
+static struct row rows[40];
 static int n_rows;
 static double idle_p50_us = NAN, idle_p99_us = NAN;
 
@@ -445,8 +450,12 @@ figure_pipe(sr_client *c)
 
 /* --- 2, 3. bulk ---------------------------------------------------------------------- */
 
-enum via { VIA_BROKER, VIA_DIRECT, VIA_SOCAT, VIA_DANTE, N_VIA };
-static const char *const via_name[N_VIA] = {"broker", "direct TCP", "socat", "Dante"};
+/* Direct TCP twice: with the broker's 64 KiB calls and with 1 MiB ones, which on this kind
+ * of machine is usually faster; the target is against the faster (the limit). */
+enum via { VIA_BROKER, VIA_DIRECT, VIA_DIRECT_1M, VIA_SOCAT, VIA_DANTE, N_VIA };
+static const char *const via_name[N_VIA] = {"broker", "direct TCP 64K", "direct TCP 1M", "socat",
+                                            "Dante"};
+#define DIRECT_BIG_CHUNK (1024 * 1024)
 
 static bool
 via_available(enum via v)
@@ -468,6 +477,7 @@ relay_connect(enum via v)
 {
 	switch (v) {
 	case VIA_DIRECT:
+	case VIA_DIRECT_1M:
 		return tcp_connect(bulk_port);
 	case VIA_SOCAT:
 		return unix_connect(socat_socket);
@@ -482,9 +492,10 @@ relay_connect(enum via v)
 static double
 bulk_plain(enum via v, bool send_dir)
 {
-	static uint8_t buf[BENCH_CHUNK];
+	static uint8_t buf[DIRECT_BIG_CHUNK];
 	uint8_t cmd[BENCH_CMD_SIZE];
 	uint64_t left = opt.bytes;
+	size_t size = v == VIA_DIRECT_1M ? DIRECT_BIG_CHUNK : BENCH_CHUNK;
 	double t0 = now_s();
 	int fd = relay_connect(v);
 	ssize_t n;
@@ -495,7 +506,7 @@ bulk_plain(enum via v, bool send_dir)
 	if (write_full(fd, cmd, sizeof(cmd)) != 0)
 		goto fail;
 	while (left > 0) {
-		size_t chunk = left < BENCH_CHUNK ? left : BENCH_CHUNK;
+		size_t chunk = left < size ? left : size;
 
 		if (send_dir) {
 			if (write_full(fd, buf, chunk) != 0)
@@ -609,14 +620,15 @@ figure_bulk(sr_client *c, bool send_dir)
 		         mib);
 	for (int v = VIA_DIRECT; v < N_VIA; v++) {
 		double ratio = med[VIA_BROKER] / med[v];
-		const char *target = v == VIA_DIRECT  ? ">= 0.8x"
-		                     : v == VIA_DANTE ? ">= 1x"
-		                                      : "info";
+		/* Held to the faster direct variant; the slower one is shown for information. */
+		bool limit = (v == VIA_DIRECT && !(med[VIA_DIRECT_1M] > med[VIA_DIRECT])) ||
+		             (v == VIA_DIRECT_1M && med[VIA_DIRECT_1M] > med[VIA_DIRECT]);
+		const char *target = limit ? ">= 0.8x" : v == VIA_DANTE ? ">= 1x" : "info";
 		int met = -1;
 
 		if (!via_available(v))
 			continue;
-		if (v == VIA_DIRECT)
+		if (limit)
 			met = ratio >= 0.8;
 		else if (v == VIA_DANTE)
 			met = ratio >= 1.0;
@@ -656,8 +668,13 @@ conn_rate_broker(sr_client *c)
 	sr_error e;
 
 	while (now_s() < until) {
-		if ((s = broker_connect(c, close_port)) == NULL)
+		/* Socket and Connect in one round trip; the close is not waited for. */
+		s = sr_socket_connect(c, AF_INET, SOCK_STREAM, 0, "127.0.0.1", close_port, 10000,
+		                      &e);
+		if (s == NULL) {
+			fprintf(stderr, "sockrpc_bench: socket_connect: %s\n", e.message);
 			return NAN;
+		}
 		if (sr_close(s, &e) != 0) {
 			fprintf(stderr, "sockrpc_bench: close: %s\n", e.message);
 			sr_socket_free(s);
@@ -687,7 +704,85 @@ figure_conn(sr_client *c)
 	}
 	bm = median(b, R), dm = median(d, R);
 	snprintf(base, sizeof(base), "direct %.0f/s", dm);
-	add_row("connect+close per second", bm, "/s", base, bm / dm, "info", -1);
+	add_row("connect+close per second", bm, "/s", base, bm / dm, ">= 0.5x",
+	        isnan(dm) ? -1 : bm / dm >= 0.5);
+	free(b), free(d);
+}
+
+/* --- 6. UDP request/response (a DNS-style exchange) ---------------------------------- */
+
+static double
+udp_rate_direct(void)
+{
+	double t0 = now_s(), until = t0 + opt.seconds;
+	char buf[BENCH_PING_SIZE];
+	long n = 0;
+
+	memset(buf, 'q', sizeof(buf));
+	while (now_s() < until) {
+		if (udp_exchange(udp_port, buf, sizeof(buf)) != 0)
+			return NAN;
+		n++;
+	}
+	return (double)n / (now_s() - t0);
+}
+
+/* socket + send_to (sr_socket_send_to), receive_from, close: one exchange. */
+static double
+udp_rate_broker(sr_client *c)
+{
+	double t0 = now_s(), until = t0 + opt.seconds;
+	char buf[BENCH_PING_SIZE], *got;
+	size_t len;
+	long n = 0;
+	sr_socket *s;
+	sr_error e;
+
+	memset(buf, 'q', sizeof(buf));
+	while (now_s() < until) {
+		/* Socket and SendTo go unwaited; the receive reads their outcomes too. */
+		s = sr_socket_send_to(c, AF_INET, SOCK_DGRAM, 0, "127.0.0.1", udp_port, buf,
+		                      sizeof(buf), 0, &e);
+		if (s == NULL)
+			goto fail;
+		if (sr_receive_from(s, -1, 0, &got, &len, NULL, NULL, &e) != 0) {
+			sr_socket_free(s);
+			goto fail;
+		}
+		free(got);
+		if (len != sizeof(buf) || sr_close(s, &e) != 0) {
+			sr_socket_free(s);
+			goto fail;
+		}
+		sr_socket_free(s);
+		n++;
+	}
+	return (double)n / (now_s() - t0);
+fail:
+	fprintf(stderr, "sockrpc_bench: udp exchange: %s\n", e.message);
+	return NAN;
+}
+
+static void
+figure_udp(sr_client *c)
+{
+	int R = opt.rounds;
+	double *b = calloc((size_t)R, sizeof(double)), *d = calloc((size_t)R, sizeof(double));
+	double bm, dm;
+	char base[48];
+
+	for (int r = 0; r < R; r++) {
+		for (int k = 0; k < 2; k++) {
+			if ((k + r) % 2 == 0)
+				b[r] = udp_rate_broker(c);
+			else
+				d[r] = opt.broker_only ? NAN : udp_rate_direct();
+		}
+	}
+	bm = median(b, R), dm = median(d, R);
+	snprintf(base, sizeof(base), "direct %.0f/s", dm);
+	add_row("UDP request/response per second", bm, "/s", base, bm / dm, ">= 0.5x",
+	        isnan(dm) ? -1 : bm / dm >= 0.5);
 	free(b), free(d);
 }
 
@@ -707,6 +802,23 @@ figure_scale(const char *path, pid_t pid)
 	char base[64], name[48];
 	unsigned seed = 12345;
 
+	/* This process holds the server's end of every handle and two descriptors per
+	 * session (the connection and its reply channel); the daemon a few more. */
+	{
+		struct rlimit rl;
+		long need = (long)total + 2L * S + 64;
+
+		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (long)rl.rlim_cur < need) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "RLIMIT_NOFILE %ld < %ld needed",
+			         (long)rl.rlim_cur, need);
+			fprintf(stderr, "sockrpc_bench: scale: %s (raise the hard limit)\n", why);
+			add_row("scale: handles held", 0, "", why, NAN, ">= 100000", 0);
+			held = total; /* reported: no second row */
+			goto out;
+		}
+	}
 	pid = proc_serving_pid(pid); /* the worker's memory, not the privileged parent's */
 	rss0 = proc_vmrss(pid), pss0 = proc_pss(pid);
 	t0 = now_s();
@@ -716,7 +828,9 @@ figure_scale(const char *path, pid_t pid)
 	rss1 = proc_vmrss(pid), pss1 = proc_pss(pid);
 	for (int i = 0; i < S; i++)
 		for (int j = 0; j < H; j++) {
-			if ((socks[i * H + j] = broker_connect(clients[i], hold_port)) == NULL)
+			int port = hold_ports[(i * H + j) % HOLD_PORTS];
+
+			if ((socks[i * H + j] = broker_connect(clients[i], port)) == NULL)
 				goto out;
 			held++;
 		}
@@ -747,14 +861,14 @@ figure_scale(const char *path, pid_t pid)
 
 	snprintf(name, sizeof(name), "scale: handles held (%dx%d)", S, H);
 	snprintf(base, sizeof(base), "set up in %.2fs (%.0f handles/s)", setup_s, total / setup_s);
-	add_row(name, held, "", base, NAN, ">= 10000", opt.quick ? -1 : held >= 10000);
+	add_row(name, held, "", base, NAN, ">= 100000", opt.quick ? -1 : held >= 100000);
 	per_handle = (double)(pss2 - pss1) / total;
 	per_handle_rss = (double)(rss2 - rss1) / total;
 	per_session = (double)(pss1 - pss0) / S;
 	all_in = (double)(pss2 - pss0) / total;
 	snprintf(base, sizeof(base), "RSS %.0fB; incl. sessions %.0fB", per_handle_rss, all_in);
-	add_row("daemon Pss per idle handle", per_handle, "B", base, NAN, "<= 4096 B",
-	        pss0 < 0 ? -1 : per_handle <= 4096);
+	add_row("daemon Pss per idle handle", per_handle, "B", base, NAN, "<= 1024 B",
+	        pss0 < 0 || opt.quick ? -1 : per_handle <= 1024); /* 100 handles: too few */
 	snprintf(base, sizeof(base), "RSS %.0fB", (double)(rss1 - rss0) / S);
 	add_row("daemon Pss per idle session", per_session, "B", base, NAN, "info", -1);
 	snprintf(base, sizeof(base), "idle p50 %.1fus", idle_p50_us);
@@ -768,7 +882,7 @@ figure_scale(const char *path, pid_t pid)
 	        pss0, pss1, pss2, rss0, rss1, rss2);
 out:
 	if (held < total)
-		add_row("scale: handles held", held, "", "setup failed", NAN, ">= 10000", 0);
+		add_row("scale: handles held", held, "", "setup failed", NAN, ">= 100000", 0);
 	for (int i = 0; i < total; i++)
 		sr_socket_free(socks[i]);
 	for (int i = 0; i < S; i++)
@@ -782,14 +896,15 @@ out:
 static pid_t
 start_daemon(const char *name, char *sock, size_t size)
 {
-	char log[256], audit[256];
+	char log[256], audit[256], sessions[16];
 	pid_t pid;
 
+	snprintf(sessions, sizeof(sessions), "%d", opt.sessions + 100);
 	snprintf(sock, size, "%s/%s.sock", tmpdir, name);
 	snprintf(log, sizeof(log), "%s/%s.log", tmpdir, name);
 	snprintf(audit, sizeof(audit), "%s/audit-%s.log", tmpdir, name);
-	const char *argv[] = {opt.sockrpcd, "--socket",       sock,   "--audit",
-	                      audit,        "--max-sessions", "2000", NULL};
+	const char *argv[] = {opt.sockrpcd, "--socket",       sock,     "--audit",
+	                      audit,        "--max-sessions", sessions, NULL};
 	pid = spawn(argv, log);
 	if (pid < 0 || wait_unix_ready(sock, 10) != 0)
 		die("sockrpcd did not start (see %s)", log);
@@ -897,8 +1012,8 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = {"small", "pipe",  "send",    "recv",
-	                                    "conn",  "scale", "handback"};
+	static const char *const names[] = {"small", "pipe",  "send", "recv",
+	                                    "conn",  "scale", "udp",  "handback"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
@@ -909,7 +1024,8 @@ parse_only(const char *s)
 			if (strcmp(tok, names[i]) == 0)
 				break;
 		if (i == 7)
-			die("unknown figure %s (small,pipe,send,recv,conn,scale,handback)", tok);
+			die("unknown figure %s (small,pipe,send,recv,conn,scale,udp,handback)",
+			    tok);
 		mask |= 1u << i;
 	}
 	free(copy);
@@ -928,8 +1044,8 @@ usage(void)
 	       "  --calls N         small calls per round per variant (default 20000)\n"
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
-	       "  --sessions N --handles N   scale figure (default 1000 x 10)\n"
-	       "  --only LIST       small,pipe,send,recv,conn,scale,handback\n"
+	       "  --sessions N --handles N   scale figure (default 10000 x 10)\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale,udp,handback\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
 	       "  --danted PATH     the Dante server (default danted)\n"
 	       "  --verbose         print every round of the bulk figures to stderr\n");
@@ -938,7 +1054,7 @@ usage(void)
 static void
 raise_fd_limit(void)
 {
-	struct rlimit rl = {65536, 65536};
+	struct rlimit rl = {262144, 262144};
 
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0 && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
 		rl.rlim_cur = rl.rlim_max;
@@ -1030,7 +1146,7 @@ main(int argc, char **argv)
 	opt.rounds = rounds > 0 ? rounds : opt.quick ? 3 : 5;
 	opt.calls = calls > 0 ? calls : opt.quick ? 2000 : 20000;
 	opt.seconds = seconds > 0 ? seconds : opt.quick ? 0.1 : 0.5;
-	opt.sessions = sessions > 0 ? sessions : opt.quick ? 20 : 1000;
+	opt.sessions = sessions > 0 ? sessions : opt.quick ? 20 : 10000;
 	opt.handles = handles > 0 ? handles : opt.quick ? 5 : 10;
 	if (opt.threads < 1)
 		opt.threads = 1;
@@ -1050,8 +1166,11 @@ main(int argc, char **argv)
 	if (mkdtemp(tmpdir) == NULL)
 		die("mkdtemp: %s", strerror(errno));
 	if ((bulk_port = server_bulk_start()) < 0 || (close_port = server_close_start()) < 0 ||
-	    (hold_port = server_hold_start()) < 0)
+	    (udp_port = server_udp_echo_start()) < 0)
 		die("cannot start the loopback servers");
+	for (int i = 0; i < HOLD_PORTS; i++)
+		if ((hold_ports[i] = server_hold_start()) < 0)
+			die("cannot start the loopback servers");
 	if (opt.socket != NULL) {
 		daemon_socket = opt.socket;
 	} else {
@@ -1086,6 +1205,8 @@ main(int argc, char **argv)
 		figure_bulk(c, false);
 	if (opt.only & FIG_CONN)
 		figure_conn(c);
+	if (opt.only & FIG_UDP)
+		figure_udp(c);
 	if (opt.only & FIG_HANDBACK) {
 		struct bench_args a = {.bytes = opt.bytes,
 		                       .rounds = opt.rounds,

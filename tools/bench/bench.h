@@ -40,12 +40,15 @@ int server_bulk_start(void);  /* sink/source by command; returns the port */
 int server_close_start(void); /* accepts and closes at once */
 int server_hold_start(void);  /* accepts and keeps the connection */
 size_t server_hold_count(void);
+int server_udp_echo_start(void); /* answers each datagram with itself; returns the port */
 void server_hold_release(void);
 
 /* peers.c: plain sockets */
 int tcp_connect(int port);
 int unix_connect(const char *path);
 int socks5_connect(int socks_port, int target_port); /* SOCKS5 CONNECT, no auth */
+/* socket, sendto 127.0.0.1:port, recvfrom (2 s at most), close: 0 or -1. */
+int udp_exchange(int port, const void *msg, size_t len);
 int write_full(int fd, const void *buf, size_t len);
 int read_full(int fd, void *buf, size_t len);
 void bench_cmd(uint8_t out[BENCH_CMD_SIZE], char op, uint64_t n);

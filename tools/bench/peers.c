@@ -311,12 +311,16 @@ listen_loopback(int *port)
 	return fd;
 }
 
+/* The server's reads and writes: large, so that its side costs every variant as little as
+ * it can (the direct baselines are then the real limit). */
+#define SERVER_CHUNK (1024 * 1024)
+
 /* One bulk connection: sink N bytes and acknowledge, or source N bytes. */
 static void *
 bulk_conn(void *arg)
 {
 	int fd = (int)(intptr_t)arg;
-	static const uint8_t zeros[BENCH_CHUNK];
+	static const uint8_t zeros[SERVER_CHUNK];
 	uint8_t cmd[BENCH_CMD_SIZE], *buf;
 	uint64_t n = 0;
 	ssize_t got;
@@ -326,9 +330,9 @@ bulk_conn(void *arg)
 	for (int i = 0; i < 8; i++)
 		n = n << 8 | cmd[1 + i];
 	if (cmd[0] == BENCH_OP_SINK) {
-		buf = malloc(4 * BENCH_CHUNK);
+		buf = malloc(SERVER_CHUNK);
 		while (n > 0 && buf != NULL) {
-			got = read(fd, buf, n < 4 * BENCH_CHUNK ? n : 4 * BENCH_CHUNK);
+			got = read(fd, buf, n < SERVER_CHUNK ? n : SERVER_CHUNK);
 			if (got < 0 && errno == EINTR)
 				continue;
 			if (got <= 0)
@@ -340,7 +344,7 @@ bulk_conn(void *arg)
 			write_full(fd, "k", 1);
 	} else if (cmd[0] == BENCH_OP_SOURCE) {
 		while (n > 0) {
-			size_t chunk = n < BENCH_CHUNK ? n : BENCH_CHUNK;
+			size_t chunk = n < SERVER_CHUNK ? n : SERVER_CHUNK;
 
 			if (write_full(fd, zeros, chunk) != 0)
 				break;
@@ -465,6 +469,68 @@ server_hold_release(void)
 		close(hold_fds[i]);
 	hold_n = 0;
 	pthread_mutex_unlock(&hold_mu);
+}
+
+/* A UDP echo on 127.0.0.1, its own thread: each datagram goes back to its sender. */
+static void *
+udp_echo_loop(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	struct sockaddr_in from;
+	socklen_t len;
+	char buf[2048];
+	ssize_t n;
+
+	for (;;) {
+		len = sizeof(from);
+		n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&from, &len);
+		if (n >= 0)
+			sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&from, len);
+	}
+	return NULL;
+}
+
+int
+server_udp_echo_start(void)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	pthread_t t;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) != 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) != 0 ||
+	    pthread_create(&t, NULL, udp_echo_loop, (void *)(intptr_t)fd) != 0) {
+		close(fd);
+		return -1;
+	}
+	pthread_detach(t);
+	return ntohs(sin.sin_port);
+}
+
+int
+udp_exchange(int port, const void *msg, size_t len)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+	struct timeval tv = {2, 0};
+	char buf[2048];
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	ssize_t n;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	if (sendto(fd, msg, len, 0, (struct sockaddr *)&sin, sizeof(sin)) != (ssize_t)len) {
+		close(fd);
+		return -1;
+	}
+	n = recv(fd, buf, sizeof(buf), 0);
+	close(fd);
+	return n == (ssize_t)len ? 0 : -1;
 }
 
 /* The echo process answers each 64-byte message with the same bytes, blocking I/O. */

@@ -51,10 +51,11 @@
  *
  * Each oracle is named for the issue 14 item it would have caught (1 a Unix path escape,
  * 3 the guarded port reached, 7 the loop blocked, 8 the heap held before Hello, 9 a session
- * outliving its client, 11 the heap held beyond the charge). Environment: FUZZ_KNOWN=3,11
- * (a comma list) turns the findings of those items into log lines, to fuzz past a known
- * bug that is being fixed; FUZZ_VERBOSE=1 prints the policy used, the heap figures, the
- * audit log and the daemon's debug log.
+ * outliving its client, 11 the heap held beyond the charge), or 21 for issue 21's
+ * client-chosen handle ids (a handle table out of order, or holding an id never given).
+ * Environment: FUZZ_KNOWN=3,11 (a comma list) turns the findings of those items into log lines, to
+ * fuzz past a known bug that is being fixed; FUZZ_VERBOSE=1 prints the policy used, the heap
+ * figures, the audit log and the daemon's debug log.
  *
  * fuzz-build: daemon
  */
@@ -169,8 +170,8 @@ static void __attribute__((format(printf, 2, 3))) finding(int item, const char *
 	va_list ap;
 
 	fprintf(stderr,
-	        "fuzz_sessions: %s (issue 14 item %d): ", known(item) ? "known finding" : "FINDING",
-	        item);
+	        "fuzz_sessions: %s (issue %s item %d): ", known(item) ? "known finding" : "FINDING",
+	        item == 21 ? "21" : "14", item);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -456,6 +457,34 @@ check_heap(struct sockrpcd *d, struct heap_mark base)
 		heap_violation(d, 11, "outside libevent", own, own_bound, pre_hello);
 	else if (all > all_bound)
 		heap_violation(d, pre_hello ? 8 : 11, "in all", all, all_bound, pre_hello);
+}
+
+/*
+ * Every session's handle table is in order (binary search finds every handle), holds
+ * only its own handles, and only ids the session gave out: the daemon's from 1, the
+ * client's from SR_CLIENT_HANDLE_BASE, each once (issue 21: client-chosen ids must never
+ * make two handles share an id or a lookup miss one).
+ */
+static void
+check_handle_ids(struct sockrpcd *d)
+{
+	struct session *s;
+
+	TAILQ_FOREACH (s, &d->sessions, link) {
+		for (unsigned i = 0; i < s->n_handles; i++) {
+			const struct handle *h = s->handles[i];
+
+			if (h->session != s || !handle_id_used(s, h->id))
+				finding(21, "session %llu holds handle %lld it never gave out",
+				        (unsigned long long)s->id, (long long)h->id);
+			if (i > 0 && s->handles[i - 1]->id >= h->id)
+				finding(21, "session %llu's handle table is out of order at %lld",
+				        (unsigned long long)s->id, (long long)h->id);
+			if (session_find_handle(s, h->id) != h)
+				finding(21, "session %llu cannot find its handle %lld",
+				        (unsigned long long)s->id, (long long)h->id);
+		}
+	}
 }
 
 /* --- Set-up. --- */
@@ -956,9 +985,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 		check_heap(d, heap_base);
+		check_handle_ids(d);
 	}
 	step(d, cl, n, 3);
 	check_heap(d, heap_base);
+	check_handle_ids(d);
 	for (int i = 0; i < n; i++)
 		hang_up(&cl[i]);
 	run_loop(d, 4);

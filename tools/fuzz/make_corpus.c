@@ -142,6 +142,18 @@ sock(int family, int type)
 	call(M_SOCKET, &m.base);
 }
 
+/* A Socket that names its id (protocol 1.2; SR_CLIENT_HANDLE_BASE up). */
+static void
+sock_id(int family, int type, long id)
+{
+	Sockrpc__SocketRequest m = SOCKRPC__SOCKET_REQUEST__INIT;
+
+	m.family = family;
+	m.type = type;
+	m.handle = id;
+	call(M_SOCKET, &m.base);
+}
+
 static void
 nonblocking(long h)
 {
@@ -257,6 +269,36 @@ receive(long h, long length, unsigned flags)
 }
 
 /* One framed SEND op: the harness writes the header (fuzz_sessions.c). */
+/* Client-chosen ids: Socket, Connect, Send and Close pipelined on the first, the rules
+ * broken (reused open and closed, skipped, below the range), a creation that fails
+ * (an unknown family) with calls behind it, the daemon's ids beside the client's. */
+static void
+client_ids(int port)
+{
+	const long b = (long)SR_CLIENT_HANDLE_BASE;
+
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM, b);
+	bind_to(b, "127.0.0.1", port);
+	listen_on(b);
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM, b + 1);
+	connect_to(b + 1, "127.0.0.1", port, 100);
+	send_data(b + 1, "pipelined", 0);
+	simple(M_ACCEPT, b);
+	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_DGRAM);
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM, b + 1);
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM, b + 5);
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM, 7);
+	sock_id(99, SOCKRPC__TYPE__TYPE_STREAM, b + 2);
+	connect_to(b + 2, "127.0.0.1", port, 100);
+	simple(M_CLOSE, b + 2);
+	simple(M_CLOSE, b + 1);
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM, b + 1);
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_DGRAM, b + 3);
+	receive(1, -1, 0);
+	simple(M_CLOSE, b + 1);
+	simple(M_CLOSE, 1);
+}
+
 static void
 s_framed(int session, unsigned method, const ProtobufCMessage *m)
 {
@@ -316,6 +358,16 @@ sessions_seeds(const char *dir)
 	simple(M_CLOSE, 1);
 	s_send(1);
 	s_save(dir, "two_sessions_connect");
+
+	/* Client-chosen ids in two sessions at once: each its own id space. */
+	s_begin(2, NULL, who_any, hello);
+	client_ids(45711);
+	s_send(0);
+	s_op(0, OP_RUN);
+	client_ids(45712);
+	s_send(1);
+	s_op(1, OP_RUN);
+	s_save(dir, "client_ids");
 
 	/* A client that stops reading while its peer streams to it, then hangs up. */
 	s_begin(2, NULL, who_any, not_reading);
@@ -563,6 +615,10 @@ main(int argc, char **argv)
 	receive(3, 10, 2);
 	simple(M_CLOSE, 3);
 	save(dir, "connect_accept");
+
+	begin(1);
+	client_ids(45713);
+	save(dir, "client_ids");
 
 	begin(1); /* large sends, their data borrowed from the frame */
 	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);

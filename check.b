@@ -1,0 +1,1 @@
+import _socket; echo _socket.SOCKRPC
