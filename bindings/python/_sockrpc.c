@@ -2,7 +2,8 @@
  * _sockrpc.c - the CPython extension under the `sockrpc` package: one Handle type over an
  * sr_socket and the module functions over the shared sr_client. It maps sr_error to
  * Python's exceptions and releases the GIL around every call that talks to the daemon.
- * Python's socket semantics (addresses, timeouts, makefile, TLS) live in the package's Python files.
+ * Python's socket semantics (addresses, timeouts, makefile, TLS) live in the package's
+ * Python files.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>

@@ -90,7 +90,8 @@ class socket:
         self._handle = _handle if _handle is not None else _sockrpc.Handle(
             family, self._type, proto)
         self._io_refs = 0
-        self._closed = False
+        self._closed = False  # close() was called; the handle closes with the last file
+        self._real_closed = False
         # What the daemon's handle holds, so settimeout() sends only what changes.
         self._h_blocking, self._h_ms = True, 0
         self._timeout = None
@@ -136,7 +137,7 @@ class socket:
         return -1
 
     def _check(self):
-        if self._closed:
+        if self._real_closed:
             raise OSError(_errno.EBADF, "Bad file descriptor")
 
     # --- connections
@@ -319,6 +320,7 @@ class socket:
             self.close()
 
     def _real_close(self):
+        self._real_closed = True
         self._handle.close()
 
     def close(self):

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# run_tests.sh BUILD_DIR [PYTHON] - the Python binding's unittest suites, run inside a
+# network namespace (unshare -n: no interface, not even loopback) with only the daemon's
+# socket shared, against servers (tests/servers.py) started outside it with a test CA.
+set -euo pipefail
+build=$(cd "${1:?usage: run_tests.sh BUILD_DIR [PYTHON]}" && pwd)
+python=${2:-python3}
+here=$(cd "$(dirname "$0")" && pwd)
+pkgdir=$build/bindings/python
+[[ -f $pkgdir/sockrpc/__init__.py ]] || { echo "no sockrpc package in $pkgdir"; exit 1; }
+if ! unshare -n true 2>/dev/null; then
+	echo "cannot create a network namespace here"
+	exit 77
+fi
+dir=$(mktemp -d /tmp/sockrpc-python.XXXXXX)
+chmod 0755 "$dir"
+pids=()
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# A test CA and a server certificate for localhost and 127.0.0.1, signed by it.
+openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sockrpc test CA" \
+	-keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+	-keyout "$dir/server.key" -out "$dir/server.csr" 2>/dev/null
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/ext"
+openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+	-CAcreateserial -days 2 -extfile "$dir/ext" -out "$dir/server.pem" 2>/dev/null
+
+# Everything is allowed but the discard port, whose denial the tests expect by rule.
+cat >"$dir/policy" <<'POLICY'
+deny * connect tcp 127.0.0.1 port 9 reason "the discard port is off limits"
+allow * *
+POLICY
+"$build/daemon/sockrpcd" --socket "$dir/sockrpc.sock" --policy "$dir/policy" \
+	2>"$dir/daemon.log" &
+pids+=($!)
+"$python" "$here/servers.py" "$dir/ports.json" "$dir" &
+pids+=($!)
+for _ in $(seq 200); do
+	[[ -S $dir/sockrpc.sock && -s $dir/ports.json ]] && break
+	sleep 0.05
+done
+[[ -S $dir/sockrpc.sock && -s $dir/ports.json ]] || {
+	echo "daemon or servers did not start"
+	cat "$dir/daemon.log"
+	exit 1
+}
+
+rc=0
+unshare -n -- env SOCKRPC_SOCKET="$dir/sockrpc.sock" SOCKRPC_TEST_DIR="$dir" \
+	PYTHONPATH="$pkgdir" PYTHONDONTWRITEBYTECODE=1 \
+	"$python" -m unittest discover -s "$here" -p 'test_*.py' -v || rc=$?
+if [[ $rc -ne 0 ]]; then
+	echo "--- daemon log (tail)"
+	grep -v "\"decision\":\"allow\"" "$dir/daemon.log" | tail -n 30
+fi
+exit $rc
