@@ -119,6 +119,11 @@ int sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *ou
 int sr_set_option(sr_socket *s, int option, long value, sr_error *err);
 int sr_get_option(sr_socket *s, int option, long *value, sr_error *err);
 int sr_set_blocking(sr_socket *s, bool blocking, sr_error *err);
+/* Options of any level: SOL_SOCKET as above, IPPROTO_TCP (TCP_NODELAY, TCP_KEEPIDLE,
+ * TCP_KEEPINTVL, TCP_KEEPCNT), IPPROTO_IP (IP_TTL, IP_TOS, IP_MULTICAST_TTL,
+ * IP_MULTICAST_LOOP), IPPROTO_IPV6 (IPV6_V6ONLY); integer values. */
+int sr_set_option_level(sr_socket *s, int level, int option, long value, sr_error *err);
+int sr_get_option_level(sr_socket *s, int level, int option, long *value, sr_error *err);
 
 /* get_address_info(address, type, family): type is a service name (NULL: "http");
  * AF_UNSPEC returns both families. */

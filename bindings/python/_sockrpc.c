@@ -354,11 +354,7 @@ handle_setsockopt(Handle *h, PyObject *args)
 
 	if (!PyArg_ParseTuple(args, "iil", &level, &option, &value))
 		return NULL;
-	if (level != SOL_SOCKET) {
-		errno = ENOPROTOOPT;
-		return PyErr_SetFromErrno(PyExc_OSError);
-	}
-	CALL_OR_RAISE(sr_set_option(h->s, option, value, &err));
+	CALL_OR_RAISE(sr_set_option_level(h->s, level, option, value, &err));
 	Py_RETURN_NONE;
 }
 
@@ -371,11 +367,7 @@ handle_getsockopt(Handle *h, PyObject *args)
 
 	if (!PyArg_ParseTuple(args, "ii", &level, &option))
 		return NULL;
-	if (level != SOL_SOCKET) {
-		errno = ENOPROTOOPT;
-		return PyErr_SetFromErrno(PyExc_OSError);
-	}
-	CALL_OR_RAISE(sr_get_option(h->s, option, &value, &err));
+	CALL_OR_RAISE(sr_get_option_level(h->s, level, option, &value, &err));
 	return PyLong_FromLong(value);
 }
 

@@ -36,8 +36,11 @@ cat >"$dir/policy" <<'POLICY'
 deny * connect tcp 127.0.0.1 port 9 reason "the discard port is off limits"
 allow * *
 POLICY
+# Names come from the test's hosts file; any other lookup goes to 127.0.0.1, never out.
+printf '127.0.0.1 localhost\n::1 localhost\n' >"$dir/hosts"
+printf 'nameserver 127.0.0.1\n' >"$dir/resolv.conf"
 "$build/daemon/sockrpcd" --socket "$dir/sockrpc.sock" --policy "$dir/policy" \
-	2>"$dir/daemon.log" &
+	--hosts "$dir/hosts" --resolv-conf "$dir/resolv.conf" 2>"$dir/daemon.log" &
 pids+=($!)
 "$python" "$here/servers.py" "$dir/ports.json" "$dir" &
 pids+=($!)

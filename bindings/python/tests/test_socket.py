@@ -176,6 +176,25 @@ class StreamTest(unittest.TestCase):
         self.assertEqual(errors[0].errno, errno.EBADF)
 
 
+class OptionTest(unittest.TestCase):
+    def test_options_of_every_level(self):
+        with sockrpc.socket() as s:
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.assertEqual(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY), 1)
+            s.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 42)
+            self.assertEqual(s.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE), 42)
+            s.setsockopt(socket.IPPROTO_IP, socket.IP_TOS, 0x10)
+            self.assertEqual(s.getsockopt(socket.IPPROTO_IP, socket.IP_TOS), 0x10)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
+            self.assertEqual(s.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE), 1)
+            with self.assertRaises(OSError) as cm:
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
+            self.assertEqual(cm.exception.errno, errno.ENOPROTOOPT)
+        with sockrpc.socket(socket.AF_INET6) as s:
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            self.assertEqual(s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY), 1)
+
+
 class DatagramAndIPv6Test(unittest.TestCase):
     def test_udp_echo(self):
         with sockrpc.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
