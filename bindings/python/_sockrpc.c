@@ -489,26 +489,6 @@ fail:
 	return NULL;
 }
 
-#ifdef SOCKRPC_HAVE_HANDBACK
-/* connect_fd(family, type, host, port, timeout_ms) -> fd of a handed-back connection */
-static PyObject *
-mod_connect_fd(PyObject *self, PyObject *args)
-{
-	const char *host;
-	int family, type, port, timeout_ms, fd = -1;
-	sr_client *c;
-	sr_error err;
-
-	if (!PyArg_ParseTuple(args, "iisii", &family, &type, &host, &port, &timeout_ms))
-		return NULL;
-	WITHOUT_GIL(c = shared_client(&err),
-	            fd = c != NULL ? sr_connect_fd(c, family, type, host, port, timeout_ms, &err)
-	                           : -1);
-	if (fd == -1)
-		return raise_sr(&err);
-	return PyLong_FromLong(fd);
-}
-#endif
 
 /* set_path(path): the daemon's socket for the session not yet opened (None: the default). */
 static PyObject *
@@ -557,9 +537,6 @@ mod_session_id(PyObject *self, PyObject *unused)
 
 static PyMethodDef module_methods[] = {
     {"getaddrinfo", mod_getaddrinfo, METH_VARARGS, "getaddrinfo(host, service, family)"},
-#ifdef SOCKRPC_HAVE_HANDBACK
-    {"connect_fd", mod_connect_fd, METH_VARARGS, "connect_fd(family, type, host, port, ms)"},
-#endif
     {"set_path", mod_set_path, METH_VARARGS, "set_path(path or None)"},
     {"session_id", mod_session_id, METH_NOARGS, "the session id the daemon gave"},
     {"_after_fork_child", mod_after_fork_child, METH_NOARGS, "forget the parent's session"},

@@ -80,9 +80,14 @@ class socket:
     """socket(family=AF_INET, type=SOCK_STREAM, proto=0): a socket held by sockrpcd, with
     the interface of socket.socket. It has no descriptor of its own: fileno() is -1."""
 
-    def __init__(self, family=-1, type=-1, proto=-1, fileno=None, *, _handle=None):
+    def __new__(cls, family=-1, type=-1, proto=-1, fileno=None, *, _handle=None):
+        # A descriptor makes a real socket: once install() has patched the socket module,
+        # its own functions (socketpair, fromfd, a real socket's accept) come here with one.
         if fileno is not None:
-            raise OSError(_errno.EOPNOTSUPP, "a brokered socket has no descriptor")
+            return _std["socket"](family, type, proto, fileno)
+        return super().__new__(cls)
+
+    def __init__(self, family=-1, type=-1, proto=-1, fileno=None, *, _handle=None):
         family = _socket.AF_INET if family == -1 else family
         type = _socket.SOCK_STREAM if type == -1 else type
         proto = 0 if proto == -1 else proto
@@ -441,34 +446,41 @@ def getfqdn(name=""):
 
 
 # --- connections
-def _handback_connect(host, port, timeout):
-    """A real socket.socket over a descriptor the daemon hands back, or None when this
-    build has no handback or no rule grants it."""
-    connect_fd = getattr(_sockrpc, "connect_fd", None)
-    if connect_fd is None or not _handback:
+_handback = True
+_handback_refused = set()  # destinations whose rule said no handback: not asked again
+
+
+def _handed_back(sock, sa, timeout):
+    """The real socket.socket for a connected brokered sock, if the policy hands it back
+    (a `handback` rule), else None and sock stays brokered. The connection is the same
+    one: the daemon passes its descriptor and keeps no copy."""
+    take_fd = getattr(sock._handle, "take_fd", None)
+    if take_fd is None or not _handback or sa in _handback_refused:
         return None
-    family = _literal_family(host) or _socket.AF_INET
-    timeout_ms = 0 if timeout is None else _ms(timeout)
     try:
-        fd = connect_fd(family, _socket.SOCK_STREAM, host, port, timeout_ms)
-    except PermissionError:
-        return None  # no handback rule: the brokered path decides (and audits)
-    sock = _std["socket"](fileno=fd)
-    sock.settimeout(timeout)
-    return sock
+        fd = take_fd()
+    except OSError as e:
+        # EACCES: no handback in the rule; EOPNOTSUPP/ENOPROTOOPT: a transport or daemon
+        # that cannot pass descriptors. Either way the brokered socket goes on working.
+        if isinstance(e, PermissionError) or e.errno in (_errno.EOPNOTSUPP,
+                                                          _errno.ENOPROTOOPT):
+            _handback_refused.add(sa)
+            return None
+        raise
+    sock._closed = sock._real_closed = True  # the handle ended with the handback
+    real = _std["socket"](sock._family, sock._type, sock._proto, fileno=fd)
+    real.settimeout(timeout)
+    return real
 
 
 def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=None, *,
                       all_errors=False):
-    """As socket.create_connection: a real socket if the policy hands the connection back,
-    else a brokered sockrpc.socket."""
+    """As socket.create_connection: a real socket.socket if the policy hands the
+    connection back (so ssl, selectors and asyncio work on it unchanged), else a brokered
+    sockrpc.socket."""
     host, port = address
     if timeout is _GLOBAL_DEFAULT_TIMEOUT:
         timeout = _socket.getdefaulttimeout()
-    if source_address is None:
-        sock = _handback_connect(host, port, timeout)
-        if sock is not None:
-            return sock
     errors = []
     for af, kind, proto, _, sa in getaddrinfo(host, port, 0, _socket.SOCK_STREAM):
         sock = None
@@ -479,7 +491,7 @@ def create_connection(address, timeout=_GLOBAL_DEFAULT_TIMEOUT, source_address=N
             if source_address:
                 sock.bind(source_address)
             sock.connect(sa)
-            return sock
+            return _handed_back(sock, sa, timeout) or sock
         except OSError as e:
             errors.append(e)
             if sock is not None:
@@ -512,7 +524,6 @@ def create_server(address, *, family=_socket.AF_INET, backlog=None, reuse_port=F
 
 
 # --- install
-_handback = True
 _patched = {
     "socket": socket, "SocketType": socket, "create_connection": create_connection,
     "create_server": create_server, "getaddrinfo": getaddrinfo, "gethostbyname":
@@ -528,6 +539,7 @@ def install(handback=True):
     global _handback
     from . import _tls
     _handback = handback
+    _handback_refused.clear()
     for name, value in _patched.items():
         setattr(_socket, name, value)
     _tls.install()

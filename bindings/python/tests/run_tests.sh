@@ -31,9 +31,19 @@ printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' >"$dir/ext"
 openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
 	-CAcreateserial -days 2 -extfile "$dir/ext" -out "$dir/server.pem" 2>/dev/null
 
-# Everything is allowed but the discard port, whose denial the tests expect by rule.
-cat >"$dir/policy" <<'POLICY'
+"$python" "$here/servers.py" "$dir/ports.json" "$dir" &
+pids+=($!)
+for _ in $(seq 200); do
+	[[ -s $dir/ports.json ]] && break
+	sleep 0.05
+done
+port() { "$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+	"$dir/ports.json" "$1"; }
+# Everything is allowed but the discard port, whose denial the tests expect by rule (line 1);
+# connections to the echo and HTTPS servers are handed back (test_handback.py).
+cat >"$dir/policy" <<POLICY
 deny * connect tcp 127.0.0.1 port 9 reason "the discard port is off limits"
+allow * connect tcp 127.0.0.1 port $(port echo),$(port https) handback
 allow * *
 POLICY
 # Names come from the test's hosts file; any other lookup goes to 127.0.0.1, never out.
@@ -42,10 +52,8 @@ printf 'nameserver 127.0.0.1\n' >"$dir/resolv.conf"
 "$build/daemon/sockrpcd" --socket "$dir/sockrpc.sock" --policy "$dir/policy" \
 	--hosts "$dir/hosts" --resolv-conf "$dir/resolv.conf" 2>"$dir/daemon.log" &
 pids+=($!)
-"$python" "$here/servers.py" "$dir/ports.json" "$dir" &
-pids+=($!)
 for _ in $(seq 200); do
-	[[ -S $dir/sockrpc.sock && -s $dir/ports.json ]] && break
+	[[ -S $dir/sockrpc.sock ]] && break
 	sleep 0.05
 done
 [[ -S $dir/sockrpc.sock && -s $dir/ports.json ]] || {

@@ -17,6 +17,7 @@ import urllib.request
 import xmlrpc.client
 
 import sockrpc
+import sockrpc._tls
 from support import CA, PORTS, audit_lines
 
 # No proxy from the environment: the servers are on this host's loopback.
@@ -37,6 +38,12 @@ class InstallTest(unittest.TestCase):
         self.assertIs(socket.create_connection, sockrpc.create_connection)
         self.assertIs(socket.getaddrinfo, sockrpc.getaddrinfo)
         self.assertIsInstance(socket.socket(), sockrpc.socket)
+        # The module's own helpers that wrap a descriptor still make real sockets.
+        a, b = socket.socketpair()
+        with a, b:
+            self.assertIs(type(a), sockrpc._std["socket"])
+            a.sendall(b"pair")
+            self.assertEqual(b.recv(4), b"pair")
 
 
 class HTTPTest(unittest.TestCase):
@@ -73,6 +80,17 @@ class HTTPTest(unittest.TestCase):
         conn.close()
 
     def test_https_with_test_ca(self):
+        # The HTTPS server's port has a handback rule: TLS runs in ssl itself on the real
+        # socket; with install(handback=False), over the brokered one with wrap_bio.
+        handback = hasattr(sockrpc._sockrpc.Handle, "take_fd")
+        for mode, sock_type in ((True, ssl.SSLSocket if handback else sockrpc._tls.TLSSocket),
+                                (False, sockrpc._tls.TLSSocket)):
+            with self.subTest(handback=mode):
+                sockrpc.install(handback=mode)
+                self.https_through(sock_type)
+        sockrpc.install()
+
+    def https_through(self, sock_type):
         ctx = ssl.create_default_context(cafile=CA)
         url = "https://localhost:%d/page" % PORTS["https"]
         tls_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
@@ -83,12 +101,15 @@ class HTTPTest(unittest.TestCase):
         for _ in range(3):
             conn.request("GET", "/chunked")
             self.assertTrue(conn.getresponse().read().startswith(b"chunk 0;"))
+        self.assertIs(type(conn.sock), sock_type)
         self.assertEqual(conn.sock.version(), "TLSv1.3")
         self.assertEqual(dict(x[0] for x in conn.sock.getpeercert()["subject"])["commonName"],
                          "localhost")
         conn.close()
 
     def test_https_rejects_an_unknown_ca(self):
+        sockrpc.install(handback=False)
+        self.addCleanup(sockrpc.install)
         ctx = ssl.create_default_context()  # the system's CAs: the test CA is not one
         conn = http.client.HTTPSConnection("localhost", PORTS["https"], context=ctx, timeout=10)
         with self.assertRaises(ssl.SSLCertVerificationError):
