@@ -176,8 +176,12 @@ if [[ -d $build/bindings/python/sockrpc ]]; then
 	[[ $pydir != . ]] || fail "the sockrpc Python package is not installed"
 	[[ $pydir == */lib/python3*/*-packages/sockrpc ]] || fail "not in site-packages: $pydir"
 	pyexe=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
-	out=$(cd "$tmp" && PYTHONPATH=$(dirname "$pydir") SOCKRPC_SOCKET=$sock timeout 10 \
-		"${pyexe:-python3}" -c 'import sockrpc; print(sockrpc.__file__, sockrpc.session_id())') ||
+	preload=()
+	[[ -z $san ]] || preload=(LD_PRELOAD="$(cc -print-file-name=libasan.so) $(cc \
+		-print-file-name=libubsan.so)" ASAN_OPTIONS=detect_leaks=0)
+	out=$(cd "$tmp" && env "${preload[@]}" PYTHONPATH="$(dirname "$pydir")" SOCKRPC_SOCKET="$sock" \
+		timeout 10 "${pyexe:-python3}" -c \
+		'import sockrpc; print(sockrpc.__file__, sockrpc.session_id())') ||
 		fail "the installed sockrpc package: $out"
 	[[ $out == "$pydir/__init__.py "* ]] || fail "imported another sockrpc: $out"
 	echo "ok: python: $out"

@@ -160,6 +160,7 @@ class StreamTest(unittest.TestCase):
     def test_close_from_another_thread_unblocks_recv(self):
         s = sockrpc.socket()
         s.connect(ECHO)
+        s.settimeout(10)  # a recv that held the GIL would end here, not hang the suite
         errors = []
 
         def wait():
