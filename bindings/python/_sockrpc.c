@@ -489,7 +489,6 @@ fail:
 	return NULL;
 }
 
-
 /* set_path(path): the daemon's socket for the session not yet opened (None: the default). */
 static PyObject *
 mod_set_path(PyObject *self, PyObject *args)
