@@ -39,10 +39,12 @@ for _ in $(seq 200); do
 done
 port() { "$python" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
 	"$dir/ports.json" "$1"; }
-# Everything is allowed but the discard port, whose denial the tests expect by rule (line 1);
+# Everything is allowed but the discard port and IP_TTL, whose denials the tests expect by
+# rule (lines 1 and 2);
 # connections to the echo and HTTPS servers are handed back (test_handback.py).
 cat >"$dir/policy" <<POLICY
 deny * connect tcp 127.0.0.1 port 9 reason "the discard port is off limits"
+deny * option IP_TTL reason "the TTL is fixed here"
 allow * connect tcp 127.0.0.1 port $(port echo),$(port https) handback
 allow * *
 POLICY

@@ -191,6 +191,10 @@ class OptionTest(unittest.TestCase):
             with self.assertRaises(OSError) as cm:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_CORK, 1)
             self.assertEqual(cm.exception.errno, errno.ENOPROTOOPT)
+            with self.assertRaises(PermissionError) as cm:
+                s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 5)
+            self.assertIn("setting IP_TTL denied by policy", str(cm.exception))
+            self.assertIn("policy:2", str(cm.exception))
         with sockrpc.socket(socket.AF_INET6) as s:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             self.assertEqual(s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY), 1)
