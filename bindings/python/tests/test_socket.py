@@ -195,6 +195,9 @@ class OptionTest(unittest.TestCase):
                 s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 5)
             self.assertIn("setting IP_TTL denied by policy", str(cm.exception))
             self.assertIn("policy:2", str(cm.exception))
+            self.assertTrue(audit_lines(lambda e: e.get("op") == "option" and
+                                        e.get("option_name") == "IP_TTL" and
+                                        e.get("decision") == "deny"))
         with sockrpc.socket(socket.AF_INET6) as s:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             self.assertEqual(s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY), 1)
