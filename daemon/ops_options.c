@@ -4,7 +4,10 @@
  * are kept on the handle in milliseconds rather than set on the OS socket. Options of
  * other levels (TCP_NODELAY, IP_TTL...) need no privilege and are set here directly.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "enums.h"
@@ -24,6 +27,19 @@ host_option(struct call *c, struct handle *h, int wire, int *level, int *out)
 	return -1;
 }
 
+/* Joins or leaves an IPv4 group: value holds the group (low 32 bits) and the interface's
+ * address (high 32 bits), as the wire's Option enum says. 0 or -1 with errno. */
+static int
+set_membership(int fd, int option, int64_t value)
+{
+	struct ip_mreq mreq;
+
+	memset(&mreq, 0, sizeof(mreq));
+	mreq.imr_multiaddr.s_addr = htonl((uint32_t)value);
+	mreq.imr_interface.s_addr = htonl((uint32_t)((uint64_t)value >> 32));
+	return setsockopt(fd, IPPROTO_IP, option, &mreq, sizeof(mreq));
+}
+
 OP(set_option, SetOptionRequest, SetOptionReply)
 {
 	struct call *c = closure_data;
@@ -39,7 +55,13 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "the given option is read-only");
 		return;
 	}
-	if (in->value < -1 || in->value > INT32_MAX) {
+	if (level == IPPROTO_IP && (option == IP_ADD_MEMBERSHIP || option == IP_DROP_MEMBERSHIP)) {
+		/* Any 64 bits are a group and an interface (as unsigned); group 0 is none. */
+		if ((uint32_t)in->value == 0) {
+			call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "no multicast group given");
+			return;
+		}
+	} else if (in->value < -1 || in->value > INT32_MAX) {
 		call_fail(c, h, SOCKRPC__CODE__EINVAL, 0, "option value %lld out of range",
 		          (long long)in->value);
 		return;
@@ -51,6 +73,15 @@ OP(set_option, SetOptionRequest, SetOptionReply)
 	if (!op_policy_allows(c, h, &rq, &decision)) {
 		call_fail(c, h, SOCKRPC__CODE__EDENIED, 0, "setting %s denied by policy (%s): %s",
 		          enum_option_name(in->option), decision.rule, decision.reason);
+		return;
+	}
+	if (level == IPPROTO_IP && (option == IP_ADD_MEMBERSHIP || option == IP_DROP_MEMBERSHIP)) {
+		if (set_membership(h->fd, option, in->value) != 0) {
+			call_fail_errno(c, h, errno, "set_option %s failed",
+			                enum_option_name(in->option));
+			return;
+		}
+		op_reply_state(c, h);
 		return;
 	}
 	value = (int)in->value;

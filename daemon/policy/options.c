@@ -22,8 +22,8 @@
  * The kernel's checks are those of sk_setsockopt() in net/core/sock.c.
  * Options of other levels are keyed by POLICY_OPTION_KEY(level, name). Of those only
  * unprivileged ones travel on the wire (TCP keepalive and Nagle, IP_TTL, IP_TOS, IPV6_V6ONLY,
- * multicast TTL and loop): IP_TRANSPARENT, IP_FREEBIND and other options needing
- * CAP_NET_RAW/CAP_NET_ADMIN cannot be asked for.
+ * multicast TTL, loop and membership): IP_TRANSPARENT, IP_FREEBIND and other options
+ * needing CAP_NET_RAW/CAP_NET_ADMIN cannot be asked for.
  */
 static const struct option_info {
 	const char *name;
@@ -86,6 +86,13 @@ static const struct option_info {
     {"IP_MULTICAST_TTL", POLICY_OPTION_KEY(IPPROTO_IP, IP_MULTICAST_TTL), LLONG_MIN, LLONG_MAX,
      NULL},
     {"IP_MULTICAST_LOOP", POLICY_OPTION_KEY(IPPROTO_IP, IP_MULTICAST_LOOP), LLONG_MIN, LLONG_MAX,
+     NULL},
+    /* The kernel asks nothing, but a group joined through the daemon is joined on the
+     * daemon's interfaces (the kernel's pick, or a named one), which a sandbox's own
+     * network does not have: only a rule naming the option allows it. */
+    {"IP_ADD_MEMBERSHIP", POLICY_OPTION_KEY(IPPROTO_IP, IP_ADD_MEMBERSHIP), 1, 0,
+     "an interface of the daemon's network"},
+    {"IP_DROP_MEMBERSHIP", POLICY_OPTION_KEY(IPPROTO_IP, IP_DROP_MEMBERSHIP), LLONG_MIN, LLONG_MAX,
      NULL},
 };
 

@@ -1,9 +1,10 @@
 /*
  * test_option_levels.c - options beyond SOL_SOCKET through the broker (sr_set_option_level,
  * sr_get_option_level): TCP keepalive and Nagle, IP_TTL, IP_TOS, multicast TTL and loop,
- * IPV6_V6ONLY, read back from the kernel and seen on the wire by a plain receiver; an
- * option the protocol does not carry is refused; the policy's option operation gates them
- * by name, and an unprivileged uid may set them (none needs a privilege).
+ * IPV6_V6ONLY, read back from the kernel and seen on the wire by a plain receiver; joining
+ * and leaving a multicast group (in a network namespace of the test's own, loopback only);
+ * an option the protocol does not carry is refused; the policy's option operation gates
+ * them by name, an unprivileged uid may set them, and a join needs a rule naming it.
  */
 #include <arpa/inet.h>
 #include <check.h>
@@ -13,6 +14,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -140,6 +144,101 @@ START_TEST(an_option_the_protocol_lacks_is_refused)
 }
 END_TEST
 
+/* --- multicast, in a network namespace whose loopback carries it */
+
+#define GROUP 0xef010203L /* 239.1.2.3 */
+#define MREQ(group, iface) ((long)((unsigned long)(iface) << 32 | (unsigned long)(group)))
+
+/* Enters a new network namespace with lo up and multicast on; false if that is refused. */
+static bool
+enter_multicast_netns(void)
+{
+	struct ifreq ifr;
+	int fd;
+	bool ok;
+
+	if (unshare(CLONE_NEWNET) != 0)
+		return false;
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) < 0)
+		return false;
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	ok = ioctl(fd, SIOCGIFFLAGS, &ifr) == 0;
+	ifr.ifr_flags |= IFF_UP | IFF_MULTICAST;
+	ok = ok && ioctl(fd, SIOCSIFFLAGS, &ifr) == 0;
+	close(fd);
+	return ok;
+}
+
+/* Sends text to the group on port from a plain socket, out through lo. */
+static void
+send_to_group(int fd, int port, const char *text)
+{
+	struct sockaddr_in to = {
+	    .sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = htonl(GROUP)};
+
+	ck_assert_int_eq(sendto(fd, text, strlen(text), 0, (struct sockaddr *)&to, sizeof(to)),
+	                 (ssize_t)strlen(text));
+}
+
+static void
+expect_nothing(sr_socket *u)
+{
+	char *data = NULL, host[64];
+	size_t len;
+	int port;
+	sr_error err;
+
+	ck_assert_int_eq(sr_receive_from(u, -1, 0, &data, &len, host, &port, &err), -1);
+	assert_err(err, SR_ETIMEDOUT, -1, NULL);
+}
+
+START_TEST(multicast_join_and_leave)
+{
+	struct in_addr lo = {.s_addr = htonl(0x7f000001)};
+	struct sockaddr_in me = {.sin_family = AF_INET, .sin_addr = lo};
+	socklen_t len = sizeof(me);
+	sr_sockinfo info;
+	sr_client *c;
+	sr_socket *u;
+	sr_error err;
+	int fd;
+
+	if (!enter_multicast_netns()) {
+		fprintf(stderr, "multicast_join_and_leave: no network namespace here, skipped\n");
+		return;
+	}
+	daemon_start(&test_daemon, NULL);
+	c = daemon_client(&test_daemon);
+	u = new_sock(c, AF_INET, SOCK_DGRAM);
+	bind_ok(u, 0, "0.0.0.0");
+	ck_assert_int_eq(sr_info(u, &info, &err), 0);
+	set_level_ok(u, SOL_SOCKET, SO_RCVTIMEO, 300);
+	ck_assert_int_ge(fd = socket(AF_INET, SOCK_DGRAM, 0), 0);
+	ck_assert_int_eq(setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &lo, sizeof(lo)), 0);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&me, len), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+
+	/* Not a member yet: the group's datagram is not delivered. */
+	send_to_group(fd, info.port, "before");
+	expect_nothing(u);
+	set_level_ok(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, MREQ(GROUP, 0x7f000001));
+	send_to_group(fd, info.port, "joined");
+	expect_from(u, -1, "joined", 6, "127.0.0.1", ntohs(me.sin_port));
+	set_level_ok(u, IPPROTO_IP, IP_DROP_MEMBERSHIP, MREQ(GROUP, 0x7f000001));
+	send_to_group(fd, info.port, "left");
+	expect_nothing(u);
+	/* No group: refused before the kernel sees it. */
+	ck_assert_int_eq(sr_set_option_level(u, IPPROTO_IP, IP_ADD_MEMBERSHIP, MREQ(0, 0), &err),
+	                 -1);
+	assert_err(err, SR_EINVAL, 0, "no multicast group");
+	close(fd);
+	sr_socket_free(u);
+	sr_client_close(c);
+	daemon_stop(&test_daemon);
+}
+END_TEST
+
 /* --- the policy: option rules name these options; an unprivileged uid may set them */
 
 static char policy_dir[64], policy_path[128];
@@ -177,6 +276,12 @@ child_options(sr_client *c, struct report *r)
 	rec(r, sr_set_option_level(s, IPPROTO_IP, IP_TOS, 0x10, &err), &err, 0);
 	rec(r, sr_set_option_level(s, IPPROTO_TCP, TCP_KEEPIDLE, 30, &err), &err, 0);
 	sr_socket_free(s);
+	if ((s = c_socket(c, r, AF_INET, SOCK_DGRAM)) == NULL)
+		return;
+	/* Denied before any syscall: no group is joined on the host. */
+	rec(r, sr_set_option_level(s, IPPROTO_IP, IP_ADD_MEMBERSHIP, MREQ(GROUP, 0x7f000001), &err),
+	    &err, 0);
+	sr_socket_free(s);
 }
 
 START_TEST(policy_gates_options_by_name)
@@ -186,11 +291,15 @@ START_TEST(policy_gates_options_by_name)
 	policy_up("deny * option IP_TOS reason \"no marking\"\n"
 	          "allow * *\n");
 	run_as(65534, 65534, child_options, &r);
-	ck_assert_int_eq(r.n, 4);
+	ck_assert_int_eq(r.n, 6);
 	assert_ok(&r, 0); /* the socket */
 	assert_ok(&r, 1); /* TCP_NODELAY: no privilege needed, a broad allow grants it */
 	assert_fail(&r, 2, SR_EDENIED, "setting IP_TOS denied by policy", "policy:1", "no marking");
 	assert_ok(&r, 3);
+	assert_ok(&r, 4);
+	/* A join: only a rule naming IP_ADD_MEMBERSHIP allows it. */
+	assert_fail(&r, 5, SR_EDENIED, "setting IP_ADD_MEMBERSHIP denied by policy (default)",
+	            "an interface of the daemon's network", "only a rule naming");
 	policy_down();
 }
 END_TEST
@@ -222,6 +331,7 @@ option_levels_suite(void)
 	Suite *s = suite_create("option_levels");
 	TCase *tc = tcase_create("levels");
 	TCase *tp = tcase_create("policy");
+	TCase *tm = tcase_create("multicast");
 
 	tcase_add_checked_fixture(tc, fixture_daemon_up, fixture_daemon_down);
 	tcase_set_timeout(tc, 30);
@@ -229,6 +339,10 @@ option_levels_suite(void)
 	tcase_add_test(tc, ttl_and_tos_reach_the_wire);
 	tcase_add_test(tc, an_option_the_protocol_lacks_is_refused);
 	suite_add_tcase(s, tc);
+	/* Starts its own daemon, inside the namespace the test enters. */
+	tcase_set_timeout(tm, 30);
+	tcase_add_test(tm, multicast_join_and_leave);
+	suite_add_tcase(s, tm);
 	tcase_set_timeout(tp, 30);
 	tcase_add_test(tp, policy_gates_options_by_name);
 	tcase_add_test(tp, policy_names_them_in_explain);

@@ -68,6 +68,18 @@ def _host_port(family, address, binding=False):
     return host, port
 
 
+_MEMBERSHIP = (_socket.IP_ADD_MEMBERSHIP, _socket.IP_DROP_MEMBERSHIP)
+
+
+def _membership(mreq):
+    """A struct ip_mreq (group, interface address), or an ip_mreqn without an interface
+    index, as the wire's integer: the group in the low 32 bits, the interface above."""
+    if len(mreq) not in (8, 12) or (len(mreq) == 12 and mreq[8:] != bytes(4)):
+        raise OSError(_errno.EOPNOTSUPP, "only ip_mreq (group, interface address) is brokered")
+    value = int.from_bytes(mreq[4:8], "big") << 32 | int.from_bytes(mreq[0:4], "big")
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
 def _address(family, host, port):
     if family == _socket.AF_UNIX:
         return host
@@ -250,9 +262,12 @@ class socket:
             raise OSError(_errno.EINVAL, "Invalid argument")
         if isinstance(value, (bytes, bytearray, memoryview)):
             value = bytes(value)
-            if len(value) != 4:
+            if level == _socket.IPPROTO_IP and optname in _MEMBERSHIP:
+                value = _membership(value)
+            elif len(value) != 4:
                 raise OSError(_errno.EOPNOTSUPP, "only integer options are brokered")
-            value = int.from_bytes(value, "little", signed=True)
+            else:
+                value = int.from_bytes(value, "little", signed=True)
         self._handle.setsockopt(level, optname, int(value))
 
     def getsockopt(self, level, optname, buflen=None):

@@ -198,6 +198,15 @@ class OptionTest(unittest.TestCase):
             self.assertTrue(audit_lines(lambda e: e.get("op") == "option" and
                                         e.get("option_name") == "IP_TTL" and
                                         e.get("decision") == "deny"))
+        with sockrpc.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            # A join reaches the daemon as ip_mreq and needs a rule naming it (none here).
+            mreq = socket.inet_aton("239.1.2.3") + socket.inet_aton("127.0.0.1")
+            with self.assertRaises(PermissionError) as cm:
+                u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)
+            self.assertIn("IP_ADD_MEMBERSHIP 9151314451121635843", str(cm.exception))
+            with self.assertRaises(OSError) as cm:
+                u.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq + b"\x01\0\0\0")
+            self.assertEqual(cm.exception.errno, errno.EOPNOTSUPP)
         with sockrpc.socket(socket.AF_INET6) as s:
             s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             self.assertEqual(s.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY), 1)
