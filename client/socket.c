@@ -302,17 +302,35 @@ sr_shutdown(sr_socket *s, int how, sr_error *err)
 int
 sr_set_option(sr_socket *s, int option, long value, sr_error *err)
 {
+	return sr_set_option_level(s, SOL_SOCKET, option, value, err);
+}
+
+/* The wire option for (level, option), or -1 with *err filled. */
+static int
+option_to_wire(int level, int option, int *wire, sr_error *err)
+{
+	if (enum_option_level_from_host(level, option, wire) == 0)
+		return 0;
+	if (level == SOL_SOCKET)
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
+		          "option %d is not a SOL_SOCKET option supported by sockrpc", option);
+	else
+		cl_seterr(err, SR_EUNSUPPORTED, ENOPROTOOPT,
+		          "option %d of level %d is not supported by sockrpc", option, level);
+	return -1;
+}
+
+int
+sr_set_option_level(sr_socket *s, int level, int option, long value, sr_error *err)
+{
 	Sockrpc__SetOptionRequest req = SOCKRPC__SET_OPTION_REQUEST__INIT;
 	struct call_ctx ctx;
 	int wire;
 
 	if (cl_socket_usable(s, err) == -1)
 		return -1;
-	if (enum_option_from_host(option, &wire) == -1) {
-		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		          "option %d is not a SOL_SOCKET option supported by sockrpc", option);
+	if (option_to_wire(level, option, &wire, err) == -1)
 		return -1;
-	}
 	req.handle = s->handle;
 	req.option = wire;
 	req.value = value;
@@ -336,6 +354,12 @@ get_option_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 int
 sr_get_option(sr_socket *s, int option, long *value, sr_error *err)
 {
+	return sr_get_option_level(s, SOL_SOCKET, option, value, err);
+}
+
+int
+sr_get_option_level(sr_socket *s, int level, int option, long *value, sr_error *err)
+{
 	Sockrpc__GetOptionRequest req = SOCKRPC__GET_OPTION_REQUEST__INIT;
 	struct call_ctx ctx;
 	long v = 0;
@@ -343,11 +367,8 @@ sr_get_option(sr_socket *s, int option, long *value, sr_error *err)
 
 	if (cl_socket_usable(s, err) == -1)
 		return -1;
-	if (enum_option_from_host(option, &wire) == -1) {
-		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		          "option %d is not a SOL_SOCKET option supported by sockrpc", option);
+	if (option_to_wire(level, option, &wire, err) == -1)
 		return -1;
-	}
 	req.handle = s->handle;
 	req.option = wire;
 	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);

@@ -199,8 +199,10 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 	else
 		line_add(&l, ",\"port\":null");
 	line_cstring(&l, "name", rq->name);
-	if (rq->op == POLICY_OPTION)
+	if (rq->op == POLICY_OPTION) {
 		line_add(&l, ",\"option\":%d", rq->option);
+		line_cstring(&l, "option_name", policy_option_name(rq->option));
+	}
 	line_cstring(&l, "decision", d->allow ? "allow" : "deny");
 	line_string(&l, "rule", d->rule, strnlen(d->rule, sizeof(d->rule)));
 	line_string(&l, "reason", d->reason, strnlen(d->reason, sizeof(d->reason)));

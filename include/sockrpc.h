@@ -119,6 +119,15 @@ int sr_receive_from(sr_socket *s, long length, int flags, char **out, size_t *ou
 int sr_set_option(sr_socket *s, int option, long value, sr_error *err);
 int sr_get_option(sr_socket *s, int option, long *value, sr_error *err);
 int sr_set_blocking(sr_socket *s, bool blocking, sr_error *err);
+/* Options of any level: SOL_SOCKET as above, IPPROTO_TCP (TCP_NODELAY, TCP_KEEPIDLE,
+ * TCP_KEEPINTVL, TCP_KEEPCNT), IPPROTO_IP (IP_TTL, IP_TOS, IP_MULTICAST_TTL,
+ * IP_MULTICAST_LOOP), IPPROTO_IPV6 (IPV6_V6ONLY); integer values. IP_ADD_MEMBERSHIP and
+ * IP_DROP_MEMBERSHIP (set only; a 64-bit long) take SR_MREQ(group, interface). */
+int sr_set_option_level(sr_socket *s, int level, int option, long value, sr_error *err);
+int sr_get_option_level(sr_socket *s, int level, int option, long *value, sr_error *err);
+/* An IPv4 group and interface (addresses as numbers, 239.1.2.3 = 0xef010203; interface 0:
+ * the kernel picks) as the value of IP_ADD_MEMBERSHIP and IP_DROP_MEMBERSHIP. */
+#define SR_MREQ(group, iface) ((long)((unsigned long)(iface) << 32 | (unsigned long)(group)))
 
 /*
  * Handing real sockets back (docs/policy.md "Handback"). Where the policy rule that allowed a

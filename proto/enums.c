@@ -5,6 +5,7 @@
  */
 #include <stddef.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 #include "enums.h"
@@ -130,6 +131,23 @@ static const struct pair options[] = {
     ROW(SOCKRPC__OPTION__SO_TYPE, SO_TYPE),
 };
 
+/* Options of levels other than SOL_SOCKET: the wire enum implies the level. */
+static const struct leveled {
+	int wire, level, name;
+} leveled_options[] = {
+    {SOCKRPC__OPTION__TCP_NODELAY, IPPROTO_TCP, TCP_NODELAY},
+    {SOCKRPC__OPTION__TCP_KEEPIDLE, IPPROTO_TCP, TCP_KEEPIDLE},
+    {SOCKRPC__OPTION__TCP_KEEPINTVL, IPPROTO_TCP, TCP_KEEPINTVL},
+    {SOCKRPC__OPTION__TCP_KEEPCNT, IPPROTO_TCP, TCP_KEEPCNT},
+    {SOCKRPC__OPTION__IPV6_V6ONLY, IPPROTO_IPV6, IPV6_V6ONLY},
+    {SOCKRPC__OPTION__IP_TTL, IPPROTO_IP, IP_TTL},
+    {SOCKRPC__OPTION__IP_TOS, IPPROTO_IP, IP_TOS},
+    {SOCKRPC__OPTION__IP_MULTICAST_TTL, IPPROTO_IP, IP_MULTICAST_TTL},
+    {SOCKRPC__OPTION__IP_MULTICAST_LOOP, IPPROTO_IP, IP_MULTICAST_LOOP},
+    {SOCKRPC__OPTION__IP_ADD_MEMBERSHIP, IPPROTO_IP, IP_ADD_MEMBERSHIP},
+    {SOCKRPC__OPTION__IP_DROP_MEMBERSHIP, IPPROTO_IP, IP_DROP_MEMBERSHIP},
+};
+
 static const struct pair shutdowns[] = {
     ROW(SOCKRPC__SHUTDOWN__SHUT_RD, SHUT_RD),
     ROW(SOCKRPC__SHUTDOWN__SHUT_WR, SHUT_WR),
@@ -215,6 +233,36 @@ enum_msg_flags_from_host(int host, uint32_t *out)
 		return -1;
 	*out = wire;
 	return 0;
+}
+
+int
+enum_option_level_to_host(int wire, int *level, int *name)
+{
+	for (size_t i = 0; i < COUNT(leveled_options); i++) {
+		if (leveled_options[i].wire == wire) {
+			*level = leveled_options[i].level;
+			*name = leveled_options[i].name;
+			return 0;
+		}
+	}
+	if (enum_option_to_host(wire, name) != 0)
+		return -1;
+	*level = SOL_SOCKET;
+	return 0;
+}
+
+int
+enum_option_level_from_host(int level, int name, int *out)
+{
+	if (level == SOL_SOCKET)
+		return enum_option_from_host(name, out);
+	for (size_t i = 0; i < COUNT(leveled_options); i++) {
+		if (leveled_options[i].level == level && leveled_options[i].name == name) {
+			*out = leveled_options[i].wire;
+			return 0;
+		}
+	}
+	return -1;
 }
 
 const char *

@@ -19,6 +19,9 @@ int enum_protocol_to_host(int wire, int *out);
 int enum_protocol_from_host(int host, int *out);
 int enum_option_to_host(int wire, int *out);
 int enum_option_from_host(int host, int *out);
+/* Any level: SOL_SOCKET's SO_* or another level's option (TCP_NODELAY, IP_TTL...). */
+int enum_option_level_to_host(int wire, int *level, int *name);
+int enum_option_level_from_host(int level, int name, int *out);
 int enum_shutdown_to_host(int wire, int *out);
 int enum_shutdown_from_host(int host, int *out);
 /* Message flags are bit sets; an unknown bit fails the whole set. */

@@ -4,6 +4,8 @@
  * the option. The table follows the kernel's checks in sk_setsockopt().
  */
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stddef.h>
 #include <strings.h>
 #include <sys/socket.h>
@@ -18,9 +20,10 @@
  * allows it. An option missing here counts as privileged (fail closed), so a new wire
  * option is refused to everyone but the daemon's own uid until it is classified here.
  * The kernel's checks are those of sk_setsockopt() in net/core/sock.c.
- * Only SOL_SOCKET options travel on the wire: IP_TRANSPARENT, IP_FREEBIND and other
- * IPPROTO_IP options (CAP_NET_RAW/CAP_NET_ADMIN) cannot be asked for; a level column
- * must come first if they ever are.
+ * Options of other levels are keyed by POLICY_OPTION_KEY(level, name). Of those only
+ * unprivileged ones travel on the wire (TCP keepalive and Nagle, IP_TTL, IP_TOS, IPV6_V6ONLY,
+ * multicast TTL, loop and membership): IP_TRANSPARENT, IP_FREEBIND and other options
+ * needing CAP_NET_RAW/CAP_NET_ADMIN cannot be asked for.
  */
 static const struct option_info {
 	const char *name;
@@ -71,6 +74,26 @@ static const struct option_info {
     {"SO_SNDBUFFORCE", SO_SNDBUFFORCE, 1, 0, "CAP_NET_ADMIN"},
     {"SO_RCVBUFFORCE", SO_RCVBUFFORCE, 1, 0, "CAP_NET_ADMIN"},
 #endif
+    /* Other levels: the kernel checks no privilege for any value of these (IP_TOS may
+     * set any DSCP; ECN bits are the stack's own on TCP). */
+    {"TCP_NODELAY", POLICY_OPTION_KEY(IPPROTO_TCP, TCP_NODELAY), LLONG_MIN, LLONG_MAX, NULL},
+    {"TCP_KEEPIDLE", POLICY_OPTION_KEY(IPPROTO_TCP, TCP_KEEPIDLE), LLONG_MIN, LLONG_MAX, NULL},
+    {"TCP_KEEPINTVL", POLICY_OPTION_KEY(IPPROTO_TCP, TCP_KEEPINTVL), LLONG_MIN, LLONG_MAX, NULL},
+    {"TCP_KEEPCNT", POLICY_OPTION_KEY(IPPROTO_TCP, TCP_KEEPCNT), LLONG_MIN, LLONG_MAX, NULL},
+    {"IPV6_V6ONLY", POLICY_OPTION_KEY(IPPROTO_IPV6, IPV6_V6ONLY), LLONG_MIN, LLONG_MAX, NULL},
+    {"IP_TTL", POLICY_OPTION_KEY(IPPROTO_IP, IP_TTL), LLONG_MIN, LLONG_MAX, NULL},
+    {"IP_TOS", POLICY_OPTION_KEY(IPPROTO_IP, IP_TOS), LLONG_MIN, LLONG_MAX, NULL},
+    {"IP_MULTICAST_TTL", POLICY_OPTION_KEY(IPPROTO_IP, IP_MULTICAST_TTL), LLONG_MIN, LLONG_MAX,
+     NULL},
+    {"IP_MULTICAST_LOOP", POLICY_OPTION_KEY(IPPROTO_IP, IP_MULTICAST_LOOP), LLONG_MIN, LLONG_MAX,
+     NULL},
+    /* The kernel asks nothing, but a group joined through the daemon is joined on the
+     * daemon's interfaces (the kernel's pick, or a named one), which a sandbox's own
+     * network does not have: only a rule naming the option allows it. */
+    {"IP_ADD_MEMBERSHIP", POLICY_OPTION_KEY(IPPROTO_IP, IP_ADD_MEMBERSHIP), 1, 0,
+     "an interface of the daemon's network"},
+    {"IP_DROP_MEMBERSHIP", POLICY_OPTION_KEY(IPPROTO_IP, IP_DROP_MEMBERSHIP), LLONG_MIN, LLONG_MAX,
+     NULL},
 };
 
 #define N_OPTIONS (sizeof(option_table) / sizeof(option_table[0]))

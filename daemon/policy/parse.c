@@ -520,6 +520,24 @@ rule_session_limit(struct parser *ps, struct words *w, struct rule *r)
 	return 0;
 }
 
+/* Whether a word's first comma-separated name is an option of options.c's table (an
+ * SO_ word is taken as options even when unknown, to report it as such). */
+static bool
+names_an_option(const char *word)
+{
+	char first[64];
+	size_t n = strcspn(word, ",");
+	int option;
+
+	if (strncasecmp(word, "SO_", 3) == 0)
+		return true;
+	if (n >= sizeof(first))
+		return false;
+	memcpy(first, word, n);
+	first[n] = '\0';
+	return policy_option_parse(first, &option) == 0;
+}
+
 /* Any other word names where: `*`, a Unix path, an address, option names or host names. */
 static int
 rule_target(struct parser *ps, const char *word, struct rule *r)
@@ -530,7 +548,7 @@ rule_target(struct parser *ps, const char *word, struct rule *r)
 		return parse_unix_path(ps, word, false, r);
 	if (strncmp(word, "abstract:", 9) == 0)
 		return parse_unix_path(ps, word + 9, true, r);
-	if (strncasecmp(word, "SO_", 3) == 0)
+	if (names_an_option(word))
 		return parse_options(ps, word, r);
 	if (looks_like_address(word))
 		return parse_address_token(ps, word, r);

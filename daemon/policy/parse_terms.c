@@ -316,7 +316,8 @@ bad:
 	return -1;
 }
 
-/* SO_NAME[,SO_NAME...]: options this OS knows (options.c's table), any case. */
+/* NAME[,NAME...]: options this OS knows (options.c's table: SO_*, TCP_NODELAY, IP_TTL...),
+ * any case. */
 int
 parse_options(struct parser *ps, const char *s, struct rule *r)
 {

@@ -111,6 +111,14 @@ bool policy_canonical_destination(struct sockaddr *sa, socklen_t len);
 /* options.c */
 
 /*
+ * How the policy names an option (struct policy_request's `option`, a rule's options): a
+ * SOL_SOCKET option is its host SO_* number; one of another level (IPPROTO_TCP, IPPROTO_IP,
+ * IPPROTO_IPV6) is offset past every SO_* number, so TCP_NODELAY never reads as SO_DEBUG.
+ */
+#define POLICY_OPTION_KEY(level, name)                                                             \
+	((level) == SOL_SOCKET ? (name) : (((level) + 1) << 16 | (name)))
+
+/*
  * Options that give what a client could not do by itself (a capability, or the same-owner
  * checks of SO_REUSEADDR/SO_REUSEPORT that brokered sockets, all owned by the daemon,
  * would void). Setting `option` (host SO_*) to `value` needs a rule naming the option:

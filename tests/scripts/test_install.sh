@@ -169,6 +169,24 @@ deps=$(ldd "$tmp/consumer/build/prog_static")
 ! grep -q libsockrpc <<<"$deps" || fail "prog_static uses the .so"
 echo "ok: find_package, sockrpc::sockrpc_static: $(echo "$out" | tr '\n' ' ')"
 
+# --- 5. The Python binding (bindings/python), where it was built: the package lands in
+# Python's site-packages for the prefix and the installed copy talks to the daemon.
+if [[ -d $build/bindings/python/sockrpc ]]; then
+	pydir=$(dirname "$(find "$tmp/dest" -path '*-packages/sockrpc/__init__.py' | head -n 1)")
+	[[ $pydir != . ]] || fail "the sockrpc Python package is not installed"
+	[[ $pydir == */lib/python3*/*-packages/sockrpc ]] || fail "not in site-packages: $pydir"
+	pyexe=$(sed -n 's/^Python3_EXECUTABLE:[A-Z]*=//p' "$build/CMakeCache.txt")
+	preload=()
+	[[ -z $san ]] || preload=(LD_PRELOAD="$(cc -print-file-name=libasan.so) $(cc \
+		-print-file-name=libubsan.so)" ASAN_OPTIONS=detect_leaks=0)
+	out=$(cd "$tmp" && env "${preload[@]}" PYTHONPATH="$(dirname "$pydir")" SOCKRPC_SOCKET="$sock" \
+		timeout 10 "${pyexe:-python3}" -c \
+		'import sockrpc; print(sockrpc.__file__, sockrpc.session_id())') ||
+		fail "the installed sockrpc package: $out"
+	[[ $out == "$pydir/__init__.py "* ]] || fail "imported another sockrpc: $out"
+	echo "ok: python: $out"
+fi
+
 kill -TERM "$daemon"
 rc=0
 wait "$daemon" || rc=$?

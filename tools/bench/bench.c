@@ -38,7 +38,8 @@ enum {
 	FIG_SCALE = 1 << 5,
 	FIG_UDP = 1 << 6,
 	FIG_HANDBACK = 1 << 7, /* handback.c: bulk send, recv and connect latency */
-	FIG_ALL = (1 << 8) - 1,
+	FIG_PYTHON = 1 << 8,   /* python.c: the Python binding against Python's socket */
+	FIG_ALL = (1 << 9) - 1,
 };
 
 /* Ports of the hold server: a connection from 127.0.0.1 takes one of ~28,000 ephemeral
@@ -1012,19 +1013,20 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = {"small", "pipe",  "send", "recv",
-	                                    "conn",  "scale", "udp",  "handback"};
+	static const char *const names[] = {"small", "pipe", "send",     "recv",  "conn",
+	                                    "scale", "udp",  "handback", "python"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		size_t i;
 
-		for (i = 0; i < 7; i++)
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			if (strcmp(tok, names[i]) == 0)
 				break;
-		if (i == 7)
-			die("unknown figure %s (small,pipe,send,recv,conn,scale,udp,handback)",
+		if (i == sizeof(names) / sizeof(names[0]))
+			die("unknown figure %s "
+			    "(small,pipe,send,recv,conn,scale,udp,handback,python)",
 			    tok);
 		mask |= 1u << i;
 	}
@@ -1045,7 +1047,7 @@ usage(void)
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
 	       "  --sessions N --handles N   scale figure (default 10000 x 10)\n"
-	       "  --only LIST       small,pipe,send,recv,conn,scale,udp,handback\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale,udp,handback,python\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
 	       "  --danted PATH     the Dante server (default danted)\n"
 	       "  --verbose         print every round of the bulk figures to stderr\n");
@@ -1218,6 +1220,16 @@ main(int argc, char **argv)
 		figure_handback_bulk(c, &a, true);
 		figure_handback_bulk(c, &a, false);
 		figure_handback_connect(c, &a);
+	}
+	if (opt.only & FIG_PYTHON) {
+		struct bench_args a = {.bytes = opt.bytes,
+		                       .rounds = opt.rounds,
+		                       .calls = opt.calls,
+		                       .bulk_port = bulk_port,
+		                       .close_port = close_port,
+		                       .verbose = opt.verbose};
+
+		figure_python(daemon_socket, &a);
 	}
 	sr_client_close(c);
 	if (opt.only & FIG_SCALE) {

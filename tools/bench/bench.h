@@ -79,4 +79,7 @@ struct sr_client;
 void figure_handback_bulk(struct sr_client *c, const struct bench_args *a, bool send_dir);
 void figure_handback_connect(struct sr_client *c, const struct bench_args *a);
 
+/* python.c: the Python binding (python_bench.py) against Python's own socket. */
+void figure_python(const char *daemon_socket, const struct bench_args *a);
+
 #endif
