@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The Blade binding, differential: each script of tests/scripts/blade runs twice, with
+# stock Blade on the host's network and with the sockrpc Blade (sockrpc_socket.so in its
+# dist/) in a network namespace of its own, through the daemon; the outputs must be the
+# same. Deliberate differences (docs: ../shared/api/blade-socket.md) are kept out of the
+# outputs, each where the script meets it:
+# - ids: a descriptor number either way, but the sockrpc Blade's daemon connection holds
+#   descriptors too, so the numbers differ: no script prints one;
+# - a call the daemon refuses for the socket's state (connect on a listening socket)
+#   raises SocketException with the daemon's text, not the kernel's errno: errors.b
+#   prints only the exception's type there.
+# Then: a denied connect raises SocketException with the daemon's message and the rule.
+set -euo pipefail
+build=$(realpath "$1")
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/blade/lib.sh"
+
+start_daemon broker
+cp "$here"/blade/*.b "$tmp/"
+cd "$tmp"
+
+# The replacement is loaded (Blade ignores a module that fails to load).
+echo 'import _socket
+echo _socket.SOCKRPC' >marker.b
+[ "$(sandboxed "$tmp/broker.sock" marker.b)" = true ] || {
+	echo "sockrpc_socket.so did not load in the sandboxed Blade"
+	exit 1
+}
+if "$stock_blade" marker.b >/dev/null 2>&1; then
+	echo "stock Blade has _socket.SOCKRPC: the two runs would not differ"
+	exit 1
+fi
+
+failed=0
+for script in tcp udp ipv6 errors; do
+	timeout 60 "$stock_blade" "$script.b" >"$script.stock" 2>&1 || true
+	sandboxed "$tmp/broker.sock" "$script.b" >"$script.sockrpc" 2>&1 || true
+	if ! grep -q . "$script.stock"; then
+		echo "$script.b: stock Blade printed nothing"
+		failed=1
+	elif diff -u "$script.stock" "$script.sockrpc"; then
+		echo "$script.b: same output ($(wc -l <"$script.stock") lines)"
+	else
+		echo "$script.b: the outputs differ (above: - stock, + sockrpc)"
+		failed=1
+	fi
+done
+# The sandboxed runs went through the daemon.
+grep -q '"op":"connect".*"decision":"allow"' broker.audit || {
+	echo "the daemon audited no brokered connect"
+	failed=1
+}
+
+# A denied connect: SocketException with the daemon's message, which names the rule.
+cat >deny.policy <<'POLICY'
+deny * connect tcp 127.0.0.1 port 9 reason "no discard service for sandboxes"
+allow * *
+POLICY
+start_daemon strict --policy "$tmp/deny.policy"
+cat >deny.b <<'BLADE'
+import socket { * }
+catch { Socket().connect('127.0.0.1', 9) } as e
+echo '${e.type}: ${e.message}'
+BLADE
+got=$(sandboxed "$tmp/strict.sock" deny.b 2>&1)
+want="SocketException: connect to 127.0.0.1:9 denied by policy ($tmp/deny.policy:1): no discard service for sandboxes"
+if [ "$got" != "$want" ]; then
+	printf 'denied connect:\n  got:  %s\n  want: %s\n' "$got" "$want"
+	failed=1
+else
+	echo "denied connect: $got"
+fi
+exit $failed
