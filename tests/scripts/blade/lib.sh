@@ -60,5 +60,5 @@ start_daemon() {
 sandboxed() {
 	local sock=$1
 	shift
-	SOCKRPC_SOCKET=$sock timeout 60 unshare -n -- "$sr_blade" "$@"
+	SOCKRPC_SOCKET=$sock timeout 30 unshare -n -- "$sr_blade" "$@"
 }
