@@ -70,4 +70,20 @@ if [ "$got" != "$want" ]; then
 else
 	echo "denied connect: $got"
 fi
+
+# TLS needs the socket itself (Blade's ssl hands Socket.id to OpenSSL). Without handback
+# granted (this policy has none) it fails cleanly: a SocketException that says why and
+# quotes the daemon, no crash, and the daemon serves on.
+got=$(sandboxed "$tmp/strict.sock" "$here/blade/tls_client.b" 9 2>&1)
+case "$got" in
+"SocketException: TLS needs the socket itself"*handback*) echo "TLS without handback: $got" ;;
+*)
+	echo "TLS without handback: $got"
+	failed=1
+	;;
+esac
+[ "$(sandboxed "$tmp/strict.sock" marker.b)" = true ] || {
+	echo "the daemon stopped serving after the refused TLS connect"
+	failed=1
+}
 exit $failed
