@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "enums.h"
 #include "frame.h"
@@ -44,6 +45,7 @@ struct pending {
 	uint8_t *body; /* the reply message, from cl_pool_alloc() by the reader */
 	size_t len;
 	uint64_t arrival; /* order in which replies were read, from 1 */
+	int fd;           /* Handback: the descriptor its reply brought, or -1; owned */
 	struct pending *next;
 };
 
@@ -105,6 +107,7 @@ cl_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
 	ctx->socket = s;
 	ctx->deadline = deadline;
 	ctx->err = err;
+	ctx->passed_fd = -1;
 }
 
 /*
@@ -408,6 +411,7 @@ pending_init(struct pending *p, unsigned method_index)
 
 	memset(p, 0, sizeof(*p));
 	p->method = method_index;
+	p->fd = -1;
 	/* Deadlines are CLOCK_MONOTONIC so that a clock step cannot fire or hold them. */
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -419,6 +423,8 @@ pending_init(struct pending *p, unsigned method_index)
 static void
 pending_free(struct pending *p)
 {
+	if (p->fd != -1)
+		close(p->fd);
 	pthread_cond_destroy(&p->cond);
 	free(p);
 }
@@ -450,6 +456,14 @@ call_start(sr_client *c, struct pending *p, unsigned method_index, const Protobu
 	free(frame);
 }
 
+static void
+close_passed(struct call_ctx *ctx)
+{
+	if (ctx->passed_fd != -1)
+		close(ctx->passed_fd);
+	ctx->passed_fd = -1;
+}
+
 /*
  * Unpacks the reply of a done call p and hands it to closure; frees the body. A large
  * payload may be borrowed (buffer_pool.c): closure sees it in place in the body, and
@@ -462,9 +476,12 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 	ProtobufCMessage *reply;
 	ProtobufCBinaryData *borrowed;
 
+	ctx->passed_fd = p->fd; /* closure's take() keeps it, or it is closed below */
+	p->fd = -1;
 	if (p->failed) {
 		cl_copyerr(ctx->err, &p->err);
 		closure(NULL, ctx);
+		close_passed(ctx);
 		return;
 	}
 	out_desc = c->service.descriptor->methods[p->method].output;
@@ -478,10 +495,12 @@ call_finish(sr_client *c, struct pending *p, ProtobufCClosure closure, struct ca
 		client_fail(c, &e);
 		cl_copyerr(ctx->err, &e);
 		closure(NULL, ctx);
+		close_passed(ctx);
 		return;
 	}
 	ctx->arrival = p->arrival;
 	closure(reply, ctx);
+	close_passed(ctx);
 	cl_pool_free_unpacked(c, reply, borrowed);
 	cl_pool_free(c, ctx->payload_block); /* unless take() kept it */
 	ctx->payload_block = NULL;
@@ -524,6 +543,29 @@ call_send(sr_client *c, struct pending *p, struct iovec *iov, int n_iov, int64_t
 		client_fail(c, &e);
 	}
 	return rc;
+}
+
+/*
+ * Descriptors ride on the bytes of their reply (docs/protocol.md "Handback"): a Handback
+ * reply takes the oldest that arrived. Once no Handback call is outstanding, whatever else
+ * came is closed: the daemon is not trusted to send only what was asked. Called by the
+ * reader with c->mu held, q unlinked.
+ */
+static void
+take_passed_fd(sr_client *c, struct pending *q)
+{
+	struct transport *t = c->transport;
+	struct pending *o;
+
+	/* Hello's descriptor is its reply channel, which connection.c takes. */
+	if (t->ops->take_fd == NULL || q->method == 0)
+		return;
+	if (q->method == cl_handback_method())
+		q->fd = t->ops->take_fd(t);
+	for (o = c->pending; o != NULL; o = o->next)
+		if (o->method == cl_handback_method())
+			return;
+	t->ops->drop_fds(t);
 }
 
 static void
@@ -591,6 +633,7 @@ call_wait(sr_client *c, struct pending *p, int64_t deadline, bool soft)
 				continue;
 			}
 			unlink_pending(c, q);
+			take_passed_fd(c, q);
 			if (q->orphan) {
 				cl_pool_free(c, body);
 				pending_free(q);
@@ -662,6 +705,9 @@ client_break(sr_client *c, const sr_error *why)
 		}
 		q->done = q->failed = true;
 		q->err = c->broken_err;
+		if (q->fd != -1)
+			close(q->fd);
+		q->fd = -1;
 		q->next = NULL;
 		pthread_cond_signal(&q->cond);
 	}

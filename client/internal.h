@@ -117,6 +117,7 @@ struct sr_client {
 	uint32_t max_frame;
 	uint32_t max_payload;
 	uint32_t max_handles;
+	uint32_t daemon_minor; /* the protocol minor version the daemon speaks (Hello) */
 
 	sr_socket *sockets;               /* every sr_socket not yet freed; under mu */
 	const struct client_hooks *hooks; /* set by socket.c under mu, or NULL */
@@ -158,6 +159,9 @@ struct call_ctx {
 	 * may keep the payload by taking the block (setting this NULL), else it is freed
 	 * when take() returns. */
 	void *payload_block;
+	/* A descriptor the reply brought (handback.c): take() may keep it (setting it -1),
+	 * else it is closed once the closure returns. */
+	int passed_fd;
 };
 
 /* Typed closures for the generated stubs; all forward to cl_call_done(). */
@@ -199,6 +203,9 @@ int cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *
 void cl_client_notice_hangup(sr_client *c);
 int cl_client_broken(sr_client *c, sr_error *err);
 
+/* handback.c */
+unsigned cl_handback_method(void);
+
 /* frames.c: only the reading thread (c->reading) reads */
 #define CL_READ_LATE (-2) /* a read's deadline passed; what came stays buffered */
 struct sr_frame_header;
@@ -235,6 +242,7 @@ void cl_window_free(sr_socket *s);
 void cl_ahead_start(sr_socket *s, long length);
 int cl_ahead_take(sr_socket *s, long length, int flags, char **out, size_t *out_len, sr_error *err);
 void cl_ahead_forget(sr_socket *s);
+size_t cl_ahead_held(sr_socket *s);
 void cl_ahead_free(sr_socket *s);
 
 /* socket.c */

@@ -143,6 +143,31 @@ cl_ahead_forget(sr_socket *s)
 	}
 }
 
+/*
+ * Before a handback: waits for the calls in flight and returns the bytes they brought that
+ * the caller has not received (they left the socket, so its descriptor would miss them).
+ * With none, the entries are dropped (an end of stream or an error is the socket's own to
+ * report again).
+ */
+size_t
+cl_ahead_held(sr_socket *s)
+{
+	struct receive_ahead *a = s->ahead;
+	size_t held = 0;
+
+	if (a == NULL)
+		return 0;
+	for (struct ahead_entry *e = a->head; e != NULL; e = e->next) {
+		if (e->call != NULL)
+			collect(s, e);
+		if (!e->failed)
+			held += e->len - e->off;
+	}
+	if (held == 0)
+		cl_ahead_forget(s);
+	return held;
+}
+
 void
 cl_ahead_free(sr_socket *s)
 {

@@ -35,6 +35,13 @@ struct transport_ops {
 	/* Reads from now on come from the reply channel the Hello reply brought. Returns 0,
 	 * or -1 with *err filled. NULL: this transport has no reply channel to offer. */
 	int (*use_reply_channel)(struct transport *t, sr_error *err);
+	/* The oldest descriptor that arrived with the replies read so far (SCM_RIGHTS,
+	 * close-on-exec), now the caller's; -1 if none came, or one came truncated (the
+	 * kernel dropped it: MSG_CTRUNC). Only the reading thread calls it. NULL: this
+	 * transport cannot carry descriptors, so nothing is ever handed back over it. */
+	int (*take_fd)(struct transport *t);
+	/* Closes every descriptor that arrived and was not taken. Reading thread only. */
+	void (*drop_fds)(struct transport *t);
 	/* Closes what t owns and frees it. */
 	void (*free)(struct transport *t);
 };

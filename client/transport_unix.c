@@ -2,11 +2,14 @@
  * transport_unix.c - the transport (transport.h) over a Unix stream socket to
  * sockrpcd. Requests go out on the connection; replies come on it until Hello, then
  * on the reply channel the Hello reply passed over it (SCM_RIGHTS), if the daemon
- * offered one. It does not frame, parse or retry anything.
+ * offered one. It does not frame, parse or retry anything. Descriptors that come with
+ * replies (handback, client/handback.c) wait in a short queue until the reply they came
+ * with is read; the daemon is not trusted, so any it sends beyond that are closed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -17,14 +20,22 @@
 #include "frame.h"
 #include "internal.h"
 
+/* Descriptors kept at most until their replies are read: a handback per call in flight
+ * is rare beyond one; a daemon that sends more has the rest closed. -1 marks one the kernel
+ * dropped (MSG_CTRUNC), so that its reply fails rather than taking the next one's. */
+#define PASSED_MAX 8
+
 struct transport_unix {
 	struct transport base;
-	int fd;        /* the connection: requests out (and replies in, until Hello) */
-	int reply_fd;  /* where replies come from: fd, or the reply channel */
-	int passed_fd; /* the reply channel, from its arrival until Hello takes it */
+	int fd;                 /* the connection: requests out (and replies in, until Hello) */
+	int reply_fd;           /* where replies come from: fd, or the reply channel */
+	int passed[PASSED_MAX]; /* descriptors that came with replies, oldest first: Hello's
+	                         * reply channel, handed-back sockets */
+	unsigned n_passed;
 };
 
 static const struct transport_ops unix_ops;
+static int unix_take_fd(struct transport *base);
 
 static void
 set_read_tick(int fd)
@@ -74,18 +85,32 @@ transport_unix_adopt(int fd, sr_error *err)
 	}
 	t->base.ops = &unix_ops;
 	t->fd = t->reply_fd = fd;
-	t->passed_fd = -1;
 	frame_send_room(fd);
 	set_read_tick(fd);
 	return &t->base;
 }
 
-/* Keeps the first descriptor a reply brought (the reply channel) in t->passed_fd and
- * closes any other: nothing else is expected. */
+/* Queues a descriptor that came with replies; past PASSED_MAX it is closed. */
+static void
+queue_passed(struct transport_unix *t, int fd)
+{
+	if (t->n_passed < PASSED_MAX)
+		t->passed[t->n_passed++] = fd;
+	else if (fd != -1)
+		close(fd);
+}
+
+/*
+ * Takes the descriptors a read brought. Each sendmsg of the daemon carries at most one
+ * (Hello's reply channel, or a handback), so any more in one message are closed. A
+ * truncated message (MSG_CTRUNC: more than fit, or the process is out of descriptors)
+ * leaves a -1 in the queue, and what did arrive of it is closed.
+ */
 static void
 take_passed_fds(struct transport_unix *t, struct msghdr *msg)
 {
 	struct cmsghdr *cm;
+	bool first = true;
 
 	for (cm = CMSG_FIRSTHDR(msg); cm != NULL; cm = CMSG_NXTHDR(msg, cm)) {
 		size_t n;
@@ -95,16 +120,20 @@ take_passed_fds(struct transport_unix *t, struct msghdr *msg)
 			continue;
 		for (n = 0; (n + 1) * sizeof(int) <= cm->cmsg_len - CMSG_LEN(0); n++) {
 			memcpy(&fd, CMSG_DATA(cm) + n * sizeof(int), sizeof(int));
-			if (t->passed_fd == -1)
-				t->passed_fd = fd;
+			if (first && !(msg->msg_flags & MSG_CTRUNC))
+				queue_passed(t, fd);
 			else
 				close(fd);
+			first = false;
 		}
 	}
+	if (msg->msg_flags & MSG_CTRUNC)
+		queue_passed(t, -1);
 }
 
-/* The connection is read with recvmsg, as the Hello reply brings the reply channel
- * along; the channel with a plain recv. */
+/* Both streams are read with recvmsg (MSG_CMSG_CLOEXEC, so no descriptor leaks into a
+ * child the caller spawns): the Hello reply brings the reply channel, handback replies
+ * their sockets. */
 static ssize_t
 unix_read(struct transport *base, void *buf, size_t len)
 {
@@ -117,16 +146,38 @@ unix_read(struct transport *base, void *buf, size_t len)
 	struct msghdr msg;
 	ssize_t n;
 
-	if (t->reply_fd != t->fd)
-		return recv(t->reply_fd, buf, len, 0);
 	msg = (struct msghdr){.msg_iov = &iov,
 	                      .msg_iovlen = 1,
 	                      .msg_control = control.buf,
 	                      .msg_controllen = sizeof(control.buf)};
-	n = recvmsg(t->fd, &msg, MSG_CMSG_CLOEXEC);
+	n = recvmsg(t->reply_fd, &msg, MSG_CMSG_CLOEXEC);
 	if (n > 0)
 		take_passed_fds(t, &msg);
 	return n;
+}
+
+static int
+unix_take_fd(struct transport *base)
+{
+	struct transport_unix *t = (struct transport_unix *)base;
+	int fd;
+
+	if (t->n_passed == 0)
+		return -1;
+	fd = t->passed[0];
+	memmove(t->passed, t->passed + 1, --t->n_passed * sizeof(int));
+	return fd;
+}
+
+static void
+unix_drop_fds(struct transport *base)
+{
+	struct transport_unix *t = (struct transport_unix *)base;
+
+	for (unsigned i = 0; i < t->n_passed; i++)
+		if (t->passed[i] != -1)
+			close(t->passed[i]);
+	t->n_passed = 0;
 }
 
 static ssize_t
@@ -213,19 +264,20 @@ static int
 unix_use_reply_channel(struct transport *base, sr_error *err)
 {
 	struct transport_unix *t = (struct transport_unix *)base;
+	int channel = unix_take_fd(base);
 
-	if (t->passed_fd == -1) {
+	if (channel == -1) {
 		cl_seterr(err, SR_EPROTO, 0,
 		          "sockrpcd's Hello reply came without its reply channel");
 		return -1;
 	}
-	if (!is_unix_stream(t->passed_fd)) {
+	if (!is_unix_stream(channel)) {
+		close(channel);
 		cl_seterr(err, SR_EPROTO, 0,
 		          "sockrpcd's reply channel is not a Unix stream socket");
 		return -1;
 	}
-	t->reply_fd = t->passed_fd;
-	t->passed_fd = -1;
+	t->reply_fd = channel;
 	/* Reads wait in recv() for a tick, whatever the daemon left set. */
 	fcntl(t->reply_fd, F_SETFL, fcntl(t->reply_fd, F_GETFL) & ~O_NONBLOCK);
 	set_read_tick(t->reply_fd);
@@ -241,8 +293,7 @@ unix_free(struct transport *base)
 		return;
 	if (t->reply_fd != t->fd)
 		close(t->reply_fd);
-	if (t->passed_fd != -1)
-		close(t->passed_fd);
+	unix_drop_fds(base);
 	close(t->fd);
 	free(t);
 }
@@ -254,5 +305,7 @@ static const struct transport_ops unix_ops = {
     .hung_up = unix_hung_up,
     .shutdown = unix_shutdown,
     .use_reply_channel = unix_use_reply_channel,
+    .take_fd = unix_take_fd,
+    .drop_fds = unix_drop_fds,
     .free = unix_free,
 };

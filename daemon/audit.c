@@ -158,6 +158,31 @@ audit_handle_closed(struct audit *a, uint64_t session, const struct identity *wh
 	line_finish(a, &l);
 }
 
+void
+audit_handback(struct audit *a, uint64_t session, const struct identity *who, int64_t handle,
+               const char *address, int port, uint64_t cookie, bool allowed, const char *reason)
+{
+	struct line l;
+
+	if (a == NULL)
+		return;
+	line_start(&l, "handback", session);
+	if (who != NULL)
+		line_add(&l, ",\"uid\":%u", (unsigned)who->uid);
+	else
+		line_add(&l, ",\"uid\":null");
+	line_add(&l, ",\"handle\":%" PRId64, handle);
+	line_cstring(&l, "address", address);
+	line_add(&l, ",\"port\":%d", port);
+	if (cookie != 0)
+		line_add(&l, ",\"cookie\":%" PRIu64, cookie);
+	else
+		line_add(&l, ",\"cookie\":null");
+	line_cstring(&l, "decision", allowed ? "allow" : "deny");
+	line_cstring(&l, "reason", reason);
+	line_finish(a, &l);
+}
+
 uint64_t
 audit_write_errors(const struct audit *a)
 {

@@ -6,6 +6,7 @@
 #ifndef SOCKRPCD_AUDIT_H
 #define SOCKRPCD_AUDIT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "policy.h"
@@ -36,6 +37,13 @@ void audit_decision(struct audit *a, uint64_t session, const struct policy_reque
  *  "bytes_out":..., "reason":...} */
 void audit_handle_closed(struct audit *a, uint64_t session, const struct identity *who,
                          int64_t handle, uint64_t bytes_in, uint64_t bytes_out, const char *reason);
+
+/* {"time":..., "event":"handback", "session":..., "uid":..., "handle":..., "address":...,
+ *  "port":..., "cookie":..., "decision":"allow"|"deny", "reason":...}: a socket handed to
+ *  the client (cookie: its SO_COOKIE, null if refused or unknown), or a refusal. */
+void audit_handback(struct audit *a, uint64_t session, const struct identity *who, int64_t handle,
+                    const char *address, int port, uint64_t cookie, bool allowed,
+                    const char *reason);
 
 /* Lines that could not be written since the sink was opened. */
 uint64_t audit_write_errors(const struct audit *a);

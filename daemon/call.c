@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/util.h>
 
@@ -124,6 +125,18 @@ call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply)
 		return;
 	c->answered = true;
 	session_send_reply_with_channel(c->session, c->method, c->id, reply);
+}
+
+/* Answers c with reply and fd passed along (session_fd.c). Takes fd, even on failure. */
+void
+call_reply_with_fd(struct call *c, ProtobufCMessage *reply, int fd)
+{
+	if (!answerable(c)) {
+		close(fd);
+		return;
+	}
+	c->answered = true;
+	session_send_reply_with_fd(c->session, c->method, c->id, reply, fd);
 }
 
 /* The same for a reply whose bytes field `data_field` is the n bytes in the pipe pipe_rd

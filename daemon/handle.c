@@ -34,6 +34,7 @@ handle_new(struct session *s, int fd, int family, int type, int protocol)
 	h->send_timeout_ms = -1;
 	h->receive_timeout_ms = -1;
 	h->linger_s = -1;
+	h->allowed_by_line = -1;
 	/* Blade's default host is IP_LOCAL; an IPv6 socket gets the IPv6 loopback. */
 	if (family == AF_INET)
 		strcpy(h->host, "127.0.0.1");
@@ -131,6 +132,24 @@ handle_permits(struct handle *h, enum handle_op op, const char **why)
 	case HOP_SHUTDOWN:
 	case HOP_QUERY:
 		return 0;
+	case HOP_HANDBACK:
+		if (h->connect_pending) {
+			*why = "a connect is in progress: hand the socket back once it returns";
+			return SOCKRPC__CODE__ESTATE;
+		}
+		allowed = ST(HANDLE_CONNECTED) | ST(HANDLE_CONNECTING);
+		if (h->state == HANDLE_LISTENING)
+			refusal =
+			    "a listening socket is never handed back (it would accept any peer)";
+		else if (dgram && h->state != HANDLE_SHUTDOWN)
+			refusal =
+			    "an unconnected datagram socket is never handed back (it could send "
+			    "anywhere)";
+		else if (h->state == HANDLE_SHUTDOWN)
+			refusal = "a socket that is shut down is not handed back";
+		else
+			refusal = "only a connected socket is handed back";
+		break;
 	case HOP_SET_OPTION:
 		allowed = ~ST(HANDLE_SHUTDOWN);
 		refusal = "socket is shut down";

@@ -37,6 +37,8 @@ OP(receive_from, ReceiveFromRequest, ReceiveFromReply);
 OP(set_option, SetOptionRequest, SetOptionReply);
 OP(get_option, GetOptionRequest, GetOptionReply);
 OP(set_blocking, SetBlockingRequest, SetBlockingReply);
+/* ops_handback.c */
+OP(handback, HandbackRequest, HandbackReply);
 /* ops_resolve.c */
 OP(get_address_info, GetAddressInfoRequest, GetAddressInfoReply);
 

@@ -103,6 +103,8 @@ connect_step(struct call *c, enum call_event ev)
 		}
 		if (op_unix_refused(c, h, what) || !op_connection_allowed(c, h, &t->allowed_by))
 			return connect_finish(c, h, false);
+		h->handback = t->allowed_by.handback;
+		h->allowed_by_line = t->allowed_by.rule_line;
 		r = start_connect(c, h, sa, len);
 		if (r == 0)
 			return connect_finish(c, h, true);
@@ -159,7 +161,8 @@ accept_step(struct call *c, enum call_event ev)
 	Sockrpc__SocketState state, accepted_state;
 	struct sockaddr_storage peer;
 	socklen_t len;
-	int fd;
+	bool handback = false;
+	int fd, allowed_by_line = -1;
 
 	if (ev == CALL_TIMEOUT) {
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT, "accept timed out after %d ms",
@@ -186,8 +189,11 @@ accept_step(struct call *c, enum call_event ev)
 			close(fd); /* a peer the policy refuses is hung up on; keep waiting */
 			continue;
 		}
-		if (op_connection_allowed(c, h, &decision))
+		if (op_connection_allowed(c, h, &decision)) {
+			handback = decision.handback;
+			allowed_by_line = decision.rule_line;
 			break;
+		}
 		close(fd);
 		return CALL_DONE;
 	}
@@ -211,6 +217,8 @@ accept_step(struct call *c, enum call_event ev)
 		accepted->port = 0;
 	accepted->client_owned = h->client_owned; /* the kernel copies the listener's owner */
 	accepted->state = HANDLE_CONNECTED;
+	accepted->handback = handback;
+	accepted->allowed_by_line = allowed_by_line;
 	reply.status = (Sockrpc__Status *)&status_ok;
 	reply.state = handle_state_message(h, &state);
 	reply.accepted = handle_state_message(accepted, &accepted_state);

@@ -147,6 +147,7 @@ teardown(struct session *s)
 	event_free(s->ev_close);
 	evbuffer_free(s->in);
 	evbuffer_free(s->out);
+	session_drop_passing(s);
 	s->t->ops->free(s->t);
 	s->t = NULL;
 	TAILQ_REMOVE(&d->sessions, s, link);
@@ -317,7 +318,8 @@ static int
 write_queued(struct session *s)
 {
 	while (evbuffer_get_length(s->out) > 0) {
-		int n = s->t->ops->write(s->t, s->out);
+		int n =
+		    s->n_passing > 0 ? session_write_passing(s) : s->t->ops->write(s->t, s->out);
 
 		if (n <= 0)
 			return n;

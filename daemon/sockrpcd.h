@@ -111,6 +111,7 @@ enum handle_op {
 	HOP_SHUTDOWN,
 	HOP_SET_OPTION,
 	HOP_QUERY, /* get_option, info, set_blocking */
+	HOP_HANDBACK,
 };
 
 /* Calls that wait queue on their handle by direction, so that a receive waiting for
@@ -157,6 +158,10 @@ struct handle {
 	struct lingering *lingering; /* set by handle_close() while its fd lingers */
 	bool client_owned;           /* the OS socket carries the client's uid (as_client_socket) */
 	struct unix_file *unix_file; /* owned; NULL unless an AF_UNIX bind made a file */
+	/* The rule that allowed its connection (connect or accept) says `handback`; else the
+	 * rule's line (0: the embedded default, -1: none yet), for the refusal. */
+	bool handback;
+	int allowed_by_line;
 };
 
 /* What a waiting call's step function is told. */
@@ -257,6 +262,10 @@ struct transport_ops {
 	/* Moves up to n bytes from pipe_rd to the peer as they are (zero copy): > 0 bytes,
 	 * -1 with errno. NULL: bytes must pass through the daemon (encryption). */
 	ssize_t (*splice_from)(struct transport *t, int pipe_rd, size_t n);
+	/* Writes up to len bytes from the head of out, with fd attached (SCM_RIGHTS) to the
+	 * first of them: > 0 bytes, -1 with errno. Does not take fd. NULL: this transport
+	 * cannot pass descriptors, so nothing is ever handed back over it. */
+	ssize_t (*pass_fd)(struct transport *t, struct evbuffer *out, size_t len, int fd);
 	/* Whether the peer hung up or the connection failed (polled while not reading). */
 	bool (*hung_up)(struct transport *t);
 	void (*free)(struct transport *t);
@@ -273,6 +282,12 @@ struct send_batch {
 	size_t bytes; /* the batch's frames, at the head of the input buffer; 0: no batch */
 	bool open;    /* the frame being dispatched belongs to the batch */
 	TAILQ_HEAD(, handle) deferred; /* handles whose send queue runs at the batch's end */
+};
+
+/* Descriptors handed back, each waiting for the write that carries its reply (session_fd.c). */
+struct passing_fd {
+	int fd;       /* owned until sent */
+	size_t until; /* bytes of the output buffer up to the end of its reply frame */
 };
 
 struct session {
@@ -297,7 +312,9 @@ struct session {
 	TAILQ_HEAD(, call) calls; /* every call being served */
 	size_t queued_bytes;
 	struct send_batch batch;
-	unsigned dns_in_flight; /* its lookups evdns is working on (resolve.c) */
+	unsigned dns_in_flight;     /* its lookups evdns is working on (resolve.c) */
+	struct passing_fd *passing; /* owned; in the order of their replies */
+	unsigned n_passing;
 };
 
 /* The index of Hello, the first rpc of the service. */
@@ -332,6 +349,12 @@ struct handle *session_find_handle(struct session *s, int64_t id);
 int session_add_handle(struct session *s, struct handle *h);
 void session_remove_handle(struct session *s, struct handle *h);
 
+/* session_fd.c */
+void session_send_reply_with_fd(struct session *s, unsigned method, uint64_t call_id,
+                                const ProtobufCMessage *reply, int fd);
+int session_write_passing(struct session *s);
+void session_drop_passing(struct session *s);
+
 /* transport_unix.c */
 struct transport *transport_unix_new(int fd);
 ssize_t read_into_buffer(struct evbuffer *in, int fd, size_t room);
@@ -363,6 +386,7 @@ void call_charge(struct call *c, size_t bytes);
 int call_keep_payload(struct call *c);
 void call_reply(struct call *c, ProtobufCMessage *reply);
 void call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply);
+void call_reply_with_fd(struct call *c, ProtobufCMessage *reply, int fd);
 void call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
                         size_t n);
 void call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)

@@ -153,6 +153,45 @@ unix_splice_from(struct transport *t, int pipe_rd, size_t n)
 	return w;
 }
 
+/* One sendmsg of up to len bytes of out on the reply stream, fd riding on its first byte:
+ * the client receives fd no later than the reply it belongs to. */
+static ssize_t
+unix_pass_fd(struct transport *t, struct evbuffer *out, size_t len, int fd)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} control;
+	struct iovec iov;
+	struct msghdr msg = {.msg_iov = &iov,
+	                     .msg_iovlen = 1,
+	                     .msg_control = control.buf,
+	                     .msg_controllen = sizeof(control.buf)};
+	struct cmsghdr *cm;
+	ssize_t n;
+
+	if (len > evbuffer_get_length(out))
+		len = evbuffer_get_length(out);
+	memset(&control, 0, sizeof(control));
+	cm = CMSG_FIRSTHDR(&msg);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+	iov.iov_base = evbuffer_pullup(out, (ev_ssize_t)len);
+	iov.iov_len = len;
+	if (iov.iov_base == NULL) {
+		errno = ENOMEM;
+		return -1;
+	}
+	do
+		n = sendmsg(t->write_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n > 0)
+		evbuffer_drain(out, (size_t)n);
+	return n;
+}
+
 static bool
 unix_hung_up(struct transport *t)
 {
@@ -181,6 +220,7 @@ static const struct transport_ops unix_ops = {
     .write = unix_write,
     .open_reply_channel = unix_open_reply_channel,
     .splice_from = unix_splice_from,
+    .pass_fd = unix_pass_fd,
     .hung_up = unix_hung_up,
     .free = unix_free,
 };

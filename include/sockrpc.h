@@ -120,6 +120,39 @@ int sr_set_option(sr_socket *s, int option, long value, sr_error *err);
 int sr_get_option(sr_socket *s, int option, long *value, sr_error *err);
 int sr_set_blocking(sr_socket *s, bool blocking, sr_error *err);
 
+/*
+ * Handing real sockets back (docs/policy.md "Handback"). Where the policy rule that allowed a
+ * connect or an accept says `handback`, the daemon passes the OS socket itself to the client
+ * (SCM_RIGHTS over the Unix socket) and keeps no copy: data then flows without the broker,
+ * and the descriptor works with TLS libraries, poll/epoll and unmodified code. What is never
+ * handed back: listening sockets, unconnected datagram sockets, raw and AF_UNIX sockets; a
+ * connected UDP socket only where the rule names udp. A refusal is SR_EDENIED naming the
+ * rule; a transport that cannot pass descriptors (TLS) gives SR_EUNSUPPORTED. Descriptors
+ * arrive close-on-exec, and are the caller's to close (close(2) sends the FIN).
+ *
+ * sr_connect_fd: Socket + connect (through the policy, as sr_connect) + handback, in one call.
+ * type may carry SOCK_NONBLOCK: the descriptor then comes back as soon as the connection is
+ * under way (the caller waits for POLLOUT and reads SO_ERROR, as after a non-blocking
+ * connect(2)), so an event loop never waits on the broker for the handshake; without it the
+ * connection is made (or fails) first and the descriptor is blocking. timeout_ms as
+ * sr_connect. Returns the descriptor, or -1.
+ */
+int sr_connect_fd(sr_client *c, int family, int type, const char *host, int port, int timeout_ms,
+                  sr_error *err);
+/* Hands back the socket of a connected (or connecting) or accepted handle: returns its
+ * descriptor, in the handle's blocking mode, or -1. On success the handle ends (it reads
+ * closed; free it with sr_socket_free). On failure the handle is unchanged. */
+int sr_socket_take_fd(sr_socket *s, sr_error *err);
+/*
+ * For supervisors (sockrpc run): the daemon keeps the listening socket (sr_bind, sr_listen
+ * through the policy), checks each peer against the policy's `accept` rules (a denied peer
+ * is closed and audited, never seen), and hands back each allowed connection. Equivalent to
+ * sr_accept then sr_socket_take_fd, in the listener's blocking mode and receive timeout.
+ * Returns the accepted connection's descriptor (getpeername(2) names the peer), or -1; a
+ * connection refused for handback (no `handback` in its accept rule) is closed.
+ */
+int sr_accept_fd(sr_socket *listener, sr_error *err);
+
 /* get_address_info(address, type, family): type is a service name (NULL: "http");
  * AF_UNSPEC returns both families. */
 typedef struct sr_addrinfo {

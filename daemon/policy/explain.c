@@ -103,6 +103,9 @@ explain_main(const char *policy_path, int argc, char **argv, FILE *out)
 	fprintf(out, "%s\n", d.allow ? "allow" : "deny");
 	fprintf(out, "  rule:    %s\n", d.rule);
 	fprintf(out, "  reason:  %s\n", d.reason);
+	if (d.allow && (rq.op == POLICY_CONNECT || rq.op == POLICY_ACCEPT))
+		fprintf(out, "  handback: %s\n",
+		        d.handback ? "yes (the socket may be handed to the client)" : "no");
 	print_request(&x, &rq, out);
 	print_limits(p, &d, out);
 	policy_free(p);
@@ -148,6 +151,18 @@ policy_warnings(const struct policy *p, FILE *out)
 			        "%s:%d: note: allows no privileged option (SO_DEBUG, SO_PRIORITY "
 			        "above 6, ...): only a rule naming the option allows it\n",
 			        file, r->line);
+		if (r->handback)
+			fprintf(
+			    out,
+			    "%s:%d: note: handback: the sockets this rule allows leave the daemon; "
+			    "byte quotas and later checks no longer apply to them, and a sandbox "
+			    "that may call connect(2) can re-point a TCP socket "
+			    "(docs/policy.md)%s\n",
+			    file, r->line,
+			    (r->transports & TRANSPORT_UDP)
+			        ? "; a connected UDP socket can also be sent anywhere with "
+			          "sendto/sendmsg, which the sandbox must block"
+			        : "");
 	}
 	return n;
 }

@@ -56,6 +56,7 @@ policy_decide(const struct policy *p, const struct policy_request *rq, struct po
 			continue;
 		rule_label(p, r, label, sizeof(label));
 		out->allow = r->allow;
+		out->rule_line = r->line;
 		snprintf(out->rule, sizeof(out->rule), "%s", label);
 		if (r->reason != NULL)
 			snprintf(out->reason, sizeof(out->reason), "%s", r->reason);
@@ -69,6 +70,10 @@ policy_decide(const struct policy *p, const struct policy_request *rq, struct po
 		if (r->allow) {
 			out->max_handles = r->max_handles;
 			out->max_connections = r->max_connections;
+			/* A datagram socket can be re-connected or sent anywhere: only a rule
+			 * that names udp hands one back. */
+			out->handback = r->handback && (rq->type != SOCK_DGRAM ||
+			                                (r->transports & TRANSPORT_UDP) != 0);
 		}
 		return;
 	}

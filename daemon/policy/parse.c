@@ -404,6 +404,14 @@ rule_word(struct parser *ps, struct words *w, struct rule *r)
 		return rule_reason(ps, w, r);
 	if (strcmp(word, "max-handles") == 0 || strcmp(word, "max-connections") == 0)
 		return rule_session_limit(ps, w, r);
+	if (strcmp(word, "handback") == 0) {
+		if (r->handback) {
+			perr(ps, "duplicate handback");
+			return -1;
+		}
+		r->handback = true;
+		return 0;
+	}
 	return rule_target(ps, word, r);
 }
 
@@ -532,10 +540,25 @@ rule_target(struct parser *ps, const char *word, struct rule *r)
 	return -1;
 }
 
+/* Why `handback` makes no sense on r, or NULL. */
+static const char *
+handback_refusal(const struct rule *r)
+{
+	if (!r->allow)
+		return "applies only to allow rules";
+	if (!(r->ops & (1u << POLICY_CONNECT | 1u << POLICY_ACCEPT)))
+		return "applies only to connect and accept rules";
+	if (r->transports != 0 && !(r->transports & (TRANSPORT_TCP | TRANSPORT_UDP)))
+		return "applies only to tcp or udp (raw and unix sockets are never handed back)";
+	return NULL;
+}
+
 /* What each word allowed alone but the rule as a whole does not. */
 static int
 rule_check(struct parser *ps, const struct words *w, const struct rule *r)
 {
+	const char *err;
+
 	if (r->n_ports > 0 && r->transports == TRANSPORT_UNIX) {
 		perr(ps, "%s applies only to tcp, udp or raw, not unix",
 		     w->port_keyword ? "'port'" : "a port");
@@ -555,6 +578,10 @@ rule_check(struct parser *ps, const struct words *w, const struct rule *r)
 	}
 	if (!r->allow && (r->max_handles != -1 || r->max_connections != -1)) {
 		perr(ps, "max-handles and max-connections apply only to allow rules");
+		return -1;
+	}
+	if (r->handback && (err = handback_refusal(r)) != NULL) {
+		perr(ps, "handback %s", err);
 		return -1;
 	}
 	return 0;

@@ -30,6 +30,7 @@ policy_default(uid_t daemon_uid)
 	r->n_uids = 1;
 	r->ops = POLICY_ALL_OPS;
 	r->all_options = true;
+	r->handback = true; /* that peer could open the socket itself */
 	r->max_handles = -1;
 	r->max_connections = -1;
 	p->rules = r;

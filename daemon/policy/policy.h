@@ -49,6 +49,10 @@ struct policy_decision {
 	char reason[200];    /* the rule's reason "...", or a generated one */
 	int max_handles;     /* allow: the rule's max-handles for the session, -1 none */
 	int max_connections; /* allow: the rule's max-connections for the session, -1 none */
+	/* allow: the rule says `handback` and it covers this socket's type (a datagram socket
+	 * only where the rule names udp): the socket may be handed to the client. */
+	bool handback;
+	int rule_line; /* the deciding rule's line; 0: the embedded default or no rule */
 };
 
 /* Daemon-wide limits set by `limit NAME VALUE` lines; -1 where the policy sets none. */

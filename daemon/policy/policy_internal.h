@@ -88,7 +88,8 @@ struct rule {
 
 	int max_handles;
 	int max_connections;
-	char *reason; /* NULL: a generated reason */
+	bool handback; /* `handback`: connect and accept may hand the socket to the client */
+	char *reason;  /* NULL: a generated reason */
 };
 
 struct policy {

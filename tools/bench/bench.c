@@ -36,7 +36,8 @@ enum {
 	FIG_RECV = 1 << 3,
 	FIG_CONN = 1 << 4,
 	FIG_SCALE = 1 << 5,
-	FIG_ALL = (1 << 6) - 1,
+	FIG_HANDBACK = 1 << 6, /* handback.c: bulk send, recv and connect latency */
+	FIG_ALL = (1 << 7) - 1,
 };
 
 struct options {
@@ -135,6 +136,12 @@ fmt_num(char *out, size_t size, double v, const char *unit)
 		snprintf(out, size, "%.2f%s", v, unit);
 }
 
+double
+bench_median(double *v, int n)
+{
+	return median(v, n);
+}
+
 /* Adds a row. ratio NaN: none shown. met: <0 no target, 0 not met, 1 met. */
 static void
 add_row(const char *figure, double broker, const char *unit, const char *baseline, double ratio,
@@ -151,6 +158,13 @@ add_row(const char *figure, double broker, const char *unit, const char *baselin
 		snprintf(r->ratio, sizeof(r->ratio), "%.2fx", ratio);
 	snprintf(r->target, sizeof(r->target), "%s", target);
 	snprintf(r->met, sizeof(r->met), "%s", met < 0 ? "-" : met ? "yes" : "NO");
+}
+
+void
+bench_add_row(const char *figure, double broker, const char *unit, const char *baseline,
+              double ratio, const char *target, int met)
+{
+	add_row(figure, broker, unit, baseline, ratio, target, met);
 }
 
 static void
@@ -883,18 +897,19 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = {"small", "pipe", "send", "recv", "conn", "scale"};
+	static const char *const names[] = {"small", "pipe",  "send",    "recv",
+	                                    "conn",  "scale", "handback"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		size_t i;
 
-		for (i = 0; i < 6; i++)
+		for (i = 0; i < 7; i++)
 			if (strcmp(tok, names[i]) == 0)
 				break;
-		if (i == 6)
-			die("unknown figure %s (small,pipe,send,recv,conn,scale)", tok);
+		if (i == 7)
+			die("unknown figure %s (small,pipe,send,recv,conn,scale,handback)", tok);
 		mask |= 1u << i;
 	}
 	free(copy);
@@ -914,7 +929,7 @@ usage(void)
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
 	       "  --sessions N --handles N   scale figure (default 1000 x 10)\n"
-	       "  --only LIST       small,pipe,send,recv,conn,scale\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale,handback\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
 	       "  --danted PATH     the Dante server (default danted)\n"
 	       "  --verbose         print every round of the bulk figures to stderr\n");
@@ -1071,6 +1086,18 @@ main(int argc, char **argv)
 		figure_bulk(c, false);
 	if (opt.only & FIG_CONN)
 		figure_conn(c);
+	if (opt.only & FIG_HANDBACK) {
+		struct bench_args a = {.bytes = opt.bytes,
+		                       .rounds = opt.rounds,
+		                       .calls = opt.calls,
+		                       .bulk_port = bulk_port,
+		                       .close_port = close_port,
+		                       .verbose = opt.verbose};
+
+		figure_handback_bulk(c, &a, true);
+		figure_handback_bulk(c, &a, false);
+		figure_handback_connect(c, &a);
+	}
 	sr_client_close(c);
 	if (opt.only & FIG_SCALE) {
 		/* A daemon of its own, so that its memory before is that of an idle daemon. */

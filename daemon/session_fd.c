@@ -1,0 +1,74 @@
+/*
+ * session_fd.c - descriptors a session hands back (ops_handback.c): each rides, with
+ * SCM_RIGHTS, on the first write that carries bytes of its reply frame, so the client has
+ * it no later than the reply. Until then the session owns it; it is closed once sent (the
+ * daemon keeps no copy), or when the session ends unsent.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+
+#include "sockrpcd.h"
+
+/* Frames reply, and queues fd to travel with it. Takes fd, even on failure. */
+void
+session_send_reply_with_fd(struct session *s, unsigned method, uint64_t call_id,
+                           const ProtobufCMessage *reply, int fd)
+{
+	struct passing_fd *grown;
+
+	if (s->phase >= SESSION_CLOSING || s->t->ops->pass_fd == NULL) {
+		close(fd);
+		return;
+	}
+	grown = realloc(s->passing, (s->n_passing + 1) * sizeof(*grown));
+	if (grown == NULL) {
+		close(fd);
+		session_close(s, "out of memory for a handback");
+		return;
+	}
+	s->passing = grown;
+	session_enter(s);
+	if (session_queue_frame(s, method, call_id, reply, NULL, 0, 0) != 0) {
+		close(fd);
+	} else {
+		s->passing[s->n_passing].fd = fd;
+		s->passing[s->n_passing].until = evbuffer_get_length(s->out);
+		s->n_passing++;
+	}
+	session_leave(s);
+}
+
+/*
+ * One write of the output buffer for session.c's writer while descriptors wait: up to the
+ * end of the first one's reply, with it attached. Returns as transport_ops.write.
+ */
+int
+session_write_passing(struct session *s)
+{
+	struct passing_fd *p = &s->passing[0];
+	ssize_t n = s->t->ops->pass_fd(s->t, s->out, p->until, p->fd);
+
+	if (n <= 0)
+		return n < 0 ? -1 : 0;
+	close(p->fd); /* the client has its own reference now */
+	for (unsigned i = 1; i < s->n_passing; i++) {
+		s->passing[i - 1] = s->passing[i];
+		s->passing[i - 1].until -= (size_t)n;
+	}
+	s->n_passing--;
+	return n > 0x7fffffff ? 0x7fffffff : (int)n;
+}
+
+/* The session ends: descriptors not yet sent are closed. */
+void
+session_drop_passing(struct session *s)
+{
+	for (unsigned i = 0; i < s->n_passing; i++)
+		close(s->passing[i].fd);
+	free(s->passing);
+	s->passing = NULL;
+	s->n_passing = 0;
+}
