@@ -10,6 +10,7 @@
  * plus `SOCKRPC = true`. The data functions are in io.c.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,7 +99,8 @@ tls_caller(b_vm *vm)
  * Puts the real socket fd on e's number (dup2 over the placeholder) and ends the
  * daemon's handle: from now on Blade's own functions serve e.
  */
-static void __attribute__((unused)) go_native(struct entry *e, int fd)
+static void
+go_native(struct entry *e, int fd)
 {
 	dup2(fd, e->id); /* atomic: the number never reads closed meanwhile */
 	close(fd);
@@ -176,8 +178,11 @@ BL_METHOD(connect)
 	}
 	/* Blade's connect leaves the descriptor non-blocking after a timed connect unless
 	 * the socket says it is blocking; its later reads and sends behave so. */
-	if (rc == 0 && timeout > 0 && !AS_BOOL(args[5]))
+	if (rc == 0 && timeout > 0 && !AS_BOOL(args[5])) {
 		e->nonblocking = true;
+		if (e->native) /* the socket itself: as Blade's own connect leaves it */
+			fcntl(e->id, F_SETFL, fcntl(e->id, F_GETFL) | O_NONBLOCK);
+	}
 	bl_entry_put(e);
 	RETURN_NUMBER(rc);
 }

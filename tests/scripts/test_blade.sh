@@ -74,7 +74,15 @@ fi
 # TLS needs the socket itself (Blade's ssl hands Socket.id to OpenSSL). Without handback
 # granted (this policy has none) it fails cleanly: a SocketException that says why and
 # quotes the daemon, no crash, and the daemon serves on.
-got=$(sandboxed "$tmp/strict.sock" "$here/blade/tls_client.b" 9 2>&1)
+python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen()
+open(sys.argv[1], "w").write(str(s.getsockname()[1])); time.sleep(60)' "$tmp/tls_port" &
+pids+=($!)
+for _ in $(seq 100); do
+	[ -s "$tmp/tls_port" ] && break
+	sleep 0.05
+done
+got=$(sandboxed "$tmp/strict.sock" "$here/blade/tls_client.b" "$(cat "$tmp/tls_port")" 2>&1)
 case "$got" in
 "SocketException: TLS needs the socket itself"*handback*) echo "TLS without handback: $got" ;;
 *)
