@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The Blade binding, differential: each script of tests/scripts/blade runs twice, with
+# The Blade binding, differential: each script of tests/scripts/blade (TCP, UDP, IPv6,
+# errors and bad arguments, threads) runs twice, with
 # stock Blade on the host's network and with the sockrpc Blade (sockrpc_socket.so in its
 # dist/) in a network namespace of its own, through the daemon; the outputs must be the
 # same. Deliberate differences (docs: ../shared/api/blade-socket.md) are kept out of the
@@ -32,7 +33,7 @@ if "$stock_blade" marker.b >/dev/null 2>&1; then
 fi
 
 failed=0
-for script in tcp udp ipv6 errors; do
+for script in tcp udp ipv6 errors threads; do
 	timeout 60 "$stock_blade" "$script.b" >"$script.stock" 2>&1 || true
 	sandboxed "$tmp/broker.sock" "$script.b" >"$script.sockrpc" 2>&1 || true
 	if ! grep -q . "$script.stock"; then
