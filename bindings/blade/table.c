@@ -23,9 +23,18 @@ bl_client(sr_error *err)
 {
 	sr_client *c;
 
+	static bool told;
+
 	pthread_mutex_lock(&mu);
-	if (client == NULL)
+	if (client == NULL) {
 		client = sr_client_open(NULL, err);
+		/* Blade's Socket() turns a failed create into "stack overflow" (its close(-1)
+		 * fails too, and it retries): say once what is really wrong. */
+		if (client == NULL && !told) {
+			fprintf(stderr, "sockrpc_socket: %s\n", err->message);
+			told = true;
+		}
+	}
 	c = client;
 	pthread_mutex_unlock(&mu);
 	return c;
