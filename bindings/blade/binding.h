@@ -16,16 +16,17 @@
 #include <sockrpc.h>
 
 struct entry {
-	int id;       /* the descriptor number Blade sees */
-	sr_socket *s; /* owned; NULL once native */
-	bool native;  /* the socket itself sits at id (handed back) */
+	int id;              /* the descriptor number Blade sees */
+	sr_socket *s;        /* owned; ended (not freed) once native */
+	_Atomic bool native; /* the socket itself sits at id (handed back) */
 	int family, type, protocol;
-	/* What the stock module's descriptor would have set (emulated, no round trip). */
-	bool nonblocking;   /* O_NONBLOCK: set_blocking(false), or left by connect */
-	int rcvtimeo_ms;    /* SO_RCVTIMEO, 0 none */
-	int sndtimeo_ms;    /* SO_SNDTIMEO, 0 none */
-	int sr_rcvtimeo_ms; /* the receive timeout the daemon's handle has, 0 none */
-	int refs;           /* the table's reference plus one a call in progress */
+	/* What the stock module's descriptor would have set (emulated, no round trip);
+	 * atomic, as Blade's threads may share a socket. */
+	_Atomic bool nonblocking;   /* O_NONBLOCK: set_blocking(false), or left by connect */
+	_Atomic int rcvtimeo_ms;    /* SO_RCVTIMEO, 0 none */
+	_Atomic int sndtimeo_ms;    /* SO_SNDTIMEO, 0 none */
+	_Atomic int sr_rcvtimeo_ms; /* the receive timeout the daemon's handle has, 0 none */
+	int refs;                   /* the table's reference plus one a call in progress */
 };
 
 /* The process's client, opened on first use from $SOCKRPC_SOCKET; NULL with *err. */

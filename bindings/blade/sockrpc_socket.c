@@ -102,13 +102,14 @@ tls_caller(b_vm *vm)
 static void
 go_native(struct entry *e, int fd)
 {
+	sr_error ignored;
+
 	dup2(fd, e->id); /* atomic: the number never reads closed meanwhile */
 	close(fd);
-	if (e->s != NULL) {
-		sr_socket_free(e->s);
-		e->s = NULL;
-	}
 	e->native = true;
+	/* Ended, not freed: a call another thread began on it fails (closed) instead of
+	 * touching freed memory; the last reference frees it. */
+	sr_close(e->s, &ignored);
 }
 
 /*
@@ -324,7 +325,7 @@ BL_METHOD(close)
 	}
 	/* Wakes any call another thread has waiting on it; the handle and the descriptor
 	 * go with the last reference. */
-	if (e->s != NULL)
+	if (!e->native)
 		sr_close(e->s, &err);
 	bl_entry_put(e);
 	RETURN_NUMBER(0);

@@ -130,8 +130,7 @@ bl_entry_put(struct entry *e)
 		return;
 	/* Nobody can reach e any more: its number is given up last, so it is never
 	 * reused while the table still maps it. */
-	if (e->s != NULL)
-		sr_socket_free(e->s);
+	sr_socket_free(e->s);
 	close(e->id);
 	free(e);
 }
