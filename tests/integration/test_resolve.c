@@ -178,6 +178,23 @@ START_TEST(name_that_does_not_resolve)
 }
 END_TEST
 
+/* A name with addresses, none of the family asked: an error, and the daemon serves on
+ * (its worker freed the empty list and crashed; seen with localhost and AF_INET6). */
+START_TEST(no_address_of_the_family)
+{
+	sr_client *c = daemon_client(&test_daemon);
+	sr_addrinfo *ai = NULL;
+	sr_error err;
+
+	ck_assert_int_eq(sr_get_address_info(c, "v4only.test", NULL, AF_INET6, &ai, &err), -1);
+	assert_err(err, SR_EOS, -1, "cannot resolve v4only.test");
+	ck_assert_ptr_null(ai);
+	ai = resolve_ok(c, "localhost", NULL, AF_INET);
+	sr_addrinfo_free(ai);
+	sr_client_close(c);
+}
+END_TEST
+
 START_TEST(bad_arguments)
 {
 	sr_client *c = daemon_client(&test_daemon);
@@ -511,6 +528,7 @@ resolve_suite(void)
 	tcase_set_timeout(r, 30);
 	tcase_add_test(r, localhost_by_family);
 	tcase_add_test(r, numeric_addresses);
+	tcase_add_test(r, no_address_of_the_family);
 	tcase_add_test(r, service_names);
 	tcase_add_test(r, name_that_does_not_resolve);
 	tcase_add_test(r, bad_arguments);
