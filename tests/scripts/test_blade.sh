@@ -64,7 +64,7 @@ for script in $scripts; do
 	fi
 done
 # The sandboxed runs went through the daemon.
-grep -q '"op":"connect".*"decision":"allow"' broker.audit || {
+audited broker.audit '"op":"connect".*"decision":"allow"' || {
 	echo "the daemon audited no brokered connect"
 	failed=1
 }

@@ -39,7 +39,7 @@ wait "$server" || {
 }
 # Both sides went through the daemon: the server's accept and the client's connects.
 for op in bind listen accept connect; do
-	grep -q "\"op\":\"$op\".*\"decision\":\"allow\"" "$tmp/broker.audit" || {
+	audited "$tmp/broker.audit" "\"op\":\"$op\".*\"decision\":\"allow\"" || {
 		echo "the daemon audited no $op"
 		exit 1
 	}

@@ -56,6 +56,16 @@ start_daemon() {
 	exit 1
 }
 
+# audited FILE PATTERN [N]: true once FILE has N (default 1) lines matching PATTERN; the
+# daemon writes audit lines within 100 ms of its decisions, so this waits up to 3 s.
+audited() {
+	for _ in $(seq 60); do
+		[ "$(grep -c -e "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # sandboxed SOCKET PROGRAM ARGS...: the sockrpc Blade with no network of its own.
 sandboxed() {
 	local sock=$1
