@@ -568,6 +568,9 @@ socket_refused(int fd, uint64_t id, int family, int type, int protocol)
 	rc_expect_any(fd, id, any_refusal);
 }
 
+/* The first value past the Option enum of proto/sockrpc.proto. */
+#define OPTION_PAST_LAST (SOCKRPC__OPTION__IP_DROP_MEMBERSHIP + 1)
+
 START_TEST(enums_out_of_range)
 {
 	static const int bad[] = {-1, 18, 99, 1000, INT_MAX, INT_MIN};
@@ -591,7 +594,7 @@ START_TEST(enums_out_of_range)
 		               bad[i] == 18 ? 3 : bad[i]);
 
 		so.handle = go.handle = sh.handle = h;
-		so.option = go.option = bad[i] == 18 ? 20 : bad[i];
+		so.option = go.option = bad[i] == 18 ? OPTION_PAST_LAST : bad[i];
 		so.value = 1;
 		raw_send(fd, M_SET_OPTION, ++id, &so.base);
 		rc_expect(fd, id, SOCKRPC__CODE__EINVAL);
@@ -919,9 +922,10 @@ START_TEST(unix_paths_over_sun_path)
 }
 END_TEST
 
-START_TEST(options_that_are_not_so_options)
+START_TEST(options_that_are_not_in_the_enum)
 {
-	static const int opts[] = {0, 20, 21, 255, 1000, -1, INT32_MIN, INT32_MAX};
+	static const int opts[] = {0,         OPTION_PAST_LAST, OPTION_PAST_LAST + 1, 255, 1000, -1,
+	                           INT32_MIN, INT32_MAX};
 	Sockrpc__SetOptionRequest so = SOCKRPC__SET_OPTION_REQUEST__INIT;
 	Sockrpc__GetOptionRequest go = SOCKRPC__GET_OPTION_REQUEST__INIT;
 	int fd = hello_session();
@@ -986,7 +990,7 @@ bad_input_suite(void)
 	tcase_add_test(values, ports_out_of_range);
 	tcase_add_test(values, bad_host_strings);
 	tcase_add_test(values, unix_paths_over_sun_path);
-	tcase_add_test(values, options_that_are_not_so_options);
+	tcase_add_test(values, options_that_are_not_in_the_enum);
 	suite_add_tcase(s, values);
 	return s;
 }
