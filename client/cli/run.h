@@ -1,0 +1,71 @@
+/*
+ * run.h - what the files of `sockrpc run` share. run.c starts the program in its
+ * own network namespace under the filter (run_filter.c) and hands the filter's
+ * notification descriptor to the supervisor (run_supervisor.c), which answers
+ * every trapped call itself after reading its arguments (run_args.c) and asking
+ * the daemon.
+ */
+#ifndef SOCKRPC_RUN_H
+#define SOCKRPC_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "sockrpc.h"
+
+/* A denied connect, bind or send fails with this errno (documented in sockrpc(1)). */
+#define RUN_DENIED_ERRNO EACCES
+
+/*
+ * A decision is a result >= 0, a negative errno, or this: let the call run as it
+ * is (only where no argument in memory matters).
+ */
+#define RUN_ANSWER_CONTINUE (-100000)
+
+/* One trapped call of the program: who made it and what it is. */
+struct run_call {
+	uint64_t id; /* the notification's id */
+	pid_t pid;   /* the thread that made the call */
+	int nr;      /* syscall number */
+	uint64_t args[6];
+};
+
+/* What the supervisor knows about the program's socket behind an fd argument. */
+struct run_sock {
+	int fd;           /* the supervisor's duplicate (pidfd_getfd), or -1 */
+	int family;       /* SO_DOMAIN */
+	int type;         /* SO_TYPE */
+	int status_flags; /* F_GETFL of the shared file description (O_NONBLOCK) */
+};
+
+struct run_supervisor {
+	int notify_fd; /* the filter's listener; owned */
+	int pidfd;     /* the program's first process; owned */
+	pid_t pid;
+	sr_client *client; /* borrowed */
+	bool netns;        /* the program has its own network namespace */
+	bool verbose;
+};
+
+/* run_filter.c */
+int run_filter_install(bool netns, int *notify_fd);
+
+/* run_supervisor.c */
+int run_supervise(struct run_supervisor *sv, int *status);
+
+/* run_connect.c */
+int run_connect(struct run_supervisor *sv, const struct run_call *call, const struct run_sock *sock,
+                const struct sockaddr_storage *ss, socklen_t ss_len);
+
+/* run_args.c */
+int run_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
+int run_call_still_valid(int notify_fd, uint64_t id);
+int run_sock_open(int pidfd, int target_fd, struct run_sock *out);
+void run_sock_close(struct run_sock *s);
+int run_sockaddr_text(const struct sockaddr_storage *ss, socklen_t len, int *family, char *host,
+                      size_t host_len, int *port);
+
+#endif

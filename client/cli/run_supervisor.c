@@ -1,0 +1,200 @@
+/*
+ * run_supervisor.c - the notification loop of `sockrpc run`: receive each trapped
+ * call, read its arguments once, decide, and answer it. A call that names an
+ * address is never let continue: the supervisor (or the daemon) performs it and
+ * returns its result, so no other thread of the program can change the address
+ * between the check and the use. Calls on sockets that reach no network (unix,
+ * netlink) and calls whose arguments are all in registers continue.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "run.h"
+
+static void handle_call(struct run_supervisor *sv, const struct run_call *call,
+                        struct seccomp_notif_resp *resp);
+static int on_socket(const struct run_call *call);
+static int on_connect(struct run_supervisor *sv, const struct run_call *call);
+static int on_send(struct run_supervisor *sv, const struct run_call *call);
+static int on_inet_only_denied(struct run_supervisor *sv, const struct run_call *call);
+static int read_sockaddr(const struct run_call *call, uint64_t addr, uint64_t len,
+                         struct sockaddr_storage *ss, socklen_t *ss_len);
+
+/*
+ * Serves the program's trapped calls until its first process exits; *status is
+ * its wait status. Returns 0, or a negative errno if the loop itself failed.
+ */
+int
+run_supervise(struct run_supervisor *sv, int *status)
+{
+	struct seccomp_notif *req = NULL;
+	struct seccomp_notif_resp *resp = NULL;
+	struct pollfd pfd[2];
+	struct run_call call;
+	int rc;
+
+	if ((rc = seccomp_notify_alloc(&req, &resp)) < 0)
+		return rc;
+	pfd[0] = (struct pollfd){.fd = sv->notify_fd, .events = POLLIN};
+	pfd[1] = (struct pollfd){.fd = sv->pidfd, .events = POLLIN};
+	for (;;) {
+		if (poll(pfd, 2, -1) == -1) {
+			if (errno == EINTR)
+				continue;
+			rc = -errno;
+			break;
+		}
+		if (pfd[1].revents != 0) {
+			rc = waitpid(sv->pid, status, 0) == -1 ? -errno : 0;
+			break;
+		}
+		if (pfd[0].revents == 0)
+			continue;
+		/* seccomp_notify_receive wants a zeroed request (the kernel checks). */
+		memset(req, 0, sizeof(*req));
+		if (seccomp_notify_receive(sv->notify_fd, req) < 0)
+			continue; /* the thread died or took a signal before we read it */
+		call = (struct run_call){.id = req->id, .pid = (pid_t)req->pid, .nr = req->data.nr};
+		memcpy(call.args, req->data.args, sizeof(call.args));
+		memset(resp, 0, sizeof(*resp));
+		resp->id = req->id;
+		handle_call(sv, &call, resp);
+		/* ENOENT: the thread went away (or a signal restarted the call) meanwhile. */
+		(void)seccomp_notify_respond(sv->notify_fd, resp);
+	}
+	seccomp_notify_free(req, resp);
+	return rc;
+}
+
+static void
+handle_call(struct run_supervisor *sv, const struct run_call *call, struct seccomp_notif_resp *resp)
+{
+	int answer;
+
+	if (call->nr == SCMP_SYS(socket))
+		answer = on_socket(call);
+	else if (call->nr == SCMP_SYS(connect))
+		answer = on_connect(sv, call);
+	else if (call->nr == SCMP_SYS(sendto) || call->nr == SCMP_SYS(sendmsg) ||
+	         call->nr == SCMP_SYS(sendmmsg))
+		answer = on_send(sv, call);
+	else if (call->nr == SCMP_SYS(accept) || call->nr == SCMP_SYS(accept4))
+		/* No inet socket of the program can listen (listen is refused). */
+		answer = RUN_ANSWER_CONTINUE;
+	else
+		answer = on_inet_only_denied(sv, call); /* bind, listen */
+	if (sv->verbose)
+		fprintf(stderr, "sockrpc run: pid %d syscall %d -> %s%d\n", (int)call->pid,
+		        call->nr, answer == RUN_ANSWER_CONTINUE ? "continue" : "", answer);
+	if (answer == RUN_ANSWER_CONTINUE) {
+		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+	} else if (answer < 0) {
+		resp->error = answer;
+	} else {
+		resp->val = answer;
+	}
+}
+
+/*
+ * socket(AF_INET/AF_INET6, ...): its arguments are registers, so letting it run
+ * is safe; the new socket lives in the program's namespace and reaches nothing
+ * until the supervisor answers its connect. Raw and packet-like types are refused.
+ */
+static int
+on_socket(const struct run_call *call)
+{
+	int type = (int)call->args[1] & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (type != SOCK_STREAM && type != SOCK_DGRAM)
+		return -RUN_DENIED_ERRNO;
+	return RUN_ANSWER_CONTINUE;
+}
+
+static int
+on_connect(struct run_supervisor *sv, const struct run_call *call)
+{
+	struct sockaddr_storage ss;
+	struct run_sock sock;
+	socklen_t ss_len;
+	int rc;
+
+	if ((rc = run_sock_open(sv->pidfd, (int)call->args[0], &sock)) < 0)
+		return rc == -ENOTSOCK || rc == -EBADF ? rc : -EBADF;
+	if (sock.family != AF_INET && sock.family != AF_INET6) {
+		/* A unix (or netlink) socket cannot reach a network whatever the address. */
+		run_sock_close(&sock);
+		return RUN_ANSWER_CONTINUE;
+	}
+	rc = read_sockaddr(call, call->args[1], call->args[2], &ss, &ss_len);
+	if (rc == 0 && !run_call_still_valid(sv->notify_fd, call->id))
+		rc = -ESRCH;
+	if (rc == 0)
+		rc = run_connect(sv, call, &sock, &ss, ss_len);
+	run_sock_close(&sock);
+	return rc;
+}
+
+/*
+ * sendto/sendmsg/sendmmsg on an inet socket. A stream socket ignores the address
+ * unless MSG_FASTOPEN asks it to connect, so those continue; datagrams are not
+ * brokered yet and are refused.
+ */
+static int
+on_send(struct run_supervisor *sv, const struct run_call *call)
+{
+	struct run_sock sock;
+	uint64_t flags;
+	int rc;
+
+	if ((rc = run_sock_open(sv->pidfd, (int)call->args[0], &sock)) < 0)
+		return rc == -ENOTSOCK || rc == -EBADF ? rc : -EBADF;
+	flags = call->nr == SCMP_SYS(sendto) ? call->args[3] : call->args[2];
+	if (call->nr == SCMP_SYS(sendmmsg))
+		flags = call->args[3];
+	if (sock.family != AF_INET && sock.family != AF_INET6)
+		rc = RUN_ANSWER_CONTINUE;
+	else if (sock.type == SOCK_STREAM && (flags & MSG_FASTOPEN) == 0)
+		rc = RUN_ANSWER_CONTINUE;
+	else
+		rc = -RUN_DENIED_ERRNO;
+	run_sock_close(&sock);
+	return rc;
+}
+
+/* bind and listen: fine on other families; on inet not brokered yet, so refused. */
+static int
+on_inet_only_denied(struct run_supervisor *sv, const struct run_call *call)
+{
+	struct run_sock sock;
+	int rc;
+
+	if ((rc = run_sock_open(sv->pidfd, (int)call->args[0], &sock)) < 0)
+		return rc == -ENOTSOCK || rc == -EBADF ? rc : -EBADF;
+	rc = sock.family == AF_INET || sock.family == AF_INET6 ? -RUN_DENIED_ERRNO
+	                                                       : RUN_ANSWER_CONTINUE;
+	run_sock_close(&sock);
+	return rc;
+}
+
+/* Reads the program's sockaddr (at most sizeof(*ss) bytes) once. */
+static int
+read_sockaddr(const struct run_call *call, uint64_t addr, uint64_t len, struct sockaddr_storage *ss,
+              socklen_t *ss_len)
+{
+	int rc;
+
+	if (len > sizeof(*ss) || len < sizeof(sa_family_t))
+		return -EINVAL;
+	memset(ss, 0, sizeof(*ss));
+	if ((rc = run_read_mem(call->pid, addr, ss, (size_t)len)) < 0)
+		return rc;
+	*ss_len = (socklen_t)len;
+	return 0;
+}
