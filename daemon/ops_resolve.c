@@ -55,7 +55,8 @@ answer(struct call *c, int eai, struct evutil_addrinfo *res)
 	if (n == 0) {
 		call_fail(c, NULL, SOCKRPC__CODE__EOS, 0,
 		          "cannot resolve %.200s: no address of that family", in->address);
-		evutil_freeaddrinfo(res);
+		if (res) /* evdns answers an empty success with no list at all */
+			evutil_freeaddrinfo(res);
 		return;
 	}
 	reply.status = (Sockrpc__Status *)&status_ok;

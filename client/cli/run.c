@@ -24,11 +24,9 @@
 
 static pid_t program_pid = -1;
 
-static void child_run(int sock, bool netns, char **argv) __attribute__((noreturn));
-static int enter_netns(void);
-static int write_file(const char *path, const char *text);
-static int pass_listener(int sock, int fd);
-static int take_listener(int sock, int pidfd);
+static void child_run(int sock, struct run_supervisor *sv, char **argv) __attribute__((noreturn));
+static int pass_fds(int sock, const int *fds, int n);
+static int take_fds(int sock, int pidfd, int *fds, int max);
 static void forward_signal(int sig);
 
 int
@@ -36,7 +34,7 @@ cmd_run(const struct options *o, int argc, char **argv)
 {
 	struct run_supervisor sv = {.notify_fd = -1, .pidfd = -1, .pid = -1};
 	struct sigaction sa;
-	int sp[2] = {-1, -1}, status = 0, rc;
+	int sp[2] = {-1, -1}, fds[1 + RUN_MAX_NAMESERVERS], status = 0, rc;
 	sr_error e;
 
 	if (argc == 0)
@@ -48,6 +46,9 @@ cmd_run(const struct options *o, int argc, char **argv)
 		                "only the filter stands between it and the network\n");
 	if ((sv.client = sr_client_open(o->socket_path, &e)) == NULL)
 		return cli_fail(&e);
+	/* With a namespace, queries to these are answered by the supervisor (run_dns.c). */
+	if (sv.netns)
+		sv.n_ns = run_nameservers_read("/etc/resolv.conf", sv.ns, RUN_MAX_NAMESERVERS);
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) == -1) {
 		perror("sockrpc run: socketpair");
 		rc = CLI_EXIT_OS;
@@ -61,13 +62,13 @@ cmd_run(const struct options *o, int argc, char **argv)
 	}
 	if (sv.pid == 0) {
 		close(sp[0]);
-		child_run(sp[1], sv.netns, argv);
+		child_run(sp[1], &sv, argv);
 	}
 	close(sp[1]);
 	sp[1] = -1;
 	program_pid = sv.pid;
 	if ((sv.pidfd = (int)syscall(SYS_pidfd_open, sv.pid, 0)) == -1 ||
-	    (sv.notify_fd = take_listener(sp[0], sv.pidfd)) == -1) {
+	    take_fds(sp[0], sv.pidfd, fds, 1 + RUN_MAX_NAMESERVERS) == -1) {
 		/* The child said why on stderr, or died; its status is the answer. */
 		if (sv.pidfd == -1)
 			kill(sv.pid, SIGKILL);
@@ -76,6 +77,9 @@ cmd_run(const struct options *o, int argc, char **argv)
 		                                                   : CLI_EXIT_OTHER;
 		goto done;
 	}
+	sv.notify_fd = fds[0];
+	for (int i = 0; i < sv.n_ns; i++)
+		sv.ns[i].fd = fds[1 + i];
 	/* Like a shell: ^C and ^\ are the program's to handle; TERM and HUP are passed on. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -104,6 +108,9 @@ done:
 		close(sv.notify_fd);
 	if (sv.pidfd != -1)
 		close(sv.pidfd);
+	for (int i = 0; i < sv.n_ns; i++)
+		if (sv.ns[i].fd != -1)
+			close(sv.ns[i].fd);
 	sr_client_close(sv.client);
 	return rc;
 }
@@ -113,31 +120,41 @@ done:
  * failure is said on stderr and ends the child with 127 before PROGRAM runs.
  */
 static void
-child_run(int sock, bool netns, char **argv)
+child_run(int sock, struct run_supervisor *sv, char **argv)
 {
-	int notify_fd, rc;
+	int fds[1 + RUN_MAX_NAMESERVERS], n = 0, rc;
 
 	/* If the supervisor dies, its trapped calls would fail: the program goes with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
 		_exit(127);
-	if (netns && (rc = enter_netns()) < 0) {
+	if (sv->netns && (rc = run_netns_enter()) < 0) {
 		fprintf(stderr,
 		        "sockrpc run: cannot make a network namespace: %s (--no-netns runs "
 		        "without one)\n",
 		        strerror(-rc));
 		_exit(127);
 	}
-	if ((rc = run_filter_install(netns, &notify_fd)) < 0) {
+	for (int i = 0; i < sv->n_ns; i++)
+		if ((rc = run_nameserver_open(&sv->ns[i])) < 0)
+			fprintf(stderr,
+			        "sockrpc run: name server %d of /etc/resolv.conf: %s; "
+			        "queries to it will fail\n",
+			        i + 1, strerror(-rc));
+	if ((rc = run_filter_install(sv->netns, &fds[n++])) < 0) {
 		fprintf(stderr, "sockrpc run: cannot install the seccomp filter: %s\n",
 		        strerror(-rc));
 		_exit(127);
 	}
-	if (pass_listener(sock, notify_fd) == -1) {
+	for (int i = 0; i < sv->n_ns; i++)
+		fds[n++] = sv->ns[i].fd;
+	if (pass_fds(sock, fds, n) == -1) {
 		fprintf(stderr, "sockrpc run: cannot pass the filter to the supervisor: %s\n",
 		        strerror(errno));
 		_exit(127);
 	}
-	close(notify_fd);
+	for (int i = 0; i < n; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
 	close(sock);
 	execvp(argv[0], argv);
 	fprintf(stderr, "sockrpc run: %s: %s\n", argv[0], strerror(errno));
@@ -145,92 +162,54 @@ child_run(int sock, bool netns, char **argv)
 }
 
 /*
- * A new network namespace with loopback up: directly as root, otherwise inside a
- * new user namespace where our uid and gid map to themselves. Returns 0 or a
- * negative errno.
+ * The numbers of the child's descriptors (the filter's listener, then one per name
+ * server, -1 for none), written (write(2) is not trapped; the child's sendmsg
+ * already is) for the supervisor to take with pidfd_getfd; the child waits for
+ * the supervisor's byte before it closes its copies.
  */
 static int
-enter_netns(void)
-{
-	char map[64];
-	uid_t uid = geteuid();
-	gid_t gid = getegid();
-	struct ifreq ifr;
-	int fd, rc = 0;
-
-	if (uid != 0) {
-		if (unshare(CLONE_NEWUSER | CLONE_NEWNET) == -1)
-			return -errno;
-		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
-		if ((rc = write_file("/proc/self/uid_map", map)) < 0 ||
-		    (rc = write_file("/proc/self/setgroups", "deny\n")) < 0)
-			return rc;
-		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
-		if ((rc = write_file("/proc/self/gid_map", map)) < 0)
-			return rc;
-	} else if (unshare(CLONE_NEWNET) == -1) {
-		return -errno;
-	}
-	if ((fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0)) == -1)
-		return -errno;
-	memset(&ifr, 0, sizeof(ifr));
-	strcpy(ifr.ifr_name, "lo");
-	if (ioctl(fd, SIOCGIFFLAGS, &ifr) == -1)
-		rc = -errno;
-	ifr.ifr_flags |= IFF_UP;
-	if (rc == 0 && ioctl(fd, SIOCSIFFLAGS, &ifr) == -1)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-static int
-write_file(const char *path, const char *text)
-{
-	size_t len = strlen(text);
-	int fd, rc = 0;
-
-	if ((fd = open(path, O_WRONLY | O_CLOEXEC)) == -1)
-		return -errno;
-	if (write(fd, text, len) != (ssize_t)len)
-		rc = -errno;
-	close(fd);
-	return rc;
-}
-
-/*
- * The listener's number in the child, written (write(2) is not trapped; the
- * child's sendmsg already is) for the supervisor to take with pidfd_getfd; the
- * child waits for the supervisor's byte before it closes its copy.
- */
-static int
-pass_listener(int sock, int fd)
+pass_fds(int sock, const int *fds, int n)
 {
 	char ack;
 
-	if (write(sock, &fd, sizeof(fd)) != (ssize_t)sizeof(fd))
+	if (write(sock, fds, sizeof(int) * (size_t)n) != (ssize_t)(sizeof(int) * (size_t)n))
 		return -1;
 	return read(sock, &ack, 1) == 1 ? 0 : -1;
 }
 
-/* The supervisor's copy of the child's listener, or -1 (the child failed first). */
+/*
+ * The supervisor's copies of the child's descriptors, in fds (up to max; -1 where
+ * the child had none). Returns 0, or -1 (the child failed first, or said so).
+ */
 static int
-take_listener(int sock, int pidfd)
+take_fds(int sock, int pidfd, int *fds, int max)
 {
-	int child_fd, fd;
+	int child_fds[1 + RUN_MAX_NAMESERVERS];
+	ssize_t len;
+	int n;
 
-	if (read(sock, &child_fd, sizeof(child_fd)) != (ssize_t)sizeof(child_fd))
+	if ((len = read(sock, child_fds, sizeof(int) * (size_t)max)) < (ssize_t)sizeof(int))
 		return -1;
-	if ((fd = (int)syscall(SYS_pidfd_getfd, pidfd, child_fd, 0)) == -1) {
-		fprintf(stderr, "sockrpc run: cannot take the filter's listener: %s\n",
-		        strerror(errno));
-		return -1;
+	n = (int)(len / (ssize_t)sizeof(int));
+	for (int i = 0; i < max; i++)
+		fds[i] = -1;
+	for (int i = 0; i < n; i++) {
+		if (child_fds[i] == -1)
+			continue;
+		if ((fds[i] = (int)syscall(SYS_pidfd_getfd, pidfd, child_fds[i], 0)) == -1) {
+			fprintf(stderr, "sockrpc run: cannot take the child's descriptor: %s\n",
+			        strerror(errno));
+			goto fail;
+		}
 	}
-	if (write(sock, "", 1) != 1) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	if (write(sock, "", 1) != 1)
+		goto fail;
+	return 0;
+fail:
+	for (int i = 0; i < n; i++)
+		if (fds[i] != -1)
+			close(fds[i]);
+	return -1;
 }
 
 static void

@@ -41,6 +41,15 @@ struct run_sock {
 	int status_flags; /* F_GETFL of the shared file description (O_NONBLOCK) */
 };
 
+/* resolv.conf allows 3 (MAXNS); queries to these are answered by the supervisor. */
+#define RUN_MAX_NAMESERVERS 3
+
+struct run_nameserver {
+	struct sockaddr_storage addr; /* port 53 */
+	socklen_t len;
+	int fd; /* the responder's UDP socket, in the program's namespace; owned; or -1 */
+};
+
 struct run_supervisor {
 	int notify_fd; /* the filter's listener; owned */
 	int pidfd;     /* the program's first process; owned */
@@ -48,10 +57,26 @@ struct run_supervisor {
 	sr_client *client; /* borrowed */
 	bool netns;        /* the program has its own network namespace */
 	bool verbose;
+	struct run_nameserver ns[RUN_MAX_NAMESERVERS];
+	int n_ns;
 };
 
 /* run_filter.c */
 int run_filter_install(bool netns, int *notify_fd);
+
+/* run_netns.c */
+int run_netns_enter(void);
+int run_nameservers_read(const char *path, struct run_nameserver *ns, int max);
+int run_nameserver_open(struct run_nameserver *ns);
+
+/* run_dns.c */
+void run_dns_serve(struct run_supervisor *sv, int fd);
+const struct run_nameserver *run_nameserver_find(const struct run_supervisor *sv,
+                                                 const struct sockaddr_storage *ss, socklen_t len);
+
+/* run_udp.c */
+int run_udp_send(struct run_supervisor *sv, const struct run_call *call,
+                 const struct run_sock *sock);
 
 /* run_supervisor.c */
 int run_supervise(struct run_supervisor *sv, int *status);
@@ -62,6 +87,7 @@ int run_connect(struct run_supervisor *sv, const struct run_call *call, const st
 
 /* run_args.c */
 int run_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len);
+int run_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len);
 int run_call_still_valid(int notify_fd, uint64_t id);
 int run_sock_open(int pidfd, int target_fd, struct run_sock *out);
 void run_sock_close(struct run_sock *s);

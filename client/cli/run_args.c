@@ -37,6 +37,20 @@ run_read_mem(pid_t pid, uint64_t addr, void *buf, size_t len)
 	return (size_t)n == len ? 0 : -EFAULT;
 }
 
+/* Copies len bytes of buf to addr in pid's memory. Returns 0 or a negative errno. */
+int
+run_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len)
+{
+	struct iovec local = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+	struct iovec remote = {.iov_base = (void *)(uintptr_t)addr, .iov_len = len};
+	ssize_t n;
+
+	n = process_vm_writev(pid, &local, 1, &remote, 1, 0);
+	if (n == -1)
+		return errno == ESRCH ? -ESRCH : -EFAULT;
+	return (size_t)n == len ? 0 : -EFAULT;
+}
+
 /*
  * 1 if the notification id still stands for a waiting call: the thread has not
  * died and its pid has not been reused since its memory was read. 0 if not.

@@ -36,7 +36,7 @@ run_supervise(struct run_supervisor *sv, int *status)
 {
 	struct seccomp_notif *req = NULL;
 	struct seccomp_notif_resp *resp = NULL;
-	struct pollfd pfd[2];
+	struct pollfd pfd[2 + RUN_MAX_NAMESERVERS];
 	struct run_call call;
 	int rc;
 
@@ -44,8 +44,10 @@ run_supervise(struct run_supervisor *sv, int *status)
 		return rc;
 	pfd[0] = (struct pollfd){.fd = sv->notify_fd, .events = POLLIN};
 	pfd[1] = (struct pollfd){.fd = sv->pidfd, .events = POLLIN};
+	for (int i = 0; i < sv->n_ns; i++)
+		pfd[2 + i] = (struct pollfd){.fd = sv->ns[i].fd, .events = POLLIN};
 	for (;;) {
-		if (poll(pfd, 2, -1) == -1) {
+		if (poll(pfd, (nfds_t)(2 + sv->n_ns), -1) == -1) {
 			if (errno == EINTR)
 				continue;
 			rc = -errno;
@@ -55,6 +57,9 @@ run_supervise(struct run_supervisor *sv, int *status)
 			rc = waitpid(sv->pid, status, 0) == -1 ? -errno : 0;
 			break;
 		}
+		for (int i = 0; i < sv->n_ns; i++)
+			if (pfd[2 + i].revents != 0)
+				run_dns_serve(sv, sv->ns[i].fd);
 		if (pfd[0].revents == 0)
 			continue;
 		/* seccomp_notify_receive wants a zeroed request (the kernel checks). */
@@ -143,8 +148,8 @@ on_connect(struct run_supervisor *sv, const struct run_call *call)
 
 /*
  * sendto/sendmsg/sendmmsg on an inet socket. A stream socket ignores the address
- * unless MSG_FASTOPEN asks it to connect, so those continue; datagrams are not
- * brokered yet and are refused.
+ * unless MSG_FASTOPEN asks it to connect, so those continue; datagrams are sent
+ * by the supervisor (run_udp.c), to our name servers only.
  */
 static int
 on_send(struct run_supervisor *sv, const struct run_call *call)
@@ -162,6 +167,8 @@ on_send(struct run_supervisor *sv, const struct run_call *call)
 		rc = RUN_ANSWER_CONTINUE;
 	else if (sock.type == SOCK_STREAM && (flags & MSG_FASTOPEN) == 0)
 		rc = RUN_ANSWER_CONTINUE;
+	else if (sock.type == SOCK_DGRAM)
+		rc = run_udp_send(sv, call, &sock);
 	else
 		rc = -RUN_DENIED_ERRNO;
 	run_sock_close(&sock);

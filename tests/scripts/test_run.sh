@@ -74,15 +74,21 @@ pids+=($!)
 for _ in $(seq 100); do [ -s "$dir/ports" ] && break; sleep 0.05; done
 read -r good bad udp http <"$dir/ports"
 
+# The daemon resolves from its own hosts file; its name server is one nobody serves, so
+# no query leaves the machine.
+printf '127.0.0.1 web.sockrpc.test\n127.0.0.1 denied.sockrpc.test\n' >"$dir/hosts"
+echo "nameserver 127.0.0.1" >"$dir/resolv.conf"
 cat >"$dir/policy" <<POLICY
 allow uid=0 create tcp,udp
 allow uid=0 connect tcp 127.0.0.1 port $good,$http handback
 deny uid=0 connect tcp 127.0.0.1 port $bad reason "the test's denied port"
+allow uid=0 resolve web.sockrpc.test
 allow uid=65534 create tcp
 allow uid=65534 connect tcp 127.0.0.1 port $good handback
 POLICY
 "$build/daemon/sockrpcd" --socket "$dir/s.sock" --policy "$dir/policy" \
-	--audit "$dir/audit.log" 2>"$dir/daemon.log" &
+	--audit "$dir/audit.log" --hosts "$dir/hosts" --resolv-conf "$dir/resolv.conf" \
+	2>"$dir/daemon.log" &
 pids+=($!)
 for _ in $(seq 100); do [ -S "$dir/s.sock" ] && break; sleep 0.05; done
 run() { timeout 60 "$sockrpc" --socket "$dir/s.sock" run "$@"; }
@@ -138,6 +144,35 @@ out=$(run -- "${probe[@]}" udp 127.0.0.1 "$udp") && fail "udp sendto went throug
 [ "$out" = "sendto: EACCES" ] || fail "udp sendto: $out"
 out=$(run -- "${probe[@]}" listen 0) && fail "listen went through: $out"
 [ "$out" = "bind: EACCES" ] || fail "bind: $out"
+
+# DNS: queries to the name server of /etc/resolv.conf are answered in the namespace from
+# the daemon's resolver (policy-checked); a denied name does not resolve.
+ns=$(awk '$1 == "nameserver" { print $2; exit }' /etc/resolv.conf 2>/dev/null || true)
+if [ -n "$ns" ]; then
+	out=$(run -- curl -sS --max-time 20 "http://web.sockrpc.test:$http/") ||
+		fail "curl by name: $out"
+	[ "$out" = "hello through the broker" ] || fail "curl by name got: $out"
+	audited '"op":"resolve".*"name":"web.sockrpc.test".*"decision":"allow"'
+	set +e
+	out=$(run -- getent hosts denied.sockrpc.test)
+	rc=$?
+	set -e
+	[ "$rc" = 2 ] || fail "getent of a denied name: exit $rc, $out"
+	audited '"op":"resolve".*"name":"denied.sockrpc.test".*"decision":"deny"'
+	# musl's way (sendto with the address) and glibc's (A and AAAA in one sendmmsg).
+	out=$(run -- "${probe[@]}" dns "$ns" web.sockrpc.test) || fail "dns probe: $out"
+	# web.sockrpc.test has no IPv6 address: the AAAA query gets an empty answer.
+	[ "$(grep -c "rcode 0 answers 1" <<<"$out")" = 2 ] &&
+		grep -q "id 3 rcode 0 answers 0" <<<"$out" &&
+		grep -q "sendmmsg: sent 2, lengths ok" <<<"$out" || fail "dns probe: $out"
+	out=$(run -- "${probe[@]}" dns "$ns" denied.sockrpc.test) || fail "dns probe: $out"
+	[ "$(grep -c "rcode 3 answers 0" <<<"$out")" = 3 ] || fail "denied name: $out"
+	# Any other address on port 53 is just a datagram elsewhere: refused.
+	out=$(run -- "${probe[@]}" dns 127.0.0.2 web.sockrpc.test) && fail "dns elsewhere: $out"
+	[ "$out" = "sendto: EACCES" ] || fail "dns elsewhere: $out"
+else
+	echo "no name server in /etc/resolv.conf: the DNS case is skipped"
+fi
 
 # A packet socket is not trapped, but all it reaches is the namespace's own loopback.
 out=$(run -- "${probe[@]}" packet "$udp") || fail "packet probe: $out"

@@ -137,6 +137,94 @@ mode_nbconnect(const char *host, const char *port)
 	return 0;
 }
 
+/* A query for name (type 1: A, 28: AAAA) in buf; returns its length. */
+static size_t
+dns_query(unsigned char *buf, uint16_t id, const char *name, int type)
+{
+	size_t n = 12;
+	const char *p = name, *dot;
+
+	memset(buf, 0, 12);
+	buf[0] = (unsigned char)(id >> 8);
+	buf[1] = (unsigned char)id;
+	buf[2] = 1; /* RD */
+	buf[5] = 1; /* one question */
+	while (*p != '\0') {
+		dot = strchr(p, '.');
+		size_t len = dot != NULL ? (size_t)(dot - p) : strlen(p);
+		buf[n++] = (unsigned char)len;
+		memcpy(buf + n, p, len);
+		n += len;
+		p += len + (dot != NULL);
+	}
+	buf[n++] = 0;
+	buf[n++] = 0;
+	buf[n++] = (unsigned char)type;
+	buf[n++] = 0;
+	buf[n++] = 1;
+	return n;
+}
+
+/* Prints the rcode and answer count of the response in buf. */
+static void
+dns_print(const char *how, const unsigned char *buf, ssize_t n)
+{
+	if (n < 12) {
+		printf("%s: short answer\n", how);
+		return;
+	}
+	printf("%s: id %d rcode %d answers %d\n", how, buf[0] << 8 | buf[1], buf[3] & 0xf,
+	       buf[6] << 8 | buf[7]);
+}
+
+/*
+ * dns NAMESERVER NAME: a query with sendto (as musl does), then an A and an AAAA
+ * query in one sendmmsg (as glibc can), each to the address, on an unconnected socket.
+ */
+static int
+mode_dns(const char *ns, const char *name)
+{
+	unsigned char q[2][300], r[600];
+	struct sockaddr_storage ss;
+	struct mmsghdr mm[2];
+	struct iovec iov[2];
+	struct timeval tv = {.tv_sec = 5};
+	socklen_t len;
+	ssize_t n;
+	int fd, sent;
+
+	if (parse_addr(ns, "53", &ss, &len) == -1)
+		return 2;
+	if ((fd = socket(ss.ss_family, SOCK_DGRAM, 0)) == -1)
+		return fail("socket");
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	n = (ssize_t)dns_query(q[0], 1, name, 1);
+	if (sendto(fd, q[0], (size_t)n, 0, (struct sockaddr *)&ss, len) != n)
+		return fail("sendto");
+	if ((n = recv(fd, r, sizeof(r), 0)) == -1)
+		return fail("recv");
+	dns_print("sendto", r, n);
+	memset(mm, 0, sizeof(mm));
+	for (int i = 0; i < 2; i++) {
+		iov[i].iov_base = q[i];
+		iov[i].iov_len = dns_query(q[i], (uint16_t)(2 + i), name, i == 0 ? 1 : 28);
+		mm[i].msg_hdr.msg_name = &ss;
+		mm[i].msg_hdr.msg_namelen = len;
+		mm[i].msg_hdr.msg_iov = &iov[i];
+		mm[i].msg_hdr.msg_iovlen = 1;
+	}
+	if ((sent = sendmmsg(fd, mm, 2, 0)) != 2)
+		return fail("sendmmsg");
+	printf("sendmmsg: sent %d, lengths %s\n", sent,
+	       mm[0].msg_len == iov[0].iov_len && mm[1].msg_len == iov[1].iov_len ? "ok" : "wrong");
+	for (int i = 0; i < 2; i++) {
+		if ((n = recv(fd, r, sizeof(r), 0)) == -1)
+			return fail("recv");
+		dns_print("sendmmsg", r, n);
+	}
+	return 0;
+}
+
 /* udp HOST PORT: one sendto with an address. */
 static int
 mode_udp(const char *host, const char *port)
@@ -343,6 +431,8 @@ main(int argc, char **argv)
 		return mode_connect(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "nbconnect") == 0)
 		return mode_nbconnect(argv[2], argv[3]);
+	if (argc == 4 && strcmp(argv[1], "dns") == 0)
+		return mode_dns(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "udp") == 0)
 		return mode_udp(argv[2], argv[3]);
 	if (argc == 3 && strcmp(argv[1], "unix") == 0)
@@ -359,6 +449,7 @@ main(int argc, char **argv)
 		return mode_race(argv[2], argv[3], argv[4], argv[5]);
 	fprintf(stderr,
 	        "usage: run_probe connect|nbconnect|udp HOST PORT | unix PATH | listen PORT |\n"
-	        "       escapes | links | packet PORT | race HOST GOOD BAD TRIES\n");
+	        "       dns NAMESERVER NAME | escapes | links | packet PORT | race HOST GOOD BAD "
+	        "TRIES\n");
 	return 2;
 }
