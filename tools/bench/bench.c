@@ -36,7 +36,8 @@ enum {
 	FIG_RECV = 1 << 3,
 	FIG_CONN = 1 << 4,
 	FIG_SCALE = 1 << 5,
-	FIG_ALL = (1 << 6) - 1,
+	FIG_RUN = 1 << 6, /* sockrpc run (launcher.c) */
+	FIG_ALL = (1 << 7) - 1,
 };
 
 struct options {
@@ -52,7 +53,8 @@ struct options {
 	unsigned only;
 	bool broker_only; /* skip the baselines (to profile the broker alone) */
 	bool quick;
-	bool verbose; /* every round's bulk figures on stderr */
+	bool verbose;        /* every round's bulk figures on stderr */
+	const char *sockrpc; /* the sockrpc command, for the run figures; NULL: skip them */
 };
 
 struct row {
@@ -677,6 +679,65 @@ figure_conn(sr_client *c)
 	free(b), free(d);
 }
 
+/* --- sockrpc run: iperf3 and a connect loop, under the launcher against direct --------- */
+
+static void
+figure_run(void)
+{
+	int R = opt.rounds, port, secs = opt.quick ? 1 : 3;
+	double *bt = calloc((size_t)R, sizeof(double)), *bd = calloc((size_t)R, sizeof(double));
+	double *ct = calloc((size_t)R, sizeof(double)), *cd = calloc((size_t)R, sizeof(double));
+	double mt, md;
+	char self[512], base[48], portarg[16];
+	ssize_t n;
+	pid_t iperf = -1;
+
+	if (opt.sockrpc == NULL || (n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0) {
+		fprintf(stderr, "sockrpc_bench: no --sockrpc: the run figures are skipped\n");
+		goto out;
+	}
+	self[n] = '\0';
+	if (program_exists("iperf3") && (port = free_tcp_port()) > 0) {
+		snprintf(portarg, sizeof(portarg), "%d", port);
+		iperf = spawn(
+		    (const char *const[]){"iperf3", "-s", "-B", "127.0.0.1", "-p", portarg, NULL},
+		    NULL);
+		if (iperf > 0 && wait_tcp_ready(port, 5) == 0) {
+			for (int r = 0; r < R; r++)
+				for (int k = 0; k < 2; k++) {
+					bool through = (k + r) % 2 == 0;
+					double v = launcher_iperf3_bps(opt.sockrpc, daemon_socket,
+					                               port, secs, through);
+					if (through)
+						bt[r] = v / 8 / (1 << 20);
+					else
+						bd[r] = v / 8 / (1 << 20);
+				}
+			mt = median(bt, R), md = median(bd, R);
+			snprintf(base, sizeof(base), "iperf3 direct %.0f MiB/s", md);
+			add_row("sockrpc run: iperf3", mt, "MiB/s", base, mt / md, ">= 0.95x",
+			        mt / md >= 0.95);
+		}
+		if (iperf > 0)
+			kill_child(iperf);
+	}
+	for (int r = 0; r < R; r++)
+		for (int k = 0; k < 2; k++) {
+			bool through = (k + r) % 2 == 0;
+			double v = launcher_conn_rate(opt.sockrpc, daemon_socket, self, close_port,
+			                              opt.seconds * 4, through);
+			if (through)
+				ct[r] = v;
+			else
+				cd[r] = v;
+		}
+	mt = median(ct, R), md = median(cd, R);
+	snprintf(base, sizeof(base), "direct %.0f/s", md);
+	add_row("sockrpc run: connect+close/s", mt, "/s", base, mt / md, "info", -1);
+out:
+	free(bt), free(bd), free(ct), free(cd);
+}
+
 /* --- 5. scale ------------------------------------------------------------------------ */
 
 static void
@@ -883,18 +944,19 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = {"small", "pipe", "send", "recv", "conn", "scale"};
+	static const char *const names[] = {"small", "pipe",  "send", "recv",
+	                                    "conn",  "scale", "run"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		size_t i;
 
-		for (i = 0; i < 6; i++)
+		for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 			if (strcmp(tok, names[i]) == 0)
 				break;
-		if (i == 6)
-			die("unknown figure %s (small,pipe,send,recv,conn,scale)", tok);
+		if (i == sizeof(names) / sizeof(names[0]))
+			die("unknown figure %s (small,pipe,send,recv,conn,scale,run)", tok);
 		mask |= 1u << i;
 	}
 	free(copy);
@@ -914,7 +976,8 @@ usage(void)
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
 	       "  --sessions N --handles N   scale figure (default 1000 x 10)\n"
-	       "  --only LIST       small,pipe,send,recv,conn,scale\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale,run\n"
+	       "  --sockrpc PATH    the sockrpc command, for the run figures\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
 	       "  --danted PATH     the Dante server (default danted)\n"
 	       "  --verbose         print every round of the bulk figures to stderr\n");
@@ -935,14 +998,23 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"sockrpcd", required_argument, NULL, 'd'}, {"socket", required_argument, NULL, 's'},
-	    {"quick", no_argument, NULL, 'q'},          {"bytes", required_argument, NULL, 'b'},
-	    {"rounds", required_argument, NULL, 'r'},   {"calls", required_argument, NULL, 'c'},
-	    {"threads", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
-	    {"sessions", required_argument, NULL, 'n'}, {"handles", required_argument, NULL, 'H'},
-	    {"only", required_argument, NULL, 'o'},     {"broker-only", no_argument, NULL, 'B'},
-	    {"danted", required_argument, NULL, 'D'},   {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+	    {"sockrpcd", required_argument, NULL, 'd'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"quick", no_argument, NULL, 'q'},
+	    {"bytes", required_argument, NULL, 'b'},
+	    {"rounds", required_argument, NULL, 'r'},
+	    {"calls", required_argument, NULL, 'c'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"seconds", required_argument, NULL, 'S'},
+	    {"sessions", required_argument, NULL, 'n'},
+	    {"handles", required_argument, NULL, 'H'},
+	    {"only", required_argument, NULL, 'o'},
+	    {"broker-only", no_argument, NULL, 'B'},
+	    {"danted", required_argument, NULL, 'D'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"sockrpc", required_argument, NULL, 'R'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t bytes = 0;
 	int rounds = 0, calls = 0, sessions = 0, handles = 0, ch;
@@ -952,6 +1024,9 @@ main(int argc, char **argv)
 	sr_client *c = NULL;
 	pid_t scale_pid;
 
+	/* The connection-rate program of the run figure is this binary, started again. */
+	if (argc == 4 && strcmp(argv[1], "--connect-loop") == 0)
+		return launcher_connect_loop(atoi(argv[2]), atof(argv[3]));
 	opt.threads = 4;
 	opt.only = FIG_ALL;
 	opt.danted = "danted";
@@ -998,6 +1073,9 @@ main(int argc, char **argv)
 			break;
 		case 'v':
 			opt.verbose = true;
+			break;
+		case 'R':
+			opt.sockrpc = optarg;
 			break;
 		case 'h':
 			usage();
@@ -1071,6 +1149,8 @@ main(int argc, char **argv)
 		figure_bulk(c, false);
 	if (opt.only & FIG_CONN)
 		figure_conn(c);
+	if (opt.only & FIG_RUN)
+		figure_run();
 	sr_client_close(c);
 	if (opt.only & FIG_SCALE) {
 		/* A daemon of its own, so that its memory before is that of an idle daemon. */

@@ -60,4 +60,10 @@ long proc_vmrss(pid_t pid);
 pid_t proc_serving_pid(pid_t pid);
 long proc_pss(pid_t pid);
 
+/* launcher.c: the `sockrpc run` figures' programs (NaN: that run failed). */
+double launcher_iperf3_bps(const char *cli, const char *sock, int port, int secs, bool through);
+double launcher_conn_rate(const char *cli, const char *sock, const char *self, int port,
+                          double secs, bool through);
+int launcher_connect_loop(int port, double secs);
+
 #endif
