@@ -100,6 +100,14 @@ cmd_run(const struct options *o, int argc, char **argv)
 	else
 		rc = 128 + WTERMSIG(status);
 done:
+	/*
+	 * A connect of a program that is gone may still wait on the daemon in a worker
+	 * thread, using the client and the listener: leave them to the exit.
+	 */
+	if (!run_workers_idle()) {
+		fflush(NULL);
+		_exit(rc);
+	}
 	if (sp[0] != -1)
 		close(sp[0]);
 	if (sp[1] != -1)

@@ -80,6 +80,7 @@ int run_udp_send(struct run_supervisor *sv, const struct run_call *call,
 
 /* run_supervisor.c */
 int run_supervise(struct run_supervisor *sv, int *status);
+bool run_workers_idle(void);
 
 /* run_connect.c */
 int run_connect(struct run_supervisor *sv, const struct run_call *call, const struct run_sock *sock,

@@ -9,6 +9,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,12 +23,27 @@
 
 static void handle_call(struct run_supervisor *sv, const struct run_call *call,
                         struct seccomp_notif_resp *resp);
+static void *worker_main(void *arg);
 static int on_socket(const struct run_call *call);
 static int on_connect(struct run_supervisor *sv, const struct run_call *call);
 static int on_send(struct run_supervisor *sv, const struct run_call *call);
 static int on_inet_only_denied(struct run_supervisor *sv, const struct run_call *call);
 static int read_sockaddr(const struct run_call *call, uint64_t addr, uint64_t len,
                          struct sockaddr_storage *ss, socklen_t *ss_len);
+
+/*
+ * A connect waits on the network: each runs in a thread of its own so that the
+ * program's other threads are served meanwhile (up to this many at once; past
+ * that, in the loop).
+ */
+#define RUN_MAX_WORKERS 64
+
+struct worker {
+	struct run_supervisor *sv;
+	struct run_call call;
+};
+
+static atomic_int workers_active;
 
 /*
  * Serves the program's trapped calls until its first process exits; *status is
@@ -68,6 +86,25 @@ run_supervise(struct run_supervisor *sv, int *status)
 			continue; /* the thread died or took a signal before we read it */
 		call = (struct run_call){.id = req->id, .pid = (pid_t)req->pid, .nr = req->data.nr};
 		memcpy(call.args, req->data.args, sizeof(call.args));
+		if (call.nr == SCMP_SYS(connect) &&
+		    atomic_load(&workers_active) < RUN_MAX_WORKERS) {
+			struct worker *w = malloc(sizeof(*w));
+			pthread_attr_t attr;
+			pthread_t t;
+
+			if (w != NULL) {
+				*w = (struct worker){.sv = sv, .call = call};
+				atomic_fetch_add(&workers_active, 1);
+				pthread_attr_init(&attr);
+				pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+				rc = pthread_create(&t, &attr, worker_main, w);
+				pthread_attr_destroy(&attr);
+				if (rc == 0)
+					continue;
+				atomic_fetch_sub(&workers_active, 1);
+				free(w);
+			}
+		}
 		memset(resp, 0, sizeof(*resp));
 		resp->id = req->id;
 		handle_call(sv, &call, resp);
@@ -76,6 +113,28 @@ run_supervise(struct run_supervisor *sv, int *status)
 	}
 	seccomp_notify_free(req, resp);
 	return rc;
+}
+
+/* Whether no connect is still being served (the client and the listener are in use). */
+bool
+run_workers_idle(void)
+{
+	return atomic_load(&workers_active) == 0;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct seccomp_notif_resp resp;
+
+	memset(&resp, 0, sizeof(resp));
+	resp.id = w->call.id;
+	handle_call(w->sv, &w->call, &resp);
+	(void)seccomp_notify_respond(w->sv->notify_fd, &resp);
+	free(w);
+	atomic_fetch_sub(&workers_active, 1);
+	return NULL;
 }
 
 static void

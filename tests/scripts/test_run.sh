@@ -54,6 +54,14 @@ def echo(srv, name):
                 if data: c.sendall(data)
         threading.Thread(target=one, daemon=True).start()
 good, bad = tcp(), tcp()
+# "slow": a listener whose queue is full (backlog 0, filled): SYNs to it go unanswered.
+slow = socket.socket(); slow.bind(("127.0.0.1", 0)); slow.listen(0)
+fillers = []
+for _ in range(4):
+    f = socket.socket(); f.setblocking(False)
+    try: f.connect(slow.getsockname())
+    except BlockingIOError: pass
+    fillers.append(f)
 udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); udp.bind(("127.0.0.1", 0))
 def udp_loop():
     while True:
@@ -66,13 +74,13 @@ web = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
 for t in (lambda: echo(good, "good"), lambda: echo(bad, "bad"), udp_loop, web.serve_forever):
     threading.Thread(target=t, daemon=True).start()
 open(f"{d}/ports.tmp", "w").write(" ".join(str(x.getsockname()[1]) for x in
-    (good, bad, udp)) + f" {web.server_address[1]}\n")
+    (good, bad, udp, slow)) + f" {web.server_address[1]}\n")
 os.rename(f"{d}/ports.tmp", f"{d}/ports")
 threading.Event().wait()
 PY
 pids+=($!)
 for _ in $(seq 100); do [ -s "$dir/ports" ] && break; sleep 0.05; done
-read -r good bad udp http <"$dir/ports"
+read -r good bad udp slow http <"$dir/ports"
 
 # The daemon resolves from its own hosts file; its name server is one nobody serves, so
 # no query leaves the machine.
@@ -80,7 +88,7 @@ printf '127.0.0.1 web.sockrpc.test\n127.0.0.1 denied.sockrpc.test\n' >"$dir/host
 echo "nameserver 127.0.0.1" >"$dir/resolv.conf"
 cat >"$dir/policy" <<POLICY
 allow uid=0 create tcp,udp
-allow uid=0 connect tcp 127.0.0.1 port $good,$http handback
+allow uid=0 connect tcp 127.0.0.1 port $good,$http,$slow handback
 deny uid=0 connect tcp 127.0.0.1 port $bad reason "the test's denied port"
 allow uid=0 resolve web.sockrpc.test
 allow uid=65534 create tcp
@@ -135,6 +143,14 @@ rc=$?
 set -e
 [ "$rc" = 7 ] || fail "curl at the denied port: exit $rc ($err), expected 7"
 [ ! -e "$dir/bad.count" ] || fail "curl reached the denied server"
+
+# A connect that hangs (in the daemon) holds up no other thread of the program, and the
+# program's exit is not held up by it either.
+start=$(date +%s)
+out=$(run -- "${probe[@]}" parallel 127.0.0.1 "$slow" "$good") || fail "parallel: $out"
+ms=$(sed -n 's/^good: connected in \([0-9]*\) ms$/\1/p' <<<"$out")
+[ -n "$ms" ] && [ "$ms" -lt 1000 ] || fail "a slow connect held up another thread's: $out"
+[ $(($(date +%s) - start)) -lt 10 ] || fail "a slow connect held up the program's exit"
 
 # A unix-domain connect is not the broker's business: it goes through.
 out=$(run -- "${probe[@]}" unix "$dir/s.sock") || fail "unix connect: $out"

@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *
@@ -223,6 +224,53 @@ mode_dns(const char *ns, const char *name)
 		dns_print("sendmmsg", r, n);
 	}
 	return 0;
+}
+
+/*
+ * parallel HOST SLOW GOOD: one thread connects to HOST:SLOW (which does not answer),
+ * then the main thread times a connect to HOST:GOOD; exits without waiting for the
+ * first.
+ */
+static const char *slow_host, *slow_port;
+
+static void *
+slow_connect(void *arg)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	(void)arg;
+	parse_addr(slow_host, slow_port, &ss, &len);
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) != -1)
+		connect(fd, (struct sockaddr *)&ss, len);
+	return NULL;
+}
+
+static int
+mode_parallel(const char *host, const char *slow, const char *good)
+{
+	struct sockaddr_storage ss;
+	struct timespec t0, t1;
+	socklen_t len;
+	pthread_t t;
+	int fd;
+
+	slow_host = host, slow_port = slow;
+	pthread_create(&t, NULL, slow_connect, NULL);
+	usleep(200 * 1000);
+	if (parse_addr(host, good, &ss, &len) == -1)
+		return 2;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) == -1)
+		return fail("socket");
+	if (connect(fd, (struct sockaddr *)&ss, len) == -1)
+		return fail("connect");
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("good: connected in %ld ms\n",
+	       (long)((t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000));
+	fflush(stdout);
+	_exit(0);
 }
 
 /* udp HOST PORT: one sendto with an address. */
@@ -431,6 +479,8 @@ main(int argc, char **argv)
 		return mode_connect(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "nbconnect") == 0)
 		return mode_nbconnect(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "parallel") == 0)
+		return mode_parallel(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "dns") == 0)
 		return mode_dns(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "udp") == 0)
