@@ -59,7 +59,7 @@ run_netns_enter(void)
 int
 run_nameservers_read(const char *path, struct run_nameserver *ns, int max)
 {
-	char line[512], addr[INET6_ADDRSTRLEN + 16], *pct;
+	char line[512], addr[80], *pct; /* %79s below */
 	struct sockaddr_in *sin;
 	struct sockaddr_in6 *sin6;
 	FILE *f;
