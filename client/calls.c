@@ -555,15 +555,16 @@ static void
 take_passed_fd(sr_client *c, struct pending *q)
 {
 	struct transport *t = c->transport;
+	unsigned handback = cl_handback_method();
 	struct pending *o;
 
 	/* Hello's descriptor is its reply channel, which connection.c takes. */
 	if (t->ops->take_fd == NULL || q->method == 0)
 		return;
-	if (q->method == cl_handback_method())
+	if (q->method == handback)
 		q->fd = t->ops->take_fd(t);
 	for (o = c->pending; o != NULL; o = o->next)
-		if (o->method == cl_handback_method())
+		if (o->method == handback)
 			return;
 	t->ops->drop_fds(t);
 }

@@ -153,6 +153,7 @@ hello_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 		return;
 	}
 	c->session_id = r->session_id;
+	c->daemon_minor = r->minor;
 	snprintf(c->daemon_version, sizeof(c->daemon_version), "%s",
 	         r->daemon_version ? r->daemon_version : "");
 	/* Announced limits are kept only below the library's own (CLIENT_MAX_*). */

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -15,20 +16,24 @@
 
 CL_CLOSURE(handback_done, Sockrpc__HandbackReply)
 
+static pthread_once_t method_once = PTHREAD_ONCE_INIT;
+static unsigned method_index;
+
+static void
+find_method(void)
+{
+	const ProtobufCMethodDescriptor *m = protobuf_c_service_descriptor_get_method_by_name(
+	    &sockrpc__sock_rpc__descriptor, "Handback");
+
+	method_index = (unsigned)(m - sockrpc__sock_rpc__descriptor.methods);
+}
+
 /* The Handback rpc's index in the service, which its replies carry as their method. */
 unsigned
 cl_handback_method(void)
 {
-	static unsigned index;
-
-	if (index == 0) {
-		const ProtobufCMethodDescriptor *m =
-		    protobuf_c_service_descriptor_get_method_by_name(&sockrpc__sock_rpc__descriptor,
-		                                                     "Handback");
-
-		index = (unsigned)(m - sockrpc__sock_rpc__descriptor.methods);
-	}
-	return index;
+	pthread_once(&method_once, find_method);
+	return method_index;
 }
 
 struct taken {
@@ -66,6 +71,25 @@ set_blocking(int fd, bool blocking)
 		return -1;
 	flags = blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK;
 	return fcntl(fd, F_SETFL, flags);
+}
+
+/* SR_EUNSUPPORTED unless c's transport carries descriptors and its daemon knows Handback
+ * (protocol 1.2: an older one would end the session over an unknown method). */
+static int
+handback_possible(sr_client *c, sr_error *err)
+{
+	if (c->transport->ops->take_fd == NULL) {
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
+		          "this connection to sockrpcd cannot carry descriptors: handback needs "
+		          "the daemon's Unix socket");
+		return -1;
+	}
+	if (c->daemon_minor < 2) {
+		cl_seterr(err, SR_EUNSUPPORTED, 0,
+		          "sockrpcd speaks protocol 1.%u; handback needs 1.2", c->daemon_minor);
+		return -1;
+	}
+	return 0;
 }
 
 /* The Handback call itself; the caller holds s's send and receive locks. */
@@ -119,14 +143,8 @@ sr_socket_take_fd(sr_socket *s, sr_error *err)
 {
 	int fd;
 
-	if (cl_socket_usable(s, err) == -1)
+	if (cl_socket_usable(s, err) == -1 || handback_possible(s->client, err) == -1)
 		return -1;
-	if (s->client->transport->ops->take_fd == NULL) {
-		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		          "this connection to sockrpcd cannot carry descriptors: handback needs "
-		          "the daemon's Unix socket");
-		return -1;
-	}
 	pthread_mutex_lock(&s->send_mu);
 	pthread_mutex_lock(&s->recv_mu);
 	fd = take_fd_locked(s, err);
@@ -148,12 +166,8 @@ sr_connect_fd(sr_client *c, int family, int type, const char *host, int port, in
 		cl_seterr(err, SR_EINVAL, 0, "no client");
 		return -1;
 	}
-	if (c->transport->ops->take_fd == NULL) {
-		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		          "this connection to sockrpcd cannot carry descriptors: handback needs "
-		          "the daemon's Unix socket");
+	if (handback_possible(c, err) == -1)
 		return -1;
-	}
 	if ((s = sr_socket_new(c, family, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), 0, &e)) == NULL)
 		goto fail;
 	/* Non-blocking, connect answers once the connection is under way, and the descriptor
@@ -175,6 +189,9 @@ sr_accept_fd(sr_socket *listener, sr_error *err)
 	sr_socket *s;
 	int fd;
 
+	/* Checked first, so that no peer is accepted only to be hung up on. */
+	if (cl_socket_usable(listener, err) == -1 || handback_possible(listener->client, err) == -1)
+		return -1;
 	if ((s = sr_accept(listener, err)) == NULL)
 		return -1;
 	fd = sr_socket_take_fd(s, err);

@@ -117,6 +117,7 @@ struct sr_client {
 	uint32_t max_frame;
 	uint32_t max_payload;
 	uint32_t max_handles;
+	uint32_t daemon_minor; /* the protocol minor version the daemon speaks (Hello) */
 
 	sr_socket *sockets;               /* every sr_socket not yet freed; under mu */
 	const struct client_hooks *hooks; /* set by socket.c under mu, or NULL */

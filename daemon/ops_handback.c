@@ -48,6 +48,23 @@ kind_refusal(const struct handle *h)
 	return "only TCP and UDP sockets are handed back";
 }
 
+/*
+ * Linux marks a socket connected (sock->state) only inside connect(2): one whose
+ * non-blocking connect the daemon saw complete by poll still reads "connecting" there, so
+ * the client's next connect(2), to any address, would return 0 (it completes the old
+ * connection, it does not make a new one). Connecting it again to its own peer settles
+ * it, and a later connect fails with EISCONN, as on a socket connected directly.
+ */
+static void
+settle_connected(int fd)
+{
+	struct sockaddr_storage peer;
+	socklen_t len = sizeof(peer);
+
+	if (getpeername(fd, (struct sockaddr *)&peer, &len) == 0)
+		(void)connect(fd, (struct sockaddr *)&peer, len);
+}
+
 /* Refuses c with code and message, and writes the refusal to the audit log. */
 static void
 refuse(struct call *c, struct handle *h, int code, const char *why)
@@ -94,6 +111,8 @@ OP(handback, HandbackRequest, HandbackReply)
 		refuse(c, h, SOCKRPC__CODE__EDENIED, why);
 		return;
 	}
+	if (h->state == HANDLE_CONNECTED && h->type == SOCK_STREAM)
+		settle_connected(h->fd);
 	reply.cookie = socket_cookie(h->fd);
 	reply.connecting = h->state == HANDLE_CONNECTING;
 	audit_handback(s->d->audit, s->id, &s->peer, h->id, h->host, h->port, reply.cookie, true,

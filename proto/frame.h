@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define SR_PROTOCOL_MAJOR 1
-#define SR_PROTOCOL_MINOR 1 /* 1.1: Hello's reply_channel */
+#define SR_PROTOCOL_MINOR 2 /* 1.1: Hello's reply_channel; 1.2: Handback */
 
 #define SR_FRAME_HEADER_SIZE 16
 

@@ -100,6 +100,7 @@ fake_hello(int fd, uint32_t max_frame, uint32_t max_payload)
 	if (fake_read(fd, &h, buf, sizeof(buf)) == -1)
 		return -1;
 	hello.major = SR_PROTOCOL_MAJOR;
+	hello.minor = SR_PROTOCOL_MINOR;
 	hello.session_id = 77;
 	hello.max_frame = max_frame != 0 ? max_frame : SR_MAX_FRAME;
 	hello.max_payload = max_payload != 0 ? max_payload : SR_MAX_PAYLOAD;

@@ -49,7 +49,13 @@ hb_policy(const char *text)
 void
 hb_start(void)
 {
-	const char *args[] = {"--policy", hb.policy, "--audit", hb.audit, NULL};
+	hb_start_with(NULL);
+}
+
+void
+hb_start_with(const char *extra)
+{
+	const char *args[] = {"--policy", hb.policy, "--audit", hb.audit, extra, NULL};
 
 	daemon_start(&test_daemon, args);
 	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);

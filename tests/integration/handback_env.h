@@ -21,8 +21,10 @@ void hb_setup(void);
 void hb_teardown(void);
 /* Writes the policy file ("test.policy": its rules are test.policy:LINE). */
 void hb_policy(const char *text);
-/* Starts test_daemon with --policy and --audit; its directory open to other uids. */
+/* Starts test_daemon with --policy and --audit (and `extra`, NULL or one argument); its
+ * directory open to other uids. */
 void hb_start(void);
+void hb_start_with(const char *extra);
 /* Asserts the daemon's fds are back to idle, then stops it. */
 void hb_finish(void);
 /* Waits up to 5 s for the nth occurrence of text in the audit log. */

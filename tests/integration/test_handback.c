@@ -190,6 +190,48 @@ START_TEST(epoll_on_nonblocking_socket)
 }
 END_TEST
 
+/* Without a reply channel the descriptor rides on the connection's replies. */
+START_TEST(handback_without_reply_channel)
+{
+	struct server srv;
+	sr_client *c;
+	sr_error err;
+	char buf[8] = "";
+	int fd;
+
+	hb_policy("allow uid=0 create tcp\n"
+	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	hb_start_with("--no-reply-channel");
+	server_start(&srv, AF_INET, SERVER_ECHO, 0);
+	c = daemon_client(&test_daemon);
+	for (int i = 0; i < 3; i++) {
+		fd = sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", srv.port, 5000, &err);
+		ck_assert_msg(fd >= 0, "sr_connect_fd: %d %s", err.code, err.message);
+		ck_assert_int_eq(send(fd, "abc", 3, 0), 3);
+		ck_assert_int_eq(recv(fd, buf, 3, MSG_WAITALL), 3);
+		ck_assert_str_eq(buf, "abc");
+		close(fd);
+	}
+	sr_client_close(c);
+	server_stop(&srv);
+	hb_finish();
+}
+END_TEST
+
+/* Entries of /proc/pid/fd. */
+static int
+fd_count_of(pid_t pid)
+{
+	char path[64];
+	int n = 0;
+
+	for (int fd = 0; fd < 1024; fd++) {
+		snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)pid, fd);
+		n += access(path, F_OK) == 0;
+	}
+	return n;
+}
+
 /* The daemon keeps no copy: its fd count is idle while the client holds the socket, the
  * client's close sends the FIN, and the audit line carries the socket's cookie. */
 START_TEST(daemon_keeps_no_copy_and_audits_cookie)
@@ -200,17 +242,22 @@ START_TEST(daemon_keeps_no_copy_and_audits_cookie)
 	uint64_t cookie = 0;
 	socklen_t len = sizeof(cookie);
 	char want[64];
-	int fd, busy;
+	int fd, busy, parent;
 
 	hb_policy("allow uid=0 create tcp\n"
 	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
 	hb_start();
 	server_start(&srv, AF_INET, SERVER_ECHO, 0);
 	c = daemon_client(&test_daemon);
-	busy = daemon_fd_count(&test_daemon); /* idle, plus the session */
+	/* Idle, plus the session: its connection and reply channel (the channel's other end
+	 * may still be closing as Hello returns). */
+	busy = test_daemon.idle_fds + 2;
+	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy, HARNESS_IDLE_MS), busy);
+	parent = fd_count_of(test_daemon.pid); /* the privileged parent made the socket */
 	fd = sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", srv.port, 5000, &err);
 	ck_assert_msg(fd >= 0, "sr_connect_fd: %d %s", err.code, err.message);
 	ck_assert_int_eq(daemon_wait_fds(&test_daemon, busy, HARNESS_IDLE_MS), busy);
+	ck_assert_int_eq(fd_count_of(test_daemon.pid), parent);
 	ck_assert_msg(!(fcntl(fd, F_GETFL) & O_NONBLOCK), "a blocking connect gives a blocking fd");
 	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len), 0);
 	snprintf(want, sizeof(want), "\"cookie\":%" PRIu64, cookie);
@@ -221,6 +268,53 @@ START_TEST(daemon_keeps_no_copy_and_audits_cookie)
 	ck_assert_int_eq(server_wait_finished(&srv, 1, 5000), 1); /* the FIN came */
 	sr_client_close(c);
 	server_stop(&srv);
+	hb_finish();
+}
+END_TEST
+
+/* A non-blocking connect still under way is handed back as it is: the listener's accept
+ * queue is full, so the kernel drops the SYN until the test makes room. */
+START_TEST(handback_while_connecting)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	struct pollfd p;
+	socklen_t len = sizeof(sin);
+	sr_client *c;
+	sr_error err;
+	int lfd, filler, fd, peer, so_error = -1;
+	char buf[8] = "";
+
+	hb_policy("allow uid=0 create tcp\n"
+	          "allow uid=0 connect tcp 127.0.0.1 handback\n");
+	hb_start();
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(listen(lfd, 0), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&sin, &len), 0);
+	filler = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(filler, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	c = daemon_client(&test_daemon);
+	fd = sr_connect_fd(c, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, "127.0.0.1",
+	                   ntohs(sin.sin_port), 5000, &err);
+	ck_assert_msg(fd >= 0, "sr_connect_fd: %d %s", err.code, err.message);
+	p = (struct pollfd){.fd = fd, .events = POLLOUT};
+	ck_assert_int_eq(poll(&p, 1, 200), 0); /* still connecting, in the client's hands */
+	close(accept(lfd, NULL, NULL));        /* room: the SYN retried gets through */
+	ck_assert_int_eq(poll(&p, 1, 10000), 1);
+	len = sizeof(so_error);
+	ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_ERROR, &so_error, &len), 0);
+	ck_assert_int_eq(so_error, 0);
+	peer = accept(lfd, NULL, NULL);
+	ck_assert_int_ge(peer, 0);
+	ck_assert_int_eq(send(fd, "syn", 3, 0), 3);
+	ck_assert_int_eq(recv(peer, buf, 3, MSG_WAITALL), 3);
+	ck_assert_str_eq(buf, "syn");
+	ck_assert_int_eq(hb_count_audit("handed back, connecting"), 1);
+	close(peer);
+	close(fd);
+	close(filler);
+	close(lfd);
+	sr_client_close(c);
 	hb_finish();
 }
 END_TEST
@@ -349,7 +443,7 @@ END_TEST
 
 /* --- a hostile daemon: descriptors it should not send --- */
 
-enum { FDS_TWO, FDS_NONE, FDS_TRUNCATED, FDS_UNASKED, FDS_NOT_SOCKET };
+enum { FDS_TWO, FDS_NONE, FDS_TRUNCATED, FDS_UNASKED, FDS_NOT_SOCKET, OLD_DAEMON };
 
 /* Sends one frame of m with n descriptors (copies of `fd`) on it. */
 static void
@@ -394,14 +488,27 @@ serve_fds(struct fake *f, int conn)
 	uint8_t buf[4096];
 	int gift = f->mode == FDS_NOT_SOCKET ? open("/dev/null", O_RDONLY | O_CLOEXEC)
 	                                     : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int junk = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0); /* what nobody asked for */
 
+	if (f->mode == OLD_DAEMON) { /* protocol 1.1: no Handback rpc */
+		Sockrpc__HelloReply hello = SOCKRPC__HELLO_REPLY__INIT;
+
+		if (fake_read(conn, &h, buf, sizeof(buf)) == 0) {
+			hello.major = SR_PROTOCOL_MAJOR;
+			hello.minor = 1;
+			hello.session_id = 77;
+			fake_reply(conn, 0, h.call_id, SR_FRAME_FLAG_REPLY, &hello.base, NULL, 0);
+			fake_hold(conn); /* a request now would be a protocol error */
+		}
+		goto out;
+	}
 	if (fake_hello(conn, 0, 0) != 0 || fake_read(conn, &h, buf, sizeof(buf)) != 0)
 		goto out;
 	fake_socket_state(&state, true);
 	sock.status = &ok;
 	sock.state = &state;
 	/* FDS_UNASKED: two descriptors ride on the Socket reply, which asked for none. */
-	reply_with_fds(conn, h.method, h.call_id, &sock.base, gift, f->mode == FDS_UNASKED ? 2 : 0);
+	reply_with_fds(conn, h.method, h.call_id, &sock.base, junk, f->mode == FDS_UNASKED ? 2 : 0);
 	if (fake_read(conn, &h, buf, sizeof(buf)) != 0)
 		goto out;
 	state.is_closed = true;
@@ -416,6 +523,7 @@ serve_fds(struct fake *f, int conn)
 	fake_hold(conn);
 out:
 	close(gift);
+	close(junk);
 }
 
 static int
@@ -438,21 +546,25 @@ hostile_case(int mode, int want_code)
 	sr_client *c;
 	sr_socket *s;
 	sr_error err;
-	int base = own_fd_count(), fd;
+	int base = own_fd_count(), before, fd;
 
 	fake_start(&f, serve_fds, mode);
 	c = sr_client_open(f.path, &err);
 	ck_assert_msg(c != NULL, "open: %s", err.message);
 	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &err);
 	ck_assert_msg(s != NULL, "socket: %s", err.message);
+	before = own_fd_count(); /* the fake's and the connection's */
 	fd = sr_socket_take_fd(s, &err);
 	if (want_code == 0) {
-		struct stat st;
+		int type = -1;
+		socklen_t len = sizeof(type);
 
 		ck_assert_msg(fd >= 0, "take: %d %s", err.code, err.message);
-		ck_assert_int_eq(fstat(fd, &st), 0);
-		ck_assert(S_ISSOCK(st.st_mode));
+		ck_assert_int_eq(getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len), 0);
+		ck_assert_msg(type == SOCK_STREAM,
+		              "the handback gave the descriptor nobody asked for");
 		ck_assert_msg(fcntl(fd, F_GETFD) & FD_CLOEXEC, "not close-on-exec");
+		ck_assert_int_eq(own_fd_count(), before + 1); /* this socket, nothing else */
 		close(fd);
 	} else {
 		ck_assert_int_eq(fd, -1);
@@ -479,6 +591,24 @@ START_TEST(hostile_missing_or_truncated_descriptor_fails)
 }
 END_TEST
 
+/* A daemon older than 1.2 would end the session over the unknown rpc: never asked. */
+START_TEST(older_daemon_is_not_asked)
+{
+	struct fake f;
+	sr_client *c;
+	sr_error err;
+
+	fake_start(&f, serve_fds, OLD_DAEMON);
+	c = sr_client_open(f.path, &err);
+	ck_assert_msg(c != NULL, "open: %s", err.message);
+	ck_assert_int_eq(sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", 9, 1000, &err), -1);
+	ck_assert_int_eq(err.code, SR_EUNSUPPORTED);
+	ck_assert_msg(strstr(err.message, "needs 1.2") != NULL, "%s", err.message);
+	sr_client_close(c);
+	fake_stop(&f);
+}
+END_TEST
+
 Suite *
 handback_suite(void)
 {
@@ -490,6 +620,8 @@ handback_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, tls_over_handed_back_socket);
 	tcase_add_test(tc, epoll_on_nonblocking_socket);
+	tcase_add_test(tc, handback_while_connecting);
+	tcase_add_test(tc, handback_without_reply_channel);
 	tcase_add_test(tc, daemon_keeps_no_copy_and_audits_cookie);
 	tcase_add_test(tc, accept_handback_checks_the_peer);
 	tcase_add_test(tc, accept_without_handback_rule_is_refused);
@@ -497,6 +629,7 @@ handback_suite(void)
 	tcase_set_timeout(hostile, 30);
 	tcase_add_test(hostile, hostile_extra_descriptors_are_closed);
 	tcase_add_test(hostile, hostile_missing_or_truncated_descriptor_fails);
+	tcase_add_test(hostile, older_daemon_is_not_asked);
 	suite_add_tcase(s, hostile);
 	return s;
 }

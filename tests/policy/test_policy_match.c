@@ -497,6 +497,39 @@ decide_option(const struct policy *p, uid_t uid, int option, long long value)
 
 /* Options that need privilege when set directly are granted only by a rule naming them;
  * `allow uid=X *` and `allow * option` grant the rest. */
+/* handback travels in the allowing decision; a datagram socket only where the rule names
+ * udp; the embedded default gives it to the daemon's own uid. */
+START_TEST(handback_in_the_decision)
+{
+	struct policy *p = load("allow uid=1000 connect tcp 127.0.0.1 port 1 handback\n"
+	                        "allow uid=1000 connect 127.0.0.1 port 2 handback\n"
+	                        "allow uid=1000 connect udp 127.0.0.1 port 3 handback\n"
+	                        "allow uid=1000 connect,accept tcp 127.0.0.1\n");
+	struct identity id = who_uid(1000);
+	struct policy_decision d;
+
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.1", 1);
+	ck_assert(d.allow && d.handback);
+	ck_assert_int_eq(d.rule_line, 1);
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.1", 2);
+	ck_assert(d.allow && d.handback);
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_DGRAM, "127.0.0.1", 2);
+	ck_assert_msg(d.allow && !d.handback, "udp handed back by a rule not naming udp");
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_DGRAM, "127.0.0.1", 3);
+	ck_assert(d.allow && d.handback);
+	d = decide_ip_family(p, &id, POLICY_ACCEPT, 0, SOCK_STREAM, "127.0.0.1", 9);
+	ck_assert(d.allow && !d.handback);
+	ck_assert_int_eq(d.rule_line, 4);
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.2", 1);
+	ck_assert(!d.allow && !d.handback);
+	policy_free(p);
+	p = policy_default(1000);
+	d = decide_ip_family(p, &id, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.1", 1);
+	ck_assert(d.allow && d.handback);
+	policy_free(p);
+}
+END_TEST
+
 START_TEST(privileged_options_need_a_rule_naming_them)
 {
 	struct policy *p = load("allow uid=1000 *\n"
@@ -985,6 +1018,7 @@ policy_match_suite(void)
 	tcase_add_test(tc, bind_addresses_are_not_rewritten);
 	tcase_add_test(tc, canonical_destination);
 	tcase_add_test(tc, privileged_options_need_a_rule_naming_them);
+	tcase_add_test(tc, handback_in_the_decision);
 	tcase_add_test(tc, option_names);
 	tcase_add_test(tc, transports);
 	tcase_add_test(tc, unix_paths);

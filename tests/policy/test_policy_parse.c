@@ -197,6 +197,12 @@ START_TEST(bad_where)
 	expect_error("allow * option SO_DEBUG,\n", 1, "trailing comma");
 	expect_error("allow * option SO_DEBUG,,SO_MARK\n", 1, "bad option list");
 
+	expect_error("deny * connect tcp handback\n", 1, "handback applies only to allow rules");
+	expect_error("allow * bind,listen tcp handback\n", 1, "only to connect and accept rules");
+	expect_error("allow * connect unix /run/x.sock handback\n", 1, "only to tcp or udp");
+	expect_error("allow * connect raw handback\n", 1, "only to tcp or udp");
+	expect_error("allow * connect tcp handback handback\n", 1, "duplicate handback");
+
 	char long_path[300] = "allow * connect unix /";
 	memset(long_path + strlen(long_path), 'p', 120);
 	strcat(long_path, "\n");

@@ -173,6 +173,33 @@ START_TEST(check_policy_warnings)
 }
 END_TEST
 
+/* --check-policy notes each handback rule; --explain says whether a connection may be
+ * handed back. */
+START_TEST(handback_shown)
+{
+	FILE *out = tmpfile(), *err = tmpfile();
+	char want[256], *e;
+
+	write_policy("allow uid=1000 connect tcp 10.0.0.0/8 handback\n"
+	             "allow uid=1000 connect udp 10.0.0.0/8 port 53 handback\n"
+	             "allow uid=1000 connect tcp\n");
+	ck_assert_int_eq(check_policy_main(policy_path, out, err), 0);
+	e = slurp(err);
+	snprintf(want, sizeof(want), "%s:1: note: handback:", policy_path);
+	ck_assert_msg(strstr(e, want) != NULL, "%s", e);
+	ck_assert_msg(strstr(e, "byte quotas") != NULL, "%s", e);
+	snprintf(want, sizeof(want), "%s:2: note: handback:", policy_path);
+	ck_assert_msg(strstr(e, want) != NULL && strstr(e, "sendto/sendmsg") != NULL, "%s", e);
+	snprintf(want, sizeof(want), "%s:3:", policy_path);
+	ck_assert_msg(strstr(e, want) == NULL, "%s", e);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 connect tcp 10.1.2.3:443"), 0);
+	ck_assert_msg(strstr(captured, "handback: yes") != NULL, "%s", captured);
+	ck_assert_int_eq(explain(policy_path, "uid=1000 connect tcp 192.0.2.1:443"), 0);
+	ck_assert_msg(strstr(captured, "handback: no") != NULL, "%s", captured);
+	remove_policy();
+}
+END_TEST
+
 /* --explain asks about options by name and value, and shows where a destination goes. */
 START_TEST(explain_options_and_destinations)
 {
@@ -244,6 +271,7 @@ policy_tools_suite(void)
 	tcase_add_test(tc, explain_usage_and_default);
 	tcase_add_test(tc, check_policy_warnings);
 	tcase_add_test(tc, explain_options_and_destinations);
+	tcase_add_test(tc, handback_shown);
 	suite_add_tcase(s, tc);
 	return s;
 }

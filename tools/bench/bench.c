@@ -36,8 +36,9 @@ enum {
 	FIG_RECV = 1 << 3,
 	FIG_CONN = 1 << 4,
 	FIG_SCALE = 1 << 5,
-	FIG_RUN = 1 << 6, /* sockrpc run (launcher.c) */
-	FIG_ALL = (1 << 7) - 1,
+	FIG_HANDBACK = 1 << 6, /* handback.c: bulk send, recv and connect latency */
+	FIG_RUN = 1 << 7,      /* sockrpc run (launcher.c) */
+	FIG_ALL = (1 << 8) - 1,
 };
 
 struct options {
@@ -137,6 +138,12 @@ fmt_num(char *out, size_t size, double v, const char *unit)
 		snprintf(out, size, "%.2f%s", v, unit);
 }
 
+double
+bench_median(double *v, int n)
+{
+	return median(v, n);
+}
+
 /* Adds a row. ratio NaN: none shown. met: <0 no target, 0 not met, 1 met. */
 static void
 add_row(const char *figure, double broker, const char *unit, const char *baseline, double ratio,
@@ -153,6 +160,13 @@ add_row(const char *figure, double broker, const char *unit, const char *baselin
 		snprintf(r->ratio, sizeof(r->ratio), "%.2fx", ratio);
 	snprintf(r->target, sizeof(r->target), "%s", target);
 	snprintf(r->met, sizeof(r->met), "%s", met < 0 ? "-" : met ? "yes" : "NO");
+}
+
+void
+bench_add_row(const char *figure, double broker, const char *unit, const char *baseline,
+              double ratio, const char *target, int met)
+{
+	add_row(figure, broker, unit, baseline, ratio, target, met);
 }
 
 static void
@@ -944,8 +958,8 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = {"small", "pipe",  "send", "recv",
-	                                    "conn",  "scale", "run"};
+	static const char *const names[] = {"small", "pipe",  "send",     "recv",
+	                                    "conn",  "scale", "handback", "run"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
@@ -956,7 +970,8 @@ parse_only(const char *s)
 			if (strcmp(tok, names[i]) == 0)
 				break;
 		if (i == sizeof(names) / sizeof(names[0]))
-			die("unknown figure %s (small,pipe,send,recv,conn,scale,run)", tok);
+			die("unknown figure %s (small,pipe,send,recv,conn,scale,handback,run)",
+			    tok);
 		mask |= 1u << i;
 	}
 	free(copy);
@@ -976,7 +991,7 @@ usage(void)
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
 	       "  --sessions N --handles N   scale figure (default 1000 x 10)\n"
-	       "  --only LIST       small,pipe,send,recv,conn,scale,run\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale,handback,run\n"
 	       "  --sockrpc PATH    the sockrpc command, for the run figures\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
 	       "  --danted PATH     the Dante server (default danted)\n"
@@ -1149,6 +1164,18 @@ main(int argc, char **argv)
 		figure_bulk(c, false);
 	if (opt.only & FIG_CONN)
 		figure_conn(c);
+	if (opt.only & FIG_HANDBACK) {
+		struct bench_args a = {.bytes = opt.bytes,
+		                       .rounds = opt.rounds,
+		                       .calls = opt.calls,
+		                       .bulk_port = bulk_port,
+		                       .close_port = close_port,
+		                       .verbose = opt.verbose};
+
+		figure_handback_bulk(c, &a, true);
+		figure_handback_bulk(c, &a, false);
+		figure_handback_connect(c, &a);
+	}
 	if (opt.only & FIG_RUN)
 		figure_run();
 	sr_client_close(c);

@@ -60,6 +60,22 @@ long proc_vmrss(pid_t pid);
 pid_t proc_serving_pid(pid_t pid);
 long proc_pss(pid_t pid);
 
+/* bench.c: the table, for the figures of other files. */
+struct bench_args {
+	uint64_t bytes; /* per bulk transfer */
+	int rounds, calls;
+	int bulk_port, close_port;
+	bool verbose;
+};
+double bench_median(double *v, int n);
+void bench_add_row(const char *figure, double broker, const char *unit, const char *baseline,
+                   double ratio, const char *target, int met);
+
+/* handback.c: sockets handed back (sr_connect_fd) against direct TCP. */
+struct sr_client;
+void figure_handback_bulk(struct sr_client *c, const struct bench_args *a, bool send_dir);
+void figure_handback_connect(struct sr_client *c, const struct bench_args *a);
+
 /* launcher.c: the `sockrpc run` figures' programs (NaN: that run failed). */
 double launcher_iperf3_bps(const char *cli, const char *sock, int port, int secs, bool through);
 double launcher_conn_rate(const char *cli, const char *sock, const char *self, int port,
