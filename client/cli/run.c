@@ -34,11 +34,13 @@ cmd_run(const struct options *o, int argc, char **argv)
 {
 	struct run_supervisor sv = {.notify_fd = -1, .pidfd = -1, .pid = -1};
 	struct sigaction sa;
-	int sp[2] = {-1, -1}, fds[1 + RUN_MAX_NAMESERVERS], status = 0, rc;
+	int sp[2] = {-1, -1}, fds[RUN_PASSED_FDS], status = 0, rc;
 	sr_error e;
 
 	if (argc == 0)
 		return cli_usage_error("run takes -- PROGRAM [ARGS...]");
+	for (int i = 0; i < 2 * RUN_BELLS; i++)
+		sv.bells[i / RUN_BELLS][i % RUN_BELLS] = -1;
 	sv.netns = !o->no_netns;
 	sv.verbose = o->verbose;
 	if (o->no_netns)
@@ -68,7 +70,7 @@ cmd_run(const struct options *o, int argc, char **argv)
 	sp[1] = -1;
 	program_pid = sv.pid;
 	if ((sv.pidfd = (int)syscall(SYS_pidfd_open, sv.pid, 0)) == -1 ||
-	    take_fds(sp[0], sv.pidfd, fds, 1 + RUN_MAX_NAMESERVERS) == -1) {
+	    take_fds(sp[0], sv.pidfd, fds, RUN_PASSED_FDS) == -1) {
 		/* The child said why on stderr, or died; its status is the answer. */
 		if (sv.pidfd == -1)
 			kill(sv.pid, SIGKILL);
@@ -80,6 +82,8 @@ cmd_run(const struct options *o, int argc, char **argv)
 	sv.notify_fd = fds[0];
 	for (int i = 0; i < sv.n_ns; i++)
 		sv.ns[i].fd = fds[1 + i];
+	for (int i = 0; i < 2 * RUN_BELLS; i++)
+		sv.bells[i / RUN_BELLS][i % RUN_BELLS] = fds[1 + sv.n_ns + i];
 	/* Like a shell: ^C and ^\ are the program's to handle; TERM and HUP are passed on. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -102,9 +106,10 @@ cmd_run(const struct options *o, int argc, char **argv)
 done:
 	/*
 	 * A connect of a program that is gone may still wait on the daemon in a worker
-	 * thread, using the client and the listener: leave them to the exit.
+	 * thread, and a listener's thread waits for the next peer, using the client and
+	 * the listener: leave them to the exit.
 	 */
-	if (!run_workers_idle()) {
+	if (!run_workers_idle() || run_listen_any()) {
 		fflush(NULL);
 		_exit(rc);
 	}
@@ -119,6 +124,9 @@ done:
 	for (int i = 0; i < sv.n_ns; i++)
 		if (sv.ns[i].fd != -1)
 			close(sv.ns[i].fd);
+	for (int i = 0; i < 2 * RUN_BELLS; i++)
+		if (sv.bells[i / RUN_BELLS][i % RUN_BELLS] != -1)
+			close(sv.bells[i / RUN_BELLS][i % RUN_BELLS]);
 	sr_client_close(sv.client);
 	return rc;
 }
@@ -130,7 +138,7 @@ done:
 static void
 child_run(int sock, struct run_supervisor *sv, char **argv)
 {
-	int fds[1 + RUN_MAX_NAMESERVERS], n = 0, rc;
+	int fds[RUN_PASSED_FDS], bells[2 * RUN_BELLS], n = 0, rc;
 
 	/* If the supervisor dies, its trapped calls would fail: the program goes with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
@@ -148,6 +156,12 @@ child_run(int sock, struct run_supervisor *sv, char **argv)
 			        "sockrpc run: name server %d of /etc/resolv.conf: %s; "
 			        "queries to it will fail\n",
 			        i + 1, strerror(-rc));
+	/* Doorbells for the program's listeners (run_listen.c): made before the filter traps
+	 * socket(). */
+	for (int i = 0; i < 2 * RUN_BELLS; i++)
+		bells[i] = sv->netns ? socket(i < RUN_BELLS ? AF_INET : AF_INET6,
+		                              SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
+		                     : -1;
 	if ((rc = run_filter_install(sv->netns, &fds[n++])) < 0) {
 		fprintf(stderr, "sockrpc run: cannot install the seccomp filter: %s\n",
 		        strerror(-rc));
@@ -155,6 +169,8 @@ child_run(int sock, struct run_supervisor *sv, char **argv)
 	}
 	for (int i = 0; i < sv->n_ns; i++)
 		fds[n++] = sv->ns[i].fd;
+	for (int i = 0; i < 2 * RUN_BELLS; i++)
+		fds[n++] = bells[i];
 	if (pass_fds(sock, fds, n) == -1) {
 		fprintf(stderr, "sockrpc run: cannot pass the filter to the supervisor: %s\n",
 		        strerror(errno));
@@ -192,7 +208,7 @@ pass_fds(int sock, const int *fds, int n)
 static int
 take_fds(int sock, int pidfd, int *fds, int max)
 {
-	int child_fds[1 + RUN_MAX_NAMESERVERS];
+	int child_fds[RUN_PASSED_FDS];
 	ssize_t len;
 	int n;
 

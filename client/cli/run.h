@@ -24,6 +24,9 @@
  * is (only where no argument in memory matters).
  */
 #define RUN_ANSWER_CONTINUE (-100000)
+/* The call was answered already (ADDFD with SEND), or will be, by another thread. */
+#define RUN_ANSWER_SENT (-100001)
+#define RUN_ANSWER_PARKED (-100002)
 
 /* One trapped call of the program: who made it and what it is. */
 struct run_call {
@@ -50,6 +53,11 @@ struct run_nameserver {
 	int fd; /* the responder's UDP socket, in the program's namespace; owned; or -1 */
 };
 
+/* Doorbell sockets per family, made in the namespace by the child (run_listen.c). */
+#define RUN_BELLS 8
+/* What the child passes: the filter's listener, the name servers' sockets, the bells. */
+#define RUN_PASSED_FDS (1 + RUN_MAX_NAMESERVERS + 2 * RUN_BELLS)
+
 struct run_supervisor {
 	int notify_fd; /* the filter's listener; owned */
 	int pidfd;     /* the program's first process; owned */
@@ -59,6 +67,8 @@ struct run_supervisor {
 	bool verbose;
 	struct run_nameserver ns[RUN_MAX_NAMESERVERS];
 	int n_ns;
+	int bells[2][RUN_BELLS]; /* [0] inet, [1] inet6; -1 where none */
+	unsigned bell_next[2];
 };
 
 /* run_filter.c */
@@ -77,6 +87,14 @@ const struct run_nameserver *run_nameserver_find(const struct run_supervisor *sv
 /* run_udp.c */
 int run_udp_send(struct run_supervisor *sv, const struct run_call *call,
                  const struct run_sock *sock);
+
+/* run_listen.c */
+int run_listen_bind(struct run_supervisor *sv, pid_t pid, const struct run_sock *sock,
+                    const struct sockaddr_storage *ss, socklen_t ss_len);
+int run_listen_listen(struct run_supervisor *sv, const struct run_sock *sock, int backlog);
+int run_listen_accept(struct run_supervisor *sv, const struct run_call *call,
+                      const struct run_sock *sock);
+bool run_listen_any(void);
 
 /* run_supervisor.c */
 int run_supervise(struct run_supervisor *sv, int *status);

@@ -21,13 +21,13 @@
 
 #include "run.h"
 
-static void handle_call(struct run_supervisor *sv, const struct run_call *call,
+static bool handle_call(struct run_supervisor *sv, const struct run_call *call,
                         struct seccomp_notif_resp *resp);
 static void *worker_main(void *arg);
 static int on_socket(const struct run_call *call);
 static int on_connect(struct run_supervisor *sv, const struct run_call *call);
 static int on_send(struct run_supervisor *sv, const struct run_call *call);
-static int on_inet_only_denied(struct run_supervisor *sv, const struct run_call *call);
+static int on_listener_call(struct run_supervisor *sv, const struct run_call *call);
 static int read_sockaddr(const struct run_call *call, uint64_t addr, uint64_t len,
                          struct sockaddr_storage *ss, socklen_t *ss_len);
 
@@ -107,9 +107,9 @@ run_supervise(struct run_supervisor *sv, int *status)
 		}
 		memset(resp, 0, sizeof(*resp));
 		resp->id = req->id;
-		handle_call(sv, &call, resp);
 		/* ENOENT: the thread went away (or a signal restarted the call) meanwhile. */
-		(void)seccomp_notify_respond(sv->notify_fd, resp);
+		if (handle_call(sv, &call, resp))
+			(void)seccomp_notify_respond(sv->notify_fd, resp);
 	}
 	seccomp_notify_free(req, resp);
 	return rc;
@@ -130,14 +130,15 @@ worker_main(void *arg)
 
 	memset(&resp, 0, sizeof(resp));
 	resp.id = w->call.id;
-	handle_call(w->sv, &w->call, &resp);
-	(void)seccomp_notify_respond(w->sv->notify_fd, &resp);
+	if (handle_call(w->sv, &w->call, &resp))
+		(void)seccomp_notify_respond(w->sv->notify_fd, &resp);
 	free(w);
 	atomic_fetch_sub(&workers_active, 1);
 	return NULL;
 }
 
-static void
+/* Decides the call and fills resp; false if the call is (or will be) answered otherwise. */
+static bool
 handle_call(struct run_supervisor *sv, const struct run_call *call, struct seccomp_notif_resp *resp)
 {
 	int answer;
@@ -149,14 +150,13 @@ handle_call(struct run_supervisor *sv, const struct run_call *call, struct secco
 	else if (call->nr == SCMP_SYS(sendto) || call->nr == SCMP_SYS(sendmsg) ||
 	         call->nr == SCMP_SYS(sendmmsg))
 		answer = on_send(sv, call);
-	else if (call->nr == SCMP_SYS(accept) || call->nr == SCMP_SYS(accept4))
-		/* No inet socket of the program can listen (listen is refused). */
-		answer = RUN_ANSWER_CONTINUE;
 	else
-		answer = on_inet_only_denied(sv, call); /* bind, listen */
+		answer = on_listener_call(sv, call); /* bind, listen, accept, accept4 */
 	if (sv->verbose)
 		fprintf(stderr, "sockrpc run: pid %d syscall %d -> %s%d\n", (int)call->pid,
 		        call->nr, answer == RUN_ANSWER_CONTINUE ? "continue" : "", answer);
+	if (answer == RUN_ANSWER_SENT || answer == RUN_ANSWER_PARKED)
+		return false;
 	if (answer == RUN_ANSWER_CONTINUE) {
 		resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
 	} else if (answer < 0) {
@@ -164,6 +164,7 @@ handle_call(struct run_supervisor *sv, const struct run_call *call, struct secco
 	} else {
 		resp->val = answer;
 	}
+	return true;
 }
 
 /*
@@ -234,17 +235,34 @@ on_send(struct run_supervisor *sv, const struct run_call *call)
 	return rc;
 }
 
-/* bind and listen: fine on other families; on inet not brokered yet, so refused. */
+/*
+ * bind, listen, accept: untouched on other families; on inet stream sockets the
+ * daemon keeps the listener (run_listen.c); inet datagram sockets may not bind.
+ */
 static int
-on_inet_only_denied(struct run_supervisor *sv, const struct run_call *call)
+on_listener_call(struct run_supervisor *sv, const struct run_call *call)
 {
+	struct sockaddr_storage ss;
 	struct run_sock sock;
+	socklen_t ss_len;
 	int rc;
 
 	if ((rc = run_sock_open(sv->pidfd, (int)call->args[0], &sock)) < 0)
 		return rc == -ENOTSOCK || rc == -EBADF ? rc : -EBADF;
-	rc = sock.family == AF_INET || sock.family == AF_INET6 ? -RUN_DENIED_ERRNO
-	                                                       : RUN_ANSWER_CONTINUE;
+	if (sock.family != AF_INET && sock.family != AF_INET6)
+		rc = RUN_ANSWER_CONTINUE;
+	else if (call->nr == SCMP_SYS(accept) || call->nr == SCMP_SYS(accept4))
+		rc = run_listen_accept(sv, call, &sock);
+	else if (sock.type != SOCK_STREAM)
+		rc = -RUN_DENIED_ERRNO;
+	else if (call->nr == SCMP_SYS(listen))
+		rc = run_listen_listen(sv, &sock, (int)call->args[1]);
+	else if ((rc = read_sockaddr(call, call->args[1], call->args[2], &ss, &ss_len)) == 0) {
+		if (!run_call_still_valid(sv->notify_fd, call->id))
+			rc = -ESRCH;
+		else
+			rc = run_listen_bind(sv, call->pid, &sock, &ss, ss_len);
+	}
 	run_sock_close(&sock);
 	return rc;
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # sockrpc run with real programs nobody here wrote: ssh to a local sshd, redis-cli and
 # redis-benchmark against a local redis-server, the iperf3 client against iperf3 -s, each
-# checked for its output and for the daemon's audit lines; then the same programs aimed
-# at a port the policy denies, which must fail at once (no hang) and be audited.
+# checked for its output and for the daemon's audit lines; servers under sockrpc run
+# (http.server, redis-server, iperf3 -s) reached from the host through the daemon's
+# listener, a peer the accept rules deny kept out; then the same programs aimed at a port
+# the policy denies, which must fail at once (no hang) and be audited.
 set -euo pipefail
-build=$1
+build=$(cd "$1" && pwd)
 dir=$(mktemp -d)
 pids=()
 cleanup() {
@@ -36,9 +38,9 @@ for p in ssh sshd ssh-keygen redis-server redis-cli redis-benchmark iperf3; do
 done
 
 # Free loopback ports, chosen by the kernel.
-read -r ssh_port redis_port iperf_port bad_port < <(python3 -c '
+read -r ssh_port redis_port iperf_port bad_port web_in redis_in iperf_in < <(python3 -c '
 import socket
-ss = [socket.socket() for _ in range(4)]
+ss = [socket.socket() for _ in range(7)]
 for s in ss: s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in ss))')
 
@@ -82,6 +84,9 @@ cat >"$dir/policy" <<POLICY
 allow uid=0 create tcp,udp
 allow uid=0 connect tcp 127.0.0.1 port $ssh_port,$redis_port,$iperf_port handback
 deny uid=0 connect tcp 127.0.0.1 port $bad_port reason "the test's denied port"
+allow uid=0 bind,listen tcp 127.0.0.1 port $web_in,$redis_in,$iperf_in
+deny uid=0 accept tcp 127.0.0.2 reason "the test's denied peer"
+allow uid=0 accept tcp 127.0.0.1 handback
 POLICY
 "$build/daemon/sockrpcd" --socket "$dir/s.sock" --policy "$dir/policy" \
 	--audit "$dir/audit.log" 2>"$dir/daemon.log" &
@@ -127,6 +132,58 @@ bps=$(python3 -c 'import json,sys; print(int(json.load(sys.stdin)["end"]["sum_re
 	fail "iperf3's report: $out"
 [ "$bps" -gt 0 ] || fail "iperf3 moved nothing"
 echo "iperf3 through sockrpc run: $((bps / 1000000)) Mbit/s"
+
+# Servers under sockrpc run: the daemon keeps the listener and hands back each connection
+# its accept rules allow; clients on the host reach them on the daemon's port.
+mkdir -p "$dir/www"
+echo "served from the namespace" >"$dir/www/index.html"
+(cd "$dir/www" && exec "$sockrpc" --socket "$dir/s.sock" run -- \
+	python3 -m http.server "$web_in" --bind 127.0.0.1) >"$dir/web_in.log" 2>&1 &
+pids+=($!)
+"$sockrpc" --socket "$dir/s.sock" run -- redis-server --port "$redis_in" --bind 127.0.0.1 \
+	--save '' --appendonly no --dir "$dir" >"$dir/redis_in.log" 2>&1 &
+pids+=($!)
+"$sockrpc" --socket "$dir/s.sock" run -- iperf3 -s -B 127.0.0.1 -p "$iperf_in" \
+	>"$dir/iperf_in.log" 2>&1 &
+pids+=($!)
+# Without connecting: a probe connection would be iperf3's next client.
+wait_listen() {
+	for _ in $(seq 200); do
+		[ -n "$(ss -Hltn "sport = :$1")" ] && return 0
+		sleep 0.05
+	done
+	fail "nothing listens on port $1"
+}
+wait_listen "$web_in"
+wait_listen "$redis_in"
+wait_listen "$iperf_in"
+out=$(curl -sS --max-time 20 "http://127.0.0.1:$web_in/") || fail "curl to http.server: $out"
+[ "$out" = "served from the namespace" ] || fail "http.server under run served: $out"
+out=$(redis-cli -h 127.0.0.1 -p "$redis_in" ping) || fail "redis-server under run: $out"
+[ "$out" = "PONG" ] || fail "redis-server under run answered: $out"
+out=$(redis-benchmark -h 127.0.0.1 -p "$redis_in" -c 8 -n 2000 -t get -q 2>&1 | tr "\r" "\n") ||
+	fail "redis-benchmark to redis-server under run: $out"
+grep -q "^GET: " <<<"$out" || fail "redis-benchmark to redis-server under run: $out"
+out=$(timeout 60 iperf3 -c 127.0.0.1 -p "$iperf_in" -t 1) || fail "iperf3 -s under run: $out"
+audited "\"op\":\"listen\".*\"port\":$redis_in.*\"decision\":\"allow\""
+audited "\"op\":\"accept\".*\"decision\":\"allow\""
+# A peer the accept rules deny never reaches the program; one that is allowed still does.
+set +e
+curl -sS --max-time 10 --interface 127.0.0.2 "http://127.0.0.1:$web_in/denied-peer" \
+	>"$dir/denied_peer.out" 2>&1
+set -e
+grep -q "denied-peer" "$dir/web_in.log" && fail "a denied peer reached the program"
+audited "\"op\":\"accept\".*127.0.0.2.*\"decision\":\"deny\""
+out=$(curl -sS --max-time 20 "http://127.0.0.1:$web_in/") || fail "curl after a denied peer: $out"
+# Listening where the policy does not allow: the program's bind fails.
+set +e
+timeout 30 "$sockrpc" --socket "$dir/s.sock" run -- python3 -m http.server "$bad_port" \
+	--bind 127.0.0.1 >"$dir/web_bad.log" 2>&1
+rc=$?
+set -e
+[ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "Permission denied" "$dir/web_bad.log" ||
+	fail "http.server on a port no rule allows: exit $rc, $(tail -2 "$dir/web_bad.log")"
+audited "\"op\":\"bind\".*\"port\":$bad_port.*\"decision\":\"deny\""
 
 # Denied: each fails with an error, soon, and reaches nothing.
 denied() {
