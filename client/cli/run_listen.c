@@ -87,6 +87,9 @@ run_listen_bind(struct run_supervisor *sv, pid_t pid, const struct run_sock *soc
 	sr_socket *h;
 	sr_error e;
 
+	/* Without a namespace the program's own socket would listen on the host, unchecked. */
+	if (!sv->netns)
+		return -RUN_DENIED_ERRNO;
 	if (ss->ss_family != sock->family)
 		return -EAFNOSUPPORT;
 	if ((rc = run_sockaddr_text(ss, ss_len, &family, host, sizeof(host), &port)) < 0)
