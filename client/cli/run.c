@@ -69,6 +69,8 @@ cmd_run(const struct options *o, int argc, char **argv)
 	close(sp[1]);
 	sp[1] = -1;
 	program_pid = sv.pid;
+	/* Not the program's to look into: /proc/PID/fd and pidfd_getfd need CAP_SYS_PTRACE. */
+	(void)prctl(PR_SET_DUMPABLE, 0);
 	if ((sv.pidfd = (int)syscall(SYS_pidfd_open, sv.pid, 0)) == -1 ||
 	    take_fds(sp[0], sv.pidfd, fds, RUN_PASSED_FDS) == -1) {
 		/* The child said why on stderr, or died; its status is the answer. */

@@ -1,8 +1,8 @@
 /*
  * run_filter.c - the seccomp filter `sockrpc run` installs in the program before
  * exec: inet socket calls go to the supervisor (SECCOMP_RET_USER_NOTIF), calls
- * that would bypass any filter (io_uring) or reach into another process (ptrace)
- * fail outright, everything else runs as usual. Loaded by the child, which then
+ * that would bypass any filter (io_uring) or reach into another process (ptrace,
+ * pidfd_getfd) fail outright, everything else runs as usual. Loaded by the child, which then
  * sends the listener descriptor to the supervisor.
  */
 #include <errno.h>
@@ -65,9 +65,13 @@ run_filter_install(bool netns, int *notify_fd)
 	for (size_t i = 0; i < sizeof(no_ring) / sizeof(no_ring[0]); i++)
 		if ((rc = add(ctx, SCMP_ACT_ERRNO(ENOSYS), no_ring[i], 0, NULL)) < 0)
 			goto done;
-	/* ptrace could rewrite a stopped thread's registers or the supervisor's answer. */
+	/*
+	 * ptrace could rewrite a stopped thread's registers or the supervisor's answer;
+	 * pidfd_getfd could take the supervisor's listener and answer its own calls.
+	 */
 	if ((rc = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(ptrace), 0, NULL)) < 0 ||
-	    (rc = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(process_vm_writev), 0, NULL)) < 0)
+	    (rc = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(process_vm_writev), 0, NULL)) < 0 ||
+	    (rc = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pidfd_getfd), 0, NULL)) < 0)
 		goto done;
 	if ((rc = seccomp_load(ctx)) < 0)
 		goto done;

@@ -8,6 +8,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -176,9 +177,13 @@ static int
 on_socket(const struct run_call *call)
 {
 	int type = (int)call->args[1] & ~(SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int protocol = (int)call->args[2];
 
 	if (type != SOCK_STREAM && type != SOCK_DGRAM)
 		return -RUN_DENIED_ERRNO;
+	/* The daemon makes TCP and UDP: no other protocol (SCTP, MPTCP, ICMP) is brokered. */
+	if (protocol != 0 && protocol != (type == SOCK_STREAM ? IPPROTO_TCP : IPPROTO_UDP))
+		return -EPROTONOSUPPORT;
 	return RUN_ANSWER_CONTINUE;
 }
 

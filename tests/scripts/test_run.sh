@@ -111,6 +111,8 @@ out=$(run -- "${probe[@]}" escapes) || fail "escapes: $out"
 grep -q "io_uring_setup: ENOSYS" <<<"$out" || fail "io_uring: $out"
 grep -q "ptrace: EPERM" <<<"$out" || fail "ptrace: $out"
 grep -q "raw socket: EACCES" <<<"$out" || fail "raw socket: $out"
+grep -q "icmp socket: EPROTONOSUPPORT" <<<"$out" || fail "icmp socket: $out"
+grep -q "pidfd_getfd: EPERM" <<<"$out" || fail "pidfd_getfd on the supervisor: $out"
 
 # An allowed connect: the handed-back socket is real (getpeername, data both ways).
 out=$(run -- "${probe[@]}" connect 127.0.0.1 "$good") || fail "allowed connect: $out"

@@ -346,6 +346,24 @@ mode_escapes(void)
 		printf("raw socket: %s\n", ename(errno));
 	else
 		rc = printf("raw socket: allowed\n");
+	if (socket(AF_INET, SOCK_DGRAM, IPPROTO_ICMP) == -1)
+		printf("icmp socket: %s\n", ename(errno));
+	else
+		rc = printf("icmp socket: allowed\n");
+	/* The supervisor (our parent) holds the filter's listener: none of its fds is ours. */
+	{
+		int pidfd = (int)syscall(SYS_pidfd_open, getppid(), 0), taken = 0, err = 0;
+
+		for (int fd = 0; pidfd != -1 && fd < 64; fd++)
+			if (syscall(SYS_pidfd_getfd, pidfd, fd, 0) != -1)
+				taken++;
+			else if (errno != EBADF)
+				err = errno;
+		if (taken > 0)
+			rc = printf("pidfd_getfd: took %d\n", taken);
+		else
+			printf("pidfd_getfd: %s\n", ename(err));
+	}
 	return rc != 0;
 }
 
