@@ -15,6 +15,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -82,6 +83,13 @@ cmd_run(const struct options *o, int argc, char **argv)
 		goto done;
 	}
 	sv.notify_fd = fds[0];
+	if (sv.netns) {
+		char path[64];
+		struct stat st;
+
+		snprintf(path, sizeof(path), "/proc/%d/ns/net", (int)sv.pid);
+		sv.netns_ino = stat(path, &st) == 0 ? st.st_ino : 0;
+	}
 	for (int i = 0; i < sv.n_ns; i++)
 		sv.ns[i].fd = fds[1 + i];
 	for (int i = 0; i < 2 * RUN_BELLS; i++)

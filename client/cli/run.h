@@ -68,6 +68,7 @@ struct run_supervisor {
 	struct run_nameserver ns[RUN_MAX_NAMESERVERS];
 	int n_ns;
 	int bells[2][RUN_BELLS]; /* [0] inet, [1] inet6; -1 where none */
+	ino_t netns_ino;         /* the program's network namespace; 0 without one */
 	unsigned bell_next[2];
 };
 
@@ -110,6 +111,7 @@ int run_write_mem(pid_t pid, uint64_t addr, const void *buf, size_t len);
 int run_call_still_valid(int notify_fd, uint64_t id);
 int run_sock_open(int pidfd, int target_fd, struct run_sock *out);
 void run_sock_close(struct run_sock *s);
+bool run_sock_in_netns(const struct run_supervisor *sv, const struct run_sock *s);
 int run_sockaddr_text(const struct sockaddr_storage *ss, socklen_t len, int *family, char *host,
                       size_t host_len, int *port);
 

@@ -11,7 +11,9 @@
 #include <seccomp.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -92,6 +94,25 @@ run_sock_open(int pidfd, int target_fd, struct run_sock *out)
 	}
 	out->fd = fd;
 	return 0;
+}
+
+/*
+ * Whether the socket lives in the program's own network namespace (false for one
+ * it inherited from outside, or without a namespace): only such a socket may be
+ * used by the supervisor as it is, since it can reach nothing else.
+ */
+bool
+run_sock_in_netns(const struct run_supervisor *sv, const struct run_sock *s)
+{
+	struct stat st;
+	int ns;
+	bool in;
+
+	if (sv->netns_ino == 0 || (ns = ioctl(s->fd, SIOCGSKNS)) == -1)
+		return false;
+	in = fstat(ns, &st) == 0 && st.st_ino == sv->netns_ino;
+	close(ns);
+	return in;
 }
 
 void

@@ -41,7 +41,8 @@ run_connect(struct run_supervisor *sv, const struct run_call *call, const struct
 	if (ss->ss_family != sock->family)
 		return -EAFNOSUPPORT;
 	/* A datagram socket to a name server we answer for: connected here, in its namespace. */
-	if (sock->type == SOCK_DGRAM && run_nameserver_find(sv, ss, ss_len) != NULL)
+	if (sock->type == SOCK_DGRAM && run_nameserver_find(sv, ss, ss_len) != NULL &&
+	    run_sock_in_netns(sv, sock))
 		return connect(sock->fd, (const struct sockaddr *)ss, ss_len) == -1 ? -errno : 0;
 	if ((rc = run_sockaddr_text(ss, ss_len, &family, host, sizeof(host), &port)) < 0)
 		return rc;

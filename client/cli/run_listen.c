@@ -87,8 +87,11 @@ run_listen_bind(struct run_supervisor *sv, pid_t pid, const struct run_sock *soc
 	sr_socket *h;
 	sr_error e;
 
-	/* Without a namespace the program's own socket would listen on the host, unchecked. */
-	if (!sv->netns)
+	/*
+	 * Without a namespace (or for a socket inherited from outside it) the program's
+	 * own socket would listen on the host, its peers unchecked.
+	 */
+	if (!run_sock_in_netns(sv, sock))
 		return -RUN_DENIED_ERRNO;
 	if (ss->ss_family != sock->family)
 		return -EAFNOSUPPORT;
@@ -183,7 +186,8 @@ run_listen_listen(struct run_supervisor *sv, const struct run_sock *sock, int ba
 
 /*
  * accept/accept4 on the program's socket. Returns RUN_ANSWER_CONTINUE if it is not a
- * brokered listener, RUN_ANSWER_SENT once a connection was installed (the call is
+ * brokered listener but a socket of the program's namespace (nothing can connect to
+ * it), RUN_ANSWER_SENT once a connection was installed (the call is
  * answered), RUN_ANSWER_PARKED if the call waits for the listener's thread, or a
  * negative errno (-EAGAIN: non-blocking and none queued).
  */
@@ -197,7 +201,9 @@ run_listen_accept(struct run_supervisor *sv, const struct run_call *call,
 	pthread_mutex_lock(&lock);
 	if ((l = find(sock)) == NULL) {
 		pthread_mutex_unlock(&lock);
-		return RUN_ANSWER_CONTINUE;
+		/* A listener the daemon did not make (inherited from outside): its peers are
+		 * not checked, so it accepts nothing. Any other socket: accept's own error. */
+		return run_sock_in_netns(sv, sock) ? RUN_ANSWER_CONTINUE : -RUN_DENIED_ERRNO;
 	}
 	if (l->n_queued == 0) {
 		if ((sock->status_flags & O_NONBLOCK) != 0 || l->n_parked == MAX_PARKED) {

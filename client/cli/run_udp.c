@@ -125,6 +125,9 @@ send_copied(struct run_supervisor *sv, const struct run_sock *sock,
 	socklen_t peer_len = sizeof(peer);
 	ssize_t n;
 
+	/* A socket from outside the namespace would carry the datagram to the real server. */
+	if (!run_sock_in_netns(sv, sock))
+		return -RUN_DENIED_ERRNO;
 	if (ss == NULL) {
 		/* To the peer: the socket was connected by run_connect, to a name server only. */
 		if (getpeername(sock->fd, (struct sockaddr *)&peer, &peer_len) == -1)

@@ -192,6 +192,29 @@ else
 	echo "no name server in /etc/resolv.conf: the DNS case is skipped"
 fi
 
+# Sockets of the host's namespace the program inherits are not a way around the broker: a
+# listener accepts nothing (its peers were never checked), a UDP socket sends nothing.
+out=$(python3 - "$sockrpc" "$dir/s.sock" "${probe[@]}" <<'PY'
+import socket, subprocess, sys
+lst = socket.socket(); lst.bind(("127.0.0.1", 0)); lst.listen(1)
+peer = socket.create_connection(lst.getsockname())
+udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+# Tied to loopback: even if the supervisor let it send, nothing would leave the machine.
+udp.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"lo")
+ns = "127.0.0.53"
+for line in open("/etc/resolv.conf"):
+    w = line.split()
+    if len(w) >= 2 and w[0] == "nameserver":
+        ns = w[1]; break
+cmd = [sys.argv[1], "--socket", sys.argv[2], "run", "--"] + sys.argv[3:] + \
+    ["inherited", str(lst.fileno()), str(udp.fileno()), ns]
+r = subprocess.run(cmd, pass_fds=(lst.fileno(), udp.fileno()), capture_output=True,
+                   text=True, timeout=60)
+print(r.stdout, end="")
+PY
+)
+[ "$out" = $'accept: EACCES\nsendto: EACCES' ] || fail "inherited sockets: $out"
+
 # A packet socket is not trapped, but all it reaches is the namespace's own loopback.
 out=$(run -- "${probe[@]}" packet "$udp") || fail "packet probe: $out"
 [ "$out" = "packet: sent" ] || fail "packet probe: $out"

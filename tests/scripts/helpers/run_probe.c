@@ -273,6 +273,31 @@ mode_parallel(const char *host, const char *slow, const char *good)
 	_exit(0);
 }
 
+/*
+ * inherited LFD UFD NAMESERVER: sockets of the host's namespace handed to us at exec,
+ * a listener with a connection waiting (LFD) and a UDP socket (UFD): neither may be
+ * used around the broker.
+ */
+static int
+mode_inherited(const char *lfd, const char *ufd, const char *ns)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd;
+
+	if ((fd = accept4(atoi(lfd), NULL, NULL, SOCK_NONBLOCK)) == -1)
+		printf("accept: %s\n", ename(errno));
+	else
+		printf("accept: accepted\n");
+	if (parse_addr(ns, "53", &ss, &len) == -1)
+		return 2;
+	if (sendto(atoi(ufd), "x", 1, 0, (struct sockaddr *)&ss, len) == -1)
+		printf("sendto: %s\n", ename(errno));
+	else
+		printf("sendto: sent\n");
+	return 0;
+}
+
 /* udp HOST PORT: one sendto with an address. */
 static int
 mode_udp(const char *host, const char *port)
@@ -497,6 +522,8 @@ main(int argc, char **argv)
 		return mode_connect(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "nbconnect") == 0)
 		return mode_nbconnect(argv[2], argv[3]);
+	if (argc == 5 && strcmp(argv[1], "inherited") == 0)
+		return mode_inherited(argv[2], argv[3], argv[4]);
 	if (argc == 5 && strcmp(argv[1], "parallel") == 0)
 		return mode_parallel(argv[2], argv[3], argv[4]);
 	if (argc == 4 && strcmp(argv[1], "dns") == 0)
