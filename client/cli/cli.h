@@ -30,9 +30,10 @@ struct options {
 	int timeout_ms;          /* -1: none given */
 	int family;              /* AF_UNSPEC: none given */
 	bool verbose;
-	bool keep;  /* listen: accept one connection after another */
-	bool lines; /* udp send: one datagram per line */
-	long count; /* udp listen: stop after this many datagrams; 0: never */
+	bool keep;     /* listen: accept one connection after another */
+	bool lines;    /* udp send: one datagram per line */
+	long count;    /* udp listen: stop after this many datagrams; 0: never */
+	bool no_netns; /* run: no network namespace of its own for the program */
 };
 
 /* main.c */
@@ -48,6 +49,9 @@ int cmd_udp_send(const struct options *o, int argc, char **argv);
 int cmd_udp_listen(const struct options *o, int argc, char **argv);
 int cmd_resolve(const struct options *o, int argc, char **argv);
 int cmd_status(const struct options *o, int argc, char **argv);
+
+/* run.c */
+int cmd_run(const struct options *o, int argc, char **argv);
 
 /* relay.c */
 int relay_run(sr_socket *s, int in_fd, int out_fd, sr_error *err);

@@ -25,9 +25,10 @@ static const struct command commands[] = {
     {"connect", NULL, cmd_connect}, {"listen", NULL, cmd_listen},
     {"udp", "send", cmd_udp_send},  {"udp", "listen", cmd_udp_listen},
     {"resolve", NULL, cmd_resolve}, {"status", NULL, cmd_status},
+    {"run", NULL, cmd_run},
 };
 
-enum { OPT_SOCKET = 256, OPT_TIMEOUT, OPT_FAMILY, OPT_LINES, OPT_COUNT, OPT_VERSION };
+enum { OPT_SOCKET = 256, OPT_TIMEOUT, OPT_FAMILY, OPT_LINES, OPT_COUNT, OPT_VERSION, OPT_NO_NETNS };
 
 static const struct option long_options[] = {
     {"socket", required_argument, NULL, OPT_SOCKET},
@@ -39,6 +40,7 @@ static const struct option long_options[] = {
     {"count", required_argument, NULL, OPT_COUNT},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, OPT_VERSION},
+    {"no-netns", no_argument, NULL, OPT_NO_NETNS},
     {NULL, 0, NULL, 0},
 };
 
@@ -100,6 +102,9 @@ main(int argc, char **argv)
 				                       optarg);
 			o.count = n;
 			break;
+		case OPT_NO_NETNS:
+			o.no_netns = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return CLI_EXIT_OK;
@@ -138,6 +143,8 @@ main(int argc, char **argv)
 		return cli_usage_error("--lines is only for udp send");
 	if (o.count != 0 && cmd->run != cmd_udp_listen)
 		return cli_usage_error("--count is only for udp listen");
+	if (o.no_netns && cmd->run != cmd_run)
+		return cli_usage_error("--no-netns is only for run");
 	argc -= cmd->sub != NULL ? 2 : 1;
 	argv += cmd->sub != NULL ? 2 : 1;
 	return cmd->run(&o, argc, argv);
@@ -202,6 +209,7 @@ usage(FILE *f)
 	    "       sockrpc [options] udp listen [HOST] PORT\n"
 	    "       sockrpc [options] resolve NAME\n"
 	    "       sockrpc [options] status\n"
+	    "       sockrpc [options] run [--no-netns] -- PROGRAM [ARGS...]\n"
 	    "\n"
 	    "Netcat through sockrpcd: sockets are opened by the daemon, as its policy\n"
 	    "allows, and bytes are relayed between them and stdin/stdout.\n"
@@ -220,6 +228,12 @@ usage(FILE *f)
 	    "  resolve NAME          print the canonical name, then every address, one a line\n"
 	    "  status                print the daemon's socket, this session's id and the\n"
 	    "                        library version\n"
+	    "  run -- PROGRAM [ARGS...]\n"
+	    "                        run an unmodified program in a network namespace of its\n"
+	    "                        own with its inet socket calls trapped (seccomp) and\n"
+	    "                        answered through the daemon: a connect the policy denies\n"
+	    "                        fails with EACCES; exit status: the program's (127: it\n"
+	    "                        could not be started)\n"
 	    "\n"
 	    "Options:\n"
 	    "      --socket PATH     the daemon's socket (default: $SOCKRPC_SOCKET, else\n"
@@ -232,6 +246,8 @@ usage(FILE *f)
 	    "  -k, --keep            listen: accept connections one after another, forever\n"
 	    "      --lines           udp send: one datagram per line (newline included)\n"
 	    "      --count N         udp listen: stop after N datagrams\n"
+	    "      --no-netns        run: no network namespace (where none can be made);\n"
+	    "                        only the filter then keeps the program off the network\n"
 	    "  -h, --help            this text\n"
 	    "      --version         the version\n"
 	    "\n"

@@ -64,8 +64,8 @@ for script in $scripts; do
 	fi
 done
 # The sandboxed runs went through the daemon.
-audited broker.audit '"op":"connect".*"decision":"allow"' || {
-	echo "the daemon audited no brokered connect"
+audit_has broker.audit '"op":"connect".*"decision":"allow"' || {
+	echo "the daemon audit_has no brokered connect"
 	failed=1
 }
 

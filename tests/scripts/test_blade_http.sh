@@ -39,8 +39,8 @@ wait "$server" || {
 }
 # Both sides went through the daemon: the server's accept and the client's connects.
 for op in bind listen accept connect; do
-	audited "$tmp/broker.audit" "\"op\":\"$op\".*\"decision\":\"allow\"" || {
-		echo "the daemon audited no $op"
+	audit_has "$tmp/broker.audit" "\"op\":\"$op\".*\"decision\":\"allow\"" || {
+		echo "the daemon audit_has no $op"
 		exit 1
 	}
 done

@@ -39,8 +39,8 @@ if ! diff -u "$tmp/stock.out" "$tmp/sockrpc.out"; then
 	echo "TLS through handback: the outputs differ (- stock, + sockrpc)"
 	exit 1
 fi
-audited "$tmp/broker.audit" '"event":"handback".*"decision":"allow"' || {
-	echo "the daemon audited no handback"
+audit_has "$tmp/broker.audit" '"event":"handback".*"decision":"allow"' || {
+	echo "the daemon audit_has no handback"
 	exit 1
 }
 echo "TLS through handback: $(cat "$tmp/sockrpc.out")"
@@ -80,8 +80,8 @@ if ! diff -u "$tmp/server.stock.out" "$tmp/server.sockrpc.out"; then
 	cat "$tmp/server.sockrpc.raw"
 	exit 1
 fi
-audited "$tmp/broker.audit" '"event":"handback"' 2 || {
-	echo "the daemon audited no handback of the accepted socket"
+audit_has "$tmp/broker.audit" '"event":"handback"' 2 || {
+	echo "the daemon audit_has no handback of the accepted socket"
 	exit 1
 }
 echo "TLS server through handback: $(head -n 1 "$tmp/server.sockrpc.out")"

@@ -2,6 +2,7 @@
 # The sandbox case: a process in a fresh network namespace (no network at all) reaches a
 # TCP echo server in the host's namespace only through the daemon's Unix socket.
 set -euo pipefail
+. "$(dirname "$0")/lib/audit.sh"
 build=$1
 dir=$(mktemp -d)
 pids=()
@@ -45,12 +46,7 @@ fi
 # Inside: no interface is up, not even loopback; only the daemon's socket file is shared.
 unshare -n -- sh -c 'ip -brief link 2>/dev/null || true; exec "$0" "$@"' \
 	"$build/tests/sandbox_probe" "$dir/sockrpc.sock" 127.0.0.1 "$port"
-# The daemon buffers audit lines for up to 100 ms (daemon/audit.c).
-for _ in $(seq 40); do
-	grep -q '"op":"connect".*"decision":"allow"' "$dir/daemon.log" && break
-	sleep 0.05
-done
-grep -q '"op":"connect".*"decision":"allow"' "$dir/daemon.log" || {
+audit_has "$dir/daemon.log" '"op":"connect".*"decision":"allow"' || {
 	echo "the daemon did not audit the brokered connect"
 	exit 1
 }

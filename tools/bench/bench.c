@@ -39,7 +39,8 @@ enum {
 	FIG_UDP = 1 << 6,
 	FIG_HANDBACK = 1 << 7, /* handback.c: bulk send, recv and connect latency */
 	FIG_PYTHON = 1 << 8,   /* python.c: the Python binding against Python's socket */
-	FIG_ALL = (1 << 9) - 1,
+	FIG_RUN = 1 << 9,      /* sockrpc run (launcher.c) */
+	FIG_ALL = (1 << 10) - 1,
 };
 
 /* Ports of the hold server: a connection from 127.0.0.1 takes one of ~28,000 ephemeral
@@ -59,7 +60,8 @@ struct options {
 	unsigned only;
 	bool broker_only; /* skip the baselines (to profile the broker alone) */
 	bool quick;
-	bool verbose; /* every round's bulk figures on stderr */
+	bool verbose;        /* every round's bulk figures on stderr */
+	const char *sockrpc; /* the sockrpc command, for the run figures; NULL: skip them */
 };
 
 struct row {
@@ -787,6 +789,65 @@ figure_udp(sr_client *c)
 	free(b), free(d);
 }
 
+/* --- sockrpc run: iperf3 and a connect loop, under the launcher against direct --------- */
+
+static void
+figure_run(void)
+{
+	int R = opt.rounds, port, secs = opt.quick ? 1 : 3;
+	double *bt = calloc((size_t)R, sizeof(double)), *bd = calloc((size_t)R, sizeof(double));
+	double *ct = calloc((size_t)R, sizeof(double)), *cd = calloc((size_t)R, sizeof(double));
+	double mt, md;
+	char self[512], base[48], portarg[16];
+	ssize_t n;
+	pid_t iperf = -1;
+
+	if (opt.sockrpc == NULL || (n = readlink("/proc/self/exe", self, sizeof(self) - 1)) < 0) {
+		fprintf(stderr, "sockrpc_bench: no --sockrpc: the run figures are skipped\n");
+		goto out;
+	}
+	self[n] = '\0';
+	if (program_exists("iperf3") && (port = free_tcp_port()) > 0) {
+		snprintf(portarg, sizeof(portarg), "%d", port);
+		iperf = spawn(
+		    (const char *const[]){"iperf3", "-s", "-B", "127.0.0.1", "-p", portarg, NULL},
+		    NULL);
+		if (iperf > 0 && wait_tcp_ready(port, 5) == 0) {
+			for (int r = 0; r < R; r++)
+				for (int k = 0; k < 2; k++) {
+					bool through = (k + r) % 2 == 0;
+					double v = launcher_iperf3_bps(opt.sockrpc, daemon_socket,
+					                               port, secs, through);
+					if (through)
+						bt[r] = v / 8 / (1 << 20);
+					else
+						bd[r] = v / 8 / (1 << 20);
+				}
+			mt = median(bt, R), md = median(bd, R);
+			snprintf(base, sizeof(base), "iperf3 direct %.0f MiB/s", md);
+			add_row("sockrpc run: iperf3", mt, "MiB/s", base, mt / md, ">= 0.95x",
+			        mt / md >= 0.95);
+		}
+		if (iperf > 0)
+			kill_child(iperf);
+	}
+	for (int r = 0; r < R; r++)
+		for (int k = 0; k < 2; k++) {
+			bool through = (k + r) % 2 == 0;
+			double v = launcher_conn_rate(opt.sockrpc, daemon_socket, self, close_port,
+			                              opt.seconds * 4, through);
+			if (through)
+				ct[r] = v;
+			else
+				cd[r] = v;
+		}
+	mt = median(ct, R), md = median(cd, R);
+	snprintf(base, sizeof(base), "direct %.0f/s", md);
+	add_row("sockrpc run: connect+close/s", mt, "/s", base, mt / md, "info", -1);
+out:
+	free(bt), free(bd), free(ct), free(cd);
+}
+
 /* --- 5. scale ------------------------------------------------------------------------ */
 
 static void
@@ -1013,8 +1074,8 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = {"small", "pipe", "send",     "recv",  "conn",
-	                                    "scale", "udp",  "handback", "python"};
+	static const char *const names[] = {"small", "pipe", "send",     "recv",   "conn",
+	                                    "scale", "udp",  "handback", "python", "run"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
@@ -1026,7 +1087,7 @@ parse_only(const char *s)
 				break;
 		if (i == sizeof(names) / sizeof(names[0]))
 			die("unknown figure %s "
-			    "(small,pipe,send,recv,conn,scale,udp,handback,python)",
+			    "(small,pipe,send,recv,conn,scale,udp,handback,python,run)",
 			    tok);
 		mask |= 1u << i;
 	}
@@ -1047,7 +1108,8 @@ usage(void)
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
 	       "  --sessions N --handles N   scale figure (default 10000 x 10)\n"
-	       "  --only LIST       small,pipe,send,recv,conn,scale,udp,handback,python\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale,udp,handback,python,run\n"
+	       "  --sockrpc PATH    the sockrpc command, for the run figures\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
 	       "  --danted PATH     the Dante server (default danted)\n"
 	       "  --verbose         print every round of the bulk figures to stderr\n");
@@ -1068,14 +1130,23 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"sockrpcd", required_argument, NULL, 'd'}, {"socket", required_argument, NULL, 's'},
-	    {"quick", no_argument, NULL, 'q'},          {"bytes", required_argument, NULL, 'b'},
-	    {"rounds", required_argument, NULL, 'r'},   {"calls", required_argument, NULL, 'c'},
-	    {"threads", required_argument, NULL, 't'},  {"seconds", required_argument, NULL, 'S'},
-	    {"sessions", required_argument, NULL, 'n'}, {"handles", required_argument, NULL, 'H'},
-	    {"only", required_argument, NULL, 'o'},     {"broker-only", no_argument, NULL, 'B'},
-	    {"danted", required_argument, NULL, 'D'},   {"verbose", no_argument, NULL, 'v'},
-	    {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
+	    {"sockrpcd", required_argument, NULL, 'd'},
+	    {"socket", required_argument, NULL, 's'},
+	    {"quick", no_argument, NULL, 'q'},
+	    {"bytes", required_argument, NULL, 'b'},
+	    {"rounds", required_argument, NULL, 'r'},
+	    {"calls", required_argument, NULL, 'c'},
+	    {"threads", required_argument, NULL, 't'},
+	    {"seconds", required_argument, NULL, 'S'},
+	    {"sessions", required_argument, NULL, 'n'},
+	    {"handles", required_argument, NULL, 'H'},
+	    {"only", required_argument, NULL, 'o'},
+	    {"broker-only", no_argument, NULL, 'B'},
+	    {"danted", required_argument, NULL, 'D'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"sockrpc", required_argument, NULL, 'R'},
+	    {NULL, 0, NULL, 0},
 	};
 	uint64_t bytes = 0;
 	int rounds = 0, calls = 0, sessions = 0, handles = 0, ch;
@@ -1085,6 +1156,9 @@ main(int argc, char **argv)
 	sr_client *c = NULL;
 	pid_t scale_pid;
 
+	/* The connection-rate program of the run figure is this binary, started again. */
+	if (argc == 4 && strcmp(argv[1], "--connect-loop") == 0)
+		return launcher_connect_loop(atoi(argv[2]), atof(argv[3]));
 	opt.threads = 4;
 	opt.only = FIG_ALL;
 	opt.danted = "danted";
@@ -1131,6 +1205,9 @@ main(int argc, char **argv)
 			break;
 		case 'v':
 			opt.verbose = true;
+			break;
+		case 'R':
+			opt.sockrpc = optarg;
 			break;
 		case 'h':
 			usage();
@@ -1231,6 +1308,8 @@ main(int argc, char **argv)
 
 		figure_python(daemon_socket, &a);
 	}
+	if (opt.only & FIG_RUN)
+		figure_run();
 	sr_client_close(c);
 	if (opt.only & FIG_SCALE) {
 		/* A daemon of its own, so that its memory before is that of an idle daemon. */

@@ -81,5 +81,10 @@ void figure_handback_connect(struct sr_client *c, const struct bench_args *a);
 
 /* python.c: the Python binding (python_bench.py) against Python's own socket. */
 void figure_python(const char *daemon_socket, const struct bench_args *a);
+/* launcher.c: the `sockrpc run` figures' programs (NaN: that run failed). */
+double launcher_iperf3_bps(const char *cli, const char *sock, int port, int secs, bool through);
+double launcher_conn_rate(const char *cli, const char *sock, const char *self, int port,
+                          double secs, bool through);
+int launcher_connect_loop(int port, double secs);
 
 #endif

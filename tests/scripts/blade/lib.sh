@@ -3,6 +3,8 @@
 # sockrpc_socket.so (the stock one stays untouched, for the differential runs), and
 # starts a daemon. Sourced with $build set; sets $tmp, $stock_blade, $sr_blade, $sock.
 
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/audit.sh"
+
 blade_module=$build/bindings/blade/sockrpc_socket.so
 if [ ! -e "$blade_module" ] || [ ! -e "$build/bindings/blade/blade_dir" ]; then
 	if [ -e "$build/bindings/blade/skip-reason" ]; then
@@ -54,16 +56,6 @@ start_daemon() {
 	echo "the daemon did not start:"
 	cat "$tmp/$name.log"
 	exit 1
-}
-
-# audited FILE PATTERN [N]: true once FILE has N (default 1) lines matching PATTERN; the
-# daemon writes audit lines within 100 ms of its decisions, so this waits up to 3 s.
-audited() {
-	for _ in $(seq 60); do
-		[ "$(grep -c -e "$2" "$1" 2>/dev/null)" -ge "${3:-1}" ] && return 0
-		sleep 0.05
-	done
-	return 1
 }
 
 # sandboxed SOCKET PROGRAM ARGS...: the sockrpc Blade with no network of its own.
