@@ -153,6 +153,113 @@ sr_socket_take_fd(sr_socket *s, sr_error *err)
 	return fd;
 }
 
+/* The first failure of calls finished together, in call order, into err; true if any. */
+static bool
+first_failure(const struct call_ctx *ctx, const sr_error *errs, unsigned n, sr_error *err)
+{
+	for (unsigned i = 0; i < n; i++) {
+		if (ctx[i].failed) {
+			cl_copyerr(err, &errs[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * sr_connect_fd in one round trip (protocol 1.2, client-chosen ids): Socket, SetBlocking
+ * (non-blocking only), Connect and Handback leave in one write. The daemon answers a
+ * loopback connect in the same pass, and a non-blocking one once under way, so the
+ * Handback behind it finds the socket connected or connecting; a blocking connect still
+ * under way answers it ESTATE, and the descriptor is asked for again once Connect's
+ * reply is in.
+ */
+static int
+connect_fd_together(sr_client *c, int family, int type, const char *host, int port, int timeout_ms,
+                    sr_error *err)
+{
+	bool nonblock = (type & SOCK_NONBLOCK) != 0;
+	Sockrpc__SocketRequest sreq = SOCKRPC__SOCKET_REQUEST__INIT;
+	Sockrpc__SetBlockingRequest breq = SOCKRPC__SET_BLOCKING_REQUEST__INIT;
+	Sockrpc__ConnectRequest creq = SOCKRPC__CONNECT_REQUEST__INIT;
+	Sockrpc__HandbackRequest hreq = SOCKRPC__HANDBACK_REQUEST__INIT;
+	unsigned methods[CL_MAX_TOGETHER], n = 0, handback;
+	const ProtobufCMessage *inputs[CL_MAX_TOGETHER];
+	struct pending *started[CL_MAX_TOGETHER];
+	struct call_ctx ctx[CL_MAX_TOGETHER];
+	sr_error errs[CL_MAX_TOGETHER];
+	struct taken out = {.fd = -1};
+	int64_t fixed = cl_deadline_after(CL_FIXED_DEADLINE_MS), connect_deadline;
+	int kind = type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), fd;
+	sr_socket *s;
+
+	if (cl_socket_request(family, kind, 0, &sreq, err) == -1)
+		return -1;
+	if ((s = cl_socket_named(c, family, kind, 0, &sreq, err)) == NULL)
+		return -1;
+	methods[n] = cl_method_index("Socket");
+	inputs[n++] = &sreq.base;
+	if (nonblock) {
+		breq.handle = sreq.handle;
+		breq.blocking = false;
+		methods[n] = cl_method_index("SetBlocking");
+		inputs[n++] = &breq.base;
+	}
+	creq.handle = sreq.handle;
+	creq.host = (char *)(host != NULL ? host : "");
+	creq.port = port;
+	creq.timeout_ms = timeout_ms;
+	methods[n] = cl_method_index("Connect");
+	inputs[n++] = &creq.base;
+	hreq.handle = sreq.handle;
+	handback = n;
+	methods[n] = cl_handback_method();
+	inputs[n++] = &hreq.base;
+	if (cl_calls_start_together(c, n, methods, inputs, fixed, started, err) == -1) {
+		pthread_mutex_lock(&c->mu);
+		s->state.is_closed = true; /* nothing was sent: no handle to close */
+		pthread_mutex_unlock(&c->mu);
+		sr_socket_free(s);
+		return -1;
+	}
+	if (timeout_ms == 0)
+		connect_deadline = CL_NO_DEADLINE;
+	else
+		connect_deadline = cl_deadline_after(
+		    (int64_t)(timeout_ms < 0 ? CL_CONNECT_DEFAULT_MS : timeout_ms) +
+		    CL_WAIT_MARGIN_MS);
+	for (unsigned i = 0; i < n; i++)
+		cl_call_init(&ctx[i], c, s, i == handback - 1 ? connect_deadline : fixed, &errs[i]);
+	ctx[handback].take = handback_take;
+	ctx[handback].out = &out;
+	for (unsigned i = 0; i < n; i++)
+		cl_call_finish(c, started[i], &ctx[i]);
+	if (ctx[0].failed) { /* no socket: no handle to close */
+		cl_copyerr(err, &errs[0]);
+		pthread_mutex_lock(&c->mu);
+		s->state.is_closed = true;
+		pthread_mutex_unlock(&c->mu);
+		sr_socket_free(s);
+		return -1;
+	}
+	fd = out.fd;
+	if (fd == -1 && !first_failure(ctx, errs, handback, err)) {
+		/* ESTATE: connected after the Handback was answered; ask again now. */
+		if (errs[handback].code == SR_ESTATE)
+			fd = sr_socket_take_fd(s, err);
+		else
+			cl_copyerr(err, &errs[handback]);
+	} else if (fd != -1 && set_blocking(fd, !nonblock) != 0) {
+		int saved = errno;
+
+		close(fd);
+		fd = -1;
+		cl_seterr(err, SR_EOS, saved, "handed-back socket: fcntl failed");
+	}
+	sr_socket_free(s);
+	return fd;
+}
+
 int
 sr_connect_fd(sr_client *c, int family, int type, const char *host, int port, int timeout_ms,
               sr_error *err)
@@ -168,6 +275,8 @@ sr_connect_fd(sr_client *c, int family, int type, const char *host, int port, in
 	}
 	if (handback_possible(c, err) == -1)
 		return -1;
+	if (c->client_ids && cl_fastpath_on(CL_FAST_PIPELINED))
+		return connect_fd_together(c, family, type, host, port, timeout_ms, err);
 	if ((s = sr_socket_new(c, family, type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC), 0, &e)) == NULL)
 		goto fail;
 	/* Non-blocking, connect answers once the connection is under way, and the descriptor

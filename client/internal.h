@@ -234,6 +234,9 @@ int cl_frame_read(sr_client *c, int64_t deadline, struct sr_frame_header *h, uin
 #define CL_FAST_READ_AHEAD 0x2u       /* receive_ahead.c */
 #define CL_FAST_BORROWED_REPLIES 0x4u /* buffer_pool.c */
 #define CL_FAST_PIPELINED 0x8u        /* socket_pipeline.c */
+unsigned cl_method_index(const char *name);
+sr_socket *cl_socket_named(sr_client *c, int family, int type, int protocol,
+                           Sockrpc__SocketRequest *req, sr_error *err);
 #define CL_FAST_ALL 0xfu
 bool cl_fastpath_on(unsigned path);
 unsigned cl_fastpath_parse(const char *list);
@@ -270,6 +273,9 @@ sr_socket *cl_socket_alloc(sr_error *err);
 void cl_socket_attach(sr_client *c, sr_socket *s);
 
 /* socket_pipeline.c */
+unsigned cl_method_index(const char *name);
+sr_socket *cl_socket_named(sr_client *c, int family, int type, int protocol,
+                           Sockrpc__SocketRequest *req, sr_error *err);
 bool cl_close_unwaited(sr_socket *s, const Sockrpc__CloseRequest *req);
 bool cl_close_pending(sr_socket *s);
 int cl_close_collect(sr_socket *s, sr_error *err);

@@ -25,8 +25,8 @@
 #define CL_MAX_UNWAITED 64
 
 /* The index of rpc `name` in the service: the frame header's method. */
-static unsigned
-method_index(const char *name)
+unsigned
+cl_method_index(const char *name)
 {
 	const ProtobufCServiceDescriptor *d = &sockrpc__sock_rpc__descriptor;
 
@@ -35,9 +35,9 @@ method_index(const char *name)
 
 /* A new sr_socket whose id is chosen here (into req->handle), attached to c, with the
  * state the daemon will report until its reply says so. */
-static sr_socket *
-new_named_socket(sr_client *c, int family, int type, int protocol, Sockrpc__SocketRequest *req,
-                 sr_error *err)
+sr_socket *
+cl_socket_named(sr_client *c, int family, int type, int protocol, Sockrpc__SocketRequest *req,
+                sr_error *err)
 {
 	sr_socket *s = cl_socket_alloc(err);
 
@@ -72,7 +72,7 @@ sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *
 {
 	Sockrpc__SocketRequest sreq = SOCKRPC__SOCKET_REQUEST__INIT;
 	Sockrpc__ConnectRequest creq = SOCKRPC__CONNECT_REQUEST__INIT;
-	const unsigned methods[2] = {method_index("Socket"), method_index("Connect")};
+	const unsigned methods[2] = {cl_method_index("Socket"), cl_method_index("Connect")};
 	const ProtobufCMessage *inputs[2] = {&sreq.base, &creq.base};
 	struct pending *started[2];
 	struct call_ctx sctx, cctx;
@@ -88,7 +88,7 @@ sr_socket_connect(sr_client *c, int family, int type, int protocol, const char *
 		return create_then_connect(c, family, type, protocol, host, port, timeout_ms, err);
 	if (cl_socket_request(family, type, protocol, &sreq, err) == -1)
 		return NULL;
-	if ((s = new_named_socket(c, family, type, protocol, &sreq, err)) == NULL)
+	if ((s = cl_socket_named(c, family, type, protocol, &sreq, err)) == NULL)
 		return NULL;
 
 	creq.handle = sreq.handle;
@@ -146,7 +146,7 @@ sr_socket_send_to(sr_client *c, int family, int type, int protocol, const char *
 {
 	Sockrpc__SocketRequest sreq = SOCKRPC__SOCKET_REQUEST__INIT;
 	Sockrpc__SendToRequest treq = SOCKRPC__SEND_TO_REQUEST__INIT;
-	const unsigned methods[2] = {method_index("Socket"), method_index("SendTo")};
+	const unsigned methods[2] = {cl_method_index("Socket"), cl_method_index("SendTo")};
 	const ProtobufCMessage *inputs[2] = {&sreq.base, &treq.base};
 	struct pending *started[2];
 	uint32_t wire;
@@ -178,7 +178,7 @@ sr_socket_send_to(sr_client *c, int family, int type, int protocol, const char *
 		          c->max_payload);
 		return NULL;
 	}
-	if ((s = new_named_socket(c, family, type, protocol, &sreq, err)) == NULL)
+	if ((s = cl_socket_named(c, family, type, protocol, &sreq, err)) == NULL)
 		return NULL;
 	treq.handle = sreq.handle;
 	treq.host = (char *)(host != NULL ? host : "");
