@@ -56,6 +56,12 @@ usage(FILE *out)
 	    "      --max-queued-bytes N   bytes outstanding per session (default %u)\n"
 	    "      --resolv-conf FILE     name servers for host names (default /etc/resolv.conf)\n"
 	    "      --hosts FILE           hosts file for host names (default /etc/hosts)\n"
+	    "      --listen-tls HOST:PORT also serve TLS 1.3 clients with certificates here\n"
+	    "                             (repeatable; [IPV6]:PORT)\n"
+	    "      --tls-cert FILE        the daemon's certificate chain (PEM)\n"
+	    "      --tls-key FILE         its private key (PEM; read as root)\n"
+	    "      --tls-client-ca FILE   CA bundle that must have signed client certificates\n"
+	    "      --no-ktls              keep TLS encryption in user space (no kernel TLS)\n"
 	    "      --no-reply-channel     keep every session's replies on its connection\n"
 	    "                             (saves ~5 KiB of kernel memory per session)\n"
 	    "      --check-policy FILE    validate a policy file and exit\n"
@@ -126,6 +132,11 @@ enum {
 	OPT_SOCKET_MODE,
 	OPT_SOCKET_GROUP,
 	OPT_NO_REPLY_CHANNEL,
+	OPT_LISTEN_TLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CLIENT_CA,
+	OPT_NO_KTLS,
 };
 
 static const struct option long_options[] = {
@@ -148,6 +159,11 @@ static const struct option long_options[] = {
     {"no-reply-channel", no_argument, NULL, OPT_NO_REPLY_CHANNEL},
     {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+    {"listen-tls", required_argument, NULL, OPT_LISTEN_TLS},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+    {"no-ktls", no_argument, NULL, OPT_NO_KTLS},
     {NULL, 0, NULL, 0},
 };
 
@@ -355,6 +371,7 @@ teardown(struct sockrpcd *d)
 		session_close(s, "daemon exiting");
 	if (d->listener)
 		evconnlistener_free(d->listener);
+	tls_free(d);
 	if (d->accept_retry)
 		event_free(d->accept_retry);
 	if (d->trim)
@@ -437,6 +454,26 @@ main(int argc, char **argv)
 		case OPT_NO_REPLY_CHANNEL:
 			d.opt.no_reply_channel = true;
 			break;
+		case OPT_LISTEN_TLS:
+			if (d.opt.n_tls_listen == TLS_MAX_LISTENERS) {
+				fprintf(stderr, "sockrpcd: at most %d --listen-tls\n",
+				        TLS_MAX_LISTENERS);
+				return 2;
+			}
+			d.opt.tls_listen[d.opt.n_tls_listen++] = optarg;
+			break;
+		case OPT_TLS_CERT:
+			d.opt.tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			d.opt.tls_key = optarg;
+			break;
+		case OPT_TLS_CLIENT_CA:
+			d.opt.tls_client_ca = optarg;
+			break;
+		case OPT_NO_KTLS:
+			d.opt.no_ktls = true;
+			break;
 		case OPT_SOCKET_GROUP:
 			d.opt.socket_group = optarg;
 			break;
@@ -505,6 +542,9 @@ main(int argc, char **argv)
 		goto out;
 	if (lfd < 0 && (lfd = server_create_listener(&d)) < 0)
 		goto out;
+	/* The TLS key is read here, as root; a port below 1024 is bound here too. */
+	if (tls_open(&d) != 0)
+		goto out;
 	if (pw != NULL) {
 		if (priv_split(&d, pw, lfd) != 0) {
 			lfd = -1; /* the worker failed at set-up; the parent owns the socket file */
@@ -533,6 +573,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	lfd = -1;
+	if (tls_start(&d) != 0)
+		goto out;
 	log_info("listening on %s (policy: %s)", d.opt.socket_path,
 	         d.opt.policy_path ? d.opt.policy_path : "embedded default");
 	priv_ready(&d); /* split: the parent tells systemd */
@@ -549,6 +591,7 @@ out:
 	if (d.base)
 		teardown(&d);
 	else {
+		tls_free(&d);
 		policy_free(d.policy);
 		audit_free(d.audit);
 	}

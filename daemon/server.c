@@ -378,6 +378,7 @@ server_stop(struct sockrpcd *d)
 	}
 	if (d->socket_created)
 		unlink(d->opt.socket_path);
+	tls_stop(d);
 	for (s = TAILQ_FIRST(&d->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
 		session_drain(s, "sockrpcd is shutting down");

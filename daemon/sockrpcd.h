@@ -24,6 +24,7 @@
 #include "sockrpc.pb-c.h"
 
 struct session;
+struct tls_server;
 struct handle;
 struct call;
 struct evbuffer;
@@ -46,6 +47,12 @@ struct daemon_options {
 	const char *socket_group;
 	int socket_mode;       /* -1: default 0660 under systemd, 0666 otherwise */
 	bool no_reply_channel; /* answer Hello's reply_channel with false */
+	/* TLS (tls_listener.c): --listen-tls (repeatable), --tls-cert, --tls-key,
+	 * --tls-client-ca; --no-ktls keeps encryption in user space */
+	const char *tls_listen[TLS_MAX_LISTENERS];
+	int n_tls_listen;
+	const char *tls_cert, *tls_key, *tls_client_ca;
+	bool no_ktls;
 	struct daemon_limits limits;
 };
 
@@ -60,6 +67,7 @@ struct sockrpcd {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct evconnlistener *listener;
+	struct tls_server *tls; /* NULL without --listen-tls (tls_listener.c) */
 	struct event *accept_retry;
 	struct event *trim; /* hands free memory back after sessions end (server.c) */
 	struct event *signals[4];
@@ -257,6 +265,9 @@ struct transport_ops {
 	/* Moves up to n bytes from pipe_rd to the peer as they are (zero copy): > 0 bytes,
 	 * -1 with errno. NULL: bytes must pass through the daemon (encryption). */
 	ssize_t (*splice_from)(struct transport *t, int pipe_rd, size_t n);
+	/* Whether bytes already taken from the socket wait inside the transport (decrypted
+	 * TLS records): the loop would not wake for them. NULL: never. */
+	bool (*pending)(struct transport *t);
 	/* Whether the peer hung up or the connection failed (polled while not reading). */
 	bool (*hung_up)(struct transport *t);
 	void (*free)(struct transport *t);
@@ -312,6 +323,8 @@ const char *server_admission_refusal(struct sockrpcd *d, const struct session *n
 
 /* session.c */
 struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
+struct session *session_new_transport(struct sockrpcd *d, struct transport *t,
+                                      const struct identity *peer);
 void session_close(struct session *s, const char *reason);
 void session_drain(struct session *s, const char *why);
 void session_hello_received(struct session *s);
@@ -335,6 +348,25 @@ void session_remove_handle(struct session *s, struct handle *h);
 /* transport_unix.c */
 struct transport *transport_unix_new(int fd);
 ssize_t read_into_buffer(struct evbuffer *in, int fd, size_t room);
+
+/* transport_tls.c, tls_context.c, tls_identity.c, tls_listener.c */
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct x509_st X509;
+typedef struct x509_store_st X509_STORE;
+struct transport *transport_tls_new(int fd, SSL *ssl);
+bool transport_is_tls(const struct transport *t);
+const char *tls_error_text(char *buf, size_t len);
+SSL_CTX *tls_server_context_new(const char *cert, const char *key, const char *ca, bool ktls,
+                                char *err, size_t err_len);
+X509_STORE *tls_ca_store_new(const char *ca, char *err, size_t err_len);
+int tls_identity_from_cert(X509 *cert, struct identity *id);
+void tls_identity_set_address(struct identity *id, const struct sockaddr *sa, socklen_t len);
+int tls_open(struct sockrpcd *d);
+int tls_start(struct sockrpcd *d);
+void tls_stop(struct sockrpcd *d);
+void tls_free(struct sockrpcd *d);
+int tls_listener_fds(const struct sockrpcd *d, int *fds, int max);
 
 /* fast_path.c */
 enum fast_path { FAST_SEND_BATCHING, FAST_BORROWED_PAYLOADS, FAST_SPLICE_RECEIVE, FAST_N };
