@@ -10,19 +10,19 @@
 #include "internal.h"
 
 static const char *const code_texts[] = {
-	[SR_OK] = "success",
-	[SR_EINVAL] = "invalid argument",
-	[SR_EBADHANDLE] = "no such handle",
-	[SR_EDENIED] = "denied by policy",
-	[SR_ETIMEDOUT] = "timed out",
-	[SR_EWOULDBLOCK] = "operation would block",
-	[SR_ECLOSED] = "socket is closed",
-	[SR_EOS] = "operating-system error",
-	[SR_EUNSUPPORTED] = "not supported",
-	[SR_ELIMIT] = "limit reached",
-	[SR_EPROTO] = "protocol error",
-	[SR_EDAEMON] = "daemon unreachable",
-	[SR_ESTATE] = "socket is in an illegal state",
+    [SR_OK] = "success",
+    [SR_EINVAL] = "invalid argument",
+    [SR_EBADHANDLE] = "no such handle",
+    [SR_EDENIED] = "denied by policy",
+    [SR_ETIMEDOUT] = "timed out",
+    [SR_EWOULDBLOCK] = "operation would block",
+    [SR_ECLOSED] = "socket is closed",
+    [SR_EOS] = "operating-system error",
+    [SR_EUNSUPPORTED] = "not supported",
+    [SR_ELIMIT] = "limit reached",
+    [SR_EPROTO] = "protocol error",
+    [SR_EDAEMON] = "daemon unreachable",
+    [SR_ESTATE] = "socket is in an illegal state",
 };
 
 const char *
@@ -74,7 +74,7 @@ cl_seterr_status(sr_error *err, const Sockrpc__Status *st)
 	text = st->message != NULL && st->message[0] != '\0' ? st->message : NULL;
 	if (code <= SR_OK || (size_t)code >= sizeof(code_texts) / sizeof(code_texts[0]))
 		cl_seterr(err, SR_EPROTO, sys_errno, "sockrpcd answered with unknown code %d: %s",
-		    code, text != NULL ? text : "(no message)");
+		          code, text != NULL ? text : "(no message)");
 	else
 		cl_seterr(err, code, sys_errno, "%s", text != NULL ? text : sr_strerror(code));
 }
@@ -108,8 +108,7 @@ cl_errno_from_name(const char *name, int fallback)
 
 	if (name == NULL || name[0] == '\0')
 		return fallback;
-	if (fallback > 0 && (known = strerrorname_np(fallback)) != NULL &&
-	    strcmp(known, name) == 0)
+	if (fallback > 0 && (known = strerrorname_np(fallback)) != NULL && strcmp(known, name) == 0)
 		return fallback;
 	for (int e = 1; e < ERRNO_MAX; e++) {
 		if ((known = strerrorname_np(e)) != NULL && strcmp(known, name) == 0)

@@ -1,8 +1,8 @@
 /*
  * transport.h - the byte stream under libsockrpc's call layer (calls.c): read what
  * the daemon sent, write frames, wait for room, notice a hang-up, stop, free. One
- * implementation today, over a Unix socket (transport_unix.c); another (TLS) adds a
- * file and a constructor, not a change to calls.c or connection.c. A transport knows
+ * over a Unix socket (transport_unix.c), one over TLS to a remote daemon
+ * (transport_tls.c); connection.c picks one by the endpoint. A transport knows
  * nothing of frames or calls.
  */
 #ifndef SOCKRPC_CLIENT_TRANSPORT_H
@@ -35,6 +35,9 @@ struct transport_ops {
 	/* Reads from now on come from the reply channel the Hello reply brought. Returns 0,
 	 * or -1 with *err filled. NULL: this transport has no reply channel to offer. */
 	int (*use_reply_channel)(struct transport *t, sr_error *err);
+	/* Why the stream failed, if the transport knows better than errno (a TLS alert:
+	 * the daemon refused our certificate), or NULL. NULL op: never. */
+	const char *(*failure)(struct transport *t);
 	/* Closes what t owns and frees it. */
 	void (*free)(struct transport *t);
 };
@@ -42,6 +45,11 @@ struct transport_ops {
 struct transport {
 	const struct transport_ops *ops;
 };
+
+/* transport_tls.c: endpoint is "tls://HOST:PORT"; credentials from SOCKRPC_TLS_CERT,
+ * SOCKRPC_TLS_KEY, SOCKRPC_TLS_CA. Returns a new transport (free with t->ops->free), or
+ * NULL with *err saying which step failed (DNS, TCP, the daemon's certificate). */
+struct transport *transport_tls_connect(const char *endpoint, sr_error *err);
 
 /* transport_unix.c: each returns a new transport (free with t->ops->free), or NULL. */
 struct transport *transport_unix_connect(const char *path, sr_error *err);

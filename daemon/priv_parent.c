@@ -29,6 +29,8 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include <openssl/x509.h>
+
 #include "priv.h"
 #include "privileges.h"
 #include "sockrpcd.h"
@@ -372,7 +374,9 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	struct stat st = {0};
 	struct sockaddr_un local;
 	socklen_t local_len = sizeof(local);
-	int req[2], notify[2], size = (int)(2 * PRIV_PAYLOAD_MAX + 65536), status;
+	int req[2], notify[2], size = (int)(2 * PRIV_PAYLOAD_MAX + 65536), status, n_tls;
+	struct sockaddr_storage tls_addrs[TLS_MAX_LISTENERS];
+	char err[512];
 	pid_t parent = getpid();
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, req) != 0)
@@ -402,6 +406,8 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	}
 	close(req[1]);
 	close(notify[1]);
+	n_tls = tls_listener_addresses(d, tls_addrs, TLS_MAX_LISTENERS);
+	tls_free(d); /* the worker's: the parent keeps only the CA */
 	memset(&local, 0, sizeof(local));
 	if (getsockname(listen_fd, (struct sockaddr *)&local, &local_len) != 0)
 		memset(&local, 0, sizeof(local));
@@ -413,6 +419,13 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	if (stat(d->opt.socket_path, &st) != 0 || !S_ISSOCK(st.st_mode))
 		memset(&st, 0, sizeof(st));
 	p.serve = priv_parent_new(d->policy, st.st_dev, st.st_ino, local.sun_path);
+	if (p.serve != NULL && n_tls > 0) {
+		X509_STORE *ca = tls_ca_store_new(d->opt.tls_client_ca, err, sizeof(err));
+
+		if (ca == NULL)
+			log_error("privileged parent: %s: TLS sessions will be refused", err);
+		priv_parent_set_tls(p.serve, ca, tls_addrs, n_tls);
+	}
 	if (p.serve == NULL) {
 		log_error("privileged parent: out of memory");
 		kill(p.worker, SIGKILL);

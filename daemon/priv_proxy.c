@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "priv.h"
 #include "sockrpcd.h"
 
@@ -129,6 +132,56 @@ priv_ready(struct sockrpcd *d)
 	return (int)request(d, &rq, NULL, 0, -1, NULL, &reply);
 }
 
+/* The peer's certificate chain, DER, leaf first, into buf. Returns its length, or 0. */
+static size_t
+peer_chain_der(SSL *ssl, uint8_t *buf, size_t cap)
+{
+	STACK_OF(X509) *rest = SSL_get_peer_cert_chain(ssl); /* a server's lacks the leaf */
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	size_t len = 0;
+
+	for (int i = -1; leaf != NULL && (i < 0 || i < sk_X509_num(rest)); i++) {
+		X509 *x = i < 0 ? leaf : sk_X509_value(rest, i);
+		int n = i2d_X509(x, NULL);
+		uint8_t *at = buf + len;
+
+		if (i >= 0 && X509_cmp(x, leaf) == 0)
+			continue;
+		if (n <= 0 || (size_t)n > cap - len)
+			return 0;
+		len += (size_t)i2d_X509(x, &at);
+	}
+	return len;
+}
+
+/* A TLS session: the parent verifies the certificate itself and answers its identity. */
+static int
+tls_session_open(struct session *s)
+{
+	static uint8_t der[PRIV_CERT_CHAIN_MAX];
+	struct iovec iov = {der, 0};
+	struct priv_req rq;
+	struct priv_reply reply;
+	int r;
+
+	if ((iov.iov_len = peer_chain_der(transport_tls_ssl(s->t), der, sizeof(der))) == 0)
+		return -EINVAL;
+	init_req(&rq, PRIV_TLS_SESSION_OPEN, s);
+	r = (int)request(s->d, &rq, &iov, 1, s->t->read_fd, NULL, &reply);
+	if (r == 0 && reply.who.transport == IDENTITY_TLS &&
+	    memcmp(reply.who.spki_sha256, s->peer.spki_sha256, sizeof(s->peer.spki_sha256)) == 0) {
+		reply.who.peer_address[sizeof(reply.who.peer_address) - 1] = '\0';
+		for (int i = 0; i < IDENTITY_MAX_PRINCIPALS; i++)
+			reply.who.principals[i][IDENTITY_PRINCIPAL_MAX - 1] = '\0';
+		if (reply.who.n_principals < 0 || reply.who.n_principals > IDENTITY_MAX_PRINCIPALS)
+			reply.who.n_principals = 0;
+		s->peer = reply.who;
+	} else if (r == 0) {
+		r = -EPROTO;
+	}
+	return r;
+}
+
 int
 priv_session_open(struct session *s)
 {
@@ -138,6 +191,8 @@ priv_session_open(struct session *s)
 
 	if (s->d->priv_fd < 0)
 		return 0;
+	if (transport_is_tls(s->t))
+		return tls_session_open(s);
 	init_req(&rq, PRIV_SESSION_OPEN, s);
 	/* The connection itself: the parent reads its peer from the kernel. */
 	r = (int)request(s->d, &rq, NULL, 0, s->t->read_fd, NULL, &reply);

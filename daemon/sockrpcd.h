@@ -356,6 +356,7 @@ typedef struct x509_st X509;
 typedef struct x509_store_st X509_STORE;
 struct transport *transport_tls_new(int fd, SSL *ssl);
 bool transport_is_tls(const struct transport *t);
+SSL *transport_tls_ssl(struct transport *t);
 const char *tls_error_text(char *buf, size_t len);
 SSL_CTX *tls_server_context_new(const char *cert, const char *key, const char *ca, bool ktls,
                                 char *err, size_t err_len);
@@ -366,7 +367,7 @@ int tls_open(struct sockrpcd *d);
 int tls_start(struct sockrpcd *d);
 void tls_stop(struct sockrpcd *d);
 void tls_free(struct sockrpcd *d);
-int tls_listener_fds(const struct sockrpcd *d, int *fds, int max);
+int tls_listener_addresses(const struct sockrpcd *d, struct sockaddr_storage *out, int max);
 
 /* fast_path.c */
 enum fast_path { FAST_SEND_BATCHING, FAST_BORROWED_PAYLOADS, FAST_SPLICE_RECEIVE, FAST_N };

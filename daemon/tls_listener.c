@@ -146,14 +146,20 @@ tls_free(struct sockrpcd *d)
 	d->tls = NULL;
 }
 
-/* The listening fds (for the privileged parent, which keeps their addresses). */
+/* The listeners' addresses (the privileged parent keeps them to recognise TLS sessions).
+ * Returns how many were written. */
 int
-tls_listener_fds(const struct sockrpcd *d, int *fds, int max)
+tls_listener_addresses(const struct sockrpcd *d, struct sockaddr_storage *out, int max)
 {
 	int n = 0;
 
-	for (int i = 0; d->tls != NULL && i < d->tls->n_listeners && n < max; i++)
-		fds[n++] = d->tls->listeners[i].fd;
+	for (int i = 0; d->tls != NULL && i < d->tls->n_listeners && n < max; i++) {
+		socklen_t len = sizeof(out[n]);
+
+		memset(&out[n], 0, sizeof(out[n]));
+		if (getsockname(d->tls->listeners[i].fd, (struct sockaddr *)&out[n], &len) == 0)
+			n++;
+	}
 	return n;
 }
 

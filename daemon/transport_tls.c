@@ -193,6 +193,13 @@ transport_tls_new(int fd, SSL *ssl)
 	return &t->base;
 }
 
+/* The SSL of a TLS transport (priv_proxy.c sends its peer's certificates), else NULL. */
+SSL *
+transport_tls_ssl(struct transport *t)
+{
+	return t->ops == &tls_ops ? ((struct transport_tls *)t)->ssl : NULL;
+}
+
 /* Whether the transport is TLS (a session's transport name is for logs; this is for
  * decisions). */
 bool
