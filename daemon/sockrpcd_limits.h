@@ -102,6 +102,9 @@
 /* Handshakes in progress at once; past it the TLS listeners pause and connections wait
  * in the kernel's backlog. Each costs an SSL (~30 KiB) and a key exchange's CPU. */
 #define TLS_MAX_HANDSHAKES 64
+/* Handshakes one address may have in progress once half of TLS_MAX_HANDSHAKES are
+ * taken: a host holding slots with slow handshakes leaves the rest to others. */
+#define TLS_MAX_HANDSHAKES_PER_ADDRESS 8
 /* The client certificate chain's depth at most. */
 #define TLS_VERIFY_DEPTH 4
 /* The uid and gid the OS sees when it acts for a TLS peer (a brokered AF_UNIX connect):

@@ -34,6 +34,7 @@ struct tls_handshake {
 	SSL *ssl;
 	int fd;
 	struct event *io, *deadline;
+	uint8_t ip[16]; /* the peer's address (IPv4 in the first 4 bytes), for its allowance */
 	struct identity peer; /* the address now, the certificate's names once verified */
 };
 
@@ -245,6 +246,28 @@ pause_listeners(struct tls_server *ts, bool pause)
 }
 
 static void
+peer_ip(const struct sockaddr *sa, uint8_t ip[16])
+{
+	memset(ip, 0, 16);
+	if (sa->sa_family == AF_INET)
+		memcpy(ip, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+	else if (sa->sa_family == AF_INET6)
+		memcpy(ip, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+}
+
+/* Handshakes in progress from the address ip. */
+static unsigned
+handshakes_from(struct tls_server *ts, const uint8_t ip[16])
+{
+	struct tls_handshake *h;
+	unsigned n = 0;
+
+	LIST_FOREACH (h, &ts->handshakes, link)
+		n += memcmp(h->ip, ip, 16) == 0;
+	return n;
+}
+
+static void
 on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
 {
 	struct tls_server *ts = arg;
@@ -258,6 +281,18 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 		return;
 	}
 	if ((h = calloc(1, sizeof(*h))) == NULL) {
+		close(fd);
+		return;
+	}
+	peer_ip(sa, h->ip);
+	/* One address may hold the slots freely while half of them are free; past that, only
+	 * its allowance, so that one slow client cannot keep every other one waiting. */
+	if (ts->n_handshakes >= TLS_MAX_HANDSHAKES / 2 &&
+	    handshakes_from(ts, h->ip) >= TLS_MAX_HANDSHAKES_PER_ADDRESS) {
+		log_debug("TLS client %s: too many handshakes from its address; closed",
+		          address_describe(sa, (socklen_t)len, h->peer.peer_address,
+		                           sizeof(h->peer.peer_address)));
+		free(h);
 		close(fd);
 		return;
 	}
