@@ -51,7 +51,7 @@ usage(FILE *out)
 	    "                             as root (default: 'sockrpc', which must exist);\n"
 	    "                             'root': one root process (development only)\n"
 	    "      --max-sessions N       sessions at once (default %d)\n"
-	    "      --max-sessions-per-uid N\n"
+	    "      --max-sessions-per-uid N  per uid; for TLS clients, per principal\n"
 	    "      --max-handles N        sockets per session (default %d)\n"
 	    "      --max-queued-bytes N   bytes outstanding per session (default %u)\n"
 	    "      --resolv-conf FILE     name servers for host names (default /etc/resolv.conf)\n"
@@ -233,6 +233,19 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	           (unsigned long long)now.tv_sec * 1000000ULL +
 	               (unsigned long long)now.tv_nsec / 1000ULL);
 	p = load_policy(d->opt.policy_path);
+	/* Credentials and policy change together, or neither does. */
+	if (p != NULL && d->tls != NULL) {
+		struct tls_pem tls;
+		char err[512];
+
+		if (tls_pem_read(&d->opt, &tls, err, sizeof(err)) != 0)
+			log_error("TLS credentials rejected: %s", err);
+		if (tls.cert == NULL || tls_reload(d, &tls) != 0) {
+			policy_free(p);
+			p = NULL;
+		}
+		tls_pem_clear(&tls);
+	}
 	if (p != NULL) {
 		policy_free(d->policy);
 		d->policy = p;
@@ -240,7 +253,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		log_info("policy reloaded from %s",
 		         d->opt.policy_path ? d->opt.policy_path : "the embedded default");
 	} else {
-		log_warn("keeping the previous policy");
+		log_warn("keeping the previous policy%s", d->tls ? " and TLS credentials" : "");
 	}
 	if (audit_reopen(d->audit) != 0)
 		log_warn("cannot reopen the audit log");
@@ -254,9 +267,11 @@ on_parent_notice(evutil_socket_t fd, short what, void *arg)
 {
 	struct sockrpcd *d = arg;
 	struct policy *p;
+	struct tls_pem tls;
+	bool have_tls;
 	int audit_fd;
 
-	if (priv_receive_notice(d, &p, &audit_fd) != 0) {
+	if (priv_receive_notice(d, &p, &audit_fd, &tls, &have_tls) != 0) {
 		log_error("the privileged parent is gone: worker exiting");
 		parent_lost = true;
 		event_del(d->priv_notify_ev);
@@ -265,6 +280,14 @@ on_parent_notice(evutil_socket_t fd, short what, void *arg)
 	}
 	if (audit_fd >= 0)
 		audit_reopen_fd(d->audit, audit_fd);
+	/* Credentials and policy change together, or neither does. */
+	if (have_tls) {
+		if (p == NULL || tls_reload(d, &tls) != 0) {
+			policy_free(p);
+			p = NULL;
+		}
+		tls_pem_clear(&tls);
+	}
 	if (p == NULL)
 		return;
 	policy_free(d->policy);

@@ -29,6 +29,7 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include "priv.h"
@@ -50,6 +51,8 @@ struct parent {
 	bool worker_done;
 	bool stopping;
 	uint8_t *buf; /* one request and its payload */
+	int n_tls;    /* TLS listeners: their addresses, for the CA store's swaps */
+	struct sockaddr_storage tls_addrs[TLS_MAX_LISTENERS];
 };
 
 static void
@@ -164,18 +167,19 @@ fail:
  * here, as root, since the worker may not create it after rotation.
  */
 static void
-send_notice(struct parent *p, bool new_policy, const char *text, size_t len)
+send_notice(struct parent *p, bool new_policy, const char *text, size_t len,
+            const struct tls_pem *tls)
 {
 	struct priv_req rq = {.type = PRIV_NOTICE};
 	struct iovec iov = {&rq, sizeof(rq)};
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	const char *audit = p->d->opt.audit_path;
 	struct cmsghdr *cm;
-	int fds[2], n = 0;
+	int fds[3], n = 0;
 
 	rq.a = 0; /* the embedded default's owner: root, who started the daemon */
 	rq.b = new_policy;
@@ -188,6 +192,19 @@ send_notice(struct parent *p, bool new_policy, const char *text, size_t len)
 			rq.b = 0;
 		} else {
 			lseek(fds[n++], 0, SEEK_SET);
+		}
+	}
+	/* New TLS credentials go only with the policy they were checked with. */
+	if (tls != NULL && rq.b) {
+		if ((fds[n] = tls_pem_to_fd(tls)) < 0) {
+			log_error("cannot pass the TLS credentials to the worker: %s",
+			          strerror(errno));
+			if (n > 0)
+				close(fds[--n]);
+			rq.b = 0;
+		} else {
+			n++;
+			rq.value = 1;
 		}
 	}
 	if (audit != NULL) {
@@ -221,6 +238,9 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	const char *path = p->d->opt.policy_path;
 	struct policy *pol;
 	struct timespec now;
+	struct tls_pem tls;
+	X509_STORE *ca = NULL;
+	bool have_tls = false;
 	char errors[4096], *text = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -242,15 +262,38 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		if (pol == NULL)
 			log_error("policy %s rejected:\n%s", path, errors);
 	}
-	send_notice(p, pol != NULL, text, len);
+	/* TLS credentials are read with the policy and swapped with it, or not at all. */
+	if (pol != NULL && p->n_tls > 0) {
+		char err[512];
+		SSL_CTX *check = NULL;
+
+		have_tls = tls_pem_read(&p->d->opt, &tls, err, sizeof(err)) == 0;
+		if (have_tls &&
+		    ((check = tls_server_context_new(&tls, false, err, sizeof(err))) == NULL ||
+		     (ca = tls_ca_store_new(&tls, err, sizeof(err))) == NULL))
+			have_tls = false;
+		SSL_CTX_free(check);
+		if (!have_tls) {
+			log_error("TLS credentials rejected: %s", err);
+			policy_free(pol);
+			pol = NULL;
+		}
+	}
+	send_notice(p, pol != NULL, text, len, have_tls ? &tls : NULL);
 	if (pol != NULL) {
 		priv_parent_set_policy(p->serve, pol);
 		policy_free(p->d->policy);
 		p->d->policy = pol;
-		log_info("policy reloaded from %s", path ? path : "the embedded default");
+		if (have_tls)
+			priv_parent_set_tls(p->serve, ca, p->tls_addrs, p->n_tls);
+		log_info("policy reloaded from %s%s", path ? path : "the embedded default",
+		         have_tls ? ", with the TLS credentials" : "");
 	} else {
-		log_warn("keeping the previous policy");
+		log_warn("keeping the previous policy%s",
+		         p->n_tls > 0 ? " and TLS credentials" : "");
 	}
+	if (have_tls)
+		tls_pem_clear(&tls);
 	free(text);
 	sd_notify(0, "READY=1");
 }
@@ -420,11 +463,17 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 		memset(&st, 0, sizeof(st));
 	p.serve = priv_parent_new(d->policy, st.st_dev, st.st_ino, local.sun_path);
 	if (p.serve != NULL && n_tls > 0) {
-		X509_STORE *ca = tls_ca_store_new(d->opt.tls_client_ca, err, sizeof(err));
+		struct tls_pem pem;
+		X509_STORE *ca = NULL;
 
+		if (tls_pem_read(&d->opt, &pem, err, sizeof(err)) == 0)
+			ca = tls_ca_store_new(&pem, err, sizeof(err));
+		tls_pem_clear(&pem);
 		if (ca == NULL)
 			log_error("privileged parent: %s: TLS sessions will be refused", err);
 		priv_parent_set_tls(p.serve, ca, tls_addrs, n_tls);
+		p.n_tls = n_tls;
+		memcpy(p.tls_addrs, tls_addrs, sizeof(tls_addrs));
 	}
 	if (p.serve == NULL) {
 		log_error("privileged parent: out of memory");

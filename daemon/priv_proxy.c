@@ -400,17 +400,19 @@ priv_unix_unlink(struct session *s, struct unix_file *f)
 
 /*
  * Reads the parent's next notice: a new policy in *policy (new; free with policy_free), or
- * NULL there (none, or one that does not parse: logged); the reopened audit log in
- * *audit_fd, or -1. Returns 0, or -EPIPE when the parent is gone.
+ * NULL there (none, or one that does not parse: logged); the TLS credentials read with it
+ * in *tls (*have_tls; free with tls_pem_clear); the reopened audit log in *audit_fd, or -1.
+ * Returns 0, or -EPIPE when the parent is gone.
  */
 int
-priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
+priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd, struct tls_pem *tls,
+                    bool *have_tls)
 {
 	struct priv_req rq;
 	struct iovec iov = {&rq, sizeof(rq)};
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = &iov,
 	                     .msg_iovlen = 1,
@@ -418,12 +420,13 @@ priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 	                     .msg_controllen = sizeof(ctl.buf)};
 	struct cmsghdr *cm;
 	char errors[4096];
-	int fds[2] = {-1, -1}, n_fds = 0, text_fd;
+	int fds[3] = {-1, -1, -1}, n_fds = 0, text_fd;
 	ssize_t n;
 	FILE *f;
 
 	*policy = NULL;
 	*audit_fd = -1;
+	*have_tls = false;
 	n = recvmsg(d->priv_notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -432,12 +435,13 @@ priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 	cm = CMSG_FIRSTHDR(&msg);
 	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
 		n_fds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		if (n_fds > 2)
-			n_fds = 2;
+		if (n_fds > 3)
+			n_fds = 3;
 		memcpy(fds, CMSG_DATA(cm), (size_t)n_fds * sizeof(int));
 	}
 	if ((size_t)n != sizeof(rq) || rq.type != PRIV_NOTICE ||
-	    n_fds != (rq.b && d->opt.policy_path != NULL) + (rq.c != 0)) {
+	    n_fds != (rq.b && d->opt.policy_path != NULL) + (rq.value != 0) + (rq.c != 0) ||
+	    (rq.value != 0 && !rq.b)) {
 		for (int i = 0; i < n_fds; i++)
 			close(fds[i]);
 		log_error("a malformed notice from the privileged parent");
@@ -445,6 +449,13 @@ priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 	}
 	if (rq.c)
 		*audit_fd = fds[n_fds - 1];
+	if (rq.value != 0) {
+		/* The policy's memfd (when there is a file) comes first, then the credentials. */
+		if (tls_pem_from_fd(fds[d->opt.policy_path != NULL], tls) == 0)
+			*have_tls = true;
+		else
+			log_error("cannot read the TLS credentials the privileged parent sent");
+	}
 	if (!rq.b)
 		return 0;
 	if (d->opt.policy_path == NULL) {

@@ -320,6 +320,7 @@ int server_listen(struct sockrpcd *d, int inherited_fd);
 void server_stop(struct sockrpcd *d);
 void server_session_gone(struct sockrpcd *d, struct session *s);
 const char *server_admission_refusal(struct sockrpcd *d, const struct session *newcomer);
+bool server_same_owner(const struct identity *a, const struct identity *b);
 
 /* session.c */
 struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
@@ -358,9 +359,18 @@ struct transport *transport_tls_new(int fd, SSL *ssl);
 bool transport_is_tls(const struct transport *t);
 SSL *transport_tls_ssl(struct transport *t);
 const char *tls_error_text(char *buf, size_t len);
-SSL_CTX *tls_server_context_new(const char *cert, const char *key, const char *ca, bool ktls,
-                                char *err, size_t err_len);
-X509_STORE *tls_ca_store_new(const char *ca, char *err, size_t err_len);
+/* The TLS credentials as read from their files (as root), NUL-terminated. */
+struct tls_pem {
+	char *cert, *key, *ca;
+	size_t cert_len, key_len, ca_len;
+};
+int tls_pem_read(const struct daemon_options *opt, struct tls_pem *out, char *err, size_t err_len);
+void tls_pem_clear(struct tls_pem *pem);
+int tls_pem_to_fd(const struct tls_pem *pem);
+int tls_pem_from_fd(int fd, struct tls_pem *out);
+SSL_CTX *tls_server_context_new(const struct tls_pem *pem, bool ktls, char *err, size_t err_len);
+X509_STORE *tls_ca_store_new(const struct tls_pem *pem, char *err, size_t err_len);
+int tls_reload(struct sockrpcd *d, const struct tls_pem *pem);
 int tls_identity_from_cert(X509 *cert, struct identity *id);
 void tls_identity_set_address(struct identity *id, const struct sockaddr *sa, socklen_t len);
 int tls_open(struct sockrpcd *d);
@@ -494,7 +504,8 @@ ssize_t priv_unix_sendmsg(struct session *s, int fd, const struct msghdr *msg, i
 int priv_unix_bind(struct session *s, int fd, const char *path, struct unix_file *out);
 int priv_unix_listen(struct session *s, int fd, int backlog);
 int priv_unix_unlink(struct session *s, struct unix_file *f);
-int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd);
+int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd,
+                        struct tls_pem *tls, bool *have_tls);
 
 /* receive_splice.c */
 int relay_pipe_open(struct relay_pipe *p);

@@ -105,6 +105,8 @@
 /* Handshakes one address may have in progress once half of TLS_MAX_HANDSHAKES are
  * taken: a host holding slots with slow handshakes leaves the rest to others. */
 #define TLS_MAX_HANDSHAKES_PER_ADDRESS 8
+/* A --tls-cert, --tls-key or --tls-client-ca file larger than this is refused. */
+#define TLS_PEM_MAX (1u << 20)
 /* The client certificate chain's depth at most. */
 #define TLS_VERIFY_DEPTH 4
 /* The uid and gid the OS sees when it acts for a TLS peer (a brokered AF_UNIX connect):

@@ -63,6 +63,7 @@ int
 tls_open(struct sockrpcd *d)
 {
 	struct tls_server *ts;
+	struct tls_pem pem;
 	char err[512];
 
 	if (d->opt.n_tls_listen == 0)
@@ -78,8 +79,12 @@ tls_open(struct sockrpcd *d)
 	ts->d = d;
 	LIST_INIT(&ts->handshakes);
 	d->tls = ts;
-	ts->ctx = tls_server_context_new(d->opt.tls_cert, d->opt.tls_key, d->opt.tls_client_ca,
-	                                 !d->opt.no_ktls, err, sizeof(err));
+	if (tls_pem_read(&d->opt, &pem, err, sizeof(err)) != 0) {
+		log_error("%s", err);
+		return -1;
+	}
+	ts->ctx = tls_server_context_new(&pem, !d->opt.no_ktls, err, sizeof(err));
+	tls_pem_clear(&pem);
 	if (ts->ctx == NULL) {
 		log_error("%s", err);
 		return -1;
@@ -111,6 +116,27 @@ tls_start(struct sockrpcd *d)
 		evconnlistener_set_error_cb(tl->l, on_accept_error);
 		log_info("listening for TLS clients on %s", tl->name);
 	}
+	return 0;
+}
+
+/*
+ * SIGHUP: new credentials for the handshakes to come (those under way, and the sessions,
+ * keep theirs). Returns 0, or -1 (logged) with the old context kept.
+ */
+int
+tls_reload(struct sockrpcd *d, const struct tls_pem *pem)
+{
+	char err[512];
+	SSL_CTX *ctx;
+
+	if (d->tls == NULL)
+		return 0;
+	if ((ctx = tls_server_context_new(pem, !d->opt.no_ktls, err, sizeof(err))) == NULL) {
+		log_error("TLS credentials rejected: %s", err);
+		return -1;
+	}
+	SSL_CTX_free(d->tls->ctx); /* each SSL holds a reference of its own */
+	d->tls->ctx = ctx;
 	return 0;
 }
 

@@ -4,6 +4,7 @@
 #   ca.pem ca.key          the CA clients and the daemon trust
 #   server.pem server.key  the daemon: DNS SAN sockrpcd.test, IP SANs 127.0.0.1 ::1 and
 #                          the proof test's veth addresses (169.254.77.1, 2001:db8:77::1)
+#   server2.pem server2.key  another certificate for the daemon (a reload's new one)
 #   client.pem client.key  principal spiffe://example.org/sandbox/42 (URI SAN), CN sandbox-42
 #   denied.pem denied.key  principal spiffe://example.org/untrusted/7, CN untrusted-7
 #   expired.pem expired.key  a sandbox certificate whose validity has ended
@@ -34,6 +35,7 @@ ca ca "sockrpc test CA"
 ca rogue-ca "another CA"
 leaf server ca sockrpcd.test \
 	"DNS:sockrpcd.test,IP:127.0.0.1,IP:::1,IP:169.254.77.1,IP:2001:db8:77::1" -days 2
+leaf server2 ca sockrpcd.test "DNS:sockrpcd.test,IP:127.0.0.1,IP:::1" -days 2
 leaf client ca sandbox-42 "URI:spiffe://example.org/sandbox/42" -days 2
 leaf denied ca untrusted-7 "URI:spiffe://example.org/untrusted/7" -days 2
 leaf rogue rogue-ca sandbox-42 "URI:spiffe://example.org/sandbox/42" -days 2
