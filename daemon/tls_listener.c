@@ -56,6 +56,36 @@ static void handshake_step(evutil_socket_t fd, short what, void *arg);
 static void handshake_free(struct tls_handshake *h);
 
 /*
+ * Says whether the kernel can take over TLS records (OpenSSL's SSL_OP_ENABLE_KTLS needs the
+ * `tls` upper-layer protocol, from the tls module). Without it OpenSSL quietly encrypts in
+ * user space, so this is the only word on it; the daemon never loads modules itself.
+ */
+static void
+log_kernel_tls(struct sockrpcd *d)
+{
+	char ulps[256] = "";
+	FILE *f;
+
+	if (d->opt.no_ktls) {
+		log_info("kernel TLS: off (--no-ktls)");
+		return;
+	}
+	if ((f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re")) != NULL) {
+		if (fgets(ulps, sizeof(ulps), f) == NULL)
+			ulps[0] = '\0';
+		fclose(f);
+	}
+	for (char *w = strtok(ulps, " \n"); w != NULL; w = strtok(NULL, " \n")) {
+		if (strcmp(w, "tls") == 0) {
+			log_info("kernel TLS: available; OpenSSL uses it where the cipher allows");
+			return;
+		}
+	}
+	log_info("kernel TLS: unavailable (no 'tls' in tcp_available_ulp: modprobe tls); "
+	         "records are encrypted in user space");
+}
+
+/*
  * As root, before privileges drop: the TLS context from opt.tls_* and a listening socket
  * for each --listen-tls. Returns 0 (nothing to do without --listen-tls) or -1 (logged).
  */
@@ -89,6 +119,7 @@ tls_open(struct sockrpcd *d)
 		log_error("%s", err);
 		return -1;
 	}
+	log_kernel_tls(d);
 	for (int i = 0; i < d->opt.n_tls_listen; i++) {
 		if (open_listener(d->opt.tls_listen[i], &ts->listeners[i]) != 0)
 			return -1;
@@ -410,6 +441,9 @@ handshake_done(struct tls_handshake *h)
 		log_error("cannot start a TLS session: out of memory");
 		return;
 	}
+	log_debug("TLS client %s: kernel TLS send %s, receive %s", peer.peer_address,
+	          BIO_get_ktls_send(SSL_get_wbio(ssl)) ? "on" : "off",
+	          BIO_get_ktls_recv(SSL_get_rbio(ssl)) ? "on" : "off");
 	if ((s = session_new_transport(d, t, &peer)) == NULL)
 		log_error("cannot start a session: out of memory");
 	else if (priv_session_open(s) != 0)

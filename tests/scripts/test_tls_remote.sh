@@ -104,6 +104,13 @@ for ep in tls://169.254.77.1:7443 'tls://[2001:db8:77::1]:7443'; do
 	[[ $out == "hello over $ep" ]] || fail "echo over $ep gave '$out'"
 done
 echo "ok: echo through the broker over IPv4 and IPv6"
+# 16 MiB both ways: records split across reads, writes that wait for room and retry.
+head -c 16M /dev/urandom >"$tmp/bulk"
+as_sandbox client in_c timeout 60 "$cli" --socket tls://169.254.77.1:7443 connect 127.0.0.1 \
+	7007 <"$tmp/bulk" >"$tmp/bulk.back" 2>"$tmp/out" || fail "bulk echo: $(cat "$tmp/out")"
+cmp -s "$tmp/bulk" "$tmp/bulk.back" ||
+	fail "bulk echo: $(stat -c %s "$tmp/bulk.back") bytes came back, not the same 16 MiB"
+echo "ok: 16 MiB echoed intact"
 
 # 3. Refused in the handshake: no certificate, another CA, expired. Never a session.
 expect_refused() { # name cert-or-none pattern
