@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <arpa/inet.h>
 #include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -102,6 +104,8 @@ tcp_connect(const char *endpoint, const char *host, const char *port, int64_t de
 			saved = errno;
 			continue;
 		}
+		/* Requests are whole frames in records already: no need to hold them back. */
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &(int){1}, sizeof(int));
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		saved = errno;

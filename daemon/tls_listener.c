@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -330,6 +331,7 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	struct tls_server *ts = arg;
 	struct sockrpcd *d = ts->d;
 	struct tls_handshake *h;
+	int one = 1;
 	struct timeval tv = {TLS_HANDSHAKE_TIMEOUT_MS / 1000,
 	                     (TLS_HANDSHAKE_TIMEOUT_MS % 1000) * 1000};
 
@@ -355,6 +357,8 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 	}
 	h->server = ts;
 	h->fd = fd;
+	/* Replies are whole frames in records already: the kernel need not hold them back. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	h->peer.transport = IDENTITY_TLS;
 	h->peer.uid = h->peer.gid = TLS_PEER_UID; /* what the OS sees act for it, if anything */
 	tls_identity_set_address(&h->peer, sa, (socklen_t)len);

@@ -36,7 +36,8 @@ enum {
 	FIG_RECV = 1 << 3,
 	FIG_CONN = 1 << 4,
 	FIG_SCALE = 1 << 5,
-	FIG_ALL = (1 << 6) - 1,
+	FIG_TLS = 1 << 6,
+	FIG_ALL = (1 << 7) - 1,
 };
 
 struct options {
@@ -763,6 +764,124 @@ out:
 	free(clients), free(socks), free(lat), free(p50), free(p99);
 }
 
+/* --- 6. remote clients over TLS ----------------------------------------------------- */
+
+/*
+ * A client over TLS 1.3 (tls://127.0.0.1:PORT, the daemon's --listen-tls) against a direct
+ * TLS 1.3 stream to the same kind of server: bulk both ways, and the small call against
+ * a 64-byte TLS ping-pong. The brokered path's second leg (daemon to server) is plain
+ * loopback TCP, as it would be on the daemon's host.
+ */
+static void
+figure_tls(void)
+{
+	char sock[192], log[256], policy[256], listen_arg[64], endpoint[64], base[64], name[48];
+	int R = opt.rounds, n = opt.calls, tls_port, direct_port;
+	double mib = (double)opt.bytes / (1024.0 * 1024.0), *lat, *b50, *d50, med_b, med_d;
+	double *mibs[2];
+	sr_client *c;
+	sr_socket *s;
+	void *echo;
+	sr_error e;
+	pid_t pid;
+	FILE *f;
+
+	if (opt.sockrpcd == NULL) {
+		fprintf(stderr, "sockrpc_bench: the tls figure starts a daemon of its own: "
+		                "give --sockrpcd\n");
+		return;
+	}
+	if (tls_bench_setup(tmpdir, SOCKRPC_SOURCE_DIR) != 0 ||
+	    (direct_port = tls_bench_server_start()) < 0)
+		die("cannot set up the TLS peers (openssl CLI, %s)", SOCKRPC_SOURCE_DIR);
+	snprintf(policy, sizeof(policy), "%s/tls.policy", tmpdir);
+	if ((f = fopen(policy, "w")) == NULL)
+		die("%s: %s", policy, strerror(errno));
+	fprintf(f, "allow principal=* *\n");
+	fclose(f);
+	tls_port = free_tcp_port();
+	snprintf(sock, sizeof(sock), "%s/t.sock", tmpdir);
+	snprintf(log, sizeof(log), "%s/t.log", tmpdir);
+	snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", tls_port);
+	{
+		char cert[300], key[300], ca[300];
+
+		snprintf(cert, sizeof(cert), "%s/server.pem", tls_bench_cert_dir());
+		snprintf(key, sizeof(key), "%s/server.key", tls_bench_cert_dir());
+		snprintf(ca, sizeof(ca), "%s/ca.pem", tls_bench_cert_dir());
+		const char *argv[] = {opt.sockrpcd, "--socket",        sock,        "--policy",
+		                      policy,       "--audit",         "/dev/null", "--listen-tls",
+		                      listen_arg,   "--tls-cert",      cert,        "--tls-key",
+		                      key,          "--tls-client-ca", ca,          NULL};
+		pid = spawn(argv, log);
+	}
+	if (pid < 0 || wait_unix_ready(sock, 10) != 0 || wait_tcp_ready(tls_port, 10) != 0)
+		die("sockrpcd with --listen-tls did not start (see %s)", log);
+	snprintf(endpoint, sizeof(endpoint), "tls://127.0.0.1:%d", tls_port);
+	if ((c = open_client(endpoint)) == NULL)
+		die("no TLS session with %s", endpoint);
+
+	for (int dir = 1; dir >= 0; dir--) {
+		for (int v = 0; v < 2; v++)
+			mibs[v] = calloc((size_t)R, sizeof(double));
+		for (int r = 0; r < R; r++) {
+			for (int k = 0; k < 2; k++) {
+				int v = (k + r) % 2;
+				double t = v == 0 ? bulk_broker(c, dir)
+				           : opt.broker_only
+				               ? NAN
+				               : tls_bench_bulk(direct_port, dir, opt.bytes);
+
+				mibs[v][r] = mib / t;
+				if (opt.verbose)
+					fprintf(stderr,
+					        "round %d: tls bulk %s via %s: %.0f MiB/s\n", r + 1,
+					        dir ? "send" : "recv",
+					        v == 0 ? "broker" : "direct TLS", mibs[v][r]);
+			}
+		}
+		med_b = median(mibs[0], R);
+		med_d = median(mibs[1], R);
+		snprintf(name, sizeof(name), "tls bulk %s MiB/s (%.0f MiB)", dir ? "send" : "recv",
+		         mib);
+		snprintf(base, sizeof(base), "direct TLS 1.3 %.0f", med_d);
+		add_row(name, med_b, "", base, med_b / med_d, ">= 0.9x",
+		        isnan(med_d) ? -1 : med_b / med_d >= 0.9);
+		free(mibs[0]), free(mibs[1]);
+	}
+
+	lat = calloc((size_t)n, sizeof(double));
+	b50 = calloc((size_t)R, sizeof(double));
+	d50 = calloc((size_t)R, sizeof(double));
+	if ((s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &e)) == NULL)
+		die("socket over TLS: %s", e.message);
+	echo = opt.broker_only ? NULL : tls_bench_open(direct_port, TLS_BENCH_OP_ECHO, 0);
+	for (int r = 0; r < R; r++) {
+		for (int k = 0; k < 2; k++) {
+			if ((k + r) % 2 == 0) {
+				b50[r] =
+				    small_broker(s, lat, n) == 0 ? percentile(lat, n, 50) : NAN;
+			} else if (echo != NULL) {
+				for (int i = 0; i < n; i++)
+					lat[i] = tls_bench_ping(echo);
+				d50[r] = percentile(lat, n, 50);
+			} else {
+				d50[r] = NAN;
+			}
+		}
+	}
+	med_b = median(b50, R);
+	med_d = median(d50, R);
+	snprintf(base, sizeof(base), "TLS 64B ping-pong %.1fus", med_d);
+	add_row("tls small call get_option p50", med_b, "us", base, med_b / med_d, "info", -1);
+	if (echo != NULL)
+		tls_bench_close(echo);
+	sr_socket_free(s);
+	sr_client_close(c);
+	kill_child(pid);
+	free(lat), free(b50), free(d50);
+}
+
 /* --- start-up ------------------------------------------------------------------------ */
 
 static pid_t
@@ -883,18 +1002,19 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = {"small", "pipe", "send", "recv", "conn", "scale"};
+	static const char *const names[] = {"small", "pipe",  "send", "recv",
+	                                    "conn",  "scale", "tls"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		size_t i;
 
-		for (i = 0; i < 6; i++)
+		for (i = 0; i < 7; i++)
 			if (strcmp(tok, names[i]) == 0)
 				break;
-		if (i == 6)
-			die("unknown figure %s (small,pipe,send,recv,conn,scale)", tok);
+		if (i == 7)
+			die("unknown figure %s (small,pipe,send,recv,conn,scale,tls)", tok);
 		mask |= 1u << i;
 	}
 	free(copy);
@@ -914,7 +1034,7 @@ usage(void)
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
 	       "  --sessions N --handles N   scale figure (default 1000 x 10)\n"
-	       "  --only LIST       small,pipe,send,recv,conn,scale\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale,tls\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
 	       "  --danted PATH     the Dante server (default danted)\n"
 	       "  --verbose         print every round of the bulk figures to stderr\n");
@@ -1057,7 +1177,7 @@ main(int argc, char **argv)
 	       BENCH_CHUNK, opt.rounds, opt.calls, opt.sessions, opt.handles);
 	fflush(stdout);
 
-	if (opt.only & ~(unsigned)FIG_SCALE) {
+	if (opt.only & ~(unsigned)(FIG_SCALE | FIG_TLS)) {
 		if ((c = open_client(daemon_socket)) == NULL)
 			die("no daemon at %s", daemon_socket);
 	}
@@ -1072,6 +1192,9 @@ main(int argc, char **argv)
 	if (opt.only & FIG_CONN)
 		figure_conn(c);
 	sr_client_close(c);
+	c = NULL;
+	if (opt.only & FIG_TLS)
+		figure_tls();
 	if (opt.only & FIG_SCALE) {
 		/* A daemon of its own, so that its memory before is that of an idle daemon. */
 		if (daemon_pid > 0)
