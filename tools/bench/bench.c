@@ -432,8 +432,9 @@ figure_pipe(sr_client *c)
 
 /* --- 2, 3. bulk ---------------------------------------------------------------------- */
 
-enum via { VIA_BROKER, VIA_DIRECT, VIA_SOCAT, VIA_DANTE, N_VIA };
-static const char *const via_name[N_VIA] = {"broker", "direct TCP", "socat", "Dante"};
+enum via { VIA_BROKER, VIA_DIRECT, VIA_SOCAT, VIA_DANTE, N_VIA, VIA_SSH = N_VIA };
+static const char *const via_name[N_VIA + 1] = {"broker", "direct TCP", "socat", "Dante", "ssh -L"};
+static int ssh_port = -1; /* ssh -L's local end (the tls figure), -1: none */
 
 static bool
 via_available(enum via v)
@@ -460,6 +461,8 @@ relay_connect(enum via v)
 		return unix_connect(socat_socket);
 	case VIA_DANTE:
 		return socks5_connect(socks_port, bulk_port);
+	case VIA_SSH:
+		return tcp_connect(ssh_port);
 	default:
 		return -1;
 	}
@@ -767,6 +770,73 @@ out:
 /* --- 6. remote clients over TLS ----------------------------------------------------- */
 
 /*
+ * ssh -L to the bulk server, through an sshd of our own on 127.0.0.1 (root only: it logs
+ * in as root with a key made here). What a user would pick instead of a remote broker.
+ */
+static void
+start_ssh_forward(void)
+{
+	char conf[256], key[256], cmd[1024], log[256], fwd[64], port_arg[16];
+	int sshd_port = free_tcp_port();
+	pid_t pid;
+	FILE *f;
+
+	if (geteuid() != 0 || !program_exists("ssh") || access("/usr/sbin/sshd", X_OK) != 0) {
+		fprintf(stderr,
+		        "sockrpc_bench: no ssh/sshd (openssh-client, openssh-server) or not "
+		        "root; the ssh -L row is skipped\n");
+		return;
+	}
+	mkdir("/run/sshd", 0755); /* sshd's privilege separation directory */
+	snprintf(key, sizeof(key), "%s/ssh_key", tmpdir);
+	snprintf(conf, sizeof(conf), "%s/sshd_config", tmpdir);
+	snprintf(cmd, sizeof(cmd),
+	         "ssh-keygen -q -t ed25519 -N '' -f %s && ssh-keygen -q -t ed25519 -N '' -f %s/host"
+	         " && cp %s.pub %s/authorized_keys",
+	         key, tmpdir, key, tmpdir);
+	if (system(cmd) != 0 || (f = fopen(conf, "w")) == NULL) {
+		fprintf(stderr, "sockrpc_bench: cannot make ssh keys; the ssh -L row is skipped\n");
+		return;
+	}
+	fprintf(f,
+	        "Port %d\nListenAddress 127.0.0.1\nHostKey %s/host\nAuthorizedKeysFile "
+	        "%s/authorized_keys\nPidFile none\nUsePAM no\nStrictModes no\n"
+	        "PermitRootLogin prohibit-password\nAllowTcpForwarding yes\n",
+	        sshd_port, tmpdir, tmpdir);
+	fclose(f);
+	snprintf(log, sizeof(log), "%s/sshd.log", tmpdir);
+	const char *sshd_argv[] = {"/usr/sbin/sshd", "-D", "-e", "-f", conf, NULL};
+	if ((pid = spawn(sshd_argv, log)) < 0 || wait_tcp_ready(sshd_port, 10) != 0) {
+		fprintf(stderr, "sockrpc_bench: sshd did not start (see %s)\n", log);
+		return;
+	}
+	ssh_port = free_tcp_port();
+	snprintf(fwd, sizeof(fwd), "%d:127.0.0.1:%d", ssh_port, bulk_port);
+	snprintf(port_arg, sizeof(port_arg), "%d", sshd_port);
+	snprintf(log, sizeof(log), "%s/ssh.log", tmpdir);
+	const char *ssh_argv[] = {"ssh",
+	                          "-N",
+	                          "-i",
+	                          key,
+	                          "-p",
+	                          port_arg,
+	                          "-L",
+	                          fwd,
+	                          "-o",
+	                          "BatchMode=yes",
+	                          "-o",
+	                          "StrictHostKeyChecking=no",
+	                          "-o",
+	                          "UserKnownHostsFile=/dev/null",
+	                          "root@127.0.0.1",
+	                          NULL};
+	if (spawn(ssh_argv, log) < 0 || wait_tcp_ready(ssh_port, 10) != 0) {
+		fprintf(stderr, "sockrpc_bench: ssh -L did not start (see %s)\n", log);
+		ssh_port = -1;
+	}
+}
+
+/*
  * A client over TLS 1.3 (tls://127.0.0.1:PORT, the daemon's --listen-tls) against a direct
  * TLS 1.3 stream to the same kind of server: bulk both ways, and the small call against
  * a 64-byte TLS ping-pong. The brokered path's second leg (daemon to server) is plain
@@ -778,7 +848,7 @@ figure_tls(void)
 	char sock[192], log[256], policy[256], listen_arg[64], endpoint[64], base[64], name[48];
 	int R = opt.rounds, n = opt.calls, tls_port, direct_port;
 	double mib = (double)opt.bytes / (1024.0 * 1024.0), *lat, *b50, *d50, med_b, med_d;
-	double *mibs[2];
+	double *mibs[3];
 	sr_client *c;
 	sr_socket *s;
 	void *echo;
@@ -821,23 +891,29 @@ figure_tls(void)
 	if ((c = open_client(endpoint)) == NULL)
 		die("no TLS session with %s", endpoint);
 
+	if (!opt.broker_only)
+		start_ssh_forward();
 	for (int dir = 1; dir >= 0; dir--) {
-		for (int v = 0; v < 2; v++)
+		static const char *const names[3] = {"broker", "direct TLS", "ssh -L"};
+
+		for (int v = 0; v < 3; v++)
 			mibs[v] = calloc((size_t)R, sizeof(double));
 		for (int r = 0; r < R; r++) {
-			for (int k = 0; k < 2; k++) {
-				int v = (k + r) % 2;
-				double t = v == 0 ? bulk_broker(c, dir)
-				           : opt.broker_only
-				               ? NAN
-				               : tls_bench_bulk(direct_port, dir, opt.bytes);
+			for (int k = 0; k < 3; k++) {
+				int v = (k + r) % 3;
+				double t = NAN;
 
+				if (v == 0)
+					t = bulk_broker(c, dir);
+				else if (v == 1 && !opt.broker_only)
+					t = tls_bench_bulk(direct_port, dir, opt.bytes);
+				else if (v == 2 && ssh_port > 0)
+					t = bulk_plain(VIA_SSH, dir);
 				mibs[v][r] = mib / t;
 				if (opt.verbose)
 					fprintf(stderr,
 					        "round %d: tls bulk %s via %s: %.0f MiB/s\n", r + 1,
-					        dir ? "send" : "recv",
-					        v == 0 ? "broker" : "direct TLS", mibs[v][r]);
+					        dir ? "send" : "recv", names[v], mibs[v][r]);
 			}
 		}
 		med_b = median(mibs[0], R);
@@ -847,7 +923,13 @@ figure_tls(void)
 		snprintf(base, sizeof(base), "direct TLS 1.3 %.0f", med_d);
 		add_row(name, med_b, "", base, med_b / med_d, ">= 0.9x",
 		        isnan(med_d) ? -1 : med_b / med_d >= 0.9);
-		free(mibs[0]), free(mibs[1]);
+		if (ssh_port > 0) {
+			med_d = median(mibs[2], R);
+			snprintf(base, sizeof(base), "ssh -L %.0f", med_d);
+			add_row(name, med_b, "", base, med_b / med_d, "> 1x",
+			        isnan(med_d) ? -1 : med_b / med_d > 1.0);
+		}
+		free(mibs[0]), free(mibs[1]), free(mibs[2]);
 	}
 
 	lat = calloc((size_t)n, sizeof(double));
