@@ -78,7 +78,7 @@ POLICY
 ip netns exec "$ns_d" "$sockrpcd" --socket "$tmp/s.sock" --policy "$tmp/p.policy" --audit "$tmp/audit.log" \
 	--listen-tls 169.254.77.1:7443 --listen-tls '[2001:db8:77::1]:7443' \
 	--tls-cert "$certs/server.pem" --tls-key "$certs/server.key" \
-	--tls-client-ca "$certs/ca.pem" >"$tmp/daemon.log" 2>&1 &
+	--tls-client-ca "$certs/ca.pem" --max-sessions-per-uid 2 >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 pids+=($daemon)
 for _ in $(seq 100); do
@@ -156,7 +156,26 @@ grep -q '"transport":"tls","peer":"169.254.77.2:[0-9]*","principal":"spiffe://ex
 	"$tmp/audit.log" || fail "no audit line with transport, peer and principal for the denial"
 echo "ok: denied principal: $out"
 
-# 5. The daemon goes away while the client waits for a reply: it fails at once.
+# 5. Sessions per principal (--max-sessions-per-uid counts a TLS peer by its principal).
+waiting=()
+for i in 1 2; do
+	SOCKRPC_TLS_CERT=$certs/client.pem SOCKRPC_TLS_KEY=$certs/client.key \
+		ip netns exec "$ns_c" "$cli" --socket tls://169.254.77.1:7443 connect 127.0.0.1 7008 \
+		< <(sleep 20) >/dev/null 2>&1 &
+	waiting+=($!)
+	pids+=($!)
+done
+sleep 1
+out=$(as_sandbox client in_c timeout 10 "$cli" --socket tls://169.254.77.1:7443 status 2>&1) &&
+	fail "a third session of one principal was admitted"
+grep -q "too many sessions for this principal" <<<"$out" || fail "unclear limit: $out"
+as_sandbox denied in_c timeout 10 "$cli" --socket tls://169.254.77.1:7443 status >/dev/null 2>&1 ||
+	fail "another principal was held out by the first one's limit"
+kill "${waiting[@]}"
+wait "${waiting[@]}" 2>/dev/null || true
+echo "ok: sessions limited per principal: $out"
+
+# 6. The daemon goes away while the client waits for a reply: it fails at once.
 SOCKRPC_TLS_CERT=$certs/client.pem SOCKRPC_TLS_KEY=$certs/client.key \
 	ip netns exec "$ns_c" "$cli" --socket tls://169.254.77.1:7443 connect 127.0.0.1 7008 \
 	< <(sleep 20) >"$tmp/out" 2>&1 &
