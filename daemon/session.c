@@ -107,6 +107,9 @@ session_new_transport(struct sockrpcd *d, struct transport *t, const struct iden
 	    s->ev_hangup == NULL || s->ev_close == NULL)
 		goto fail;
 	event_add(s->ev_read, NULL);
+	/* A TLS client may have sent Hello with its last handshake flight. */
+	if (t->ops->pending != NULL && t->ops->pending(t))
+		event_active(s->ev_read, EV_READ, 0);
 	arm_deadline(s, HELLO_TIMEOUT_MS); /* cancelled by a Hello */
 	s->id = ++d->next_session_id;
 	TAILQ_INSERT_TAIL(&d->sessions, s, link);

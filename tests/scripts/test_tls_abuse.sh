@@ -31,6 +31,13 @@ pids=()
 cleanup() {
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
 	for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+	# A sanitizer build reports at the daemon's exit, into its log.
+	if grep -qs "Sanitizer" "$tmp/daemon.log"; then
+		echo "FAIL: sanitizer report"
+		grep -A30 "Sanitizer" "$tmp/daemon.log" | head -60
+		rm -rf "$tmp"
+		exit 1
+	fi
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
