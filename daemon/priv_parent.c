@@ -238,7 +238,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	const char *path = p->d->opt.policy_path;
 	struct policy *pol;
 	struct timespec now;
-	struct tls_pem tls;
+	struct tls_pem tls = {0};
 	X509_STORE *ca = NULL;
 	bool have_tls = false;
 	char errors[4096], *text = NULL;
@@ -292,8 +292,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		log_warn("keeping the previous policy%s",
 		         p->n_tls > 0 ? " and TLS credentials" : "");
 	}
-	if (have_tls)
-		tls_pem_clear(&tls);
+	tls_pem_clear(&tls); /* read, whether taken or not */
 	free(text);
 	sd_notify(0, "READY=1");
 }
