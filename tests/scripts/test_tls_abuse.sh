@@ -5,7 +5,8 @@
 # handshake slots it is turned away); 500 TLS opens at once that say Hello and drop
 # without close_notify; Hello and 300 calls in one TLS record, larger than the daemon's
 # first read (the bytes left inside OpenSSL must not stall the session). Throughout, a
-# well-behaved client is served in time; afterwards the worker's descriptors are back
+# well-behaved client is served in time; 20 KeyUpdates, each asking the daemon to update
+# too (TLS 1.3's renegotiation), leave a session working; afterwards the worker's descriptors are back
 # to idle. Needs root.
 set -euo pipefail
 
@@ -112,6 +113,9 @@ cat "$tmp/flood"
 
 as_nobody "$py" "$attack" pending 127.0.0.1 "$tls_port" "$certs/client.pem" \
 	"$certs/client.key" "$certs/ca.pem" || fail "bytes left inside OpenSSL stalled the session"
+
+"$build/tests/scripts/tls_keyupdate" 127.0.0.1 "$tls_port" "$certs/client.pem" \
+	"$certs/client.key" "$certs/ca.pem" 20 || fail "key updates broke the session"
 
 kill -0 "$daemon" || fail "the daemon died"
 good "the end"
