@@ -81,6 +81,9 @@ cat >"$tmp/p.policy" <<'POLICY'
 deny principal=spiffe://example.org/untrusted/* * reason "untrusted sandboxes get nothing"
 allow principal=spiffe://example.org/sandbox/* create tcp
 allow principal=spiffe://example.org/sandbox/* connect tcp 127.0.0.1 port 7007,7008
+allow principal=spiffe://example.org/sandbox/* bind,listen tcp 127.0.0.1 port 7100
+allow principal=spiffe://example.org/sandbox/* accept tcp 127.0.0.1
+allow principal=spiffe://example.org/sandbox/* option SO_REUSEADDR
 POLICY
 ip netns exec "$ns_d" "$sockrpcd" --socket "$tmp/s.sock" --policy "$tmp/p.policy" --audit "$tmp/audit.log" \
 	--listen-tls 169.254.77.1:7443 --listen-tls '[2001:db8:77::1]:7443' \
@@ -118,6 +121,20 @@ as_sandbox client in_c timeout 60 "$cli" --socket tls://169.254.77.1:7443 connec
 cmp -s "$tmp/bulk" "$tmp/bulk.back" ||
 	fail "bulk echo: $(stat -c %s "$tmp/bulk.back") bytes came back, not the same 16 MiB"
 echo "ok: 16 MiB echoed intact"
+
+# 2b. The reverse tunnel: the remote client listens on the daemon's 127.0.0.1 through the
+# broker and a program there connects to it.
+as_sandbox client ip netns exec "$ns_c" timeout 20 "$cli" --socket tls://169.254.77.1:7443 \
+	listen 127.0.0.1 7100 </dev/null >"$tmp/reverse" 2>&1 &
+listener=$!
+pids+=($listener)
+for _ in $(seq 100); do
+	in_d socat -u - TCP:127.0.0.1:7100 <<<"reverse tunnel" 2>/dev/null && break
+	sleep 0.1
+done
+wait "$listener" || fail "remote listen/accept: $(cat "$tmp/reverse")"
+[[ $(cat "$tmp/reverse") == "reverse tunnel" ]] || fail "remote listen/accept got '$(cat "$tmp/reverse")'"
+echo "ok: remote listen/accept on the daemon's loopback"
 
 # 3. Refused in the handshake: no certificate, another CA, expired. Never a session.
 expect_refused() { # name cert-or-none pattern
