@@ -769,6 +769,29 @@ out:
 
 /* --- 6. remote clients over TLS ----------------------------------------------------- */
 
+/* Whether the kernel offers the tls ULP (kernel TLS); as root, tries `modprobe tls` once. */
+static bool
+kernel_tls_available(void)
+{
+	char ulps[256] = "";
+	FILE *f;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re")) != NULL) {
+			if (fgets(ulps, sizeof(ulps), f) == NULL)
+				ulps[0] = '\0';
+			fclose(f);
+		}
+		for (char *w = strtok(ulps, " \n"); w != NULL; w = strtok(NULL, " \n"))
+			if (strcmp(w, "tls") == 0)
+				return true;
+		if (attempt > 0 || geteuid() != 0 || !program_exists("modprobe") ||
+		    system("modprobe tls >/dev/null 2>&1") != 0)
+			break;
+	}
+	return false;
+}
+
 /*
  * ssh -L to the bulk server, through an sshd of our own on 127.0.0.1 (root only: it logs
  * in as root with a key made here). What a user would pick instead of a remote broker.
@@ -891,6 +914,11 @@ figure_tls(void)
 	if ((c = open_client(endpoint)) == NULL)
 		die("no TLS session with %s", endpoint);
 
+	/* OpenSSL falls back to user-space records silently: say which ran. */
+	add_row("tls kernel TLS offload", NAN, "",
+	        kernel_tls_available() ? "tls ULP available: on" : "no tls ULP: user space", NAN,
+	        "info", -1);
+	snprintf(rows[n_rows - 1].broker, sizeof(rows[n_rows - 1].broker), "-");
 	if (!opt.broker_only)
 		start_ssh_forward();
 	for (int dir = 1; dir >= 0; dir--) {
