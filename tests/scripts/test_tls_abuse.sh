@@ -58,7 +58,7 @@ chmod 0644 "$certs"/client.key # the attacker (uid 65534) holds a valid client c
 
 echo_port=$(free_port)
 tls_port=$(free_port)
-socat TCP-LISTEN:"$echo_port",bind=127.0.0.1,fork,reuseaddr EXEC:cat &
+socat TCP-LISTEN:"$echo_port",bind=127.0.0.1,fork,reuseaddr EXEC:cat >/dev/null 2>&1 &
 pids+=($!)
 cat >"$tmp/p.policy" <<POLICY
 allow principal=spiffe://example.org/sandbox/* create tcp

@@ -50,7 +50,7 @@ cp "$certs/server.key" "$tmp/key.pem"
 cp "$certs/ca.pem" "$tmp/ca.pem"
 echo_port=$(free_port)
 tls_port=$(free_port)
-socat TCP-LISTEN:"$echo_port",bind=127.0.0.1,fork,reuseaddr EXEC:cat &
+socat TCP-LISTEN:"$echo_port",bind=127.0.0.1,fork,reuseaddr EXEC:cat >/dev/null 2>&1 &
 pids+=($!)
 allow="allow principal=spiffe://example.org/sandbox/* create tcp
 allow principal=spiffe://example.org/sandbox/* connect tcp 127.0.0.1 port $echo_port"

@@ -39,6 +39,10 @@ cleanup() {
 		rm -rf "$tmp"
 		exit 1
 	fi
+	# Whatever still runs in the test's namespaces (the servers' forked children) ends too.
+	for ns in "$ns_d" "$ns_c"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+	done
 	ip netns del "$ns_d" 2>/dev/null || true
 	ip netns del "$ns_c" 2>/dev/null || true
 	rm -rf "$tmp"
@@ -71,10 +75,12 @@ in_d ip link set "srd$$" up
 in_c ip link set "srd$$" up 2>/dev/null || in_c ip link set "src$$" up
 
 # The echo server, on the daemon's own loopback only.
-ip netns exec "$ns_d" socat TCP-LISTEN:7007,bind=127.0.0.1,fork,reuseaddr EXEC:cat &
+ip netns exec "$ns_d" socat TCP-LISTEN:7007,bind=127.0.0.1,fork,reuseaddr EXEC:cat \
+	>/dev/null 2>&1 &
 pids+=($!)
 # A server that accepts and never answers (the daemon-lost case).
-ip netns exec "$ns_d" socat TCP-LISTEN:7008,bind=127.0.0.1,fork,reuseaddr SYSTEM:"sleep 60" &
+ip netns exec "$ns_d" socat TCP-LISTEN:7008,bind=127.0.0.1,fork,reuseaddr SYSTEM:"sleep 60" \
+	>/dev/null 2>&1 &
 pids+=($!)
 
 cat >"$tmp/p.policy" <<'POLICY'
@@ -185,7 +191,7 @@ waiting=()
 for i in 1 2; do
 	SOCKRPC_TLS_CERT=$certs/client.pem SOCKRPC_TLS_KEY=$certs/client.key \
 		ip netns exec "$ns_c" "$cli" --socket tls://169.254.77.1:7443 connect 127.0.0.1 7008 \
-		< <(sleep 20) >/dev/null 2>&1 &
+		< <(exec sleep 20 2>/dev/null) >/dev/null 2>&1 &
 	waiting+=($!)
 	pids+=($!)
 done
@@ -202,7 +208,7 @@ echo "ok: sessions limited per principal: $out"
 # 6. The daemon goes away while the client waits for a reply: it fails at once.
 SOCKRPC_TLS_CERT=$certs/client.pem SOCKRPC_TLS_KEY=$certs/client.key \
 	ip netns exec "$ns_c" "$cli" --socket tls://169.254.77.1:7443 connect 127.0.0.1 7008 \
-	< <(sleep 20) >"$tmp/out" 2>&1 &
+	< <(exec sleep 20 2>/dev/null) >"$tmp/out" 2>&1 &
 client=$!
 pids+=($client)
 sleep 1
