@@ -14,6 +14,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -40,6 +41,43 @@ struct transport_tls {
 };
 
 static const struct transport_ops tls_ops;
+
+/*
+ * OpenSSL writes to the socket with write(2), which raises SIGPIPE once the daemon is
+ * gone; the library must never kill its caller so (transport.h). Around each SSL call
+ * SIGPIPE is blocked in the calling thread, and one it raised is taken back before the
+ * mask is restored (unless one was already pending for the caller).
+ */
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void
+sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t pipe, pending;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+}
+
+static void
+sigpipe_restore(struct sigpipe_guard *g)
+{
+	static const struct timespec now = {0, 0};
+	sigset_t pipe;
+
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	if (!g->was_pending)
+		while (sigtimedwait(&pipe, NULL, &now) == -1 && errno == EINTR)
+			;
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
 
 static const char *
 ssl_error_text(char *buf, size_t len)
@@ -181,9 +219,15 @@ handshake(struct transport_tls *t, const char *endpoint, int64_t deadline, sr_er
 	long verify;
 
 	for (;;) {
-		int r = SSL_connect(t->ssl), e = SSL_get_error(t->ssl, r);
 		struct pollfd p = {.fd = t->fd};
+		struct sigpipe_guard g;
 		int64_t left;
+		int r, e;
+
+		sigpipe_block(&g);
+		r = SSL_connect(t->ssl);
+		e = SSL_get_error(t->ssl, r);
+		sigpipe_restore(&g);
 
 		if (r == 1)
 			return 0;
@@ -288,11 +332,18 @@ tls_read(struct transport *base, void *buf, size_t len)
 		struct pollfd p = {.fd = t->fd, .events = POLLIN};
 		int64_t left;
 
+		struct sigpipe_guard g;
+		int saved;
+
 		pthread_mutex_lock(&t->mu);
+		sigpipe_block(&g); /* a read may write: a KeyUpdate's answer, an alert */
 		errno = 0;
 		r = SSL_read_ex(t->ssl, buf, len, &n);
 		rc = r == 1 ? (ssize_t)n : ssl_failure(t, r);
+		saved = errno;
+		sigpipe_restore(&g);
 		pthread_mutex_unlock(&t->mu);
+		errno = saved;
 		if (rc >= 0 || errno != EAGAIN)
 			return rc;
 		if ((left = until - cl_now_ms()) <= 0)
@@ -308,8 +359,9 @@ tls_writev(struct transport *base, const struct iovec *iov, int n_iov)
 	struct transport_tls *t = (struct transport_tls *)base;
 	const void *at = iov[0].iov_base;
 	size_t len = iov[0].iov_len, n = 0;
+	struct sigpipe_guard g;
 	ssize_t rc;
-	int r;
+	int r, saved;
 
 	pthread_mutex_lock(&t->mu);
 	/* A small first part (a frame header) joins what follows in one record; the same
@@ -327,6 +379,7 @@ tls_writev(struct transport *base, const struct iovec *iov, int n_iov)
 	}
 	if (t->retry_len != 0 && t->retry_len < len)
 		len = t->retry_len;
+	sigpipe_block(&g);
 	errno = 0;
 	r = SSL_write_ex(t->ssl, at, len, &n);
 	if (r == 1) {
@@ -338,7 +391,10 @@ tls_writev(struct transport *base, const struct iovec *iov, int n_iov)
 		errno = EPIPE;
 		rc = -1;
 	}
+	saved = errno;
+	sigpipe_restore(&g);
 	pthread_mutex_unlock(&t->mu);
+	errno = saved;
 	return rc;
 }
 
@@ -394,15 +450,18 @@ static const char *
 tls_failure(struct transport *base)
 {
 	struct transport_tls *t = (struct transport_tls *)base;
+	struct sigpipe_guard g;
 	char byte;
 	size_t n;
 	int r;
 
 	pthread_mutex_lock(&t->mu);
 	if (t->alert[0] == '\0') {
+		sigpipe_block(&g);
 		ERR_clear_error();
 		if ((r = SSL_peek_ex(t->ssl, &byte, 1, &n)) != 1)
 			ssl_failure(t, r);
+		sigpipe_restore(&g);
 	}
 	pthread_mutex_unlock(&t->mu);
 	return t->alert[0] != '\0' ? t->alert : NULL;
@@ -416,8 +475,12 @@ tls_free(struct transport *base)
 	if (t == NULL)
 		return;
 	if (t->ssl != NULL) {
+		struct sigpipe_guard g;
+
+		sigpipe_block(&g);
 		if (SSL_is_init_finished(t->ssl))
 			SSL_shutdown(t->ssl); /* close_notify, if the socket takes it now */
+		sigpipe_restore(&g);
 		SSL_free(t->ssl);
 	}
 	SSL_CTX_free(t->ctx);

@@ -125,4 +125,20 @@ for _ in $(seq 60); do
 done
 (($(fds) <= idle)) || { ls -l "/proc/$worker/fd"; fail "the worker holds $(fds) fds, $idle when idle"; }
 echo "ok: worker back to $idle fds"
+
+# A library client whose daemon vanishes fails its calls; SIGPIPE never kills it.
+coproc SIGPIPE_CLIENT { "$build/tests/scripts/tls_sigpipe" tls://127.0.0.1:"$tls_port" 2>&1; }
+sigpipe_pid=$SIGPIPE_CLIENT_PID # bash forgets it once the coprocess ends
+exec {to_client}>&"${SIGPIPE_CLIENT[1]}" {from_client}<&"${SIGPIPE_CLIENT[0]}"
+read -r -t 10 line <&"$from_client" || fail "tls_sigpipe did not open"
+[[ $line == open ]] || fail "tls_sigpipe: $line"
+kill -KILL "$daemon"
+pkill -KILL -P "$daemon" 2>/dev/null || true
+wait "$daemon" 2>/dev/null || true
+sleep 0.3
+echo go >&"$to_client"
+read -r -t 10 line <&"$from_client" || true
+wait "$sigpipe_pid" && rc=0 || rc=$?
+((rc == 0)) || fail "a client whose daemon vanished: exit $rc${line:+ ($line)} (141: SIGPIPE)"
+echo "ok: $line"
 echo "PASS"
