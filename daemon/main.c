@@ -565,7 +565,9 @@ main(int argc, char **argv)
 		goto out;
 	if (lfd < 0 && (lfd = server_create_listener(&d)) < 0)
 		goto out;
-	/* The TLS key is read here, as root; a port below 1024 is bound here too. */
+	/* The TLS credentials are read here, as root (split, the key only by the parent, after
+	 * the split); a port below 1024 is bound here too. */
+	d.tls_keyless = pw != NULL;
 	if (tls_open(&d) != 0)
 		goto out;
 	if (pw != NULL) {

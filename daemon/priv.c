@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -37,7 +38,10 @@ struct priv_parent {
 	ino_t own_ino;
 	char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* the daemon's socket */
 	LIST_HEAD(, priv_session) buckets[SESSION_BUCKETS];
-	X509_STORE *tls_ca; /* owned; NULL: no TLS sessions */
+	X509_STORE *tls_ca;       /* owned; NULL: no TLS sessions */
+	EVP_PKEY *tls_key;        /* owned; NULL: the worker holds the key (not EC) */
+	EVP_PKEY *tls_key_before; /* owned: the one before the last reload, for handshakes
+	                           * begun before it; NULL: none */
 	struct sockaddr_storage tls_listeners[TLS_MAX_LISTENERS];
 	int n_tls_listeners;
 };
@@ -57,6 +61,7 @@ static const int fds_wanted[PRIV_TYPE_END] = {
     [PRIV_UNIX_UNLINK] = 1,
     [PRIV_NOTICE] = -1, /* never a request */
     [PRIV_TLS_SESSION_OPEN] = 1,
+    [PRIV_TLS_SIGN] = 0,
 };
 
 /* Flags a send may carry; the parent adds MSG_DONTWAIT and MSG_NOSIGNAL itself. */
@@ -91,7 +96,17 @@ priv_parent_free(struct priv_parent *p)
 			free(s);
 		}
 	X509_STORE_free(p->tls_ca);
+	EVP_PKEY_free(p->tls_key);
+	EVP_PKEY_free(p->tls_key_before);
 	free(p);
+}
+
+void
+priv_parent_set_tls_key(struct priv_parent *p, EVP_PKEY *key)
+{
+	EVP_PKEY_free(p->tls_key_before);
+	p->tls_key_before = p->tls_key;
+	p->tls_key = key;
 }
 
 void
@@ -514,6 +529,7 @@ static const char *const type_names[PRIV_TYPE_END] = {
     [PRIV_UNIX_UNLINK] = "unix-unlink",
     [PRIV_NOTICE] = "notice",
     [PRIV_TLS_SESSION_OPEN] = "tls-session-open",
+    [PRIV_TLS_SIGN] = "tls-sign",
 };
 
 /* Checks the envelope: size, type, descriptors. Returns 0 or -errno (logged). */
@@ -584,6 +600,22 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 		if (r != 0)
 			log_warn("privileged parent: session %llu not opened: %s",
 			         (unsigned long long)rq.session, strerror((int)-r));
+		goto out;
+	}
+	if (rq.type == PRIV_TLS_SIGN) {
+		/* No session yet: handshakes sign before there is one. */
+		const uint8_t *which = (const uint8_t *)rq.path + 64;
+		EVP_PKEY *key = tls_key_is(p->tls_key, which)          ? p->tls_key
+		                : tls_key_is(p->tls_key_before, which) ? p->tls_key_before
+		                                                       : NULL;
+		size_t sig_len = sizeof(reply->name);
+
+		if (key == NULL || rq.a <= 0 || rq.a > 64) {
+			r = -EINVAL;
+		} else if ((r = tls_sign_digest(key, (const uint8_t *)rq.path, (size_t)rq.a,
+		                                (uint8_t *)reply->name, &sig_len)) == 0) {
+			r = (int64_t)sig_len;
+		}
 		goto out;
 	}
 	if (rq.type == PRIV_TLS_SESSION_OPEN) {

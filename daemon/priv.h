@@ -36,6 +36,9 @@ enum priv_type {
 	                        * reopened (its fd last) */
 	PRIV_TLS_SESSION_OPEN, /* fd: a TLS client's connection; payload: its certificate
 	                        * chain (DER, leaf first), which the parent verifies itself */
+	PRIV_TLS_SIGN,         /* a = length, path = a handshake digest, then at 64 the SHA-256
+	                        * of the key's SPKI -> name = signature (DER, result its
+	                        * length), with the key only the parent has */
 	PRIV_TYPE_END
 };
 
@@ -86,6 +89,9 @@ void priv_parent_set_policy(struct priv_parent *p, const struct policy *policy);
 struct x509_store_st;
 void priv_parent_set_tls(struct priv_parent *p, struct x509_store_st *ca,
                          const struct sockaddr_storage *listeners, int n);
+/* The daemon's TLS key (taken), for PRIV_TLS_SIGN; NULL: none (the worker holds it). */
+struct evp_pkey_st;
+void priv_parent_set_tls_key(struct priv_parent *p, struct evp_pkey_st *key);
 
 /*
  * Serves one message as received: `len` bytes at buf and the n_fds descriptors that came

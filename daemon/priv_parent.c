@@ -29,6 +29,8 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -52,6 +54,7 @@ struct parent {
 	bool stopping;
 	uint8_t *buf; /* one request and its payload */
 	int n_tls;    /* TLS listeners: their addresses, for the CA store's swaps */
+	bool keyless; /* the TLS key is the parent's alone (tls_keyless.c) */
 	struct sockaddr_storage tls_addrs[TLS_MAX_LISTENERS];
 };
 
@@ -240,6 +243,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	struct timespec now;
 	struct tls_pem tls = {0};
 	X509_STORE *ca = NULL;
+	EVP_PKEY *key = NULL;
 	bool have_tls = false;
 	char errors[4096], *text = NULL;
 	size_t len = 0;
@@ -270,22 +274,46 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		have_tls = tls_pem_read(&p->d->opt, &tls, err, sizeof(err)) == 0;
 		if (have_tls &&
 		    ((check = tls_server_context_new(&tls, false, err, sizeof(err))) == NULL ||
-		     (ca = tls_ca_store_new(&tls, err, sizeof(err))) == NULL))
+		     (ca = tls_ca_store_new(&tls, err, sizeof(err))) == NULL ||
+		     (p->keyless && (key = tls_private_key(&tls, err, sizeof(err))) == NULL)))
 			have_tls = false;
+		if (have_tls && p->keyless) {
+			/* A new key of a kind the worker cannot do without would need a restart. */
+			X509 *cert = SSL_CTX_get0_certificate(check);
+
+			if (!tls_keyless_possible(cert ? X509_get0_pubkey(cert) : NULL)) {
+				snprintf(err, sizeof(err),
+				         "the new key is not EC of 384 bits or "
+				         "fewer: restart sockrpcd to use it");
+				have_tls = false;
+			}
+		}
 		SSL_CTX_free(check);
 		if (!have_tls) {
+			X509_STORE_free(ca);
+			EVP_PKEY_free(key);
+			ca = NULL;
+			key = NULL;
 			log_error("TLS credentials rejected: %s", err);
 			policy_free(pol);
 			pol = NULL;
 		}
+	}
+	if (have_tls && p->keyless) {
+		/* The worker gets the certificate and CA; the key stays here. */
+		OPENSSL_cleanse(tls.key, tls.key_len);
+		tls.key_len = 0;
 	}
 	send_notice(p, pol != NULL, text, len, have_tls ? &tls : NULL);
 	if (pol != NULL) {
 		priv_parent_set_policy(p->serve, pol);
 		policy_free(p->d->policy);
 		p->d->policy = pol;
-		if (have_tls)
+		if (have_tls) {
 			priv_parent_set_tls(p->serve, ca, p->tls_addrs, p->n_tls);
+			if (p->keyless)
+				priv_parent_set_tls_key(p->serve, key);
+		}
 		log_info("policy reloaded from %s%s", path ? path : "the embedded default",
 		         have_tls ? ", with the TLS credentials" : "");
 	} else {
@@ -449,7 +477,8 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	close(req[1]);
 	close(notify[1]);
 	n_tls = tls_listener_addresses(d, tls_addrs, TLS_MAX_LISTENERS);
-	tls_free(d); /* the worker's: the parent keeps only the CA */
+	p.keyless = d->tls_keyless;
+	tls_free(d); /* the worker's: the parent keeps only the CA (and the key, keyless) */
 	memset(&local, 0, sizeof(local));
 	if (getsockname(listen_fd, (struct sockaddr *)&local, &local_len) != 0)
 		memset(&local, 0, sizeof(local));
@@ -465,12 +494,23 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 		struct tls_pem pem;
 		X509_STORE *ca = NULL;
 
-		if (tls_pem_read(&d->opt, &pem, err, sizeof(err)) == 0)
-			ca = tls_ca_store_new(&pem, err, sizeof(err));
+		EVP_PKEY *key = NULL;
+
+		if (tls_pem_read(&d->opt, &pem, err, sizeof(err)) == 0 &&
+		    (ca = tls_ca_store_new(&pem, err, sizeof(err))) != NULL && p.keyless)
+			key = tls_private_key(&pem, err, sizeof(err));
 		tls_pem_clear(&pem);
-		if (ca == NULL)
-			log_error("privileged parent: %s: TLS sessions will be refused", err);
+		if (ca == NULL || (p.keyless && key == NULL)) {
+			/* The worker signs handshakes with this key, or checks sessions with the
+			 * CA: without them it cannot serve TLS at all. */
+			log_error("privileged parent: %s", err);
+			kill(p.worker, SIGKILL);
+			X509_STORE_free(ca);
+			priv_parent_free(p.serve);
+			exit(EXIT_FAILURE);
+		}
 		priv_parent_set_tls(p.serve, ca, tls_addrs, n_tls);
+		priv_parent_set_tls_key(p.serve, key);
 		p.n_tls = n_tls;
 		memcpy(p.tls_addrs, tls_addrs, sizeof(tls_addrs));
 	}

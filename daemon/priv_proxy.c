@@ -154,6 +154,41 @@ peer_chain_der(SSL *ssl, uint8_t *buf, size_t cap)
 	return len;
 }
 
+static struct sockrpcd *sign_daemon; /* the worker's, for tls_keyless.c's callback */
+
+/* Has the parent sign a handshake digest with the key the worker never sees. */
+static int
+tls_sign(const uint8_t *dgst, size_t len, const uint8_t which[32], uint8_t *sig, size_t *sig_len)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+	int64_t r;
+
+	if (sign_daemon == NULL || len == 0 || len > 64)
+		return -EINVAL;
+	init_req(&rq, PRIV_TLS_SIGN, NULL);
+	rq.a = (int32_t)len;
+	memcpy(rq.path, dgst, len);
+	memcpy(rq.path + 64, which, 32); /* the key: the worker's, or one before a reload */
+	r = request(sign_daemon, &rq, NULL, 0, -1, NULL, &reply);
+	if (r <= 0 || (size_t)r > sizeof(reply.name) || (size_t)r > *sig_len)
+		return r < 0 ? (int)r : -EPROTO;
+	memcpy(sig, reply.name, (size_t)r);
+	*sig_len = (size_t)r;
+	return 0;
+}
+
+/* Worker, split: handshakes sign through the parent from now on. */
+int
+priv_tls_sign_init(struct sockrpcd *d)
+{
+	if (d->priv_fd < 0)
+		return 0;
+	sign_daemon = d;
+	tls_keyless_set_signer(tls_sign);
+	return 0;
+}
+
 /* A TLS session: the parent verifies the certificate itself and answers its identity. */
 static int
 tls_session_open(struct session *s)

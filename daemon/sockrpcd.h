@@ -68,6 +68,7 @@ struct sockrpcd {
 	struct evdns_base *dns;
 	struct evconnlistener *listener;
 	struct tls_server *tls; /* NULL without --listen-tls (tls_listener.c) */
+	bool tls_keyless;       /* split: the TLS key stays in the parent (tls_keyless.c) */
 	struct event *accept_retry;
 	struct event *trim; /* hands free memory back after sessions end (server.c) */
 	struct event *signals[4];
@@ -371,6 +372,18 @@ int tls_pem_from_fd(int fd, struct tls_pem *out);
 SSL_CTX *tls_server_context_new(const struct tls_pem *pem, bool ktls, char *err, size_t err_len);
 X509_STORE *tls_ca_store_new(const struct tls_pem *pem, char *err, size_t err_len);
 int tls_reload(struct sockrpcd *d, const struct tls_pem *pem);
+int tls_pem_read_public(const struct daemon_options *opt, struct tls_pem *out, char *err,
+                        size_t err_len);
+/* tls_keyless.c */
+typedef struct evp_pkey_st EVP_PKEY;
+typedef int (*tls_sign_fn)(const uint8_t *dgst, size_t len, const uint8_t which[32], uint8_t *sig,
+                           size_t *sig_len);
+bool tls_key_is(EVP_PKEY *key, const uint8_t which[32]);
+void tls_keyless_set_signer(tls_sign_fn fn);
+bool tls_keyless_possible(EVP_PKEY *key);
+EVP_PKEY *tls_keyless_key(X509 *cert);
+int tls_sign_digest(EVP_PKEY *key, const uint8_t *dgst, size_t len, uint8_t *sig, size_t *sig_len);
+EVP_PKEY *tls_private_key(const struct tls_pem *pem, char *err, size_t err_len);
 int tls_identity_from_cert(X509 *cert, struct identity *id);
 void tls_identity_set_address(struct identity *id, const struct sockaddr *sa, socklen_t len);
 int tls_open(struct sockrpcd *d);
@@ -504,6 +517,7 @@ ssize_t priv_unix_sendmsg(struct session *s, int fd, const struct msghdr *msg, i
 int priv_unix_bind(struct session *s, int fd, const char *path, struct unix_file *out);
 int priv_unix_listen(struct session *s, int fd, int backlog);
 int priv_unix_unlink(struct session *s, struct unix_file *f);
+int priv_tls_sign_init(struct sockrpcd *d);
 int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd,
                         struct tls_pem *tls, bool *have_tls);
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -34,33 +35,51 @@ tls_error_text(char *buf, size_t len)
 	return buf;
 }
 
-/* Reads a PEM file (at most TLS_PEM_MAX bytes) into a new NUL-terminated string. */
+/* Reads a PEM file (at most TLS_PEM_MAX bytes) into a new NUL-terminated string, with
+ * read(2): no stdio buffer is left behind holding a key. */
 static char *
 read_pem(const char *path, size_t *len, char *err, size_t err_len, const char *what)
 {
-	FILE *f = fopen(path, "re");
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 	char *buf = NULL;
 	size_t n = 0;
+	ssize_t k = 1;
 
-	if (f == NULL || (buf = malloc(TLS_PEM_MAX + 1)) == NULL) {
+	if (fd < 0 || (buf = malloc(TLS_PEM_MAX + 1)) == NULL) {
 		snprintf(err, err_len, "%s %s: %s", what, path, strerror(errno));
 		goto fail;
 	}
-	n = fread(buf, 1, TLS_PEM_MAX + 1, f);
-	if (ferror(f) || n > TLS_PEM_MAX) {
+	while (n <= TLS_PEM_MAX && (k = read(fd, buf + n, TLS_PEM_MAX + 1 - n)) > 0)
+		n += (size_t)k;
+	if (k < 0 || n > TLS_PEM_MAX) {
 		snprintf(err, err_len, "%s %s: unreadable, or larger than %u bytes", what, path,
 		         TLS_PEM_MAX);
 		goto fail;
 	}
-	fclose(f);
+	close(fd);
 	buf[n] = '\0';
 	*len = n;
 	return buf;
 fail:
-	if (f != NULL)
-		fclose(f);
+	if (fd >= 0)
+		close(fd);
+	if (buf != NULL)
+		OPENSSL_cleanse(buf, n);
 	free(buf);
 	return NULL;
+}
+
+/* Reads --tls-cert and --tls-client-ca, not the key (held by the privileged parent). */
+int
+tls_pem_read_public(const struct daemon_options *opt, struct tls_pem *out, char *err,
+                    size_t err_len)
+{
+	memset(out, 0, sizeof(*out));
+	if ((out->cert = read_pem(opt->tls_cert, &out->cert_len, err, err_len, "--tls-cert")) &&
+	    (out->ca = read_pem(opt->tls_client_ca, &out->ca_len, err, err_len, "--tls-client-ca")))
+		return 0;
+	tls_pem_clear(out);
+	return -1;
 }
 
 /* Reads --tls-cert, --tls-key and --tls-client-ca (as root). 0, or -1 with why in err. */
@@ -166,13 +185,20 @@ tls_server_context_new(const struct tls_pem *pem, bool ktls, char *err, size_t e
 	ERR_clear_error(); /* the end of the bundle reads as an error */
 	BIO_free(bio);
 	bio = NULL;
-	if ((bio = BIO_new_mem_buf(pem->key, (int)pem->key_len)) == NULL ||
-	    (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
-	    SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+	if (pem->key_len == 0) {
+		/* Keyless (tls_keyless.c): a stand-in that asks the parent to sign. */
+		if ((key = tls_keyless_key(leaf)) == NULL ||
+		    SSL_CTX_use_PrivateKey(ctx, key) != 1) {
+			snprintf(err, err_len, "--tls-cert: its key cannot be kept in the parent");
+			goto fail;
+		}
+	} else if ((bio = BIO_new_mem_buf(pem->key, (int)pem->key_len)) == NULL ||
+	           (key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL)) == NULL ||
+	           SSL_CTX_use_PrivateKey(ctx, key) != 1) {
 		snprintf(err, err_len, "--tls-key: %s", tls_error_text(why, sizeof(why)));
 		goto fail;
 	}
-	if (SSL_CTX_check_private_key(ctx) != 1) {
+	if (pem->key_len > 0 && SSL_CTX_check_private_key(ctx) != 1) {
 		snprintf(err, err_len, "--tls-key does not match --tls-cert");
 		goto fail;
 	}

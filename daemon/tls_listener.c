@@ -18,6 +18,7 @@
 
 #include <event2/listener.h>
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -110,7 +111,28 @@ tls_open(struct sockrpcd *d)
 	ts->d = d;
 	LIST_INIT(&ts->handshakes);
 	d->tls = ts;
-	if (tls_pem_read(&d->opt, &pem, err, sizeof(err)) != 0) {
+	/* Split, the key is read by the parent alone (tls_keyless.c), if it is one that can
+	 * be kept there; the worker's context gets a stand-in. */
+	if (d->tls_keyless && tls_pem_read_public(&d->opt, &pem, err, sizeof(err)) == 0) {
+		X509 *cert = NULL;
+		BIO *bio = BIO_new_mem_buf(pem.cert, (int)pem.cert_len);
+
+		if (bio != NULL)
+			cert = PEM_read_bio_X509_AUX(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		if (!tls_keyless_possible(cert ? X509_get0_pubkey(cert) : NULL)) {
+			log_warn(
+			    "--tls-cert's key is not EC of 384 bits or fewer: the worker holds "
+			    "the private key");
+			d->tls_keyless = false;
+			tls_pem_clear(&pem);
+		}
+		X509_free(cert);
+		ERR_clear_error();
+	} else {
+		d->tls_keyless = false;
+	}
+	if (!d->tls_keyless && tls_pem_read(&d->opt, &pem, err, sizeof(err)) != 0) {
 		log_error("%s", err);
 		return -1;
 	}
@@ -135,6 +157,8 @@ tls_start(struct sockrpcd *d)
 {
 	struct tls_server *ts = d->tls;
 
+	if (ts != NULL && d->tls_keyless && priv_tls_sign_init(d) != 0)
+		return -1;
 	for (int i = 0; ts != NULL && i < ts->n_listeners; i++) {
 		struct tls_listener *tl = &ts->listeners[i];
 

@@ -96,6 +96,24 @@ old=$!
 pids+=($old)
 exec 3>"$tmp/in"
 echo "before" >&3
+for _ in $(seq 100); do [[ -s $tmp/old ]] && break; sleep 0.05; done
+[[ $(cat "$tmp/old") == before ]] || fail "the first session: '$(cat "$tmp/old")'"
+
+# 0. The worker never holds the private key (the parent signs for it): neither the
+# key's scalar nor its PEM text is anywhere in the worker's memory, while the parent,
+# and a one-process daemon (the control: the search finds what is there), hold it.
+scalar=$(openssl pkey -in "$certs/server.key" -text -noout 2>/dev/null |
+	sed -n '/^priv:/,/^pub:/p' | grep -v 'priv:\|pub:' | tr -d ' :\n')
+pem=$(sed -n 2p "$certs/server.key" | head -c 48 | od -An -tx1 | tr -d ' \n')
+[[ ${#scalar} == 64 ]] || fail "cannot read the key's scalar"
+# OpenSSL's BIGNUMs keep it in little-endian words: the bytes reversed, on this machine.
+reversed=$(sed 's/../& /g' <<<"$scalar" | tr ' ' '\n' | tac | tr -d '\n')
+worker=$(pgrep -P "$daemon" -u sockrpc) || fail "no worker"
+python3 "$here/helpers/mem_search.py" "$worker" "$scalar" "$reversed" "$pem" ||
+	fail "the worker holds the TLS private key"
+python3 "$here/helpers/mem_search.py" "$daemon" "$scalar" "$reversed" >/dev/null &&
+	fail "the search did not find the key in the parent (the search is broken)"
+echo "ok: the private key is in the parent, not in the worker"
 
 # 1. A good new set: the new certificate for new handshakes; the old session goes on.
 cp "$certs/server2.pem" "$tmp/cert.pem"
