@@ -109,11 +109,16 @@ pem=$(sed -n 2p "$certs/server.key" | head -c 48 | od -An -tx1 | tr -d ' \n')
 # OpenSSL's BIGNUMs keep it in little-endian words: the bytes reversed, on this machine.
 reversed=$(sed 's/../& /g' <<<"$scalar" | tr ' ' '\n' | tac | tr -d '\n')
 worker=$(pgrep -P "$daemon" -u sockrpc) || fail "no worker"
-python3 "$here/helpers/mem_search.py" "$worker" "$scalar" "$reversed" "$pem" ||
-	fail "the worker holds the TLS private key"
-python3 "$here/helpers/mem_search.py" "$daemon" "$scalar" "$reversed" >/dev/null &&
-	fail "the search did not find the key in the parent (the search is broken)"
-echo "ok: the private key is in the parent, not in the worker"
+rc=0
+python3 "$here/helpers/mem_search.py" "$worker" "$scalar" "$reversed" "$pem" || rc=$?
+if ((rc == 3)); then
+	echo "skip: the worker's memory cannot be searched (a sanitizer's address space)"
+else
+	((rc == 0)) || fail "the worker holds the TLS private key"
+	python3 "$here/helpers/mem_search.py" "$daemon" "$scalar" "$reversed" >/dev/null &&
+		fail "the search did not find the key in the parent (the search is broken)"
+	echo "ok: the private key is in the parent, not in the worker"
+fi
 
 # 1. A good new set: the new certificate for new handshakes; the old session goes on.
 cp "$certs/server2.pem" "$tmp/cert.pem"
