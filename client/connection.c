@@ -1,8 +1,8 @@
 /*
- * connection.c - a client's connection to sockrpcd: open it (over the Unix transport,
- * transport_unix.c), say Hello and take the limits and the reply channel the daemon
- * announces, and close it. Calls themselves are calls.c's; handles are socket.c's,
- * which hears of a close through the hooks it registered (c->hooks).
+ * connection.c - a client's connection to sockrpcd: open it (a path or unix:PATH over
+ * transport_unix.c, tls://HOST:PORT over transport_tls.c), say Hello and take the limits and the
+ * reply channel the daemon announces, and close it. Calls themselves are calls.c's; handles are
+ * socket.c's, which hears of a close through the hooks it registered (c->hooks).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -48,7 +48,11 @@ sr_client_open(const char *path, sr_error *err)
 	}
 	if ((c = client_new(path, err)) == NULL)
 		return NULL;
-	if ((t = transport_unix_connect(path, err)) == NULL) {
+	if (strncmp(path, "tls://", 6) == 0)
+		t = transport_tls_connect(path, err);
+	else
+		t = transport_unix_connect(strncmp(path, "unix:", 5) == 0 ? path + 5 : path, err);
+	if (t == NULL) {
 		client_free(c);
 		return NULL;
 	}
@@ -133,6 +137,13 @@ client_start(sr_client *c, struct transport *t, sr_error *err)
 {
 	c->transport = t;
 	if (client_hello(c, err) == -1) {
+		const char *why = t->ops->failure ? t->ops->failure(t) : NULL;
+
+		/* TLS 1.3: the daemon checks our certificate after our side of the handshake
+		 * is done, so its refusal arrives as an alert on the first read. */
+		if (why != NULL)
+			cl_seterr(err, SR_EDAEMON, 0,
+			          "sockrpcd at %s refused this client (TLS): %s", c->path, why);
 		client_free(c);
 		return NULL;
 	}

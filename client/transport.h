@@ -1,8 +1,8 @@
 /*
  * transport.h - the byte stream under libsockrpc's call layer (calls.c): read what
  * the daemon sent, write frames, wait for room, notice a hang-up, stop, free. One
- * implementation today, over a Unix socket (transport_unix.c); another (TLS) adds a
- * file and a constructor, not a change to calls.c or connection.c. A transport knows
+ * over a Unix socket (transport_unix.c), one over TLS to a remote daemon
+ * (transport_tls.c); connection.c picks one by the endpoint. A transport knows
  * nothing of frames or calls.
  */
 #ifndef SOCKRPC_CLIENT_TRANSPORT_H
@@ -42,6 +42,9 @@ struct transport_ops {
 	int (*take_fd)(struct transport *t);
 	/* Closes every descriptor that arrived and was not taken. Reading thread only. */
 	void (*drop_fds)(struct transport *t);
+	/* Why the stream failed, if the transport knows better than errno (a TLS alert:
+	 * the daemon refused our certificate), or NULL. NULL op: never. */
+	const char *(*failure)(struct transport *t);
 	/* Closes what t owns and frees it. */
 	void (*free)(struct transport *t);
 };
@@ -49,6 +52,11 @@ struct transport_ops {
 struct transport {
 	const struct transport_ops *ops;
 };
+
+/* transport_tls.c: endpoint is "tls://HOST:PORT"; credentials from SOCKRPC_TLS_CERT,
+ * SOCKRPC_TLS_KEY, SOCKRPC_TLS_CA. Returns a new transport (free with t->ops->free), or
+ * NULL with *err saying which step failed (DNS, TCP, the daemon's certificate). */
+struct transport *transport_tls_connect(const char *endpoint, sr_error *err);
 
 /* transport_unix.c: each returns a new transport (free with t->ops->free), or NULL. */
 struct transport *transport_unix_connect(const char *path, sr_error *err);

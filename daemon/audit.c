@@ -165,6 +165,40 @@ audit_reopen_fd(struct audit *a, int fd)
 	a->reported = false;
 }
 
+/* A TLS peer: "transport":"tls", its address, its principal (the first of its names, as
+ * principal= tries them) and its key hash. */
+static void
+line_who_tls(struct line *l, const struct identity *who)
+{
+	char hex[2 * sizeof(who->spki_sha256) + 8] = "sha256:";
+
+	for (size_t i = 0; i < sizeof(who->spki_sha256); i++)
+		snprintf(hex + 7 + 2 * i, 3, "%02x", who->spki_sha256[i]);
+	line_cstring(l, "transport", "tls");
+	line_string(l, "peer", who->peer_address,
+	            strnlen(who->peer_address, sizeof(who->peer_address)));
+	if (who->n_principals > 0)
+		line_string(l, "principal", who->principals[0],
+		            strnlen(who->principals[0], IDENTITY_PRINCIPAL_MAX));
+	else
+		line_add(l, ",\"principal\":null");
+	line_cstring(l, "spki", hex);
+}
+
+void
+audit_tls_refused(struct audit *a, const char *peer_address, const char *reason)
+{
+	struct line l;
+
+	if (a == NULL)
+		return;
+	line_start(a, &l, "tls-refused", 0);
+	line_cstring(&l, "transport", "tls");
+	line_cstring(&l, "peer", peer_address);
+	line_cstring(&l, "reason", reason);
+	line_finish(a, &l);
+}
+
 void
 audit_decision(struct audit *a, uint64_t session, const struct policy_request *rq,
                const struct policy_decision *d)
@@ -176,7 +210,10 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 	if (a == NULL)
 		return;
 	line_start(a, &l, "decision", session);
-	if (rq->who != NULL) {
+	if (rq->who != NULL && rq->who->transport == IDENTITY_TLS) {
+		line_who_tls(&l, rq->who);
+	} else if (rq->who != NULL) {
+		line_cstring(&l, "transport", "unix");
 		line_add(&l, ",\"uid\":%u,\"gid\":%u,\"pid\":%d", (unsigned)rq->who->uid,
 		         (unsigned)rq->who->gid, (int)rq->who->pid);
 		if (rq->who->exe[0] == '\0')
@@ -218,7 +255,9 @@ audit_handle_closed(struct audit *a, uint64_t session, const struct identity *wh
 	if (a == NULL)
 		return;
 	line_start(a, &l, "close", session);
-	if (who != NULL)
+	if (who != NULL && who->transport == IDENTITY_TLS)
+		line_who_tls(&l, who);
+	else if (who != NULL)
 		line_add(&l, ",\"uid\":%u", (unsigned)who->uid);
 	else
 		line_add(&l, ",\"uid\":null");

@@ -36,7 +36,8 @@ void audit_reopen_fd(struct audit *a, int fd);
  * values are null. Strings are JSON-escaped; bytes that are not UTF-8 appear as \\xNN.
  * a NULL: does nothing. */
 
-/* {"time":..., "event":"decision", "session":..., "uid":..., "gid":..., "pid":..., "exe":...,
+/* {"time":..., "event":"decision", "session":..., "transport":"unix", "uid":..., "gid":...,
+ *  "pid":..., "exe":... (a TLS peer: "transport":"tls", "peer", "principal", "spki"),
  *  "op":..., "family":..., "type":..., "address":..., "port":..., "name":..., "decision":
  *  "allow"|"deny", "rule":"FILE:LINE", "reason":...} */
 void audit_decision(struct audit *a, uint64_t session, const struct policy_request *rq,
@@ -58,6 +59,9 @@ void audit_handback(struct audit *a, uint64_t session, const struct identity *wh
 uint64_t audit_write_errors(const struct audit *a);
 
 /* Accepts NULL. Closes the file (never stderr). */
+/* A TLS client refused during its handshake (it never became a session): its address and
+ * why (no certificate, a wrong CA, expired, not TLS 1.3, not TLS at all, too slow). */
+void audit_tls_refused(struct audit *a, const char *peer_address, const char *reason);
 void audit_free(struct audit *a);
 
 #endif

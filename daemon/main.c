@@ -52,11 +52,17 @@ usage(FILE *out)
 	    "                             as root (default: 'sockrpc', which must exist);\n"
 	    "                             'root': one root process (development only)\n"
 	    "      --max-sessions N       sessions at once (default %d)\n"
-	    "      --max-sessions-per-uid N\n"
+	    "      --max-sessions-per-uid N  per uid; for TLS clients, per principal\n"
 	    "      --max-handles N        sockets per session (default %d)\n"
 	    "      --max-queued-bytes N   bytes outstanding per session (default %u)\n"
 	    "      --resolv-conf FILE     name servers for host names (default /etc/resolv.conf)\n"
 	    "      --hosts FILE           hosts file for host names (default /etc/hosts)\n"
+	    "      --listen-tls HOST:PORT also serve TLS 1.3 clients with certificates here\n"
+	    "                             (repeatable; [IPV6]:PORT)\n"
+	    "      --tls-cert FILE        the daemon's certificate chain (PEM)\n"
+	    "      --tls-key FILE         its private key (PEM; read as root)\n"
+	    "      --tls-client-ca FILE   CA bundle that must have signed client certificates\n"
+	    "      --no-ktls              keep TLS encryption in user space (no kernel TLS)\n"
 	    "      --no-reply-channel     keep every session's replies on its connection\n"
 	    "                             (saves ~5 KiB of kernel memory per session)\n"
 	    "      --check-policy FILE    validate a policy file and exit\n"
@@ -127,6 +133,11 @@ enum {
 	OPT_SOCKET_MODE,
 	OPT_SOCKET_GROUP,
 	OPT_NO_REPLY_CHANNEL,
+	OPT_LISTEN_TLS,
+	OPT_TLS_CERT,
+	OPT_TLS_KEY,
+	OPT_TLS_CLIENT_CA,
+	OPT_NO_KTLS,
 };
 
 static const struct option long_options[] = {
@@ -149,6 +160,11 @@ static const struct option long_options[] = {
     {"no-reply-channel", no_argument, NULL, OPT_NO_REPLY_CHANNEL},
     {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
     {"socket-group", required_argument, NULL, OPT_SOCKET_GROUP},
+    {"listen-tls", required_argument, NULL, OPT_LISTEN_TLS},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
+    {"no-ktls", no_argument, NULL, OPT_NO_KTLS},
     {NULL, 0, NULL, 0},
 };
 
@@ -246,6 +262,19 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	           (unsigned long long)now.tv_sec * 1000000ULL +
 	               (unsigned long long)now.tv_nsec / 1000ULL);
 	p = load_policy(d->opt.policy_path);
+	/* Credentials and policy change together, or neither does. */
+	if (p != NULL && d->tls != NULL) {
+		struct tls_pem tls;
+		char err[512];
+
+		if (tls_pem_read(&d->opt, &tls, err, sizeof(err)) != 0)
+			log_error("TLS credentials rejected: %s", err);
+		if (tls.cert == NULL || tls_reload(d, &tls) != 0) {
+			policy_free(p);
+			p = NULL;
+		}
+		tls_pem_clear(&tls);
+	}
 	if (p != NULL) {
 		policy_free(d->policy);
 		d->policy = p;
@@ -253,7 +282,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		log_info("policy reloaded from %s",
 		         d->opt.policy_path ? d->opt.policy_path : "the embedded default");
 	} else {
-		log_warn("keeping the previous policy");
+		log_warn("keeping the previous policy%s", d->tls ? " and TLS credentials" : "");
 	}
 	if (audit_reopen(d->audit) != 0)
 		log_warn("cannot reopen the audit log");
@@ -267,9 +296,11 @@ on_parent_notice(evutil_socket_t fd, short what, void *arg)
 {
 	struct sockrpcd *d = arg;
 	struct policy *p;
+	struct tls_pem tls;
+	bool have_tls;
 	int audit_fd;
 
-	if (priv_receive_notice(d, &p, &audit_fd) != 0) {
+	if (priv_receive_notice(d, &p, &audit_fd, &tls, &have_tls) != 0) {
 		log_error("the privileged parent is gone: worker exiting");
 		parent_lost = true;
 		event_del(d->priv_notify_ev);
@@ -278,6 +309,14 @@ on_parent_notice(evutil_socket_t fd, short what, void *arg)
 	}
 	if (audit_fd >= 0)
 		audit_reopen_fd(d->audit, audit_fd);
+	/* Credentials and policy change together, or neither does. */
+	if (have_tls) {
+		if (p == NULL || tls_reload(d, &tls) != 0) {
+			policy_free(p);
+			p = NULL;
+		}
+		tls_pem_clear(&tls);
+	}
 	if (p == NULL)
 		return;
 	policy_free(d->policy);
@@ -384,6 +423,7 @@ teardown(struct sockrpcd *d)
 		session_close(s, "daemon exiting");
 	if (d->listener)
 		evconnlistener_free(d->listener);
+	tls_free(d);
 	if (d->accept_retry)
 		event_free(d->accept_retry);
 	if (d->trim)
@@ -467,6 +507,26 @@ main(int argc, char **argv)
 		case OPT_NO_REPLY_CHANNEL:
 			d.opt.no_reply_channel = true;
 			break;
+		case OPT_LISTEN_TLS:
+			if (d.opt.n_tls_listen == TLS_MAX_LISTENERS) {
+				fprintf(stderr, "sockrpcd: at most %d --listen-tls\n",
+				        TLS_MAX_LISTENERS);
+				return 2;
+			}
+			d.opt.tls_listen[d.opt.n_tls_listen++] = optarg;
+			break;
+		case OPT_TLS_CERT:
+			d.opt.tls_cert = optarg;
+			break;
+		case OPT_TLS_KEY:
+			d.opt.tls_key = optarg;
+			break;
+		case OPT_TLS_CLIENT_CA:
+			d.opt.tls_client_ca = optarg;
+			break;
+		case OPT_NO_KTLS:
+			d.opt.no_ktls = true;
+			break;
 		case OPT_SOCKET_GROUP:
 			d.opt.socket_group = optarg;
 			break;
@@ -536,6 +596,11 @@ main(int argc, char **argv)
 		goto out;
 	if (lfd < 0 && (lfd = server_create_listener(&d)) < 0)
 		goto out;
+	/* The TLS credentials are read here, as root (split, the key only by the parent, after
+	 * the split); a port below 1024 is bound here too. */
+	d.tls_keyless = pw != NULL;
+	if (tls_open(&d) != 0)
+		goto out;
 	if (pw != NULL) {
 		if (priv_split(&d, pw, lfd) != 0) {
 			lfd = -1; /* the worker failed at set-up; the parent owns the socket file */
@@ -566,6 +631,8 @@ main(int argc, char **argv)
 		goto out;
 	}
 	lfd = -1;
+	if (tls_start(&d) != 0)
+		goto out;
 	log_info("listening on %s (policy: %s)", d.opt.socket_path,
 	         d.opt.policy_path ? d.opt.policy_path : "embedded default");
 	priv_ready(&d); /* split: the parent tells systemd */
@@ -582,6 +649,7 @@ out:
 	if (d.base)
 		teardown(&d);
 	else {
+		tls_free(&d);
 		policy_free(d.policy);
 		audit_free(d.audit);
 	}

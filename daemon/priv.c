@@ -16,6 +16,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
 #include "identity.h"
 #include "priv.h"
 #include "sockrpcd.h"
@@ -34,14 +38,30 @@ struct priv_parent {
 	ino_t own_ino;
 	char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* the daemon's socket */
 	LIST_HEAD(, priv_session) buckets[SESSION_BUCKETS];
+	X509_STORE *tls_ca;       /* owned; NULL: no TLS sessions */
+	EVP_PKEY *tls_key;        /* owned; NULL: the worker holds the key (not EC) */
+	EVP_PKEY *tls_key_before; /* owned: the one before the last reload, for handshakes
+	                           * begun before it; NULL: none */
+	struct sockaddr_storage tls_listeners[TLS_MAX_LISTENERS];
+	int n_tls_listeners;
 };
 
 /* Descriptors each request type carries: exactly these many, or it is refused. */
 static const int fds_wanted[PRIV_TYPE_END] = {
-    [PRIV_READY] = 0,        [PRIV_SESSION_OPEN] = 1, [PRIV_SESSION_CLOSE] = 0,
-    [PRIV_SOCKET] = 0,       [PRIV_BIND] = 1,         [PRIV_SETSOCKOPT] = 1,
-    [PRIV_UNIX_CONNECT] = 1, [PRIV_UNIX_BIND] = 1,    [PRIV_UNIX_LISTEN] = 1,
-    [PRIV_UNIX_SEND] = 1,    [PRIV_UNIX_UNLINK] = 1,  [PRIV_NOTICE] = -1, /* never a request */
+    [PRIV_READY] = 0,
+    [PRIV_SESSION_OPEN] = 1,
+    [PRIV_SESSION_CLOSE] = 0,
+    [PRIV_SOCKET] = 0,
+    [PRIV_BIND] = 1,
+    [PRIV_SETSOCKOPT] = 1,
+    [PRIV_UNIX_CONNECT] = 1,
+    [PRIV_UNIX_BIND] = 1,
+    [PRIV_UNIX_LISTEN] = 1,
+    [PRIV_UNIX_SEND] = 1,
+    [PRIV_UNIX_UNLINK] = 1,
+    [PRIV_NOTICE] = -1, /* never a request */
+    [PRIV_TLS_SESSION_OPEN] = 1,
+    [PRIV_TLS_SIGN] = 0,
 };
 
 /* Flags a send may carry; the parent adds MSG_DONTWAIT and MSG_NOSIGNAL itself. */
@@ -75,7 +95,28 @@ priv_parent_free(struct priv_parent *p)
 			LIST_REMOVE(s, link);
 			free(s);
 		}
+	X509_STORE_free(p->tls_ca);
+	EVP_PKEY_free(p->tls_key);
+	EVP_PKEY_free(p->tls_key_before);
 	free(p);
+}
+
+void
+priv_parent_set_tls_key(struct priv_parent *p, EVP_PKEY *key)
+{
+	EVP_PKEY_free(p->tls_key_before);
+	p->tls_key_before = p->tls_key;
+	p->tls_key = key;
+}
+
+void
+priv_parent_set_tls(struct priv_parent *p, X509_STORE *ca, const struct sockaddr_storage *listeners,
+                    int n)
+{
+	X509_STORE_free(p->tls_ca);
+	p->tls_ca = ca;
+	p->n_tls_listeners = n < TLS_MAX_LISTENERS ? n : TLS_MAX_LISTENERS;
+	memcpy(p->tls_listeners, listeners, (size_t)p->n_tls_listeners * sizeof(*listeners));
 }
 
 void
@@ -371,6 +412,109 @@ serve_session_open(struct priv_parent *p, uint64_t id, int fd, struct priv_reply
 	return 0;
 }
 
+/* Whether local (a connection's own address) is one of the TLS listeners'. A listener on
+ * a wildcard address matches any local address of its family and port. */
+static bool
+on_tls_listener(const struct priv_parent *p, const struct sockaddr_storage *local)
+{
+	for (int i = 0; i < p->n_tls_listeners; i++) {
+		const struct sockaddr_storage *l = &p->tls_listeners[i];
+
+		if (l->ss_family != local->ss_family)
+			continue;
+		if (l->ss_family == AF_INET) {
+			const struct sockaddr_in *a = (const void *)l, *b = (const void *)local;
+
+			if (a->sin_port == b->sin_port &&
+			    (a->sin_addr.s_addr == INADDR_ANY ||
+			     a->sin_addr.s_addr == b->sin_addr.s_addr))
+				return true;
+		} else if (l->ss_family == AF_INET6) {
+			const struct sockaddr_in6 *a = (const void *)l, *b = (const void *)local;
+
+			if (a->sin6_port == b->sin6_port &&
+			    (IN6_IS_ADDR_UNSPECIFIED(&a->sin6_addr) ||
+			     IN6_ARE_ADDR_EQUAL(&a->sin6_addr, &b->sin6_addr)))
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
+ * A TLS session: the connection must have been accepted on a TLS listener, and the parent
+ * verifies the certificate chain the worker passes against the CA itself and reads the
+ * identity from it. (The parent cannot see the handshake: a compromised worker could
+ * replay a certificate it has seen, but not forge one the CA did not sign.) The OS sees
+ * TLS_PEER_UID act for it.
+ */
+static int64_t
+serve_tls_session_open(struct priv_parent *p, uint64_t id, int fd, const uint8_t *der, size_t len,
+                       struct priv_reply *reply)
+{
+	struct sockaddr_storage local, peer;
+	socklen_t local_len = sizeof(local), peer_len = sizeof(peer);
+	STACK_OF(X509) *chain = NULL;
+	X509_STORE_CTX *vctx = NULL;
+	X509 *leaf = NULL;
+	struct priv_session *s = NULL;
+	int family, type, r;
+	int64_t result = -EPERM;
+
+	if (id == 0 || find_session(p, id) != NULL)
+		return -EEXIST;
+	if (p->tls_ca == NULL)
+		return -EPERM;
+	if ((r = socket_kind(fd, &family, &type)) != 0)
+		return r;
+	if ((family != AF_INET && family != AF_INET6) || type != SOCK_STREAM ||
+	    getsockname(fd, (struct sockaddr *)&local, &local_len) != 0 ||
+	    getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0 ||
+	    !on_tls_listener(p, &local))
+		return -EINVAL;
+	if ((chain = sk_X509_new_null()) == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
+		result = -ENOMEM;
+		goto done;
+	}
+	while (len > 0) {
+		const unsigned char *at = der;
+		X509 *x = d2i_X509(NULL, &at, (long)len);
+
+		if (x == NULL || sk_X509_num(chain) > TLS_VERIFY_DEPTH || !sk_X509_push(chain, x)) {
+			X509_free(x);
+			result = -EINVAL;
+			goto done;
+		}
+		len -= (size_t)(at - der);
+		der = at;
+	}
+	if ((leaf = sk_X509_shift(chain)) == NULL || (vctx = X509_STORE_CTX_new()) == NULL ||
+	    X509_STORE_CTX_init(vctx, p->tls_ca, leaf, chain) != 1 ||
+	    X509_STORE_CTX_set_purpose(vctx, X509_PURPOSE_SSL_CLIENT) != 1)
+		goto done;
+	if (X509_verify_cert(vctx) != 1) {
+		log_warn("privileged parent: TLS session %llu: certificate: %s",
+		         (unsigned long long)id,
+		         X509_verify_cert_error_string(X509_STORE_CTX_get_error(vctx)));
+		goto done;
+	}
+	s->who.uid = s->who.gid = TLS_PEER_UID;
+	if (tls_identity_from_cert(leaf, &s->who) != 0)
+		goto done;
+	tls_identity_set_address(&s->who, (struct sockaddr *)&peer, peer_len);
+	s->id = id;
+	reply->who = s->who;
+	LIST_INSERT_HEAD(&p->buckets[id % SESSION_BUCKETS], s, link);
+	s = NULL;
+	result = 0;
+done:
+	free(s);
+	X509_STORE_CTX_free(vctx);
+	X509_free(leaf);
+	sk_X509_pop_free(chain, X509_free);
+	return result;
+}
+
 static const char *const type_names[PRIV_TYPE_END] = {
     [PRIV_READY] = "ready",
     [PRIV_SESSION_OPEN] = "session-open",
@@ -384,6 +528,8 @@ static const char *const type_names[PRIV_TYPE_END] = {
     [PRIV_UNIX_SEND] = "unix-send",
     [PRIV_UNIX_UNLINK] = "unix-unlink",
     [PRIV_NOTICE] = "notice",
+    [PRIV_TLS_SESSION_OPEN] = "tls-session-open",
+    [PRIV_TLS_SIGN] = "tls-sign",
 };
 
 /* Checks the envelope: size, type, descriptors. Returns 0 or -errno (logged). */
@@ -402,7 +548,9 @@ validate(const void *buf, size_t len, int n_fds, struct priv_req *rq)
 		return -EINVAL;
 	}
 	if (len < sizeof(*rq) ||
-	    (type == PRIV_UNIX_SEND ? len - sizeof(*rq) > PRIV_PAYLOAD_MAX : len != sizeof(*rq))) {
+	    (type == PRIV_UNIX_SEND          ? len - sizeof(*rq) > PRIV_PAYLOAD_MAX
+	     : type == PRIV_TLS_SESSION_OPEN ? len - sizeof(*rq) > PRIV_CERT_CHAIN_MAX
+	                                     : len != sizeof(*rq))) {
 		log_warn("privileged parent: refused a %s request of %zu bytes", type_names[type],
 		         len);
 		return -EINVAL;
@@ -451,6 +599,30 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 		r = serve_session_open(p, rq.session, fd, reply);
 		if (r != 0)
 			log_warn("privileged parent: session %llu not opened: %s",
+			         (unsigned long long)rq.session, strerror((int)-r));
+		goto out;
+	}
+	if (rq.type == PRIV_TLS_SIGN) {
+		/* No session yet: handshakes sign before there is one. */
+		const uint8_t *which = (const uint8_t *)rq.path + 64;
+		EVP_PKEY *key = tls_key_is(p->tls_key, which)          ? p->tls_key
+		                : tls_key_is(p->tls_key_before, which) ? p->tls_key_before
+		                                                       : NULL;
+		size_t sig_len = sizeof(reply->name);
+
+		if (key == NULL || rq.a <= 0 || rq.a > 64) {
+			r = -EINVAL;
+		} else if ((r = tls_sign_digest(key, (const uint8_t *)rq.path, (size_t)rq.a,
+		                                (uint8_t *)reply->name, &sig_len)) == 0) {
+			r = (int64_t)sig_len;
+		}
+		goto out;
+	}
+	if (rq.type == PRIV_TLS_SESSION_OPEN) {
+		r = serve_tls_session_open(p, rq.session, fd, (const uint8_t *)buf + sizeof(rq),
+		                           len - sizeof(rq), reply);
+		if (r != 0)
+			log_warn("privileged parent: TLS session %llu not opened: %s",
 			         (unsigned long long)rq.session, strerror((int)-r));
 		goto out;
 	}

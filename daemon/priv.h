@@ -20,22 +20,30 @@
 #include "policy.h"
 
 enum priv_type {
-	PRIV_READY = 1,     /* the worker listens: the parent tells systemd READY=1 */
-	PRIV_SESSION_OPEN,  /* fd: the client's connection; the parent reads its identity */
-	PRIV_SESSION_CLOSE, /* forget the session (no reply) */
-	PRIV_SOCKET,        /* a = family, b = type, c = protocol -> fd, as the client's fsuid */
-	PRIV_BIND,          /* fd, addr: an IP bind the worker may not make (port < 1024) */
-	PRIV_SETSOCKOPT,    /* fd, a = SOL_SOCKET option, value: one needing privilege */
-	PRIV_UNIX_CONNECT,  /* fd, path: connect as the client */
-	PRIV_UNIX_BIND,     /* fd, path: bind as the client -> dirfd, dev, ino, name */
-	PRIV_UNIX_LISTEN,   /* fd, a = backlog: listen as the client */
-	PRIV_UNIX_SEND,     /* fd, path ("" = connected), a = flags; payload follows */
-	PRIV_UNIX_UNLINK,   /* dirfd, path = name, dev, ino: remove a bound file as the client */
-	PRIV_NOTICE,        /* parent -> worker after SIGHUP: b = a new policy (its text in a
-	                     * memfd, or none: the default for uid a); c = the audit log,
-	                     * reopened (its fd last) */
+	PRIV_READY = 1,        /* the worker listens: the parent tells systemd READY=1 */
+	PRIV_SESSION_OPEN,     /* fd: the client's connection; the parent reads its identity */
+	PRIV_SESSION_CLOSE,    /* forget the session (no reply) */
+	PRIV_SOCKET,           /* a = family, b = type, c = protocol -> fd, as the client's fsuid */
+	PRIV_BIND,             /* fd, addr: an IP bind the worker may not make (port < 1024) */
+	PRIV_SETSOCKOPT,       /* fd, a = SOL_SOCKET option, value: one needing privilege */
+	PRIV_UNIX_CONNECT,     /* fd, path: connect as the client */
+	PRIV_UNIX_BIND,        /* fd, path: bind as the client -> dirfd, dev, ino, name */
+	PRIV_UNIX_LISTEN,      /* fd, a = backlog: listen as the client */
+	PRIV_UNIX_SEND,        /* fd, path ("" = connected), a = flags; payload follows */
+	PRIV_UNIX_UNLINK,      /* dirfd, path = name, dev, ino: remove a bound file as the client */
+	PRIV_NOTICE,           /* parent -> worker after SIGHUP: b = a new policy (its text in a
+	                        * memfd, or none: the default for uid a); c = the audit log,
+	                        * reopened (its fd last) */
+	PRIV_TLS_SESSION_OPEN, /* fd: a TLS client's connection; payload: its certificate
+	                        * chain (DER, leaf first), which the parent verifies itself */
+	PRIV_TLS_SIGN,         /* a = length, path = a handshake digest, then at 64 the SHA-256
+	                        * of the key's SPKI -> name = signature (DER, result its
+	                        * length), with the key only the parent has */
 	PRIV_TYPE_END
 };
+
+/* A TLS session's certificate chain, in bytes, at most (TLS_VERIFY_DEPTH certificates). */
+#define PRIV_CERT_CHAIN_MAX (64u * 1024u)
 
 /* Bytes of payload one PRIV_UNIX_SEND carries at most: a frame's payload. */
 #define PRIV_PAYLOAD_MAX (1u << 20)
@@ -76,6 +84,14 @@ struct priv_parent *priv_parent_new(const struct policy *policy, dev_t own_dev, 
                                     const char *listen_path);
 void priv_parent_free(struct priv_parent *p);
 void priv_parent_set_policy(struct priv_parent *p, const struct policy *policy);
+/* TLS sessions: the CA store (taken) the parent verifies their certificates against,
+ * and the addresses of the TLS listeners (sessions are connections accepted there). */
+struct x509_store_st;
+void priv_parent_set_tls(struct priv_parent *p, struct x509_store_st *ca,
+                         const struct sockaddr_storage *listeners, int n);
+/* The daemon's TLS key (taken), for PRIV_TLS_SIGN; NULL: none (the worker holds it). */
+struct evp_pkey_st;
+void priv_parent_set_tls_key(struct priv_parent *p, struct evp_pkey_st *key);
 
 /*
  * Serves one message as received: `len` bytes at buf and the n_fds descriptors that came

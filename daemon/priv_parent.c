@@ -29,6 +29,11 @@
 #include <event2/event.h>
 #include <systemd/sd-daemon.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "priv.h"
 #include "privileges.h"
 #include "sockrpcd.h"
@@ -48,6 +53,9 @@ struct parent {
 	bool worker_done;
 	bool stopping;
 	uint8_t *buf; /* one request and its payload */
+	int n_tls;    /* TLS listeners: their addresses, for the CA store's swaps */
+	bool keyless; /* the TLS key is the parent's alone (tls_keyless.c) */
+	struct sockaddr_storage tls_addrs[TLS_MAX_LISTENERS];
 };
 
 static void
@@ -162,18 +170,19 @@ fail:
  * here, as root, since the worker may not create it after rotation.
  */
 static void
-send_notice(struct parent *p, bool new_policy, const char *text, size_t len)
+send_notice(struct parent *p, bool new_policy, const char *text, size_t len,
+            const struct tls_pem *tls)
 {
 	struct priv_req rq = {.type = PRIV_NOTICE};
 	struct iovec iov = {&rq, sizeof(rq)};
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
 	const char *audit = p->d->opt.audit_path;
 	struct cmsghdr *cm;
-	int fds[2], n = 0;
+	int fds[3], n = 0;
 
 	rq.a = 0; /* the embedded default's owner: root, who started the daemon */
 	rq.b = new_policy;
@@ -186,6 +195,19 @@ send_notice(struct parent *p, bool new_policy, const char *text, size_t len)
 			rq.b = 0;
 		} else {
 			lseek(fds[n++], 0, SEEK_SET);
+		}
+	}
+	/* New TLS credentials go only with the policy they were checked with. */
+	if (tls != NULL && rq.b) {
+		if ((fds[n] = tls_pem_to_fd(tls)) < 0) {
+			log_error("cannot pass the TLS credentials to the worker: %s",
+			          strerror(errno));
+			if (n > 0)
+				close(fds[--n]);
+			rq.b = 0;
+		} else {
+			n++;
+			rq.value = 1;
 		}
 	}
 	if (audit != NULL) {
@@ -219,6 +241,10 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	const char *path = p->d->opt.policy_path;
 	struct policy *pol;
 	struct timespec now;
+	struct tls_pem tls = {0};
+	X509_STORE *ca = NULL;
+	EVP_PKEY *key = NULL;
+	bool have_tls = false;
 	char errors[4096], *text = NULL;
 	size_t len = 0;
 	FILE *f;
@@ -240,15 +266,61 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		if (pol == NULL)
 			log_error("policy %s rejected:\n%s", path, errors);
 	}
-	send_notice(p, pol != NULL, text, len);
+	/* TLS credentials are read with the policy and swapped with it, or not at all. */
+	if (pol != NULL && p->n_tls > 0) {
+		char err[512];
+		SSL_CTX *check = NULL;
+
+		have_tls = tls_pem_read(&p->d->opt, &tls, err, sizeof(err)) == 0;
+		if (have_tls &&
+		    ((check = tls_server_context_new(&tls, false, err, sizeof(err))) == NULL ||
+		     (ca = tls_ca_store_new(&tls, err, sizeof(err))) == NULL ||
+		     (p->keyless && (key = tls_private_key(&tls, err, sizeof(err))) == NULL)))
+			have_tls = false;
+		if (have_tls && p->keyless) {
+			/* A new key of a kind the worker cannot do without would need a restart. */
+			X509 *cert = SSL_CTX_get0_certificate(check);
+
+			if (!tls_keyless_possible(cert ? X509_get0_pubkey(cert) : NULL)) {
+				snprintf(err, sizeof(err),
+				         "the new key is not EC of 384 bits or "
+				         "fewer: restart sockrpcd to use it");
+				have_tls = false;
+			}
+		}
+		SSL_CTX_free(check);
+		if (!have_tls) {
+			X509_STORE_free(ca);
+			EVP_PKEY_free(key);
+			ca = NULL;
+			key = NULL;
+			log_error("TLS credentials rejected: %s", err);
+			policy_free(pol);
+			pol = NULL;
+		}
+	}
+	if (have_tls && p->keyless) {
+		/* The worker gets the certificate and CA; the key stays here. */
+		OPENSSL_cleanse(tls.key, tls.key_len);
+		tls.key_len = 0;
+	}
+	send_notice(p, pol != NULL, text, len, have_tls ? &tls : NULL);
 	if (pol != NULL) {
 		priv_parent_set_policy(p->serve, pol);
 		policy_free(p->d->policy);
 		p->d->policy = pol;
-		log_info("policy reloaded from %s", path ? path : "the embedded default");
+		if (have_tls) {
+			priv_parent_set_tls(p->serve, ca, p->tls_addrs, p->n_tls);
+			if (p->keyless)
+				priv_parent_set_tls_key(p->serve, key);
+		}
+		log_info("policy reloaded from %s%s", path ? path : "the embedded default",
+		         have_tls ? ", with the TLS credentials" : "");
 	} else {
-		log_warn("keeping the previous policy");
+		log_warn("keeping the previous policy%s",
+		         p->n_tls > 0 ? " and TLS credentials" : "");
 	}
+	tls_pem_clear(&tls); /* read, whether taken or not */
 	free(text);
 	sd_notify(0, "READY=1");
 }
@@ -372,7 +444,9 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	struct stat st = {0};
 	struct sockaddr_un local;
 	socklen_t local_len = sizeof(local);
-	int req[2], notify[2], size = (int)(2 * PRIV_PAYLOAD_MAX + 65536), status;
+	int req[2], notify[2], size = (int)(2 * PRIV_PAYLOAD_MAX + 65536), status, n_tls;
+	struct sockaddr_storage tls_addrs[TLS_MAX_LISTENERS];
+	char err[512];
 	pid_t parent = getpid();
 
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, req) != 0)
@@ -402,6 +476,9 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	}
 	close(req[1]);
 	close(notify[1]);
+	n_tls = tls_listener_addresses(d, tls_addrs, TLS_MAX_LISTENERS);
+	p.keyless = d->tls_keyless;
+	tls_free(d); /* the worker's: the parent keeps only the CA (and the key, keyless) */
 	memset(&local, 0, sizeof(local));
 	if (getsockname(listen_fd, (struct sockaddr *)&local, &local_len) != 0)
 		memset(&local, 0, sizeof(local));
@@ -413,6 +490,30 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	if (stat(d->opt.socket_path, &st) != 0 || !S_ISSOCK(st.st_mode))
 		memset(&st, 0, sizeof(st));
 	p.serve = priv_parent_new(d->policy, st.st_dev, st.st_ino, local.sun_path);
+	if (p.serve != NULL && n_tls > 0) {
+		struct tls_pem pem;
+		X509_STORE *ca = NULL;
+
+		EVP_PKEY *key = NULL;
+
+		if (tls_pem_read(&d->opt, &pem, err, sizeof(err)) == 0 &&
+		    (ca = tls_ca_store_new(&pem, err, sizeof(err))) != NULL && p.keyless)
+			key = tls_private_key(&pem, err, sizeof(err));
+		tls_pem_clear(&pem);
+		if (ca == NULL || (p.keyless && key == NULL)) {
+			/* The worker signs handshakes with this key, or checks sessions with the
+			 * CA: without them it cannot serve TLS at all. */
+			log_error("privileged parent: %s", err);
+			kill(p.worker, SIGKILL);
+			X509_STORE_free(ca);
+			priv_parent_free(p.serve);
+			exit(EXIT_FAILURE);
+		}
+		priv_parent_set_tls(p.serve, ca, tls_addrs, n_tls);
+		priv_parent_set_tls_key(p.serve, key);
+		p.n_tls = n_tls;
+		memcpy(p.tls_addrs, tls_addrs, sizeof(tls_addrs));
+	}
 	if (p.serve == NULL) {
 		log_error("privileged parent: out of memory");
 		kill(p.worker, SIGKILL);

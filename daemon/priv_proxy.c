@@ -12,6 +12,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+
 #include "priv.h"
 #include "sockrpcd.h"
 
@@ -129,6 +132,91 @@ priv_ready(struct sockrpcd *d)
 	return (int)request(d, &rq, NULL, 0, -1, NULL, &reply);
 }
 
+/* The peer's certificate chain, DER, leaf first, into buf. Returns its length, or 0. */
+static size_t
+peer_chain_der(SSL *ssl, uint8_t *buf, size_t cap)
+{
+	STACK_OF(X509) *rest = SSL_get_peer_cert_chain(ssl); /* a server's lacks the leaf */
+	X509 *leaf = SSL_get0_peer_certificate(ssl);
+	size_t len = 0;
+
+	for (int i = -1; leaf != NULL && (i < 0 || i < sk_X509_num(rest)); i++) {
+		X509 *x = i < 0 ? leaf : sk_X509_value(rest, i);
+		int n = i2d_X509(x, NULL);
+		uint8_t *at = buf + len;
+
+		if (i >= 0 && X509_cmp(x, leaf) == 0)
+			continue;
+		if (n <= 0 || (size_t)n > cap - len)
+			return 0;
+		len += (size_t)i2d_X509(x, &at);
+	}
+	return len;
+}
+
+static struct sockrpcd *sign_daemon; /* the worker's, for tls_keyless.c's callback */
+
+/* Has the parent sign a handshake digest with the key the worker never sees. */
+static int
+tls_sign(const uint8_t *dgst, size_t len, const uint8_t which[32], uint8_t *sig, size_t *sig_len)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+	int64_t r;
+
+	if (sign_daemon == NULL || len == 0 || len > 64)
+		return -EINVAL;
+	init_req(&rq, PRIV_TLS_SIGN, NULL);
+	rq.a = (int32_t)len;
+	memcpy(rq.path, dgst, len);
+	memcpy(rq.path + 64, which, 32); /* the key: the worker's, or one before a reload */
+	r = request(sign_daemon, &rq, NULL, 0, -1, NULL, &reply);
+	if (r <= 0 || (size_t)r > sizeof(reply.name) || (size_t)r > *sig_len)
+		return r < 0 ? (int)r : -EPROTO;
+	memcpy(sig, reply.name, (size_t)r);
+	*sig_len = (size_t)r;
+	return 0;
+}
+
+/* Worker, split: handshakes sign through the parent from now on. */
+int
+priv_tls_sign_init(struct sockrpcd *d)
+{
+	if (d->priv_fd < 0)
+		return 0;
+	sign_daemon = d;
+	tls_keyless_set_signer(tls_sign);
+	return 0;
+}
+
+/* A TLS session: the parent verifies the certificate itself and answers its identity. */
+static int
+tls_session_open(struct session *s)
+{
+	static uint8_t der[PRIV_CERT_CHAIN_MAX];
+	struct iovec iov = {der, 0};
+	struct priv_req rq;
+	struct priv_reply reply;
+	int r;
+
+	if ((iov.iov_len = peer_chain_der(transport_tls_ssl(s->t), der, sizeof(der))) == 0)
+		return -EINVAL;
+	init_req(&rq, PRIV_TLS_SESSION_OPEN, s);
+	r = (int)request(s->d, &rq, &iov, 1, s->t->read_fd, NULL, &reply);
+	if (r == 0 && reply.who.transport == IDENTITY_TLS &&
+	    memcmp(reply.who.spki_sha256, s->peer.spki_sha256, sizeof(s->peer.spki_sha256)) == 0) {
+		reply.who.peer_address[sizeof(reply.who.peer_address) - 1] = '\0';
+		for (int i = 0; i < IDENTITY_MAX_PRINCIPALS; i++)
+			reply.who.principals[i][IDENTITY_PRINCIPAL_MAX - 1] = '\0';
+		if (reply.who.n_principals < 0 || reply.who.n_principals > IDENTITY_MAX_PRINCIPALS)
+			reply.who.n_principals = 0;
+		s->peer = reply.who;
+	} else if (r == 0) {
+		r = -EPROTO;
+	}
+	return r;
+}
+
 int
 priv_session_open(struct session *s)
 {
@@ -138,6 +226,8 @@ priv_session_open(struct session *s)
 
 	if (s->d->priv_fd < 0)
 		return 0;
+	if (transport_is_tls(s->t))
+		return tls_session_open(s);
 	init_req(&rq, PRIV_SESSION_OPEN, s);
 	/* The connection itself: the parent reads its peer from the kernel. */
 	r = (int)request(s->d, &rq, NULL, 0, s->t->read_fd, NULL, &reply);
@@ -345,17 +435,19 @@ priv_unix_unlink(struct session *s, struct unix_file *f)
 
 /*
  * Reads the parent's next notice: a new policy in *policy (new; free with policy_free), or
- * NULL there (none, or one that does not parse: logged); the reopened audit log in
- * *audit_fd, or -1. Returns 0, or -EPIPE when the parent is gone.
+ * NULL there (none, or one that does not parse: logged); the TLS credentials read with it
+ * in *tls (*have_tls; free with tls_pem_clear); the reopened audit log in *audit_fd, or -1.
+ * Returns 0, or -EPIPE when the parent is gone.
  */
 int
-priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
+priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd, struct tls_pem *tls,
+                    bool *have_tls)
 {
 	struct priv_req rq;
 	struct iovec iov = {&rq, sizeof(rq)};
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
+		char buf[CMSG_SPACE(3 * sizeof(int))];
 	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = &iov,
 	                     .msg_iovlen = 1,
@@ -363,12 +455,13 @@ priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 	                     .msg_controllen = sizeof(ctl.buf)};
 	struct cmsghdr *cm;
 	char errors[4096];
-	int fds[2] = {-1, -1}, n_fds = 0, text_fd;
+	int fds[3] = {-1, -1, -1}, n_fds = 0, text_fd;
 	ssize_t n;
 	FILE *f;
 
 	*policy = NULL;
 	*audit_fd = -1;
+	*have_tls = false;
 	n = recvmsg(d->priv_notify_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -377,12 +470,13 @@ priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 	cm = CMSG_FIRSTHDR(&msg);
 	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
 		n_fds = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
-		if (n_fds > 2)
-			n_fds = 2;
+		if (n_fds > 3)
+			n_fds = 3;
 		memcpy(fds, CMSG_DATA(cm), (size_t)n_fds * sizeof(int));
 	}
 	if ((size_t)n != sizeof(rq) || rq.type != PRIV_NOTICE ||
-	    n_fds != (rq.b && d->opt.policy_path != NULL) + (rq.c != 0)) {
+	    n_fds != (rq.b && d->opt.policy_path != NULL) + (rq.value != 0) + (rq.c != 0) ||
+	    (rq.value != 0 && !rq.b)) {
 		for (int i = 0; i < n_fds; i++)
 			close(fds[i]);
 		log_error("a malformed notice from the privileged parent");
@@ -390,6 +484,13 @@ priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd)
 	}
 	if (rq.c)
 		*audit_fd = fds[n_fds - 1];
+	if (rq.value != 0) {
+		/* The policy's memfd (when there is a file) comes first, then the credentials. */
+		if (tls_pem_from_fd(fds[d->opt.policy_path != NULL], tls) == 0)
+			*have_tls = true;
+		else
+			log_error("cannot read the TLS credentials the privileged parent sent");
+	}
 	if (!rq.b)
 		return 0;
 	if (d->opt.policy_path == NULL) {

@@ -210,6 +210,24 @@ server_listen(struct sockrpcd *d, int inherited_fd)
 }
 
 /*
+ * Whether two peers count as one for the per-uid limits: the same uid over the Unix
+ * socket; over TLS, the same principal (the first name of the certificate), or the same
+ * key when the certificate has no name. A TLS peer's uid means nothing.
+ */
+bool
+server_same_owner(const struct identity *a, const struct identity *b)
+{
+	if (a->transport != b->transport)
+		return false;
+	if (a->transport == IDENTITY_UNIX)
+		return a->uid == b->uid;
+	if (a->n_principals > 0 && b->n_principals > 0)
+		return strcmp(a->principals[0], b->principals[0]) == 0;
+	return a->n_principals == b->n_principals &&
+	       memcmp(a->spki_sha256, b->spki_sha256, sizeof(a->spki_sha256)) == 0;
+}
+
+/*
  * Why a session that says Hello now must be refused, or NULL. Only open sessions count
  * (past Hello, not draining or closing): a connection that hung up before Hello (its end of stream
  * not read yet) must not hold a live client out.
@@ -225,16 +243,18 @@ server_admission_refusal(struct sockrpcd *d, const struct session *newcomer)
 		if (s == newcomer || s->phase != SESSION_OPEN)
 			continue;
 		all++;
-		same_uid += s->peer.uid == newcomer->peer.uid;
+		same_uid += server_same_owner(&s->peer, &newcomer->peer);
 	}
 	if (all >= l->max_sessions)
 		return "too many sessions";
 	if (l->max_sessions_per_uid > 0 && same_uid >= l->max_sessions_per_uid)
-		return "too many sessions for this uid";
+		return newcomer->peer.transport == IDENTITY_TLS
+		           ? "too many sessions for this principal"
+		           : "too many sessions for this uid";
 	return NULL;
 }
 
-/* Sessions of uid that have not said Hello yet (nor are closing). */
+/* Sessions of a Unix peer's uid that have not said Hello yet (nor are closing). */
 static unsigned
 pre_hello_sessions(struct sockrpcd *d, uid_t uid)
 {
@@ -242,7 +262,8 @@ pre_hello_sessions(struct sockrpcd *d, uid_t uid)
 	unsigned n = 0;
 
 	TAILQ_FOREACH (s, &d->sessions, link)
-		n += s->phase == SESSION_HELLO && s->peer.uid == uid;
+		n += s->phase == SESSION_HELLO && s->peer.transport == IDENTITY_UNIX &&
+		     s->peer.uid == uid;
 	return n;
 }
 
@@ -378,6 +399,7 @@ server_stop(struct sockrpcd *d)
 	}
 	if (d->socket_created)
 		unlink(d->opt.socket_path);
+	tls_stop(d);
 	for (s = TAILQ_FIRST(&d->sessions); s != NULL; s = next) {
 		next = TAILQ_NEXT(s, link);
 		session_drain(s, "sockrpcd is shutting down");

@@ -52,6 +52,19 @@ static void on_writable(evutil_socket_t fd, short what, void *arg);
 static void on_hangup_check(evutil_socket_t fd, short what, void *arg);
 static void on_close_due(evutil_socket_t fd, short what, void *arg);
 
+/*
+ * Bytes the transport has taken from the socket but not handed over (TLS records that did
+ * not fit the last read's room) wake no event: read them from the loop, or the session
+ * would stall with a request inside OpenSSL.
+ */
+static void
+wake_for_pending(struct session *s)
+{
+	if (s->phase <= SESSION_OPEN && !s->paused && s->t->ops->pending != NULL &&
+	    s->t->ops->pending(s->t))
+		event_active(s->ev_read, EV_READ, 0);
+}
+
 static void
 arm_deadline(struct session *s, int ms)
 {
@@ -64,10 +77,18 @@ arm_deadline(struct session *s, int ms)
 struct session *
 session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 {
-	struct session *s = calloc(1, sizeof(*s));
 	struct transport *t = transport_unix_new(fd);
 
-	if (s == NULL || t == NULL)
+	return t != NULL ? session_new_transport(d, t, peer) : NULL;
+}
+
+/* Takes ownership of t (freed on failure too). */
+struct session *
+session_new_transport(struct sockrpcd *d, struct transport *t, const struct identity *peer)
+{
+	struct session *s = calloc(1, sizeof(*s));
+
+	if (s == NULL)
 		goto fail;
 	s->d = d;
 	s->t = t;
@@ -87,12 +108,19 @@ session_new(struct sockrpcd *d, int fd, const struct identity *peer)
 	    s->ev_hangup == NULL || s->ev_close == NULL)
 		goto fail;
 	event_add(s->ev_read, NULL);
+	/* A TLS client may have sent Hello with its last handshake flight. */
+	if (t->ops->pending != NULL && t->ops->pending(t))
+		event_active(s->ev_read, EV_READ, 0);
 	arm_deadline(s, HELLO_TIMEOUT_MS); /* cancelled by a Hello */
 	s->id = ++d->next_session_id;
 	TAILQ_INSERT_TAIL(&d->sessions, s, link);
 	d->n_sessions++;
-	log_debug("session %llu: uid %u gid %u pid %d connected", (unsigned long long)s->id,
-	          (unsigned)peer->uid, (unsigned)peer->gid, (int)peer->pid);
+	if (peer->transport == IDENTITY_TLS)
+		log_debug("session %llu: TLS %s (%s) connected", (unsigned long long)s->id,
+		          peer->peer_address, peer->n_principals > 0 ? peer->principals[0] : "");
+	else
+		log_debug("session %llu: uid %u gid %u pid %d connected", (unsigned long long)s->id,
+		          (unsigned)peer->uid, (unsigned)peer->gid, (int)peer->pid);
 	return s;
 fail:
 	if (s != NULL) {
@@ -110,8 +138,7 @@ fail:
 			event_free(s->ev_close);
 		free(s);
 	}
-	if (t != NULL)
-		t->ops->free(t); /* else transport_unix_new() closed fd */
+	t->ops->free(t);
 	return NULL;
 }
 
@@ -301,6 +328,8 @@ session_update_reading(struct session *s)
 		 * (Inside dispatch_frames, its loop serves them and the read finds nothing.) */
 		if (evbuffer_get_length(s->in) >= SR_FRAME_HEADER_SIZE)
 			event_active(s->ev_read, EV_READ, 0);
+		else
+			wake_for_pending(s);
 	}
 }
 
@@ -620,6 +649,7 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	session_enter(s);
 	dispatch_frames(s);
 	session_leave(s);
+	wake_for_pending(s);
 }
 /* Where id is, or would go, in the table: the first handle whose id is not below it. */
 static unsigned

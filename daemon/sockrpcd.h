@@ -24,6 +24,7 @@
 #include "sockrpc.pb-c.h"
 
 struct session;
+struct tls_server;
 struct handle;
 struct call;
 struct evbuffer;
@@ -46,6 +47,12 @@ struct daemon_options {
 	const char *socket_group;
 	int socket_mode;       /* -1: default 0660 under systemd, 0666 otherwise */
 	bool no_reply_channel; /* answer Hello's reply_channel with false */
+	/* TLS (tls_listener.c): --listen-tls (repeatable), --tls-cert, --tls-key,
+	 * --tls-client-ca; --no-ktls keeps encryption in user space */
+	const char *tls_listen[TLS_MAX_LISTENERS];
+	int n_tls_listen;
+	const char *tls_cert, *tls_key, *tls_client_ca;
+	bool no_ktls;
 	struct daemon_limits limits;
 };
 
@@ -60,6 +67,8 @@ struct sockrpcd {
 	struct event_base *base;
 	struct evdns_base *dns;
 	struct evconnlistener *listener;
+	struct tls_server *tls; /* NULL without --listen-tls (tls_listener.c) */
+	bool tls_keyless;       /* split: the TLS key stays in the parent (tls_keyless.c) */
 	struct event *accept_retry;
 	struct event *trim; /* hands free memory back after sessions end (server.c) */
 	struct event *signals[4];
@@ -267,6 +276,9 @@ struct transport_ops {
 	 * first of them: > 0 bytes, -1 with errno. Does not take fd. NULL: this transport
 	 * cannot pass descriptors, so nothing is ever handed back over it. */
 	ssize_t (*pass_fd)(struct transport *t, struct evbuffer *out, size_t len, int fd);
+	/* Whether bytes already taken from the socket wait inside the transport (decrypted
+	 * TLS records): the loop would not wake for them. NULL: never. */
+	bool (*pending)(struct transport *t);
 	/* Whether the peer hung up or the connection failed (polled while not reading). */
 	bool (*hung_up)(struct transport *t);
 	void (*free)(struct transport *t);
@@ -329,9 +341,12 @@ int server_listen(struct sockrpcd *d, int inherited_fd);
 void server_stop(struct sockrpcd *d);
 void server_session_gone(struct sockrpcd *d, struct session *s);
 const char *server_admission_refusal(struct sockrpcd *d, const struct session *newcomer);
+bool server_same_owner(const struct identity *a, const struct identity *b);
 
 /* session.c */
 struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
+struct session *session_new_transport(struct sockrpcd *d, struct transport *t,
+                                      const struct identity *peer);
 void session_close(struct session *s, const char *reason);
 void session_drain(struct session *s, const char *why);
 void session_hello_received(struct session *s);
@@ -361,6 +376,47 @@ void session_drop_passing(struct session *s);
 /* transport_unix.c */
 struct transport *transport_unix_new(int fd);
 ssize_t read_into_buffer(struct evbuffer *in, int fd, size_t room);
+
+/* transport_tls.c, tls_context.c, tls_identity.c, tls_listener.c */
+typedef struct ssl_st SSL;
+typedef struct ssl_ctx_st SSL_CTX;
+typedef struct x509_st X509;
+typedef struct x509_store_st X509_STORE;
+struct transport *transport_tls_new(int fd, SSL *ssl);
+bool transport_is_tls(const struct transport *t);
+SSL *transport_tls_ssl(struct transport *t);
+const char *tls_error_text(char *buf, size_t len);
+/* The TLS credentials as read from their files (as root), NUL-terminated. */
+struct tls_pem {
+	char *cert, *key, *ca;
+	size_t cert_len, key_len, ca_len;
+};
+int tls_pem_read(const struct daemon_options *opt, struct tls_pem *out, char *err, size_t err_len);
+void tls_pem_clear(struct tls_pem *pem);
+int tls_pem_to_fd(const struct tls_pem *pem);
+int tls_pem_from_fd(int fd, struct tls_pem *out);
+SSL_CTX *tls_server_context_new(const struct tls_pem *pem, bool ktls, char *err, size_t err_len);
+X509_STORE *tls_ca_store_new(const struct tls_pem *pem, char *err, size_t err_len);
+int tls_reload(struct sockrpcd *d, const struct tls_pem *pem);
+int tls_pem_read_public(const struct daemon_options *opt, struct tls_pem *out, char *err,
+                        size_t err_len);
+/* tls_keyless.c */
+typedef struct evp_pkey_st EVP_PKEY;
+typedef int (*tls_sign_fn)(const uint8_t *dgst, size_t len, const uint8_t which[32], uint8_t *sig,
+                           size_t *sig_len);
+bool tls_key_is(EVP_PKEY *key, const uint8_t which[32]);
+void tls_keyless_set_signer(tls_sign_fn fn);
+bool tls_keyless_possible(EVP_PKEY *key);
+EVP_PKEY *tls_keyless_key(X509 *cert);
+int tls_sign_digest(EVP_PKEY *key, const uint8_t *dgst, size_t len, uint8_t *sig, size_t *sig_len);
+EVP_PKEY *tls_private_key(const struct tls_pem *pem, char *err, size_t err_len);
+int tls_identity_from_cert(X509 *cert, struct identity *id);
+void tls_identity_set_address(struct identity *id, const struct sockaddr *sa, socklen_t len);
+int tls_open(struct sockrpcd *d);
+int tls_start(struct sockrpcd *d);
+void tls_stop(struct sockrpcd *d);
+void tls_free(struct sockrpcd *d);
+int tls_listener_addresses(const struct sockrpcd *d, struct sockaddr_storage *out, int max);
 
 /* fast_path.c */
 enum fast_path {
@@ -503,7 +559,9 @@ ssize_t priv_unix_sendmsg(struct session *s, int fd, const struct msghdr *msg, i
 int priv_unix_bind(struct session *s, int fd, const char *path, struct unix_file *out);
 int priv_unix_listen(struct session *s, int fd, int backlog);
 int priv_unix_unlink(struct session *s, struct unix_file *f);
-int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd);
+int priv_tls_sign_init(struct sockrpcd *d);
+int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd,
+                        struct tls_pem *tls, bool *have_tls);
 
 /* receive_splice.c */
 int relay_pipe_open(struct relay_pipe *p);

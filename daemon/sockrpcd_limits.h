@@ -94,4 +94,23 @@
 #define LINGER_POLL_MIN_MS 1
 #define LINGER_POLL_MAX_MS 100
 
+/* TLS (tls_listener.c). --listen-tls may be given this many times. */
+#define TLS_MAX_LISTENERS 8
+/* A TLS handshake must finish within this, or the connection is dropped: a slowloris
+ * holds a slot (and a half-built SSL) no longer. Generous for a far client. */
+#define TLS_HANDSHAKE_TIMEOUT_MS 5000
+/* Handshakes in progress at once; past it the TLS listeners pause and connections wait
+ * in the kernel's backlog. Each costs an SSL (~30 KiB) and a key exchange's CPU. */
+#define TLS_MAX_HANDSHAKES 64
+/* Handshakes one address may have in progress once half of TLS_MAX_HANDSHAKES are
+ * taken: a host holding slots with slow handshakes leaves the rest to others. */
+#define TLS_MAX_HANDSHAKES_PER_ADDRESS 8
+/* A --tls-cert, --tls-key or --tls-client-ca file larger than this is refused. */
+#define TLS_PEM_MAX (1u << 20)
+/* The client certificate chain's depth at most. */
+#define TLS_VERIFY_DEPTH 4
+/* The uid and gid the OS sees when it acts for a TLS peer (a brokered AF_UNIX connect):
+ * nobody, never the daemon's own. Policy rules on uid= never match a TLS peer. */
+#define TLS_PEER_UID 65534
+
 #endif

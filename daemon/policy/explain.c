@@ -16,7 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "policy_internal.h"
+#include "parse.h"
 
 /* Enough for every error of a policy file a person would write by hand. */
 #define CHECK_ERRORS_MAX 65536
@@ -194,7 +194,14 @@ print_request(const struct explain_request *x, const struct policy_request *rq, 
 	char fam[16], type[16], addr[128];
 	int port;
 
-	fprintf(out, "  request: uid=%u gid=%u", (unsigned)x->who.uid, (unsigned)x->who.gid);
+	if (x->who.transport == IDENTITY_TLS) {
+		fprintf(out, "  request: tls");
+		for (int i = 0; i < x->who.n_principals; i++)
+			fprintf(out, " principal=%s", x->who.principals[i]);
+	} else {
+		fprintf(out, "  request: uid=%u gid=%u", (unsigned)x->who.uid,
+		        (unsigned)x->who.gid);
+	}
 	for (int i = 0; i < x->who.n_groups; i++)
 		fprintf(out, "%s%u", i == 0 ? " groups=" : ",", (unsigned)x->who.groups[i]);
 	if (x->who.exe[0] != '\0')
@@ -318,7 +325,8 @@ parse_words(int argc, char **argv, struct explain_request *x, FILE *out)
 		}
 	}
 	if (!x->have_uid) {
-		fprintf(out, "explain: who? give uid=N or user=NAME\n");
+		fprintf(out,
+		        "explain: who? give uid=N, user=NAME or (a TLS peer) principal=NAME\n");
 		return -1;
 	}
 	if (!x->have_op) {
@@ -358,7 +366,8 @@ parse_words(int argc, char **argv, struct explain_request *x, FILE *out)
 	return 0;
 }
 
-/* uid=, user=, gid=, group= (adds a supplementary group), exe=, cgroup=, pid= */
+/* uid=, user=, gid=, group= (adds a supplementary group), exe=, cgroup=, pid=; a TLS
+ * peer's principal= (repeatable) and spki= */
 static int
 parse_who_word(const char *w, struct explain_request *x, FILE *out)
 {
@@ -415,6 +424,22 @@ parse_who_word(const char *w, struct explain_request *x, FILE *out)
 		if (strlen(v) >= sizeof(x->who.cgroup))
 			goto bad;
 		strcpy(x->who.cgroup, v);
+	} else if (strncmp(w, "principal=", 10) == 0) {
+		/* A TLS peer: give its URI SANs, DNS SANs and CN in that order. */
+		if (*v == '\0' || strlen(v) >= IDENTITY_PRINCIPAL_MAX)
+			goto bad;
+		if (x->who.n_principals >= IDENTITY_MAX_PRINCIPALS) {
+			fprintf(out, "explain: too many principals\n");
+			return -1;
+		}
+		strcpy(x->who.principals[x->who.n_principals++], v);
+		x->who.transport = IDENTITY_TLS;
+		x->have_uid = true;
+	} else if (strncmp(w, "spki=", 5) == 0) {
+		if (parse_spki(v, x->who.spki_sha256) != 0)
+			goto bad;
+		x->who.transport = IDENTITY_TLS;
+		x->have_uid = true;
 	} else if (strncmp(w, "pid=", 4) == 0) {
 		if (parse_id(v, &id) != 0 || id > INT_MAX)
 			goto bad;
@@ -532,6 +557,7 @@ usage(FILE *out)
 {
 	fprintf(out, "usage: sockrpcd --explain [--policy FILE] WHO... OP [TRANSPORT] [TARGET]\n"
 	             "  WHO:       uid=N | user=NAME, and gid=N group=G exe=PATH cgroup=PATH\n"
+	             "             or a TLS peer: principal=NAME... spki=sha256:HEX\n"
 	             "  OP:        create connect bind listen accept send resolve option\n"
 	             "  OPTION:    option SO_NAME [VALUE] (VALUE 1 if not given)\n"
 	             "  TRANSPORT: tcp udp raw unix, ipv4 ipv6, stream dgram seqpacket\n"

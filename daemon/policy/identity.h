@@ -10,6 +10,13 @@
 #include <sys/types.h>
 
 #define IDENTITY_MAX_GROUPS 64
+/* Names a TLS peer's certificate gives (URI SANs, DNS SANs, CN) kept for principal=. */
+#define IDENTITY_MAX_PRINCIPALS 8
+#define IDENTITY_PRINCIPAL_MAX 256
+
+/* How the peer reached the daemon: its facts differ (a Unix peer has a uid, exe, cgroup;
+ * a TLS peer has certificate names and a key hash). 0 is Unix, as before TLS existed. */
+enum identity_transport { IDENTITY_UNIX = 0, IDENTITY_TLS = 1 };
 
 struct identity {
 	uid_t uid;
@@ -22,6 +29,15 @@ struct identity {
 	/* The peer has more supplementary groups than fit: group rules then fail closed
 	 * (a deny rule on a group matches, an allow rule needs the group among those kept). */
 	bool groups_truncated;
+	enum identity_transport transport;
+	/* IDENTITY_TLS only (uid, gid, pid, groups, exe and cgroup then mean nothing and
+	 * never match a rule): the peer's address "ADDR:PORT" ("[ADDR]:PORT" for IPv6), the
+	 * verified certificate's URI SANs, then DNS SANs, then subject CN, in that order
+	 * (the order principal= tries them), and the SHA-256 of its SubjectPublicKeyInfo. */
+	char peer_address[64];
+	int n_principals;
+	char principals[IDENTITY_MAX_PRINCIPALS][IDENTITY_PRINCIPAL_MAX];
+	unsigned char spki_sha256[32];
 };
 
 #endif

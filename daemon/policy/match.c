@@ -233,6 +233,38 @@ rule_applies(const struct rule *r, const struct policy_request *rq, const struct
 	return unknown ? !r->allow : true;
 }
 
+/* principal= tries each certificate name in turn (URI SANs, DNS SANs, CN); spki= the key
+ * hash. Both given: both must hold. */
+static enum match
+match_certificate(const struct rule *r, const struct identity *who)
+{
+	bool found;
+	size_t i;
+
+	if (r->n_principals > 0) {
+		found = false;
+		for (int k = 0; k < who->n_principals && k < IDENTITY_MAX_PRINCIPALS && !found;
+		     k++) {
+			const char *name = who->principals[k];
+
+			if (memchr(name, '\0', IDENTITY_PRINCIPAL_MAX) == NULL || name[0] == '\0')
+				continue;
+			for (i = 0; i < r->n_principals && !found; i++)
+				found = fnmatch(r->principals[i], name, 0) == 0;
+		}
+		if (!found)
+			return MATCH_NO;
+	}
+	if (r->n_spkis > 0) {
+		found = false;
+		for (i = 0; i < r->n_spkis && !found; i++)
+			found = memcmp(r->spkis[i], who->spki_sha256, 32) == 0;
+		if (!found)
+			return MATCH_NO;
+	}
+	return MATCH_YES;
+}
+
 static enum match
 match_who(const struct rule *r, const struct identity *who)
 {
@@ -241,10 +273,19 @@ match_who(const struct rule *r, const struct identity *who)
 	int k;
 	bool found;
 
-	if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups == 0)
+	if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups + r->n_principals + r->n_spkis == 0)
 		return MATCH_YES;
 	if (who == NULL)
 		return MATCH_UNKNOWN;
+	/* Each transport's facts exist only for its peers: a rule asking for the other's
+	 * never matches, allow or deny (a TLS peer has no uid; a Unix peer no certificate). */
+	if (who->transport == IDENTITY_TLS) {
+		if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups > 0)
+			return MATCH_NO;
+		return match_certificate(r, who);
+	}
+	if (who->transport != IDENTITY_UNIX || r->n_principals + r->n_spkis > 0)
+		return MATCH_NO;
 	if (r->n_uids > 0) {
 		for (i = 0, found = false; i < r->n_uids && !found; i++)
 			found = r->uids[i] == who->uid;

@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "policy_internal.h"
 
@@ -30,6 +31,8 @@ void perr(struct parser *ps, const char *fmt, ...) __attribute__((format(printf,
 
 /* parse_terms.c: each returns 0, -1 (error reported) or -ENOMEM (reported too). */
 int parse_who(struct parser *ps, const char *term, struct rule *r);
+/* "sha256:HEX" (64 digits) into out. 0 or -1. */
+int parse_spki(const char *s, uint8_t out[32]);
 int parse_ops(struct parser *ps, const char *s, unsigned *ops);
 int parse_ports(struct parser *ps, const char *s, struct rule *r);
 int parse_names(struct parser *ps, const char *s, struct rule *r);

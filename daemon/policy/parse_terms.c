@@ -1,8 +1,8 @@
 /*
  * parse_terms.c - reads the value of each term of a rule into struct rule: who (uid=,
- * user=, gid=, group=, exe=, cgroup=; names resolved here, once, so matching never touches
- * NSS), operation lists, ports, host name patterns, option names and transports, and the
- * small helpers every reader uses. Addresses are parse_addr.c's.
+ * user=, gid=, group=, exe=, cgroup=, principal=, spki=; names resolved here, once, so matching
+ * never touches NSS), operation lists, ports, host name patterns, option names and transports, and
+ * the small helpers every reader uses. Addresses are parse_addr.c's.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -24,7 +24,36 @@ static const struct {
     {"unix", TRANSPORT_UNIX},
 };
 
+static int
+hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static int who_value(struct parser *ps, const char *key, const char *item, struct rule *r);
+
+/* "sha256:" and 64 hex digits (either case), as `openssl ... | sha256sum` prints them. */
+int
+parse_spki(const char *s, uint8_t out[32])
+{
+	if (strncmp(s, "sha256:", 7) != 0 || strlen(s + 7) != 64)
+		return -1;
+	s += 7;
+	for (int i = 0; i < 32; i++) {
+		int hi = hex_digit(s[2 * i]), lo = hex_digit(s[2 * i + 1]);
+
+		if (hi < 0 || lo < 0)
+			return -1;
+		out[i] = (uint8_t)(hi << 4 | lo);
+	}
+	return 0;
+}
 
 /* One KEY=VALUE[,VALUE...] term of WHO. uid=/user= set one condition, gid=/group= another. */
 int
@@ -38,20 +67,26 @@ parse_who(struct parser *ps, const char *term, struct rule *r)
 	int rc;
 
 	if (klen >= sizeof(key)) {
-		perr(ps, "unknown selector '%.*s=' (uid, gid, user, group, exe, cgroup)", (int)klen,
-		     term);
+		perr(ps,
+		     "unknown selector '%.*s=' (uid, gid, user, group, exe, cgroup, principal, "
+		     "spki)",
+		     (int)klen, term);
 		return -1;
 	}
 	memcpy(key, term, klen);
 	key[klen] = '\0';
 	is_uid = strcmp(key, "uid") == 0 || strcmp(key, "user") == 0;
 	is_gid = strcmp(key, "gid") == 0 || strcmp(key, "group") == 0;
-	if (!is_uid && !is_gid && strcmp(key, "exe") != 0 && strcmp(key, "cgroup") != 0) {
-		perr(ps, "unknown selector '%s=' (uid, gid, user, group, exe, cgroup)", key);
+	if (!is_uid && !is_gid && strcmp(key, "exe") != 0 && strcmp(key, "cgroup") != 0 &&
+	    strcmp(key, "principal") != 0 && strcmp(key, "spki") != 0) {
+		perr(ps,
+		     "unknown selector '%s=' (uid, gid, user, group, exe, cgroup, principal, spki)",
+		     key);
 		return -1;
 	}
 	if ((is_uid && r->n_uids > 0) || (is_gid && r->n_gids > 0) ||
-	    (key[0] == 'e' && r->n_exes > 0) || (key[0] == 'c' && r->n_cgroups > 0)) {
+	    (key[0] == 'e' && r->n_exes > 0) || (key[0] == 'c' && r->n_cgroups > 0) ||
+	    (key[0] == 'p' && r->n_principals > 0) || (key[0] == 's' && r->n_spkis > 0)) {
 		perr(ps, "duplicate %s (give several values as %s=a,b)",
 		     is_uid   ? "uid=/user="
 		     : is_gid ? "gid=/group="
@@ -124,6 +159,18 @@ who_value(struct parser *ps, const char *key, const char *item, struct rule *r)
 			return -1;
 		}
 		if (array_push(&r->gids, &r->n_gids, sizeof(gr->gr_gid), &gr->gr_gid) != 0)
+			goto nomem;
+	} else if (strcmp(key, "principal") == 0) {
+		if (array_push_string(&r->principals, &r->n_principals, item) != 0)
+			goto nomem;
+	} else if (strcmp(key, "spki") == 0) {
+		uint8_t hash[32];
+
+		if (parse_spki(item, hash) != 0) {
+			perr(ps, "spki= needs sha256: and 64 hex digits, got '%s'", item);
+			return -1;
+		}
+		if (array_push(&r->spkis, &r->n_spkis, sizeof(hash), hash) != 0)
 			goto nomem;
 	} else {
 		if (item[0] != '/') {

@@ -83,6 +83,10 @@ rule_free(struct rule *r)
 	for (i = 0; i < r->n_cgroups; i++)
 		free(r->cgroups[i]);
 	free(r->cgroups);
+	for (i = 0; i < r->n_principals; i++)
+		free(r->principals[i]);
+	free(r->principals);
+	free(r->spkis);
 	free(r->cidrs);
 	for (i = 0; i < r->n_paths; i++)
 		free(r->paths[i].path);

@@ -66,6 +66,11 @@ struct rule {
 	size_t n_exes;
 	char **cgroups;
 	size_t n_cgroups;
+	/* TLS peers only (a Unix peer never matches them, nor a TLS peer uid/gid/exe/cgroup) */
+	char **principals; /* fnmatch(3) globs on URI SANs, DNS SANs, CN */
+	size_t n_principals;
+	uint8_t (*spkis)[32]; /* SHA-256 of the certificate's SubjectPublicKeyInfo */
+	size_t n_spkis;
 
 	unsigned ops; /* bit per enum policy_op */
 

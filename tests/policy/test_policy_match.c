@@ -1003,6 +1003,57 @@ START_TEST(op_names)
 }
 END_TEST
 
+static struct identity
+who_tls(const char *const *names, int n, uint8_t spki_byte)
+{
+	struct identity id;
+
+	memset(&id, 0, sizeof(id));
+	id.transport = IDENTITY_TLS;
+	id.uid = 0; /* meaningless for a TLS peer: must never match uid=0 */
+	for (int i = 0; i < n; i++)
+		snprintf(id.principals[id.n_principals++], IDENTITY_PRINCIPAL_MAX, "%s", names[i]);
+	memset(id.spki_sha256, spki_byte, sizeof(id.spki_sha256));
+	return id;
+}
+
+/* principal= tries URI SANs, DNS SANs, CN; spki= the key hash; Unix facts never match a TLS
+ * peer and certificate facts never a Unix peer, allow or deny. */
+START_TEST(tls_principals_and_spki)
+{
+	struct policy *p = load(
+	    "deny principal=spiffe://example.org/bad/* * reason \"bad\"\n"
+	    "allow principal=spiffe://example.org/sandbox/*,*.ci.example connect tcp 127.0.0.1\n"
+	    "allow spki=sha256:"
+	    "abababababababababababababababababababababababababababababababab"
+	    " connect tcp 10.0.0.1\n"
+	    "deny uid=0 connect tcp 10.0.0.2\n"
+	    "allow * connect tcp 10.0.0.2\n"
+	    "allow uid=0 connect tcp 10.0.0.3\n");
+	const char *sandbox[] = {"spiffe://example.org/sandbox/42", "x.example", "cn"};
+	const char *ci[] = {"runner.ci.example", "CN"};
+	const char *bad[] = {"spiffe://example.org/bad/1", "runner.ci.example"};
+	struct identity a = who_tls(sandbox, 3, 0), b = who_tls(ci, 2, 0xab),
+	                c = who_tls(bad, 2, 0xab), u = who_uid(0);
+
+	ck_assert(decide_ip_family(p, &a, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.1", 7).allow);
+	ck_assert(decide_ip_family(p, &b, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.1", 7).allow);
+	ck_assert(!decide_ip_family(p, &c, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.1", 7).allow);
+	ck_assert(!decide_ip_family(p, &a, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.1", 7).allow);
+	ck_assert(decide_ip_family(p, &b, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.1", 7).allow);
+	/* A Unix peer never matches principal= or spki= */
+	ck_assert(!decide_ip_family(p, &u, POLICY_CONNECT, 0, SOCK_STREAM, "127.0.0.1", 7).allow);
+	ck_assert(!decide_ip_family(p, &u, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.1", 7).allow);
+	/* uid=0 rules never match a TLS peer whose uid field is 0: the deny does not apply
+	 * (the next rule allows), and neither does the allow */
+	ck_assert(decide_ip_family(p, &a, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.2", 7).allow);
+	ck_assert(!decide_ip_family(p, &u, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.2", 7).allow);
+	ck_assert(!decide_ip_family(p, &a, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.3", 7).allow);
+	ck_assert(decide_ip_family(p, &u, POLICY_CONNECT, 0, SOCK_STREAM, "10.0.0.3", 7).allow);
+	policy_free(p);
+}
+END_TEST
+
 Suite *
 policy_match_suite(void)
 {
@@ -1037,6 +1088,7 @@ policy_match_suite(void)
 	tcase_add_test(tc, identity_uid_gid_groups);
 	tcase_add_test(tc, identity_fail_closed);
 	tcase_add_test(tc, exe_and_cgroup_globs);
+	tcase_add_test(tc, tls_principals_and_spki);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -127,6 +127,10 @@ START_TEST(unknown_names)
 	expect_error("allow shell=/bin/sh connect\n", 1, "unknown selector 'shell='");
 	expect_error("allow exe=python connect\n", 1, "absolute path");
 	expect_error("allow cgroup=user.slice connect\n", 1, "absolute path");
+	expect_error("allow spki=abcd connect\n", 1, "spki= needs sha256:");
+	expect_error("allow spki=sha256:0011 connect\n", 1, "64 hex digits");
+	expect_error("allow principal=a principal=b connect\n", 1, "duplicate principal");
+	expect_error("allow principal= connect\n", 1, "principal= needs a value");
 }
 END_TEST
 

@@ -40,7 +40,8 @@ enum {
 	FIG_HANDBACK = 1 << 7, /* handback.c: bulk send, recv and connect latency */
 	FIG_PYTHON = 1 << 8,   /* python.c: the Python binding against Python's socket */
 	FIG_RUN = 1 << 9,      /* sockrpc run (launcher.c) */
-	FIG_ALL = (1 << 10) - 1,
+	FIG_TLS = 1 << 10,     /* tls.c: over TLS, against direct TLS and ssh -L */
+	FIG_ALL = (1 << 11) - 1,
 };
 
 /* Ports of the hold server: a connection from 127.0.0.1 takes one of ~28,000 ephemeral
@@ -455,10 +456,11 @@ figure_pipe(sr_client *c)
 
 /* Direct TCP twice: with the broker's 64 KiB calls and with 1 MiB ones, which on this kind
  * of machine is usually faster; the target is against the faster (the limit). */
-enum via { VIA_BROKER, VIA_DIRECT, VIA_DIRECT_1M, VIA_SOCAT, VIA_DANTE, N_VIA };
-static const char *const via_name[N_VIA] = {"broker", "direct TCP 64K", "direct TCP 1M", "socat",
-                                            "Dante"};
+enum via { VIA_BROKER, VIA_DIRECT, VIA_DIRECT_1M, VIA_SOCAT, VIA_DANTE, N_VIA, VIA_SSH = N_VIA };
+static const char *const via_name[N_VIA + 1] = {"broker", "direct TCP 64K", "direct TCP 1M",
+                                                "socat",  "Dante",          "ssh -L"};
 #define DIRECT_BIG_CHUNK (1024 * 1024)
+static int ssh_port = -1; /* ssh -L's local end (the tls figure), -1: none */
 
 static bool
 via_available(enum via v)
@@ -486,6 +488,8 @@ relay_connect(enum via v)
 		return unix_connect(socat_socket);
 	case VIA_DANTE:
 		return socks5_connect(socks_port, bulk_port);
+	case VIA_SSH:
+		return tcp_connect(ssh_port);
 	default:
 		return -1;
 	}
@@ -953,6 +957,231 @@ out:
 	free(clients), free(socks), free(lat), free(p50), free(p99);
 }
 
+/* --- 6. remote clients over TLS ----------------------------------------------------- */
+
+/* Whether the kernel offers the tls ULP (kernel TLS); as root, tries `modprobe tls` once. */
+static bool
+kernel_tls_available(void)
+{
+	char ulps[256] = "";
+	FILE *f;
+
+	for (int attempt = 0; attempt < 2; attempt++) {
+		if ((f = fopen("/proc/sys/net/ipv4/tcp_available_ulp", "re")) != NULL) {
+			if (fgets(ulps, sizeof(ulps), f) == NULL)
+				ulps[0] = '\0';
+			fclose(f);
+		}
+		for (char *w = strtok(ulps, " \n"); w != NULL; w = strtok(NULL, " \n"))
+			if (strcmp(w, "tls") == 0)
+				return true;
+		if (attempt > 0 || geteuid() != 0 || !program_exists("modprobe") ||
+		    system("modprobe tls >/dev/null 2>&1") != 0)
+			break;
+	}
+	return false;
+}
+
+/*
+ * ssh -L to the bulk server, through an sshd of our own on 127.0.0.1 (root only: it logs
+ * in as root with a key made here). What a user would pick instead of a remote broker.
+ */
+static void
+start_ssh_forward(void)
+{
+	char conf[256], key[256], cmd[1024], log[256], fwd[64], port_arg[16];
+	int sshd_port = free_tcp_port();
+	pid_t pid;
+	FILE *f;
+
+	if (geteuid() != 0 || !program_exists("ssh") || access("/usr/sbin/sshd", X_OK) != 0) {
+		fprintf(stderr,
+		        "sockrpc_bench: no ssh/sshd (openssh-client, openssh-server) or not "
+		        "root; the ssh -L row is skipped\n");
+		return;
+	}
+	mkdir("/run/sshd", 0755); /* sshd's privilege separation directory */
+	snprintf(key, sizeof(key), "%s/ssh_key", tmpdir);
+	snprintf(conf, sizeof(conf), "%s/sshd_config", tmpdir);
+	snprintf(cmd, sizeof(cmd),
+	         "ssh-keygen -q -t ed25519 -N '' -f %s && ssh-keygen -q -t ed25519 -N '' -f %s/host"
+	         " && cp %s.pub %s/authorized_keys",
+	         key, tmpdir, key, tmpdir);
+	if (system(cmd) != 0 || (f = fopen(conf, "w")) == NULL) {
+		fprintf(stderr, "sockrpc_bench: cannot make ssh keys; the ssh -L row is skipped\n");
+		return;
+	}
+	fprintf(f,
+	        "Port %d\nListenAddress 127.0.0.1\nHostKey %s/host\nAuthorizedKeysFile "
+	        "%s/authorized_keys\nPidFile none\nUsePAM no\nStrictModes no\n"
+	        "PermitRootLogin prohibit-password\nAllowTcpForwarding yes\n",
+	        sshd_port, tmpdir, tmpdir);
+	fclose(f);
+	snprintf(log, sizeof(log), "%s/sshd.log", tmpdir);
+	const char *sshd_argv[] = {"/usr/sbin/sshd", "-D", "-e", "-f", conf, NULL};
+	if ((pid = spawn(sshd_argv, log)) < 0 || wait_tcp_ready(sshd_port, 10) != 0) {
+		fprintf(stderr, "sockrpc_bench: sshd did not start (see %s)\n", log);
+		return;
+	}
+	ssh_port = free_tcp_port();
+	snprintf(fwd, sizeof(fwd), "%d:127.0.0.1:%d", ssh_port, bulk_port);
+	snprintf(port_arg, sizeof(port_arg), "%d", sshd_port);
+	snprintf(log, sizeof(log), "%s/ssh.log", tmpdir);
+	const char *ssh_argv[] = {"ssh",
+	                          "-N",
+	                          "-i",
+	                          key,
+	                          "-p",
+	                          port_arg,
+	                          "-L",
+	                          fwd,
+	                          "-o",
+	                          "BatchMode=yes",
+	                          "-o",
+	                          "StrictHostKeyChecking=no",
+	                          "-o",
+	                          "UserKnownHostsFile=/dev/null",
+	                          "root@127.0.0.1",
+	                          NULL};
+	if (spawn(ssh_argv, log) < 0 || wait_tcp_ready(ssh_port, 10) != 0) {
+		fprintf(stderr, "sockrpc_bench: ssh -L did not start (see %s)\n", log);
+		ssh_port = -1;
+	}
+}
+
+/*
+ * A client over TLS 1.3 (tls://127.0.0.1:PORT, the daemon's --listen-tls) against a direct
+ * TLS 1.3 stream to the same kind of server: bulk both ways, and the small call against
+ * a 64-byte TLS ping-pong. The brokered path's second leg (daemon to server) is plain
+ * loopback TCP, as it would be on the daemon's host.
+ */
+static void
+figure_tls(void)
+{
+	char sock[192], log[256], policy[256], listen_arg[64], endpoint[64], base[64], name[48];
+	int R = opt.rounds, n = opt.calls, tls_port, direct_port;
+	double mib = (double)opt.bytes / (1024.0 * 1024.0), *lat, *b50, *d50, med_b, med_d;
+	double *mibs[3];
+	sr_client *c;
+	sr_socket *s;
+	void *echo;
+	sr_error e;
+	pid_t pid;
+	FILE *f;
+
+	if (opt.sockrpcd == NULL) {
+		fprintf(stderr, "sockrpc_bench: the tls figure starts a daemon of its own: "
+		                "give --sockrpcd\n");
+		return;
+	}
+	if (tls_bench_setup(tmpdir, SOCKRPC_SOURCE_DIR) != 0 ||
+	    (direct_port = tls_bench_server_start()) < 0)
+		die("cannot set up the TLS peers (openssl CLI, %s)", SOCKRPC_SOURCE_DIR);
+	snprintf(policy, sizeof(policy), "%s/tls.policy", tmpdir);
+	if ((f = fopen(policy, "w")) == NULL)
+		die("%s: %s", policy, strerror(errno));
+	fprintf(f, "allow principal=* *\n");
+	fclose(f);
+	tls_port = free_tcp_port();
+	snprintf(sock, sizeof(sock), "%s/t.sock", tmpdir);
+	snprintf(log, sizeof(log), "%s/t.log", tmpdir);
+	snprintf(listen_arg, sizeof(listen_arg), "127.0.0.1:%d", tls_port);
+	{
+		char cert[300], key[300], ca[300];
+
+		snprintf(cert, sizeof(cert), "%s/server.pem", tls_bench_cert_dir());
+		snprintf(key, sizeof(key), "%s/server.key", tls_bench_cert_dir());
+		snprintf(ca, sizeof(ca), "%s/ca.pem", tls_bench_cert_dir());
+		const char *argv[] = {opt.sockrpcd, "--socket",        sock,        "--policy",
+		                      policy,       "--audit",         "/dev/null", "--listen-tls",
+		                      listen_arg,   "--tls-cert",      cert,        "--tls-key",
+		                      key,          "--tls-client-ca", ca,          NULL};
+		pid = spawn(argv, log);
+	}
+	if (pid < 0 || wait_unix_ready(sock, 10) != 0 || wait_tcp_ready(tls_port, 10) != 0)
+		die("sockrpcd with --listen-tls did not start (see %s)", log);
+	snprintf(endpoint, sizeof(endpoint), "tls://127.0.0.1:%d", tls_port);
+	if ((c = open_client(endpoint)) == NULL)
+		die("no TLS session with %s", endpoint);
+
+	/* OpenSSL falls back to user-space records silently: say which ran. */
+	add_row("tls kernel TLS offload", NAN, "",
+	        kernel_tls_available() ? "tls ULP available: on" : "no tls ULP: user space", NAN,
+	        "info", -1);
+	snprintf(rows[n_rows - 1].broker, sizeof(rows[n_rows - 1].broker), "-");
+	if (!opt.broker_only)
+		start_ssh_forward();
+	for (int dir = 1; dir >= 0; dir--) {
+		static const char *const names[3] = {"broker", "direct TLS", "ssh -L"};
+
+		for (int v = 0; v < 3; v++)
+			mibs[v] = calloc((size_t)R, sizeof(double));
+		for (int r = 0; r < R; r++) {
+			for (int k = 0; k < 3; k++) {
+				int v = (k + r) % 3;
+				double t = NAN;
+
+				if (v == 0)
+					t = bulk_broker(c, dir);
+				else if (v == 1 && !opt.broker_only)
+					t = tls_bench_bulk(direct_port, dir, opt.bytes);
+				else if (v == 2 && ssh_port > 0)
+					t = bulk_plain(VIA_SSH, dir);
+				mibs[v][r] = mib / t;
+				if (opt.verbose)
+					fprintf(stderr,
+					        "round %d: tls bulk %s via %s: %.0f MiB/s\n", r + 1,
+					        dir ? "send" : "recv", names[v], mibs[v][r]);
+			}
+		}
+		med_b = median(mibs[0], R);
+		med_d = median(mibs[1], R);
+		snprintf(name, sizeof(name), "tls bulk %s MiB/s (%.0f MiB)", dir ? "send" : "recv",
+		         mib);
+		snprintf(base, sizeof(base), "direct TLS 1.3 %.0f", med_d);
+		add_row(name, med_b, "", base, med_b / med_d, ">= 0.9x",
+		        isnan(med_d) ? -1 : med_b / med_d >= 0.9);
+		if (ssh_port > 0) {
+			med_d = median(mibs[2], R);
+			snprintf(base, sizeof(base), "ssh -L %.0f", med_d);
+			add_row(name, med_b, "", base, med_b / med_d, "> 1x",
+			        isnan(med_d) ? -1 : med_b / med_d > 1.0);
+		}
+		free(mibs[0]), free(mibs[1]), free(mibs[2]);
+	}
+
+	lat = calloc((size_t)n, sizeof(double));
+	b50 = calloc((size_t)R, sizeof(double));
+	d50 = calloc((size_t)R, sizeof(double));
+	if ((s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, &e)) == NULL)
+		die("socket over TLS: %s", e.message);
+	echo = opt.broker_only ? NULL : tls_bench_open(direct_port, TLS_BENCH_OP_ECHO, 0);
+	for (int r = 0; r < R; r++) {
+		for (int k = 0; k < 2; k++) {
+			if ((k + r) % 2 == 0) {
+				b50[r] =
+				    small_broker(s, lat, n) == 0 ? percentile(lat, n, 50) : NAN;
+			} else if (echo != NULL) {
+				for (int i = 0; i < n; i++)
+					lat[i] = tls_bench_ping(echo);
+				d50[r] = percentile(lat, n, 50);
+			} else {
+				d50[r] = NAN;
+			}
+		}
+	}
+	med_b = median(b50, R);
+	med_d = median(d50, R);
+	snprintf(base, sizeof(base), "TLS 64B ping-pong %.1fus", med_d);
+	add_row("tls small call get_option p50", med_b, "us", base, med_b / med_d, "info", -1);
+	if (echo != NULL)
+		tls_bench_close(echo);
+	sr_socket_free(s);
+	sr_client_close(c);
+	kill_child(pid);
+	free(lat), free(b50), free(d50);
+}
+
 /* --- start-up ------------------------------------------------------------------------ */
 
 static pid_t
@@ -1074,8 +1303,8 @@ parse_size(const char *s)
 static unsigned
 parse_only(const char *s)
 {
-	static const char *const names[] = {"small", "pipe", "send",     "recv",   "conn",
-	                                    "scale", "udp",  "handback", "python", "run"};
+	static const char *const names[] = {"small", "pipe",     "send",   "recv", "conn", "scale",
+	                                    "udp",   "handback", "python", "run",  "tls"};
 	char *copy = strdup(s), *tok, *save = NULL;
 	unsigned mask = 0;
 
@@ -1087,7 +1316,7 @@ parse_only(const char *s)
 				break;
 		if (i == sizeof(names) / sizeof(names[0]))
 			die("unknown figure %s "
-			    "(small,pipe,send,recv,conn,scale,udp,handback,python,run)",
+			    "(small,pipe,send,recv,conn,scale,udp,handback,python,run,tls)",
 			    tok);
 		mask |= 1u << i;
 	}
@@ -1108,7 +1337,7 @@ usage(void)
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
 	       "  --sessions N --handles N   scale figure (default 10000 x 10)\n"
-	       "  --only LIST       small,pipe,send,recv,conn,scale,udp,handback,python,run\n"
+	       "  --only LIST       small,pipe,send,recv,conn,scale,udp,handback,python,run,tls\n"
 	       "  --sockrpc PATH    the sockrpc command, for the run figures\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
 	       "  --danted PATH     the Dante server (default danted)\n"
@@ -1270,7 +1499,7 @@ main(int argc, char **argv)
 	       BENCH_CHUNK, opt.rounds, opt.calls, opt.sessions, opt.handles);
 	fflush(stdout);
 
-	if (opt.only & ~(unsigned)FIG_SCALE) {
+	if (opt.only & ~(unsigned)(FIG_SCALE | FIG_TLS)) {
 		if ((c = open_client(daemon_socket)) == NULL)
 			die("no daemon at %s", daemon_socket);
 	}
@@ -1311,6 +1540,9 @@ main(int argc, char **argv)
 	if (opt.only & FIG_RUN)
 		figure_run();
 	sr_client_close(c);
+	c = NULL;
+	if (opt.only & FIG_TLS)
+		figure_tls();
 	if (opt.only & FIG_SCALE) {
 		/* A daemon of its own, so that its memory before is that of an idle daemon. */
 		if (daemon_pid > 0)

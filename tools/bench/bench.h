@@ -87,4 +87,14 @@ double launcher_conn_rate(const char *cli, const char *sock, const char *self, i
                           double secs, bool through);
 int launcher_connect_loop(int port, double secs);
 
+/* tls.c: the direct TLS 1.3 baseline (mutual TLS, the test CA made at run time). */
+#define TLS_BENCH_OP_ECHO 'E' /* echo BENCH_PING_SIZE-byte messages until the end */
+int tls_bench_setup(const char *tmpdir, const char *source_dir);
+const char *tls_bench_cert_dir(void);
+int tls_bench_server_start(void); /* returns the port */
+void *tls_bench_open(int port, char op, uint64_t n);
+void tls_bench_close(void *conn);
+double tls_bench_bulk(int port, bool send_dir, uint64_t n);
+double tls_bench_ping(void *conn);
+
 #endif

@@ -26,7 +26,7 @@ if ! "$CC" -fsanitize=fuzzer,address,undefined -o "$out/probe" "$probe" 2>/dev/n
 	exit 77
 fi
 protoc-c --c_out="$out/gen" -I"$src/proto" "$src/proto/sockrpc.proto"
-deps="libprotobuf-c libevent libsystemd"
+deps="libprotobuf-c libevent libsystemd openssl"
 cflags="-g -O1 -fno-omit-frame-pointer -D_GNU_SOURCE -DSOCKRPC_VERSION=\"fuzz\" \
 	-I$out/gen -I$src/proto -I$src/include $(pkg-config --cflags $deps)"
 # FUZZ_DAEMON_SRC: another copy of daemon/ (e.g. with known bugs patched, to fuzz past them).
