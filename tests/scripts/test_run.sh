@@ -5,16 +5,9 @@
 # not), denials as EACCES, calls refused outright, a packet the filter does not trap
 # staying in the namespace, and the address-rewriting race.
 set -euo pipefail
-. "$(dirname "$0")/lib/audit.sh"
+. "$(dirname "$0")/lib/common.sh"
 build=$1
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+scratch_dir
 fail() {
 	echo "FAIL: $*"
 	echo "--- audit"; tail -n 20 "$dir/audit.log" 2>/dev/null || true

@@ -4,17 +4,10 @@
 # resolver asks the name server of /etc/resolv.conf, which the supervisor answers from the
 # daemon's resolver, and its HTTP GET connects through the daemon.
 set -euo pipefail
-. "$(dirname "$0")/lib/audit.sh"
+. "$(dirname "$0")/lib/common.sh"
 build=$1
 src=$(cd "$(dirname "$0")" && pwd)/run_go
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+scratch_dir
 fail() {
 	echo "FAIL: $*"
 	echo "--- audit"; tail -n 20 "$dir/audit.log" 2>/dev/null || true

@@ -6,16 +6,9 @@
 # listener, a peer the accept rules deny kept out; then the same programs aimed at a port
 # the policy denies, which must fail at once (no hang) and be audited.
 set -euo pipefail
-. "$(dirname "$0")/lib/audit.sh"
+. "$(dirname "$0")/lib/common.sh"
 build=$(cd "$1" && pwd)
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+scratch_dir
 fail() {
 	echo "FAIL: $*"
 	echo "--- audit"; tail -n 20 "$dir/audit.log" 2>/dev/null || true

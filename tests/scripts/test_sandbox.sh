@@ -2,16 +2,9 @@
 # The sandbox case: a process in a fresh network namespace (no network at all) reaches a
 # TCP echo server in the host's namespace only through the daemon's Unix socket.
 set -euo pipefail
-. "$(dirname "$0")/lib/audit.sh"
+. "$(dirname "$0")/lib/common.sh"
 build=$1
-dir=$(mktemp -d)
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+scratch_dir
 
 # An echo server on the host's loopback, on a port the kernel picks.
 python3 - "$dir/port" <<'PY' &

@@ -9,7 +9,7 @@
 # too (TLS 1.3's renegotiation), leave a session working; afterwards the worker's descriptors are back
 # to idle. Needs root.
 set -euo pipefail
-. "$(dirname "$0")/lib/audit.sh"
+. "$(dirname "$0")/lib/common.sh"
 
 build=${1:?usage: test_tls_abuse.sh BUILD_DIR}
 build=$(cd "$build" && pwd)

@@ -8,7 +8,7 @@
 # handshake (and the refusal audited); a principal the policy denies gets EDENIED naming
 # the rule; a daemon that goes away fails the waiting client at once. Needs root.
 set -euo pipefail
-. "$(dirname "$0")/lib/audit.sh"
+. "$(dirname "$0")/lib/common.sh"
 
 build=${1:?usage: test_tls_remote.sh BUILD_DIR}
 build=$(cd "$build" && pwd)

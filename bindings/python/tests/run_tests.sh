@@ -3,6 +3,7 @@
 # network namespace (unshare -n: no interface, not even loopback) with only the daemon's
 # socket shared, against servers (tests/servers.py) started outside it with a test CA.
 set -euo pipefail
+. "$(dirname "$0")/../../../tests/scripts/lib/common.sh"
 build=$(cd "${1:?usage: run_tests.sh BUILD_DIR [PYTHON]}" && pwd)
 python=${2:-python3}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,15 +13,7 @@ if ! unshare -n true 2>/dev/null; then
 	echo "cannot create a network namespace here"
 	exit 77
 fi
-dir=$(mktemp -d /tmp/sockrpc-python.XXXXXX)
-chmod 0755 "$dir"
-pids=()
-cleanup() {
-	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$dir"
-}
-trap cleanup EXIT
+scratch_dir
 
 # A test CA and a server certificate for localhost and 127.0.0.1, signed by it.
 openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=sockrpc test CA" \

@@ -3,7 +3,7 @@
 # sockrpc_socket.so (the stock one stays untouched, for the differential runs), and
 # starts a daemon. Sourced with $build set; sets $tmp, $stock_blade, $sr_blade, $sock.
 
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/audit.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 blade_module=$build/bindings/blade/sockrpc_socket.so
 if [ ! -e "$blade_module" ] || [ ! -e "$build/bindings/blade/blade_dir" ]; then
