@@ -201,9 +201,6 @@ int64_t cl_deadline_after(int64_t ms);
 int64_t cl_wait_deadline(sr_socket *s, enum cl_wait_kind kind);
 void cl_call_init(struct call_ctx *ctx, sr_client *c, sr_socket *s, int64_t deadline,
                   sr_error *err);
-void cl_call_done(const ProtobufCMessage *reply, void *closure_data);
-void cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
 bool cl_call_ready(sr_client *c, struct pending *p);
 bool cl_call_wait_until(sr_client *c, struct pending *p, int64_t deadline);
 void cl_call_finish(sr_client *c, struct pending *p, struct call_ctx *ctx);
@@ -212,10 +209,16 @@ void cl_call_abandon(sr_client *c, struct pending *p);
 int cl_calls_start_together(sr_client *c, unsigned n, const unsigned *methods,
                             const ProtobufCMessage *const *inputs, int64_t deadline,
                             struct pending **out, sr_error *err);
-bool cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port);
-int cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
 void cl_client_notice_hangup(sr_client *c);
 int cl_client_broken(sr_client *c, sr_error *err);
+void cl_client_fail(sr_client *c, const sr_error *why);
+
+/* replies.c */
+void cl_call_done(const ProtobufCMessage *reply, void *closure_data);
+void cl_call_violation(struct call_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool cl_call_valid_port(struct call_ctx *ctx, const char *what, int32_t port);
+int cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err);
 
 /* handback.c */
 unsigned cl_handback_method(void);
@@ -270,6 +273,7 @@ long cl_socket_payload_limit(sr_socket *s);
 int cl_socket_request(int family, int type, int protocol, Sockrpc__SocketRequest *req,
                       sr_error *err);
 sr_socket *cl_socket_alloc(sr_error *err);
+int cl_family_to_wire(int family, int *wire, sr_error *err);
 void cl_socket_attach(sr_client *c, sr_socket *s);
 
 /* socket_pipeline.c */

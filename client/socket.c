@@ -1,6 +1,6 @@
 /*
  * socket.c - the sr_socket object and the stubs of its life: create, connect, bind,
- * listen, accept, options, info, shutdown, close; its cached state; the client's list
+ * listen, accept, info, shutdown, close; its cached state; the client's list
  * of handles. Each stub checks what the cached state already decides, translates host
  * constants to wire enums, and calls the generated sockrpc__sock_rpc__*() stub on the
  * client's service; framing, threads and deadlines are calls.c's. Moving data is
@@ -23,11 +23,7 @@ CL_CLOSURE(listen_done, Sockrpc__ListenReply)
 CL_CLOSURE(accept_done, Sockrpc__AcceptReply)
 CL_CLOSURE(close_done, Sockrpc__CloseReply)
 CL_CLOSURE(shutdown_done, Sockrpc__ShutdownReply)
-CL_CLOSURE(set_option_done, Sockrpc__SetOptionReply)
-CL_CLOSURE(get_option_done, Sockrpc__GetOptionReply)
-CL_CLOSURE(set_blocking_done, Sockrpc__SetBlockingReply)
 CL_CLOSURE(info_done, Sockrpc__InfoReply)
-CL_CLOSURE(get_address_info_done, Sockrpc__GetAddressInfoReply)
 
 static void socket_release(sr_socket *s);
 static bool socket_closed(sr_socket *s);
@@ -35,7 +31,6 @@ static void socket_detach(sr_client *c, sr_socket *s);
 static bool client_holds(sr_client *c, long handle);
 static void state_mark_closed(sr_state *st);
 static bool lock_sends_unless_busy(sr_socket *s);
-static int family_to_wire(int family, int *wire, sr_error *err);
 
 /* Fills a Socket request from host constants. Returns 0, or -1 with *err filled. */
 int
@@ -43,7 +38,7 @@ cl_socket_request(int family, int type, int protocol, Sockrpc__SocketRequest *re
 {
 	int wire;
 
-	if (family_to_wire(family, &wire, err) == -1)
+	if (cl_family_to_wire(family, &wire, err) == -1)
 		return -1;
 	req->family = wire;
 	if (type == 0)
@@ -299,104 +294,6 @@ sr_shutdown(sr_socket *s, int how, sr_error *err)
 	return ctx.failed ? -1 : 0;
 }
 
-int
-sr_set_option(sr_socket *s, int option, long value, sr_error *err)
-{
-	return sr_set_option_level(s, SOL_SOCKET, option, value, err);
-}
-
-/* The wire option for (level, option), or -1 with *err filled. */
-static int
-option_to_wire(int level, int option, int *wire, sr_error *err)
-{
-	if (enum_option_level_from_host(level, option, wire) == 0)
-		return 0;
-	if (level == SOL_SOCKET)
-		cl_seterr(err, SR_EUNSUPPORTED, 0,
-		          "option %d is not a SOL_SOCKET option supported by sockrpc", option);
-	else
-		cl_seterr(err, SR_EUNSUPPORTED, ENOPROTOOPT,
-		          "option %d of level %d is not supported by sockrpc", option, level);
-	return -1;
-}
-
-int
-sr_set_option_level(sr_socket *s, int level, int option, long value, sr_error *err)
-{
-	Sockrpc__SetOptionRequest req = SOCKRPC__SET_OPTION_REQUEST__INIT;
-	struct call_ctx ctx;
-	int wire;
-
-	if (cl_socket_usable(s, err) == -1)
-		return -1;
-	if (option_to_wire(level, option, &wire, err) == -1)
-		return -1;
-	req.handle = s->handle;
-	req.option = wire;
-	req.value = value;
-	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
-	sockrpc__sock_rpc__set_option(&s->client->service, &req, set_option_done, &ctx);
-	if (ctx.failed)
-		return -1;
-	/* A close with a positive linger returns once the peer has the data: it waits. */
-	if (option == SO_LINGER)
-		s->lingers = value > 0;
-	return 0;
-}
-
-static void
-get_option_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
-{
-	*(long *)ctx->out = (long)((const Sockrpc__GetOptionReply *)msg)->value;
-}
-
-/* SO_ERROR gives the pending errno number (0: none); timeouts are in ms. */
-int
-sr_get_option(sr_socket *s, int option, long *value, sr_error *err)
-{
-	return sr_get_option_level(s, SOL_SOCKET, option, value, err);
-}
-
-int
-sr_get_option_level(sr_socket *s, int level, int option, long *value, sr_error *err)
-{
-	Sockrpc__GetOptionRequest req = SOCKRPC__GET_OPTION_REQUEST__INIT;
-	struct call_ctx ctx;
-	long v = 0;
-	int wire;
-
-	if (cl_socket_usable(s, err) == -1)
-		return -1;
-	if (option_to_wire(level, option, &wire, err) == -1)
-		return -1;
-	req.handle = s->handle;
-	req.option = wire;
-	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
-	ctx.take = get_option_take;
-	ctx.out = &v;
-	sockrpc__sock_rpc__get_option(&s->client->service, &req, get_option_done, &ctx);
-	if (ctx.failed)
-		return -1;
-	if (value != NULL)
-		*value = v;
-	return 0;
-}
-
-int
-sr_set_blocking(sr_socket *s, bool blocking, sr_error *err)
-{
-	Sockrpc__SetBlockingRequest req = SOCKRPC__SET_BLOCKING_REQUEST__INIT;
-	struct call_ctx ctx;
-
-	if (cl_socket_usable(s, err) == -1)
-		return -1;
-	req.handle = s->handle;
-	req.blocking = blocking;
-	cl_call_init(&ctx, s->client, s, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);
-	sockrpc__sock_rpc__set_blocking(&s->client->service, &req, set_blocking_done, &ctx);
-	return ctx.failed ? -1 : 0;
-}
-
 static void
 info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 {
@@ -451,88 +348,6 @@ sr_socket_state(const sr_socket *s)
 	if (s->client != NULL)
 		cl_client_notice_hangup(s->client);
 	return &s->state;
-}
-
-static void
-address_info_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
-{
-	const Sockrpc__GetAddressInfoReply *r = (const Sockrpc__GetAddressInfoReply *)msg;
-	sr_addrinfo *ai;
-	int v;
-
-	if (r->n_addresses > CLIENT_MAX_ADDRESSES) {
-		cl_call_violation(ctx, "GetAddressInfoReply with %zu addresses (at most %d)",
-		                  r->n_addresses, CLIENT_MAX_ADDRESSES);
-		return;
-	}
-	for (size_t i = 0; i < r->n_addresses; i++) {
-		if (enum_family_to_host(r->addresses[i]->family, &v) == -1) {
-			cl_call_violation(ctx, "GetAddressInfoReply with unknown family %d",
-			                  (int)r->addresses[i]->family);
-			return;
-		}
-	}
-	if ((ai = calloc(1, sizeof(*ai))) == NULL ||
-	    (r->n_addresses > 0 &&
-	     (ai->addresses = calloc(r->n_addresses, sizeof(*ai->addresses))) == NULL)) {
-		free(ai);
-		cl_seterr(ctx->err, SR_ELIMIT, ENOMEM, "out of memory");
-		ctx->failed = true;
-		return;
-	}
-	snprintf(ai->canonical_name, sizeof(ai->canonical_name), "%s",
-	         r->canonical_name != NULL ? r->canonical_name : "");
-	ai->count = r->n_addresses;
-	for (size_t i = 0; i < r->n_addresses; i++) {
-		const Sockrpc__AddressEntry *a = r->addresses[i];
-
-		(void)enum_family_to_host(a->family, &ai->addresses[i].family);
-		snprintf(ai->addresses[i].ip, sizeof(ai->addresses[i].ip), "%s",
-		         a->ip != NULL ? a->ip : "");
-	}
-	if (ai->count > 0)
-		memcpy(ai->ip, ai->addresses[0].ip, sizeof(ai->ip));
-	*(sr_addrinfo **)ctx->out = ai;
-}
-
-/* Resolves through the daemon; *out is new, free with sr_addrinfo_free(). */
-int
-sr_get_address_info(sr_client *c, const char *address, const char *type, int family,
-                    sr_addrinfo **out, sr_error *err)
-{
-	Sockrpc__GetAddressInfoRequest req = SOCKRPC__GET_ADDRESS_INFO_REQUEST__INIT;
-	struct call_ctx ctx;
-	sr_addrinfo *ai = NULL;
-	int wire;
-
-	if (c == NULL || address == NULL || out == NULL) {
-		cl_seterr(err, SR_EINVAL, 0,
-		          "get_address_info needs a client, an address and "
-		          "an output");
-		return -1;
-	}
-	if (family_to_wire(family, &wire, err) == -1)
-		return -1;
-	req.address = (char *)address;
-	req.service = (char *)(type != NULL ? type : "");
-	req.family = wire;
-	cl_call_init(&ctx, c, NULL, cl_deadline_after(CL_RESOLVE_DEADLINE_MS), err);
-	ctx.take = address_info_take;
-	ctx.out = &ai;
-	sockrpc__sock_rpc__get_address_info(&c->service, &req, get_address_info_done, &ctx);
-	if (ctx.failed)
-		return -1;
-	*out = ai;
-	return 0;
-}
-
-void
-sr_addrinfo_free(sr_addrinfo *ai)
-{
-	if (ai == NULL)
-		return;
-	free(ai->addresses);
-	free(ai);
 }
 
 sr_socket *
@@ -633,8 +448,9 @@ lock_sends_unless_busy(sr_socket *s)
 	return true;
 }
 
-static int
-family_to_wire(int family, int *wire, sr_error *err)
+/* A host address family as the wire enum, or -1 with *err naming it. */
+int
+cl_family_to_wire(int family, int *wire, sr_error *err)
 {
 	const char *name;
 
