@@ -7,13 +7,18 @@
  * Layers, each calling only the ones below it (an upper layer that must hear of an
  * event registers a callback: struct client_hooks):
  *
- *   socket.c, socket_io.c     the sr_* stubs, one per method; handles and their state
+ *   socket.c, socket_io.c,    the sr_* stubs, one per method; handles and their state
+ *   socket_options.c, names.c
+ *   socket_pipeline.c,        calls sent together without waiting (protocol 1.2 ids);
+ *   handback.c                descriptors handed back
  *   send_window.c,            fast paths (write-behind, read-ahead), each with an off
  *   receive_ahead.c           switch (fastpath.c)
  *   connection.c              open, Hello, close
- *   calls.c                   call ids, the table of calls, the reply reader, deadlines
+ *   calls.c, replies.c        call ids, the table of calls, the reply reader, deadlines;
+ *                             what a reply means to its call
  *   frames.c                  frames packed, written whole, read and checked
- *   transport.h               bytes to and from the daemon (transport_unix.c)
+ *   transport.h               bytes to and from the daemon (transport_unix.c,
+ *                             transport_tls.c)
  *   buffer_pool.c, errors.c, constants.c, fastpath.c: leaves, used by any layer
  *
  * Locks, and the one order they are taken in (a thread holding one may take only
