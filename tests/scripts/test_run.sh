@@ -113,6 +113,7 @@ grep -q "io_uring_setup: ENOSYS" <<<"$out" || fail "io_uring: $out"
 grep -q "ptrace: EPERM" <<<"$out" || fail "ptrace: $out"
 grep -q "raw socket: EACCES" <<<"$out" || fail "raw socket: $out"
 grep -q "icmp socket: EPROTONOSUPPORT" <<<"$out" || fail "icmp socket: $out"
+grep -q "raw socket, high bits: EACCES" <<<"$out" || fail "raw socket, family with high bits: $out"
 grep -q "pidfd_getfd: EPERM" <<<"$out" || fail "pidfd_getfd on the supervisor: $out"
 
 # An allowed connect: the handed-back socket is real (getpeername, data both ways).

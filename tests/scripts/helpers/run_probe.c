@@ -375,6 +375,12 @@ mode_escapes(void)
 		printf("icmp socket: %s\n", ename(errno));
 	else
 		rc = printf("icmp socket: allowed\n");
+	/* The kernel reads socket()'s family as an int: bits above 32 must not slip a raw
+	 * socket past a filter comparing all 64 bits of the register. */
+	if (syscall(SYS_socket, (long)AF_INET | (1L << 32), SOCK_RAW, IPPROTO_UDP) == -1)
+		printf("raw socket, high bits: %s\n", ename(errno));
+	else
+		rc = printf("raw socket, high bits: allowed\n");
 	/* The supervisor (our parent) holds the filter's listener: none of its fds is ours. */
 	{
 		int pidfd = (int)syscall(SYS_pidfd_open, getppid(), 0), taken = 0, err = 0;
