@@ -235,6 +235,14 @@ read -r _ _ n_good _ n_bad _ n_denied _ n_other <<<"$out"
 	fail "race: $out"
 [ "$n_good" -gt 0 ] && [ "$n_denied" -gt 0 ] || fail "race: one side never won: $out"
 
+# The same race on a datagram socket's disconnect (connect with AF_UNSPEC, which needs no
+# check): the family flipped to AF_INET must not connect the socket to the host's UDP
+# listener, which send(2), untrapped, would then reach.
+out=$(run --no-netns -- "${probe[@]}" unspecrace 127.0.0.1 "$udp" 3000 2>/dev/null) ||
+	fail "unspecrace: $out"
+sleep 0.3
+[ ! -e "$dir/udp.got" ] || fail "unspecrace: a datagram reached the host: $(cat "$dir/udp.got")"
+
 # Not root: the namespace is made inside a user namespace; the daemon sees the caller.
 if unshare -U true 2>/dev/null && setpriv --reuid 65534 --regid 65534 --clear-groups \
 	unshare -U true 2>/dev/null; then

@@ -520,6 +520,52 @@ mode_race(const char *host, const char *good, const char *bad, const char *tries
 	return at_bad != 0;
 }
 
+/*
+ * unspecrace HOST PORT TRIES: a UDP socket connected with AF_UNSPEC (a disconnect, let
+ * through) again and again while another thread flips the family in the very sockaddr to
+ * AF_INET, HOST:PORT. A connect that lands on HOST:PORT sends "escaped" there with send(2),
+ * which the filter does not trap. Prints how many did.
+ */
+static void *
+family_flipper(void *arg)
+{
+	volatile sa_family_t *f = &race_addr.ss_family;
+	unsigned i = 0;
+
+	(void)arg;
+	while (!atomic_load_explicit(&race_stop, memory_order_relaxed))
+		*f = (i++ & 1) ? AF_UNSPEC : AF_INET;
+	return NULL;
+}
+
+static int
+mode_unspecrace(const char *host, const char *port, const char *tries)
+{
+	struct sockaddr_storage peer;
+	socklen_t len, plen;
+	long n = atol(tries), escaped = 0;
+	pthread_t t;
+	int fd;
+
+	if (parse_addr(host, port, &race_addr, &len) == -1)
+		return 2;
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		return fail("socket");
+	pthread_create(&t, NULL, family_flipper, NULL);
+	for (long i = 0; i < n; i++) {
+		plen = sizeof(peer);
+		if (connect(fd, (struct sockaddr *)&race_addr, len) == 0 &&
+		    getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 &&
+		    send(fd, "escaped\n", 8, MSG_DONTWAIT) == 8)
+			escaped++;
+	}
+	atomic_store(&race_stop, 1);
+	pthread_join(t, NULL);
+	close(fd);
+	printf("unspecrace: escaped %ld\n", escaped);
+	return escaped != 0;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -546,6 +592,8 @@ main(int argc, char **argv)
 		return mode_links();
 	if (argc == 3 && strcmp(argv[1], "packet") == 0)
 		return mode_packet(argv[2]);
+	if (argc == 5 && strcmp(argv[1], "unspecrace") == 0)
+		return mode_unspecrace(argv[2], argv[3], argv[4]);
 	if (argc == 6 && strcmp(argv[1], "race") == 0)
 		return mode_race(argv[2], argv[3], argv[4], argv[5]);
 	fprintf(stderr,
