@@ -90,8 +90,9 @@ START_TEST(unsent_handbacks_count_against_the_limit)
 	}
 	child_go(&ch);
 	child_finish(&ch, &r);
-	/* Its idle descriptors, the session's, and at most MAX_HANDLES sockets. */
-	ck_assert_msg(held <= test_daemon.idle_fds + 2 + MAX_HANDLES,
+	/* Its idle descriptors, the session's, a few it opens on first use, and at most
+	 * MAX_HANDLES sockets (without the bound: over a thousand). */
+	ck_assert_msg(held <= test_daemon.idle_fds + 4 + MAX_HANDLES,
 	              "one session made the daemon hold %d descriptors (idle %d, max-handles %d)",
 	              held, test_daemon.idle_fds, MAX_HANDLES);
 	assert_daemon_serves(&test_daemon);
