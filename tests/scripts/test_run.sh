@@ -243,6 +243,14 @@ out=$(run --no-netns -- "${probe[@]}" unspecrace 127.0.0.1 "$udp" 3000 2>/dev/nu
 sleep 0.3
 [ ! -e "$dir/udp.got" ] || fail "unspecrace: a datagram reached the host: $(cat "$dir/udp.got")"
 
+# A descriptor swapped (dup2) between the check of a call let continue (a connect on a unix
+# socket) and its run lands a connect on a UDP socket unchecked; in the namespace that
+# socket reaches only the namespace's loopback. (With --no-netns it reaches the host:
+# docs/internals.md, "sockrpc run", known limits.)
+run -- "${probe[@]}" fdrace 127.0.0.1 "$udp" 3000 >/dev/null 2>&1 || true
+sleep 0.3
+[ ! -e "$dir/udp.got" ] || fail "fdrace: a datagram reached the host: $(cat "$dir/udp.got")"
+
 # Not root: the namespace is made inside a user namespace; the daemon sees the caller.
 if unshare -U true 2>/dev/null && setpriv --reuid 65534 --regid 65534 --clear-groups \
 	unshare -U true 2>/dev/null; then

@@ -566,6 +566,53 @@ mode_unspecrace(const char *host, const char *port, const char *tries)
 	return escaped != 0;
 }
 
+/*
+ * fdrace HOST PORT TRIES: connect(N, HOST:PORT) again and again, where N is an AF_UNIX
+ * socket (whose calls the supervisor lets continue) while another thread puts a UDP
+ * socket on the number N with dup2 and takes it off again. If a connect let continue
+ * lands on the UDP socket, it is connected to HOST:PORT unchecked: send(2), untrapped,
+ * then says "escaped" there. Prints whether it did.
+ */
+static int fdrace_n, fdrace_unix, fdrace_udp;
+
+static void *
+fd_flipper(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&race_stop, memory_order_relaxed)) {
+		dup2(fdrace_udp, fdrace_n);
+		dup2(fdrace_unix, fdrace_n);
+	}
+	return NULL;
+}
+
+static int
+mode_fdrace(const char *host, const char *port, const char *tries)
+{
+	struct sockaddr_storage peer, to;
+	socklen_t len, plen = sizeof(peer);
+	long n = atol(tries);
+	int escaped;
+	pthread_t t;
+
+	if (parse_addr(host, port, &to, &len) == -1)
+		return 2;
+	if ((fdrace_udp = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		return fail("socket");
+	if ((fdrace_unix = socket(AF_UNIX, SOCK_DGRAM, 0)) == -1 ||
+	    (fdrace_n = dup(fdrace_unix)) == -1)
+		return fail("unix socket");
+	pthread_create(&t, NULL, fd_flipper, NULL);
+	for (long i = 0; i < n; i++)
+		(void)connect(fdrace_n, (struct sockaddr *)&to, len);
+	atomic_store(&race_stop, 1);
+	pthread_join(t, NULL);
+	escaped = getpeername(fdrace_udp, (struct sockaddr *)&peer, &plen) == 0 &&
+	          send(fdrace_udp, "escaped\n", 8, MSG_DONTWAIT) == 8;
+	printf("fdrace: %s\n", escaped ? "escaped" : "held");
+	return escaped;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -592,6 +639,8 @@ main(int argc, char **argv)
 		return mode_links();
 	if (argc == 3 && strcmp(argv[1], "packet") == 0)
 		return mode_packet(argv[2]);
+	if (argc == 5 && strcmp(argv[1], "fdrace") == 0)
+		return mode_fdrace(argv[2], argv[3], argv[4]);
 	if (argc == 5 && strcmp(argv[1], "unspecrace") == 0)
 		return mode_unspecrace(argv[2], argv[3], argv[4]);
 	if (argc == 6 && strcmp(argv[1], "race") == 0)
