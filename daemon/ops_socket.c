@@ -55,13 +55,15 @@ socket_create(struct call *c, const Sockrpc__SocketRequest *in, int64_t h_id)
 		          decision.rule, decision.reason);
 		return NULL;
 	}
-	if (decision.max_handles >= 0 && s->n_handles >= (unsigned)decision.max_handles) {
+	/* A socket handed back but not yet taken by the client is still the daemon's. */
+	if (decision.max_handles >= 0 &&
+	    session_sockets_held(s) >= (unsigned)decision.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
 		          "too many sockets in this session (max-handles %d of rule %s)",
 		          decision.max_handles, decision.rule);
 		return NULL;
 	}
-	if (s->n_handles >= s->d->opt.limits.max_handles) {
+	if (session_sockets_held(s) >= s->d->opt.limits.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
 		          "too many sockets in this session (limit %u)",
 		          s->d->opt.limits.max_handles);

@@ -5,7 +5,9 @@
  * daemon keeps no copy), or when the session ends unsent.
  */
 #include <errno.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
@@ -54,6 +56,7 @@ session_write_passing(struct session *s)
 	if (n <= 0)
 		return n < 0 ? -1 : 0;
 	close(p->fd); /* the client has its own reference now */
+	s->fds_sent++;
 	for (unsigned i = 1; i < s->n_passing; i++) {
 		s->passing[i - 1] = s->passing[i];
 		s->passing[i - 1].until -= (size_t)n;
@@ -71,4 +74,21 @@ session_drop_passing(struct session *s)
 	free(s->passing);
 	s->passing = NULL;
 	s->n_passing = 0;
+}
+
+/*
+ * The sockets the session makes the daemon answer for, which its socket limits count: its
+ * open handles, the descriptors waiting to be sent, and those sent that the client has not
+ * taken yet (they wait in its socket, charged to the daemon's uid: past RLIMIT_NOFILE of
+ * them every handback fails). Those are counted until the client is seen to have read all
+ * that was written to it (SIOCOUTQ empty).
+ */
+unsigned
+session_sockets_held(struct session *s)
+{
+	int unread;
+
+	if (s->fds_sent > 0 && ioctl(s->t->write_fd, SIOCOUTQ, &unread) == 0 && unread == 0)
+		s->fds_sent = 0;
+	return s->n_handles + s->n_passing + s->fds_sent;
 }

@@ -330,6 +330,7 @@ struct session {
 	unsigned dns_in_flight;     /* its lookups evdns is working on (resolve.c) */
 	struct passing_fd *passing; /* owned; in the order of their replies */
 	unsigned n_passing;
+	unsigned fds_sent; /* handed back since the client was last seen to have taken all */
 };
 
 /* The index of Hello, the first rpc of the service. */
@@ -372,6 +373,7 @@ void session_send_reply_with_fd(struct session *s, unsigned method, uint64_t cal
                                 const ProtobufCMessage *reply, int fd);
 int session_write_passing(struct session *s);
 void session_drop_passing(struct session *s);
+unsigned session_sockets_held(struct session *s);
 
 /* transport_unix.c */
 struct transport *transport_unix_new(int fd);

@@ -35,9 +35,13 @@ run_connect(struct run_supervisor *sv, const struct run_call *call, const struct
 	bool nonblocking = (sock->status_flags & O_NONBLOCK) != 0;
 	sr_error e;
 
-	/* connect(AF_UNSPEC) dissolves a datagram socket's association: nothing to check. */
+	/*
+	 * connect(AF_UNSPEC) dissolves a datagram socket's association: nothing to check, but
+	 * done here on the address we copied. Let through, the kernel would read the sockaddr
+	 * again, which another thread may have made AF_INET meanwhile: a connection unchecked.
+	 */
 	if (ss->ss_family == AF_UNSPEC && sock->type == SOCK_DGRAM)
-		return RUN_ANSWER_CONTINUE;
+		return connect(sock->fd, (const struct sockaddr *)ss, ss_len) == -1 ? -errno : 0;
 	if (ss->ss_family != sock->family)
 		return -EAFNOSUPPORT;
 	/* A datagram socket to a name server we answer for: connected here, in its namespace. */

@@ -37,16 +37,20 @@ run_filter_install(bool netns, int *notify_fd)
 	/* Other architectures' calls (i386 int 0x80, x32) kill: the default bad-arch action. */
 	if ((ctx = seccomp_init(SCMP_ACT_ALLOW)) == NULL)
 		return -ENOMEM;
-	/* socket() is trapped only for the inet families; the others never reach a network. */
-	cmp = SCMP_A0(SCMP_CMP_EQ, AF_INET);
+	/*
+	 * socket() is trapped only for the inet families; the others never reach a network.
+	 * The kernel reads the family as an int: the filter compares the low 32 bits only,
+	 * or AF_INET | 1 << 32 would make an untrapped raw, SCTP or MPTCP socket.
+	 */
+	cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_INET);
 	if ((rc = add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(socket), 1, &cmp)) < 0)
 		goto done;
-	cmp = SCMP_A0(SCMP_CMP_EQ, AF_INET6);
+	cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_INET6);
 	if ((rc = add(ctx, SCMP_ACT_NOTIFY, SCMP_SYS(socket), 1, &cmp)) < 0)
 		goto done;
 	if (!netns) {
 		/* Without a namespace a packet socket would reach the host's interfaces. */
-		cmp = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
+		cmp = SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, AF_PACKET);
 		if ((rc = add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(socket), 1, &cmp)) < 0)
 			goto done;
 	}

@@ -31,11 +31,12 @@
 #include "frame.h"
 #include "sockrpcd.h"
 
-static const char fuzz_policy[] = "limit handles-per-session 32\n"
-                                  "deny * resolve *\n"
-                                  "allow * create tcp,udp,unix\n"
-                                  "allow * connect,send,bind,listen,accept tcp,udp @loopback\n"
-                                  "allow * option tcp,udp,unix\n";
+static const char fuzz_policy[] =
+    "limit handles-per-session 32\n"
+    "deny * resolve *\n"
+    "allow * create tcp,udp,unix\n"
+    "allow * connect,send,bind,listen,accept tcp,udp @loopback handback\n"
+    "allow * option tcp,udp,unix\n";
 
 static struct sockrpcd daemon_state;
 static int fds_at_start;

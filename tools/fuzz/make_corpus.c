@@ -31,7 +31,8 @@ enum {
 	M_INFO,
 	M_GET_ADDRESS_INFO,
 	M_SEND_TO,
-	M_RECEIVE_FROM
+	M_RECEIVE_FROM,
+	M_HANDBACK
 };
 
 static unsigned char buf[1 << 16];
@@ -299,6 +300,34 @@ client_ids(int port)
 	simple(M_CLOSE, 1);
 }
 
+/* Handback (issue 16) with client ids: pipelined behind the Connect that makes the
+ * connection, on the listener, on the accepted socket, twice, after a Close, on an
+ * unconnected datagram socket, then calls on the handle that ended. */
+static void
+handbacks(int port)
+{
+	const long b = (long)SR_CLIENT_HANDLE_BASE;
+
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM, b);
+	bind_to(b, "127.0.0.1", port);
+	listen_on(b);
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM, b + 1);
+	connect_to(b + 1, "127.0.0.1", port, 100);
+	simple(M_HANDBACK, b + 1);
+	simple(M_HANDBACK, b);
+	simple(M_ACCEPT, b);
+	simple(M_HANDBACK, 1);
+	simple(M_HANDBACK, 1);
+	send_data(b + 1, "after handback", 0);
+	simple(M_CLOSE, b + 1);
+	simple(M_HANDBACK, b + 1);
+	sock_id(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_DGRAM, b + 2);
+	simple(M_HANDBACK, b + 2);
+	connect_to(b + 2, "127.0.0.1", port, 100);
+	simple(M_HANDBACK, b + 2);
+	simple(M_CLOSE, b);
+}
+
 static void
 s_framed(int session, unsigned method, const ProtobufCMessage *m)
 {
@@ -368,6 +397,20 @@ sessions_seeds(const char *dir)
 	s_send(1);
 	s_op(1, OP_RUN);
 	s_save(dir, "client_ids");
+
+	/* Handbacks in a session that stops reading, beside one that reads. */
+	s_begin(2,
+	        "allow * create tcp,udp\n"
+	        "allow * bind,listen,connect,accept tcp,udp @loopback handback\n",
+	        who_any, not_reading);
+	handbacks(45714);
+	s_send(0);
+	s_op(0, OP_RUN);
+	handbacks(45715);
+	s_send(1);
+	s_op(1, OP_HANGUP);
+	s_op(0, OP_RUN);
+	s_save(dir, "handbacks");
 
 	/* A client that stops reading while its peer streams to it, then hangs up. */
 	s_begin(2, NULL, who_any, not_reading);
@@ -619,6 +662,10 @@ main(int argc, char **argv)
 	begin(1);
 	client_ids(45713);
 	save(dir, "client_ids");
+
+	begin(1);
+	handbacks(45716);
+	save(dir, "handbacks");
 
 	begin(1); /* large sends, their data borrowed from the frame */
 	sock(SOCKRPC__FAMILY__FAMILY_INET, SOCKRPC__TYPE__TYPE_STREAM);

@@ -375,6 +375,12 @@ mode_escapes(void)
 		printf("icmp socket: %s\n", ename(errno));
 	else
 		rc = printf("icmp socket: allowed\n");
+	/* The kernel reads socket()'s family as an int: bits above 32 must not slip a raw
+	 * socket past a filter comparing all 64 bits of the register. */
+	if (syscall(SYS_socket, (long)AF_INET | (1L << 32), SOCK_RAW, IPPROTO_UDP) == -1)
+		printf("raw socket, high bits: %s\n", ename(errno));
+	else
+		rc = printf("raw socket, high bits: allowed\n");
 	/* The supervisor (our parent) holds the filter's listener: none of its fds is ours. */
 	{
 		int pidfd = (int)syscall(SYS_pidfd_open, getppid(), 0), taken = 0, err = 0;
@@ -514,6 +520,99 @@ mode_race(const char *host, const char *good, const char *bad, const char *tries
 	return at_bad != 0;
 }
 
+/*
+ * unspecrace HOST PORT TRIES: a UDP socket connected with AF_UNSPEC (a disconnect, let
+ * through) again and again while another thread flips the family in the very sockaddr to
+ * AF_INET, HOST:PORT. A connect that lands on HOST:PORT sends "escaped" there with send(2),
+ * which the filter does not trap. Prints how many did.
+ */
+static void *
+family_flipper(void *arg)
+{
+	volatile sa_family_t *f = &race_addr.ss_family;
+	unsigned i = 0;
+
+	(void)arg;
+	while (!atomic_load_explicit(&race_stop, memory_order_relaxed))
+		*f = (i++ & 1) ? AF_UNSPEC : AF_INET;
+	return NULL;
+}
+
+static int
+mode_unspecrace(const char *host, const char *port, const char *tries)
+{
+	struct sockaddr_storage peer;
+	socklen_t len, plen;
+	long n = atol(tries), escaped = 0;
+	pthread_t t;
+	int fd;
+
+	if (parse_addr(host, port, &race_addr, &len) == -1)
+		return 2;
+	if ((fd = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		return fail("socket");
+	pthread_create(&t, NULL, family_flipper, NULL);
+	for (long i = 0; i < n; i++) {
+		plen = sizeof(peer);
+		if (connect(fd, (struct sockaddr *)&race_addr, len) == 0 &&
+		    getpeername(fd, (struct sockaddr *)&peer, &plen) == 0 &&
+		    send(fd, "escaped\n", 8, MSG_DONTWAIT) == 8)
+			escaped++;
+	}
+	atomic_store(&race_stop, 1);
+	pthread_join(t, NULL);
+	close(fd);
+	printf("unspecrace: escaped %ld\n", escaped);
+	return escaped != 0;
+}
+
+/*
+ * fdrace HOST PORT TRIES: connect(N, HOST:PORT) again and again, where N is an AF_UNIX
+ * socket (whose calls the supervisor lets continue) while another thread puts a UDP
+ * socket on the number N with dup2 and takes it off again. If a connect let continue
+ * lands on the UDP socket, it is connected to HOST:PORT unchecked: send(2), untrapped,
+ * then says "escaped" there. Prints whether it did.
+ */
+static int fdrace_n, fdrace_unix, fdrace_udp;
+
+static void *
+fd_flipper(void *arg)
+{
+	(void)arg;
+	while (!atomic_load_explicit(&race_stop, memory_order_relaxed)) {
+		dup2(fdrace_udp, fdrace_n);
+		dup2(fdrace_unix, fdrace_n);
+	}
+	return NULL;
+}
+
+static int
+mode_fdrace(const char *host, const char *port, const char *tries)
+{
+	struct sockaddr_storage peer, to;
+	socklen_t len, plen = sizeof(peer);
+	long n = atol(tries);
+	int escaped;
+	pthread_t t;
+
+	if (parse_addr(host, port, &to, &len) == -1)
+		return 2;
+	if ((fdrace_udp = socket(AF_INET, SOCK_DGRAM, 0)) == -1)
+		return fail("socket");
+	if ((fdrace_unix = socket(AF_UNIX, SOCK_DGRAM, 0)) == -1 ||
+	    (fdrace_n = dup(fdrace_unix)) == -1)
+		return fail("unix socket");
+	pthread_create(&t, NULL, fd_flipper, NULL);
+	for (long i = 0; i < n; i++)
+		(void)connect(fdrace_n, (struct sockaddr *)&to, len);
+	atomic_store(&race_stop, 1);
+	pthread_join(t, NULL);
+	escaped = getpeername(fdrace_udp, (struct sockaddr *)&peer, &plen) == 0 &&
+	          send(fdrace_udp, "escaped\n", 8, MSG_DONTWAIT) == 8;
+	printf("fdrace: %s\n", escaped ? "escaped" : "held");
+	return escaped;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -540,6 +639,10 @@ main(int argc, char **argv)
 		return mode_links();
 	if (argc == 3 && strcmp(argv[1], "packet") == 0)
 		return mode_packet(argv[2]);
+	if (argc == 5 && strcmp(argv[1], "fdrace") == 0)
+		return mode_fdrace(argv[2], argv[3], argv[4]);
+	if (argc == 5 && strcmp(argv[1], "unspecrace") == 0)
+		return mode_unspecrace(argv[2], argv[3], argv[4]);
 	if (argc == 6 && strcmp(argv[1], "race") == 0)
 		return mode_race(argv[2], argv[3], argv[4], argv[5]);
 	fprintf(stderr,
