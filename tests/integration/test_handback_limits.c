@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "as_user.h"
+#include "fast_paths.h"
 #include "harness.h"
 #include "policy_env.h"
 #include "rawcall.h"
@@ -81,6 +82,12 @@ START_TEST(unsent_handbacks_count_against_the_limit)
 	struct child ch;
 	struct report r;
 
+	/* The flood pipelines Handback right behind Connect, which finds the socket connected
+	 * only where the daemon answers a finished connect at once. */
+	if (fast_path_off("connect-at-once")) {
+		close(lfd);
+		return;
+	}
 	/* A listener that never accepts: its queue completes every handshake. */
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
