@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +43,7 @@ cmd_run(const struct options *o, int argc, char **argv)
 		return cli_usage_error("run takes -- PROGRAM [ARGS...]");
 	for (int i = 0; i < 2 * RUN_BELLS; i++)
 		sv.bells[i / RUN_BELLS][i % RUN_BELLS] = -1;
+	sv.raw[0] = sv.raw[1] = -1;
 	sv.netns = !o->no_netns;
 	sv.verbose = o->verbose;
 	if (o->no_netns)
@@ -94,6 +96,8 @@ cmd_run(const struct options *o, int argc, char **argv)
 		sv.ns[i].fd = fds[1 + i];
 	for (int i = 0; i < 2 * RUN_BELLS; i++)
 		sv.bells[i / RUN_BELLS][i % RUN_BELLS] = fds[1 + sv.n_ns + i];
+	for (int i = 0; i < 2; i++)
+		sv.raw[i] = fds[1 + sv.n_ns + 2 * RUN_BELLS + i];
 	/* Like a shell: ^C and ^\ are the program's to handle; TERM and HUP are passed on. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -119,7 +123,7 @@ done:
 	 * thread, and a listener's thread waits for the next peer, using the client and
 	 * the listener: leave them to the exit.
 	 */
-	if (!run_workers_idle() || run_listen_any()) {
+	if (!run_workers_idle() || run_listen_any() || run_relay_any()) {
 		fflush(NULL);
 		_exit(rc);
 	}
@@ -137,6 +141,9 @@ done:
 	for (int i = 0; i < 2 * RUN_BELLS; i++)
 		if (sv.bells[i / RUN_BELLS][i % RUN_BELLS] != -1)
 			close(sv.bells[i / RUN_BELLS][i % RUN_BELLS]);
+	for (int i = 0; i < 2; i++)
+		if (sv.raw[i] != -1)
+			close(sv.raw[i]);
 	sr_client_close(sv.client);
 	return rc;
 }
@@ -148,7 +155,7 @@ done:
 static void
 child_run(int sock, struct run_supervisor *sv, char **argv)
 {
-	int fds[RUN_PASSED_FDS], bells[2 * RUN_BELLS], n = 0, rc;
+	int fds[RUN_PASSED_FDS], bells[2 * RUN_BELLS], raw[2], n = 0, rc;
 
 	/* If the supervisor dies, its trapped calls would fail: the program goes with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
@@ -172,6 +179,14 @@ child_run(int sock, struct run_supervisor *sv, char **argv)
 		bells[i] = sv->netns ? socket(i < RUN_BELLS ? AF_INET : AF_INET6,
 		                              SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
 		                     : -1;
+	/*
+	 * Raw sockets of the namespace (IPPROTO_RAW: the header is ours), with which the
+	 * supervisor writes the replies to brokered datagrams, sender and all (run_relay.c).
+	 */
+	for (int i = 0; i < 2; i++)
+		raw[i] = sv->netns ? socket(i == 0 ? AF_INET : AF_INET6,
+		                            SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW)
+		                   : -1;
 	if ((rc = run_filter_install(sv->netns, &fds[n++])) < 0) {
 		fprintf(stderr, "sockrpc run: cannot install the seccomp filter: %s\n",
 		        strerror(-rc));
@@ -181,6 +196,8 @@ child_run(int sock, struct run_supervisor *sv, char **argv)
 		fds[n++] = sv->ns[i].fd;
 	for (int i = 0; i < 2 * RUN_BELLS; i++)
 		fds[n++] = bells[i];
+	for (int i = 0; i < 2; i++)
+		fds[n++] = raw[i];
 	if (pass_fds(sock, fds, n) == -1) {
 		fprintf(stderr, "sockrpc run: cannot pass the filter to the supervisor: %s\n",
 		        strerror(errno));

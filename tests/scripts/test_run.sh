@@ -158,9 +158,11 @@ ms=$(sed -n 's/^good: connected in \([0-9]*\) ms$/\1/p' <<<"$out")
 # A unix-domain connect is not the broker's business: it goes through.
 out=$(run -- "${probe[@]}" unix "$dir/s.sock") || fail "unix connect: $out"
 
-# Not brokered (yet): UDP with an address, and inet listeners; refused, never let through.
+# A datagram no rule allows (test_run_udp.sh has the allowed ones): refused by the daemon.
 out=$(run -- "${probe[@]}" udp 127.0.0.1 "$udp") && fail "udp sendto went through: $out"
 [ "$out" = "sendto: EACCES" ] || fail "udp sendto: $out"
+audited "\"op\":\"send\".*\"port\":$udp.*\"decision\":\"deny\""
+# A listener no rule allows.
 out=$(run -- "${probe[@]}" listen 0) && fail "listen went through: $out"
 [ "$out" = "bind: EACCES" ] || fail "bind: $out"
 
@@ -186,7 +188,7 @@ if [ -n "$ns" ]; then
 		grep -q "sendmmsg: sent 2, lengths ok" <<<"$out" || fail "dns probe: $out"
 	out=$(run -- "${probe[@]}" dns "$ns" denied.sockrpc.test) || fail "dns probe: $out"
 	[ "$(grep -c "rcode 3 answers 0" <<<"$out")" = 3 ] || fail "denied name: $out"
-	# Any other address on port 53 is just a datagram elsewhere: refused.
+	# Any other address on port 53 is just a datagram elsewhere: the policy refuses it.
 	out=$(run -- "${probe[@]}" dns 127.0.0.2 web.sockrpc.test) && fail "dns elsewhere: $out"
 	[ "$out" = "sendto: EACCES" ] || fail "dns elsewhere: $out"
 else
