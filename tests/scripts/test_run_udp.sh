@@ -59,6 +59,8 @@ allow uid=0 create udp
 allow uid=0 connect,send udp 127.0.0.1 port $echo4 handback
 allow uid=0 connect,send udp [::1] port $echo6
 deny uid=0 connect,send udp 127.0.0.1 port $bad reason "the test's denied port"
+allow uid=65534 create udp
+allow uid=65534 send udp 127.0.0.1 port $echo4
 POLICY
 "$build/daemon/sockrpcd" --socket "$dir/s.sock" --policy "$dir/policy" \
 	--audit "$dir/audit.log" 2>"$dir/daemon.log" &
@@ -131,4 +133,20 @@ audited "\"op\":\"send\".*\"port\":$echo6.*\"decision\":\"allow\""
 audited "\"op\":\"send\".*\"port\":$bad.*\"decision\":\"deny\".*the test's denied port"
 audited "\"op\":\"connect\".*\"port\":$echo4.*\"decision\":\"allow\""
 audited '"event":"handback"'
+
+# Not root: the namespace (and its raw socket) is made inside a user namespace.
+if unshare -U true 2>/dev/null && setpriv --reuid 65534 --regid 65534 --clear-groups \
+	unshare -U true 2>/dev/null; then
+	chmod 755 "$dir"
+	out=$(setpriv --reuid 65534 --regid 65534 --clear-groups -- timeout 60 "$sockrpc" \
+		--socket "$dir/s.sock" run -- python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+s.sendto(b"nobody", ("127.0.0.1", int(sys.argv[1]))); print(s.recvfrom(100))' "$echo4") ||
+		fail "unprivileged: $out"
+	[ "$out" = "(b'echo:nobody', ('127.0.0.1', $echo4))" ] || fail "unprivileged: $out"
+	audited "\"uid\":65534.*\"op\":\"send\".*\"port\":$echo4.*\"decision\":\"allow\""
+else
+	echo "no unprivileged user namespaces here: the unprivileged case is skipped"
+fi
 echo "run_udp: ok"
