@@ -23,8 +23,8 @@
 
 #include "audit.h"
 
-/* One line: identity, target and reason are each bounded (exe 256, Unix path 108, reason
- * 200, name ~255), and escaping can grow a byte to six; 8 KiB holds the worst case. */
+/* One line: identity, target and reason are each bounded (exe and claimed exe 256, Unix path 108,
+ * reason 200, name ~255), and escaping can grow a byte to six; 8 KiB holds the worst case. */
 #define AUDIT_LINE_MAX 8192
 /* How long a buffered line may wait, and how much may wait: a write per 100 ms is nothing,
  * and an operator tailing the log sees a decision at once as far as a person can tell. */
@@ -184,8 +184,15 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 		else
 			line_string(&l, "exe", rq->who->exe,
 			            strnlen(rq->who->exe, sizeof(rq->who->exe)));
+		/* Said by the client (a launcher's Hello), never verified. */
+		if (rq->who->claimed_exe[0] == '\0')
+			line_add(&l, ",\"claimed_exe\":null");
+		else
+			line_string(&l, "claimed_exe", rq->who->claimed_exe,
+			            strnlen(rq->who->claimed_exe, sizeof(rq->who->claimed_exe)));
 	} else {
-		line_add(&l, ",\"uid\":null,\"gid\":null,\"pid\":null,\"exe\":null");
+		line_add(&l, ",\"uid\":null,\"gid\":null,\"pid\":null,\"exe\":null,"
+		             "\"claimed_exe\":null");
 	}
 	line_cstring(&l, "op", policy_op_name(rq->op));
 	line_cstring(&l, "family", policy_family_name(rq->family, fam, sizeof(fam)));

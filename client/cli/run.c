@@ -5,6 +5,7 @@
  * (run_supervisor.c). The program's exit status is ours.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
@@ -30,12 +31,14 @@ static void child_run(int sock, struct run_supervisor *sv, char **argv) __attrib
 static int pass_fds(int sock, const int *fds, int n);
 static int take_fds(int sock, int pidfd, int *fds, int max);
 static void forward_signal(int sig);
+static void program_path(const char *name, char *out, size_t len);
 
 int
 cmd_run(const struct options *o, int argc, char **argv)
 {
 	struct run_supervisor sv = {.notify_fd = -1, .pidfd = -1, .pid = -1};
 	struct sigaction sa;
+	char exe[PATH_MAX];
 	int sp[2] = {-1, -1}, fds[RUN_PASSED_FDS], status = 0, rc;
 	sr_error e;
 
@@ -49,7 +52,11 @@ cmd_run(const struct options *o, int argc, char **argv)
 	if (o->no_netns)
 		fprintf(stderr, "sockrpc run: --no-netns: the program shares this host's network; "
 		                "only the filter stands between it and the network\n");
-	if ((sv.client = sr_client_open(o->socket_path, &e)) == NULL)
+	/* The daemon is told which program this session runs: a claim, for deny rules only. */
+	program_path(argv[0], exe, sizeof(exe));
+	if (strlen(exe) >= 256)
+		exe[0] = '\0'; /* longer than a claim may be: none */
+	if ((sv.client = sr_client_open_claiming(o->socket_path, exe, &e)) == NULL)
 		return cli_fail(&e);
 	/* With a namespace, queries to these are answered by the supervisor (run_dns.c). */
 	if (sv.netns)
@@ -268,4 +275,37 @@ forward_signal(int sig)
 {
 	if (program_pid > 0)
 		kill(program_pid, sig);
+}
+
+/*
+ * The absolute path execvp(3) runs for name (realpath of the first executable found
+ * along PATH, or of name itself if it has a slash), or "" if none: the claim Hello
+ * carries (sr_client_open_claiming).
+ */
+static void
+program_path(const char *name, char *out, size_t len)
+{
+	char try[PATH_MAX], resolved[PATH_MAX];
+	const char *path = getenv("PATH"), *p, *end;
+
+	out[0] = '\0';
+	if (strchr(name, '/') != NULL) {
+		if (realpath(name, resolved) != NULL && strlen(resolved) < len)
+			strcpy(out, resolved);
+		return;
+	}
+	for (p = path != NULL ? path : "/usr/local/bin:/bin:/usr/bin"; *p != '\0'; p = end) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (snprintf(try, sizeof(try), "%.*s/%s", (int)(end - p), end == p ? "." : p,
+		             name) < (int)sizeof(try) &&
+		    access(try, X_OK) == 0 && realpath(try, resolved) != NULL &&
+		    strlen(resolved) < len) {
+			strcpy(out, resolved);
+			return;
+		}
+		if (*end == ':')
+			end++;
+	}
 }

@@ -241,7 +241,7 @@ match_who(const struct rule *r, const struct identity *who)
 	int k;
 	bool found;
 
-	if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups == 0)
+	if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups + r->n_claimed_exes == 0)
 		return MATCH_YES;
 	if (who == NULL)
 		return MATCH_UNKNOWN;
@@ -283,6 +283,16 @@ match_who(const struct rule *r, const struct identity *who)
 			if (!found)
 				return MATCH_NO;
 		}
+	}
+	/* A claim is what the client says: known (or absent) either way. */
+	if (r->n_claimed_exes > 0) {
+		found = false;
+		if (who->claimed_exe[0] != '\0' &&
+		    memchr(who->claimed_exe, '\0', sizeof(who->claimed_exe)) != NULL)
+			for (i = 0; i < r->n_claimed_exes && !found; i++)
+				found = fnmatch(r->claimed_exes[i], who->claimed_exe, 0) == 0;
+		if (found == r->claimed_exe_negated)
+			return MATCH_NO;
 	}
 	return result;
 }

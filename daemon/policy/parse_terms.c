@@ -25,6 +25,7 @@ static const struct {
 };
 
 static int who_value(struct parser *ps, const char *key, const char *item, struct rule *r);
+static int claimed_exe(struct parser *ps, const char *key, const char *v, struct rule *r);
 
 /* One KEY=VALUE[,VALUE...] term of WHO. uid=/user= set one condition, gid=/group= another. */
 int
@@ -38,16 +39,23 @@ parse_who(struct parser *ps, const char *term, struct rule *r)
 	int rc;
 
 	if (klen >= sizeof(key)) {
-		perr(ps, "unknown selector '%.*s=' (uid, gid, user, group, exe, cgroup)", (int)klen,
-		     term);
+		perr(ps,
+		     "unknown selector '%.*s=' (uid, gid, user, group, exe, cgroup, "
+		     "claimed-exe)",
+		     (int)klen, term);
 		return -1;
 	}
 	memcpy(key, term, klen);
 	key[klen] = '\0';
+	if (strcmp(key, "claimed-exe") == 0 || strcmp(key, "claimed-exe!") == 0)
+		return claimed_exe(ps, key, v, r);
 	is_uid = strcmp(key, "uid") == 0 || strcmp(key, "user") == 0;
 	is_gid = strcmp(key, "gid") == 0 || strcmp(key, "group") == 0;
 	if (!is_uid && !is_gid && strcmp(key, "exe") != 0 && strcmp(key, "cgroup") != 0) {
-		perr(ps, "unknown selector '%s=' (uid, gid, user, group, exe, cgroup)", key);
+		perr(ps,
+		     "unknown selector '%s=' (uid, gid, user, group, exe, cgroup, "
+		     "claimed-exe)",
+		     key);
 		return -1;
 	}
 	if ((is_uid && r->n_uids > 0) || (is_gid && r->n_gids > 0) ||
@@ -81,6 +89,52 @@ parse_who(struct parser *ps, const char *term, struct rule *r)
 
 		if ((rc = who_value(ps, key, item, r)) != 0)
 			return rc;
+	}
+	return 0;
+}
+
+/*
+ * claimed-exe=GLOB[,GLOB...] or claimed-exe!=...: what the client says it runs (a
+ * launcher's Hello). Nothing verifies a claim, so it may only take access away: deny
+ * rules only.
+ */
+static int
+claimed_exe(struct parser *ps, const char *key, const char *v, struct rule *r)
+{
+	char item[256];
+
+	if (r->allow) {
+		perr(ps, "claimed-exe= only in deny rules: it is what the client says, never "
+		         "verified, so an allow rule on it would grant access on a claim");
+		return -1;
+	}
+	if (r->n_claimed_exes > 0) {
+		perr(ps, "duplicate claimed-exe (give several values as claimed-exe=a,b)");
+		return -1;
+	}
+	r->claimed_exe_negated = key[strlen(key) - 1] == '!';
+	if (*v == '\0') {
+		perr(ps, "%s= needs a value", key);
+		return -1;
+	}
+	while (*v != '\0') {
+		size_t len = strcspn(v, ",");
+
+		if (len == 0 || len >= sizeof(item) || v[0] != '/') {
+			perr(ps, "%s= needs absolute paths or globs, got '%s'", key, v);
+			return -1;
+		}
+		memcpy(item, v, len);
+		item[len] = '\0';
+		v += len;
+		if (*v == ',' && *++v == '\0') {
+			perr(ps, "bad %s= value", key);
+			return -1;
+		}
+		if (array_push_string(&r->claimed_exes, &r->n_claimed_exes, item) != 0) {
+			perr(ps, "out of memory");
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }

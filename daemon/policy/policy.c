@@ -83,6 +83,9 @@ rule_free(struct rule *r)
 	for (i = 0; i < r->n_cgroups; i++)
 		free(r->cgroups[i]);
 	free(r->cgroups);
+	for (i = 0; i < r->n_claimed_exes; i++)
+		free(r->claimed_exes[i]);
+	free(r->claimed_exes);
 	free(r->cidrs);
 	for (i = 0; i < r->n_paths; i++)
 		free(r->paths[i].path);

@@ -66,6 +66,10 @@ struct rule {
 	size_t n_exes;
 	char **cgroups;
 	size_t n_cgroups;
+	/* claimed-exe= (or != when negated) globs: deny rules only, as the client says it */
+	char **claimed_exes;
+	size_t n_claimed_exes;
+	bool claimed_exe_negated;
 
 	unsigned ops; /* bit per enum policy_op */
 
