@@ -99,6 +99,7 @@ POLICY
 	--audit "$dir/audit.log" --hosts "$dir/hosts" --resolv-conf "$dir/resolv.conf" \
 	2>"$dir/daemon.log" &
 pids+=($!)
+daemon=$!
 for _ in $(seq 100); do [ -S "$dir/s.sock" ] && break; sleep 0.05; done
 run() { timeout 60 "$sockrpc" --socket "$dir/s.sock" run "$@"; }
 audited() { audit_has "$dir/audit.log" "$1" || fail "no audit line matching $1"; }
@@ -235,6 +236,48 @@ read -r _ _ n_good _ n_bad _ n_denied _ n_other <<<"$out"
 [ "$n_bad" = 0 ] && [ "$n_other" = 0 ] && [ $((n_good + n_denied)) = 3000 ] ||
 	fail "race: $out"
 [ "$n_good" -gt 0 ] && [ "$n_denied" -gt 0 ] || fail "race: one side never won: $out"
+
+# A stream of signals at a thread in connect: once the supervisor has the call, the signal
+# waits (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV), so the kernel never restarts a connect
+# the daemon made: the server sees each connect once. Neither the supervisor nor the daemon
+# keeps a descriptor afterwards; nor without the flag (SOCKRPC_DISABLE=wait-killable, the
+# fallback for kernels before 5.19), where a restarted connect's first socket is closed.
+daemon_fds() {
+	local n=0 p
+	for p in $daemon $(pgrep -P "$daemon"); do n=$((n + $(ls "/proc/$p/fd" | wc -l))); done
+	echo "$n"
+}
+# The supervisor's descriptors once the probe has done N connects (and pauses).
+supervisor_fds() {
+	local out=$dir/sig.out spid n
+	: >"$out"
+	"$sockrpc" --socket "$dir/s.sock" run -- "${probe[@]}" sigconnect 127.0.0.1 "$good" "$1" \
+		pause >"$out" &
+	spid=$!
+	for _ in $(seq 600); do grep -q '^done$' "$out" && break; sleep 0.05; done
+	if ! grep -q '^done$' "$out"; then
+		kill -9 "$spid"
+		fail "sigconnect: not done in 30 s: $(cat "$out")" >&2
+	fi
+	n=$(ls "/proc/$spid/fd" | wc -l)
+	wait "$spid" || fail "sigconnect: $(cat "$out")" >&2
+	grep -q "sigconnect: ok $1 failed 0 signals" "$out" || fail "sigconnect: $(cat "$out")" >&2
+	echo "$n"
+}
+fds_before=$(daemon_fds)
+base=$(supervisor_fds 0)
+before=$(cat "$dir/good.count")
+after_n=$(supervisor_fds 300)
+after=$(cat "$dir/good.count")
+[ $((after - before)) = 300 ] ||
+	fail "300 connects under signals reached the server $((after - before)) times"
+[ "$after_n" = "$base" ] || fail "the supervisor holds $after_n descriptors, $base before"
+before=$after
+after_n=$(SOCKRPC_DISABLE=wait-killable PROBE_SIGNAL_US=300 supervisor_fds 100)
+echo "without wait-killable: 100 connects reached the server $(($(cat "$dir/good.count") - before)) times"
+[ "$after_n" = "$base" ] || fail "fallback: the supervisor holds $after_n descriptors, $base before"
+for _ in $(seq 40); do [ "$(daemon_fds)" = "$fds_before" ] && break; sleep 0.05; done
+[ "$(daemon_fds)" = "$fds_before" ] || fail "the daemon holds $(daemon_fds) descriptors, $fds_before before"
 
 # Not root: the namespace is made inside a user namespace; the daemon sees the caller.
 if unshare -U true 2>/dev/null && setpriv --reuid 65534 --regid 65534 --clear-groups \
