@@ -222,8 +222,14 @@ relay_main(void *arg)
 		free(data);
 	}
 	pthread_mutex_lock(&lock);
-	sr_socket_free(r->handle);
-	memset(r, 0, sizeof(*r)); /* the slot is free again (ino 0, not running) */
+	if (r->closing) {
+		sr_socket_free(r->handle);
+		memset(r, 0, sizeof(*r)); /* the slot is free again (ino 0, not running) */
+	} else {
+		/* The daemon went away: the supervisor may be sending on the handle; it stays
+		 * (its sends fail) and is freed at exit. */
+		r->running = false;
+	}
 	pthread_mutex_unlock(&lock);
 	free(ta);
 	return NULL;
