@@ -136,6 +136,11 @@ for port in sys.argv[4:]:
     print(port, "connected" if fd >= 0 else "refused")
 PY
 lib=$build/client/libsockrpc.so
+# An ASan build's library needs its runtime loaded first into python3.
+if grep -q "SOCKRPC_SANITIZE:BOOL=ON" "$build/CMakeCache.txt" 2>/dev/null; then
+	export LD_PRELOAD="$(cc -print-file-name=libasan.so) $(cc -print-file-name=libubsan.so)"
+	export ASAN_OPTIONS=detect_leaks=0
+fi
 for claim in /usr/bin/curl /usr/sbin/sshd /bin/sh "$py_exe"; do
 	out=$(as_nobody "$py_exe" "$dir/claim.py" "$lib" "$dir/s.sock" "$claim" "$a" "$b")
 	[ "$out" = "$a connected"$'\n'"$b refused" ] ||
