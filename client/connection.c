@@ -60,6 +60,38 @@ sr_client_open(const char *path, sr_error *err)
 }
 
 /*
+ * As sr_client_open, saying in Hello that the session is for claimed_exe (a launcher
+ * running that program; NULL or "": nothing). Returns a new client; free with
+ * sr_client_close().
+ */
+sr_client *
+sr_client_open_claiming(const char *path, const char *claimed_exe, sr_error *err)
+{
+	struct transport *t;
+	sr_client *c;
+
+	if (claimed_exe != NULL && strlen(claimed_exe) >= sizeof(c->claimed_exe)) {
+		cl_seterr(err, SR_EINVAL, 0, "claimed exe longer than %zu bytes",
+		          sizeof(c->claimed_exe) - 1);
+		return NULL;
+	}
+	if (path == NULL) {
+		path = getenv("SOCKRPC_SOCKET");
+		if (path == NULL || path[0] == '\0')
+			path = sr_default_socket_path();
+	}
+	if ((c = client_new(path, err)) == NULL)
+		return NULL;
+	if (claimed_exe != NULL)
+		strcpy(c->claimed_exe, claimed_exe);
+	if ((t = transport_unix_connect(path, err)) == NULL) {
+		client_free(c);
+		return NULL;
+	}
+	return client_start(c, t, err);
+}
+
+/*
  * Returns a new client speaking on fd, a connected stream socket whose other end is
  * the daemon (taken, and closed on failure too); free with sr_client_close(). For
  * tests and fuzzing, which bring their own daemon.
@@ -201,6 +233,7 @@ client_hello(sr_client *c, sr_error *err)
 	req.major = SR_PROTOCOL_MAJOR;
 	req.minor = SR_PROTOCOL_MINOR;
 	req.client_name = name;
+	req.claimed_exe = c->claimed_exe;
 	/* Replies on their own socket (see HelloReply), where the transport has one. */
 	req.reply_channel = c->transport->ops->use_reply_channel != NULL;
 	cl_call_init(&ctx, c, NULL, cl_deadline_after(CL_FIXED_DEADLINE_MS), err);

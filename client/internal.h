@@ -105,6 +105,7 @@ struct sr_client {
 	ProtobufCService service;    /* invoke() sends a frame and waits; calls.c */
 	struct transport *transport; /* the byte stream to the daemon */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char claimed_exe[256]; /* said in Hello (sr_client_open_claiming), "" for nothing */
 
 	pthread_mutex_t mu;       /* see the lock order above */
 	pthread_mutex_t write_mu; /* one frame is written at a time */

@@ -23,8 +23,8 @@
 
 #include "audit.h"
 
-/* One line: identity, target and reason are each bounded (exe 256, Unix path 108, reason
- * 200, name ~255), and escaping can grow a byte to six; 8 KiB holds the worst case. */
+/* One line: identity, target and reason are each bounded (exe and claimed exe 256, Unix path 108,
+ * reason 200, name ~255), and escaping can grow a byte to six; 8 KiB holds the worst case. */
 #define AUDIT_LINE_MAX 8192
 /* How long a buffered line may wait, and how much may wait: a write per 100 ms is nothing,
  * and an operator tailing the log sees a decision at once as far as a person can tell. */
@@ -224,6 +224,12 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 	} else {
 		line_add(&l, ",\"uid\":null,\"gid\":null,\"pid\":null,\"exe\":null");
 	}
+	/* Said by the client (a launcher's Hello), never verified. */
+	if (rq->who == NULL || rq->who->claimed_exe[0] == '\0')
+		line_add(&l, ",\"claimed_exe\":null");
+	else
+		line_string(&l, "claimed_exe", rq->who->claimed_exe,
+		            strnlen(rq->who->claimed_exe, sizeof(rq->who->claimed_exe)));
 	line_cstring(&l, "op", policy_op_name(rq->op));
 	line_cstring(&l, "family", policy_family_name(rq->family, fam, sizeof(fam)));
 	line_cstring(&l, "type", policy_type_name(rq->type, type, sizeof(type)));

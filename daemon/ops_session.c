@@ -3,6 +3,9 @@
  * the session runs under, and the reply channel if the client asks for one.
  */
 
+#include <stdbool.h>
+#include <string.h>
+
 #include "frame.h"
 #include "ops.h"
 
@@ -30,6 +33,24 @@ OP(hello, HelloRequest, HelloReply)
 		          text);
 		session_drain(s, NULL);
 		return;
+	}
+	/* A launcher's claim (never verified; only deny rules match on it). */
+	if (in->claimed_exe != NULL && in->claimed_exe[0] != '\0') {
+		size_t len = strlen(in->claimed_exe);
+		bool printable = true;
+
+		for (size_t i = 0; i < len; i++)
+			printable = printable && (unsigned char)in->claimed_exe[i] >= 0x20 &&
+			            in->claimed_exe[i] != 0x7f;
+		if (in->claimed_exe[0] != '/' || len >= sizeof(s->peer.claimed_exe) || !printable) {
+			call_fail(c, NULL, SOCKRPC__CODE__EINVAL, 0,
+			          "claimed_exe must be an absolute path of at most %zu printable "
+			          "bytes",
+			          sizeof(s->peer.claimed_exe) - 1);
+			session_drain(s, NULL);
+			return;
+		}
+		memcpy(s->peer.claimed_exe, in->claimed_exe, len + 1);
 	}
 	session_hello_received(s);
 	reply.status = (Sockrpc__Status *)&status_ok;

@@ -83,6 +83,9 @@ sr_client *sr_client_open(const char *path, sr_error *err);
  * stay valid, read as closed, and are freed with sr_socket_free(), before or after this.
  * No call may be in progress on the client. */
 void sr_client_close(sr_client *c);
+/* As sr_client_open, claiming in Hello to run claimed_exe (an absolute path; launchers such
+ * as sockrpc run). The daemon never trusts a claim: only deny rules match on it. */
+sr_client *sr_client_open_claiming(const char *path, const char *claimed_exe, sr_error *err);
 /* Default path: /run/sockrpc/sockrpc.sock for root, else $XDG_RUNTIME_DIR/sockrpc.sock. */
 const char *sr_default_socket_path(void);
 /* The session id the daemon gave this client at Hello. */

@@ -5,8 +5,10 @@
  * (run_supervisor.c). The program's exit status is ours.
  */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <net/if.h>
+#include <netinet/in.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,12 +31,14 @@ static void child_run(int sock, struct run_supervisor *sv, char **argv) __attrib
 static int pass_fds(int sock, const int *fds, int n);
 static int take_fds(int sock, int pidfd, int *fds, int max);
 static void forward_signal(int sig);
+static void program_path(const char *name, char *out, size_t len);
 
 int
 cmd_run(const struct options *o, int argc, char **argv)
 {
 	struct run_supervisor sv = {.notify_fd = -1, .pidfd = -1, .pid = -1};
 	struct sigaction sa;
+	char exe[PATH_MAX];
 	int sp[2] = {-1, -1}, fds[RUN_PASSED_FDS], status = 0, rc;
 	sr_error e;
 
@@ -42,12 +46,17 @@ cmd_run(const struct options *o, int argc, char **argv)
 		return cli_usage_error("run takes -- PROGRAM [ARGS...]");
 	for (int i = 0; i < 2 * RUN_BELLS; i++)
 		sv.bells[i / RUN_BELLS][i % RUN_BELLS] = -1;
+	sv.raw[0] = sv.raw[1] = -1;
 	sv.netns = !o->no_netns;
 	sv.verbose = o->verbose;
 	if (o->no_netns)
 		fprintf(stderr, "sockrpc run: --no-netns: the program shares this host's network; "
 		                "only the filter stands between it and the network\n");
-	if ((sv.client = sr_client_open(o->socket_path, &e)) == NULL)
+	/* The daemon is told which program this session runs: a claim, for deny rules only. */
+	program_path(argv[0], exe, sizeof(exe));
+	if (strlen(exe) >= 256)
+		exe[0] = '\0'; /* longer than a claim may be: none */
+	if ((sv.client = sr_client_open_claiming(o->socket_path, exe, &e)) == NULL)
 		return cli_fail(&e);
 	/* With a namespace, queries to these are answered by the supervisor (run_dns.c). */
 	if (sv.netns)
@@ -94,6 +103,8 @@ cmd_run(const struct options *o, int argc, char **argv)
 		sv.ns[i].fd = fds[1 + i];
 	for (int i = 0; i < 2 * RUN_BELLS; i++)
 		sv.bells[i / RUN_BELLS][i % RUN_BELLS] = fds[1 + sv.n_ns + i];
+	for (int i = 0; i < 2; i++)
+		sv.raw[i] = fds[1 + sv.n_ns + 2 * RUN_BELLS + i];
 	/* Like a shell: ^C and ^\ are the program's to handle; TERM and HUP are passed on. */
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_IGN;
@@ -119,7 +130,7 @@ done:
 	 * thread, and a listener's thread waits for the next peer, using the client and
 	 * the listener: leave them to the exit.
 	 */
-	if (!run_workers_idle() || run_listen_any()) {
+	if (!run_workers_idle() || run_listen_any() || run_relay_any()) {
 		fflush(NULL);
 		_exit(rc);
 	}
@@ -137,6 +148,9 @@ done:
 	for (int i = 0; i < 2 * RUN_BELLS; i++)
 		if (sv.bells[i / RUN_BELLS][i % RUN_BELLS] != -1)
 			close(sv.bells[i / RUN_BELLS][i % RUN_BELLS]);
+	for (int i = 0; i < 2; i++)
+		if (sv.raw[i] != -1)
+			close(sv.raw[i]);
 	sr_client_close(sv.client);
 	return rc;
 }
@@ -148,7 +162,7 @@ done:
 static void
 child_run(int sock, struct run_supervisor *sv, char **argv)
 {
-	int fds[RUN_PASSED_FDS], bells[2 * RUN_BELLS], n = 0, rc;
+	int fds[RUN_PASSED_FDS], bells[2 * RUN_BELLS], raw[2], n = 0, rc;
 
 	/* If the supervisor dies, its trapped calls would fail: the program goes with it. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) == -1 || getppid() == 1)
@@ -172,6 +186,14 @@ child_run(int sock, struct run_supervisor *sv, char **argv)
 		bells[i] = sv->netns ? socket(i < RUN_BELLS ? AF_INET : AF_INET6,
 		                              SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)
 		                     : -1;
+	/*
+	 * Raw sockets of the namespace (IPPROTO_RAW: the header is ours), with which the
+	 * supervisor writes the replies to brokered datagrams, sender and all (run_relay.c).
+	 */
+	for (int i = 0; i < 2; i++)
+		raw[i] = sv->netns ? socket(i == 0 ? AF_INET : AF_INET6,
+		                            SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_RAW)
+		                   : -1;
 	if ((rc = run_filter_install(sv->netns, &fds[n++])) < 0) {
 		fprintf(stderr, "sockrpc run: cannot install the seccomp filter: %s\n",
 		        strerror(-rc));
@@ -181,6 +203,8 @@ child_run(int sock, struct run_supervisor *sv, char **argv)
 		fds[n++] = sv->ns[i].fd;
 	for (int i = 0; i < 2 * RUN_BELLS; i++)
 		fds[n++] = bells[i];
+	for (int i = 0; i < 2; i++)
+		fds[n++] = raw[i];
 	if (pass_fds(sock, fds, n) == -1) {
 		fprintf(stderr, "sockrpc run: cannot pass the filter to the supervisor: %s\n",
 		        strerror(errno));
@@ -251,4 +275,37 @@ forward_signal(int sig)
 {
 	if (program_pid > 0)
 		kill(program_pid, sig);
+}
+
+/*
+ * The absolute path execvp(3) runs for name (realpath of the first executable found
+ * along PATH, or of name itself if it has a slash), or "" if none: the claim Hello
+ * carries (sr_client_open_claiming).
+ */
+static void
+program_path(const char *name, char *out, size_t len)
+{
+	char try[PATH_MAX], resolved[PATH_MAX];
+	const char *path = getenv("PATH"), *p, *end;
+
+	out[0] = '\0';
+	if (strchr(name, '/') != NULL) {
+		if (realpath(name, resolved) != NULL && strlen(resolved) < len)
+			strcpy(out, resolved);
+		return;
+	}
+	for (p = path != NULL ? path : "/usr/local/bin:/bin:/usr/bin"; *p != '\0'; p = end) {
+		end = strchr(p, ':');
+		if (end == NULL)
+			end = p + strlen(p);
+		if (snprintf(try, sizeof(try), "%.*s/%s", (int)(end - p), end == p ? "." : p,
+		             name) < (int)sizeof(try) &&
+		    access(try, X_OK) == 0 && realpath(try, resolved) != NULL &&
+		    strlen(resolved) < len) {
+			strcpy(out, resolved);
+			return;
+		}
+		if (*end == ':')
+			end++;
+	}
 }

@@ -55,8 +55,9 @@ struct run_nameserver {
 
 /* Doorbell sockets per family, made in the namespace by the child (run_listen.c). */
 #define RUN_BELLS 8
-/* What the child passes: the filter's listener, the name servers' sockets, the bells. */
-#define RUN_PASSED_FDS (1 + RUN_MAX_NAMESERVERS + 2 * RUN_BELLS)
+/* What the child passes: the filter's listener, the name servers' sockets, the bells,
+ * a raw socket per family (run_relay.c). */
+#define RUN_PASSED_FDS (1 + RUN_MAX_NAMESERVERS + 2 * RUN_BELLS + 2)
 
 struct run_supervisor {
 	int notify_fd; /* the filter's listener; owned */
@@ -70,6 +71,7 @@ struct run_supervisor {
 	int bells[2][RUN_BELLS]; /* [0] inet, [1] inet6; -1 where none */
 	ino_t netns_ino;         /* the program's network namespace; 0 without one */
 	unsigned bell_next[2];
+	int raw[2]; /* raw sockets of the namespace, [0] inet, [1] inet6; -1 where none */
 };
 
 /* run_filter.c */
@@ -96,6 +98,13 @@ int run_listen_listen(struct run_supervisor *sv, const struct run_sock *sock, in
 int run_listen_accept(struct run_supervisor *sv, const struct run_call *call,
                       const struct run_sock *sock);
 bool run_listen_any(void);
+bool run_program_has_socket(pid_t pid, ino_t ino);
+
+/* run_relay.c */
+int run_relay_send(struct run_supervisor *sv, pid_t pid, const struct run_sock *sock,
+                   const struct sockaddr_storage *ss, socklen_t ss_len, const void *data,
+                   size_t len);
+bool run_relay_any(void);
 
 /* run_supervisor.c */
 int run_supervise(struct run_supervisor *sv, int *status);

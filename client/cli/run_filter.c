@@ -6,16 +6,23 @@
  * sends the listener descriptor to the supervisor.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
 #include <seccomp.h>
 #include <stdbool.h>
-#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "run.h"
 
 static int add(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned int n_args,
                const struct scmp_arg_cmp *args);
+static int load_wait_killable(scmp_filter_ctx ctx);
 
 /*
  * Installs the filter in the calling process (no new privileges is set) and
@@ -77,9 +84,17 @@ run_filter_install(bool netns, int *notify_fd)
 	    (rc = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(process_vm_writev), 0, NULL)) < 0 ||
 	    (rc = add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(pidfd_getfd), 0, NULL)) < 0)
 		goto done;
-	if ((rc = seccomp_load(ctx)) < 0)
-		goto done;
-	if ((fd = seccomp_notify_fd(ctx)) < 0) {
+	/*
+	 * Once the supervisor has a call, a signal must not abort it: the kernel would
+	 * restart the connect and the daemon connect twice. Where the kernel cannot
+	 * (before 5.19), libseccomp loads the filter as usual.
+	 */
+	if ((fd = load_wait_killable(ctx)) == -EINVAL || fd == -ENOSYS) {
+		if ((rc = seccomp_load(ctx)) < 0)
+			goto done;
+		fd = seccomp_notify_fd(ctx);
+	}
+	if (fd < 0) {
 		rc = fd;
 		goto done;
 	}
@@ -100,4 +115,51 @@ add(scmp_filter_ctx ctx, uint32_t action, int nr, unsigned int n_args,
     const struct scmp_arg_cmp *args)
 {
 	return seccomp_rule_add_array(ctx, action, nr, n_args, args);
+}
+
+/*
+ * Loads the filter with seccomp(2) itself, as libseccomp 2.5 cannot ask for
+ * SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: a call the supervisor has received then
+ * waits for its answer through any signal but a fatal one. Off with
+ * SOCKRPC_DISABLE=wait-killable (tests of the fallback). Returns the listener, or a
+ * negative errno (-EINVAL: the kernel lacks the flag).
+ */
+static int
+load_wait_killable(scmp_filter_ctx ctx)
+{
+	const char *off = getenv("SOCKRPC_DISABLE");
+	struct sock_fprog prog;
+	char *buf = NULL;
+	size_t len;
+	int fd, rc;
+
+	if (off != NULL && strstr(off, "wait-killable") != NULL)
+		return -EINVAL;
+	/* libseccomp 2.5 exports the program only to a descriptor. */
+	if ((fd = memfd_create("sockrpc-filter", MFD_CLOEXEC)) == -1)
+		return -errno;
+	if ((rc = seccomp_export_bpf(ctx, fd)) < 0) {
+		close(fd);
+		return rc;
+	}
+	len = (size_t)lseek(fd, 0, SEEK_END);
+	if (len == 0 || len % sizeof(struct sock_filter) != 0 || len > 0xffff * 8 ||
+	    (buf = malloc(len)) == NULL || pread(fd, buf, len, 0) != (ssize_t)len) {
+		free(buf);
+		close(fd);
+		return -EIO;
+	}
+	close(fd);
+	prog.len = (unsigned short)(len / sizeof(struct sock_filter));
+	prog.filter = (struct sock_filter *)buf;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == -1) {
+		free(buf);
+		return -errno;
+	}
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+	                  SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+	                  &prog);
+	rc = fd == -1 ? -errno : fd;
+	free(buf);
+	return rc;
 }

@@ -49,7 +49,6 @@ static struct listener listeners[MAX_LISTENERS];
 
 static struct listener *find(const struct run_sock *sock);
 static void reap(struct run_supervisor *sv, pid_t pid);
-static bool program_has_socket(pid_t pid, ino_t ino);
 static void *listener_main(void *arg);
 static int install(struct run_supervisor *sv, const struct run_call *call, int fd);
 static void ring(struct run_supervisor *sv, struct listener *l);
@@ -350,7 +349,7 @@ reap(struct run_supervisor *sv, pid_t pid)
 	for (int i = 0; i < MAX_LISTENERS; i++) {
 		struct listener *l = &listeners[i];
 
-		if (l->ino == 0 || l->closing || program_has_socket(pid, l->ino))
+		if (l->ino == 0 || l->closing || run_program_has_socket(pid, l->ino))
 			continue;
 		if (!l->listening) {
 			sr_socket_free(l->handle);
@@ -365,8 +364,8 @@ reap(struct run_supervisor *sv, pid_t pid)
 }
 
 /* Whether the program (the thread pid's descriptor table) has a socket of inode ino. */
-static bool
-program_has_socket(pid_t pid, ino_t ino)
+bool
+run_program_has_socket(pid_t pid, ino_t ino)
 {
 	char dir[64], path[352], link[64], want[64];
 	struct dirent *d;

@@ -242,7 +242,9 @@ on_send(struct run_supervisor *sv, const struct run_call *call)
 
 /*
  * bind, listen, accept: untouched on other families; on inet stream sockets the
- * daemon keeps the listener (run_listen.c); inet datagram sockets may not bind.
+ * daemon keeps the listener (run_listen.c); an inet datagram socket of the
+ * namespace is bound there, from our copy of the address (nothing outside the
+ * namespace can reach it but the replies run_relay.c writes to it).
  */
 static int
 on_listener_call(struct run_supervisor *sv, const struct run_call *call)
@@ -258,13 +260,16 @@ on_listener_call(struct run_supervisor *sv, const struct run_call *call)
 		rc = RUN_ANSWER_CONTINUE;
 	else if (call->nr == SCMP_SYS(accept) || call->nr == SCMP_SYS(accept4))
 		rc = run_listen_accept(sv, call, &sock);
-	else if (sock.type != SOCK_STREAM)
+	else if (sock.type != SOCK_STREAM &&
+	         (call->nr != SCMP_SYS(bind) || !run_sock_in_netns(sv, &sock)))
 		rc = -RUN_DENIED_ERRNO;
 	else if (call->nr == SCMP_SYS(listen))
 		rc = run_listen_listen(sv, &sock, (int)call->args[1]);
 	else if ((rc = read_sockaddr(call, call->args[1], call->args[2], &ss, &ss_len)) == 0) {
 		if (!run_call_still_valid(sv->notify_fd, call->id))
 			rc = -ESRCH;
+		else if (sock.type != SOCK_STREAM)
+			rc = bind(sock.fd, (struct sockaddr *)&ss, ss_len) == -1 ? -errno : 0;
 		else
 			rc = run_listen_bind(sv, call->pid, &sock, &ss, ss_len);
 	}

@@ -1,9 +1,10 @@
 /*
- * run_udp.c - trapped sends on the program's inet datagram sockets. The only
- * destinations served are the name servers the supervisor answers for
- * (run_dns.c); the supervisor copies the data and the address out of the
- * program once and sends them itself, on the program's own socket, so no other
- * thread can redirect them. Any other datagram destination is refused.
+ * run_udp.c - trapped sends on the program's inet datagram sockets. The
+ * supervisor copies the data and the address out of the program once and sends
+ * that copy itself, so no other thread can redirect it: to the name servers it
+ * answers for (run_dns.c) on the program's own socket, to the peer of a
+ * connected socket on that socket, anywhere else through the daemon's policy
+ * (run_relay.c).
  */
 #include <errno.h>
 #include <seccomp.h>
@@ -23,7 +24,7 @@
 
 static int send_one(struct run_supervisor *sv, const struct run_call *call,
                     const struct run_sock *sock, uint64_t msg_addr, int flags);
-static int send_copied(struct run_supervisor *sv, const struct run_sock *sock,
+static int send_copied(struct run_supervisor *sv, pid_t pid, const struct run_sock *sock,
                        const struct sockaddr_storage *ss, socklen_t ss_len, const void *data,
                        size_t len, int flags);
 static int gather(pid_t pid, const struct msghdr *m, char *buf, size_t *len);
@@ -54,8 +55,8 @@ run_udp_send(struct run_supervisor *sv, const struct run_call *call, const struc
 		if (rc == 0 && !run_call_still_valid(sv->notify_fd, call->id))
 			rc = -ESRCH;
 		if (rc == 0)
-			rc = send_copied(sv, sock, &ss, (socklen_t)call->args[5], buf, len,
-			                 (int)call->args[3]);
+			rc = send_copied(sv, call->pid, sock, &ss, (socklen_t)call->args[5], buf,
+			                 len, (int)call->args[3]);
 		free(buf);
 		return rc;
 	}
@@ -106,37 +107,52 @@ send_one(struct run_supervisor *sv, const struct run_call *call, const struct ru
 	    !run_call_still_valid(sv->notify_fd, call->id))
 		rc = -ESRCH;
 	if (rc == 0)
-		rc =
-		    send_copied(sv, sock, m.msg_name != NULL ? &ss : NULL, ss_len, buf, len, flags);
+		rc = send_copied(sv, call->pid, sock, m.msg_name != NULL ? &ss : NULL, ss_len, buf,
+		                 len, flags);
 	free(buf);
 	return rc;
 }
 
 /*
- * Sends len bytes to ss (NULL: to the socket's peer) if that is one of our name
- * servers. Returns the count sent or a negative errno.
+ * Sends len bytes to ss (NULL: to the socket's peer): to our name servers on the
+ * program's socket, elsewhere through the daemon (run_relay.c). Returns the count
+ * sent or a negative errno.
  */
 static int
-send_copied(struct run_supervisor *sv, const struct run_sock *sock,
+send_copied(struct run_supervisor *sv, pid_t pid, const struct run_sock *sock,
             const struct sockaddr_storage *ss, socklen_t ss_len, const void *data, size_t len,
             int flags)
 {
 	struct sockaddr_storage peer;
 	socklen_t peer_len = sizeof(peer);
+	bool in_netns = run_sock_in_netns(sv, sock);
 	ssize_t n;
 
-	/* A socket from outside the namespace would carry the datagram to the real server. */
-	if (!run_sock_in_netns(sv, sock))
+	if (getpeername(sock->fd, (struct sockaddr *)&peer, &peer_len) == -1)
+		peer_len = 0;
+	if (ss == NULL && peer_len == 0)
+		return -EDESTADDRREQ;
+	/*
+	 * Connected: to a name server (run_connect, in the namespace) or to the peer the
+	 * daemon connected a handed-back socket to; an address naming that peer changes
+	 * nothing.
+	 */
+	if (ss != NULL && peer_len != 0 && ss_len == peer_len && memcmp(ss, &peer, ss_len) == 0)
+		ss = NULL;
+	if (ss == NULL && (!in_netns || run_nameserver_find(sv, &peer, peer_len) != NULL))
+		goto send;
+	if (ss == NULL)
 		return -RUN_DENIED_ERRNO;
-	if (ss == NULL) {
-		/* To the peer: the socket was connected by run_connect, to a name server only. */
-		if (getpeername(sock->fd, (struct sockaddr *)&peer, &peer_len) == -1)
-			return errno == ENOTCONN ? -EDESTADDRREQ : -errno;
-		if (run_nameserver_find(sv, &peer, peer_len) == NULL)
-			return -RUN_DENIED_ERRNO;
-	} else if (run_nameserver_find(sv, ss, ss_len) == NULL) {
-		return -RUN_DENIED_ERRNO; /* datagrams elsewhere are not brokered */
-	}
+	if (in_netns && run_nameserver_find(sv, ss, ss_len) != NULL)
+		goto send;
+	/*
+	 * Elsewhere: through the daemon. A socket from outside the namespace (inherited,
+	 * or handed back connected) cannot get the replies: refused.
+	 */
+	if (!in_netns || peer_len != 0)
+		return -RUN_DENIED_ERRNO;
+	return run_relay_send(sv, pid, sock, ss, ss_len, data, len);
+send:
 	/* Never wait or die on the program's behalf; the program's own flags may not say so. */
 	flags = (flags & (MSG_MORE | MSG_CONFIRM)) | MSG_DONTWAIT | MSG_NOSIGNAL;
 	n = ss == NULL ? send(sock->fd, data, len, flags)

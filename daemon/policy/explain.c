@@ -208,6 +208,8 @@ print_request(const struct explain_request *x, const struct policy_request *rq, 
 		fprintf(out, " exe=%s", x->who.exe);
 	if (x->who.cgroup[0] != '\0')
 		fprintf(out, " cgroup=%s", x->who.cgroup);
+	if (x->who.claimed_exe[0] != '\0')
+		fprintf(out, " claimed-exe=%s", x->who.claimed_exe);
 	fprintf(out, " %s %s %s", policy_op_name(x->op),
 	        policy_family_name(x->family, fam, sizeof(fam)),
 	        policy_type_name(x->type, type, sizeof(type)));
@@ -420,6 +422,10 @@ parse_who_word(const char *w, struct explain_request *x, FILE *out)
 		if (strlen(v) >= sizeof(x->who.exe))
 			goto bad;
 		strcpy(x->who.exe, v);
+	} else if (strncmp(w, "claimed-exe=", 12) == 0) {
+		if (strlen(v) >= sizeof(x->who.claimed_exe))
+			goto bad;
+		strcpy(x->who.claimed_exe, v);
 	} else if (strncmp(w, "cgroup=", 7) == 0) {
 		if (strlen(v) >= sizeof(x->who.cgroup))
 			goto bad;
@@ -556,7 +562,8 @@ static void
 usage(FILE *out)
 {
 	fprintf(out, "usage: sockrpcd --explain [--policy FILE] WHO... OP [TRANSPORT] [TARGET]\n"
-	             "  WHO:       uid=N | user=NAME, and gid=N group=G exe=PATH cgroup=PATH\n"
+	             "  WHO:       uid=N | user=NAME, and gid=N group=G exe=PATH cgroup=PATH "
+	             "claimed-exe=PATH\n"
 	             "             or a TLS peer: principal=NAME... spki=sha256:HEX\n"
 	             "  OP:        create connect bind listen accept send resolve option\n"
 	             "  OPTION:    option SO_NAME [VALUE] (VALUE 1 if not given)\n"

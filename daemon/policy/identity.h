@@ -26,6 +26,9 @@ struct identity {
 	gid_t groups[IDENTITY_MAX_GROUPS];
 	char exe[256];    /* the peer's executable path, "" if unknown */
 	char cgroup[256]; /* the peer's cgroup v2 path, "" if unknown */
+	/* What the client says it runs (Hello's claimed_exe), "" if it says nothing: never
+	 * verified, so only deny rules match on it (claimed-exe=). */
+	char claimed_exe[256];
 	/* The peer has more supplementary groups than fit: group rules then fail closed
 	 * (a deny rule on a group matches, an allow rule needs the group among those kept). */
 	bool groups_truncated;

@@ -265,27 +265,15 @@ match_certificate(const struct rule *r, const struct identity *who)
 	return MATCH_YES;
 }
 
+/* A Unix peer's kernel-verified facts: uid, gids, exe, cgroup. */
 static enum match
-match_who(const struct rule *r, const struct identity *who)
+match_unix(const struct rule *r, const struct identity *who)
 {
 	enum match result = MATCH_YES;
 	size_t i;
 	int k;
 	bool found;
 
-	if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups + r->n_principals + r->n_spkis == 0)
-		return MATCH_YES;
-	if (who == NULL)
-		return MATCH_UNKNOWN;
-	/* Each transport's facts exist only for its peers: a rule asking for the other's
-	 * never matches, allow or deny (a TLS peer has no uid; a Unix peer no certificate). */
-	if (who->transport == IDENTITY_TLS) {
-		if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups > 0)
-			return MATCH_NO;
-		return match_certificate(r, who);
-	}
-	if (who->transport != IDENTITY_UNIX || r->n_principals + r->n_spkis > 0)
-		return MATCH_NO;
 	if (r->n_uids > 0) {
 		for (i = 0, found = false; i < r->n_uids && !found; i++)
 			found = r->uids[i] == who->uid;
@@ -325,6 +313,46 @@ match_who(const struct rule *r, const struct identity *who)
 				return MATCH_NO;
 		}
 	}
+	return result;
+}
+
+/* claimed-exe= (or !=): what the client says it runs, over either transport; known, or
+ * absent, either way. */
+static bool
+claim_matches(const struct rule *r, const struct identity *who)
+{
+	bool found = false;
+
+	if (r->n_claimed_exes == 0)
+		return true;
+	if (who->claimed_exe[0] != '\0' &&
+	    memchr(who->claimed_exe, '\0', sizeof(who->claimed_exe)) != NULL)
+		for (size_t i = 0; i < r->n_claimed_exes && !found; i++)
+			found = fnmatch(r->claimed_exes[i], who->claimed_exe, 0) == 0;
+	return found != r->claimed_exe_negated;
+}
+
+static enum match
+match_who(const struct rule *r, const struct identity *who)
+{
+	enum match result;
+
+	if (r->n_uids + r->n_gids + r->n_exes + r->n_cgroups + r->n_principals + r->n_spkis +
+	        r->n_claimed_exes ==
+	    0)
+		return MATCH_YES;
+	if (who == NULL)
+		return MATCH_UNKNOWN;
+	/* Each transport's facts exist only for its peers: a rule asking for the other's
+	 * never matches, allow or deny (a TLS peer has no uid; a Unix peer no certificate). */
+	if (who->transport == IDENTITY_TLS && r->n_uids + r->n_gids + r->n_exes + r->n_cgroups == 0)
+		result = match_certificate(r, who);
+	else if (who->transport == IDENTITY_UNIX && r->n_principals + r->n_spkis == 0)
+		result = match_unix(r, who);
+	else
+		return MATCH_NO;
+	if (result == MATCH_NO || !claim_matches(r, who))
+		return MATCH_NO;
 	return result;
 }
 

@@ -37,6 +37,7 @@ hex_digit(char c)
 }
 
 static int who_value(struct parser *ps, const char *key, const char *item, struct rule *r);
+static int claimed_exe(struct parser *ps, const char *key, const char *v, struct rule *r);
 
 /* "sha256:" and 64 hex digits (either case), as `openssl ... | sha256sum` prints them. */
 int
@@ -69,18 +70,21 @@ parse_who(struct parser *ps, const char *term, struct rule *r)
 	if (klen >= sizeof(key)) {
 		perr(ps,
 		     "unknown selector '%.*s=' (uid, gid, user, group, exe, cgroup, principal, "
-		     "spki)",
+		     "spki, claimed-exe)",
 		     (int)klen, term);
 		return -1;
 	}
 	memcpy(key, term, klen);
 	key[klen] = '\0';
+	if (strcmp(key, "claimed-exe") == 0 || strcmp(key, "claimed-exe!") == 0)
+		return claimed_exe(ps, key, v, r);
 	is_uid = strcmp(key, "uid") == 0 || strcmp(key, "user") == 0;
 	is_gid = strcmp(key, "gid") == 0 || strcmp(key, "group") == 0;
 	if (!is_uid && !is_gid && strcmp(key, "exe") != 0 && strcmp(key, "cgroup") != 0 &&
 	    strcmp(key, "principal") != 0 && strcmp(key, "spki") != 0) {
 		perr(ps,
-		     "unknown selector '%s=' (uid, gid, user, group, exe, cgroup, principal, spki)",
+		     "unknown selector '%s=' (uid, gid, user, group, exe, cgroup, principal, spki, "
+		     "claimed-exe)",
 		     key);
 		return -1;
 	}
@@ -116,6 +120,52 @@ parse_who(struct parser *ps, const char *term, struct rule *r)
 
 		if ((rc = who_value(ps, key, item, r)) != 0)
 			return rc;
+	}
+	return 0;
+}
+
+/*
+ * claimed-exe=GLOB[,GLOB...] or claimed-exe!=...: what the client says it runs (a
+ * launcher's Hello). Nothing verifies a claim, so it may only take access away: deny
+ * rules only.
+ */
+static int
+claimed_exe(struct parser *ps, const char *key, const char *v, struct rule *r)
+{
+	char item[256];
+
+	if (r->allow) {
+		perr(ps, "claimed-exe= only in deny rules: it is what the client says, never "
+		         "verified, so an allow rule on it would grant access on a claim");
+		return -1;
+	}
+	if (r->n_claimed_exes > 0) {
+		perr(ps, "duplicate claimed-exe (give several values as claimed-exe=a,b)");
+		return -1;
+	}
+	r->claimed_exe_negated = key[strlen(key) - 1] == '!';
+	if (*v == '\0') {
+		perr(ps, "%s= needs a value", key);
+		return -1;
+	}
+	while (*v != '\0') {
+		size_t len = strcspn(v, ",");
+
+		if (len == 0 || len >= sizeof(item) || v[0] != '/') {
+			perr(ps, "%s= needs absolute paths or globs, got '%s'", key, v);
+			return -1;
+		}
+		memcpy(item, v, len);
+		item[len] = '\0';
+		v += len;
+		if (*v == ',' && *++v == '\0') {
+			perr(ps, "bad %s= value", key);
+			return -1;
+		}
+		if (array_push_string(&r->claimed_exes, &r->n_claimed_exes, item) != 0) {
+			perr(ps, "out of memory");
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }

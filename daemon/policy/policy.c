@@ -87,6 +87,9 @@ rule_free(struct rule *r)
 		free(r->principals[i]);
 	free(r->principals);
 	free(r->spkis);
+	for (i = 0; i < r->n_claimed_exes; i++)
+		free(r->claimed_exes[i]);
+	free(r->claimed_exes);
 	free(r->cidrs);
 	for (i = 0; i < r->n_paths; i++)
 		free(r->paths[i].path);

@@ -71,6 +71,10 @@ struct rule {
 	size_t n_principals;
 	uint8_t (*spkis)[32]; /* SHA-256 of the certificate's SubjectPublicKeyInfo */
 	size_t n_spkis;
+	/* claimed-exe= (or != when negated) globs: deny rules only, as the client says it */
+	char **claimed_exes;
+	size_t n_claimed_exes;
+	bool claimed_exe_negated;
 
 	unsigned ops; /* bit per enum policy_op */
 

@@ -669,8 +669,9 @@ child_audited(sr_client *c, struct report *r)
 START_TEST(audit_lines_are_json_with_every_field)
 {
 	static const char *decision_keys[] = {
-	    "time",   "event", "session", "transport", "uid",  "gid",      "pid",  "exe",   "op",
-	    "family", "type",  "address", "port",      "name", "decision", "rule", "reason"};
+	    "time", "event", "session",  "transport", "uid",    "gid",
+	    "pid",  "exe",   "op",       "family",    "type",   "address",
+	    "port", "name",  "decision", "rule",      "reason", "claimed_exe"};
 	static const char *close_keys[] = {"time",   "event",    "session",   "uid",
 	                                   "handle", "bytes_in", "bytes_out", "reason"};
 	struct server srv;
@@ -717,7 +718,7 @@ START_TEST(audit_lines_are_json_with_every_field)
 		if (strcmp(event, "decision") == 0) {
 			const char *op = json_get(&j, "op", 's');
 
-			ck_assert_msg(j.n == 17, "%d fields: %s", j.n, line);
+			ck_assert_msg(j.n == 18, "%d fields: %s", j.n, line);
 			ck_assert_str_eq(json_get(&j, "transport", 's'), "unix");
 			for (size_t k = 0; k < sizeof(decision_keys) / sizeof(*decision_keys); k++)
 				ck_assert_msg(json_find(&j, decision_keys[k]) >= 0, "no %s: %s",

@@ -822,6 +822,42 @@ START_TEST(identity_fail_closed)
 }
 END_TEST
 
+/*
+ * claimed-exe= (deny rules only) narrows: a claim matching a deny rule is denied, one that
+ * does not falls through to the uid's rules; claimed-exe!= denies every other claim and no
+ * claim at all; a claim never satisfies exe=.
+ */
+START_TEST(claimed_exe_only_narrows)
+{
+	struct policy *p = load("deny uid=1000 claimed-exe=/usr/bin/curl connect\n"
+	                        "deny uid=1000 claimed-exe!=/usr/bin/ssh,/usr/bin/scp bind\n"
+	                        "allow uid=1000 exe=/usr/bin/nc listen\n"
+	                        "allow uid=1000 connect,bind\n");
+	struct identity id = who_uid(1000);
+	struct policy_request rq = {.who = &id};
+	struct policy_decision d;
+
+#define DECIDE(o) (rq.op = (o), policy_decide(p, &rq, &d), d.allow)
+	ck_assert(DECIDE(POLICY_CONNECT)); /* no claim */
+	strcpy(id.claimed_exe, "/usr/bin/curl");
+	ck_assert(!DECIDE(POLICY_CONNECT));
+	ck_assert_int_eq(d.rule_line, 1);
+	strcpy(id.claimed_exe, "/usr/bin/wget");
+	ck_assert(DECIDE(POLICY_CONNECT));
+	ck_assert(!DECIDE(POLICY_BIND));
+	strcpy(id.claimed_exe, "/usr/bin/scp");
+	ck_assert(DECIDE(POLICY_BIND));
+	id.claimed_exe[0] = '\0';
+	ck_assert(!DECIDE(POLICY_BIND));
+	strcpy(id.claimed_exe, "/usr/bin/nc");
+	ck_assert(!DECIDE(POLICY_LISTEN));
+	strcpy(id.exe, "/usr/bin/nc");
+	ck_assert(DECIDE(POLICY_LISTEN));
+#undef DECIDE
+	policy_free(p);
+}
+END_TEST
+
 /* exe= and cgroup= are fnmatch(3) globs without FNM_PATHNAME: `*` crosses `/`. */
 START_TEST(exe_and_cgroup_globs)
 {
@@ -1089,6 +1125,7 @@ policy_match_suite(void)
 	tcase_add_test(tc, identity_fail_closed);
 	tcase_add_test(tc, exe_and_cgroup_globs);
 	tcase_add_test(tc, tls_principals_and_spki);
+	tcase_add_test(tc, claimed_exe_only_narrows);
 	suite_add_tcase(s, tc);
 	return s;
 }

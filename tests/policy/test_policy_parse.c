@@ -57,6 +57,12 @@ expect_ok(const char *text)
 START_TEST(unknown_keyword)
 {
 	expect_error("permit * connect\n", 1, "unknown keyword 'permit'");
+	expect_error("allow uid=1 claimed-exe=/usr/bin/curl connect\n", 1,
+	             "claimed-exe= only in deny rules");
+	expect_error("allow claimed-exe!=/usr/bin/curl connect\n", 1,
+	             "claimed-exe= only in deny rules");
+	expect_error("deny claimed-exe=curl connect\n", 1, "needs absolute paths");
+	expect_error("deny claimed-exe=/a claimed-exe=/b connect\n", 1, "duplicate claimed-exe");
 	expect_error("# c\n\nallow * connect tcp frobnicate\n", 3, "unknown keyword 'frobnicate'");
 	expect_error("allow * connect example.com\n", 1, "unknown keyword 'example.com'");
 }

@@ -92,6 +92,7 @@ POLICY
 	--audit "$dir/audit.log" --hosts "$dir/hosts" --resolv-conf "$dir/resolv.conf" \
 	2>"$dir/daemon.log" &
 pids+=($!)
+daemon=$!
 for _ in $(seq 100); do [ -S "$dir/s.sock" ] && break; sleep 0.05; done
 run() { timeout 60 "$sockrpc" --socket "$dir/s.sock" run "$@"; }
 audited() { audit_has "$dir/audit.log" "$1" || fail "no audit line matching $1"; }
@@ -152,9 +153,11 @@ ms=$(sed -n 's/^good: connected in \([0-9]*\) ms$/\1/p' <<<"$out")
 # A unix-domain connect is not the broker's business: it goes through.
 out=$(run -- "${probe[@]}" unix "$dir/s.sock") || fail "unix connect: $out"
 
-# Not brokered (yet): UDP with an address, and inet listeners; refused, never let through.
+# A datagram no rule allows (test_run_udp.sh has the allowed ones): refused by the daemon.
 out=$(run -- "${probe[@]}" udp 127.0.0.1 "$udp") && fail "udp sendto went through: $out"
 [ "$out" = "sendto: EACCES" ] || fail "udp sendto: $out"
+audited "\"op\":\"send\".*\"port\":$udp.*\"decision\":\"deny\""
+# A listener no rule allows.
 out=$(run -- "${probe[@]}" listen 0) && fail "listen went through: $out"
 [ "$out" = "bind: EACCES" ] || fail "bind: $out"
 
@@ -180,7 +183,7 @@ if [ -n "$ns" ]; then
 		grep -q "sendmmsg: sent 2, lengths ok" <<<"$out" || fail "dns probe: $out"
 	out=$(run -- "${probe[@]}" dns "$ns" denied.sockrpc.test) || fail "dns probe: $out"
 	[ "$(grep -c "rcode 3 answers 0" <<<"$out")" = 3 ] || fail "denied name: $out"
-	# Any other address on port 53 is just a datagram elsewhere: refused.
+	# Any other address on port 53 is just a datagram elsewhere: the policy refuses it.
 	out=$(run -- "${probe[@]}" dns 127.0.0.2 web.sockrpc.test) && fail "dns elsewhere: $out"
 	[ "$out" = "sendto: EACCES" ] || fail "dns elsewhere: $out"
 else
@@ -243,6 +246,48 @@ sleep 0.3
 run -- "${probe[@]}" fdrace 127.0.0.1 "$udp" 3000 >/dev/null 2>&1 || true
 sleep 0.3
 [ ! -e "$dir/udp.got" ] || fail "fdrace: a datagram reached the host: $(cat "$dir/udp.got")"
+
+# A stream of signals at a thread in connect: once the supervisor has the call, the signal
+# waits (SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV), so the kernel never restarts a connect
+# the daemon made: the server sees each connect once. Neither the supervisor nor the daemon
+# keeps a descriptor afterwards; nor without the flag (SOCKRPC_DISABLE=wait-killable, the
+# fallback for kernels before 5.19), where a restarted connect's first socket is closed.
+daemon_fds() {
+	local n=0 p
+	for p in $daemon $(pgrep -P "$daemon"); do n=$((n + $(ls "/proc/$p/fd" | wc -l))); done
+	echo "$n"
+}
+# The supervisor's descriptors once the probe has done N connects (and pauses).
+supervisor_fds() {
+	local out=$dir/sig.out spid n
+	: >"$out"
+	"$sockrpc" --socket "$dir/s.sock" run -- "${probe[@]}" sigconnect 127.0.0.1 "$good" "$1" \
+		pause >"$out" &
+	spid=$!
+	for _ in $(seq 600); do grep -q '^done$' "$out" && break; sleep 0.05; done
+	if ! grep -q '^done$' "$out"; then
+		kill -9 "$spid"
+		fail "sigconnect: not done in 30 s: $(cat "$out")" >&2
+	fi
+	n=$(ls "/proc/$spid/fd" | wc -l)
+	wait "$spid" || fail "sigconnect: $(cat "$out")" >&2
+	grep -q "sigconnect: ok $1 failed 0 signals" "$out" || fail "sigconnect: $(cat "$out")" >&2
+	echo "$n"
+}
+fds_before=$(daemon_fds)
+base=$(supervisor_fds 0)
+before=$(cat "$dir/good.count")
+after_n=$(supervisor_fds 300)
+after=$(cat "$dir/good.count")
+[ $((after - before)) = 300 ] ||
+	fail "300 connects under signals reached the server $((after - before)) times"
+[ "$after_n" = "$base" ] || fail "the supervisor holds $after_n descriptors, $base before"
+before=$after
+after_n=$(SOCKRPC_DISABLE=wait-killable PROBE_SIGNAL_US=3000 supervisor_fds 60)
+echo "without wait-killable: 60 connects reached the server $(($(cat "$dir/good.count") - before)) times"
+[ "$after_n" = "$base" ] || fail "fallback: the supervisor holds $after_n descriptors, $base before"
+for _ in $(seq 40); do [ "$(daemon_fds)" = "$fds_before" ] && break; sleep 0.05; done
+[ "$(daemon_fds)" = "$fds_before" ] || fail "the daemon holds $(daemon_fds) descriptors, $fds_before before"
 
 # Not root: the namespace is made inside a user namespace; the daemon sees the caller.
 if unshare -U true 2>/dev/null && setpriv --reuid 65534 --regid 65534 --clear-groups \

@@ -14,7 +14,9 @@
 #include <netinet/udp.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -520,6 +522,78 @@ mode_race(const char *host, const char *good, const char *bad, const char *tries
 	return at_bad != 0;
 }
 
+static atomic_int sig_stop;
+static atomic_long sig_count;
+static pthread_t sig_target;
+
+static void
+on_signal(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&sig_count, 1);
+}
+
+static void *
+signaller(void *arg)
+{
+	const char *us = getenv("PROBE_SIGNAL_US");
+	struct timespec ts = {0, 1000L * (us != NULL ? atol(us) : 20)};
+
+	(void)arg;
+	while (!atomic_load(&sig_stop)) {
+		pthread_kill(sig_target, SIGUSR1);
+		nanosleep(&ts, NULL);
+	}
+	return NULL;
+}
+
+/*
+ * sigconnect HOST PORT N [PAUSE]: N blocking connects (each "ping", the echo read)
+ * while another thread sends this one SIGUSR1 (SA_RESTART) every 20 us (or
+ * $PROBE_SIGNAL_US); then, with
+ * PAUSE, "done" and a pause so the script can count the supervisor's descriptors.
+ */
+static int
+mode_sigconnect(const char *host, const char *port, const char *tries, bool pause)
+{
+	struct sigaction sa;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	long n = atol(tries), ok = 0, other = 0;
+	char buf[16];
+	pthread_t t;
+	int fd;
+
+	if (parse_addr(host, port, &ss, &len) == -1)
+		return 2;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sa.sa_flags = SA_RESTART;
+	sigaction(SIGUSR1, &sa, NULL);
+	sig_target = pthread_self();
+	pthread_create(&t, NULL, signaller, NULL);
+	for (long i = 0; i < n; i++) {
+		if ((fd = socket(ss.ss_family, SOCK_STREAM, 0)) == -1)
+			return fail("socket");
+		while (connect(fd, (struct sockaddr *)&ss, len) == -1 && errno == EINTR)
+			;
+		if (write(fd, "ping\n", 5) == 5 && read(fd, buf, sizeof(buf)) == 5)
+			ok++;
+		else
+			other++;
+		close(fd);
+	}
+	atomic_store(&sig_stop, 1);
+	pthread_join(t, NULL);
+	printf("sigconnect: ok %ld failed %ld signals %s\n", ok, other,
+	       atomic_load(&sig_count) > n ? "many" : "few");
+	if (pause) {
+		printf("done\n");
+		sleep(2);
+	}
+	return other != 0;
+}
+
 /*
  * unspecrace HOST PORT TRIES: a UDP socket connected with AF_UNSPEC (a disconnect, let
  * through) again and again while another thread flips the family in the very sockaddr to
@@ -621,6 +695,8 @@ main(int argc, char **argv)
 		return mode_connect(argv[2], argv[3]);
 	if (argc == 4 && strcmp(argv[1], "nbconnect") == 0)
 		return mode_nbconnect(argv[2], argv[3]);
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "sigconnect") == 0)
+		return mode_sigconnect(argv[2], argv[3], argv[4], argc == 6);
 	if (argc == 5 && strcmp(argv[1], "inherited") == 0)
 		return mode_inherited(argv[2], argv[3], argv[4]);
 	if (argc == 5 && strcmp(argv[1], "parallel") == 0)
