@@ -1055,6 +1055,33 @@ who_tls(const char *const *names, int n, uint8_t spki_byte)
 
 /* principal= tries URI SANs, DNS SANs, CN; spki= the key hash; Unix facts never match a TLS
  * peer and certificate facts never a Unix peer, allow or deny. */
+/* A claim narrows a TLS peer's access as it does a Unix peer's; a claim-only deny rule
+ * applies to a TLS peer only when its claim matches. */
+START_TEST(claimed_exe_for_tls_peers)
+{
+	struct policy *p =
+	    load("deny claimed-exe=/usr/bin/curl connect\n"
+	         "deny principal=spiffe://example.org/x claimed-exe!=/usr/bin/ssh bind\n"
+	         "allow principal=spiffe://example.org/* connect,bind\n");
+	const char *names[] = {"spiffe://example.org/x"};
+	struct identity t = who_tls(names, 1, 0);
+	struct policy_request rq = {.who = &t};
+	struct policy_decision d;
+
+#define DECIDE(o) (rq.op = (o), policy_decide(p, &rq, &d), d.allow)
+	ck_assert(DECIDE(POLICY_CONNECT)); /* no claim */
+	ck_assert(!DECIDE(POLICY_BIND));   /* no claim: != matches */
+	strcpy(t.claimed_exe, "/usr/bin/curl");
+	ck_assert(!DECIDE(POLICY_CONNECT));
+	ck_assert_int_eq(d.rule_line, 1);
+	strcpy(t.claimed_exe, "/usr/bin/ssh");
+	ck_assert(DECIDE(POLICY_CONNECT));
+	ck_assert(DECIDE(POLICY_BIND));
+#undef DECIDE
+	policy_free(p);
+}
+END_TEST
+
 START_TEST(tls_principals_and_spki)
 {
 	struct policy *p = load(
@@ -1126,6 +1153,7 @@ policy_match_suite(void)
 	tcase_add_test(tc, exe_and_cgroup_globs);
 	tcase_add_test(tc, tls_principals_and_spki);
 	tcase_add_test(tc, claimed_exe_only_narrows);
+	tcase_add_test(tc, claimed_exe_for_tls_peers);
 	suite_add_tcase(s, tc);
 	return s;
 }
