@@ -51,7 +51,8 @@ cmd_run(const struct options *o, int argc, char **argv)
 	sv.verbose = o->verbose;
 	if (o->no_netns)
 		fprintf(stderr, "sockrpc run: --no-netns: the program shares this host's network; "
-		                "only the filter stands between it and the network\n");
+		                "only the filter stands between it and the network, which "
+		                "confines a cooperative program, not a hostile one (sockrpc(1))\n");
 	/* The daemon is told which program this session runs: a claim, for deny rules only. */
 	program_path(argv[0], exe, sizeof(exe));
 	if (strlen(exe) >= 256)
