@@ -4,11 +4,13 @@
  * protocol 1.2 numbers the sockets it creates from SR_CLIENT_HANDLE_BASE up, one after
  * the other, so that it can send calls on a socket before Socket's reply. Ids are never
  * reused. This file says whether an id may name a new socket, and what became of an id
- * that names no open socket (closed, or its creation failed). The table itself is
- * session.c's.
+ * that names no open socket (closed, or its creation failed), and keeps the table of
+ * open handles, sorted by id.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "frame.h"
 #include "sockrpcd.h"
@@ -91,4 +93,74 @@ handle_ids_free(struct session *s)
 {
 	free(s->failed_ids);
 	s->failed_ids = NULL;
+}
+
+/* Where id is, or would go, in the table: the first handle whose id is not below it. */
+static unsigned
+handle_slot(const struct session *s, int64_t id)
+{
+	unsigned lo = 0, hi = s->n_handles;
+
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+
+		if (s->handles[mid]->id < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* The handle table: open handles sorted by id, found by binary search. */
+struct handle *
+session_find_handle(struct session *s, int64_t id)
+{
+	unsigned i = handle_slot(s, id);
+
+	return i < s->n_handles && s->handles[i]->id == id ? s->handles[i] : NULL;
+}
+
+/*
+ * Adds h: with the id it has (a client's, taken with handle_id_claim()), or, if 0, the
+ * daemon's next. Returns 0, -ENOMEM, or -EMFILE past the limit.
+ */
+int
+session_add_handle(struct session *s, struct handle *h)
+{
+	unsigned i;
+
+	/* Descriptors handed back but not yet taken count: the daemon holds them (session_fd.c). */
+	if (session_sockets_held(s) >= s->d->opt.limits.max_handles ||
+	    (h->id == 0 && s->next_handle_id >= SR_CLIENT_HANDLE_BASE))
+		return -EMFILE;
+	if (s->n_handles == s->cap_handles) {
+		unsigned cap = s->cap_handles ? s->cap_handles * 2 : 8;
+		struct handle **grown = realloc(s->handles, cap * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		s->handles = grown;
+		s->cap_handles = cap;
+	}
+	if (h->id == 0)
+		h->id = s->next_handle_id++;
+	/* The daemon's ids sort below the client's: an accepted handle may go in the middle. */
+	i = handle_slot(s, h->id);
+	memmove(&s->handles[i + 1], &s->handles[i], (s->n_handles - i) * sizeof(*s->handles));
+	s->handles[i] = h;
+	s->n_handles++;
+	return 0;
+}
+
+void
+session_remove_handle(struct session *s, struct handle *h)
+{
+	unsigned i = handle_slot(s, h->id);
+
+	if (i < s->n_handles && s->handles[i] == h) {
+		memmove(&s->handles[i], &s->handles[i + 1],
+		        (s->n_handles - i - 1) * sizeof(*s->handles));
+		s->n_handles--;
+	}
 }

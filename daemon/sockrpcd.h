@@ -364,9 +364,6 @@ bool session_output_drained(struct session *s);
 void session_flush(struct session *s);
 void session_update_reading(struct session *s);
 void session_release_call_bytes(struct session *s, size_t bytes);
-struct handle *session_find_handle(struct session *s, int64_t id);
-int session_add_handle(struct session *s, struct handle *h);
-void session_remove_handle(struct session *s, struct handle *h);
 
 /* session_fd.c */
 void session_send_reply_with_fd(struct session *s, unsigned method, uint64_t call_id,
@@ -468,7 +465,10 @@ const char *call_method_name(const struct call *c);
 bool call_may_wait(const struct call *c);
 extern const Sockrpc__Status status_ok;
 
-/* handle_ids.c */
+/* handle_ids.c: the ids and the table of a session's open handles */
+struct handle *session_find_handle(struct session *s, int64_t id);
+int session_add_handle(struct session *s, struct handle *h);
+void session_remove_handle(struct session *s, struct handle *h);
 struct failed_ids;
 int handle_id_claim(struct session *s, int64_t id, char *why, size_t len);
 void handle_id_failed(struct session *s, int64_t id, int code);
