@@ -693,8 +693,9 @@ conn_rate_broker(sr_client *c)
 	return (double)n / (now_s() - t0);
 }
 
+/* A rate figure: broker and direct alternating each round; the medians against 0.5x. */
 static void
-figure_conn(sr_client *c)
+rate_figure(const char *figure, sr_client *c, double (*broker)(sr_client *), double (*direct)(void))
 {
 	int R = opt.rounds;
 	double *b = calloc((size_t)R, sizeof(double)), *d = calloc((size_t)R, sizeof(double));
@@ -704,16 +705,21 @@ figure_conn(sr_client *c)
 	for (int r = 0; r < R; r++) {
 		for (int k = 0; k < 2; k++) {
 			if ((k + r) % 2 == 0)
-				b[r] = conn_rate_broker(c);
+				b[r] = broker(c);
 			else
-				d[r] = opt.broker_only ? NAN : conn_rate_direct();
+				d[r] = opt.broker_only ? NAN : direct();
 		}
 	}
 	bm = median(b, R), dm = median(d, R);
 	snprintf(base, sizeof(base), "direct %.0f/s", dm);
-	add_row("connect+close per second", bm, "/s", base, bm / dm, ">= 0.5x",
-	        isnan(dm) ? -1 : bm / dm >= 0.5);
+	add_row(figure, bm, "/s", base, bm / dm, ">= 0.5x", isnan(dm) ? -1 : bm / dm >= 0.5);
 	free(b), free(d);
+}
+
+static void
+figure_conn(sr_client *c)
+{
+	rate_figure("connect+close per second", c, conn_rate_broker, conn_rate_direct);
 }
 
 /* --- 6. UDP request/response (a DNS-style exchange) ---------------------------------- */
@@ -773,24 +779,7 @@ fail:
 static void
 figure_udp(sr_client *c)
 {
-	int R = opt.rounds;
-	double *b = calloc((size_t)R, sizeof(double)), *d = calloc((size_t)R, sizeof(double));
-	double bm, dm;
-	char base[48];
-
-	for (int r = 0; r < R; r++) {
-		for (int k = 0; k < 2; k++) {
-			if ((k + r) % 2 == 0)
-				b[r] = udp_rate_broker(c);
-			else
-				d[r] = opt.broker_only ? NAN : udp_rate_direct();
-		}
-	}
-	bm = median(b, R), dm = median(d, R);
-	snprintf(base, sizeof(base), "direct %.0f/s", dm);
-	add_row("UDP request/response per second", bm, "/s", base, bm / dm, ">= 0.5x",
-	        isnan(dm) ? -1 : bm / dm >= 0.5);
-	free(b), free(d);
+	rate_figure("UDP request/response per second", c, udp_rate_broker, udp_rate_direct);
 }
 
 /* --- sockrpc run: iperf3 and a connect loop, under the launcher against direct --------- */
