@@ -495,32 +495,33 @@ relay_connect(enum via v)
 	}
 }
 
-/* Seconds to move opt.bytes to the sink (send) or from the source (receive); NaN on failure. */
-static double
-bulk_plain(enum via v, bool send_dir)
+/*
+ * Moves `bytes` over fd, connected to the bulk server, in `chunk`-byte calls: to the sink
+ * (send) or from the source. Returns the seconds since t0, NaN on failure (said with
+ * `what`). Closes fd.
+ */
+double
+bench_transfer_fd(int fd, bool send_dir, uint64_t bytes, size_t chunk, double t0, const char *what)
 {
 	static uint8_t buf[DIRECT_BIG_CHUNK];
 	uint8_t cmd[BENCH_CMD_SIZE];
-	uint64_t left = opt.bytes;
-	size_t size = v == VIA_DIRECT_1M ? DIRECT_BIG_CHUNK : BENCH_CHUNK;
-	double t0 = now_s();
-	int fd = relay_connect(v);
+	uint64_t left = bytes;
 	ssize_t n;
 
 	if (fd < 0)
 		return NAN;
-	bench_cmd(cmd, send_dir ? BENCH_OP_SINK : BENCH_OP_SOURCE, opt.bytes);
+	bench_cmd(cmd, send_dir ? BENCH_OP_SINK : BENCH_OP_SOURCE, bytes);
 	if (write_full(fd, cmd, sizeof(cmd)) != 0)
 		goto fail;
 	while (left > 0) {
-		size_t chunk = left < size ? left : size;
+		size_t len = left < chunk ? left : chunk;
 
 		if (send_dir) {
-			if (write_full(fd, buf, chunk) != 0)
+			if (write_full(fd, buf, len) != 0)
 				goto fail;
-			n = (ssize_t)chunk;
+			n = (ssize_t)len;
 		} else {
-			n = read(fd, buf, chunk);
+			n = read(fd, buf, len);
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n <= 0)
@@ -533,10 +534,21 @@ bulk_plain(enum via v, bool send_dir)
 	close(fd);
 	return now_s() - t0;
 fail:
-	fprintf(stderr, "sockrpc_bench: %s %s failed with %llu bytes left\n", via_name[v],
+	fprintf(stderr, "sockrpc_bench: %s %s failed with %llu bytes left\n", what,
 	        send_dir ? "send" : "receive", (unsigned long long)left);
 	close(fd);
 	return NAN;
+}
+
+/* Seconds to move opt.bytes to the sink (send) or from the source (receive); NaN on failure. */
+static double
+bulk_plain(enum via v, bool send_dir)
+{
+	double t0 = now_s();
+
+	return bench_transfer_fd(relay_connect(v), send_dir, opt.bytes,
+	                         v == VIA_DIRECT_1M ? DIRECT_BIG_CHUNK : BENCH_CHUNK, t0,
+	                         via_name[v]);
 }
 
 static double

@@ -71,6 +71,8 @@ struct bench_args {
 	bool verbose;
 };
 double bench_median(double *v, int n);
+double bench_transfer_fd(int fd, bool send_dir, uint64_t bytes, size_t chunk, double t0,
+                         const char *what);
 void bench_add_row(const char *figure, double broker, const char *unit, const char *baseline,
                    double ratio, const char *target, int met);
 

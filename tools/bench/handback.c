@@ -32,42 +32,7 @@ handed_back(sr_client *c, int port)
 static double
 bulk_fd(int fd, bool send_dir, uint64_t bytes)
 {
-	static uint8_t buf[BENCH_CHUNK];
-	uint8_t cmd[BENCH_CMD_SIZE];
-	uint64_t left = bytes;
-	double t0 = now_s();
-	ssize_t n;
-
-	if (fd < 0)
-		return NAN;
-	bench_cmd(cmd, send_dir ? BENCH_OP_SINK : BENCH_OP_SOURCE, bytes);
-	if (write_full(fd, cmd, sizeof(cmd)) != 0)
-		goto fail;
-	while (left > 0) {
-		size_t chunk = left < BENCH_CHUNK ? left : BENCH_CHUNK;
-
-		if (send_dir) {
-			if (write_full(fd, buf, chunk) != 0)
-				goto fail;
-			n = (ssize_t)chunk;
-		} else {
-			n = read(fd, buf, chunk);
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0)
-				goto fail;
-		}
-		left -= (uint64_t)n;
-	}
-	if (send_dir && read_full(fd, cmd, 1) != 0)
-		goto fail;
-	close(fd);
-	return now_s() - t0;
-fail:
-	fprintf(stderr, "sockrpc_bench: handback bulk failed with %llu bytes left\n",
-	        (unsigned long long)left);
-	close(fd);
-	return NAN;
+	return bench_transfer_fd(fd, send_dir, bytes, BENCH_CHUNK, now_s(), "handback bulk");
 }
 
 void
