@@ -12,31 +12,8 @@
 
 #include "frame.h"
 #include "harness.h"
+#include "methods.h"
 #include "sockrpc.pb-c.h"
-
-/* rpc indexes, in the order of the service in proto/sockrpc.proto */
-enum {
-	M_HELLO,
-	M_SOCKET,
-	M_CONNECT,
-	M_BIND,
-	M_LISTEN,
-	M_ACCEPT,
-	M_SEND,
-	M_RECEIVE,
-	M_READ,
-	M_CLOSE,
-	M_SHUTDOWN,
-	M_SET_OPTION,
-	M_GET_OPTION,
-	M_SET_BLOCKING,
-	M_INFO,
-	M_GET_ADDRESS_INFO,
-	M_SEND_TO,
-	M_RECEIVE_FROM,
-	M_HANDBACK,
-	M_COUNT
-};
 
 /* Writes a bare header. */
 void rc_header(int fd, uint32_t length, uint16_t method, uint16_t flags, uint64_t id);

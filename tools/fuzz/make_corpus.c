@@ -11,29 +11,8 @@
 
 #include "frame.h"
 #include "payload.h"
+#include "methods.h"
 #include "sockrpc.pb-c.h"
-
-enum {
-	M_HELLO,
-	M_SOCKET,
-	M_CONNECT,
-	M_BIND,
-	M_LISTEN,
-	M_ACCEPT,
-	M_SEND,
-	M_RECEIVE,
-	M_READ,
-	M_CLOSE,
-	M_SHUTDOWN,
-	M_SET_OPTION,
-	M_GET_OPTION,
-	M_SET_BLOCKING,
-	M_INFO,
-	M_GET_ADDRESS_INFO,
-	M_SEND_TO,
-	M_RECEIVE_FROM,
-	M_HANDBACK
-};
 
 static unsigned char buf[1 << 16];
 static size_t len;
