@@ -51,6 +51,8 @@ usage(FILE *out)
 	    "  -u, --user USER            run the unprivileged worker as USER when started\n"
 	    "                             as root (default: 'sockrpc', which must exist);\n"
 	    "                             'root': one root process (development only)\n"
+	    "      --workers N|auto       unprivileged worker processes (default 1; auto: one\n"
+	    "                             per online CPU); they share the listeners\n"
 	    "      --max-sessions N       sessions at once (default %d)\n"
 	    "      --max-sessions-per-uid N  per uid; for TLS clients, per principal\n"
 	    "      --max-handles N        sockets per session (default %d)\n"
@@ -138,6 +140,7 @@ enum {
 	OPT_TLS_KEY,
 	OPT_TLS_CLIENT_CA,
 	OPT_NO_KTLS,
+	OPT_WORKERS,
 };
 
 static const struct option long_options[] = {
@@ -165,6 +168,7 @@ static const struct option long_options[] = {
     {"tls-key", required_argument, NULL, OPT_TLS_KEY},
     {"tls-client-ca", required_argument, NULL, OPT_TLS_CLIENT_CA},
     {"no-ktls", no_argument, NULL, OPT_NO_KTLS},
+    {"workers", required_argument, NULL, OPT_WORKERS},
     {NULL, 0, NULL, 0},
 };
 
@@ -246,6 +250,13 @@ raise_fd_limit(void)
 
 static struct cli_limits cli_limits;
 static bool parent_lost; /* the worker's privileged parent went away */
+
+/* The limits again after a reload: the privileged parent's, for the global counts. */
+void
+daemon_apply_limits(struct sockrpcd *d)
+{
+	apply_limits(d, &cli_limits);
+}
 
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
@@ -423,6 +434,7 @@ teardown(struct sockrpcd *d)
 		session_close(s, "daemon exiting");
 	if (d->listener)
 		evconnlistener_free(d->listener);
+	server_shared_free(d);
 	tls_free(d);
 	if (d->accept_retry)
 		event_free(d->accept_retry);
@@ -527,6 +539,20 @@ main(int argc, char **argv)
 		case OPT_NO_KTLS:
 			d.opt.no_ktls = true;
 			break;
+		case OPT_WORKERS:
+			if (strcmp(optarg, "auto") == 0) {
+				long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+				n = cpus > 0 ? (unsigned long)cpus : 1;
+				n = n > MAX_WORKERS ? MAX_WORKERS : n;
+			} else if (parse_count(optarg, "--workers", &n) != 0 || n == 0 ||
+			           n > MAX_WORKERS) {
+				fprintf(stderr, "sockrpcd: --workers must be 1-%d or auto\n",
+				        MAX_WORKERS);
+				return 2;
+			}
+			d.opt.workers = (unsigned)n;
+			break;
 		case OPT_SOCKET_GROUP:
 			d.opt.socket_group = optarg;
 			break;
@@ -568,6 +594,12 @@ main(int argc, char **argv)
 		d.opt.socket_path = default_socket_path();
 	if (worker_user(&d, &pw) != 0)
 		return EXIT_FAILURE;
+	if (d.opt.workers > 1 && pw == NULL) {
+		log_error("--workers %u needs the privilege split: start sockrpcd as root, "
+		          "without --user root",
+		          d.opt.workers);
+		return EXIT_FAILURE;
+	}
 	raise_fd_limit();
 
 	d.policy = load_policy(d.opt.policy_path);

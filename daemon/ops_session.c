@@ -22,6 +22,8 @@ OP(hello, HelloRequest, HelloReply)
 		return;
 	}
 	refusal = server_admission_refusal(s->d, s);
+	if (refusal == NULL && in->major == SR_PROTOCOL_MAJOR)
+		refusal = priv_session_admit(s); /* several workers: the global count */
 	if (in->major != SR_PROTOCOL_MAJOR || refusal != NULL) {
 		if (refusal != NULL)
 			snprintf(text, sizeof(text), "%s", refusal);

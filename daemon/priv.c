@@ -24,22 +24,16 @@
 #include "priv.h"
 #include "sockrpcd.h"
 
-#define SESSION_BUCKETS 256
-
-struct priv_session {
-	LIST_ENTRY(priv_session) link;
-	uint64_t id;
-	struct identity who;
-};
-
 struct priv_parent {
 	const struct policy *policy; /* borrowed */
 	dev_t own_dev;
 	ino_t own_ino;
 	char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* the daemon's socket */
-	LIST_HEAD(, priv_session) buckets[SESSION_BUCKETS];
-	X509_STORE *tls_ca;       /* owned; NULL: no TLS sessions */
-	EVP_PKEY *tls_key;        /* owned; NULL: the worker holds the key (not EC) */
+	struct priv_session_table *sessions; /* every worker's (priv_sessions.c) */
+	int worker;                          /* whose message is being served */
+	const struct daemon_limits *limits;  /* borrowed; NULL: only one worker */
+	X509_STORE *tls_ca;                  /* owned; NULL: no TLS sessions */
+	EVP_PKEY *tls_key;                   /* owned; NULL: the worker holds the key (not EC) */
 	EVP_PKEY *tls_key_before; /* owned: the one before the last reload, for handshakes
 	                           * begun before it; NULL: none */
 	struct sockaddr_storage tls_listeners[TLS_MAX_LISTENERS];
@@ -62,6 +56,7 @@ static const int fds_wanted[PRIV_TYPE_END] = {
     [PRIV_NOTICE] = -1, /* never a request */
     [PRIV_TLS_SESSION_OPEN] = 1,
     [PRIV_TLS_SIGN] = 0,
+    [PRIV_SESSION_ADMIT] = 0,
 };
 
 /* Flags a send may carry; the parent adds MSG_DONTWAIT and MSG_NOSIGNAL itself. */
@@ -78,23 +73,19 @@ priv_parent_new(const struct policy *policy, dev_t own_dev, ino_t own_ino, const
 	p->policy = policy;
 	p->own_dev = own_dev;
 	p->own_ino = own_ino;
-	for (int i = 0; i < SESSION_BUCKETS; i++)
-		LIST_INIT(&p->buckets[i]);
+	if ((p->sessions = priv_sessions_new()) == NULL) {
+		free(p);
+		return NULL;
+	}
 	return p;
 }
 
 void
 priv_parent_free(struct priv_parent *p)
 {
-	struct priv_session *s;
-
 	if (p == NULL)
 		return;
-	for (int i = 0; i < SESSION_BUCKETS; i++)
-		while ((s = LIST_FIRST(&p->buckets[i])) != NULL) {
-			LIST_REMOVE(s, link);
-			free(s);
-		}
+	priv_sessions_free(p->sessions);
 	X509_STORE_free(p->tls_ca);
 	EVP_PKEY_free(p->tls_key);
 	EVP_PKEY_free(p->tls_key_before);
@@ -125,15 +116,29 @@ priv_parent_set_policy(struct priv_parent *p, const struct policy *policy)
 	p->policy = policy;
 }
 
+void
+priv_parent_set_limits(struct priv_parent *p, const struct daemon_limits *limits)
+{
+	p->limits = limits;
+}
+
+void
+priv_parent_set_worker(struct priv_parent *p, int worker)
+{
+	p->worker = worker;
+}
+
+void
+priv_parent_forget_worker(struct priv_parent *p, int worker)
+{
+	priv_sessions_forget_worker(p->sessions, worker);
+}
+
+/* The session `id` of the worker being served: another worker's is not found. */
 static struct priv_session *
 find_session(struct priv_parent *p, uint64_t id)
 {
-	struct priv_session *s;
-
-	LIST_FOREACH (s, &p->buckets[id % SESSION_BUCKETS], link)
-		if (s->id == id)
-			return s;
-	return NULL;
+	return priv_sessions_find(p->sessions, p->worker, id);
 }
 
 /* The kernel's word on what fd is: its family and type. -errno if not a socket. */
@@ -407,8 +412,9 @@ serve_session_open(struct priv_parent *p, uint64_t id, int fd, struct priv_reply
 		return r;
 	}
 	s->id = id;
+	s->worker = p->worker;
 	reply->who = s->who;
-	LIST_INSERT_HEAD(&p->buckets[id % SESSION_BUCKETS], s, link);
+	priv_sessions_insert(p->sessions, s);
 	return 0;
 }
 
@@ -503,8 +509,9 @@ serve_tls_session_open(struct priv_parent *p, uint64_t id, int fd, const uint8_t
 		goto done;
 	tls_identity_set_address(&s->who, (struct sockaddr *)&peer, peer_len);
 	s->id = id;
+	s->worker = p->worker;
 	reply->who = s->who;
-	LIST_INSERT_HEAD(&p->buckets[id % SESSION_BUCKETS], s, link);
+	priv_sessions_insert(p->sessions, s);
 	s = NULL;
 	result = 0;
 done:
@@ -530,6 +537,7 @@ static const char *const type_names[PRIV_TYPE_END] = {
     [PRIV_NOTICE] = "notice",
     [PRIV_TLS_SESSION_OPEN] = "tls-session-open",
     [PRIV_TLS_SIGN] = "tls-sign",
+    [PRIV_SESSION_ADMIT] = "session-admit",
 };
 
 /* Checks the envelope: size, type, descriptors. Returns 0 or -errno (logged). */
@@ -582,8 +590,7 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 	if (rq.type == PRIV_SESSION_CLOSE) {
 		/* Never answered, so the worker need not wait; an unknown id is only logged. */
 		if ((s = find_session(p, rq.session)) != NULL) {
-			LIST_REMOVE(s, link);
-			free(s);
+			priv_sessions_remove(p->sessions, s);
 		} else {
 			log_warn(
 			    "privileged parent: refused to close session %llu, which is not open",
@@ -634,6 +641,9 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 		goto out;
 	}
 	switch (rq.type) {
+	case PRIV_SESSION_ADMIT:
+		r = priv_sessions_admit(p->sessions, s, p->limits);
+		break;
 	case PRIV_SOCKET:
 		r = serve_socket(p, s, &rq, reply, reply_fd);
 		break;

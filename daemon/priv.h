@@ -13,7 +13,9 @@
 #ifndef SOCKRPCD_PRIV_H
 #define SOCKRPCD_PRIV_H
 
+#include <stdbool.h>
 #include <stdint.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -39,6 +41,8 @@ enum priv_type {
 	PRIV_TLS_SIGN,         /* a = length, path = a handshake digest, then at 64 the SHA-256
 	                        * of the key's SPKI -> name = signature (DER, result its
 	                        * length), with the key only the parent has */
+	PRIV_SESSION_ADMIT,    /* at Hello, with several workers: the global session limits,
+	                        * counted by the parent -> 0 or a PRIV_REFUSED_* */
 	PRIV_TYPE_END
 };
 
@@ -74,6 +78,30 @@ struct priv_reply {
 	struct identity who;
 };
 
+/* PRIV_SESSION_ADMIT's refusals (as the result). */
+#define PRIV_REFUSED_SESSIONS 1 /* --max-sessions, over all workers */
+#define PRIV_REFUSED_OWNER 2    /* --max-sessions-per-uid (per principal over TLS) */
+
+/* A session the parent knows: opened by worker `worker` under its id (priv_sessions.c). */
+struct priv_session {
+	LIST_ENTRY(priv_session) link;
+	int worker;
+	uint64_t id;
+	bool admitted; /* past Hello, counted against the global limits */
+	struct identity who;
+};
+
+struct priv_session_table;
+struct daemon_limits;
+struct priv_session_table *priv_sessions_new(void);
+void priv_sessions_free(struct priv_session_table *t);
+struct priv_session *priv_sessions_find(struct priv_session_table *t, int worker, uint64_t id);
+void priv_sessions_insert(struct priv_session_table *t, struct priv_session *s);
+void priv_sessions_remove(struct priv_session_table *t, struct priv_session *s);
+void priv_sessions_forget_worker(struct priv_session_table *t, int worker);
+int priv_sessions_admit(struct priv_session_table *t, struct priv_session *s,
+                        const struct daemon_limits *l);
+
 struct priv_parent;
 
 /* The parent's state; exported for the unit tests of its request validation. Returns a
@@ -84,6 +112,12 @@ struct priv_parent *priv_parent_new(const struct policy *policy, dev_t own_dev, 
                                     const char *listen_path);
 void priv_parent_free(struct priv_parent *p);
 void priv_parent_set_policy(struct priv_parent *p, const struct policy *policy);
+/* Several workers: the global limits PRIV_SESSION_ADMIT applies (borrowed; NULL: none),
+ * the worker whose messages priv_parent_serve serves next (0 until set), and the sessions
+ * of a worker that is gone, forgotten. */
+void priv_parent_set_limits(struct priv_parent *p, const struct daemon_limits *limits);
+void priv_parent_set_worker(struct priv_parent *p, int worker);
+void priv_parent_forget_worker(struct priv_parent *p, int worker);
 /* TLS sessions: the CA store (taken) the parent verifies their certificates against,
  * and the addresses of the TLS listeners (sessions are connections accepted there). */
 struct x509_store_st;

@@ -43,14 +43,26 @@
 /* Descriptors read with one request: one more than any request carries, to see excess. */
 #define FDS_READ_MAX 4
 
+/* One worker: its process and its two channels. */
+struct worker {
+	struct parent *p;
+	int index;
+	pid_t pid;
+	int req_fd, notify_fd;
+	struct event *ev;
+	int status;
+	bool done;
+	bool ready;
+};
+
 struct parent {
 	struct sockrpcd *d;
 	struct priv_parent *serve;
 	struct event_base *base;
-	int req_fd, notify_fd;
-	pid_t worker;
-	int worker_status;
-	bool worker_done;
+	struct worker *w; /* n of them (--workers) */
+	int n;
+	int n_ready;
+	int first_gone; /* the worker that ended first; -1: none yet */
 	bool stopping;
 	uint8_t *buf; /* one request and its payload */
 	int n_tls;    /* TLS listeners: their addresses, for the CA store's swaps */
@@ -68,8 +80,9 @@ close_fds(int *fds, int n)
 
 /* Receives one request, serves it, answers it. Returns false at the worker's end of file. */
 static bool
-serve_one(struct parent *p)
+serve_one(struct worker *w)
 {
+	struct parent *p = w->p;
 	struct iovec iov = {p->buf, sizeof(struct priv_req) + PRIV_PAYLOAD_MAX};
 	union {
 		struct cmsghdr align;
@@ -84,7 +97,7 @@ serve_one(struct parent *p)
 	int fds[FDS_READ_MAX], n_fds = 0, reply_fd;
 	ssize_t n;
 
-	n = recvmsg(p->req_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	n = recvmsg(w->req_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 	if (n < 0)
 		return errno == EAGAIN || errno == EINTR;
 	if (n == 0)
@@ -105,6 +118,7 @@ serve_one(struct parent *p)
 		for (int i = 0; i < n_fds; i++)
 			fds[i] = -1;
 	}
+	priv_parent_set_worker(p->serve, w->index); /* it names only its own sessions */
 	if (!priv_parent_serve(p->serve, p->buf, (size_t)n, fds, n_fds, &reply, &reply_fd))
 		return true;
 	memset(&msg, 0, sizeof(msg));
@@ -123,15 +137,19 @@ serve_one(struct parent *p)
 	}
 	/* The worker waits for this reply, so there is room for it; a worker that sends
 	 * without reading is not one the parent waits for. */
-	if (sendmsg(p->req_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE) {
-		log_error("the worker does not take its replies (%s): stopping it",
-		          strerror(errno));
-		kill(p->worker, SIGKILL);
+	if (sendmsg(w->req_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0 && errno != EPIPE) {
+		log_error("the worker (pid %d) does not take its replies (%s): stopping it",
+		          (int)w->pid, strerror(errno));
+		kill(w->pid, SIGKILL);
 	}
 	if (reply_fd >= 0)
 		close(reply_fd);
-	if (reply.type == PRIV_READY && reply.result == 0)
-		sd_notify(0, "READY=1");
+	/* systemd hears READY=1 once every worker listens. */
+	if (reply.type == PRIV_READY && reply.result == 0 && !w->ready) {
+		w->ready = true;
+		if (++p->n_ready == p->n)
+			sd_notify(0, "READY=1");
+	}
 	return true;
 }
 
@@ -170,7 +188,7 @@ fail:
  * here, as root, since the worker may not create it after rotation.
  */
 static void
-send_notice(struct parent *p, bool new_policy, const char *text, size_t len,
+send_notice(struct parent *p, struct worker *w, bool new_policy, const char *text, size_t len,
             const struct tls_pem *tls)
 {
 	struct priv_req rq = {.type = PRIV_NOTICE};
@@ -228,8 +246,9 @@ send_notice(struct parent *p, bool new_policy, const char *text, size_t len,
 		cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
 		memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
 	}
-	if (sendmsg(p->notify_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
-		log_error("cannot tell the worker about the reload: %s", strerror(errno));
+	if (sendmsg(w->notify_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_error("cannot tell the worker (pid %d) about the reload: %s", (int)w->pid,
+		          strerror(errno));
 	for (int i = 0; i < n; i++)
 		close(fds[i]);
 }
@@ -304,11 +323,15 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 		OPENSSL_cleanse(tls.key, tls.key_len);
 		tls.key_len = 0;
 	}
-	send_notice(p, pol != NULL, text, len, have_tls ? &tls : NULL);
+	/* Each worker its own copy: a shared memfd would share its offset too. */
+	for (int i = 0; i < p->n; i++)
+		if (!p->w[i].done)
+			send_notice(p, &p->w[i], pol != NULL, text, len, have_tls ? &tls : NULL);
 	if (pol != NULL) {
 		priv_parent_set_policy(p->serve, pol);
 		policy_free(p->d->policy);
 		p->d->policy = pol;
+		daemon_apply_limits(p->d); /* the global ones, which the parent counts */
 		if (have_tls) {
 			priv_parent_set_tls(p->serve, ca, p->tls_addrs, p->n_tls);
 			if (p->keyless)
@@ -335,46 +358,67 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 		sd_notify(0, "STOPPING=1");
 	}
 	p->stopping = true;
-	kill(p->worker, SIGTERM);
+	for (int i = 0; i < p->n; i++)
+		if (!p->w[i].done)
+			kill(p->w[i].pid, SIGTERM);
 }
 
+/*
+ * Collects worker w if it has ended (waits for it: `wait`). The rule is fail-closed, as
+ * with one worker: a worker that ends, unless all are stopping, ends the parent, which
+ * then stops the others, and the supervisor restarts the whole (a worker that crashed or
+ * was killed may have been attacked; restarting it alone would hide that).
+ */
 static void
-reap(struct parent *p, bool wait)
+reap(struct worker *w, bool wait)
 {
-	int st;
+	struct parent *p = w->p;
+	int st, gone = 0;
 
-	if (!p->worker_done && waitpid(p->worker, &st, wait ? 0 : WNOHANG) == p->worker) {
-		p->worker_done = true;
-		p->worker_status = st;
+	if (!w->done && waitpid(w->pid, &st, wait ? 0 : WNOHANG) == w->pid) {
+		w->done = true;
+		w->status = st;
+		if (w->ev != NULL)
+			event_del(w->ev);
+		priv_parent_forget_worker(p->serve, w->index); /* its sessions' counts */
+		if (p->first_gone < 0)
+			p->first_gone = w->index;
 	}
-	if (p->worker_done)
+	for (int i = 0; i < p->n; i++)
+		gone += p->w[i].done;
+	if (gone == p->n || (gone > 0 && !p->stopping))
 		event_base_loopexit(p->base, NULL);
 }
 
 static void
 on_child(evutil_socket_t sig, short what, void *arg)
 {
-	reap(arg, false);
+	struct parent *p = arg;
+
+	for (int i = 0; i < p->n; i++)
+		reap(&p->w[i], false);
 }
 
 static void
 on_request(evutil_socket_t fd, short what, void *arg)
 {
-	struct parent *p = arg;
+	struct worker *w = arg;
 
-	if (!serve_one(p))
-		reap(p, true); /* the worker closed its end: it is exiting */
+	if (!serve_one(w))
+		reap(w, true); /* the worker closed its end: it is exiting */
 }
 
-/* The parent's life after the fork. Returns the exit status. */
+/* The parent's life after the forks. Returns the exit status. */
 static int
 parent_main(struct parent *p)
 {
 	static const int sigs[] = {SIGTERM, SIGINT, SIGHUP, SIGCHLD};
 	static void (*const handlers[])(evutil_socket_t, short, void *) = {on_stop, on_stop,
 	                                                                   on_reload, on_child};
-	struct event *ev[5] = {NULL};
+	struct event *ev[4] = {NULL};
+	struct worker *w;
 	int status = EXIT_FAILURE, st;
+	bool clean = true;
 
 	signal(SIGPIPE, SIG_IGN); /* a worker gone mid-reply is an error value */
 	p->base = event_base_new();
@@ -388,29 +432,44 @@ parent_main(struct parent *p)
 		if (ev[i] == NULL || evsignal_add(ev[i], NULL) != 0)
 			goto out;
 	}
-	ev[4] = event_new(p->base, p->req_fd, EV_READ | EV_PERSIST, on_request, p);
-	if (ev[4] == NULL || event_add(ev[4], NULL) != 0)
-		goto out;
-	reap(p, false); /* a worker that died before the handlers were in */
+	for (int i = 0; i < p->n; i++) {
+		w = &p->w[i];
+		w->ev = event_new(p->base, w->req_fd, EV_READ | EV_PERSIST, on_request, w);
+		if (w->ev == NULL || event_add(w->ev, NULL) != 0)
+			goto out;
+	}
+	on_child(-1, 0, p); /* a worker that died before the handlers were in */
 	event_base_dispatch(p->base);
-	reap(p, true);
-	st = p->worker_status;
-	if (p->stopping && WIFEXITED(st) && WEXITSTATUS(st) == 0) {
-		log_info("the worker stopped; privileged parent exiting");
+	if (p->first_gone < 0)
+		goto out;
+	for (int i = 0; i < p->n; i++)
+		clean = clean && p->w[i].done && WIFEXITED(p->w[i].status) &&
+		        WEXITSTATUS(p->w[i].status) == 0;
+	w = &p->w[p->first_gone];
+	st = w->status;
+	if (p->stopping && clean) {
+		log_info("the worker%s stopped; privileged parent exiting", p->n > 1 ? "s" : "");
 		status = EXIT_SUCCESS;
 	} else if (WIFSIGNALED(st)) {
 		log_error("the worker (pid %d) was killed by signal %d: privileged parent exiting",
-		          (int)p->worker, WTERMSIG(st));
+		          (int)w->pid, WTERMSIG(st));
 	} else {
 		log_error("the worker (pid %d) exited with status %d: privileged parent exiting",
-		          (int)p->worker, WEXITSTATUS(st));
+		          (int)w->pid, WEXITSTATUS(st));
 	}
 out:
-	if (!p->worker_done) {
-		kill(p->worker, SIGKILL);
-		waitpid(p->worker, &st, 0);
+	for (int i = 0; i < p->n; i++) {
+		w = &p->w[i];
+		if (!w->done) {
+			kill(w->pid, SIGKILL);
+			waitpid(w->pid, &st, 0);
+		}
+		if (w->ev != NULL)
+			event_free(w->ev);
+		close(w->req_fd);
+		close(w->notify_fd);
 	}
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 4; i++)
 		if (ev[i] != NULL)
 			event_free(ev[i]);
 	if (p->base != NULL)
@@ -440,7 +499,7 @@ worker_setup(struct sockrpcd *d, const struct passwd *pw, pid_t parent)
 int
 priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 {
-	struct parent p = {.d = d, .req_fd = -1, .notify_fd = -1};
+	struct parent p = {.d = d, .first_gone = -1};
 	struct stat st = {0};
 	struct sockaddr_un local;
 	socklen_t local_len = sizeof(local);
@@ -448,34 +507,57 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	struct sockaddr_storage tls_addrs[TLS_MAX_LISTENERS];
 	char err[512];
 	pid_t parent = getpid();
+	unsigned n = d->opt.workers > 0 ? d->opt.workers : 1;
 
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, req) != 0)
+	if ((p.w = calloc(n, sizeof(*p.w))) == NULL)
 		goto fail;
-	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify) != 0) {
-		close(req[0]);
+	for (p.n = 0; p.n < (int)n; p.n++) {
+		struct worker *w = &p.w[p.n];
+
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, req) != 0)
+			goto fail;
+		if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, notify) != 0) {
+			close(req[0]);
+			close(req[1]);
+			goto fail;
+		}
+		/* Room for a send's payload in one message (the parent is root: forced). */
+		setsockopt(req[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
+		fflush(NULL);
+		w->pid = fork();
+		if (w->pid < 0) {
+			close(req[0]);
+			close(req[1]);
+			close(notify[0]);
+			close(notify[1]);
+			goto fail;
+		}
+		if (w->pid == 0) {
+			/* Only its own channels: another worker's would let it pass for that one.
+			 */
+			for (int i = 0; i < p.n; i++) {
+				close(p.w[i].req_fd);
+				close(p.w[i].notify_fd);
+			}
+			free(p.w);
+			close(req[0]);
+			close(notify[0]);
+			d->priv_fd = req[1];
+			d->priv_notify_fd = notify[1];
+			d->n_workers = n;
+			d->worker_index = (unsigned)p.n;
+			/* Ids k + 1, k + 1 + n, ... (session.c adds n before each; wraps at first).
+			 */
+			d->next_session_id = (uint64_t)p.n + 1 - n;
+			return worker_setup(d, pw, parent);
+		}
 		close(req[1]);
-		goto fail;
-	}
-	/* Room for a send's payload in one message (the parent is root: forced). */
-	setsockopt(req[1], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size));
-	fflush(NULL);
-	p.worker = fork();
-	if (p.worker < 0) {
-		close(req[0]);
-		close(req[1]);
-		close(notify[0]);
 		close(notify[1]);
-		goto fail;
+		w->p = &p;
+		w->index = p.n;
+		w->req_fd = req[0];
+		w->notify_fd = notify[0];
 	}
-	if (p.worker == 0) {
-		close(req[0]);
-		close(notify[0]);
-		d->priv_fd = req[1];
-		d->priv_notify_fd = notify[1];
-		return worker_setup(d, pw, parent);
-	}
-	close(req[1]);
-	close(notify[1]);
 	n_tls = tls_listener_addresses(d, tls_addrs, TLS_MAX_LISTENERS);
 	p.keyless = d->tls_keyless;
 	tls_free(d); /* the worker's: the parent keeps only the CA (and the key, keyless) */
@@ -485,8 +567,6 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	close(listen_fd);
 	audit_free(d->audit);
 	d->audit = NULL;
-	p.req_fd = req[0];
-	p.notify_fd = notify[0];
 	if (stat(d->opt.socket_path, &st) != 0 || !S_ISSOCK(st.st_mode))
 		memset(&st, 0, sizeof(st));
 	p.serve = priv_parent_new(d->policy, st.st_dev, st.st_ino, local.sun_path);
@@ -504,7 +584,8 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 			/* The worker signs handshakes with this key, or checks sessions with the
 			 * CA: without them it cannot serve TLS at all. */
 			log_error("privileged parent: %s", err);
-			kill(p.worker, SIGKILL);
+			for (int i = 0; i < p.n; i++)
+				kill(p.w[i].pid, SIGKILL);
 			X509_STORE_free(ca);
 			priv_parent_free(p.serve);
 			exit(EXIT_FAILURE);
@@ -516,19 +597,31 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 	}
 	if (p.serve == NULL) {
 		log_error("privileged parent: out of memory");
-		kill(p.worker, SIGKILL);
+		for (int i = 0; i < p.n; i++)
+			kill(p.w[i].pid, SIGKILL);
 		status = EXIT_FAILURE;
 	} else {
-		log_info("privileged parent (pid %d) serving worker pid %d as %s", (int)parent,
-		         (int)p.worker, pw->pw_name);
+		if (p.n > 1)
+			priv_parent_set_limits(p.serve, &d->opt.limits);
+		for (int i = 0; i < p.n; i++)
+			log_info("privileged parent (pid %d) serving worker pid %d as %s",
+			         (int)parent, (int)p.w[i].pid, pw->pw_name);
 		status = parent_main(&p);
 	}
 	if (d->socket_created)
 		unlink(d->opt.socket_path);
 	priv_parent_free(p.serve);
 	policy_free(d->policy);
+	free(p.w);
 	exit(status);
 fail:
 	log_error("cannot start the worker: %s", strerror(errno));
+	for (int i = 0; i < p.n; i++) {
+		kill(p.w[i].pid, SIGKILL);
+		waitpid(p.w[i].pid, &status, 0);
+		close(p.w[i].req_fd);
+		close(p.w[i].notify_fd);
+	}
+	free(p.w);
 	return -1;
 }

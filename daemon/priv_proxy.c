@@ -241,6 +241,31 @@ priv_session_open(struct session *s)
 	return r;
 }
 
+/*
+ * With several workers, the global session limits as the parent counts them over every
+ * worker (one worker sees only its own). Returns why s must be refused, or NULL.
+ */
+const char *
+priv_session_admit(struct session *s)
+{
+	struct priv_req rq;
+	struct priv_reply reply;
+	int64_t r;
+
+	if (s->d->priv_fd < 0 || s->d->n_workers <= 1)
+		return NULL;
+	init_req(&rq, PRIV_SESSION_ADMIT, s);
+	r = request(s->d, &rq, NULL, 0, -1, NULL, &reply);
+	if (r == 0)
+		return NULL;
+	if (r == PRIV_REFUSED_OWNER)
+		return s->peer.transport == IDENTITY_TLS ? "too many sessions for this principal"
+		                                         : "too many sessions for this uid";
+	if (r == PRIV_REFUSED_SESSIONS)
+		return "too many sessions";
+	return "the privileged parent refused the session";
+}
+
 void
 priv_session_close(struct session *s)
 {

@@ -20,6 +20,7 @@
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len,
                       void *arg);
 static void on_accept_error(struct evconnlistener *l, void *arg);
+static void accepted(struct sockrpcd *d, int fd);
 
 /*
  * Whether a daemon still serves the Unix socket at path: 1 live, 0 stale (nothing
@@ -195,13 +196,19 @@ server_listen(struct sockrpcd *d, int inherited_fd)
 		return -1;
 	evutil_make_socket_nonblocking(fd);
 	evutil_make_socket_closeonexec(fd);
-	d->listener = evconnlistener_new(d->base, on_accept, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
-	if (d->listener == NULL) {
-		log_error("cannot listen: %s", strerror(errno));
-		close(fd);
-		return -1;
+	if (d->n_workers > 1) {
+		if (server_listen_shared(d, fd, accepted) != 0)
+			return -1;
+	} else {
+		d->listener =
+		    evconnlistener_new(d->base, on_accept, d, LEV_OPT_CLOSE_ON_FREE, -1, fd);
+		if (d->listener == NULL) {
+			log_error("cannot listen: %s", strerror(errno));
+			close(fd);
+			return -1;
+		}
+		evconnlistener_set_error_cb(d->listener, on_accept_error);
 	}
-	evconnlistener_set_error_cb(d->listener, on_accept_error);
 	if (stat(d->opt.socket_path, &st) == 0 && S_ISSOCK(st.st_mode)) {
 		d->socket_dev = st.st_dev;
 		d->socket_ino = st.st_ino;
@@ -267,10 +274,10 @@ pre_hello_sessions(struct sockrpcd *d, uid_t uid)
 	return n;
 }
 
+/* A connection accepted on the daemon's socket: a session, or closed. */
 static void
-on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+accepted(struct sockrpcd *d, int fd)
 {
-	struct sockrpcd *d = arg;
 	struct identity peer;
 	struct session *s;
 
@@ -314,12 +321,20 @@ on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int
 }
 
 static void
+on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int len, void *arg)
+{
+	accepted(arg, fd);
+}
+
+static void
 on_accept_retry(evutil_socket_t fd, short what, void *arg)
 {
 	struct sockrpcd *d = arg;
 
 	if (d->listener && !d->stopping)
 		evconnlistener_enable(d->listener);
+	if (!d->stopping)
+		server_shared_resume(d);
 }
 
 /*
@@ -370,6 +385,7 @@ server_session_gone(struct sockrpcd *d, struct session *s)
 	struct timeval tv = {TRIM_INTERVAL_MS / 1000, (TRIM_INTERVAL_MS % 1000) * 1000};
 
 	priv_session_close(s);
+	server_shared_resume(d); /* below its share again (server_shared.c) */
 	if (d->stopping && d->n_sessions == 0) {
 		event_base_loopexit(d->base, NULL);
 		return;
@@ -397,6 +413,7 @@ server_stop(struct sockrpcd *d)
 		evconnlistener_free(d->listener);
 		d->listener = NULL;
 	}
+	server_shared_free(d);
 	if (d->socket_created)
 		unlink(d->opt.socket_path);
 	tls_stop(d);

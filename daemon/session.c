@@ -112,7 +112,8 @@ session_new_transport(struct sockrpcd *d, struct transport *t, const struct iden
 	if (t->ops->pending != NULL && t->ops->pending(t))
 		event_active(s->ev_read, EV_READ, 0);
 	arm_deadline(s, HELLO_TIMEOUT_MS); /* cancelled by a Hello */
-	s->id = ++d->next_session_id;
+	/* Several workers: each its own residue, so ids stay unique (priv_parent.c). */
+	s->id = d->next_session_id += d->n_workers > 1 ? d->n_workers : 1;
 	TAILQ_INSERT_TAIL(&d->sessions, s, link);
 	d->n_sessions++;
 	if (peer->transport == IDENTITY_TLS)

@@ -54,6 +54,7 @@ struct daemon_options {
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	bool no_ktls;
 	struct daemon_limits limits;
+	unsigned workers; /* --workers: worker processes (priv_parent.c); 0: one */
 };
 
 /* The pipe that splices received bytes through the daemon (receive_splice.c);
@@ -95,6 +96,13 @@ struct sockrpcd {
 	int priv_notify_fd;
 	pid_t priv_parent_pid;
 	struct event *priv_notify_ev;
+	/* Several workers (--workers, priv_parent.c): how many, this one's index (0-based),
+	 * and the stride of its session ids (worker k of n: k + 1, k + 1 + n, ...), so ids
+	 * stay unique across workers. 1, 0, 1 with one. */
+	unsigned n_workers;
+	unsigned worker_index;
+	struct event *accept_ev; /* the shared socket (server_shared.c); NULL: one worker */
+	int accept_epfd;         /* its EPOLLEXCLUSIVE registration, when accept_ev is set */
 };
 
 /* A handle's state; handle_permits() holds which operations each state allows. */
@@ -343,6 +351,10 @@ void server_stop(struct sockrpcd *d);
 void server_session_gone(struct sockrpcd *d, struct session *s);
 const char *server_admission_refusal(struct sockrpcd *d, const struct session *newcomer);
 bool server_same_owner(const struct identity *a, const struct identity *b);
+/* server_shared.c: the daemon's socket, shared by several workers. */
+int server_listen_shared(struct sockrpcd *d, int fd, void (*cb)(struct sockrpcd *, int));
+void server_shared_resume(struct sockrpcd *d);
+void server_shared_free(struct sockrpcd *d);
 
 /* session.c */
 struct session *session_new(struct sockrpcd *d, int fd, const struct identity *peer);
@@ -546,6 +558,8 @@ int as_client_unix_unlink(const struct identity *who, struct unix_file *f);
  * failure; the parent never returns. Takes listen_fd in the parent (closed there). */
 struct passwd;
 int priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd);
+/* main.c: the limits again, from the policy now in d and the command line. */
+void daemon_apply_limits(struct sockrpcd *d);
 
 /* priv_proxy.c: what needs privilege or the client's identity, asked of the parent when
  * split, done directly otherwise; as_client.c's semantics (fd/0/count or -errno). */
@@ -553,6 +567,7 @@ bool priv_unix_available(const struct sockrpcd *d);
 int priv_ready(struct sockrpcd *d);
 int priv_session_open(struct session *s);
 void priv_session_close(struct session *s);
+const char *priv_session_admit(struct session *s);
 int priv_socket(struct session *s, int family, int type, int protocol, bool *owned);
 int priv_bind(struct session *s, int fd, const struct sockaddr *sa, socklen_t len);
 int priv_setsockopt(struct session *s, int fd, int option, int value);

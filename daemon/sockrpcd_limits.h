@@ -113,4 +113,7 @@
  * nobody, never the daemon's own. Policy rules on uid= never match a TLS peer. */
 #define TLS_PEER_UID 65534
 
+/* --workers at most: each is a process with its own event loop and channels. */
+#define MAX_WORKERS 64
+
 #endif

@@ -1,0 +1,295 @@
+/*
+ * test_workers.c - several unprivileged workers under the one root parent (--workers 3,
+ * issue 21): sessions land on more than one worker (their descriptors in /proc); the
+ * per-uid limit counts over all workers, so a uid's third session is refused with the
+ * usual error whichever worker takes it; session ids stay unique; a SIGHUP reaches every
+ * worker; a client that dies gives its sessions back. Needs root and the `sockrpc` user
+ * (tools/install-deps); skipped otherwise.
+ */
+#include <check.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "as_user.h"
+#include "harness.h"
+
+#define N_WORKERS 3
+#define PER_UID 2
+
+static const uid_t uids[] = {65534, 1000, 1001};
+#define N_UIDS (int)(sizeof(uids) / sizeof(uids[0]))
+
+static char dir[64], policy_path[100];
+static bool usable;
+static pid_t workers[N_WORKERS];
+static int idle[N_WORKERS]; /* each worker's descriptors with no session */
+
+static const char policy_before[] = "allow uid=0 *\n"
+                                    "allow uid=65534,1000,1001 create tcp\n";
+static const char policy_after[] = "allow uid=0 *\n"
+                                   "allow uid=65534,1000,1001 create tcp,udp\n";
+
+/* The parent's children: its workers. Returns how many. */
+static int
+worker_pids(pid_t *out, int max)
+{
+	char path[64];
+	long pid;
+	int n = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)test_daemon.pid,
+	         (int)test_daemon.pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0;
+	while (n < max && fscanf(f, "%ld", &pid) == 1)
+		out[n++] = (pid_t)pid;
+	fclose(f);
+	return n;
+}
+
+static int
+fd_count(pid_t pid)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *dp;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	if ((dp = opendir(path)) == NULL)
+		return -1;
+	while ((e = readdir(dp)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(dp);
+	return n;
+}
+
+static void
+setup(void)
+{
+	const char *args[] = {
+	    "--policy", policy_path,          "--workers", "3", "--max-sessions-per-uid",
+	    "2",        "--no-reply-channel", /* one descriptor per session */
+	    NULL};
+
+	signal(SIGPIPE, SIG_IGN);
+	usable = geteuid() == 0 && getpwnam("sockrpc") != NULL;
+	if (!usable)
+		return;
+	snprintf(dir, sizeof(dir), "/tmp/sockrpc-workers.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(policy_path, sizeof(policy_path), "%s/test.policy", dir);
+	write_file(policy_path, policy_before);
+	daemon_start(&test_daemon, args);
+	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
+	/* Every worker is up once the socket answers: the parent forked them all first. */
+	for (int i = 0; i < 100 && worker_pids(workers, N_WORKERS) < N_WORKERS; i++)
+		sleep_ms(10);
+	ck_assert_int_eq(worker_pids(workers, N_WORKERS), N_WORKERS);
+	for (int i = 0; i < N_WORKERS; i++)
+		idle[i] = fd_count(workers[i]);
+}
+
+static void
+teardown(void)
+{
+	char cmd[128];
+
+	if (!usable)
+		return;
+	if (test_daemon.pid > 0) {
+		/* Not fixture_daemon_down: it counts the parent's descriptors only. */
+		daemon_stop(&test_daemon);
+	}
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
+#define SKIP_UNLESS_USABLE()                                                                       \
+	do {                                                                                       \
+		if (!usable) {                                                                     \
+			fprintf(stderr, "SKIP %s: needs root and the sockrpc user\n", __func__);   \
+			return;                                                                    \
+		}                                                                                  \
+	} while (0)
+
+/* Sessions (one descriptor each) held by each worker now, into held[]; returns how many
+ * workers hold at least one. */
+static int
+sessions_per_worker(int held[N_WORKERS])
+{
+	int busy = 0;
+
+	for (int i = 0; i < N_WORKERS; i++) {
+		held[i] = fd_count(workers[i]) - idle[i];
+		busy += held[i] > 0;
+	}
+	fprintf(stderr, "workers: sessions %d %d %d\n", held[0], held[1], held[2]);
+	return busy;
+}
+
+/* Waits until the workers hold `want` sessions in all. */
+static void
+wait_sessions(int want)
+{
+	int held[N_WORKERS], all = -1;
+
+	for (int i = 0; i < 250 && all != want; i++) {
+		all = 0;
+		for (int k = 0; k < N_WORKERS; k++)
+			all += fd_count(workers[k]) - idle[k];
+		if (all != want)
+			sleep_ms(20);
+	}
+	ck_assert_msg(all == want, "the workers hold %d sessions, want %d", all, want);
+	sessions_per_worker(held);
+}
+
+/* A uid's second session is admitted and its third refused; both hold, then (after the
+ * reload) make a UDP socket, which only the new policy allows. */
+static void
+child_two_sessions(sr_client *c, struct report *r)
+{
+	sr_client *c2, *c3;
+	sr_client *both[2];
+	sr_error err;
+	sr_socket *s;
+
+	c2 = sr_client_open(test_daemon.path, &err);
+	rec(r, c2 != NULL ? 0 : -1, &err, c2 != NULL ? (long)sr_client_session_id(c2) : 0); /* 0 */
+	c3 = sr_client_open(test_daemon.path, &err);
+	rec(r, c3 != NULL ? 0 : -1, &err, 0); /* 1 */
+	if (c3 != NULL)
+		sr_client_close(c3);
+	s = sr_socket_new(c, AF_INET, SOCK_DGRAM, 0, &err);
+	rec(r, s != NULL ? 0 : -1, &err, 0); /* 2: refused before the reload */
+	if (s != NULL)
+		sr_socket_free(s);
+	child_sync();
+	both[0] = c;
+	both[1] = c2;
+	for (int k = 0; k < 2; k++) { /* 3, 4: each worker applies the notice from its loop */
+		s = NULL;
+		for (int i = 0; i < 100 && both[k] != NULL && s == NULL; i++) {
+			s = sr_socket_new(both[k], AF_INET, SOCK_DGRAM, 0, &err);
+			if (s == NULL)
+				usleep(20000);
+		}
+		rec(r, s != NULL ? 0 : -1, &err, 0);
+		if (s != NULL)
+			sr_socket_free(s);
+	}
+	if (c2 != NULL)
+		sr_client_close(c2);
+}
+
+START_TEST(limits_ids_and_reloads_hold_across_workers)
+{
+	struct child ch[N_UIDS];
+	struct report r[N_UIDS];
+	unsigned long long ids[2 * N_UIDS];
+	int held[N_WORKERS];
+
+	SKIP_UNLESS_USABLE();
+	/* One uid after the other: its three connections go to three workers in turn, so
+	 * only a count over all workers refuses the third. */
+	for (int u = 0; u < N_UIDS; u++) {
+		child_start(&ch[u], uids[u], uids[u], child_two_sessions);
+		child_wait_ready(&ch[u]);
+	}
+	wait_sessions(PER_UID * N_UIDS);
+	/* (a) the sessions are spread; for (c) every worker must hold one. */
+	ck_assert_int_eq(sessions_per_worker(held), N_WORKERS);
+	write_file(policy_path, policy_after);
+	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
+	for (int u = 0; u < N_UIDS; u++)
+		child_go(&ch[u]);
+	for (int u = 0; u < N_UIDS; u++) {
+		child_finish(&ch[u], &r[u]);
+		ck_assert_msg(r[u].open_code == 0, "uid %u: %s", uids[u], r[u].open_msg);
+		assert_ok(&r[u], 0);
+		/* (b) the third, whichever worker took it */
+		assert_fail(&r[u], 1, SR_ELIMIT, "too many sessions for this uid");
+		assert_fail(&r[u], 2, SR_EDENIED, "");
+		/* (c) the new policy, on both sessions, on every worker */
+		assert_ok(&r[u], 3);
+		assert_ok(&r[u], 4);
+		ids[2 * u] = r[u].session;
+		ids[2 * u + 1] = (unsigned long long)r[u].o[0].value;
+	}
+	for (int i = 0; i < 2 * N_UIDS; i++)
+		for (int k = 0; k < i; k++)
+			ck_assert_msg(ids[i] != ids[k], "session id %llu twice", ids[i]);
+	wait_sessions(0);
+}
+END_TEST
+
+static void
+child_hold(sr_client *c, struct report *r)
+{
+	sr_client *c2;
+	sr_error err;
+
+	c2 = sr_client_open(test_daemon.path, &err);
+	rec(r, c2 != NULL ? 0 : -1, &err, 0); /* 0 */
+	child_sync();
+	if (c2 != NULL)
+		sr_client_close(c2);
+}
+
+START_TEST(a_dead_client_gives_its_sessions_back)
+{
+	struct child a, b;
+	struct report r;
+	int status;
+
+	SKIP_UNLESS_USABLE();
+	child_start(&a, 65534, 65534, child_hold);
+	child_wait_ready(&a);
+	wait_sessions(PER_UID);
+	/* At the limit: a third session of the uid is refused... */
+	run_as(65534, 65534, child_hold, &r);
+	ck_assert_int_eq(r.open_code, SR_ELIMIT);
+	ck_assert_msg(strstr(r.open_msg, "too many sessions for this uid") != NULL, "%s",
+	              r.open_msg);
+	/* ...until the holder dies: its worker closes both sessions and the parent forgets
+	 * them. */
+	ck_assert_int_eq(kill(a.pid, SIGKILL), 0);
+	ck_assert_int_eq(waitpid(a.pid, &status, 0), a.pid);
+	close(a.report_fd);
+	close(a.ready_fd);
+	close(a.go_fd);
+	wait_sessions(0);
+	child_start(&b, 65534, 65534, child_hold);
+	child_wait_ready(&b);
+	child_go(&b);
+	child_finish(&b, &r);
+	ck_assert_msg(r.open_code == 0, "%s", r.open_msg);
+	assert_ok(&r, 0);
+}
+END_TEST
+
+Suite *
+workers_suite(void)
+{
+	Suite *s = suite_create("workers");
+	TCase *tc = tcase_create("three");
+
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, limits_ids_and_reloads_hold_across_workers);
+	tcase_add_test(tc, a_dead_client_gives_its_sessions_back);
+	suite_add_tcase(s, tc);
+	return s;
+}
