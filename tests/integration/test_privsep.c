@@ -37,10 +37,9 @@ static const char policy_text[] = "allow uid=0 *\n"
                                   "allow uid=65534 connect unix %s/*\n";
 
 static void
-setup(void)
+start(const char *const *args)
 {
 	char text[512];
-	const char *args[] = {"--policy", policy_path, NULL};
 
 	signal(SIGPIPE, SIG_IGN);
 	usable = geteuid() == 0 && getpwnam("sockrpc") != NULL;
@@ -56,6 +55,23 @@ setup(void)
 	ck_assert_int_eq(chmod(policy_path, 0600), 0); /* the parent reads it, as root */
 	daemon_start(&test_daemon, args);
 	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
+}
+
+static void
+setup(void)
+{
+	const char *args[] = {"--policy", policy_path, NULL};
+
+	start(args);
+}
+
+/* Two workers (--workers 2): each must be as unprivileged as the one. */
+static void
+setup_two(void)
+{
+	const char *args[] = {"--policy", policy_path, "--workers", "2", NULL};
+
+	start(args);
 }
 
 static void
@@ -112,17 +128,13 @@ status_field(pid_t pid, const char *key, char *out, size_t n)
 	fclose(f);
 }
 
-START_TEST(a_root_parent_and_a_worker_without_privilege)
+/* A worker of test_daemon: the `sockrpc` user, no capability, no_new_privs. */
+static void
+assert_unprivileged(pid_t worker)
 {
 	struct passwd *pw = getpwnam("sockrpc");
-	pid_t worker;
 	char v[128], want[64];
 
-	SKIP_UNLESS_USABLE();
-	worker = daemon_worker_pid(&test_daemon);
-	ck_assert_int_ne(worker, test_daemon.pid);
-	status_field(test_daemon.pid, "Uid", v, sizeof(v));
-	ck_assert_str_eq(v, "0 0 0 0");
 	status_field(worker, "PPid", v, sizeof(v));
 	ck_assert_int_eq(atoi(v), test_daemon.pid);
 	snprintf(want, sizeof(want), "%u %u %u %u", pw->pw_uid, pw->pw_uid, pw->pw_uid, pw->pw_uid);
@@ -143,6 +155,20 @@ START_TEST(a_root_parent_and_a_worker_without_privilege)
 	}
 	status_field(worker, "NoNewPrivs", v, sizeof(v));
 	ck_assert_str_eq(v, "1");
+}
+
+START_TEST(a_root_parent_and_a_worker_without_privilege)
+{
+	struct passwd *pw = getpwnam("sockrpc");
+	pid_t worker;
+	char v[128];
+
+	SKIP_UNLESS_USABLE();
+	worker = daemon_worker_pid(&test_daemon);
+	ck_assert_int_ne(worker, test_daemon.pid);
+	status_field(test_daemon.pid, "Uid", v, sizeof(v));
+	ck_assert_str_eq(v, "0 0 0 0");
+	assert_unprivileged(worker);
 	fprintf(stderr, "privsep: parent pid %d uid 0; worker pid %d uid %u, no capabilities\n",
 	        (int)test_daemon.pid, (int)worker, pw->pw_uid);
 }
@@ -377,6 +403,30 @@ START_TEST(killing_the_parent_ends_the_worker)
 }
 END_TEST
 
+START_TEST(every_worker_without_privilege)
+{
+	char path[64], v[128];
+	long pid;
+	int n = 0;
+	FILE *f;
+
+	SKIP_UNLESS_USABLE();
+	status_field(test_daemon.pid, "Uid", v, sizeof(v));
+	ck_assert_str_eq(v, "0 0 0 0");
+	/* Both forked before the socket answers (daemon_start waited for it). */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)test_daemon.pid,
+	         (int)test_daemon.pid);
+	ck_assert_ptr_nonnull(f = fopen(path, "re"));
+	while (fscanf(f, "%ld", &pid) == 1) {
+		assert_unprivileged((pid_t)pid);
+		n++;
+	}
+	fclose(f);
+	ck_assert_int_eq(n, 2);
+	fprintf(stderr, "privsep: --workers 2: both workers unprivileged\n");
+}
+END_TEST
+
 Suite *
 privsep_suite(void)
 {
@@ -391,6 +441,11 @@ privsep_suite(void)
 	tcase_add_test(tc, sighup_reloads_both_sides);
 	tcase_add_test(tc, killing_the_worker_ends_the_parent);
 	tcase_add_test(tc, killing_the_parent_ends_the_worker);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("two_workers");
+	tcase_add_checked_fixture(tc, setup_two, teardown);
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, every_worker_without_privilege);
 	suite_add_tcase(s, tc);
 	return s;
 }
