@@ -3,7 +3,8 @@
  * issue 21): sessions land on more than one worker (their descriptors in /proc); the
  * per-uid limit counts over all workers, so a uid's third session is refused with the
  * usual error whichever worker takes it; session ids stay unique; a SIGHUP reaches every
- * worker; a client that dies gives its sessions back. Needs root and the `sockrpc` user
+ * worker; a client that dies gives its sessions back; the workers' audit lines stay
+ * whole in the one log. Needs root and the `sockrpc` user
  * (tools/install-deps); skipped otherwise.
  */
 #include <check.h>
@@ -28,7 +29,7 @@
 static const uid_t uids[] = {65534, 1000, 1001};
 #define N_UIDS (int)(sizeof(uids) / sizeof(uids[0]))
 
-static char dir[64], policy_path[100];
+static char dir[64], policy_path[100], audit_path[100];
 static bool usable;
 static pid_t workers[N_WORKERS];
 static int idle[N_WORKERS]; /* each worker's descriptors with no session */
@@ -77,10 +78,17 @@ fd_count(pid_t pid)
 static void
 setup(void)
 {
-	const char *args[] = {
-	    "--policy", policy_path,          "--workers", "3", "--max-sessions-per-uid",
-	    "2",        "--no-reply-channel", /* one descriptor per session */
-	    NULL};
+	/* --no-reply-channel: one descriptor per session, which the counts below rely on */
+	const char *args[] = {"--policy",
+	                      policy_path,
+	                      "--audit",
+	                      audit_path,
+	                      "--workers",
+	                      "3",
+	                      "--max-sessions-per-uid",
+	                      "2",
+	                      "--no-reply-channel",
+	                      NULL};
 
 	signal(SIGPIPE, SIG_IGN);
 	usable = geteuid() == 0 && getpwnam("sockrpc") != NULL;
@@ -89,6 +97,7 @@ setup(void)
 	snprintf(dir, sizeof(dir), "/tmp/sockrpc-workers.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(policy_path, sizeof(policy_path), "%s/test.policy", dir);
+	snprintf(audit_path, sizeof(audit_path), "%s/audit.log", dir);
 	write_file(policy_path, policy_before);
 	daemon_start(&test_daemon, args);
 	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
@@ -280,6 +289,76 @@ START_TEST(a_dead_client_gives_its_sessions_back)
 }
 END_TEST
 
+#define AUDIT_SOCKETS 400
+
+/* Two sessions, each making and closing sockets: two audit lines a socket. */
+static void
+child_audited(sr_client *c, struct report *r)
+{
+	sr_client *c2;
+	sr_error err;
+	sr_socket *s;
+	int ok = 0;
+
+	c2 = sr_client_open(test_daemon.path, &err);
+	rec(r, c2 != NULL ? 0 : -1, &err, 0); /* 0 */
+	for (int i = 0; i < AUDIT_SOCKETS && c2 != NULL; i++) {
+		sr_client *on = i % 2 ? c2 : c;
+
+		if ((s = sr_socket_new(on, AF_INET, SOCK_STREAM, 0, &err)) != NULL) {
+			ok++;
+			sr_socket_free(s);
+		}
+	}
+	rec(r, ok == AUDIT_SOCKETS ? 0 : -1, &err, ok); /* 1 */
+	if (c2 != NULL)
+		sr_client_close(c2);
+}
+
+/* Every worker appends to the one audit log (O_APPEND, whole lines per write): lines of
+ * all workers' sessions, written at once, never run into each other. */
+START_TEST(every_worker_appends_whole_audit_lines)
+{
+	struct child ch[N_UIDS];
+	struct report r;
+	bool seen[N_WORKERS] = {false};
+	char line[8192];
+	int lines = 0;
+	FILE *f;
+
+	SKIP_UNLESS_USABLE();
+	for (int u = 0; u < N_UIDS; u++)
+		child_start(&ch[u], uids[u], uids[u], child_audited);
+	for (int u = 0; u < N_UIDS; u++) {
+		child_finish(&ch[u], &r);
+		ck_assert_msg(r.open_code == 0, "%s", r.open_msg);
+		assert_ok(&r, 0);
+		assert_ok(&r, 1);
+	}
+	daemon_stop(&test_daemon); /* every buffered line out */
+	test_daemon.pid = 0;
+	ck_assert_ptr_nonnull(f = fopen(audit_path, "re"));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t len = strlen(line);
+		const char *at = strstr(line, "\"session\":");
+		unsigned long long id;
+
+		ck_assert_msg(len > 1 && line[len - 1] == '\n', "a line without its end: %s", line);
+		ck_assert_msg(strncmp(line, "{\"time\":\"", 9) == 0 && line[len - 2] == '}' &&
+		                  strstr(line + 1, "{\"time\"") == NULL,
+		              "a broken line: %s", line);
+		if (at != NULL && sscanf(at, "\"session\":%llu", &id) == 1 && id > 0)
+			seen[(id - 1) % N_WORKERS] = true; /* worker k's ids: k + 1 + 3j */
+		lines++;
+	}
+	fclose(f);
+	fprintf(stderr, "workers: %d audit lines\n", lines);
+	ck_assert_int_ge(lines, 2 * AUDIT_SOCKETS * N_UIDS);
+	for (int k = 0; k < N_WORKERS; k++)
+		ck_assert_msg(seen[k], "no audit line from worker %d", k);
+}
+END_TEST
+
 Suite *
 workers_suite(void)
 {
@@ -290,6 +369,7 @@ workers_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, limits_ids_and_reloads_hold_across_workers);
 	tcase_add_test(tc, a_dead_client_gives_its_sessions_back);
+	tcase_add_test(tc, every_worker_appends_whole_audit_lines);
 	suite_add_tcase(s, tc);
 	return s;
 }
