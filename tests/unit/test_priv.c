@@ -141,6 +141,52 @@ START_TEST(a_session_never_opened_is_refused)
 }
 END_TEST
 
+/* Several workers: a worker names only its own sessions (the same id in another worker is
+ * another session), and the global limits count every worker's admitted sessions. */
+START_TEST(a_worker_reaches_only_its_own_sessions)
+{
+	struct daemon_limits limits = {.max_sessions = 10, .max_sessions_per_uid = 2};
+	struct priv_req rq = req(PRIV_SOCKET, 5), admit;
+	struct priv_reply reply;
+	int fd = -1, ignored;
+
+	rq.a = AF_INET;
+	rq.b = SOCK_STREAM;
+	priv_parent_set_limits(parent, &limits);
+	priv_parent_set_worker(parent, 0);
+	open_session(5);
+	priv_parent_set_worker(parent, 1);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), -EPERM);
+	ck_assert_int_eq(fd, -1);
+	admit = req(PRIV_SESSION_ADMIT, 5);
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), -EPERM);
+	/* Its close of worker 0's session is refused: worker 0's still works. */
+	rq.type = PRIV_SESSION_CLOSE;
+	ck_assert(!priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, &ignored));
+	rq.type = PRIV_SOCKET;
+	priv_parent_set_worker(parent, 0);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), 0);
+	close(fd);
+	/* uid 0 twice, on workers 0 and 1 (the same id): a third, on worker 2, is refused. */
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0);
+	priv_parent_set_worker(parent, 1);
+	open_session(5);
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0);
+	priv_parent_set_worker(parent, 2);
+	open_session(9);
+	admit.session = 9;
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), PRIV_REFUSED_OWNER);
+	/* Worker 0 gone: its session no longer counts. */
+	priv_parent_forget_worker(parent, 0);
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0);
+	limits.max_sessions = 2;
+	priv_parent_set_worker(parent, 1);
+	open_session(12);
+	admit.session = 12;
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), PRIV_REFUSED_SESSIONS);
+}
+END_TEST
+
 START_TEST(wrong_sizes_and_types_are_refused)
 {
 	struct priv_req rq = req(PRIV_SOCKET, 1);
@@ -306,6 +352,7 @@ priv_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, a_session_never_opened_is_refused);
+	tcase_add_test(tc, a_worker_reaches_only_its_own_sessions);
 	tcase_add_test(tc, wrong_sizes_and_types_are_refused);
 	tcase_add_test(tc, descriptors_where_none_belong_are_refused_and_closed);
 	tcase_add_test(tc, the_parent_rechecks_the_policy);
