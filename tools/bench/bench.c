@@ -58,6 +58,8 @@ struct options {
 	int threads;           /* pipelined figure */
 	double seconds;        /* per round of the rate figures */
 	int sessions, handles; /* scale figure */
+	int scale_procs;       /* its processes (scale.c); 0: as the descriptor limit needs */
+	int scale_workers;     /* the scale daemon's --workers; 0: as the limit needs */
 	unsigned only;
 	bool broker_only; /* skip the baselines (to profile the broker alone) */
 	bool quick;
@@ -70,6 +72,7 @@ struct row {
 };
 
 static struct options opt;
+static const char self_path[] = "/proc/self/exe"; /* scale.c's parts are this binary */
 static char tmpdir[128];
 static const char *daemon_socket; /* the daemon of figures 1-4 */
 static pid_t daemon_pid = -1;
@@ -855,63 +858,110 @@ out:
 
 /* --- 5. scale ------------------------------------------------------------------------ */
 
+/*
+ * How the scale figure fits the descriptor limits: *procs processes hold the sessions and
+ * the server ends of their handles (1: this one; more: scale.c's parts, each under the
+ * soft limit), and the daemon runs *workers workers (each under the hard limit, which
+ * the daemon raises its soft one to). Returns NULL, or why it cannot.
+ */
+static const char *
+scale_plan(int *procs, int *workers)
+{
+	static char why[96];
+	long S = opt.sessions, H = opt.handles, per_session = H + 2; /* + connection, reply */
+	long need = S * H + 2 * S + 64;
+	struct rlimit rl;
+
+	*procs = *workers = 1;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+		return "getrlimit failed";
+	if (opt.scale_procs > 0)
+		*procs = opt.scale_procs;
+	else if ((long)rl.rlim_cur < need)
+		*procs = (int)((S * per_session + (long)rl.rlim_cur - 1001) /
+		               ((long)rl.rlim_cur - 1000));
+	if (opt.scale_workers > 0)
+		*workers = opt.scale_workers;
+	else if ((long)rl.rlim_max < need + 1000)
+		*workers = (int)((S * per_session + (long)rl.rlim_max - 3001) /
+		                 ((long)rl.rlim_max - 3000));
+	if (*procs < 1 || *workers < 1 || rl.rlim_cur <= 1000 || rl.rlim_max <= 3000 ||
+	    S * per_session / *procs > (long)rl.rlim_cur - 500) {
+		snprintf(why, sizeof(why), "RLIMIT_NOFILE %ld < %ld needed", (long)rl.rlim_cur,
+		         need);
+		return why;
+	}
+	if (*workers > 1 && geteuid() != 0) {
+		snprintf(why, sizeof(why), "RLIMIT_NOFILE %ld < %ld, and --workers needs root",
+		         (long)rl.rlim_max, need);
+		return why;
+	}
+	return NULL;
+}
+
 static void
-figure_scale(const char *path, pid_t pid)
+figure_scale(const char *path, pid_t pid, int procs, const char *cannot)
 {
 	int S = opt.sessions, H = opt.handles, R = opt.rounds, total = S * H, held = 0;
 	int calls = opt.calls;
-	sr_client **clients = calloc((size_t)S, sizeof(*clients));
-	sr_socket **socks = calloc((size_t)total, sizeof(*socks));
+	sr_client **clients = NULL;
+	sr_socket **socks = NULL;
 	double *lat = calloc((size_t)calls, sizeof(double));
 	double *p50 = calloc((size_t)R, sizeof(double)), *p99 = calloc((size_t)R, sizeof(double));
 	long rss0, pss0, rss1, pss1, rss2, pss2;
 	double t0, setup_s, m50, m99, per_handle, per_handle_rss, per_session, all_in;
-	char base[64], name[48];
+	char base[64], name[64];
 	unsigned seed = 12345;
 
-	/* This process holds the server's end of every handle and two descriptors per
-	 * session (the connection and its reply channel); the daemon a few more. */
-	{
-		struct rlimit rl;
-		long need = (long)total + 2L * S + 64;
-
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (long)rl.rlim_cur < need) {
-			char why[64];
-
-			snprintf(why, sizeof(why), "RLIMIT_NOFILE %ld < %ld needed",
-			         (long)rl.rlim_cur, need);
-			fprintf(stderr, "sockrpc_bench: scale: %s (raise the hard limit)\n", why);
-			add_row("scale: handles held", 0, "", why, NAN, ">= 100000", 0);
-			held = total; /* reported: no second row */
-			goto out;
-		}
+	if (cannot != NULL) {
+		fprintf(stderr, "sockrpc_bench: scale: %s (raise the hard limit)\n", cannot);
+		add_row("scale: handles held", 0, "", cannot, NAN, ">= 100000", 0);
+		held = total; /* reported: no second row */
+		goto out;
 	}
-	pid = proc_serving_pid(pid); /* the worker's memory, not the privileged parent's */
-	rss0 = proc_vmrss(pid), pss0 = proc_pss(pid);
+	/* The daemon's memory: the privileged parent's and every worker's. */
+	rss0 = proc_pss_tree(pid, true), pss0 = proc_pss_tree(pid, false);
 	t0 = now_s();
-	for (int i = 0; i < S; i++)
-		if ((clients[i] = open_client(path)) == NULL)
+	if (procs > 1) {
+		/* Spread over processes (scale.c), each holding its share. */
+		if (scale_parts_start(self_path, path, procs, S, H) < S)
 			goto out;
-	rss1 = proc_vmrss(pid), pss1 = proc_pss(pid);
-	for (int i = 0; i < S; i++)
-		for (int j = 0; j < H; j++) {
-			int port = hold_ports[(i * H + j) % HOLD_PORTS];
-
-			if ((socks[i * H + j] = broker_connect(clients[i], port)) == NULL)
+		rss1 = proc_pss_tree(pid, true), pss1 = proc_pss_tree(pid, false);
+		held = scale_parts_connect();
+		if (held < total)
+			goto out;
+		setup_s = now_s() - t0;
+	} else {
+		clients = calloc((size_t)S, sizeof(*clients));
+		socks = calloc((size_t)total, sizeof(*socks));
+		for (int i = 0; i < S; i++)
+			if ((clients[i] = open_client(path)) == NULL)
 				goto out;
-			held++;
-		}
-	setup_s = now_s() - t0;
-	/* The daemon answered every connect: the server has the other ends, or soon will. */
-	for (int t = 0; t < 500 && server_hold_count() < (size_t)total; t++)
-		usleep(10000);
-	rss2 = proc_vmrss(pid), pss2 = proc_pss(pid);
+		rss1 = proc_pss_tree(pid, true), pss1 = proc_pss_tree(pid, false);
+		for (int i = 0; i < S; i++)
+			for (int j = 0; j < H; j++) {
+				int port = hold_ports[(i * H + j) % HOLD_PORTS];
+
+				if ((socks[i * H + j] = broker_connect(clients[i], port)) == NULL)
+					goto out;
+				held++;
+			}
+		setup_s = now_s() - t0;
+		/* The daemon answered every connect: the server has the other ends, or soon. */
+		for (int t = 0; t < 500 && server_hold_count() < (size_t)total; t++)
+			usleep(10000);
+	}
+	rss2 = proc_pss_tree(pid, true), pss2 = proc_pss_tree(pid, false);
 
 	for (int r = 0; r < R; r++) {
 		sr_error e;
 		long v;
 
-		for (int i = 0; i < calls; i++) {
+		if (procs > 1 && scale_parts_measure(lat, calls) != 0) {
+			fprintf(stderr, "sockrpc_bench: get_option failed in a scale part\n");
+			goto out;
+		}
+		for (int i = 0; i < calls && procs == 1; i++) {
 			sr_socket *s = socks[rand_r(&seed) % total];
 			double c0 = now_s();
 
@@ -944,15 +994,17 @@ figure_scale(const char *path, pid_t pid)
 	add_row("p99 call under load", m99 / 1000, "ms", base, m99 / idle_p99_us, "<= 5 ms",
 	        m99 <= 5000);
 	fprintf(stderr,
-	        "scale: Pss %ld -> %ld (sessions) -> %ld (handles) B; "
-	        "VmRSS %ld -> %ld -> %ld B\n",
-	        pss0, pss1, pss2, rss0, rss1, rss2);
+	        "scale: %d process(es) of the bench, daemon %d process(es); Pss %ld -> %ld "
+	        "(sessions) -> %ld (handles) B; VmRSS %ld -> %ld -> %ld B\n",
+	        procs, 1 + (int)proc_children(pid), pss0, pss1, pss2, rss0, rss1, rss2);
 out:
 	if (held < total)
 		add_row("scale: handles held", held, "", "setup failed", NAN, ">= 100000", 0);
-	for (int i = 0; i < total; i++)
+	if (procs > 1 && cannot == NULL)
+		scale_parts_stop();
+	for (int i = 0; socks != NULL && i < total; i++)
 		sr_socket_free(socks[i]);
-	for (int i = 0; i < S; i++)
+	for (int i = 0; clients != NULL && i < S; i++)
 		sr_client_close(clients[i]);
 	server_hold_release();
 	free(clients), free(socks), free(lat), free(p50), free(p99);
@@ -1186,17 +1238,23 @@ figure_tls(void)
 /* --- start-up ------------------------------------------------------------------------ */
 
 static pid_t
-start_daemon(const char *name, char *sock, size_t size)
+start_daemon(const char *name, char *sock, size_t size, int workers)
 {
-	char log[256], audit[256], sessions[16];
+	char log[256], audit[256], sessions[16], n_workers[16];
 	pid_t pid;
 
 	snprintf(sessions, sizeof(sessions), "%d", opt.sessions + 100);
 	snprintf(sock, size, "%s/%s.sock", tmpdir, name);
 	snprintf(log, sizeof(log), "%s/%s.log", tmpdir, name);
 	snprintf(audit, sizeof(audit), "%s/audit-%s.log", tmpdir, name);
-	const char *argv[] = {opt.sockrpcd, "--socket",       sock,     "--audit",
-	                      audit,        "--max-sessions", sessions, NULL};
+	const char *argv[] = {opt.sockrpcd,     "--socket", sock, "--audit", audit,
+	                      "--max-sessions", sessions,   NULL, NULL,      NULL};
+
+	snprintf(n_workers, sizeof(n_workers), "%d", workers);
+	if (workers > 1) {
+		argv[7] = "--workers";
+		argv[8] = n_workers;
+	}
 	pid = spawn(argv, log);
 	if (pid < 0 || wait_unix_ready(sock, 10) != 0)
 		die("sockrpcd did not start (see %s)", log);
@@ -1338,6 +1396,8 @@ usage(void)
 	       "  --threads N       threads of the pipelined figure (default 4)\n"
 	       "  --seconds S       length of one round of the rate figures (default 0.5)\n"
 	       "  --sessions N --handles N   scale figure (default 10000 x 10)\n"
+	       "  --scale-procs N --scale-workers N   its bench processes and daemon workers\n"
+	       "                    (default: as many as RLIMIT_NOFILE needs)\n"
 	       "  --only LIST       small,pipe,send,recv,conn,scale,udp,handback,python,run,tls\n"
 	       "  --sockrpc PATH    the sockrpc command, for the run figures\n"
 	       "  --broker-only     skip the baselines (to profile the broker)\n"
@@ -1376,6 +1436,8 @@ main(int argc, char **argv)
 	    {"verbose", no_argument, NULL, 'v'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"sockrpc", required_argument, NULL, 'R'},
+	    {"scale-procs", required_argument, NULL, 'P'},
+	    {"scale-workers", required_argument, NULL, 'W'},
 	    {NULL, 0, NULL, 0},
 	};
 	uint64_t bytes = 0;
@@ -1389,6 +1451,9 @@ main(int argc, char **argv)
 	/* The connection-rate program of the run figure is this binary, started again. */
 	if (argc == 4 && strcmp(argv[1], "--connect-loop") == 0)
 		return launcher_connect_loop(atoi(argv[2]), atof(argv[3]));
+	/* So are the parts of the scale figure (scale.c). */
+	if (argc == 5 && strcmp(argv[1], "--scale-part") == 0)
+		return scale_part_main(argv[2], atoi(argv[3]), atoi(argv[4]));
 	opt.threads = 4;
 	opt.only = FIG_ALL;
 	opt.danted = "danted";
@@ -1439,6 +1504,12 @@ main(int argc, char **argv)
 		case 'R':
 			opt.sockrpc = optarg;
 			break;
+		case 'P':
+			opt.scale_procs = atoi(optarg);
+			break;
+		case 'W':
+			opt.scale_workers = atoi(optarg);
+			break;
 		case 'h':
 			usage();
 			return 0;
@@ -1485,7 +1556,7 @@ main(int argc, char **argv)
 	} else {
 		static char sock[192];
 
-		daemon_pid = start_daemon("a", sock, sizeof(sock));
+		daemon_pid = start_daemon("a", sock, sizeof(sock), 1);
 		daemon_socket = sock;
 	}
 	if ((opt.only & (FIG_SEND | FIG_RECV)) && !opt.broker_only) {
@@ -1548,8 +1619,11 @@ main(int argc, char **argv)
 		/* A daemon of its own, so that its memory before is that of an idle daemon. */
 		if (daemon_pid > 0)
 			kill_child(daemon_pid);
-		scale_pid = start_daemon("b", scale_sock, sizeof(scale_sock));
-		figure_scale(scale_sock, scale_pid);
+		int procs, workers;
+		const char *cannot = scale_plan(&procs, &workers);
+
+		scale_pid = start_daemon("b", scale_sock, sizeof(scale_sock), workers);
+		figure_scale(scale_sock, scale_pid, procs, cannot);
 	}
 	print_table();
 	return 0;

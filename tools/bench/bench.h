@@ -63,6 +63,16 @@ long proc_vmrss(pid_t pid);
 pid_t proc_serving_pid(pid_t pid);
 long proc_pss(pid_t pid);
 
+/* scale.c: the scale figure spread over processes (parts: this binary, --scale-part). */
+int scale_part_main(const char *path, int sessions, int handles);
+int scale_parts_start(const char *self, const char *path, int k, int sessions, int handles);
+int scale_parts_connect(void);
+int scale_parts_measure(double *lat, int n);
+void scale_parts_stop(void);
+/* Pss (rss: VmRSS) of pid and its children, bytes; their number. */
+long proc_pss_tree(pid_t pid, bool rss);
+long proc_children(pid_t pid);
+
 /* bench.c: the table, for the figures of other files. */
 struct bench_args {
 	uint64_t bytes; /* per bulk transfer */
