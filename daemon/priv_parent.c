@@ -9,6 +9,11 @@
  * log line (the supervisor restarts the pair). The worker is the `sockrpc` user with no
  * capability at all and no_new_privs; it dies with the parent (PR_SET_PDEATHSIG, and the
  * end of file on the notify channel).
+ *
+ * With --workers N the parent forks N such workers, each with its own two channels, and
+ * serves them all from one loop: READY=1 once every one is ready, each reload sent to
+ * each, SIGTERM to all; one that dies on its own ends the parent, which kills the rest
+ * (fail-closed, as with one). Their sessions and the global limits: priv_sessions.c.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -533,8 +538,7 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 			goto fail;
 		}
 		if (w->pid == 0) {
-			/* Only its own channels: another worker's would let it pass for that one.
-			 */
+			/* Its own channels only: another's would let it pass for that one. */
 			for (int i = 0; i < p.n; i++) {
 				close(p.w[i].req_fd);
 				close(p.w[i].notify_fd);
@@ -546,8 +550,7 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 			d->priv_notify_fd = notify[1];
 			d->n_workers = n;
 			d->worker_index = (unsigned)p.n;
-			/* Ids k + 1, k + 1 + n, ... (session.c adds n before each; wraps at first).
-			 */
+			/* Ids k + 1, k + 1 + n, ...: session.c adds n before each. */
 			d->next_session_id = (uint64_t)p.n + 1 - n;
 			return worker_setup(d, pw, parent);
 		}
