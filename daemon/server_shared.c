@@ -5,8 +5,9 @@
  * 2.1's evconnlistener cannot ask for EPOLLEXCLUSIVE). A worker takes at most its share
  * of the sessions: past it, it stops watching the socket and the others take the new
  * connections, so that no worker runs out of descriptors while the others have room.
- * A worker that accepted one registers again, at the back of the socket's wait queue:
- * idle workers take connections in turn.
+ * A worker that accepted one leaves the socket's wait queue while it sets up the session
+ * and joins again at the back: the kernel wakes the first waiting worker in the queue, so
+ * idle workers take connections about in turn.
  * TLS listeners are shared too, without this (tls_listener.c): every worker wakes, one
  * accepts.
  */
@@ -60,9 +61,8 @@ on_retry(evutil_socket_t fd, short what, void *arg)
 	server_shared_resume(arg);
 }
 
-/* One connection per wake-up; then this worker registers again, which puts it at the
- * back of the socket's wait queue, so the next wake-up goes to another (round robin). A
- * backlog still drains: the socket is ready again as soon as it is registered. */
+/* One connection per wake-up, then to the back of the queue (above). A backlog still
+ * drains: the socket is ready again as soon as it is registered. */
 static void
 on_readable(evutil_socket_t epfd, short what, void *arg)
 {
@@ -90,8 +90,10 @@ on_readable(evutil_socket_t epfd, short what, void *arg)
 		event_base_once(d->base, -1, EV_TIMEOUT, on_retry, d, &tv);
 		return;
 	}
-	on_connection(d, fd);
+	/* To the back of the queue before the connection's work: while this worker sets up
+	 * the session, the next connection goes to another. */
 	watch(d, false);
+	on_connection(d, fd);
 	server_shared_resume(d);
 }
 
