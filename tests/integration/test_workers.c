@@ -26,8 +26,10 @@
 #define N_WORKERS 3
 #define PER_UID 2
 
-/* Clients' uids: the first three always; more until every worker holds a session. */
-static const uid_t uids[] = {65534, 1000, 1001, 1002, 1003, 1004, 1005, 1006};
+/* Clients' uids: the first three always; more until every worker holds a session (under
+ * load the kernel may wake the same idle worker several times in a row). */
+static const uid_t uids[] = {65534, 1000, 1001, 1002, 1003, 1004, 1005, 1006,
+                             1007,  1008, 1009, 1010, 1011, 1012, 1013, 1014};
 #define N_UIDS (int)(sizeof(uids) / sizeof(uids[0]))
 #define MIN_UIDS 3
 
@@ -38,10 +40,12 @@ static int idle[N_WORKERS]; /* each worker's descriptors with no session */
 
 static const char policy_before[] =
     "allow uid=0 *\n"
-    "allow uid=65534,1000,1001,1002,1003,1004,1005,1006 create tcp\n";
+    "allow uid=65534,1000,1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014 "
+    "create tcp\n";
 static const char policy_after[] =
     "allow uid=0 *\n"
-    "allow uid=65534,1000,1001,1002,1003,1004,1005,1006 create tcp,udp\n";
+    "allow uid=65534,1000,1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014 "
+    "create tcp,udp\n";
 
 /* The parent's children: its workers. Returns how many. */
 static int
