@@ -68,7 +68,8 @@ start_connect(struct call *c, struct handle *h, const struct sockaddr *sa, sockl
  * Whether a connection connect(2) left in progress is already over (made or refused): on
  * the loopback it usually is, the handshake having run inside the system call. The call
  * is then answered in this turn of the loop, with the Socket reply pipelined before it,
- * instead of after a round of epoll. Off with SOCKRPC_DISABLE=connect-at-once.
+ * instead of after a round of epoll. Off with SOCKRPC_DISABLE=connect-at-once. (AF_UNIX;
+ * TCP asks connect(2) again, in connect_step.)
  */
 static bool
 connect_over_now(int fd)
@@ -139,9 +140,19 @@ connect_step(struct call *c, enum call_event ev)
 				handle_run_queue(h, CALL_RX);
 				return CALL_DONE;
 			}
-			if (connect_over_now(h->fd))
-				return connect_step(c, ev); /* its outcome, as if woken */
-			return CALL_WAIT_IO;
+			if (h->family == AF_UNIX || !fast_path_on(FAST_CONNECT_AT_ONCE))
+				return connect_over_now(h->fd) ? connect_step(c, ev) : CALL_WAIT_IO;
+			/* A second connect(2) answers in one system call (0 made, EALREADY under
+			 * way, or the refusal), and when made marks the socket connected in the
+			 * kernel, which a handback needs (ops_handback.c). */
+			r = connect(h->fd, sa, len) == 0 || errno == EISCONN ? 0 : -errno;
+			if (r == 0) {
+				h->connect_settled = true;
+				return connect_finish(c, h, true);
+			}
+			if (r == -EALREADY || r == -EINPROGRESS)
+				return CALL_WAIT_IO;
+			t->chosen = false;
 		}
 		t->last_errno = -r; /* try the next address the name gave */
 		handle_reset_connection(h);

@@ -172,6 +172,7 @@ struct handle {
 	 * rule's line (0: the embedded default, -1: none yet), for the refusal. */
 	bool handback;
 	int allowed_by_line;
+	bool connect_settled; /* connect(2) itself returned 0: the kernel reads it connected */
 };
 
 /* What a waiting call's step function is told. */
