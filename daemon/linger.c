@@ -179,7 +179,8 @@ close_now:
 		free(l);
 	}
 	h->fd = -1;
-	close(fd);
+	if (!session_close_later(h->session, fd))
+		close(fd);
 }
 
 /*

@@ -334,6 +334,9 @@ struct session {
 	unsigned n_passing;
 	unsigned fds_sent; /* handed back since the client was last seen to have taken all */
 	struct socket_reserve *reserve; /* owned; NULL: none yet (socket_reserve.c) */
+	bool more_input; /* the frame being served has others behind it (session_close_later) */
+	int closing[SESSION_CLOSE_LATER_MAX]; /* owned: fds to close once replies are out */
+	unsigned n_closing;
 };
 
 /* The index of Hello, the first rpc of the service. */
@@ -369,6 +372,8 @@ void session_update_reading(struct session *s);
 void session_release_call_bytes(struct session *s, size_t bytes);
 
 /* session_fd.c */
+bool session_close_later(struct session *s, int fd);
+void session_close_deferred(struct session *s);
 void session_send_reply_with_fd(struct session *s, unsigned method, uint64_t call_id,
                                 const ProtobufCMessage *reply, int fd);
 int session_write_passing(struct session *s);

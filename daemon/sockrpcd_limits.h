@@ -113,4 +113,8 @@
  * nobody, never the daemon's own. Policy rules on uid= never match a TLS peer. */
 #define TLS_PEER_UID 65534
 
+/* Closes a session defers until its replies are written (session_close_later): a
+ * pipelined run of Close frames rarely holds more. */
+#define SESSION_CLOSE_LATER_MAX 16
+
 #endif
