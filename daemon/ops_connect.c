@@ -79,20 +79,28 @@ connect_over_now(int fd)
 	return fast_path_on(FAST_CONNECT_AT_ONCE) && poll(&p, 1, 0) == 1;
 }
 
+/* The call's "connect to host:port", made in buf on first use (only a failure says it). */
+static const char *
+what_of(struct call *c, struct handle *h, char *buf, size_t n)
+{
+	if (buf[0] == '\0')
+		describe_target(c, h, buf, n);
+	return buf;
+}
+
 static enum call_progress
 connect_step(struct call *c, enum call_event ev)
 {
 	struct handle *h = c->handle;
 	struct call_target *t = c->target;
-	char what[300];
+	char what[300] = "";
 	int r;
 
-	describe_target(c, h, what, sizeof(what));
 	if (ev == CALL_TIMEOUT) {
 		if (h->state == HANDLE_CONNECTING)
 			handle_reset_connection(h);
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT, "%s timed out after %d ms",
-		          what, c->timeout_ms);
+		          what_of(c, h, what, sizeof(what)), c->timeout_ms);
 		return connect_finish(c, h, false);
 	}
 	if (t->resolving)
@@ -114,10 +122,12 @@ connect_step(struct call *c, enum call_event ev)
 		const struct sockaddr *sa = op_next_target(c, h, POLICY_CONNECT, &len);
 
 		if (sa == NULL) {
-			op_fail_no_target(c, h, what);
+			op_fail_no_target(c, h, what_of(c, h, what, sizeof(what)));
 			return connect_finish(c, h, false);
 		}
-		if (op_unix_refused(c, h, what) || !op_connection_allowed(c, h, &t->allowed_by))
+		if ((h->family == AF_UNIX &&
+		     op_unix_refused(c, h, what_of(c, h, what, sizeof(what)))) ||
+		    !op_connection_allowed(c, h, &t->allowed_by))
 			return connect_finish(c, h, false);
 		h->handback = t->allowed_by.handback;
 		h->allowed_by_line = t->allowed_by.rule_line;
@@ -125,7 +135,7 @@ connect_step(struct call *c, enum call_event ev)
 		if (r == 0)
 			return connect_finish(c, h, true);
 		if (r == AS_CLIENT_OWN_SOCKET || r == -ELOOP) {
-			op_fail_unix(c, h, r, what);
+			op_fail_unix(c, h, r, what_of(c, h, what, sizeof(what)));
 			return connect_finish(c, h, false);
 		}
 		if (r == -EINPROGRESS || r == -EAGAIN) {
