@@ -5,7 +5,8 @@
  * it (/proc/net/udp, /proc/net/tcp); two sessions of different uids never get each other's;
  * a reload that denies `create` leaves no socket made ahead in the worker and the next
  * creation is denied; and the worker's descriptors return to their baseline once a
- * reserve is idle and once its session ends. Needs the split daemon (root and the
+ * reserve is idle and once its session ends; a session makes ahead no more than its
+ * max-handles leaves room for. Needs the split daemon (root and the
  * `sockrpc` user); skipped otherwise. With SOCKRPC_DISABLE=socket-reserve the same hold,
  * with nothing made ahead.
  */
@@ -284,6 +285,56 @@ START_TEST(descriptors_return_to_the_baseline)
 }
 END_TEST
 
+/* Eight sockets held, a pause, a ninth (past --max-handles 8). */
+static void
+child_limit(sr_client *c, struct report *r)
+{
+	sr_socket *s[9];
+	sr_error e;
+
+	child_sync();
+	for (int i = 0; i < 8; i++) {
+		s[i] = sr_socket_new(c, AF_INET, SOCK_DGRAM, 0, &e);
+		rec(r, s[i] != NULL ? 0 : -1, &e, 0);
+	}
+	child_sync();
+	s[8] = sr_socket_new(c, AF_INET, SOCK_DGRAM, 0, &e);
+	rec(r, s[8] != NULL ? 0 : -1, &e, 0);
+	for (int i = 0; i < 9; i++)
+		sr_socket_free(s[i]);
+}
+
+/* A session makes ahead no more than its max-handles leaves room for, and what it made
+ * ahead does not count against that limit. */
+START_TEST(a_reserve_stays_within_max_handles)
+{
+	struct child ch;
+	struct report r;
+	int base, fds;
+
+	if (!split_daemon())
+		return;
+	write_policy("allow uid=%d create tcp,udp\n", NOBODY);
+	policy_daemon_start(true, "--max-handles", "8", NULL);
+	child_start(&ch, NOBODY, NOBODY, child_limit);
+	child_wait_ready(&ch);
+	base = daemon_fd_count(&test_daemon);
+	child_go(&ch);
+	child_wait_ready(&ch);
+	fds = daemon_fd_count(&test_daemon);
+	/* Refills of 1, 2 and 4, then of 1 where 8 would have gone past the limit. */
+	ck_assert_msg(fds == base + 8, "%d descriptors for 8 sockets under max-handles 8 (base %d)",
+	              fds, base);
+	child_go(&ch);
+	child_finish(&ch, &r);
+	ck_assert_int_eq(r.n, 9);
+	for (int i = 0; i < 8; i++)
+		assert_ok(&r, i);
+	assert_fail(&r, 8, SR_ELIMIT, "too many sockets");
+	policy_daemon_finish();
+}
+END_TEST
+
 static void
 env_setup(void)
 {
@@ -303,6 +354,7 @@ socket_reserve_suite(void)
 	tcase_add_test(tc, two_uids_never_share_a_reserve);
 	tcase_add_test(tc, a_reload_leaves_no_socket_made_ahead);
 	tcase_add_test(tc, descriptors_return_to_the_baseline);
+	tcase_add_test(tc, a_reserve_stays_within_max_handles);
 	suite_add_tcase(s, tc);
 	return s;
 }
