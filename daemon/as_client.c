@@ -61,21 +61,39 @@ as_client_available(void)
 int
 as_client_socket(const struct identity *who, int family, int type, int protocol, bool *owned)
 {
-	int fd, err = 0;
+	int fd, n = as_client_sockets(who, family, type, protocol, &fd, 1, owned);
+
+	return n < 0 ? n : fd;
+}
+
+/*
+ * As as_client_socket, n of them (a reserve's refill) under one switch of the fsuid: fills
+ * fds (new, the caller's) and returns how many it made, at least one, or -errno when it
+ * made none (a failure after the first ends the batch short).
+ */
+int
+as_client_sockets(const struct identity *who, int family, int type, int protocol, int *fds, int n,
+                  bool *owned)
+{
+	int made = 0, err = 0;
 
 	*owned = false;
 	if (!as_client_available() || who->uid == 0) {
-		fd = socket(family, type, protocol);
-		*owned = fd >= 0 && as_client_available(); /* root's own: the daemon's uid */
-		return fd < 0 ? -errno : fd;
+		while (made < n && (fds[made] = socket(family, type, protocol)) >= 0)
+			made++;
+		if (made == 0)
+			return -errno;
+		*owned = as_client_available(); /* root's own: the daemon's uid */
+		return made;
 	}
 	/* setfsuid() reports the previous value, never failure: read it back with -1 (an
 	 * invalid id, which changes nothing). */
 	syscall(SYS_setfsuid, who->uid);
 	if ((uid_t)syscall(SYS_setfsuid, -1) != who->uid) {
-		fd = -1;
 		err = EPERM;
-	} else if ((fd = socket(family, type, protocol)) < 0) {
+	} else {
+		while (made < n && (fds[made] = socket(family, type, protocol)) >= 0)
+			made++;
 		err = errno;
 	}
 	syscall(SYS_setfsuid, 0);
@@ -85,10 +103,10 @@ as_client_socket(const struct identity *who, int family, int type, int protocol,
 		          (unsigned)who->uid);
 		_exit(EXIT_FAILURE);
 	}
-	if (fd < 0)
+	if (made == 0)
 		return -err;
 	*owned = true;
-	return fd;
+	return made;
 }
 
 /*

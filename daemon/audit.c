@@ -55,6 +55,10 @@ struct line {
 
 static void line_add(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line_put(struct line *l, const char *s, size_t n);
+static void line_int(struct line *l, const char *key, int64_t v);
+/* Appends a string literal. */
+#define LINE_LIT(l, s) line_put((l), (s), sizeof(s) - 1)
+static void line_uint(struct line *l, const char *key, uint64_t v);
 static void line_start(struct audit *a, struct line *l, const char *event, uint64_t session);
 static void line_string(struct line *l, const char *key, const char *s, size_t n);
 static void line_cstring(struct line *l, const char *key, const char *s);
@@ -214,10 +218,11 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 		line_who_tls(&l, rq->who);
 	} else if (rq->who != NULL) {
 		line_cstring(&l, "transport", "unix");
-		line_add(&l, ",\"uid\":%u,\"gid\":%u,\"pid\":%d", (unsigned)rq->who->uid,
-		         (unsigned)rq->who->gid, (int)rq->who->pid);
+		line_uint(&l, "uid", (unsigned)rq->who->uid);
+		line_uint(&l, "gid", (unsigned)rq->who->gid);
+		line_int(&l, "pid", (int)rq->who->pid);
 		if (rq->who->exe[0] == '\0')
-			line_add(&l, ",\"exe\":null"); /* unknown, as the docs say */
+			LINE_LIT(&l, ",\"exe\":null"); /* unknown, as the docs say */
 		else
 			line_string(&l, "exe", rq->who->exe,
 			            strnlen(rq->who->exe, sizeof(rq->who->exe)));
@@ -226,7 +231,7 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 	}
 	/* Said by the client (a launcher's Hello), never verified. */
 	if (rq->who == NULL || rq->who->claimed_exe[0] == '\0')
-		line_add(&l, ",\"claimed_exe\":null");
+		LINE_LIT(&l, ",\"claimed_exe\":null");
 	else
 		line_string(&l, "claimed_exe", rq->who->claimed_exe,
 		            strnlen(rq->who->claimed_exe, sizeof(rq->who->claimed_exe)));
@@ -236,11 +241,11 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 	if (policy_format_addr(rq->addr, rq->addr_len, addr, sizeof(addr), &port) == 0)
 		line_cstring(&l, "address", addr);
 	else
-		line_add(&l, ",\"address\":null");
+		LINE_LIT(&l, ",\"address\":null");
 	if (port >= 0)
-		line_add(&l, ",\"port\":%d", port);
+		line_int(&l, "port", port);
 	else
-		line_add(&l, ",\"port\":null");
+		LINE_LIT(&l, ",\"port\":null");
 	line_cstring(&l, "name", rq->name);
 	if (rq->op == POLICY_OPTION) {
 		line_add(&l, ",\"option\":%d", rq->option);
@@ -264,11 +269,12 @@ audit_handle_closed(struct audit *a, uint64_t session, const struct identity *wh
 	if (who != NULL && who->transport == IDENTITY_TLS)
 		line_who_tls(&l, who);
 	else if (who != NULL)
-		line_add(&l, ",\"uid\":%u", (unsigned)who->uid);
+		line_uint(&l, "uid", (unsigned)who->uid);
 	else
-		line_add(&l, ",\"uid\":null");
-	line_add(&l, ",\"handle\":%" PRId64 ",\"bytes_in\":%" PRIu64 ",\"bytes_out\":%" PRIu64,
-	         handle, bytes_in, bytes_out);
+		LINE_LIT(&l, ",\"uid\":null");
+	line_int(&l, "handle", handle);
+	line_uint(&l, "bytes_in", bytes_in);
+	line_uint(&l, "bytes_out", bytes_out);
 	line_cstring(&l, "reason", reason);
 	line_finish(a, &l);
 }
@@ -346,6 +352,40 @@ line_put(struct line *l, const char *s, size_t n)
 	l->buf[l->len] = '\0';
 }
 
+/* ,"key":v in decimal, without a format to parse (every line has a few). */
+static void
+line_uint(struct line *l, const char *key, uint64_t v)
+{
+	char buf[24];
+	size_t i = sizeof(buf);
+
+	do
+		buf[--i] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	LINE_LIT(l, ",\"");
+	line_put(l, key, strlen(key));
+	LINE_LIT(l, "\":");
+	line_put(l, buf + i, sizeof(buf) - i);
+}
+
+static void
+line_int(struct line *l, const char *key, int64_t v)
+{
+	char buf[24];
+	size_t i = sizeof(buf);
+	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
+
+	do
+		buf[--i] = (char)('0' + u % 10);
+	while ((u /= 10) != 0);
+	if (v < 0)
+		buf[--i] = '-';
+	LINE_LIT(l, ",\"");
+	line_put(l, key, strlen(key));
+	LINE_LIT(l, "\":");
+	line_put(l, buf + i, sizeof(buf) - i);
+}
+
 /* {"time":"2024-05-01T12:00:00.123Z","event":...,"session":N */
 static void
 line_start(struct audit *a, struct line *l, const char *event, uint64_t session)
@@ -362,8 +402,23 @@ line_start(struct audit *a, struct line *l, const char *event, uint64_t session)
 		strftime(a->when, sizeof(a->when), "%Y-%m-%dT%H:%M:%S", &tm);
 		a->when_sec = ts.tv_sec;
 	}
-	line_add(l, "{\"time\":\"%s.%03ldZ\",\"event\":\"%s\",\"session\":%" PRIu64, a->when,
-	         ts.tv_nsec / 1000000, event, session);
+	{
+		long ms = ts.tv_nsec / 1000000;
+		char frac[] = {'.',
+		               (char)('0' + ms / 100),
+		               (char)('0' + ms / 10 % 10),
+		               (char)('0' + ms % 10),
+		               'Z',
+		               '"'};
+
+		LINE_LIT(l, "{\"time\":\"");
+		line_put(l, a->when, strlen(a->when));
+		line_put(l, frac, sizeof(frac));
+		LINE_LIT(l, ",\"event\":\"");
+		line_put(l, event, strlen(event));
+		LINE_LIT(l, "\"");
+		line_uint(l, "session", session);
+	}
 }
 
 static void
@@ -383,9 +438,9 @@ line_string(struct line *l, const char *key, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
-	line_put(l, ",\"", 2);
+	LINE_LIT(l, ",\"");
 	line_put(l, key, strlen(key));
-	line_put(l, "\":\"", 3);
+	LINE_LIT(l, "\":\"");
 	while (i < n && !l->overflow) {
 		unsigned char c = p[i];
 		size_t seq = 0, run;
@@ -395,11 +450,11 @@ line_string(struct line *l, const char *key, const char *s, size_t n)
 
 			line_put(l, esc, 2);
 		} else if (c == '\n') {
-			line_put(l, "\\n", 2);
+			LINE_LIT(l, "\\n");
 		} else if (c == '\t') {
-			line_put(l, "\\t", 2);
+			LINE_LIT(l, "\\t");
 		} else if (c == '\r') {
-			line_put(l, "\\r", 2);
+			LINE_LIT(l, "\\r");
 		} else if (c < 0x20 || c == 0x7f) {
 			line_add(l, "\\u%04x", c);
 		} else if (c < 0x80) {
@@ -442,7 +497,7 @@ line_string(struct line *l, const char *key, const char *s, size_t n)
 		}
 		i++;
 	}
-	line_put(l, "\"", 1);
+	LINE_LIT(l, "\"");
 }
 
 /* Closes the object and writes the line, or buffers it. A line that did not fit is
@@ -452,7 +507,7 @@ line_finish(struct audit *a, struct line *l)
 {
 	struct timeval tv = {AUDIT_FLUSH_MS / 1000, (AUDIT_FLUSH_MS % 1000) * 1000};
 
-	line_add(l, "}\n");
+	LINE_LIT(l, "}\n");
 	if (l->overflow) {
 		struct line short_line;
 

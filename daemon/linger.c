@@ -144,6 +144,8 @@ linger_close_fd(struct handle *h)
 	int fd = h->fd;
 
 	h->lingering = NULL;
+	if (fd < 0)
+		return; /* handed back: the client's now */
 	if (d->stopping || !must_linger(h))
 		goto close_now;
 	h->fd = -1;
@@ -177,7 +179,8 @@ close_now:
 		free(l);
 	}
 	h->fd = -1;
-	close(fd);
+	if (!session_close_later(h->session, fd))
+		close(fd);
 }
 
 /*

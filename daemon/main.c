@@ -318,6 +318,9 @@ on_parent_notice(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(d->base, NULL);
 		return;
 	}
+	/* The parent may decide on a new policy from now on: no socket made under the old
+	 * one is handed out after it. */
+	socket_reserve_flush_all(d);
 	if (audit_fd >= 0)
 		audit_reopen_fd(d->audit, audit_fd);
 	/* Credentials and policy change together, or neither does. */
@@ -450,6 +453,7 @@ teardown(struct sockrpcd *d)
 		evdns_base_free(d->dns, 0);
 	/* Run the loop once more so deferred session releases happen. */
 	event_base_loop(d->base, EVLOOP_NONBLOCK);
+	socket_reserve_free(d);
 	audit_unbuffer(d->audit); /* every line out, before the loop its timer is on goes */
 	event_base_free(d->base);
 	relay_pipe_close(&d->relay);

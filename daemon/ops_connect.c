@@ -68,7 +68,8 @@ start_connect(struct call *c, struct handle *h, const struct sockaddr *sa, sockl
  * Whether a connection connect(2) left in progress is already over (made or refused): on
  * the loopback it usually is, the handshake having run inside the system call. The call
  * is then answered in this turn of the loop, with the Socket reply pipelined before it,
- * instead of after a round of epoll. Off with SOCKRPC_DISABLE=connect-at-once.
+ * instead of after a round of epoll. Off with SOCKRPC_DISABLE=connect-at-once. (AF_UNIX;
+ * TCP asks connect(2) again, in connect_step.)
  */
 static bool
 connect_over_now(int fd)
@@ -78,20 +79,28 @@ connect_over_now(int fd)
 	return fast_path_on(FAST_CONNECT_AT_ONCE) && poll(&p, 1, 0) == 1;
 }
 
+/* The call's "connect to host:port", made in buf on first use (only a failure says it). */
+static const char *
+what_of(struct call *c, struct handle *h, char *buf, size_t n)
+{
+	if (buf[0] == '\0')
+		describe_target(c, h, buf, n);
+	return buf;
+}
+
 static enum call_progress
 connect_step(struct call *c, enum call_event ev)
 {
 	struct handle *h = c->handle;
 	struct call_target *t = c->target;
-	char what[300];
+	char what[300] = "";
 	int r;
 
-	describe_target(c, h, what, sizeof(what));
 	if (ev == CALL_TIMEOUT) {
 		if (h->state == HANDLE_CONNECTING)
 			handle_reset_connection(h);
 		call_fail(c, h, SOCKRPC__CODE__ETIMEDOUT, ETIMEDOUT, "%s timed out after %d ms",
-		          what, c->timeout_ms);
+		          what_of(c, h, what, sizeof(what)), c->timeout_ms);
 		return connect_finish(c, h, false);
 	}
 	if (t->resolving)
@@ -113,10 +122,12 @@ connect_step(struct call *c, enum call_event ev)
 		const struct sockaddr *sa = op_next_target(c, h, POLICY_CONNECT, &len);
 
 		if (sa == NULL) {
-			op_fail_no_target(c, h, what);
+			op_fail_no_target(c, h, what_of(c, h, what, sizeof(what)));
 			return connect_finish(c, h, false);
 		}
-		if (op_unix_refused(c, h, what) || !op_connection_allowed(c, h, &t->allowed_by))
+		if ((h->family == AF_UNIX &&
+		     op_unix_refused(c, h, what_of(c, h, what, sizeof(what)))) ||
+		    !op_connection_allowed(c, h, &t->allowed_by))
 			return connect_finish(c, h, false);
 		h->handback = t->allowed_by.handback;
 		h->allowed_by_line = t->allowed_by.rule_line;
@@ -124,7 +135,7 @@ connect_step(struct call *c, enum call_event ev)
 		if (r == 0)
 			return connect_finish(c, h, true);
 		if (r == AS_CLIENT_OWN_SOCKET || r == -ELOOP) {
-			op_fail_unix(c, h, r, what);
+			op_fail_unix(c, h, r, what_of(c, h, what, sizeof(what)));
 			return connect_finish(c, h, false);
 		}
 		if (r == -EINPROGRESS || r == -EAGAIN) {
@@ -139,9 +150,19 @@ connect_step(struct call *c, enum call_event ev)
 				handle_run_queue(h, CALL_RX);
 				return CALL_DONE;
 			}
-			if (connect_over_now(h->fd))
-				return connect_step(c, ev); /* its outcome, as if woken */
-			return CALL_WAIT_IO;
+			if (h->family == AF_UNIX || !fast_path_on(FAST_CONNECT_AT_ONCE))
+				return connect_over_now(h->fd) ? connect_step(c, ev) : CALL_WAIT_IO;
+			/* A second connect(2) answers in one system call (0 made, EALREADY under
+			 * way, or the refusal), and when made marks the socket connected in the
+			 * kernel, which a handback needs (ops_handback.c). */
+			r = connect(h->fd, sa, len) == 0 || errno == EISCONN ? 0 : -errno;
+			if (r == 0) {
+				h->connect_settled = true;
+				return connect_finish(c, h, true);
+			}
+			if (r == -EALREADY || r == -EINPROGRESS)
+				return CALL_WAIT_IO;
+			t->chosen = false;
 		}
 		t->last_errno = -r; /* try the next address the name gave */
 		handle_reset_connection(h);

@@ -111,7 +111,7 @@ OP(handback, HandbackRequest, HandbackReply)
 		refuse(c, h, SOCKRPC__CODE__EDENIED, why);
 		return;
 	}
-	if (h->state == HANDLE_CONNECTED && h->type == SOCK_STREAM)
+	if (h->state == HANDLE_CONNECTED && h->type == SOCK_STREAM && !h->connect_settled)
 		settle_connected(h->fd);
 	reply.cookie = socket_cookie(h->fd);
 	reply.connecting = h->state == HANDLE_CONNECTING;

@@ -16,6 +16,9 @@
 #include "frame.h"
 #include "ops.h"
 
+/* Room for any UDP datagram: its length field is 16 bits. */
+#define UDP_DATAGRAM_MAX 65536u
+
 /* The most data a receive of `length` (-1: all pending) can answer with. */
 static size_t
 reply_bound(int64_t length)
@@ -225,6 +228,9 @@ receive_size(struct handle *h, int64_t length, size_t *size)
 			if (ioctl(h->fd, FIONREAD, &pending) != 0 || pending == 0)
 				pending = 1;
 		}
+	} else if (h->family == AF_INET || h->family == AF_INET6) {
+		/* No UDP datagram is larger (its length is 16 bits): taken without asking. */
+		pending = UDP_DATAGRAM_MAX;
 	} else {
 		/* MSG_TRUNC with MSG_PEEK reports the whole datagram's length (Linux). */
 		n = recv(h->fd, NULL, 0, MSG_PEEK | MSG_TRUNC | MSG_DONTWAIT);
@@ -293,6 +299,13 @@ take_bytes(struct call *c, int64_t length, int flags, struct sockaddr_storage *f
 			return CALL_WAIT_IO;
 		call_fail_errno(c, h, err, "receive failed");
 		return CALL_DONE;
+	}
+	/* A UDP datagram read into room for the largest: what it does not use goes back. */
+	if (size == UDP_DATAGRAM_MAX && (size_t)n < size && h->type == SOCK_DGRAM) {
+		uint8_t *fit = realloc(*out, n > 0 ? (size_t)n : 1);
+
+		if (fit != NULL)
+			*out = fit;
 	}
 	*got = (size_t)n;
 	*eos = n == 0 && size > 0 && h->type == SOCK_STREAM;

@@ -37,7 +37,7 @@ socket_create(struct call *c, const Sockrpc__SocketRequest *in, int64_t h_id)
 	struct policy_decision decision;
 	struct handle *h;
 	int family, type, protocol, fd, r;
-	socklen_t len = sizeof(protocol);
+	unsigned limit, held;
 	bool owned;
 
 	if (wire_to_host(c, enum_family_to_host, enum_family_name, in->family, "family", &family) ||
@@ -56,28 +56,29 @@ socket_create(struct call *c, const Sockrpc__SocketRequest *in, int64_t h_id)
 		return NULL;
 	}
 	/* A socket handed back but not yet taken by the client is still the daemon's. */
-	if (decision.max_handles >= 0 &&
-	    session_sockets_held(s) >= (unsigned)decision.max_handles) {
+	held = session_sockets_held(s);
+	if (decision.max_handles >= 0 && held >= (unsigned)decision.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
 		          "too many sockets in this session (max-handles %d of rule %s)",
 		          decision.max_handles, decision.rule);
 		return NULL;
 	}
-	if (session_sockets_held(s) >= s->d->opt.limits.max_handles) {
+	if (held >= s->d->opt.limits.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
 		          "too many sockets in this session (limit %u)",
 		          s->d->opt.limits.max_handles);
 		return NULL;
 	}
-	/* Owned by the client, so that the kernel's owner checks (SO_REUSEPORT) apply to it. */
-	fd = priv_socket(s, family, type, protocol, &owned);
+	/* Owned by the client, so that the kernel's owner checks (SO_REUSEPORT) apply to it;
+	 * made ahead no further than the session's room under its limits. */
+	limit = s->d->opt.limits.max_handles;
+	if (decision.max_handles >= 0 && (unsigned)decision.max_handles < limit)
+		limit = (unsigned)decision.max_handles;
+	fd = socket_reserve_take(s, family, type, protocol, limit - held - 1, &protocol, &owned);
 	if (fd < 0) {
 		call_fail_errno(c, NULL, -fd, "cannot create socket");
 		return NULL;
 	}
-	/* Report the protocol the kernel chose for "default" (0), as the type implies. */
-	if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) != 0)
-		protocol = 0;
 	h = handle_new(s, fd, family, type, protocol);
 	if (h == NULL) {
 		call_fail(c, NULL, SOCKRPC__CODE__EOS, ENOMEM,

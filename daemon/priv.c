@@ -184,15 +184,19 @@ request_path(const struct priv_req *rq, struct sockaddr_un *sun)
 	return 0;
 }
 
+/* Creates rq->value sockets (0: one) of one kind as the client: one policy check for the
+ * batch, which refills the worker's reserve of this session (socket_reserve.c). */
 static int64_t
 serve_socket(struct priv_parent *p, struct priv_session *s, const struct priv_req *rq,
-             struct priv_reply *reply, int *reply_fd)
+             struct priv_reply *reply, int *reply_fds, int *n_reply_fds)
 {
 	struct policy_request pr = {.op = POLICY_CREATE, .family = rq->a, .type = rq->b};
 	bool owned;
-	int fd;
+	int n;
 
 	if (rq->b & (SOCK_NONBLOCK | SOCK_CLOEXEC))
+		return -EINVAL;
+	if (rq->value < 0 || rq->value > PRIV_SOCKET_BATCH_MAX)
 		return -EINVAL;
 	/* What the policy language can name, and nothing else whatever a rule says (no
 	 * AF_PACKET, AF_NETLINK or SOCK_PACKET from a root process). */
@@ -203,12 +207,13 @@ serve_socket(struct priv_parent *p, struct priv_session *s, const struct priv_re
 		return -ESOCKTNOSUPPORT;
 	if (!allowed(p, s, &pr))
 		return -EACCES;
-	fd = as_client_socket(&s->who, rq->a, rq->b | SOCK_NONBLOCK | SOCK_CLOEXEC, rq->c, &owned);
-	if (fd < 0)
-		return fd;
-	*reply_fd = fd;
+	n = as_client_sockets(&s->who, rq->a, rq->b | SOCK_NONBLOCK | SOCK_CLOEXEC, rq->c,
+	                      reply_fds, rq->value > 0 ? (int)rq->value : 1, &owned);
+	if (n < 0)
+		return n;
+	*n_reply_fds = n;
 	reply->owned = owned;
-	return 0;
+	return n;
 }
 
 static int64_t
@@ -574,7 +579,7 @@ validate(const void *buf, size_t len, int n_fds, struct priv_req *rq)
 
 bool
 priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, int n_fds,
-                  struct priv_reply *reply, int *reply_fd)
+                  struct priv_reply *reply, int *reply_fds, int *n_reply_fds)
 {
 	struct priv_req rq;
 	struct priv_session *s = NULL;
@@ -583,7 +588,7 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 
 	memset(reply, 0, sizeof(*reply));
 	memset(&rq, 0, sizeof(rq));
-	*reply_fd = -1;
+	*n_reply_fds = 0;
 	if ((r = validate(buf, len, n_fds, &rq)) != 0)
 		goto out;
 	reply->type = rq.type;
@@ -645,7 +650,7 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 		r = priv_sessions_admit(p->sessions, s, p->limits);
 		break;
 	case PRIV_SOCKET:
-		r = serve_socket(p, s, &rq, reply, reply_fd);
+		r = serve_socket(p, s, &rq, reply, reply_fds, n_reply_fds);
 		break;
 	case PRIV_BIND:
 		r = serve_bind(p, s, &rq, fd);
@@ -663,7 +668,9 @@ priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, 
 		break;
 	}
 	case PRIV_UNIX_BIND:
-		r = serve_unix_bind(p, s, &rq, fd, reply, reply_fd);
+		reply_fds[0] = -1;
+		r = serve_unix_bind(p, s, &rq, fd, reply, &reply_fds[0]);
+		*n_reply_fds = reply_fds[0] >= 0;
 		break;
 	case PRIV_UNIX_LISTEN:
 		r = serve_unix_listen(p, s, &rq, fd);

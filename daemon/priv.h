@@ -25,7 +25,9 @@ enum priv_type {
 	PRIV_READY = 1,        /* the worker listens: the parent tells systemd READY=1 */
 	PRIV_SESSION_OPEN,     /* fd: the client's connection; the parent reads its identity */
 	PRIV_SESSION_CLOSE,    /* forget the session (no reply) */
-	PRIV_SOCKET,           /* a = family, b = type, c = protocol -> fd, as the client's fsuid */
+	PRIV_SOCKET,           /* a = family, b = type, c = protocol, value = how many (0: one,
+	                        * at most PRIV_SOCKET_BATCH_MAX) -> fds, as the client's fsuid;
+	                        * result: how many came */
 	PRIV_BIND,             /* fd, addr: an IP bind the worker may not make (port < 1024) */
 	PRIV_SETSOCKOPT,       /* fd, a = SOL_SOCKET option, value: one needing privilege */
 	PRIV_UNIX_CONNECT,     /* fd, path: connect as the client */
@@ -49,6 +51,13 @@ enum priv_type {
 /* A TLS session's certificate chain, in bytes, at most (TLS_VERIFY_DEPTH certificates). */
 #define PRIV_CERT_CHAIN_MAX (64u * 1024u)
 
+/* Sockets one PRIV_SOCKET creates at most: a refill of a session's reserve
+ * (socket_reserve.c), one policy check and one round trip for all of them. */
+#define PRIV_SOCKET_BATCH_MAX 16
+
+/* Descriptors one reply carries at most. */
+#define PRIV_REPLY_FDS_MAX PRIV_SOCKET_BATCH_MAX
+
 /* Bytes of payload one PRIV_UNIX_SEND carries at most: a frame's payload. */
 #define PRIV_PAYLOAD_MAX (1u << 20)
 
@@ -66,7 +75,8 @@ struct priv_req {
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
-/* One reply: result is 0, a count (sends), or -errno; a descriptor may come with it. */
+/* One reply: result is 0, a count (sends, sockets), or -errno; descriptors may come with
+ * it (one, or PRIV_SOCKET's batch). */
 struct priv_reply {
 	uint32_t type; /* the request's */
 	int32_t owned; /* PRIV_SOCKET: the socket carries the client's uid */
@@ -129,11 +139,12 @@ void priv_parent_set_tls_key(struct priv_parent *p, struct evp_pkey_st *key);
 
 /*
  * Serves one message as received: `len` bytes at buf and the n_fds descriptors that came
- * with it (all taken: each is closed or handed on). Fills *reply and *reply_fd (-1: none)
- * and returns true when a reply is due. A malformed or forged message is refused with
- * -EPERM/-EINVAL, logged.
+ * with it (all taken: each is closed or handed on). Fills *reply and the *n_reply_fds
+ * descriptors to send with it in reply_fds (PRIV_REPLY_FDS_MAX of room; the caller closes
+ * them once sent) and returns true when a reply is due. A malformed or forged message is
+ * refused with -EPERM/-EINVAL, logged.
  */
 bool priv_parent_serve(struct priv_parent *p, const void *buf, size_t len, int *fds, int n_fds,
-                       struct priv_reply *reply, int *reply_fd);
+                       struct priv_reply *reply, int *reply_fds, int *n_reply_fds);
 
 #endif

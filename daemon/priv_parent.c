@@ -97,9 +97,13 @@ serve_one(struct worker *w)
 	                     .msg_iovlen = 1,
 	                     .msg_control = ctl.buf,
 	                     .msg_controllen = sizeof(ctl.buf)};
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(PRIV_REPLY_FDS_MAX * sizeof(int))];
+	} reply_ctl = {.buf = {0}};
 	struct priv_reply reply;
 	struct cmsghdr *cm;
-	int fds[FDS_READ_MAX], n_fds = 0, reply_fd;
+	int fds[FDS_READ_MAX], n_fds = 0, reply_fds[PRIV_REPLY_FDS_MAX], n_reply_fds;
 	ssize_t n;
 
 	n = recvmsg(w->req_fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
@@ -124,21 +128,22 @@ serve_one(struct worker *w)
 			fds[i] = -1;
 	}
 	priv_parent_set_worker(p->serve, w->index); /* it names only its own sessions */
-	if (!priv_parent_serve(p->serve, p->buf, (size_t)n, fds, n_fds, &reply, &reply_fd))
+	if (!priv_parent_serve(p->serve, p->buf, (size_t)n, fds, n_fds, &reply, reply_fds,
+	                       &n_reply_fds))
 		return true;
 	memset(&msg, 0, sizeof(msg));
 	iov.iov_base = &reply;
 	iov.iov_len = sizeof(reply);
 	msg.msg_iov = &iov;
 	msg.msg_iovlen = 1;
-	if (reply_fd >= 0) {
-		msg.msg_control = ctl.buf;
-		msg.msg_controllen = CMSG_SPACE(sizeof(int));
+	if (n_reply_fds > 0) {
+		msg.msg_control = reply_ctl.buf;
+		msg.msg_controllen = CMSG_SPACE((size_t)n_reply_fds * sizeof(int));
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &reply_fd, sizeof(int));
+		cm->cmsg_len = CMSG_LEN((size_t)n_reply_fds * sizeof(int));
+		memcpy(CMSG_DATA(cm), reply_fds, (size_t)n_reply_fds * sizeof(int));
 	}
 	/* The worker waits for this reply, so there is room for it; a worker that sends
 	 * without reading is not one the parent waits for. */
@@ -147,8 +152,7 @@ serve_one(struct worker *w)
 		          (int)w->pid, strerror(errno));
 		kill(w->pid, SIGKILL);
 	}
-	if (reply_fd >= 0)
-		close(reply_fd);
+	close_fds(reply_fds, n_reply_fds);
 	/* systemd hears READY=1 once every worker listens. */
 	if (reply.type == PRIV_READY && reply.result == 0 && !w->ready) {
 		w->ready = true;

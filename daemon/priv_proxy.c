@@ -29,30 +29,31 @@ static void __attribute__((noreturn)) parent_gone(const char *why)
 }
 
 /*
- * Sends rq (with `payload`, and fd_out unless -1) and waits for the reply; a descriptor
- * that comes with it lands in *fd_in (when fd_in is NULL none is expected). Returns the
- * reply's result.
+ * Sends rq (with `payload`, and fd_out unless -1) and waits for the reply; the descriptors
+ * that come with it land in fds_in (at most max_in: any beyond are closed), their number
+ * in *n_in. Returns the reply's result.
  */
 static int64_t
-request(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, int n_payload,
-        int fd_out, int *fd_in, struct priv_reply *reply)
+request_fds(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, int n_payload,
+            int fd_out, int *fds_in, int max_in, int *n_in, struct priv_reply *reply)
 {
 	struct iovec iov[1 + PRIV_GATHER_MAX];
 	union {
 		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
+		char buf[CMSG_SPACE(PRIV_REPLY_FDS_MAX * sizeof(int))];
 	} ctl = {.buf = {0}}; /* padding included, as valgrind checks it */
 	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 1};
 	struct cmsghdr *cm;
 	ssize_t n;
 
+	*n_in = 0;
 	iov[0].iov_base = rq;
 	iov[0].iov_len = sizeof(*rq);
 	for (int i = 0; i < n_payload && i < PRIV_GATHER_MAX; i++)
 		iov[msg.msg_iovlen++] = payload[i];
 	if (fd_out >= 0) {
 		msg.msg_control = ctl.buf;
-		msg.msg_controllen = sizeof(ctl.buf);
+		msg.msg_controllen = CMSG_SPACE(sizeof(int));
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = SOL_SOCKET;
 		cm->cmsg_type = SCM_RIGHTS;
@@ -80,21 +81,40 @@ request(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, in
 		log_error("a malformed reply from the privileged parent: worker exiting");
 		_exit(EXIT_FAILURE);
 	}
-	/* Out of descriptors (RLIMIT_NOFILE), the kernel drops the one that came with it. */
-	if ((msg.msg_flags & MSG_CTRUNC) && reply->result >= 0)
-		reply->result = -EMFILE;
 	cm = CMSG_FIRSTHDR(&msg);
 	if (cm != NULL && cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS &&
-	    cm->cmsg_len == CMSG_LEN(sizeof(int))) {
-		int fd;
+	    cm->cmsg_len >= CMSG_LEN(sizeof(int))) {
+		int k = (int)((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
 
-		memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-		if (fd_in != NULL)
-			*fd_in = fd;
-		else
-			close(fd);
+		for (int i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(cm) + (size_t)i * sizeof(int), sizeof(int));
+			if (*n_in < max_in)
+				fds_in[(*n_in)++] = fd;
+			else
+				close(fd);
+		}
 	}
+	/* Out of descriptors (RLIMIT_NOFILE), the kernel drops those that did not fit. */
+	if ((msg.msg_flags & MSG_CTRUNC) && reply->result >= 0 && *n_in == 0)
+		reply->result = -EMFILE;
 	return reply->result;
+}
+
+/* request_fds() with at most one descriptor coming back, into *fd_in (NULL: none expected). */
+static int64_t
+request(struct sockrpcd *d, struct priv_req *rq, const struct iovec *payload, int n_payload,
+        int fd_out, int *fd_in, struct priv_reply *reply)
+{
+	int fd = -1, n;
+	int64_t r = request_fds(d, rq, payload, n_payload, fd_out, &fd, 1, &n, reply);
+
+	if (fd_in != NULL)
+		*fd_in = fd;
+	else if (fd >= 0)
+		close(fd);
+	return r;
 }
 
 static void
@@ -277,30 +297,37 @@ priv_session_close(struct session *s)
 	request(s->d, &rq, NULL, 0, -1, NULL, NULL);
 }
 
+/*
+ * Creates up to n (1..PRIV_SOCKET_BATCH_MAX) sockets of one kind as the client, into fds
+ * (new, the caller's): split, one request to the parent for all of them. Returns how many
+ * it made (at least one; fewer than n when the parent or the worker ran short of
+ * descriptors), or -errno.
+ */
 int
-priv_socket(struct session *s, int family, int type, int protocol, bool *owned)
+priv_sockets(struct session *s, int family, int type, int protocol, int *fds, int n, bool *owned)
 {
 	struct priv_req rq;
 	struct priv_reply reply;
-	int fd = -1, r;
+	int got, r;
 
 	if (s->d->priv_fd < 0)
-		return as_client_socket(&s->peer, family, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		                        protocol, owned);
+		return as_client_sockets(&s->peer, family, type | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		                         protocol, fds, n, owned);
 	init_req(&rq, PRIV_SOCKET, s);
 	rq.a = family;
 	rq.b = type;
 	rq.c = protocol;
-	r = (int)request(s->d, &rq, NULL, 0, -1, &fd, &reply);
-	if (r == 0 && fd < 0)
+	rq.value = n;
+	r = (int)request_fds(s->d, &rq, NULL, 0, -1, fds, n, &got, &reply);
+	if (r > 0 && got == 0)
 		r = -EPROTO;
-	if (r != 0) {
-		if (fd >= 0)
-			close(fd);
-		return r;
+	if (r <= 0) {
+		for (int i = 0; i < got; i++)
+			close(fds[i]);
+		return r < 0 ? r : -EPROTO;
 	}
 	*owned = reply.owned != 0;
-	return fd;
+	return got;
 }
 
 /* An IP bind: made here, unless the kernel wants privilege for it (a port below 1024). */

@@ -384,6 +384,7 @@ server_session_gone(struct sockrpcd *d, struct session *s)
 {
 	struct timeval tv = {TRIM_INTERVAL_MS / 1000, (TRIM_INTERVAL_MS % 1000) * 1000};
 
+	socket_reserve_drop(s);
 	priv_session_close(s);
 	server_shared_resume(d); /* below its share again (server_shared.c) */
 	if (d->stopping && d->n_sessions == 0) {

@@ -171,6 +171,7 @@ teardown(struct session *s)
 	}
 	while ((c = TAILQ_FIRST(&s->calls)) != NULL)
 		call_free(c);
+	session_close_deferred(s);
 	event_free(s->ev_read);
 	event_free(s->ev_write);
 	event_free(s->ev_hangup);
@@ -248,6 +249,8 @@ session_leave(struct session *s)
 	if (s->depth == 1 && s->phase < SESSION_CLOSING &&
 	    !event_pending(s->ev_write, EV_WRITE, NULL))
 		session_flush(s);
+	if (s->depth == 1)
+		session_close_deferred(s);
 	s->depth--;
 }
 
@@ -613,7 +616,9 @@ dispatch_frames(struct session *s)
 		}
 		s->frame_size = 0;
 		bytes = evbuffer_pullup(s->in, s->batch.bytes + size) + s->batch.bytes;
+		s->more_input = avail > size;
 		dispatch(s, &h, bytes + SR_FRAME_HEADER_SIZE);
+		s->more_input = false;
 		if (s->phase >= SESSION_CLOSING)
 			return;
 		if (s->batch.open) {

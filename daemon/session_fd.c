@@ -92,3 +92,27 @@ session_sockets_held(struct session *s)
 		s->fds_sent = 0;
 	return s->n_handles + s->n_passing + s->fds_sent;
 }
+
+/*
+ * Takes fd to close once this turn's replies are written, when the client sent more
+ * behind the frame being served and so does not wait for its reply (an unwaited Close
+ * pipelined before a Socket and Connect): the close's work in the kernel (a TCP FIN and
+ * its answer) then runs after the replies, while the client reads them, not before them.
+ * Returns false when fd must be closed now.
+ */
+bool
+session_close_later(struct session *s, int fd)
+{
+	if (!s->more_input || s->depth == 0 || s->n_closing == SESSION_CLOSE_LATER_MAX)
+		return false;
+	s->closing[s->n_closing++] = fd;
+	return true;
+}
+
+/* Closes what session_close_later() took. */
+void
+session_close_deferred(struct session *s)
+{
+	while (s->n_closing > 0)
+		close(s->closing[--s->n_closing]);
+}

@@ -103,6 +103,7 @@ struct sockrpcd {
 	unsigned worker_index;
 	struct event *accept_ev; /* the shared socket (server_shared.c); NULL: one worker */
 	int accept_epfd;         /* its EPOLLEXCLUSIVE registration, when accept_ev is set */
+	struct socket_reserves *reserves; /* owned; NULL until first used (socket_reserve.c) */
 };
 
 /* A handle's state; handle_permits() holds which operations each state allows. */
@@ -179,6 +180,7 @@ struct handle {
 	 * rule's line (0: the embedded default, -1: none yet), for the refusal. */
 	bool handback;
 	int allowed_by_line;
+	bool connect_settled; /* connect(2) itself returned 0: the kernel reads it connected */
 };
 
 /* What a waiting call's step function is told. */
@@ -339,6 +341,10 @@ struct session {
 	struct passing_fd *passing; /* owned; in the order of their replies */
 	unsigned n_passing;
 	unsigned fds_sent; /* handed back since the client was last seen to have taken all */
+	struct socket_reserve *reserve; /* owned; NULL: none yet (socket_reserve.c) */
+	bool more_input; /* the frame being served has others behind it (session_close_later) */
+	int closing[SESSION_CLOSE_LATER_MAX]; /* owned: fds to close once replies are out */
+	unsigned n_closing;
 };
 
 /* The index of Hello, the first rpc of the service. */
@@ -378,6 +384,8 @@ void session_update_reading(struct session *s);
 void session_release_call_bytes(struct session *s, size_t bytes);
 
 /* session_fd.c */
+bool session_close_later(struct session *s, int fd);
+void session_close_deferred(struct session *s);
 void session_send_reply_with_fd(struct session *s, unsigned method, uint64_t call_id,
                                 const ProtobufCMessage *reply, int fd);
 int session_write_passing(struct session *s);
@@ -436,6 +444,7 @@ enum fast_path {
 	FAST_SPLICE_RECEIVE,
 	FAST_AUDIT_BUFFERING, /* audit.c: lines written on a timer, not one write each */
 	FAST_CONNECT_AT_ONCE, /* ops_connect.c: a connect already over is answered at once */
+	FAST_SOCKET_RESERVE,  /* socket_reserve.c: sockets made ahead, a batch per parent trip */
 	FAST_N
 };
 void fast_path_init(void);
@@ -545,6 +554,8 @@ int unix_path_bound_file(int sock, dev_t *dev, ino_t *ino);
 #define AS_CLIENT_OWN_SOCKET (-100000)
 bool as_client_available(void);
 int as_client_socket(const struct identity *who, int family, int type, int protocol, bool *owned);
+int as_client_sockets(const struct identity *who, int family, int type, int protocol, int *fds,
+                      int n, bool *owned);
 int as_client_unix_connect(const struct identity *who, int fd, const char *path, dev_t own_dev,
                            ino_t own_ino);
 ssize_t as_client_unix_sendmsg(const struct identity *who, int fd, const struct msghdr *msg,
@@ -568,7 +579,8 @@ int priv_ready(struct sockrpcd *d);
 int priv_session_open(struct session *s);
 void priv_session_close(struct session *s);
 const char *priv_session_admit(struct session *s);
-int priv_socket(struct session *s, int family, int type, int protocol, bool *owned);
+int priv_sockets(struct session *s, int family, int type, int protocol, int *fds, int n,
+                 bool *owned);
 int priv_bind(struct session *s, int fd, const struct sockaddr *sa, socklen_t len);
 int priv_setsockopt(struct session *s, int fd, int option, int value);
 int priv_unix_connect(struct session *s, int fd, const char *path);
@@ -579,6 +591,15 @@ int priv_unix_unlink(struct session *s, struct unix_file *f);
 int priv_tls_sign_init(struct sockrpcd *d);
 int priv_receive_notice(struct sockrpcd *d, struct policy **policy, int *audit_fd,
                         struct tls_pem *tls, bool *have_tls);
+
+/* socket_reserve.c: a socket as the client, from the session's reserve for the common
+ * kinds (its first `spare` sockets after this one at most are made ahead), else from the
+ * parent; *protocol_out the protocol the kernel chose. Returns a new fd or -errno. */
+int socket_reserve_take(struct session *s, int family, int type, int protocol, unsigned spare,
+                        int *protocol_out, bool *owned);
+void socket_reserve_drop(struct session *s);
+void socket_reserve_flush_all(struct sockrpcd *d);
+void socket_reserve_free(struct sockrpcd *d);
 
 /* receive_splice.c */
 int relay_pipe_open(struct relay_pipe *p);

@@ -116,4 +116,8 @@
 /* --workers at most: each is a process with its own event loop and channels. */
 #define MAX_WORKERS 64
 
+/* Closes a session defers until its replies are written (session_close_later): a
+ * pipelined run of Close frames rarely holds more. */
+#define SESSION_CLOSE_LATER_MAX 16
+
 #endif

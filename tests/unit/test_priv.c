@@ -83,17 +83,20 @@ req(enum priv_type type, uint64_t session)
 	return rq;
 }
 
-/* Serves rq (len bytes of it) with the given fds; returns the reply's result. */
+/* Serves rq (len bytes of it) with the given fds; returns the reply's result. The first
+ * descriptor of the reply lands in *reply_fd (else -1; NULL: closed), any others are closed. */
 static int64_t
 serve(const void *rq, size_t len, int *fds, int n_fds, int *reply_fd)
 {
 	struct priv_reply reply;
-	int ignored;
+	int out[PRIV_REPLY_FDS_MAX], n_out = -1;
 
-	ck_assert(
-	    priv_parent_serve(parent, rq, len, fds, n_fds, &reply, reply_fd ? reply_fd : &ignored));
-	if (reply_fd == NULL && ignored >= 0)
-		close(ignored);
+	ck_assert(priv_parent_serve(parent, rq, len, fds, n_fds, &reply, out, &n_out));
+	ck_assert(n_out >= 0 && n_out <= PRIV_REPLY_FDS_MAX);
+	for (int i = reply_fd != NULL; i < n_out; i++)
+		close(out[i]);
+	if (reply_fd != NULL)
+		*reply_fd = n_out > 0 ? out[0] : -1;
 	return reply.result;
 }
 
@@ -123,17 +126,17 @@ START_TEST(a_session_never_opened_is_refused)
 	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), -EPERM);
 	ck_assert_int_eq(fd, -1);
 	open_session(7);
-	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), 0);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), 1);
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	/* Closed (no reply), then unknown again. */
 	{
 		struct priv_req close_rq = req(PRIV_SESSION_CLOSE, 7);
 		struct priv_reply reply;
-		int ignored;
+		int ignored[PRIV_REPLY_FDS_MAX], n_ignored;
 
 		ck_assert(!priv_parent_serve(parent, &close_rq, sizeof(close_rq), NULL, 0, &reply,
-		                             &ignored));
+		                             ignored, &n_ignored));
 	}
 	fd = -1;
 	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), -EPERM);
@@ -148,7 +151,7 @@ START_TEST(a_worker_reaches_only_its_own_sessions)
 	struct daemon_limits limits = {.max_sessions = 10, .max_sessions_per_uid = 2};
 	struct priv_req rq = req(PRIV_SOCKET, 5), admit;
 	struct priv_reply reply;
-	int fd = -1, ignored;
+	int fd = -1, ignored[PRIV_REPLY_FDS_MAX], n_ignored;
 
 	rq.a = AF_INET;
 	rq.b = SOCK_STREAM;
@@ -162,10 +165,11 @@ START_TEST(a_worker_reaches_only_its_own_sessions)
 	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), -EPERM);
 	/* Its close of worker 0's session is refused: worker 0's still works. */
 	rq.type = PRIV_SESSION_CLOSE;
-	ck_assert(!priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, &ignored));
+	ck_assert(
+	    !priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, ignored, &n_ignored));
 	rq.type = PRIV_SOCKET;
 	priv_parent_set_worker(parent, 0);
-	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), 0);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, &fd), 1); /* one socket */
 	close(fd);
 	/* uid 0 twice, on workers 0 and 1 (the same id): a third, on worker 2, is refused. */
 	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0);
@@ -344,6 +348,47 @@ START_TEST(the_parent_rechecks_the_policy)
 }
 END_TEST
 
+/* A batch (a session's socket reserve): up to PRIV_SOCKET_BATCH_MAX sockets of the kind
+ * asked in one reply, all checked by the policy once; a count out of range, or a kind the
+ * policy refuses, makes none. */
+START_TEST(a_batch_of_sockets)
+{
+	struct priv_req rq = req(PRIV_SOCKET, 1);
+	struct priv_reply reply;
+	int out[PRIV_REPLY_FDS_MAX], n_out = -1;
+
+	open_session(1);
+	rq.a = AF_INET;
+	rq.b = SOCK_STREAM;
+	rq.value = PRIV_SOCKET_BATCH_MAX;
+	ck_assert(priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, out, &n_out));
+	ck_assert_int_eq(reply.result, PRIV_SOCKET_BATCH_MAX);
+	ck_assert_int_eq(n_out, PRIV_SOCKET_BATCH_MAX);
+	for (int i = 0; i < n_out; i++) {
+		int family = -1, type = -1, flags = fcntl(out[i], F_GETFL);
+		socklen_t len = sizeof(int);
+
+		ck_assert_int_eq(getsockopt(out[i], SOL_SOCKET, SO_DOMAIN, &family, &len), 0);
+		ck_assert_int_eq(getsockopt(out[i], SOL_SOCKET, SO_TYPE, &type, &len), 0);
+		ck_assert(family == AF_INET && type == SOCK_STREAM && (flags & O_NONBLOCK));
+		ck_assert(fcntl(out[i], F_GETFD) & FD_CLOEXEC);
+		close(out[i]);
+	}
+	rq.value = 3;
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, NULL), 3);
+	rq.value = PRIV_SOCKET_BATCH_MAX + 1;
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, NULL), -EINVAL);
+	rq.value = -1;
+	ck_assert_int_eq(serve(&rq, sizeof(rq), NULL, 0, NULL), -EINVAL);
+	rq.value = 8;
+	rq.b = SOCK_DGRAM; /* only tcp is allowed */
+	n_out = -1;
+	ck_assert(priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, out, &n_out));
+	ck_assert_int_eq(reply.result, -EACCES);
+	ck_assert_int_eq(n_out, 0);
+}
+END_TEST
+
 Suite *
 priv_suite(void)
 {
@@ -358,6 +403,7 @@ priv_suite(void)
 	tcase_add_test(tc, the_parent_rechecks_the_policy);
 	tcase_add_test(tc, only_connections_accepted_on_the_listener_open_sessions);
 	tcase_add_test(tc, only_the_brokered_families_and_types);
+	tcase_add_test(tc, a_batch_of_sockets);
 	suite_add_tcase(s, tc);
 	return s;
 }
