@@ -604,8 +604,7 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 			kill(p.w[i].pid, SIGKILL);
 		status = EXIT_FAILURE;
 	} else {
-		if (p.n > 1)
-			priv_parent_set_limits(p.serve, &d->opt.limits);
+		priv_parent_set_limits(p.serve, &d->opt.limits);
 		for (int i = 0; i < p.n; i++)
 			log_info("privileged parent (pid %d) serving worker pid %d as %s",
 			         (int)parent, (int)p.w[i].pid, pw->pw_name);
