@@ -33,6 +33,13 @@ share(const struct sockrpcd *d)
 	return (all + d->n_workers - 1) / d->n_workers + MAX_SESSIONS_MARGIN;
 }
 
+/* The sessions this worker takes: its share, or with one worker --max-sessions. */
+unsigned
+server_worker_slots(const struct sockrpcd *d)
+{
+	return d->accept_ev != NULL ? share(d) : d->opt.limits.max_sessions;
+}
+
 /* Watches the socket, or stops: also out of the epoll set, so that an exclusive wake-up
  * never goes to a worker that is not accepting. */
 static void

@@ -10,18 +10,23 @@
 #include <check.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "as_user.h"
+#include "frame.h"
 #include "harness.h"
+#include "sockrpc.pb-c.h"
 
 #define N_WORKERS 3
 #define PER_UID 2
@@ -306,6 +311,14 @@ END_TEST
 
 #define AUDIT_SOCKETS 400
 
+/* Half the Hello timeout: a client served later waited for silent ones to time out. */
+#define HELLO_WAIT_MS 1500
+
+static void
+child_hold_none(sr_client *c, struct report *r)
+{
+}
+
 /* Two sessions, each making and closing sockets: two audit lines a socket. */
 static void
 child_audited(sr_client *c, struct report *r)
@@ -375,6 +388,174 @@ START_TEST(every_worker_appends_whole_audit_lines)
 }
 END_TEST
 
+/* Racers and quitters of one uid, released at once (race_round). */
+#define RACERS 12
+#define QUITTERS 6
+
+static void
+become(uid_t uid)
+{
+	if (setgroups(0, NULL) != 0 || setgid(uid) != 0 || setuid(uid) != 0)
+		_exit(99);
+}
+
+/* A racer: waits for the start (end of file on start_fd), opens a session, says whether it
+ * got one on result_fd, and holds it until the end of file on hold_fd. */
+static void
+racer(int start_fd, int result_fd, int hold_fd)
+{
+	sr_client *c;
+	sr_error err;
+	char b;
+
+	become(65534);
+	(void)read(start_fd, &b, 1);
+	c = sr_client_open(test_daemon.path, &err);
+	if (write(result_fd, c != NULL ? "Y" : "N", 1) != 1)
+		_exit(1);
+	(void)read(hold_fd, &b, 1);
+	if (c != NULL)
+		sr_client_close(c);
+	_exit(0);
+}
+
+/* A quitter leaves mid-way: after half a frame, or with its Hello unanswered (the worker
+ * may be asking the parent to admit it), or right after its Hello, without a goodbye. */
+static void
+quitter(int start_fd, int how)
+{
+	Sockrpc__HelloRequest req = SOCKRPC__HELLO_REQUEST__INIT;
+	sr_error err;
+	char b;
+	int fd;
+
+	become(65534);
+	(void)read(start_fd, &b, 1);
+	if (how == 2) {
+		(void)sr_client_open(test_daemon.path, &err);
+		_exit(0);
+	}
+	fd = raw_connect(test_daemon.path);
+	if (how == 0) {
+		(void)write(fd, "\0\0", 2);
+	} else {
+		req.major = SR_PROTOCOL_MAJOR;
+		req.client_name = "quitter";
+		raw_send(fd, 0, 1, &req.base);
+	}
+	_exit(0);
+}
+
+/* One round: RACERS sessions of uid 65534 (and `quitters` that leave mid-Hello) at once,
+ * on three workers. Returns how many racers hold a session at the same moment. */
+static int
+race_round(int quitters)
+{
+	int start[2], result[2], hold[2], got = 0, replies = 0, status;
+	pid_t pids[RACERS + QUITTERS];
+	char b;
+
+	ck_assert_int_eq(pipe2(start, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(result, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(hold, O_CLOEXEC), 0);
+	for (int i = 0; i < RACERS + quitters; i++) {
+		ck_assert_int_ge(pids[i] = fork(), 0);
+		if (pids[i] == 0) {
+			close(start[1]);
+			close(hold[1]);
+			if (i < RACERS)
+				racer(start[0], result[1], hold[0]);
+			quitter(start[0], i % 3);
+		}
+	}
+	close(start[0]);
+	close(result[1]);
+	close(hold[0]);
+	close(start[1]); /* go */
+	while (replies < RACERS) {
+		struct pollfd pfd = {.fd = result[0], .events = POLLIN};
+
+		ck_assert_msg(poll(&pfd, 1, CHILD_MS) == 1, "the racers did not answer");
+		ck_assert_int_eq(read(result[0], &b, 1), 1);
+		replies++;
+		got += b == 'Y';
+	}
+	/* Every racer answered and those admitted still hold: this many at once. */
+	wait_sessions(got);
+	close(hold[1]);
+	for (int i = 0; i < RACERS + quitters; i++) {
+		ck_assert_int_eq(waitpid(pids[i], &status, 0), pids[i]);
+		ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "child %d: %#x", i,
+		              status);
+	}
+	close(result[0]);
+	wait_sessions(0);
+	return got;
+}
+
+/* --max-sessions-per-uid 2 over three workers, raced: a dozen processes of one uid open
+ * sessions at once while others leave mid-Hello. No more than two are ever admitted, and
+ * every count comes back (a leak would lock the uid out, a double release give it more). */
+START_TEST(a_raced_uid_never_holds_more_than_its_limit)
+{
+	int got;
+
+	SKIP_UNLESS_USABLE();
+	for (int round = 0; round < 3; round++) {
+		got = race_round(QUITTERS);
+		ck_assert_msg(got >= 1 && got <= PER_UID, "round %d: %d sessions at once", round,
+		              got);
+	}
+	ck_assert_int_eq(race_round(0), PER_UID); /* nothing leaked */
+}
+END_TEST
+
+#define SILENT 1400 /* more than the three workers' shares of the default 1024 sessions */
+
+/* uid 65534 floods every worker with connections that never say Hello: each worker keeps
+ * half its own share for others (as one worker keeps half of --max-sessions), so another
+ * uid's client is served at once, not when the silent ones time out (HELLO_TIMEOUT_MS). */
+START_TEST(a_silent_flood_leaves_room_on_every_worker)
+{
+	struct rlimit rl = {SILENT + 64, SILENT + 64};
+	struct report r;
+	int ready[2], hold[2], status;
+	long long t0, took;
+	pid_t pid;
+	char b;
+
+	SKIP_UNLESS_USABLE();
+	ck_assert_int_eq(pipe2(ready, O_CLOEXEC), 0);
+	ck_assert_int_eq(pipe2(hold, O_CLOEXEC), 0);
+	ck_assert_int_ge(pid = fork(), 0);
+	if (pid == 0) {
+		close(hold[1]);
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			_exit(98);
+		become(65534);
+		for (int i = 0; i < SILENT; i++)
+			(void)raw_connect(test_daemon.path); /* held until the exit */
+		(void)write(ready[1], "r", 1);
+		(void)read(hold[0], &b, 1);
+		_exit(0);
+	}
+	close(ready[1]);
+	close(hold[0]);
+	ck_assert_int_eq(read(ready[0], &b, 1), 1);
+	sleep_ms(300); /* the workers take what they take */
+	t0 = now_ms();
+	run_as(1000, 1000, child_hold_none, &r);
+	took = now_ms() - t0;
+	fprintf(stderr, "workers: a client past a silent flood: %lld ms\n", took);
+	ck_assert_msg(r.open_code == 0, "%s", r.open_msg);
+	ck_assert_msg(took < HELLO_WAIT_MS, "served after %lld ms", took);
+	close(hold[1]);
+	close(ready[0]);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "flood: %#x", status);
+}
+END_TEST
+
 /* Fail-closed: one worker killed ends the parent (non-zero) and every other worker. */
 START_TEST(a_dead_worker_ends_them_all)
 {
@@ -418,6 +599,8 @@ workers_suite(void)
 	tcase_add_test(tc, limits_ids_and_reloads_hold_across_workers);
 	tcase_add_test(tc, a_dead_client_gives_its_sessions_back);
 	tcase_add_test(tc, every_worker_appends_whole_audit_lines);
+	tcase_add_test(tc, a_raced_uid_never_holds_more_than_its_limit);
+	tcase_add_test(tc, a_silent_flood_leaves_room_on_every_worker);
 	tcase_add_test(tc, a_dead_worker_ends_them_all);
 	suite_add_tcase(s, tc);
 	return s;
