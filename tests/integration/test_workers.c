@@ -388,6 +388,121 @@ START_TEST(every_worker_appends_whole_audit_lines)
 }
 END_TEST
 
+/* As child_audited, in two halves around a sync point (the log is rotated between). */
+static void
+child_audited_halves(sr_client *c, struct report *r)
+{
+	sr_client *c2;
+	sr_error err;
+	sr_socket *s;
+	int ok = 0;
+
+	c2 = sr_client_open(test_daemon.path, &err);
+	rec(r, c2 != NULL ? 0 : -1, &err, 0); /* 0 */
+	for (int i = 0; i < AUDIT_SOCKETS && c2 != NULL; i++) {
+		if (i == AUDIT_SOCKETS / 2)
+			child_sync();
+		if ((s = sr_socket_new(i % 2 ? c2 : c, AF_INET, SOCK_STREAM, 0, &err)) != NULL) {
+			ok++;
+			sr_socket_free(s);
+		}
+	}
+	if (c2 == NULL)
+		child_sync();
+	rec(r, ok == AUDIT_SOCKETS ? 0 : -1, &err, ok); /* 1 */
+	if (c2 != NULL)
+		sr_client_close(c2);
+}
+
+/* Whole lines of path (asserted), and how many record a socket's creation. */
+static int
+creations_in(const char *path)
+{
+	char line[8192];
+	int n = 0;
+	FILE *f;
+
+	ck_assert_ptr_nonnull(f = fopen(path, "re"));
+	while (fgets(line, sizeof(line), f) != NULL) {
+		size_t len = strlen(line);
+
+		ck_assert_msg(len > 1 && line[len - 1] == '\n' && line[len - 2] == '}' &&
+		                  strncmp(line, "{\"time\":\"", 9) == 0 &&
+		                  strstr(line + 1, "{\"time\"") == NULL,
+		              "%s: a broken line: %s", path, line);
+		n += strstr(line, "\"op\":\"create\"") != NULL;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Whether worker k's descriptors include the file at path (by its inode). */
+static bool
+worker_has_open(int k, const char *path)
+{
+	char dir_path[64], fd_path[320];
+	struct stat want, st;
+	struct dirent *e;
+	bool found = false;
+	DIR *dp;
+
+	snprintf(dir_path, sizeof(dir_path), "/proc/%d/fd", (int)workers[k]);
+	if (stat(path, &want) != 0 || (dp = opendir(dir_path)) == NULL)
+		return false;
+	while (!found && (e = readdir(dp)) != NULL) {
+		snprintf(fd_path, sizeof(fd_path), "%s/%s", dir_path, e->d_name);
+		found = e->d_name[0] != '.' && stat(fd_path, &st) == 0 &&
+		        st.st_ino == want.st_ino && st.st_dev == want.st_dev;
+	}
+	closedir(dp);
+	return found;
+}
+
+/* logrotate with three workers: the log renamed, then SIGHUP, while every worker's
+ * sessions write. Every worker moves to the new file, and no line is lost or split
+ * across the two. */
+START_TEST(every_worker_reopens_the_audit_log)
+{
+	struct child ch[MIN_UIDS];
+	struct report r;
+	char rotated[128];
+	bool moved = false;
+	int before, after;
+
+	SKIP_UNLESS_USABLE();
+	snprintf(rotated, sizeof(rotated), "%s.1", audit_path);
+	for (int u = 0; u < MIN_UIDS; u++)
+		child_start(&ch[u], uids[u], uids[u], child_audited_halves);
+	for (int u = 0; u < MIN_UIDS; u++)
+		child_wait_ready(&ch[u]);
+	ck_assert_int_eq(rename(audit_path, rotated), 0);
+	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
+	for (int u = 0; u < MIN_UIDS; u++)
+		child_go(&ch[u]);
+	for (int u = 0; u < MIN_UIDS; u++) {
+		child_finish(&ch[u], &r);
+		ck_assert_msg(r.open_code == 0, "%s", r.open_msg);
+		assert_ok(&r, 0);
+		assert_ok(&r, 1);
+	}
+	for (int i = 0; i < 200 && !moved; i++) {
+		moved = true;
+		for (int k = 0; k < N_WORKERS; k++)
+			moved =
+			    moved && worker_has_open(k, audit_path) && !worker_has_open(k, rotated);
+		if (!moved)
+			sleep_ms(10);
+	}
+	ck_assert_msg(moved, "a worker still writes to the rotated log");
+	daemon_stop(&test_daemon); /* every buffered line out */
+	test_daemon.pid = 0;
+	before = creations_in(rotated);
+	after = creations_in(audit_path);
+	fprintf(stderr, "workers: %d socket lines before the rotation, %d after\n", before, after);
+	ck_assert_int_eq(before + after, AUDIT_SOCKETS * MIN_UIDS);
+}
+END_TEST
+
 /* Racers and quitters of one uid, released at once (race_round). */
 #define RACERS 12
 #define QUITTERS 6
@@ -599,6 +714,7 @@ workers_suite(void)
 	tcase_add_test(tc, limits_ids_and_reloads_hold_across_workers);
 	tcase_add_test(tc, a_dead_client_gives_its_sessions_back);
 	tcase_add_test(tc, every_worker_appends_whole_audit_lines);
+	tcase_add_test(tc, every_worker_reopens_the_audit_log);
 	tcase_add_test(tc, a_raced_uid_never_holds_more_than_its_limit);
 	tcase_add_test(tc, a_silent_flood_leaves_room_on_every_worker);
 	tcase_add_test(tc, a_dead_worker_ends_them_all);
