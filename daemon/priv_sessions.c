@@ -97,8 +97,8 @@ priv_sessions_may_open(struct priv_session_table *t, int worker, int fd,
 	LIST_FOREACH (o, &t->conn_buckets[bucket_of(st.st_ino)], by_conn)
 		if (o->conn_ino == st.st_ino && o->conn_dev == st.st_dev)
 			return -EEXIST;
-	if (l != NULL &&
-	    t->n_open[worker] >= l->max_sessions + MAX_SESSIONS_MARGIN + TLS_MAX_HANDSHAKES)
+	if (l != NULL && t->n_open[worker] >=
+	                     (uint64_t)l->max_sessions + MAX_SESSIONS_MARGIN + TLS_MAX_HANDSHAKES)
 		return -ENOSPC;
 	s->conn_dev = st.st_dev;
 	s->conn_ino = st.st_ino;
