@@ -187,6 +187,9 @@ apply_limits(struct sockrpcd *d, const struct cli_limits *cli)
 	l->max_sessions = cli->sessions      ? cli->sessions
 	                  : pl->sessions > 0 ? (unsigned)pl->sessions
 	                                     : DEFAULT_MAX_SESSIONS;
+	/* Counts add margins to it (MAX_SESSIONS_MARGIN, shares): keep them from wrapping. */
+	if (l->max_sessions > MAX_SESSIONS_CEILING)
+		l->max_sessions = MAX_SESSIONS_CEILING;
 	l->max_sessions_per_uid = cli->sessions_per_uid      ? cli->sessions_per_uid
 	                          : pl->sessions_per_uid > 0 ? (unsigned)pl->sessions_per_uid
 	                                                     : 0;

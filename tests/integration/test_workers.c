@@ -88,21 +88,10 @@ fd_count(pid_t pid)
 	return n;
 }
 
+/* The daemon with args (three workers among them), and its workers found. */
 static void
-setup(void)
+setup_with(const char *const *args)
 {
-	/* --no-reply-channel: one descriptor per session, which the counts below rely on */
-	const char *args[] = {"--policy",
-	                      policy_path,
-	                      "--audit",
-	                      audit_path,
-	                      "--workers",
-	                      "3",
-	                      "--max-sessions-per-uid",
-	                      "2",
-	                      "--no-reply-channel",
-	                      NULL};
-
 	signal(SIGPIPE, SIG_IGN);
 	usable = geteuid() == 0 && getpwnam("sockrpc") != NULL;
 	if (!usable)
@@ -120,6 +109,35 @@ setup(void)
 	ck_assert_int_eq(worker_pids(workers, N_WORKERS), N_WORKERS);
 	for (int i = 0; i < N_WORKERS; i++)
 		idle[i] = fd_count(workers[i]);
+}
+
+static void
+setup(void)
+{
+	/* --no-reply-channel: one descriptor per session, which the counts below rely on */
+	const char *args[] = {"--policy",
+	                      policy_path,
+	                      "--audit",
+	                      audit_path,
+	                      "--workers",
+	                      "3",
+	                      "--max-sessions-per-uid",
+	                      "2",
+	                      "--no-reply-channel",
+	                      NULL};
+
+	setup_with(args);
+}
+
+/* --max-sessions as large as it goes: effectively none, never a small one wrapped. */
+static void
+setup_huge(void)
+{
+	const char *args[] = {
+	    "--policy",       policy_path,  "--workers",          "3", "--audit", audit_path,
+	    "--max-sessions", "4294967295", "--no-reply-channel", NULL};
+
+	setup_with(args);
 }
 
 static void
@@ -671,6 +689,23 @@ START_TEST(a_silent_flood_leaves_room_on_every_worker)
 }
 END_TEST
 
+#define MANY 260 /* over three workers' 63 each, were max-sessions + 64 to wrap */
+
+/* --max-sessions 4294967295: the margins added to it must not wrap it to 63 a worker. */
+START_TEST(the_largest_max_sessions_limits_nothing)
+{
+	int fds[MANY];
+
+	SKIP_UNLESS_USABLE();
+	for (int i = 0; i < MANY; i++)
+		fds[i] = raw_session(test_daemon.path); /* asserts the Hello's answer */
+	wait_sessions(MANY);
+	for (int i = 0; i < MANY; i++)
+		close(fds[i]);
+	wait_sessions(0);
+}
+END_TEST
+
 /* Fail-closed: one worker killed ends the parent (non-zero) and every other worker. */
 START_TEST(a_dead_worker_ends_them_all)
 {
@@ -718,6 +753,10 @@ workers_suite(void)
 	tcase_add_test(tc, a_raced_uid_never_holds_more_than_its_limit);
 	tcase_add_test(tc, a_silent_flood_leaves_room_on_every_worker);
 	tcase_add_test(tc, a_dead_worker_ends_them_all);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("huge");
+	tcase_add_checked_fixture(tc, setup_huge, teardown);
+	tcase_add_test(tc, the_largest_max_sessions_limits_nothing);
 	suite_add_tcase(s, tc);
 	return s;
 }
