@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -88,6 +89,27 @@ fd_count(pid_t pid)
 	return n;
 }
 
+/* Workers that said they listen, in the daemon's log. */
+static int
+ready_workers(void)
+{
+	char log[65536];
+	const char *at = log;
+	ssize_t n;
+	int fd, ready = 0;
+
+	if ((fd = open(test_daemon.log, O_RDONLY | O_CLOEXEC)) < 0)
+		return 0;
+	n = read(fd, log, sizeof(log) - 1);
+	close(fd);
+	log[n > 0 ? n : 0] = '\0';
+	while ((at = strstr(at, "listening on ")) != NULL) {
+		ready++;
+		at++;
+	}
+	return ready;
+}
+
 /* The daemon with args (three workers among them), and its workers found. */
 static void
 setup_with(const char *const *args)
@@ -107,6 +129,11 @@ setup_with(const char *const *args)
 	for (int i = 0; i < 100 && worker_pids(workers, N_WORKERS) < N_WORKERS; i++)
 		sleep_ms(10);
 	ck_assert_int_eq(worker_pids(workers, N_WORKERS), N_WORKERS);
+	/* The socket answers once one worker listens: the others may still be opening their
+	 * descriptors, so each one's idle count waits for its own "listening on". */
+	for (int i = 0; i < 500 && ready_workers() < N_WORKERS; i++)
+		sleep_ms(10);
+	ck_assert_int_eq(ready_workers(), N_WORKERS);
 	for (int i = 0; i < N_WORKERS; i++)
 		idle[i] = fd_count(workers[i]);
 }
@@ -738,6 +765,74 @@ START_TEST(a_dead_worker_ends_them_all)
 }
 END_TEST
 
+/* Worker k's descriptors that are SEQPACKET sockets (its two channels to the parent),
+ * read through pidfd_getfd; returns how many, their numbers in out. */
+static int
+channels_of(int k, int out[4])
+{
+	char path[64];
+	struct dirent *e;
+	int pidfd, n = 0, fd, type;
+	socklen_t len = sizeof(type);
+	DIR *dp;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)workers[k]);
+	ck_assert_int_ge(pidfd = (int)syscall(SYS_pidfd_open, workers[k], 0), 0);
+	ck_assert_ptr_nonnull(dp = opendir(path));
+	while ((e = readdir(dp)) != NULL && n < 4) {
+		if (e->d_name[0] == '.' ||
+		    (fd = (int)syscall(SYS_pidfd_getfd, pidfd, atoi(e->d_name), 0)) < 0)
+			continue;
+		if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) == 0 && type == SOCK_SEQPACKET)
+			out[n++] = atoi(e->d_name);
+		close(fd);
+	}
+	closedir(dp);
+	close(pidfd);
+	return n;
+}
+
+/* A compromised worker closes its channels to the parent but lives on. The parent must not
+ * wait for it to exit (in waitpid, while the other workers wait for their replies): it
+ * kills it after a grace period, and the daemon ends (fail-closed), as for a dead one. */
+START_TEST(a_worker_that_hangs_up_but_lives_ends_them_all)
+{
+	char cmd[256], log[16384];
+	int ch[4], n, status = 0, fd;
+	long long deadline;
+	ssize_t got_n;
+	pid_t got = 0;
+
+	SKIP_UNLESS_USABLE();
+	if (system("command -v gdb >/dev/null") != 0) {
+		fprintf(stderr, "SKIP %s: needs gdb (tools/install-deps)\n", __func__);
+		return;
+	}
+	ck_assert_int_eq(n = channels_of(1, ch), 2);
+	snprintf(cmd, sizeof(cmd),
+	         "gdb -nx -batch -p %d -ex 'call (int)close(%d)' -ex 'call (int)close(%d)' "
+	         ">/dev/null 2>&1",
+	         (int)workers[1], ch[0], ch[1]);
+	ck_assert_int_eq(system(cmd), 0);
+	ck_assert_int_eq(channels_of(1, ch), 0);
+	deadline = now_ms() + 5000;
+	while ((got = waitpid(test_daemon.pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
+		sleep_ms(10);
+	ck_assert_msg(got == test_daemon.pid, "the parent still runs (waiting for the worker?)");
+	test_daemon.pid = 0;
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) != 0);
+	for (int i = 0; i < N_WORKERS; i++) {
+		snprintf(cmd, sizeof(cmd), "/proc/%d", (int)workers[i]);
+		ck_assert_msg(access(cmd, F_OK) != 0, "worker %d outlived the parent", i);
+	}
+	ck_assert_int_ge(fd = open(test_daemon.log, O_RDONLY | O_CLOEXEC), 0);
+	got_n = read(fd, log, sizeof(log) - 1);
+	close(fd);
+	log[got_n > 0 ? got_n : 0] = '\0';
+	ck_assert_msg(strstr(log, "closed its channel but did not exit") != NULL, "%s", log);
+}
+END_TEST
+
 Suite *
 workers_suite(void)
 {
@@ -753,6 +848,7 @@ workers_suite(void)
 	tcase_add_test(tc, a_raced_uid_never_holds_more_than_its_limit);
 	tcase_add_test(tc, a_silent_flood_leaves_room_on_every_worker);
 	tcase_add_test(tc, a_dead_worker_ends_them_all);
+	tcase_add_test(tc, a_worker_that_hangs_up_but_lives_ends_them_all);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("huge");
 	tcase_add_checked_fixture(tc, setup_huge, teardown);
