@@ -223,6 +223,7 @@ START_TEST(a_connection_is_one_session_in_all_workers)
 	fd = dup(client[0]);
 	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), 0);
 	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0);
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0); /* counted once */
 	rq.session = admit.session = 5;
 	fd = dup(client[0]);
 	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), -EEXIST);
@@ -240,6 +241,8 @@ START_TEST(a_connection_is_one_session_in_all_workers)
 	priv_parent_set_worker(parent, 1);
 	rq = req(PRIV_SESSION_CLOSE, 2);
 	ck_assert(!priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, &ignored));
+	admit.session = 2;
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), -EPERM);
 	rq = req(PRIV_SESSION_OPEN, 8);
 	fd = dup(client[0]);
 	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), 0);
