@@ -336,6 +336,7 @@ on_parent_notice(evutil_socket_t fd, short what, void *arg)
 	policy_free(d->policy);
 	d->policy = p;
 	apply_limits(d, &cli_limits);
+	server_shared_resume(d); /* a larger share than it stopped at (server_shared.c) */
 }
 
 /*

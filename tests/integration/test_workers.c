@@ -156,6 +156,16 @@ setup(void)
 	setup_with(args);
 }
 
+/* No limit on the command line: the policy's `limit sessions` decides, and reloads. */
+static void
+setup_plain(void)
+{
+	const char *args[] = {"--policy", policy_path,          "--workers",
+	                      "3",        "--no-reply-channel", NULL};
+
+	setup_with(args);
+}
+
 /* --max-sessions as large as it goes: effectively none, never a small one wrapped. */
 static void
 setup_huge(void)
@@ -716,6 +726,62 @@ START_TEST(a_silent_flood_leaves_room_on_every_worker)
 }
 END_TEST
 
+/* Sends a Hello on a new connection; returns the connection. */
+static int
+hello_sent(void)
+{
+	Sockrpc__HelloRequest req = SOCKRPC__HELLO_REQUEST__INIT;
+	int fd = raw_connect(test_daemon.path);
+
+	req.major = SR_PROTOCOL_MAJOR;
+	req.minor = SR_PROTOCOL_MINOR;
+	req.client_name = "late";
+	raw_send(fd, 0, 1, &req.base);
+	return fd;
+}
+
+#define HELD_MAX 1000
+
+/* `limit sessions` lowered under what the workers hold: each, past its new share, stops
+ * taking connections. Raised again, they take them at once, not when a session ends
+ * (long-lived sessions may never end). */
+START_TEST(a_raised_limit_wakes_workers_past_their_share)
+{
+	static int held[HELD_MAX];
+	char policy[512];
+	struct sr_frame_header h;
+	unsigned char *body = NULL;
+	int n = 0, least = 0, late, per[N_WORKERS];
+
+	SKIP_UNLESS_USABLE();
+	/* Every worker over 90 sessions: over its share of `limit sessions 1` (65 / 3 + 64). */
+	while (least < 90 && n < HELD_MAX) {
+		held[n++] = raw_session(test_daemon.path);
+		if (n % 30 == 0) {
+			wait_sessions(n);
+			sessions_per_worker(per);
+			least = per[0] < per[1] ? per[0] : per[1];
+			least = least < per[2] ? least : per[2];
+		}
+	}
+	ck_assert_int_ge(least, 90);
+	snprintf(policy, sizeof(policy), "%slimit sessions 1\n", policy_before);
+	write_file(policy_path, policy);
+	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
+	sleep_ms(300);
+	late = hello_sent();
+	ck_assert_msg(raw_recv(late, &h, &body, 300) == -1, "a worker past its share took it");
+	write_file(policy_path, policy_before);
+	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
+	ck_assert_msg(raw_recv(late, &h, &body, 2000) == 0, "no worker takes connections");
+	free(body);
+	close(late);
+	for (int i = 0; i < n; i++)
+		close(held[i]);
+	wait_sessions(0);
+}
+END_TEST
+
 #define MANY 260 /* over three workers' 63 each, were max-sessions + 64 to wrap */
 
 /* --max-sessions 4294967295: the margins added to it must not wrap it to 63 a worker. */
@@ -849,6 +915,11 @@ workers_suite(void)
 	tcase_add_test(tc, a_silent_flood_leaves_room_on_every_worker);
 	tcase_add_test(tc, a_dead_worker_ends_them_all);
 	tcase_add_test(tc, a_worker_that_hangs_up_but_lives_ends_them_all);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("plain");
+	tcase_add_checked_fixture(tc, setup_plain, teardown);
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, a_raised_limit_wakes_workers_past_their_share);
 	suite_add_tcase(s, tc);
 	tc = tcase_create("huge");
 	tcase_add_checked_fixture(tc, setup_huge, teardown);
