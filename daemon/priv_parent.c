@@ -373,8 +373,8 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 
 /*
  * Collects worker w if it has ended (never waits: one that lives on must not stall the
- * parent, which serves every other worker). The rule is fail-closed, as
- * with one worker: a worker that ends, unless all are stopping, ends the parent, which
+ * parent, which serves every other worker). The rule is fail-closed, as with one
+ * worker: a worker that ends, unless all are stopping, ends the parent, which
  * then stops the others, and the supervisor restarts the whole (a worker that crashed or
  * was killed may have been attacked; restarting it alone would hide that).
  */
@@ -424,7 +424,6 @@ static void
 on_request(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
-
 	struct timeval tv = {WORKER_EXIT_GRACE_MS / 1000, (WORKER_EXIT_GRACE_MS % 1000) * 1000};
 
 	if (serve_one(w))
