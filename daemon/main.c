@@ -187,6 +187,9 @@ apply_limits(struct sockrpcd *d, const struct cli_limits *cli)
 	l->max_sessions = cli->sessions      ? cli->sessions
 	                  : pl->sessions > 0 ? (unsigned)pl->sessions
 	                                     : DEFAULT_MAX_SESSIONS;
+	/* Counts add margins to it (MAX_SESSIONS_MARGIN, shares): keep them from wrapping. */
+	if (l->max_sessions > MAX_SESSIONS_CEILING)
+		l->max_sessions = MAX_SESSIONS_CEILING;
 	l->max_sessions_per_uid = cli->sessions_per_uid      ? cli->sessions_per_uid
 	                          : pl->sessions_per_uid > 0 ? (unsigned)pl->sessions_per_uid
 	                                                     : 0;
@@ -336,6 +339,7 @@ on_parent_notice(evutil_socket_t fd, short what, void *arg)
 	policy_free(d->policy);
 	d->policy = p;
 	apply_limits(d, &cli_limits);
+	server_shared_resume(d); /* a larger share than it stopped at (server_shared.c) */
 }
 
 /*

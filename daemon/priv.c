@@ -31,7 +31,7 @@ struct priv_parent {
 	char listen_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* the daemon's socket */
 	struct priv_session_table *sessions; /* every worker's (priv_sessions.c) */
 	int worker;                          /* whose message is being served */
-	const struct daemon_limits *limits;  /* borrowed; NULL: only one worker */
+	const struct daemon_limits *limits;  /* borrowed; NULL: none */
 	X509_STORE *tls_ca;                  /* owned; NULL: no TLS sessions */
 	EVP_PKEY *tls_key;                   /* owned; NULL: the worker holds the key (not EC) */
 	EVP_PKEY *tls_key_before; /* owned: the one before the last reload, for handshakes
@@ -412,7 +412,8 @@ serve_session_open(struct priv_parent *p, uint64_t id, int fd, struct priv_reply
 		return -EINVAL;
 	if ((s = calloc(1, sizeof(*s))) == NULL)
 		return -ENOMEM;
-	if ((r = identity_from_socket(fd, &s->who)) != 0) {
+	if ((r = priv_sessions_may_open(p->sessions, p->worker, fd, p->limits, s)) != 0 ||
+	    (r = identity_from_socket(fd, &s->who)) != 0) {
 		free(s);
 		return r;
 	}
@@ -485,6 +486,10 @@ serve_tls_session_open(struct priv_parent *p, uint64_t id, int fd, const uint8_t
 		return -EINVAL;
 	if ((chain = sk_X509_new_null()) == NULL || (s = calloc(1, sizeof(*s))) == NULL) {
 		result = -ENOMEM;
+		goto done;
+	}
+	if ((r = priv_sessions_may_open(p->sessions, p->worker, fd, p->limits, s)) != 0) {
+		result = r;
 		goto done;
 	}
 	while (len > 0) {

@@ -95,8 +95,11 @@ struct priv_reply {
 /* A session the parent knows: opened by worker `worker` under its id (priv_sessions.c). */
 struct priv_session {
 	LIST_ENTRY(priv_session) link;
+	LIST_ENTRY(priv_session) by_conn;
 	int worker;
 	uint64_t id;
+	dev_t conn_dev; /* its connection (fstat): one connection is one session */
+	ino_t conn_ino;
 	bool admitted; /* past Hello, counted against the global limits */
 	struct identity who;
 };
@@ -106,6 +109,8 @@ struct daemon_limits;
 struct priv_session_table *priv_sessions_new(void);
 void priv_sessions_free(struct priv_session_table *t);
 struct priv_session *priv_sessions_find(struct priv_session_table *t, int worker, uint64_t id);
+int priv_sessions_may_open(struct priv_session_table *t, int worker, int fd,
+                           const struct daemon_limits *l, struct priv_session *s);
 void priv_sessions_insert(struct priv_session_table *t, struct priv_session *s);
 void priv_sessions_remove(struct priv_session_table *t, struct priv_session *s);
 void priv_sessions_forget_worker(struct priv_session_table *t, int worker);
@@ -122,9 +127,10 @@ struct priv_parent *priv_parent_new(const struct policy *policy, dev_t own_dev, 
                                     const char *listen_path);
 void priv_parent_free(struct priv_parent *p);
 void priv_parent_set_policy(struct priv_parent *p, const struct policy *policy);
-/* Several workers: the global limits PRIV_SESSION_ADMIT applies (borrowed; NULL: none),
- * the worker whose messages priv_parent_serve serves next (0 until set), and the sessions
- * of a worker that is gone, forgotten. */
+/* The limits (borrowed; NULL: none): the global ones PRIV_SESSION_ADMIT applies with
+ * several workers, and the sessions a worker may hold at most. Several workers: the
+ * worker whose messages priv_parent_serve serves next (0 until set), and the sessions of
+ * a worker that is gone, forgotten. */
 void priv_parent_set_limits(struct priv_parent *p, const struct daemon_limits *limits);
 void priv_parent_set_worker(struct priv_parent *p, int worker);
 void priv_parent_forget_worker(struct priv_parent *p, int worker);

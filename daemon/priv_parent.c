@@ -48,6 +48,9 @@
 /* Descriptors read with one request: one more than any request carries, to see excess. */
 #define FDS_READ_MAX 4
 
+/* A worker that closed its request channel has this long to exit before it is killed. */
+#define WORKER_EXIT_GRACE_MS 1000
+
 /* One worker: its process and its two channels. */
 struct worker {
 	struct parent *p;
@@ -373,18 +376,19 @@ on_stop(evutil_socket_t sig, short what, void *arg)
 }
 
 /*
- * Collects worker w if it has ended (waits for it: `wait`). The rule is fail-closed, as
- * with one worker: a worker that ends, unless all are stopping, ends the parent, which
+ * Collects worker w if it has ended (never waits: one that lives on must not stall the
+ * parent, which serves every other worker). The rule is fail-closed, as with one
+ * worker: a worker that ends, unless all are stopping, ends the parent, which
  * then stops the others, and the supervisor restarts the whole (a worker that crashed or
  * was killed may have been attacked; restarting it alone would hide that).
  */
 static void
-reap(struct worker *w, bool wait)
+reap(struct worker *w)
 {
 	struct parent *p = w->p;
 	int st, gone = 0;
 
-	if (!w->done && waitpid(w->pid, &st, wait ? 0 : WNOHANG) == w->pid) {
+	if (!w->done && waitpid(w->pid, &st, WNOHANG) == w->pid) {
 		w->done = true;
 		w->status = st;
 		if (w->ev != NULL)
@@ -405,16 +409,35 @@ on_child(evutil_socket_t sig, short what, void *arg)
 	struct parent *p = arg;
 
 	for (int i = 0; i < p->n; i++)
-		reap(&p->w[i], false);
+		reap(&p->w[i]);
+}
+
+static void
+on_exit_grace(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+
+	if (w->done)
+		return;
+	log_error("the worker (pid %d) closed its channel but did not exit: killing it",
+	          (int)w->pid);
+	kill(w->pid, SIGKILL); /* SIGCHLD reaps it */
 }
 
 static void
 on_request(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
+	struct timeval tv = {WORKER_EXIT_GRACE_MS / 1000, (WORKER_EXIT_GRACE_MS % 1000) * 1000};
 
-	if (!serve_one(w))
-		reap(w, true); /* the worker closed its end: it is exiting */
+	if (serve_one(w))
+		return;
+	/* The worker closed its end: it is exiting, or (compromised) only says so, and must
+	 * not hang the parent in waitpid() while the other workers wait for their replies. */
+	event_del(w->ev);
+	reap(w);
+	if (!w->done)
+		event_base_once(w->p->base, -1, EV_TIMEOUT, on_exit_grace, w, &tv);
 }
 
 /* The parent's life after the forks. Returns the exit status. */
@@ -608,8 +631,7 @@ priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd)
 			kill(p.w[i].pid, SIGKILL);
 		status = EXIT_FAILURE;
 	} else {
-		if (p.n > 1)
-			priv_parent_set_limits(p.serve, &d->opt.limits);
+		priv_parent_set_limits(p.serve, &d->opt.limits);
 		for (int i = 0; i < p.n; i++)
 			log_info("privileged parent (pid %d) serving worker pid %d as %s",
 			         (int)parent, (int)p.w[i].pid, pw->pw_name);

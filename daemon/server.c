@@ -305,8 +305,9 @@ accepted(struct sockrpcd *d, int fd)
 	}
 	/* Connections that have not said Hello are counted per uid here, as sessions are at
 	 * Hello, so that one uid's silent connections cannot take every slot: past its
-	 * allowance, only while half the slots are free (a burst of a uid's clients). */
-	if (d->n_sessions >= d->opt.limits.max_sessions / 2 &&
+	 * allowance, only while half the slots are free (a burst of a uid's clients). This
+	 * worker's slots: with several, its share, which may be under half of them all. */
+	if (d->n_sessions >= server_worker_slots(d) / 2 &&
 	    pre_hello_sessions(d, peer.uid) >= MAX_PRE_HELLO_PER_UID) {
 		log_debug("uid %u: too many connections without Hello; closing a new one",
 		          (unsigned)peer.uid);

@@ -1,13 +1,15 @@
 /*
  * server_shared.c - the daemon's socket shared by several workers (--workers). Each worker
  * registers it with EPOLLEXCLUSIVE in an epoll set of its own, which its event loop
- * watches, so that a new connection wakes one worker rather than all of them (libevent
- * 2.1's evconnlistener cannot ask for EPOLLEXCLUSIVE). A worker takes at most its share
- * of the sessions: past it, it stops watching the socket and the others take the new
- * connections, so that no worker runs out of descriptors while the others have room.
- * A worker that accepted one leaves the socket's wait queue while it sets up the session
- * and joins again at the back: the kernel wakes the first waiting worker in the queue, so
- * idle workers take connections about in turn.
+ * watches (libevent 2.1's evconnlistener cannot ask for EPOLLEXCLUSIVE). Nested so, the
+ * flag does not keep the others asleep (the kernel stops at an exclusive waiter only if a
+ * thread sleeps in epoll_wait on that very set): every waiting worker wakes, in queue
+ * order, and all but one get EAGAIN (seen with strace on 6.18). A worker takes at most
+ * its share of the sessions: past it, it stops watching the socket and the others take
+ * the new connections, so that no worker runs out of descriptors while the others have
+ * room. A worker that accepted one leaves the socket's wait queue while it sets up the
+ * session and joins again at the back: the first worker in the queue, woken first,
+ * usually wins, so idle workers take connections about in turn.
  * TLS listeners are shared too, without this (tls_listener.c): every worker wakes, one
  * accepts.
  */
@@ -31,6 +33,13 @@ share(const struct sockrpcd *d)
 	unsigned all = d->opt.limits.max_sessions + MAX_SESSIONS_MARGIN;
 
 	return (all + d->n_workers - 1) / d->n_workers + MAX_SESSIONS_MARGIN;
+}
+
+/* The sessions this worker takes: its share, or with one worker --max-sessions. */
+unsigned
+server_worker_slots(const struct sockrpcd *d)
+{
+	return d->accept_ev != NULL ? share(d) : d->opt.limits.max_sessions;
 }
 
 /* Watches the socket, or stops: also out of the epoll set, so that an exclusive wake-up

@@ -360,6 +360,7 @@ bool server_same_owner(const struct identity *a, const struct identity *b);
 /* server_shared.c: the daemon's socket, shared by several workers. */
 int server_listen_shared(struct sockrpcd *d, int fd, void (*cb)(struct sockrpcd *, int));
 void server_shared_resume(struct sockrpcd *d);
+unsigned server_worker_slots(const struct sockrpcd *d);
 void server_shared_free(struct sockrpcd *d);
 
 /* session.c */

@@ -46,6 +46,10 @@
  * are refused; past it they are closed at once. */
 #define MAX_SESSIONS_MARGIN 64
 
+/* --max-sessions at most, in effect: a larger one (up to UINT_MAX) is this, so that the
+ * limit plus the margins still fits an unsigned. The policy's `limit sessions` is an int. */
+#define MAX_SESSIONS_CEILING 0x7fffffffu
+
 /* While a session does not read its connection (too much queued, or closing), nothing
  * watches that connection in the loop (libevent reports an error on it as readable, which
  * would wake the loop for ever); instead this timer looks whether the client hung up. */

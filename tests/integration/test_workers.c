@@ -4,178 +4,23 @@
  * per-uid limit counts over all workers, so a uid's third session is refused with the
  * usual error whichever worker takes it; session ids stay unique; a SIGHUP reaches every
  * worker; a client that dies gives its sessions back; the workers' audit lines stay
- * whole in the one log; a worker that dies ends them all. Needs root and the `sockrpc` user
+ * whole in the one log; a worker that dies ends them all. The daemon: workers_fixture.h;
+ * attacks on it: test_workers_attacks.c. Needs root and the `sockrpc` user
  * (tools/install-deps); skipped otherwise.
  */
 #include <check.h>
-#include <dirent.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "as_user.h"
 #include "harness.h"
-
-#define N_WORKERS 3
-#define PER_UID 2
-
-/* Clients' uids: the first three always; more until every worker holds a session (under
- * load the kernel may wake the same idle worker several times in a row). */
-static const uid_t uids[] = {65534, 1000, 1001, 1002, 1003, 1004, 1005, 1006,
-                             1007,  1008, 1009, 1010, 1011, 1012, 1013, 1014};
-#define N_UIDS (int)(sizeof(uids) / sizeof(uids[0]))
-#define MIN_UIDS 3
-
-static char dir[64], policy_path[100], audit_path[100];
-static bool usable;
-static pid_t workers[N_WORKERS];
-static int idle[N_WORKERS]; /* each worker's descriptors with no session */
-
-static const char policy_before[] =
-    "allow uid=0 *\n"
-    "allow uid=65534,1000,1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014 "
-    "create tcp\n";
-static const char policy_after[] =
-    "allow uid=0 *\n"
-    "allow uid=65534,1000,1001,1002,1003,1004,1005,1006,1007,1008,1009,1010,1011,1012,1013,1014 "
-    "create tcp,udp\n";
-
-/* The parent's children: its workers. Returns how many. */
-static int
-worker_pids(pid_t *out, int max)
-{
-	char path[64];
-	long pid;
-	int n = 0;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)test_daemon.pid,
-	         (int)test_daemon.pid);
-	if ((f = fopen(path, "re")) == NULL)
-		return 0;
-	while (n < max && fscanf(f, "%ld", &pid) == 1)
-		out[n++] = (pid_t)pid;
-	fclose(f);
-	return n;
-}
-
-static int
-fd_count(pid_t pid)
-{
-	char path[64];
-	struct dirent *e;
-	int n = 0;
-	DIR *dp;
-
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	if ((dp = opendir(path)) == NULL)
-		return -1;
-	while ((e = readdir(dp)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(dp);
-	return n;
-}
-
-static void
-setup(void)
-{
-	/* --no-reply-channel: one descriptor per session, which the counts below rely on */
-	const char *args[] = {"--policy",
-	                      policy_path,
-	                      "--audit",
-	                      audit_path,
-	                      "--workers",
-	                      "3",
-	                      "--max-sessions-per-uid",
-	                      "2",
-	                      "--no-reply-channel",
-	                      NULL};
-
-	signal(SIGPIPE, SIG_IGN);
-	usable = geteuid() == 0 && getpwnam("sockrpc") != NULL;
-	if (!usable)
-		return;
-	snprintf(dir, sizeof(dir), "/tmp/sockrpc-workers.XXXXXX");
-	ck_assert_ptr_nonnull(mkdtemp(dir));
-	snprintf(policy_path, sizeof(policy_path), "%s/test.policy", dir);
-	snprintf(audit_path, sizeof(audit_path), "%s/audit.log", dir);
-	write_file(policy_path, policy_before);
-	daemon_start(&test_daemon, args);
-	ck_assert_int_eq(chmod(test_daemon.dir, 0755), 0);
-	/* Every worker is up once the socket answers: the parent forked them all first. */
-	for (int i = 0; i < 100 && worker_pids(workers, N_WORKERS) < N_WORKERS; i++)
-		sleep_ms(10);
-	ck_assert_int_eq(worker_pids(workers, N_WORKERS), N_WORKERS);
-	for (int i = 0; i < N_WORKERS; i++)
-		idle[i] = fd_count(workers[i]);
-}
-
-static void
-teardown(void)
-{
-	char cmd[128];
-
-	if (!usable)
-		return;
-	if (test_daemon.pid > 0) {
-		/* Not fixture_daemon_down: it counts the parent's descriptors only. */
-		daemon_stop(&test_daemon);
-	} else {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", test_daemon.dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "could not remove %s\n", test_daemon.dir);
-	}
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
-}
-
-#define SKIP_UNLESS_USABLE()                                                                       \
-	do {                                                                                       \
-		if (!usable) {                                                                     \
-			fprintf(stderr, "SKIP %s: needs root and the sockrpc user\n", __func__);   \
-			return;                                                                    \
-		}                                                                                  \
-	} while (0)
-
-/* Sessions (one descriptor each) held by each worker now, into held[]; returns how many
- * workers hold at least one. */
-static int
-sessions_per_worker(int held[N_WORKERS])
-{
-	int busy = 0;
-
-	for (int i = 0; i < N_WORKERS; i++) {
-		held[i] = fd_count(workers[i]) - idle[i];
-		busy += held[i] > 0;
-	}
-	fprintf(stderr, "workers: sessions %d %d %d\n", held[0], held[1], held[2]);
-	return busy;
-}
-
-/* Waits until the workers hold `want` sessions in all. */
-static void
-wait_sessions(int want)
-{
-	int held[N_WORKERS], all = -1;
-
-	for (int i = 0; i < 250 && all != want; i++) {
-		all = 0;
-		for (int k = 0; k < N_WORKERS; k++)
-			all += fd_count(workers[k]) - idle[k];
-		if (all != want)
-			sleep_ms(20);
-	}
-	ck_assert_msg(all == want, "the workers hold %d sessions, want %d", all, want);
-	sessions_per_worker(held);
-}
+#include "workers_fixture.h"
 
 /* A uid's second session is admitted and its third refused; both hold, then (after the
  * reload) make a UDP socket, which only the new policy allows. */
@@ -227,7 +72,7 @@ START_TEST(limits_ids_and_reloads_hold_across_workers)
 	 * kernel wakes the first idle one), so only a count over all workers refuses the
 	 * third. More uids until every worker holds a session, for (c). */
 	while (used < N_UIDS && (used < MIN_UIDS || busy < N_WORKERS)) {
-		child_start(&ch[used], uids[used], uids[used], child_two_sessions);
+		child_start(&ch[used], wk_uids[used], wk_uids[used], child_two_sessions);
 		child_wait_ready(&ch[used]);
 		used++;
 		wait_sessions(PER_UID * used);
@@ -235,13 +80,13 @@ START_TEST(limits_ids_and_reloads_hold_across_workers)
 	}
 	/* (a) the sessions are spread; for (c) every worker must hold one. */
 	ck_assert_int_eq(busy, N_WORKERS);
-	write_file(policy_path, policy_after);
+	write_file(wk_policy_path, wk_policy_after);
 	ck_assert_int_eq(kill(test_daemon.pid, SIGHUP), 0);
 	for (int u = 0; u < used; u++)
 		child_go(&ch[u]);
 	for (int u = 0; u < used; u++) {
 		child_finish(&ch[u], &r[u]);
-		ck_assert_msg(r[u].open_code == 0, "uid %u: %s", uids[u], r[u].open_msg);
+		ck_assert_msg(r[u].open_code == 0, "uid %u: %s", wk_uids[u], r[u].open_msg);
 		assert_ok(&r[u], 0);
 		/* (b) the third, whichever worker took it */
 		assert_fail(&r[u], 1, SR_ELIMIT, "too many sessions for this uid");
@@ -343,7 +188,7 @@ START_TEST(every_worker_appends_whole_audit_lines)
 
 	SKIP_UNLESS_USABLE();
 	for (int u = 0; u < MIN_UIDS; u++)
-		child_start(&ch[u], uids[u], uids[u], child_audited);
+		child_start(&ch[u], wk_uids[u], wk_uids[u], child_audited);
 	for (int u = 0; u < MIN_UIDS; u++) {
 		child_finish(&ch[u], &r);
 		ck_assert_msg(r.open_code == 0, "%s", r.open_msg);
@@ -352,7 +197,7 @@ START_TEST(every_worker_appends_whole_audit_lines)
 	}
 	daemon_stop(&test_daemon); /* every buffered line out */
 	test_daemon.pid = 0;
-	ck_assert_ptr_nonnull(f = fopen(audit_path, "re"));
+	ck_assert_ptr_nonnull(f = fopen(wk_audit_path, "re"));
 	while (fgets(line, sizeof(line), f) != NULL) {
 		size_t len = strlen(line);
 		const char *at = strstr(line, "\"session\":");
@@ -385,7 +230,7 @@ START_TEST(a_dead_worker_ends_them_all)
 	pid_t got = 0;
 
 	SKIP_UNLESS_USABLE();
-	ck_assert_int_eq(kill(workers[1], SIGKILL), 0);
+	ck_assert_int_eq(kill(wk_pids[1], SIGKILL), 0);
 	deadline = now_ms() + 5000;
 	while ((got = waitpid(test_daemon.pid, &status, WNOHANG)) == 0 && now_ms() < deadline)
 		sleep_ms(10);
@@ -393,14 +238,14 @@ START_TEST(a_dead_worker_ends_them_all)
 	ck_assert(WIFEXITED(status));
 	ck_assert_int_ne(WEXITSTATUS(status), 0);
 	for (int i = 0; i < N_WORKERS; i++) {
-		snprintf(path, sizeof(path), "/proc/%d", (int)workers[i]);
+		snprintf(path, sizeof(path), "/proc/%d", (int)wk_pids[i]);
 		ck_assert_msg(access(path, F_OK) != 0, "worker %d outlived the parent", i);
 	}
 	ck_assert_int_ge(fd = open(test_daemon.log, O_RDONLY | O_CLOEXEC), 0);
 	n = read(fd, log, sizeof(log) - 1);
 	close(fd);
 	log[n > 0 ? n : 0] = '\0';
-	snprintf(path, sizeof(path), "worker (pid %d) was killed by signal 9", (int)workers[1]);
+	snprintf(path, sizeof(path), "worker (pid %d) was killed by signal 9", (int)wk_pids[1]);
 	ck_assert_msg(strstr(log, path) != NULL, "no '%s' in the log", path);
 	ck_assert_int_eq(access(test_daemon.path, F_OK), -1); /* its socket file is gone */
 	test_daemon.pid = 0;
@@ -413,7 +258,7 @@ workers_suite(void)
 	Suite *s = suite_create("workers");
 	TCase *tc = tcase_create("three");
 
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_checked_fixture(tc, workers_setup, workers_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, limits_ids_and_reloads_hold_across_workers);
 	tcase_add_test(tc, a_dead_client_gives_its_sessions_back);

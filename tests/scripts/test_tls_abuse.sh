@@ -65,8 +65,9 @@ cat >"$tmp/p.policy" <<POLICY
 allow principal=spiffe://example.org/sandbox/* create tcp
 allow principal=spiffe://example.org/sandbox/* connect tcp 127.0.0.1 port $echo_port
 POLICY
-"$sockrpcd" --socket "$tmp/s.sock" --policy "$tmp/p.policy" --audit "$tmp/audit.log" \
-	--listen-tls 127.0.0.1:"$tls_port" --tls-cert "$certs/server.pem" \
+# SOCKRPCD_WORKERS: --workers (test_tls_abuse_workers.sh runs this with 2).
+"$sockrpcd" ${SOCKRPCD_WORKERS:+--workers "$SOCKRPCD_WORKERS"} --socket "$tmp/s.sock" \
+	--policy "$tmp/p.policy" --audit "$tmp/audit.log" --listen-tls 127.0.0.1:"$tls_port" --tls-cert "$certs/server.pem" \
 	--tls-key "$certs/server.key" --tls-client-ca "$certs/ca.pem" >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 pids+=($daemon)
@@ -75,7 +76,12 @@ for _ in $(seq 100); do
 	sleep 0.05
 done
 grep -q "listening on" "$tmp/daemon.log" || fail "the daemon did not start"
-worker=$(pgrep -P "$daemon" -u sockrpc) || fail "no worker"
+for _ in $(seq 100); do
+	workers=($(pgrep -P "$daemon" -u sockrpc)) || true
+	((${#workers[@]} >= ${SOCKRPCD_WORKERS:-1})) && break
+	sleep 0.05
+done
+((${#workers[@]} == ${SOCKRPCD_WORKERS:-1})) || fail "${#workers[@]} workers"
 
 export SOCKRPC_TLS_CERT=$certs/client.pem SOCKRPC_TLS_KEY=$certs/client.key
 export SOCKRPC_TLS_CA=$certs/ca.pem
@@ -87,7 +93,7 @@ good() {
 		connect 127.0.0.1 "$echo_port" 2>&1) || fail "the good client was not served during $1: $out"
 	[[ $out == "still served ($1)" ]] || fail "the good client got '$out' during $1"
 }
-fds() { ls "/proc/$worker/fd" | wc -l; }
+fds() { for w in "${workers[@]}"; do ls "/proc/$w/fd"; done | wc -l; }
 
 good "warm-up"
 sleep 0.3
@@ -124,8 +130,8 @@ for _ in $(seq 60); do
 	(($(fds) <= idle)) && break
 	sleep 0.1
 done
-(($(fds) <= idle)) || { ls -l "/proc/$worker/fd"; fail "the worker holds $(fds) fds, $idle when idle"; }
-echo "ok: worker back to $idle fds"
+(($(fds) <= idle)) || { ls -l /proc/"${workers[@]}"/fd; fail "the workers hold $(fds) fds, $idle when idle"; }
+echo "ok: ${#workers[@]} worker(s) back to $idle fds"
 
 # A library client whose daemon vanishes fails its calls; SIGPIPE never kills it.
 coproc SIGPIPE_CLIENT { "$build/tests/scripts/tls_sigpipe" tls://127.0.0.1:"$tls_port" 2>&1; }

@@ -23,6 +23,8 @@ static struct priv_parent *parent;
 static int client[2]; /* a session's connection: [0] the daemon's end, accepted on lfd */
 static int lfd = -1;
 static char dir[64], listen_path[100];
+static int conns[160][2]; /* more connections accepted on lfd (connection()) */
+static int n_conns;
 
 /* A listener at path, and a connection accepted on it in out (out[1]: the client's end). */
 static int
@@ -65,6 +67,10 @@ teardown(void)
 {
 	priv_parent_free(parent);
 	policy_free(pol);
+	for (; n_conns > 0; n_conns--) {
+		close(conns[n_conns - 1][0]);
+		close(conns[n_conns - 1][1]);
+	}
 	close(client[0]);
 	close(client[1]);
 	close(lfd);
@@ -106,11 +112,27 @@ is_open(int fd)
 	return fcntl(fd, F_GETFD) != -1;
 }
 
+/* Another connection accepted on lfd (closed at teardown): its daemon's end. */
+static int
+connection(void)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	int *c = conns[n_conns++];
+
+	ck_assert_int_le(n_conns, 160);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", listen_path);
+	c[1] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	ck_assert_int_eq(connect(c[1], (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_ge(c[0] = accept4(lfd, NULL, NULL, SOCK_CLOEXEC), 0);
+	return c[0];
+}
+
+/* Opens session id on a connection of its own (a connection is one session). */
 static void
 open_session(uint64_t id)
 {
 	struct priv_req rq = req(PRIV_SESSION_OPEN, id);
-	int fd = dup(client[0]);
+	int fd = dup(connection());
 
 	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), 0);
 	ck_assert(!is_open(fd)); /* read, then closed */
@@ -188,6 +210,75 @@ START_TEST(a_worker_reaches_only_its_own_sessions)
 	open_session(12);
 	admit.session = 12;
 	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), PRIV_REFUSED_SESSIONS);
+}
+END_TEST
+
+/* A compromised worker opens one client's connection under several ids: each would count
+ * against that uid in every worker, and lock it out. A connection is one session. */
+START_TEST(a_connection_is_one_session_in_all_workers)
+{
+	struct daemon_limits limits = {.max_sessions = 10, .max_sessions_per_uid = 2};
+	struct priv_req rq = req(PRIV_SESSION_OPEN, 2), admit = req(PRIV_SESSION_ADMIT, 2);
+	struct priv_reply reply;
+	int fd, ignored;
+
+	priv_parent_set_limits(parent, &limits);
+	priv_parent_set_worker(parent, 1);
+	fd = dup(client[0]);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), 0);
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0);
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0); /* counted once */
+	rq.session = admit.session = 5;
+	fd = dup(client[0]);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), -EEXIST);
+	ck_assert(!is_open(fd));
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), -EPERM);
+	priv_parent_set_worker(parent, 2); /* nor in another worker */
+	fd = dup(client[0]);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), -EEXIST);
+	/* So uid 0's own second session, in worker 0, is admitted. */
+	priv_parent_set_worker(parent, 0);
+	open_session(1);
+	admit.session = 1;
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), 0);
+	/* Closed, the connection may be a session again. */
+	priv_parent_set_worker(parent, 1);
+	rq = req(PRIV_SESSION_CLOSE, 2);
+	ck_assert(!priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, &ignored));
+	admit.session = 2;
+	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), -EPERM);
+	rq = req(PRIV_SESSION_OPEN, 8);
+	fd = dup(client[0]);
+	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), 0);
+}
+END_TEST
+
+/* A worker holds no more sessions than an honest one can (max_sessions, the margin, and
+ * the TLS handshakes under way): a compromised one cannot grow the parent's table. The
+ * bound is each worker's own. */
+START_TEST(a_worker_holds_no_more_sessions_than_an_honest_one)
+{
+	struct daemon_limits limits = {.max_sessions = 2};
+	const int most = 2 + MAX_SESSIONS_MARGIN + TLS_MAX_HANDSHAKES;
+	struct priv_req rq;
+	struct priv_reply reply;
+	int fd, ignored;
+
+	priv_parent_set_limits(parent, &limits);
+	priv_parent_set_worker(parent, 1);
+	for (int i = 1; i <= most; i++)
+		open_session((uint64_t)i);
+	rq = req(PRIV_SESSION_OPEN, (uint64_t)most + 1);
+	fd = dup(connection());
+	ck_assert_int_eq(serve(&rq, sizeof(rq), &fd, 1, NULL), -ENOSPC);
+	ck_assert(!is_open(fd));
+	priv_parent_set_worker(parent, 0);
+	open_session(1);
+	/* One closed, one more. */
+	priv_parent_set_worker(parent, 1);
+	rq = req(PRIV_SESSION_CLOSE, 3);
+	ck_assert(!priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, &ignored));
+	open_session((uint64_t)most + 1);
 }
 END_TEST
 
@@ -398,6 +489,8 @@ priv_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, a_session_never_opened_is_refused);
 	tcase_add_test(tc, a_worker_reaches_only_its_own_sessions);
+	tcase_add_test(tc, a_connection_is_one_session_in_all_workers);
+	tcase_add_test(tc, a_worker_holds_no_more_sessions_than_an_honest_one);
 	tcase_add_test(tc, wrong_sizes_and_types_are_refused);
 	tcase_add_test(tc, descriptors_where_none_belong_are_refused_and_closed);
 	tcase_add_test(tc, the_parent_rechecks_the_policy);
