@@ -172,38 +172,6 @@ static const struct option long_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Limits given on the command line; 0 means "not given". They beat the policy's. */
-struct cli_limits {
-	unsigned long sessions, sessions_per_uid, handles, queued;
-};
-
-/* The policy's `limit` lines, then the command line, over the built-in defaults. */
-static void
-apply_limits(struct sockrpcd *d, const struct cli_limits *cli)
-{
-	const struct policy_limits *pl = policy_limits(d->policy);
-	struct daemon_limits *l = &d->opt.limits;
-
-	l->max_sessions = cli->sessions      ? cli->sessions
-	                  : pl->sessions > 0 ? (unsigned)pl->sessions
-	                                     : DEFAULT_MAX_SESSIONS;
-	/* Counts add margins to it (MAX_SESSIONS_MARGIN, shares): keep them from wrapping. */
-	if (l->max_sessions > MAX_SESSIONS_CEILING)
-		l->max_sessions = MAX_SESSIONS_CEILING;
-	l->max_sessions_per_uid = cli->sessions_per_uid      ? cli->sessions_per_uid
-	                          : pl->sessions_per_uid > 0 ? (unsigned)pl->sessions_per_uid
-	                                                     : 0;
-	l->max_handles = cli->handles                  ? cli->handles
-	                 : pl->handles_per_session > 0 ? (unsigned)pl->handles_per_session
-	                                               : DEFAULT_MAX_HANDLES;
-	l->max_queued_bytes = cli->queued            ? cli->queued
-	                      : pl->queued_bytes > 0 ? (size_t)pl->queued_bytes
-	                                             : DEFAULT_MAX_QUEUED_BYTES;
-	/* A session must be able to hold at least one full frame in flight. */
-	if (l->max_queued_bytes < 2 * SR_MAX_FRAME)
-		l->max_queued_bytes = 2 * SR_MAX_FRAME;
-}
-
 static struct policy *
 load_policy(const char *path)
 {
@@ -251,15 +219,7 @@ raise_fd_limit(void)
 	         (unsigned long long)rl.rlim_cur, (unsigned long long)was);
 }
 
-static struct cli_limits cli_limits;
 static bool parent_lost; /* the worker's privileged parent went away */
-
-/* The limits again after a reload: the privileged parent's, for the global counts. */
-void
-daemon_apply_limits(struct sockrpcd *d)
-{
-	apply_limits(d, &cli_limits);
-}
 
 static void
 on_reload(evutil_socket_t sig, short what, void *arg)
@@ -292,7 +252,7 @@ on_reload(evutil_socket_t sig, short what, void *arg)
 	if (p != NULL) {
 		policy_free(d->policy);
 		d->policy = p;
-		apply_limits(d, &cli_limits);
+		daemon_apply_limits(d);
 		log_info("policy reloaded from %s",
 		         d->opt.policy_path ? d->opt.policy_path : "the embedded default");
 	} else {
@@ -338,7 +298,7 @@ on_parent_notice(evutil_socket_t fd, short what, void *arg)
 		return;
 	policy_free(d->policy);
 	d->policy = p;
-	apply_limits(d, &cli_limits);
+	daemon_apply_limits(d);
 	server_shared_resume(d); /* a larger share than it stopped at (server_shared.c) */
 }
 
@@ -577,13 +537,13 @@ main(int argc, char **argv)
 				return 2;
 			}
 			if (ch == OPT_MAX_SESSIONS)
-				cli_limits.sessions = n;
+				d.opt.limits_given.max_sessions = (unsigned)n;
 			else if (ch == OPT_MAX_SESSIONS_PER_UID)
-				cli_limits.sessions_per_uid = n;
+				d.opt.limits_given.max_sessions_per_uid = (unsigned)n;
 			else if (ch == OPT_MAX_HANDLES)
-				cli_limits.handles = n;
+				d.opt.limits_given.max_handles = (unsigned)n;
 			else
-				cli_limits.queued = n;
+				d.opt.limits_given.max_queued_bytes = (size_t)n;
 			break;
 		default:
 			usage(stderr);
@@ -613,7 +573,7 @@ main(int argc, char **argv)
 	d.policy = load_policy(d.opt.policy_path);
 	if (d.policy == NULL)
 		return EXIT_FAILURE;
-	apply_limits(&d, &cli_limits);
+	daemon_apply_limits(&d);
 	d.audit = audit_open(d.opt.audit_path, err, sizeof(err));
 	if (d.audit == NULL) {
 		log_error("audit log: %s", err);

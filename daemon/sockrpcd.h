@@ -53,7 +53,9 @@ struct daemon_options {
 	int n_tls_listen;
 	const char *tls_cert, *tls_key, *tls_client_ca;
 	bool no_ktls;
-	struct daemon_limits limits;
+	struct daemon_limits limits; /* in force (limits.c) */
+	struct daemon_limits
+	    limits_given; /* on the command line; 0: not given (beats the policy) */
 	unsigned workers; /* --workers: worker processes (priv_parent.c); 0: one */
 };
 
@@ -570,7 +572,7 @@ int as_client_unix_unlink(const struct identity *who, struct unix_file *f);
  * failure; the parent never returns. Takes listen_fd in the parent (closed there). */
 struct passwd;
 int priv_split(struct sockrpcd *d, const struct passwd *pw, int listen_fd);
-/* main.c: the limits again, from the policy now in d and the command line. */
+/* limits.c: the limits in force, from the command line and the policy now in d. */
 void daemon_apply_limits(struct sockrpcd *d);
 
 /* priv_proxy.c: what needs privilege or the client's identity, asked of the parent when

@@ -220,7 +220,7 @@ START_TEST(a_connection_is_one_session_in_all_workers)
 	struct daemon_limits limits = {.max_sessions = 10, .max_sessions_per_uid = 2};
 	struct priv_req rq = req(PRIV_SESSION_OPEN, 2), admit = req(PRIV_SESSION_ADMIT, 2);
 	struct priv_reply reply;
-	int fd, ignored;
+	int fd, ignored[PRIV_REPLY_FDS_MAX], n_ignored;
 
 	priv_parent_set_limits(parent, &limits);
 	priv_parent_set_worker(parent, 1);
@@ -244,7 +244,8 @@ START_TEST(a_connection_is_one_session_in_all_workers)
 	/* Closed, the connection may be a session again. */
 	priv_parent_set_worker(parent, 1);
 	rq = req(PRIV_SESSION_CLOSE, 2);
-	ck_assert(!priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, &ignored));
+	ck_assert(
+	    !priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, ignored, &n_ignored));
 	admit.session = 2;
 	ck_assert_int_eq(serve(&admit, sizeof(admit), NULL, 0, NULL), -EPERM);
 	rq = req(PRIV_SESSION_OPEN, 8);
@@ -262,7 +263,7 @@ START_TEST(a_worker_holds_no_more_sessions_than_an_honest_one)
 	const int most = 2 + MAX_SESSIONS_MARGIN + TLS_MAX_HANDSHAKES;
 	struct priv_req rq;
 	struct priv_reply reply;
-	int fd, ignored;
+	int fd, ignored[PRIV_REPLY_FDS_MAX], n_ignored;
 
 	priv_parent_set_limits(parent, &limits);
 	priv_parent_set_worker(parent, 1);
@@ -277,7 +278,8 @@ START_TEST(a_worker_holds_no_more_sessions_than_an_honest_one)
 	/* One closed, one more. */
 	priv_parent_set_worker(parent, 1);
 	rq = req(PRIV_SESSION_CLOSE, 3);
-	ck_assert(!priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, &ignored));
+	ck_assert(
+	    !priv_parent_serve(parent, &rq, sizeof(rq), NULL, 0, &reply, ignored, &n_ignored));
 	open_session((uint64_t)most + 1);
 }
 END_TEST
