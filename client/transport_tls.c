@@ -29,8 +29,6 @@
 
 /* Plaintext gathered into one record when a write's first part is small (a header). */
 #define TLS_GATHER 16384
-/* OpenSSL's read-ahead buffer: about eight full records per recv(2). */
-#define TLS_READ_BUFFER (128u * 1024u)
 
 struct transport_tls {
 	struct transport base;
@@ -224,10 +222,10 @@ client_context(const char *endpoint, sr_error *err)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
-	/* Read ahead: one recv(2) takes several records (without it, two per record: header
-	 * and body). tls_read tries SSL_read before it polls, so nothing read ahead waits. */
+	/* Read ahead: one recv(2) per record, not two (header, then body); the buffer stays
+	 * one record long, as the daemon's (daemon/tls_context.c says why). tls_read tries
+	 * SSL_read before it polls, so nothing read ahead waits. */
 	SSL_CTX_set_read_ahead(ctx, 1);
-	SSL_CTX_set_default_read_buffer_len(ctx, TLS_READ_BUFFER);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		cl_seterr(err, SR_EINVAL, 0, "SOCKRPC_TLS_CERT %s: %s", cert,

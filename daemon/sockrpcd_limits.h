@@ -112,8 +112,5 @@
 /* The uid and gid the OS sees when it acts for a TLS peer (a brokered AF_UNIX connect):
  * nobody, never the daemon's own. Policy rules on uid= never match a TLS peer. */
 #define TLS_PEER_UID 65534
-/* OpenSSL's read-ahead buffer per TLS session while it reads (tls_context.c): about
- * eight full records per read(2). */
-#define TLS_READ_BUFFER (128u * 1024u)
 
 #endif
