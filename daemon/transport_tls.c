@@ -8,8 +8,6 @@
  */
 #include <errno.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,7 +106,6 @@ tls_write(struct transport *base, struct evbuffer *out)
 	size_t len = t->retry_len, n = 0;
 	struct evbuffer_iovec head;
 	const void *at;
-	bool cork;
 	int r;
 
 	/* OpenSSL wants a retried write to carry the same bytes, at least as many: the head
@@ -125,20 +122,8 @@ tls_write(struct transport *base, struct evbuffer *out)
 		errno = ENOMEM;
 		return -1;
 	}
-	/* OpenSSL writes each 16 KiB record with a write(2) of its own; corked, the kernel
-	 * sends them in full segments (64 KiB on loopback) when uncorked, not one packet per
-	 * record. The socket has TCP_NODELAY otherwise (tls_listener.c). */
-	cork = len > SSL3_RT_MAX_PLAIN_LENGTH;
-	if (cork)
-		setsockopt(base->write_fd, IPPROTO_TCP, TCP_CORK, &(int){1}, sizeof(int));
 	errno = 0;
 	r = SSL_write_ex(t->ssl, at, len, &n);
-	if (cork) {
-		int saved = errno;
-
-		setsockopt(base->write_fd, IPPROTO_TCP, TCP_CORK, &(int){0}, sizeof(int));
-		errno = saved;
-	}
 	if (r == 1) {
 		t->retry_len = 0;
 		evbuffer_drain(out, n);
