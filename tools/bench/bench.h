@@ -62,6 +62,7 @@ long proc_vmrss(pid_t pid);
  * daemon's child), else pid itself. */
 pid_t proc_serving_pid(pid_t pid);
 long proc_pss(pid_t pid);
+double proc_cpu_s(pid_t pid);
 
 /* bench.c: the table, for the figures of other files. */
 struct bench_args {
