@@ -4,8 +4,10 @@
  * the daemon's certificate must chain to come from SOCKRPC_TLS_CERT, SOCKRPC_TLS_KEY
  * and SOCKRPC_TLS_CA; the daemon's certificate must also name HOST. One SSL is shared
  * by the reading and the writing thread, so every SSL call holds `mu`; waiting for the
- * socket (poll) never does. Each failure says which step failed: the name, the TCP
- * connection, the daemon's certificate, or the daemon refusing ours.
+ * socket (poll) never does. OpenSSL reads and writes the socket through sock_bio: send(2)
+ * with MSG_NOSIGNAL, so that a daemon gone never raises SIGPIPE in the caller
+ * (transport.h), without a signal mask set and restored around each call. Each failure says which
+ * step failed: the name, the TCP connection, the daemon's certificate, or the daemon refusing ours.
  */
 #include <errno.h>
 #include <arpa/inet.h>
@@ -14,7 +16,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -42,41 +43,74 @@ struct transport_tls {
 
 static const struct transport_ops tls_ops;
 
-/*
- * OpenSSL writes to the socket with write(2), which raises SIGPIPE once the daemon is
- * gone; the library must never kill its caller so (transport.h). Around each SSL call
- * SIGPIPE is blocked in the calling thread, and one it raised is taken back before the
- * mask is restored (unless one was already pending for the caller).
- */
-struct sigpipe_guard {
-	sigset_t old;
-	bool was_pending;
-};
-
-static void
-sigpipe_block(struct sigpipe_guard *g)
+/* The socket BIO's I/O: the descriptor is the BIO's data. */
+static int
+sock_bio_write(BIO *b, const char *buf, int len)
 {
-	sigset_t pipe, pending;
+	ssize_t n = send((int)(intptr_t)BIO_get_data(b), buf, (size_t)len, MSG_NOSIGNAL);
 
-	sigemptyset(&pipe);
-	sigaddset(&pipe, SIGPIPE);
-	sigpending(&pending);
-	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
-	pthread_sigmask(SIG_BLOCK, &pipe, &g->old);
+	BIO_clear_retry_flags(b);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_write(b);
+	return (int)n;
 }
 
-static void
-sigpipe_restore(struct sigpipe_guard *g)
+static int
+sock_bio_read(BIO *b, char *buf, int len)
 {
-	static const struct timespec now = {0, 0};
-	sigset_t pipe;
+	ssize_t n = recv((int)(intptr_t)BIO_get_data(b), buf, (size_t)len, 0);
 
-	sigemptyset(&pipe);
-	sigaddset(&pipe, SIGPIPE);
-	if (!g->was_pending)
-		while (sigtimedwait(&pipe, NULL, &now) == -1 && errno == EINTR)
-			;
-	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+	BIO_clear_retry_flags(b);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		BIO_set_retry_read(b);
+	else if (n == 0)
+		BIO_set_flags(b, BIO_FLAGS_IN_EOF); /* OpenSSL tells an EOF from an error so */
+	return (int)n;
+}
+
+static long
+sock_bio_ctrl(BIO *b, int cmd, long num, void *ptr)
+{
+	(void)num, (void)ptr;
+	switch (cmd) {
+	case BIO_CTRL_FLUSH:
+		return 1;
+	case BIO_CTRL_EOF:
+		return BIO_test_flags(b, BIO_FLAGS_IN_EOF) != 0;
+	default:
+		return 0;
+	}
+}
+
+static BIO_METHOD *sock_bio_method;
+
+static void
+sock_bio_method_init(void)
+{
+	BIO_METHOD *m = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK, "sockrpc socket");
+
+	if (m != NULL && (BIO_meth_set_write(m, sock_bio_write) != 1 ||
+	                  BIO_meth_set_read(m, sock_bio_read) != 1 ||
+	                  BIO_meth_set_ctrl(m, sock_bio_ctrl) != 1)) {
+		BIO_meth_free(m);
+		m = NULL;
+	}
+	sock_bio_method = m;
+}
+
+/* A BIO for fd (not closed with it), or NULL. */
+static BIO *
+sock_bio_new(int fd)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	BIO *b;
+
+	pthread_once(&once, sock_bio_method_init);
+	if (sock_bio_method == NULL || (b = BIO_new(sock_bio_method)) == NULL)
+		return NULL;
+	BIO_set_data(b, (void *)(intptr_t)fd);
+	BIO_set_init(b, 1);
+	return b;
 }
 
 static const char *
@@ -188,6 +222,10 @@ client_context(const char *endpoint, sr_error *err)
 	}
 	SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	/* Read ahead: one recv(2) per record, not two (header, then body); the buffer stays
+	 * one record long, as the daemon's (daemon/tls_context.c says why). tls_read tries
+	 * SSL_read before it polls, so nothing read ahead waits. */
+	SSL_CTX_set_read_ahead(ctx, 1);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
 		cl_seterr(err, SR_EINVAL, 0, "SOCKRPC_TLS_CERT %s: %s", cert,
@@ -220,14 +258,11 @@ handshake(struct transport_tls *t, const char *endpoint, int64_t deadline, sr_er
 
 	for (;;) {
 		struct pollfd p = {.fd = t->fd};
-		struct sigpipe_guard g;
 		int64_t left;
 		int r, e;
 
-		sigpipe_block(&g);
 		r = SSL_connect(t->ssl);
 		e = SSL_get_error(t->ssl, r);
-		sigpipe_restore(&g);
 
 		if (r == 1)
 			return 0;
@@ -257,6 +292,7 @@ transport_tls_connect(const char *endpoint, sr_error *err)
 	int64_t deadline = cl_deadline_after(CL_FIXED_DEADLINE_MS);
 	struct transport_tls *t;
 	X509_VERIFY_PARAM *vp;
+	BIO *bio;
 	unsigned char ip[16];
 	bool is_ip;
 
@@ -275,10 +311,11 @@ transport_tls_connect(const char *endpoint, sr_error *err)
 		goto fail;
 	if ((t->fd = tcp_connect(endpoint, host, port, deadline, err)) < 0)
 		goto fail;
-	if ((t->ssl = SSL_new(t->ctx)) == NULL || SSL_set_fd(t->ssl, t->fd) != 1) {
+	if ((t->ssl = SSL_new(t->ctx)) == NULL || (bio = sock_bio_new(t->fd)) == NULL) {
 		cl_seterr(err, SR_ELIMIT, ENOMEM, "out of memory");
 		goto fail;
 	}
+	SSL_set_bio(t->ssl, bio, bio);
 	/* The daemon's certificate must name what we dialled: an IP SAN for an address. */
 	vp = SSL_get0_param(t->ssl);
 	is_ip = inet_pton(AF_INET, host, ip) == 1 || inet_pton(AF_INET6, host, ip) == 1;
@@ -331,17 +368,13 @@ tls_read(struct transport *base, void *buf, size_t len)
 	for (;;) {
 		struct pollfd p = {.fd = t->fd, .events = POLLIN};
 		int64_t left;
-
-		struct sigpipe_guard g;
 		int saved;
 
 		pthread_mutex_lock(&t->mu);
-		sigpipe_block(&g); /* a read may write: a KeyUpdate's answer, an alert */
 		errno = 0;
 		r = SSL_read_ex(t->ssl, buf, len, &n);
 		rc = r == 1 ? (ssize_t)n : ssl_failure(t, r);
 		saved = errno;
-		sigpipe_restore(&g);
 		pthread_mutex_unlock(&t->mu);
 		errno = saved;
 		if (rc >= 0 || errno != EAGAIN)
@@ -359,7 +392,6 @@ tls_writev(struct transport *base, const struct iovec *iov, int n_iov)
 	struct transport_tls *t = (struct transport_tls *)base;
 	const void *at = iov[0].iov_base;
 	size_t len = iov[0].iov_len, n = 0;
-	struct sigpipe_guard g;
 	ssize_t rc;
 	int r, saved;
 
@@ -379,7 +411,6 @@ tls_writev(struct transport *base, const struct iovec *iov, int n_iov)
 	}
 	if (t->retry_len != 0 && t->retry_len < len)
 		len = t->retry_len;
-	sigpipe_block(&g);
 	errno = 0;
 	r = SSL_write_ex(t->ssl, at, len, &n);
 	if (r == 1) {
@@ -392,7 +423,6 @@ tls_writev(struct transport *base, const struct iovec *iov, int n_iov)
 		rc = -1;
 	}
 	saved = errno;
-	sigpipe_restore(&g);
 	pthread_mutex_unlock(&t->mu);
 	errno = saved;
 	return rc;
@@ -450,18 +480,15 @@ static const char *
 tls_failure(struct transport *base)
 {
 	struct transport_tls *t = (struct transport_tls *)base;
-	struct sigpipe_guard g;
 	char byte;
 	size_t n;
 	int r;
 
 	pthread_mutex_lock(&t->mu);
 	if (t->alert[0] == '\0') {
-		sigpipe_block(&g);
 		ERR_clear_error();
 		if ((r = SSL_peek_ex(t->ssl, &byte, 1, &n)) != 1)
 			ssl_failure(t, r);
-		sigpipe_restore(&g);
 	}
 	pthread_mutex_unlock(&t->mu);
 	return t->alert[0] != '\0' ? t->alert : NULL;
@@ -475,12 +502,8 @@ tls_free(struct transport *base)
 	if (t == NULL)
 		return;
 	if (t->ssl != NULL) {
-		struct sigpipe_guard g;
-
-		sigpipe_block(&g);
 		if (SSL_is_init_finished(t->ssl))
 			SSL_shutdown(t->ssl); /* close_notify, if the socket takes it now */
-		sigpipe_restore(&g);
 		SSL_free(t->ssl);
 	}
 	SSL_CTX_free(t->ctx);

@@ -149,6 +149,18 @@ call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field,
 	session_send_spliced_reply(c->session, c->method, c->id, reply, data_field, pipe_rd, n);
 }
 
+/* The same for a reply whose bytes field `data_field` is all of data, moved into the output
+ * buffer (receive_in_place.c). */
+void
+call_reply_buffer(struct call *c, ProtobufCMessage *reply, unsigned data_field,
+                  struct evbuffer *data)
+{
+	if (!answerable(c))
+		return;
+	c->answered = true;
+	session_send_buffer_reply(c->session, c->method, c->id, reply, data_field, data);
+}
+
 static void
 fail_with(struct call *c, struct handle *h, int code, int err, const char *text)
 {

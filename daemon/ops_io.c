@@ -344,7 +344,8 @@ receive_step(struct call *c, enum call_event ev)
 	if (in->length == 0) {
 		data = NULL;
 		eos = false;
-	} else if (receive_by_splice(c, h, in->length, flags)) {
+	} else if (receive_by_splice(c, h, in->length, flags) ||
+	           receive_in_place(c, h, in->length, flags)) {
 		return CALL_DONE;
 	} else {
 		p = take_bytes(c, in->length, flags, NULL, NULL, &data, &got, &eos);

@@ -448,6 +448,8 @@ enum fast_path {
 	FAST_AUDIT_BUFFERING, /* audit.c: lines written on a timer, not one write each */
 	FAST_CONNECT_AT_ONCE, /* ops_connect.c: a connect already over is answered at once */
 	FAST_SOCKET_RESERVE,  /* socket_reserve.c: sockets made ahead, a batch per parent trip */
+	/* receive_in_place.c: a TLS session's receives read into the reply */
+	FAST_RECEIVE_IN_PLACE,
 	FAST_N
 };
 void fast_path_init(void);
@@ -478,6 +480,8 @@ void call_reply_with_channel(struct call *c, Sockrpc__HelloReply *reply);
 void call_reply_with_fd(struct call *c, ProtobufCMessage *reply, int fd);
 void call_reply_spliced(struct call *c, ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
                         size_t n);
+void call_reply_buffer(struct call *c, ProtobufCMessage *reply, unsigned data_field,
+                       struct evbuffer *data);
 void call_fail(struct call *c, struct handle *h, int code, int err, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void call_fail_errno(struct call *c, struct handle *h, int err, const char *fmt, ...)
@@ -611,6 +615,12 @@ bool receive_by_splice(struct call *c, struct handle *h, int64_t length, int fla
 void session_send_spliced_reply(struct session *s, unsigned method, uint64_t call_id,
                                 const ProtobufCMessage *reply, unsigned data_field, int pipe_rd,
                                 size_t n);
+
+/* receive_in_place.c */
+bool receive_in_place(struct call *c, struct handle *h, int64_t length, int flags);
+void session_send_buffer_reply(struct session *s, unsigned method, uint64_t call_id,
+                               const ProtobufCMessage *reply, unsigned data_field,
+                               struct evbuffer *data);
 
 /* log.c */
 void log_init(void);

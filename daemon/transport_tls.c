@@ -28,6 +28,8 @@ struct transport_tls {
 	struct transport base;
 	SSL *ssl;
 	size_t retry_len; /* the length of a write to repeat (it wanted the socket), else 0 */
+	bool drained;     /* the last read ended wanting the socket: what OpenSSL holds (read
+	                   * ahead) is not a whole record, and the socket will wake the loop */
 };
 
 /* Maps an SSL_read/SSL_write failure to the transport's convention: -1 with EAGAIN to
@@ -87,6 +89,7 @@ tls_read(struct transport *base, struct evbuffer *in, size_t room)
 		vec[k].iov_len = done; /* 0 for those not reached */
 		got += done;
 	}
+	t->drained = r != 1 && SSL_get_error(t->ssl, r) == SSL_ERROR_WANT_READ;
 	if (got > 0) {
 		ERR_clear_error();
 		evbuffer_commit_space(in, vec, vec[n_vec - 1].iov_len > 0 ? n_vec : 1);
@@ -131,13 +134,15 @@ tls_write(struct transport *base, struct evbuffer *out)
 	return r;
 }
 
-/* Decrypted bytes OpenSSL holds (the socket may have nothing more to wake the loop). */
+/* Records OpenSSL holds, read ahead or decrypted (the socket may have nothing more to wake
+ * the loop). After a read that wanted the socket, what it holds is part of a record:
+ * waking for it would spin until the rest arrives. */
 static bool
 tls_pending(struct transport *base)
 {
 	struct transport_tls *t = (struct transport_tls *)base;
 
-	return SSL_has_pending(t->ssl) == 1;
+	return !t->drained && SSL_has_pending(t->ssl) == 1;
 }
 
 static bool

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <unistd.h>
 
@@ -1102,6 +1103,28 @@ start_ssh_forward(void)
 	}
 }
 
+/* CPU seconds used so far by the tls figure's processes: this thread (the client of both
+ * paths), the rest of this process (the bench's servers, threads) and the daemon's worker. */
+struct cpu_use {
+	double client, servers, worker;
+};
+
+static struct cpu_use
+cpu_now(pid_t worker)
+{
+	struct cpu_use c;
+	struct timespec ts;
+	struct rusage ru;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	getrusage(RUSAGE_SELF, &ru);
+	c.client = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	c.servers = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	            (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6 - c.client;
+	c.worker = proc_cpu_s(worker);
+	return c;
+}
+
 /*
  * A client over TLS 1.3 (tls://127.0.0.1:PORT, the daemon's --listen-tls) against a direct
  * TLS 1.3 stream to the same kind of server: bulk both ways, and the small call against
@@ -1114,7 +1137,8 @@ figure_tls(void)
 	char sock[192], log[256], policy[256], listen_arg[64], endpoint[64], base[64], name[48];
 	int R = opt.rounds, n = opt.calls, tls_port, direct_port;
 	double mib = (double)opt.bytes / (1024.0 * 1024.0), *lat, *b50, *d50, med_b, med_d;
-	double *mibs[3];
+	double *mibs[3], *cpu_all[2], *cpu_end[2];
+	pid_t worker;
 	sr_client *c;
 	sr_socket *s;
 	void *echo;
@@ -1156,6 +1180,7 @@ figure_tls(void)
 	snprintf(endpoint, sizeof(endpoint), "tls://127.0.0.1:%d", tls_port);
 	if ((c = open_client(endpoint)) == NULL)
 		die("no TLS session with %s", endpoint);
+	worker = proc_serving_pid(pid);
 
 	/* OpenSSL falls back to user-space records silently: say which ran. */
 	add_row("tls kernel TLS offload", NAN, "",
@@ -1169,9 +1194,14 @@ figure_tls(void)
 
 		for (int v = 0; v < 3; v++)
 			mibs[v] = calloc((size_t)R, sizeof(double));
+		for (int v = 0; v < 2; v++) {
+			cpu_all[v] = calloc((size_t)R, sizeof(double));
+			cpu_end[v] = calloc((size_t)R, sizeof(double));
+		}
 		for (int r = 0; r < R; r++) {
 			for (int k = 0; k < 3; k++) {
 				int v = (k + r) % 3;
+				struct cpu_use u0 = cpu_now(worker), u1;
 				double t = NAN;
 
 				if (v == 0)
@@ -1181,10 +1211,26 @@ figure_tls(void)
 				else if (v == 2 && ssh_port > 0)
 					t = bulk_plain(VIA_SSH, dir);
 				mibs[v][r] = mib / t;
+				/* CPU per MiB: of every process on the path, and of the daemon's
+				 * worker against its counterpart, the direct TLS server. */
+				u1 = cpu_now(worker);
+				if (v < 2) {
+					cpu_all[v][r] = (u1.client - u0.client + u1.servers -
+					                 u0.servers + u1.worker - u0.worker) *
+					                1e3 / mib;
+					cpu_end[v][r] = (v == 0 ? u1.worker - u0.worker
+					                        : u1.servers - u0.servers) *
+					                1e3 / mib;
+				}
 				if (opt.verbose)
-					fprintf(stderr,
-					        "round %d: tls bulk %s via %s: %.0f MiB/s\n", r + 1,
-					        dir ? "send" : "recv", names[v], mibs[v][r]);
+					fprintf(
+					    stderr,
+					    "round %d: tls bulk %s via %s: %.0f MiB/s; CPU ms/MiB: "
+					    "client %.2f, daemon worker %.2f, servers %.2f\n",
+					    r + 1, dir ? "send" : "recv", names[v], mibs[v][r],
+					    (u1.client - u0.client) * 1e3 / mib,
+					    (u1.worker - u0.worker) * 1e3 / mib,
+					    (u1.servers - u0.servers) * 1e3 / mib);
 			}
 		}
 		med_b = median(mibs[0], R);
@@ -1200,7 +1246,25 @@ figure_tls(void)
 			add_row(name, med_b, "", base, med_b / med_d, "> 1x",
 			        isnan(med_d) ? -1 : med_b / med_d > 1.0);
 		}
+		if (!opt.broker_only) {
+			/* On 2 cores every process competes for the same CPUs: the ratio of the
+			 * CPU per MiB bounds the ratio of the rates. */
+			med_b = median(cpu_all[0], R);
+			med_d = median(cpu_all[1], R);
+			snprintf(name, sizeof(name), "tls %s CPU ms/MiB, all",
+			         dir ? "send" : "recv");
+			snprintf(base, sizeof(base), "direct TLS pair %.2f", med_d);
+			add_row(name, med_b, "", base, med_b / med_d, "info", -1);
+			med_b = median(cpu_end[0], R);
+			med_d = median(cpu_end[1], R);
+			snprintf(name, sizeof(name), "tls %s CPU ms/MiB, daemon",
+			         dir ? "send" : "recv");
+			snprintf(base, sizeof(base), "direct TLS server %.2f", med_d);
+			add_row(name, med_b, "", base, med_b / med_d, "info", -1);
+		}
 		free(mibs[0]), free(mibs[1]), free(mibs[2]);
+		for (int v = 0; v < 2; v++)
+			free(cpu_all[v]), free(cpu_end[v]);
 	}
 
 	lat = calloc((size_t)n, sizeof(double));

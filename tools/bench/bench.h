@@ -62,6 +62,7 @@ long proc_vmrss(pid_t pid);
  * daemon's child), else pid itself. */
 pid_t proc_serving_pid(pid_t pid);
 long proc_pss(pid_t pid);
+double proc_cpu_s(pid_t pid);
 
 /* scale.c: the scale figure spread over processes (parts: this binary, --scale-part). */
 int scale_part_main(const char *path, int sessions, int handles);

@@ -617,3 +617,25 @@ proc_pss(pid_t pid)
 	kb = proc_field_kb(path, "Pss");
 	return kb < 0 ? -1 : kb * 1024;
 }
+
+/* CPU seconds (user + system) that pid has used, from /proc/PID/stat; NAN if unreadable. */
+double
+proc_cpu_s(pid_t pid)
+{
+	unsigned long long ut, st;
+	char path[64], buf[1024], *p;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return 0.0 / 0.0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* After the command's closing parenthesis: state is field 3, utime 14, stime 15. */
+	if ((p = strrchr(buf, ')')) == NULL ||
+	    sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+		return 0.0 / 0.0;
+	return (double)(ut + st) / (double)sysconf(_SC_CLK_TCK);
+}
