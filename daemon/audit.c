@@ -44,6 +44,18 @@ struct audit {
 	 * a line's formatting): "2024-05-01T12:00:00". */
 	time_t when_sec;
 	char when[32];
+	/* The last Unix peer's part of a decision line (transport to claimed_exe), with what
+	 * it was made from: a session's decisions repeat it, and escaping the paths again
+	 * cost more than the rest of the line. Compared field by field, never by pointer. */
+	struct {
+		uid_t uid;
+		gid_t gid;
+		pid_t pid;
+		char exe[sizeof(((struct identity *)0)->exe)];
+		char claimed_exe[sizeof(((struct identity *)0)->claimed_exe)];
+		size_t len; /* 0: empty */
+		char text[1400];
+	} who;
 };
 
 struct line {
@@ -189,6 +201,51 @@ line_who_tls(struct line *l, const struct identity *who)
 	line_cstring(l, "spki", hex);
 }
 
+/* Said by the client (a launcher's Hello), never verified. */
+static void
+line_claimed_exe(struct line *l, const struct identity *who)
+{
+	if (who == NULL || who->claimed_exe[0] == '\0')
+		LINE_LIT(l, ",\"claimed_exe\":null");
+	else
+		line_string(l, "claimed_exe", who->claimed_exe,
+		            strnlen(who->claimed_exe, sizeof(who->claimed_exe)));
+}
+
+/* A Unix peer: transport, uid, gid, pid, exe and claimed_exe, from a.who when it was made
+ * from the same values. */
+static void
+line_who_unix(struct audit *a, struct line *l, const struct identity *who)
+{
+	size_t start = l->len;
+
+	if (a->who.len > 0 && a->who.uid == who->uid && a->who.gid == who->gid &&
+	    a->who.pid == who->pid && strncmp(a->who.exe, who->exe, sizeof(who->exe)) == 0 &&
+	    strncmp(a->who.claimed_exe, who->claimed_exe, sizeof(who->claimed_exe)) == 0) {
+		line_put(l, a->who.text, a->who.len);
+		return;
+	}
+	line_cstring(l, "transport", "unix");
+	line_uint(l, "uid", (unsigned)who->uid);
+	line_uint(l, "gid", (unsigned)who->gid);
+	line_int(l, "pid", (int)who->pid);
+	if (who->exe[0] == '\0')
+		LINE_LIT(l, ",\"exe\":null"); /* unknown, as the docs say */
+	else
+		line_string(l, "exe", who->exe, strnlen(who->exe, sizeof(who->exe)));
+	line_claimed_exe(l, who);
+	a->who.len = 0;
+	if (l->overflow || l->len - start > sizeof(a->who.text))
+		return;
+	a->who.uid = who->uid;
+	a->who.gid = who->gid;
+	a->who.pid = who->pid;
+	memcpy(a->who.exe, who->exe, sizeof(who->exe));
+	memcpy(a->who.claimed_exe, who->claimed_exe, sizeof(who->claimed_exe));
+	memcpy(a->who.text, l->buf + start, l->len - start);
+	a->who.len = l->len - start;
+}
+
 void
 audit_tls_refused(struct audit *a, const char *peer_address, const char *reason)
 {
@@ -214,27 +271,15 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 	if (a == NULL)
 		return;
 	line_start(a, &l, "decision", session);
-	if (rq->who != NULL && rq->who->transport == IDENTITY_TLS) {
-		line_who_tls(&l, rq->who);
-	} else if (rq->who != NULL) {
-		line_cstring(&l, "transport", "unix");
-		line_uint(&l, "uid", (unsigned)rq->who->uid);
-		line_uint(&l, "gid", (unsigned)rq->who->gid);
-		line_int(&l, "pid", (int)rq->who->pid);
-		if (rq->who->exe[0] == '\0')
-			LINE_LIT(&l, ",\"exe\":null"); /* unknown, as the docs say */
-		else
-			line_string(&l, "exe", rq->who->exe,
-			            strnlen(rq->who->exe, sizeof(rq->who->exe)));
+	if (rq->who != NULL && rq->who->transport != IDENTITY_TLS) {
+		line_who_unix(a, &l, rq->who);
 	} else {
-		line_add(&l, ",\"uid\":null,\"gid\":null,\"pid\":null,\"exe\":null");
+		if (rq->who != NULL)
+			line_who_tls(&l, rq->who);
+		else
+			line_add(&l, ",\"uid\":null,\"gid\":null,\"pid\":null,\"exe\":null");
+		line_claimed_exe(&l, rq->who);
 	}
-	/* Said by the client (a launcher's Hello), never verified. */
-	if (rq->who == NULL || rq->who->claimed_exe[0] == '\0')
-		LINE_LIT(&l, ",\"claimed_exe\":null");
-	else
-		line_string(&l, "claimed_exe", rq->who->claimed_exe,
-		            strnlen(rq->who->claimed_exe, sizeof(rq->who->claimed_exe)));
 	line_cstring(&l, "op", policy_op_name(rq->op));
 	line_cstring(&l, "family", policy_family_name(rq->family, fam, sizeof(fam)));
 	line_cstring(&l, "type", policy_type_name(rq->type, type, sizeof(type)));
@@ -430,6 +475,11 @@ line_cstring(struct line *l, const char *key, const char *s)
 		line_string(l, key, s, strlen(s));
 }
 
+/* Printable ASCII but '"' and '\\': written as they are. */
+static const bool plain_ascii[256] = {
+    [' '] = true, ['!'] = true, ['#' ... '['] = true, [']' ... '~'] = true,
+};
+
 /* A JSON string. Bytes that are not valid UTF-8 (a path may hold any byte) are written as
  * the six characters \\xNN, so the line stays valid JSON and the byte stays visible. */
 static void
@@ -459,9 +509,7 @@ line_string(struct line *l, const char *key, const char *s, size_t n)
 			line_add(l, "\\u%04x", c);
 		} else if (c < 0x80) {
 			/* A run of plain ASCII goes in at once. */
-			for (run = 1; i + run < n && p[i + run] >= 0x20 && p[i + run] < 0x7f &&
-			              p[i + run] != '"' && p[i + run] != '\\';
-			     run++)
+			for (run = 1; i + run < n && plain_ascii[p[i + run]]; run++)
 				;
 			line_put(l, (const char *)p + i, run);
 			i += run;

@@ -10,6 +10,8 @@
 
 #include "policy_internal.h"
 
+static void format_ipv4(const uint8_t ip[4], char *buf);
+
 static const char *const op_names[POLICY_OP_COUNT] = {
     [POLICY_CREATE] = "create",   [POLICY_CONNECT] = "connect", [POLICY_BIND] = "bind",
     [POLICY_LISTEN] = "listen",   [POLICY_ACCEPT] = "accept",   [POLICY_SEND] = "send",
@@ -87,6 +89,11 @@ policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, size_t
 	switch (t.kind) {
 	case TARGET_IP:
 		/* Show a mapped address as the IPv4 address policy matched it as. */
+		if (t.family == AF_INET && buf_len >= INET_ADDRSTRLEN) {
+			format_ipv4(t.ip, buf); /* inet_ntop's sprintf was most of a decision */
+			*port = t.port;
+			return 0;
+		}
 		if (inet_ntop(t.family, t.ip, buf, buf_len) == NULL) {
 			buf[0] = '\0';
 			return -1;
@@ -109,8 +116,53 @@ policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, size_t
 void
 rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len)
 {
-	if (r->line == 0 || p->source == NULL)
-		snprintf(buf, len, "default");
-	else
-		snprintf(buf, len, "%s:%d", p->source, r->line);
+	char digits[12];
+	size_t n, i = sizeof(digits);
+	unsigned line = (unsigned)r->line;
+
+	if (r->line == 0 || p->source == NULL) {
+		policy_copy_text(buf, len, "default");
+		return;
+	}
+	/* "%s:%d" without snprintf (once per decision) */
+	n = policy_copy_text(buf, len, p->source);
+	digits[--i] = '\0';
+	do
+		digits[--i] = (char)('0' + line % 10);
+	while ((line /= 10) != 0);
+	digits[--i] = ':';
+	if (n + 1 < len)
+		policy_copy_text(buf + n, len - n, digits + i);
+}
+
+size_t
+policy_copy_text(char *buf, size_t len, const char *s)
+{
+	size_t n = strlen(s);
+
+	if (len == 0)
+		return n;
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	return n;
+}
+
+/* "a.b.c.d" into buf, which holds INET_ADDRSTRLEN. */
+static void
+format_ipv4(const uint8_t ip[4], char *buf)
+{
+	size_t o = 0;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = ip[i];
+
+		if (v >= 100)
+			buf[o++] = (char)('0' + v / 100);
+		if (v >= 10)
+			buf[o++] = (char)('0' + v / 10 % 10);
+		buf[o++] = (char)('0' + v % 10);
+		buf[o++] = i < 3 ? '.' : '\0';
+	}
 }

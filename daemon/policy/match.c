@@ -30,7 +30,6 @@ void
 policy_decide(const struct policy *p, const struct policy_request *rq, struct policy_decision *out)
 {
 	struct target t;
-	char label[sizeof(out->rule)];
 	struct sockaddr_storage canon;
 	struct policy_request canon_rq;
 	const char *privilege;
@@ -54,19 +53,19 @@ policy_decide(const struct policy *p, const struct policy_request *rq, struct po
 
 		if (!rule_applies(r, rq, &t))
 			continue;
-		rule_label(p, r, label, sizeof(label));
+		rule_label(p, r, out->rule, sizeof(out->rule));
 		out->allow = r->allow;
 		out->rule_line = r->line;
-		snprintf(out->rule, sizeof(out->rule), "%s", label);
+		/* Copies, not snprintf: a decision is made per socket and per connect. */
 		if (r->reason != NULL)
-			snprintf(out->reason, sizeof(out->reason), "%s", r->reason);
+			policy_copy_text(out->reason, sizeof(out->reason), r->reason);
 		else if (r->line == 0)
-			snprintf(out->reason, sizeof(out->reason),
-			         "%s by the embedded default policy",
-			         r->allow ? "allowed" : "denied");
+			policy_copy_text(out->reason, sizeof(out->reason),
+			                 r->allow ? "allowed by the embedded default policy"
+			                          : "denied by the embedded default policy");
 		else
 			snprintf(out->reason, sizeof(out->reason), "%s by policy rule %.170s",
-			         r->allow ? "allowed" : "denied", label);
+			         r->allow ? "allowed" : "denied", out->rule);
 		if (r->allow) {
 			out->max_handles = r->max_handles;
 			out->max_connections = r->max_connections;
@@ -78,7 +77,7 @@ policy_decide(const struct policy *p, const struct policy_request *rq, struct po
 		return;
 	}
 	out->allow = false;
-	snprintf(out->rule, sizeof(out->rule), "default");
+	policy_copy_text(out->rule, sizeof(out->rule), "default");
 	if (rq->op == POLICY_OPTION &&
 	    (privilege = policy_option_privilege(rq->option, rq->option_value)) != NULL) {
 		const char *name = policy_option_name(rq->option);

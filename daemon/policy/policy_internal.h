@@ -133,6 +133,9 @@ bool cidr_contains(const struct cidr *c, int family, const uint8_t *addr);
 void decode_target(const struct policy_request *rq, struct target *t);
 
 /* format.c */
+/* Copies s into buf of len bytes, cut to fit, NUL-terminated; returns the length copied
+ * (strlen(s) when len is 0). A snprintf "%s" without the format. */
+size_t policy_copy_text(char *buf, size_t len, const char *s);
 /* "FILE:LINE" of a rule, or "default" for the embedded default's. */
 void rule_label(const struct policy *p, const struct rule *r, char *buf, size_t len);
 
