@@ -477,7 +477,10 @@ line_cstring(struct line *l, const char *key, const char *s)
 
 /* Printable ASCII but '"' and '\\': written as they are. */
 static const bool plain_ascii[256] = {
-    [' '] = true, ['!'] = true, ['#' ... '['] = true, [']' ... '~'] = true,
+    [' '] = true,
+    ['!'] = true,
+    ['#' ... '['] = true,
+    [']' ... '~'] = true,
 };
 
 /* A JSON string. Bytes that are not valid UTF-8 (a path may hold any byte) are written as
