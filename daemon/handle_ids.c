@@ -131,7 +131,7 @@ session_add_handle(struct session *s, struct handle *h)
 	unsigned i;
 
 	/* Descriptors handed back but not yet taken count: the daemon holds them (session_fd.c). */
-	if (session_sockets_held(s) >= s->d->opt.limits.max_handles ||
+	if (session_sockets_held(s, s->d->opt.limits.max_handles) >= s->d->opt.limits.max_handles ||
 	    (h->id == 0 && s->next_handle_id >= SR_CLIENT_HANDLE_BASE))
 		return -EMFILE;
 	if (s->n_handles == s->cap_handles) {

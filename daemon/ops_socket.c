@@ -55,8 +55,11 @@ socket_create(struct call *c, const Sockrpc__SocketRequest *in, int64_t h_id)
 		          decision.rule, decision.reason);
 		return NULL;
 	}
+	limit = s->d->opt.limits.max_handles;
+	if (decision.max_handles >= 0 && (unsigned)decision.max_handles < limit)
+		limit = (unsigned)decision.max_handles;
 	/* A socket handed back but not yet taken by the client is still the daemon's. */
-	held = session_sockets_held(s);
+	held = session_sockets_held(s, limit);
 	if (decision.max_handles >= 0 && held >= (unsigned)decision.max_handles) {
 		call_fail(c, NULL, SOCKRPC__CODE__ELIMIT, 0,
 		          "too many sockets in this session (max-handles %d of rule %s)",
@@ -71,9 +74,6 @@ socket_create(struct call *c, const Sockrpc__SocketRequest *in, int64_t h_id)
 	}
 	/* Owned by the client, so that the kernel's owner checks (SO_REUSEPORT) apply to it;
 	 * made ahead no further than the session's room under its limits. */
-	limit = s->d->opt.limits.max_handles;
-	if (decision.max_handles >= 0 && (unsigned)decision.max_handles < limit)
-		limit = (unsigned)decision.max_handles;
 	fd = socket_reserve_take(s, family, type, protocol, limit - held - 1, &protocol, &owned);
 	if (fd < 0) {
 		call_fail_errno(c, NULL, -fd, "cannot create socket");

@@ -14,6 +14,10 @@
 
 #include "sockrpcd.h"
 
+/* Sockets handed back that may wait unconfirmed before the kernel is asked (see
+ * session_sockets_held). */
+#define FDS_SENT_SLACK 16
+
 /* Frames reply, and queues fd to travel with it. Takes fd, even on failure. */
 void
 session_send_reply_with_fd(struct session *s, unsigned method, uint64_t call_id,
@@ -81,16 +85,23 @@ session_drop_passing(struct session *s)
  * open handles, the descriptors waiting to be sent, and those sent that the client has not
  * taken yet (they wait in its socket, charged to the daemon's uid: past RLIMIT_NOFILE of
  * them every handback fails). Those are counted until the client is seen to have read all
- * that was written to it (SIOCOUTQ empty).
+ * that was written to it (SIOCOUTQ empty). The kernel is asked only when they matter: when
+ * the count with them comes within FDS_SENT_SLACK of `limit`, or FDS_SENT_SLACK of them
+ * wait; so a handback per connection does not cost an ioctl per connection, and the count
+ * is never below the truth.
  */
 unsigned
-session_sockets_held(struct session *s)
+session_sockets_held(struct session *s, unsigned limit)
 {
+	unsigned held = s->n_handles + s->n_passing + s->fds_sent;
 	int unread;
 
-	if (s->fds_sent > 0 && ioctl(s->t->write_fd, SIOCOUTQ, &unread) == 0 && unread == 0)
+	if (s->fds_sent > 0 && (s->fds_sent >= FDS_SENT_SLACK || held + FDS_SENT_SLACK >= limit) &&
+	    ioctl(s->t->write_fd, SIOCOUTQ, &unread) == 0 && unread == 0) {
 		s->fds_sent = 0;
-	return s->n_handles + s->n_passing + s->fds_sent;
+		held = s->n_handles + s->n_passing;
+	}
+	return held;
 }
 
 /*

@@ -393,7 +393,7 @@ void session_send_reply_with_fd(struct session *s, unsigned method, uint64_t cal
                                 const ProtobufCMessage *reply, int fd);
 int session_write_passing(struct session *s);
 void session_drop_passing(struct session *s);
-unsigned session_sockets_held(struct session *s);
+unsigned session_sockets_held(struct session *s, unsigned limit);
 
 /* transport_unix.c */
 struct transport *transport_unix_new(int fd);
