@@ -62,15 +62,12 @@ handback_take(const ProtobufCMessage *msg, struct call_ctx *ctx)
 	ctx->passed_fd = -1;
 }
 
+/* One F_SETFL, without reading the flags first: of the flags F_SETFL changes, a socket
+ * the daemon hands back has none but O_NONBLOCK (the open file is the caller's alone). */
 static int
 set_blocking(int fd, bool blocking)
 {
-	int flags = fcntl(fd, F_GETFL);
-
-	if (flags == -1)
-		return -1;
-	flags = blocking ? flags & ~O_NONBLOCK : flags | O_NONBLOCK;
-	return fcntl(fd, F_SETFL, flags);
+	return fcntl(fd, F_SETFL, blocking ? 0 : O_NONBLOCK);
 }
 
 /* SR_EUNSUPPORTED unless c's transport carries descriptors and its daemon knows Handback
