@@ -74,6 +74,7 @@ static void line_uint(struct line *l, const char *key, uint64_t v);
 static void line_start(struct audit *a, struct line *l, const char *event, uint64_t session);
 static void line_string(struct line *l, const char *key, const char *s, size_t n);
 static void line_cstring(struct line *l, const char *key, const char *s);
+static void line_word(struct line *l, const char *key, const char *s);
 static void line_finish(struct audit *a, struct line *l);
 static void write_out(struct audit *a, const char *buf, size_t len, unsigned lines);
 static void on_flush_due(evutil_socket_t fd, short what, void *arg);
@@ -225,7 +226,7 @@ line_who_unix(struct audit *a, struct line *l, const struct identity *who)
 		line_put(l, a->who.text, a->who.len);
 		return;
 	}
-	line_cstring(l, "transport", "unix");
+	line_word(l, "transport", "unix");
 	line_uint(l, "uid", (unsigned)who->uid);
 	line_uint(l, "gid", (unsigned)who->gid);
 	line_int(l, "pid", (int)who->pid);
@@ -280,9 +281,9 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 			line_add(&l, ",\"uid\":null,\"gid\":null,\"pid\":null,\"exe\":null");
 		line_claimed_exe(&l, rq->who);
 	}
-	line_cstring(&l, "op", policy_op_name(rq->op));
-	line_cstring(&l, "family", policy_family_name(rq->family, fam, sizeof(fam)));
-	line_cstring(&l, "type", policy_type_name(rq->type, type, sizeof(type)));
+	line_word(&l, "op", policy_op_name(rq->op));
+	line_word(&l, "family", policy_family_name(rq->family, fam, sizeof(fam)));
+	line_word(&l, "type", policy_type_name(rq->type, type, sizeof(type)));
 	if (policy_format_addr(rq->addr, rq->addr_len, addr, sizeof(addr), &port) == 0)
 		line_cstring(&l, "address", addr);
 	else
@@ -296,7 +297,7 @@ audit_decision(struct audit *a, uint64_t session, const struct policy_request *r
 		line_add(&l, ",\"option\":%d", rq->option);
 		line_cstring(&l, "option_name", policy_option_name(rq->option));
 	}
-	line_cstring(&l, "decision", d->allow ? "allow" : "deny");
+	line_word(&l, "decision", d->allow ? "allow" : "deny");
 	line_string(&l, "rule", d->rule, strnlen(d->rule, sizeof(d->rule)));
 	line_string(&l, "reason", d->reason, strnlen(d->reason, sizeof(d->reason)));
 	line_finish(a, &l);
@@ -334,17 +335,17 @@ audit_handback(struct audit *a, uint64_t session, const struct identity *who, in
 		return;
 	line_start(a, &l, "handback", session);
 	if (who != NULL)
-		line_add(&l, ",\"uid\":%u", (unsigned)who->uid);
+		line_uint(&l, "uid", (unsigned)who->uid);
 	else
-		line_add(&l, ",\"uid\":null");
-	line_add(&l, ",\"handle\":%" PRId64, handle);
+		LINE_LIT(&l, ",\"uid\":null");
+	line_int(&l, "handle", handle);
 	line_cstring(&l, "address", address);
-	line_add(&l, ",\"port\":%d", port);
+	line_int(&l, "port", port);
 	if (cookie != 0)
-		line_add(&l, ",\"cookie\":%" PRIu64, cookie);
+		line_uint(&l, "cookie", cookie);
 	else
-		line_add(&l, ",\"cookie\":null");
-	line_cstring(&l, "decision", allowed ? "allow" : "deny");
+		LINE_LIT(&l, ",\"cookie\":null");
+	line_word(&l, "decision", allowed ? "allow" : "deny");
 	line_cstring(&l, "reason", reason);
 	line_finish(a, &l);
 }
@@ -469,10 +470,24 @@ line_start(struct audit *a, struct line *l, const char *event, uint64_t session)
 static void
 line_cstring(struct line *l, const char *key, const char *s)
 {
-	if (s == NULL)
-		line_add(l, ",\"%s\":null", key);
-	else
+	if (s != NULL) {
 		line_string(l, key, s, strlen(s));
+		return;
+	}
+	LINE_LIT(l, ",\"");
+	line_put(l, key, strlen(key));
+	LINE_LIT(l, "\":null");
+}
+
+/* ,"key":"s" for s the daemon's own words (a name from a table), which need no escaping. */
+static void
+line_word(struct line *l, const char *key, const char *s)
+{
+	LINE_LIT(l, ",\"");
+	line_put(l, key, strlen(key));
+	LINE_LIT(l, "\":\"");
+	line_put(l, s, strlen(s));
+	LINE_LIT(l, "\"");
 }
 
 /* Printable ASCII but '"' and '\\': written as they are. */

@@ -11,17 +11,29 @@
 
 #include "ops.h"
 
+/* Copies n bytes of s into h->host, cut to fit (a snprintf "%s" without the format). */
+static void
+set_host(struct handle *h, const char *s, size_t n)
+{
+	if (n >= sizeof(h->host))
+		n = sizeof(h->host) - 1;
+	memcpy(h->host, s, n);
+	h->host[n] = '\0';
+}
+
 /* The handle takes the host and port asked for once a connection is under way. */
 static void
 record_peer(struct call *c, struct handle *h)
 {
 	const Sockrpc__ConnectRequest *in = (const Sockrpc__ConnectRequest *)c->request;
 
-	if (h->family == AF_UNIX && c->target->addr_len > 0) /* the normalised path reached */
-		snprintf(h->host, sizeof(h->host), "%s",
-		         ((const struct sockaddr_un *)&c->target->addr)->sun_path);
-	else if (in->host[0])
-		snprintf(h->host, sizeof(h->host), "%s", in->host);
+	if (h->family == AF_UNIX && c->target->addr_len > 0) { /* the normalised path reached */
+		const char *path = ((const struct sockaddr_un *)&c->target->addr)->sun_path;
+
+		set_host(h, path, strnlen(path, sizeof(((struct sockaddr_un *)0)->sun_path)));
+	} else if (in->host[0]) {
+		set_host(h, in->host, strlen(in->host));
+	}
 	h->port = in->port;
 }
 
