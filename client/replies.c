@@ -135,7 +135,15 @@ cl_state_from_wire(sr_state *out, const Sockrpc__SocketState *in, sr_error *err)
 		          (int)in->port);
 		return -1;
 	}
-	snprintf(out->host, sizeof(out->host), "%s", in->host != NULL ? in->host : "");
+	/* A copy, cut to fit, without snprintf: every state-carrying reply comes here. */
+	if (in->host != NULL) {
+		size_t n = strnlen(in->host, sizeof(out->host) - 1);
+
+		memcpy(out->host, in->host, n);
+		out->host[n] = '\0';
+	} else {
+		out->host[0] = '\0';
+	}
 	out->port = family == AF_UNIX ? 0 : in->port;
 	out->family = family;
 	out->type = type;

@@ -471,16 +471,21 @@ send_to_step(struct call *c, enum call_event ev)
 		const struct sockaddr *sa = op_next_target(c, h, POLICY_SEND, &len);
 		char what[300];
 
-		if (h->family == AF_UNIX)
-			snprintf(what, sizeof(what), "send to %.200s", t->name);
-		else
-			snprintf(what, sizeof(what), "send to %.200s:%d", t->name, in->port);
-		if (sa == NULL) {
-			op_fail_no_target(c, h, what);
-			return CALL_DONE;
+		/* The words are formatted only for a message that says them (a send per
+		 * exchange: the snprintf was a tenth of a UDP request's work). */
+		if (sa == NULL || h->family == AF_UNIX) {
+			if (h->family == AF_UNIX)
+				snprintf(what, sizeof(what), "send to %.200s", t->name);
+			else
+				snprintf(what, sizeof(what), "send to %.200s:%d", t->name,
+				         in->port);
+			if (sa == NULL) {
+				op_fail_no_target(c, h, what);
+				return CALL_DONE;
+			}
+			if (op_unix_refused(c, h, what))
+				return CALL_DONE;
 		}
-		if (op_unix_refused(c, h, what))
-			return CALL_DONE;
 		if (sa != (const struct sockaddr *)&t->addr)
 			memcpy(&t->addr, sa, len);
 		t->addr_len = len;
