@@ -287,6 +287,67 @@ check_time(const char *t)
 	ck_assert_msg(when <= now + 1 && when >= now - 60, "time %s is not now", t);
 }
 
+/* A decision line's peer part is kept for the next line with the same peer (audit.c): a
+ * peer that differs in any of uid, gid, pid, exe or claimed_exe gets its own. */
+START_TEST(each_line_names_its_own_peer)
+{
+	static char lines[8][TEST_LINE];
+	char err[256], want[32];
+	struct audit *a = audit_open(log_path, err, sizeof(err));
+	struct identity who[6];
+	struct policy_request rq;
+	struct policy_decision d;
+	struct json_line j;
+
+	ck_assert_msg(a != NULL, "%s", err);
+	memset(who, 0, sizeof(who));
+	for (int i = 0; i < 6; i++) {
+		who[i].uid = 1000;
+		who[i].gid = 100;
+		who[i].pid = 4321;
+		strcpy(who[i].exe, "/usr/bin/a");
+	}
+	who[1].uid = 1001;
+	who[2].gid = 101;
+	who[3].pid = 4322;
+	strcpy(who[4].exe, "/usr/bin/b");
+	strcpy(who[5].claimed_exe, "/usr/bin/c");
+	memset(&rq, 0, sizeof(rq));
+	rq.op = POLICY_CREATE;
+	rq.family = AF_INET;
+	rq.type = SOCK_STREAM;
+	memset(&d, 0, sizeof(d));
+	d.allow = true;
+	strcpy(d.rule, "default");
+	strcpy(d.reason, "ok");
+	for (int i = 0; i < 6; i++) {
+		rq.who = &who[i];
+		audit_decision(a, 1, &rq, &d);
+	}
+	rq.who = &who[0]; /* the first again, after the others */
+	audit_decision(a, 1, &rq, &d);
+	audit_free(a);
+
+	ck_assert_int_eq(read_lines(log_path, lines, 8), 7);
+	for (int i = 0; i < 7; i++) {
+		const struct identity *w = &who[i % 6];
+
+		ck_assert_msg(json_parse_line(lines[i], &j), "not JSON: %s", lines[i]);
+		snprintf(want, sizeof(want), "%u", (unsigned)w->uid);
+		ck_assert_str_eq(field(&j, "uid"), want);
+		snprintf(want, sizeof(want), "%u", (unsigned)w->gid);
+		ck_assert_str_eq(field(&j, "gid"), want);
+		snprintf(want, sizeof(want), "%d", (int)w->pid);
+		ck_assert_str_eq(field(&j, "pid"), want);
+		ck_assert_str_eq(field(&j, "exe"), w->exe);
+		if (w->claimed_exe[0] != '\0')
+			ck_assert_str_eq(field(&j, "claimed_exe"), w->claimed_exe);
+		else
+			ck_assert_str_eq(field(&j, "claimed_exe"), "null");
+	}
+}
+END_TEST
+
 START_TEST(decision_lines_are_json)
 {
 	static char lines[4][TEST_LINE];
@@ -541,6 +602,7 @@ audit_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, decision_lines_are_json);
+	tcase_add_test(tc, each_line_names_its_own_peer);
 	tcase_add_test(tc, unix_and_mapped_targets);
 	tcase_add_test(tc, close_lines_are_json);
 	tcase_add_test(tc, appends_and_reopens);
