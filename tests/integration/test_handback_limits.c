@@ -22,6 +22,7 @@
 #define NOBODY 65534
 #define MAX_HANDLES 16
 #define ROUNDS 3000
+#define TAKEN_MAX 8 /* --max-handles of taken_handbacks_do_not_count */
 
 static int listen_port;
 
@@ -126,6 +127,52 @@ START_TEST(unsent_handbacks_count_against_the_limit)
 }
 END_TEST
 
+/* 4 x TAKEN_MAX connections handed back one after another, each taken and closed. */
+static void
+child_handbacks_taken(sr_client *c, struct report *r)
+{
+	sr_error e;
+	int fd, i;
+
+	for (i = 0; i < 4 * TAKEN_MAX; i++) {
+		if ((fd = sr_connect_fd(c, AF_INET, SOCK_STREAM, "127.0.0.1", listen_port, 5000,
+		                        &e)) < 0)
+			break;
+		close(fd);
+	}
+	rec(r, i == 4 * TAKEN_MAX ? 0 : -1, &e, i);
+}
+
+/* Descriptors the client has taken no longer count (the daemon asks the kernel how much
+ * of its output the client read before it refuses a socket near the limit); a limit
+ * below the daemon's slack of unconfirmed ones (session_fd.c) too. */
+START_TEST(taken_handbacks_do_not_count)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	socklen_t alen = sizeof(a);
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct child ch;
+	struct report r;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+	ck_assert_int_eq(listen(lfd, 4096), 0);
+	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
+	listen_port = ntohs(a.sin_port);
+	write_policy("allow uid=0 create tcp\n"
+	             "allow uid=%d create tcp\n"
+	             "allow uid=%d connect tcp 127.0.0.1 port %d handback\n",
+	             NOBODY, NOBODY, listen_port);
+	policy_daemon_start(true, "--max-handles", "8", NULL);
+	child_start(&ch, NOBODY, NOBODY, child_handbacks_taken);
+	child_finish(&ch, &r);
+	ck_assert_msg(r.o[0].code == 0, "handback %ld of %d failed: %s", r.o[0].value,
+	              4 * TAKEN_MAX, r.o[0].msg);
+	policy_daemon_finish();
+	close(lfd);
+}
+END_TEST
+
 static void
 env_setup(void)
 {
@@ -141,6 +188,7 @@ handback_limits_suite(void)
 	tcase_add_checked_fixture(tc, env_setup, policy_env_teardown);
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, unsent_handbacks_count_against_the_limit);
+	tcase_add_test(tc, taken_handbacks_do_not_count);
 	suite_add_tcase(s, tc);
 	return s;
 }
