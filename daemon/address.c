@@ -91,27 +91,6 @@ address_parse(const char *host, int port, int family, struct sockaddr_storage *o
 	return -EINVAL;
 }
 
-/* inet_ntop for IPv4 without its sprintf (a UDP receive formats its sender each time). */
-static void
-format_ipv4(const uint8_t ip[4], char *host, size_t host_len)
-{
-	char buf[INET_ADDRSTRLEN];
-	size_t o = 0;
-
-	for (int i = 0; i < 4; i++) {
-		unsigned v = ip[i];
-
-		if (v >= 100)
-			buf[o++] = (char)('0' + v / 100);
-		if (v >= 10)
-			buf[o++] = (char)('0' + v / 10 % 10);
-		buf[o++] = (char)('0' + v % 10);
-		buf[o++] = i < 3 ? '.' : '\0';
-	}
-	if (o <= host_len)
-		memcpy(host, buf, o);
-}
-
 /* Writes the address text and port of `sa` (a Unix socket's path, port -1). */
 void
 address_format(const struct sockaddr *sa, socklen_t len, char *host, size_t host_len, int *port)
@@ -120,8 +99,11 @@ address_format(const struct sockaddr *sa, socklen_t len, char *host, size_t host
 	*port = -1;
 	if (sa->sa_family == AF_INET) {
 		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+		char text[INET_ADDRSTRLEN];
 
-		format_ipv4((const uint8_t *)&in->sin_addr, host, host_len);
+		policy_format_ipv4((const uint8_t *)&in->sin_addr, text);
+		if (strlen(text) < host_len)
+			memcpy(host, text, strlen(text) + 1);
 		*port = ntohs(in->sin_port);
 	} else if (sa->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;

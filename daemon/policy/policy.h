@@ -153,6 +153,9 @@ const char *policy_type_name(int type, char *buf, size_t len);
 int policy_format_addr(const struct sockaddr *addr, socklen_t len, char *buf, size_t buf_len,
                        int *port);
 
+/* "a.b.c.d" into buf, which holds INET_ADDRSTRLEN (16) bytes. */
+void policy_format_ipv4(const uint8_t ip[4], char *buf);
+
 /* explain.c */
 
 /*
