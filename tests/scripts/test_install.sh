@@ -4,6 +4,7 @@
 # (shared and static) and one through find_package(sockrpc) (both imported targets),
 # link and run: sr_strerror(), sr_constants(), and a session with the installed daemon.
 set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
 
 build=${1:?usage: test_install.sh BUILD_DIR}
 build=$(cd "$build" && pwd)
@@ -114,11 +115,7 @@ EOF
 sock=$tmp/sockrpc.sock
 NOTIFY_SOCKET= "$root/sbin/sockrpcd" --socket "$sock" >"$tmp/daemon.log" 2>&1 &
 daemon=$!
-for _ in $(seq 100); do
-	grep -qs 'listening on' "$tmp/daemon.log" && break
-	sleep 0.05
-done
-grep -q 'listening on' "$tmp/daemon.log" || fail "the installed daemon did not start"
+wait_listening "$tmp/daemon.log" || fail "the installed daemon did not start"
 
 # --- 3. pkg-config, shared and static.
 export PKG_CONFIG_PATH=$(dirname "$pc")

@@ -48,11 +48,7 @@ POLICY
 	--tls-key "$certs/server.key" --tls-client-ca "$certs/ca.pem" >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 pids+=($daemon)
-for _ in $(seq 100); do
-	grep -q "listening on $tmp/s.sock" "$tmp/daemon.log" && break
-	sleep 0.05
-done
-grep -q "listening on" "$tmp/daemon.log" || fail "the daemon did not start"
+wait_listening "$tmp/daemon.log" "$tmp/s.sock" || fail "the daemon did not start"
 
 export SOCKRPC_TLS_CERT=$certs/client.pem SOCKRPC_TLS_KEY=$certs/client.key
 export SOCKRPC_TLS_CA=$certs/ca.pem

@@ -6,6 +6,7 @@
 # certificate and policy stay in force; a new CA bundle applies to the next handshake
 # (and to the privileged parent's own check). Needs root.
 set -euo pipefail
+. "$(dirname "$0")/lib/common.sh"
 
 build=${1:?usage: test_tls_reload.sh BUILD_DIR}
 build=$(cd "$build" && pwd)
@@ -61,11 +62,7 @@ echo "$allow" >"$tmp/p.policy"
 	--tls-cert "$tmp/cert.pem" --tls-key "$tmp/key.pem" --tls-client-ca "$tmp/ca.pem" >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 pids+=($daemon)
-for _ in $(seq 100); do
-	grep -q "listening on $tmp/s.sock" "$tmp/daemon.log" && break
-	sleep 0.05
-done
-grep -q "listening on" "$tmp/daemon.log" || fail "the daemon did not start"
+wait_listening "$tmp/daemon.log" "$tmp/s.sock" || fail "the daemon did not start"
 
 export SOCKRPC_TLS_CERT=$certs/client.pem SOCKRPC_TLS_KEY=$certs/client.key
 export SOCKRPC_TLS_CA=$certs/ca.pem

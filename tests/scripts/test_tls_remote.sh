@@ -98,11 +98,7 @@ ip netns exec "$ns_d" "$sockrpcd" --socket "$tmp/s.sock" --policy "$tmp/p.policy
 	--tls-client-ca "$certs/ca.pem" --max-sessions-per-uid 2 >"$tmp/daemon.log" 2>&1 &
 daemon=$!
 pids+=($daemon)
-for _ in $(seq 100); do
-	grep -q "listening on $tmp/s.sock" "$tmp/daemon.log" && break
-	sleep 0.05
-done
-grep -q "listening on" "$tmp/daemon.log" || fail "the daemon did not start"
+wait_listening "$tmp/daemon.log" "$tmp/s.sock" || fail "the daemon did not start"
 
 export SOCKRPC_TLS_CA=$certs/ca.pem
 as_sandbox() { SOCKRPC_TLS_CERT=$certs/$1.pem SOCKRPC_TLS_KEY=$certs/$1.key "${@:2}"; }

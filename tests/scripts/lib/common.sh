@@ -22,3 +22,13 @@ audit_has() {
 	done
 	return 1
 }
+
+# wait_listening LOG [SOCKET]: true once the daemon's LOG says it listens (on SOCKET, when
+# given); waits up to 5 s.
+wait_listening() {
+	for _ in $(seq 100); do
+		grep -qs "listening on ${2:-}" "$1" && return 0
+		sleep 0.05
+	done
+	return 1
+}
