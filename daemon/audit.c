@@ -67,6 +67,7 @@ struct line {
 
 static void line_add(struct line *l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void line_put(struct line *l, const char *s, size_t n);
+static void line_key(struct line *l, const char *key);
 static void line_int(struct line *l, const char *key, int64_t v);
 /* Appends a string literal. */
 #define LINE_LIT(l, s) line_put((l), (s), sizeof(s) - 1)
@@ -398,9 +399,19 @@ line_put(struct line *l, const char *s, size_t n)
 	l->buf[l->len] = '\0';
 }
 
-/* ,"key":v in decimal, without a format to parse (every line has a few). */
+/* ,"key": (every field starts so). */
 static void
-line_uint(struct line *l, const char *key, uint64_t v)
+line_key(struct line *l, const char *key)
+{
+	LINE_LIT(l, ",\"");
+	line_put(l, key, strlen(key));
+	LINE_LIT(l, "\":");
+}
+
+/* ,"key":v in decimal, without a format to parse (every line has a few); a minus sign
+ * before the digits when negative. */
+static void
+line_number(struct line *l, const char *key, bool negative, uint64_t v)
 {
 	char buf[24];
 	size_t i = sizeof(buf);
@@ -408,28 +419,22 @@ line_uint(struct line *l, const char *key, uint64_t v)
 	do
 		buf[--i] = (char)('0' + v % 10);
 	while ((v /= 10) != 0);
-	LINE_LIT(l, ",\"");
-	line_put(l, key, strlen(key));
-	LINE_LIT(l, "\":");
+	if (negative)
+		buf[--i] = '-';
+	line_key(l, key);
 	line_put(l, buf + i, sizeof(buf) - i);
+}
+
+static void
+line_uint(struct line *l, const char *key, uint64_t v)
+{
+	line_number(l, key, false, v);
 }
 
 static void
 line_int(struct line *l, const char *key, int64_t v)
 {
-	char buf[24];
-	size_t i = sizeof(buf);
-	uint64_t u = v < 0 ? -(uint64_t)v : (uint64_t)v;
-
-	do
-		buf[--i] = (char)('0' + u % 10);
-	while ((u /= 10) != 0);
-	if (v < 0)
-		buf[--i] = '-';
-	LINE_LIT(l, ",\"");
-	line_put(l, key, strlen(key));
-	LINE_LIT(l, "\":");
-	line_put(l, buf + i, sizeof(buf) - i);
+	line_number(l, key, v < 0, v < 0 ? -(uint64_t)v : (uint64_t)v);
 }
 
 /* {"time":"2024-05-01T12:00:00.123Z","event":...,"session":N */
@@ -474,18 +479,16 @@ line_cstring(struct line *l, const char *key, const char *s)
 		line_string(l, key, s, strlen(s));
 		return;
 	}
-	LINE_LIT(l, ",\"");
-	line_put(l, key, strlen(key));
-	LINE_LIT(l, "\":null");
+	line_key(l, key);
+	LINE_LIT(l, "null");
 }
 
 /* ,"key":"s" for s the daemon's own words (a name from a table), which need no escaping. */
 static void
 line_word(struct line *l, const char *key, const char *s)
 {
-	LINE_LIT(l, ",\"");
-	line_put(l, key, strlen(key));
-	LINE_LIT(l, "\":\"");
+	line_key(l, key);
+	LINE_LIT(l, "\"");
 	line_put(l, s, strlen(s));
 	LINE_LIT(l, "\"");
 }
@@ -506,9 +509,8 @@ line_string(struct line *l, const char *key, const char *s, size_t n)
 	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 
-	LINE_LIT(l, ",\"");
-	line_put(l, key, strlen(key));
-	LINE_LIT(l, "\":\"");
+	line_key(l, key);
+	LINE_LIT(l, "\"");
 	while (i < n && !l->overflow) {
 		unsigned char c = p[i];
 		size_t seq = 0, run;
