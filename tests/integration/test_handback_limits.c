@@ -74,22 +74,16 @@ child_handback_flood(sr_client *c, struct report *r)
 	close(fd);
 }
 
-START_TEST(unsent_handbacks_count_against_the_limit)
+/* A listener on the loopback that never accepts (its queue completes every handshake), at
+ * listen_port; nobody may connect to it with handback, under --max-handles max_handles.
+ * Returns the listener, for the caller to close. */
+static int
+start_handback_daemon(const char *max_handles)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET};
 	socklen_t alen = sizeof(a);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0), held = 0, fds;
-	long long deadline;
-	struct child ch;
-	struct report r;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
 
-	/* The flood pipelines Handback right behind Connect, which finds the socket connected
-	 * only where the daemon answers a finished connect at once. */
-	if (fast_path_off("connect-at-once")) {
-		close(lfd);
-		return;
-	}
-	/* A listener that never accepts: its queue completes every handshake. */
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
 	ck_assert_int_eq(listen(lfd, 4096), 0);
@@ -99,7 +93,22 @@ START_TEST(unsent_handbacks_count_against_the_limit)
 	             "allow uid=%d create tcp\n"
 	             "allow uid=%d connect tcp 127.0.0.1 port %d handback\n",
 	             NOBODY, NOBODY, listen_port);
-	policy_daemon_start(true, "--max-handles", "16", NULL);
+	policy_daemon_start(true, "--max-handles", max_handles, NULL);
+	return lfd;
+}
+
+START_TEST(unsent_handbacks_count_against_the_limit)
+{
+	int lfd, held = 0, fds;
+	long long deadline;
+	struct child ch;
+	struct report r;
+
+	/* The flood pipelines Handback right behind Connect, which finds the socket connected
+	 * only where the daemon answers a finished connect at once. */
+	if (fast_path_off("connect-at-once"))
+		return;
+	lfd = start_handback_daemon("16");
 	child_start(&ch, NOBODY, NOBODY, child_handback_flood);
 	child_wait_ready(&ch);
 	/* The daemon works through the calls for a while: its highest count is the one. */
@@ -148,22 +157,10 @@ child_handbacks_taken(sr_client *c, struct report *r)
  * below the daemon's slack of unconfirmed ones (session_fd.c) too. */
 START_TEST(taken_handbacks_do_not_count)
 {
-	struct sockaddr_in a = {.sin_family = AF_INET};
-	socklen_t alen = sizeof(a);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int lfd = start_handback_daemon("8");
 	struct child ch;
 	struct report r;
 
-	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-	ck_assert_int_eq(listen(lfd, 4096), 0);
-	ck_assert_int_eq(getsockname(lfd, (struct sockaddr *)&a, &alen), 0);
-	listen_port = ntohs(a.sin_port);
-	write_policy("allow uid=0 create tcp\n"
-	             "allow uid=%d create tcp\n"
-	             "allow uid=%d connect tcp 127.0.0.1 port %d handback\n",
-	             NOBODY, NOBODY, listen_port);
-	policy_daemon_start(true, "--max-handles", "8", NULL);
 	child_start(&ch, NOBODY, NOBODY, child_handbacks_taken);
 	child_finish(&ch, &r);
 	ck_assert_msg(r.o[0].code == 0, "handback %ld of %d failed: %s", r.o[0].value,
