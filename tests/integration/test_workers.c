@@ -149,30 +149,11 @@ START_TEST(a_dead_client_gives_its_sessions_back)
 }
 END_TEST
 
-#define AUDIT_SOCKETS 400
-
 /* Two sessions, each making and closing sockets: two audit lines a socket. */
 static void
 child_audited(sr_client *c, struct report *r)
 {
-	sr_client *c2;
-	sr_error err;
-	sr_socket *s;
-	int ok = 0;
-
-	c2 = sr_client_open(test_daemon.path, &err);
-	rec(r, c2 != NULL ? 0 : -1, &err, 0); /* 0 */
-	for (int i = 0; i < AUDIT_SOCKETS && c2 != NULL; i++) {
-		sr_client *on = i % 2 ? c2 : c;
-
-		if ((s = sr_socket_new(on, AF_INET, SOCK_STREAM, 0, &err)) != NULL) {
-			ok++;
-			sr_socket_free(s);
-		}
-	}
-	rec(r, ok == AUDIT_SOCKETS ? 0 : -1, &err, ok); /* 1 */
-	if (c2 != NULL)
-		sr_client_close(c2);
+	audited_sockets(c, r, false);
 }
 
 /* Every worker appends to the one audit log (O_APPEND, whole lines per write): lines of

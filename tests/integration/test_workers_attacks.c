@@ -32,8 +32,6 @@
 #include "sockrpc.pb-c.h"
 #include "workers_fixture.h"
 
-#define AUDIT_SOCKETS 400
-
 /* Half the Hello timeout: a client served later waited for silent ones to time out. */
 #define HELLO_WAIT_MS 1500
 
@@ -63,30 +61,11 @@ setup_huge(void)
 	setup_with(args);
 }
 
-/* As child_audited, in two halves around a sync point (the log is rotated between). */
+/* Sockets made in two halves around a sync point (the log is rotated between). */
 static void
 child_audited_halves(sr_client *c, struct report *r)
 {
-	sr_client *c2;
-	sr_error err;
-	sr_socket *s;
-	int ok = 0;
-
-	c2 = sr_client_open(test_daemon.path, &err);
-	rec(r, c2 != NULL ? 0 : -1, &err, 0); /* 0 */
-	for (int i = 0; i < AUDIT_SOCKETS && c2 != NULL; i++) {
-		if (i == AUDIT_SOCKETS / 2)
-			child_sync();
-		if ((s = sr_socket_new(i % 2 ? c2 : c, AF_INET, SOCK_STREAM, 0, &err)) != NULL) {
-			ok++;
-			sr_socket_free(s);
-		}
-	}
-	if (c2 == NULL)
-		child_sync();
-	rec(r, ok == AUDIT_SOCKETS ? 0 : -1, &err, ok); /* 1 */
-	if (c2 != NULL)
-		sr_client_close(c2);
+	audited_sockets(c, r, true);
 }
 
 /* Whole lines of path (asserted), and how many record a socket's creation. */

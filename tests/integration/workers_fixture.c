@@ -12,9 +12,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "as_user.h"
 #include "harness.h"
 #include "workers_fixture.h"
 static char wk_dir[64];
@@ -183,4 +185,29 @@ wait_sessions(int want)
 	}
 	ck_assert_msg(all == want, "the workers hold %d sessions, want %d", all, want);
 	sessions_per_worker(held);
+}
+
+void
+audited_sockets(sr_client *c, struct report *r, bool sync_halfway)
+{
+	sr_client *c2;
+	sr_error err;
+	sr_socket *s;
+	int ok = 0;
+
+	c2 = sr_client_open(test_daemon.path, &err);
+	rec(r, c2 != NULL ? 0 : -1, &err, 0); /* 0 */
+	for (int i = 0; i < AUDIT_SOCKETS && c2 != NULL; i++) {
+		if (sync_halfway && i == AUDIT_SOCKETS / 2)
+			child_sync();
+		if ((s = sr_socket_new(i % 2 ? c2 : c, AF_INET, SOCK_STREAM, 0, &err)) != NULL) {
+			ok++;
+			sr_socket_free(s);
+		}
+	}
+	if (sync_halfway && c2 == NULL)
+		child_sync();
+	rec(r, ok == AUDIT_SOCKETS ? 0 : -1, &err, ok); /* 1 */
+	if (c2 != NULL)
+		sr_client_close(c2);
 }

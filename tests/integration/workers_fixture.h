@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "sockrpc.h"
+
 #define N_WORKERS 3
 #define PER_UID 2 /* workers_setup's --max-sessions-per-uid */
 #define N_UIDS 16
 #define MIN_UIDS 3
+#define AUDIT_SOCKETS 400 /* audited_sockets' sockets, two audit lines each */
 
 extern char wk_policy_path[100], wk_audit_path[100];
 extern bool wk_usable;
@@ -34,6 +37,11 @@ void workers_teardown(void);
 int sessions_per_worker(int held[N_WORKERS]);
 /* Waits until the workers hold `want` sessions in all (asserted). */
 void wait_sessions(int want);
+/* In a child: a second session beside c, then AUDIT_SOCKETS sockets made and closed on
+ * the two in turn (report 0: the second session opened; 1: how many were made). With
+ * sync_halfway, a child_sync() after half of them (the log is rotated between). */
+struct report;
+void audited_sockets(sr_client *c, struct report *r, bool sync_halfway);
 
 #define SKIP_UNLESS_USABLE()                                                                       \
 	do {                                                                                       \
