@@ -67,6 +67,20 @@ struct socket_reserves {
 	struct event *sweep; /* every RESERVE_IDLE_MS while any is active */
 };
 
+static const struct timeval sweep_period = {RESERVE_IDLE_MS / 1000,
+                                            (RESERVE_IDLE_MS % 1000) * 1000};
+
+/* The protocol the kernel chose for a socket made with the default (0), as its type
+ * implies: what the client is told. */
+static int
+protocol_of(int fd)
+{
+	int protocol;
+	socklen_t len = sizeof(protocol);
+
+	return getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &protocol, &len) == 0 ? protocol : 0;
+}
+
 static long long
 now_ms(void)
 {
@@ -112,7 +126,6 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 {
 	struct socket_reserves *all = arg;
 	struct socket_reserve *r, *next;
-	struct timeval tv = {RESERVE_IDLE_MS / 1000, (RESERVE_IDLE_MS % 1000) * 1000};
 	long long now = now_ms();
 
 	for (r = LIST_FIRST(&all->active); r != NULL; r = next) {
@@ -132,7 +145,7 @@ on_sweep(evutil_socket_t fd, short what, void *arg)
 		}
 	}
 	if (!LIST_EMPTY(&all->active))
-		evtimer_add(all->sweep, &tv);
+		evtimer_add(all->sweep, &sweep_period);
 }
 
 static struct socket_reserves *
@@ -161,29 +174,24 @@ reserves_get(struct sockrpcd *d)
 static void
 reserve_activate(struct socket_reserves *all, struct socket_reserve *r)
 {
-	struct timeval tv = {RESERVE_IDLE_MS / 1000, (RESERVE_IDLE_MS % 1000) * 1000};
 
 	if (r->listed)
 		return;
 	LIST_INSERT_HEAD(&all->active, r, link);
 	r->listed = true;
 	if (!evtimer_pending(all->sweep, NULL))
-		evtimer_add(all->sweep, &tv);
+		evtimer_add(all->sweep, &sweep_period);
 }
 
 /* One socket as the client, past the reserve: an uncommon kind, or no reserve. */
 static int
 create_one(struct session *s, int family, int type, int protocol, int *protocol_out, bool *owned)
 {
-	socklen_t len = sizeof(*protocol_out);
 	int fd, n = priv_sockets(s, family, type, protocol, &fd, 1, owned);
 
 	if (n < 0)
 		return n;
-	/* Report the protocol the kernel chose for "default" (0), as the type implies. */
-	*protocol_out = protocol;
-	if (protocol == 0 && getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, protocol_out, &len) != 0)
-		*protocol_out = 0;
+	*protocol_out = protocol != 0 ? protocol : protocol_of(fd);
 	return fd;
 }
 
@@ -193,7 +201,6 @@ refill(struct session *s, struct socket_reserves *all, struct socket_reserve *r,
        struct reserve_kind *k, int family, int type, unsigned spare)
 {
 	int fds[PRIV_SOCKET_BATCH_MAX], want = k->batch, got;
-	socklen_t len = sizeof(k->protocol);
 
 	/* No more than the session could still make, nor past the daemon's cap. */
 	if ((unsigned)want > spare + 1)
@@ -204,8 +211,7 @@ refill(struct session *s, struct socket_reserves *all, struct socket_reserve *r,
 		want = (int)(all->cap - all->held) + 1;
 	if ((got = priv_sockets(s, family, type, 0, fds, want, &k->owned)) < 0)
 		return got;
-	if (getsockopt(fds[0], SOL_SOCKET, SO_PROTOCOL, &k->protocol, &len) != 0)
-		k->protocol = 0;
+	k->protocol = protocol_of(fds[0]);
 	for (int i = 1; i < got; i++)
 		k->fds[k->n++] = fds[i];
 	all->held += (unsigned)(got - 1);
