@@ -80,7 +80,7 @@ static pid_t daemon_pid = -1;
 static char socat_socket[192]; /* "" when socat is missing */
 static int socks_port = -1;    /* -1 when danted is missing */
 static int bulk_port, close_port, udp_port, hold_ports[HOLD_PORTS];
-static int ping_fd = -1;
+static int ping_fd = -1, relay_fd = -1;
 static struct row rows[40];
 static int n_rows;
 static double idle_p50_us = NAN, idle_p99_us = NAN;
@@ -709,33 +709,48 @@ conn_rate_broker(sr_client *c)
 	return (double)n / (now_s() - t0);
 }
 
-/* A rate figure: broker and direct alternating each round; the medians against 0.5x. */
+/* A rate figure: broker, direct and (if given) the minimal relay alternating each round;
+ * the medians against 0.5x, and the relay's beside them for what a second process can
+ * reach here. */
 static void
-rate_figure(const char *figure, sr_client *c, double (*broker)(sr_client *), double (*direct)(void))
+rate_figure(const char *figure, sr_client *c, double (*broker)(sr_client *), double (*direct)(void),
+            double (*relay)(void))
 {
-	int R = opt.rounds;
+	int R = opt.rounds, variants = relay != NULL ? 3 : 2;
 	double *b = calloc((size_t)R, sizeof(double)), *d = calloc((size_t)R, sizeof(double));
-	double bm, dm;
-	char base[48];
+	double *f = calloc((size_t)R, sizeof(double));
+	double bm, dm, fm;
+	char base[48], name[48];
 
 	for (int r = 0; r < R; r++) {
-		for (int k = 0; k < 2; k++) {
-			if ((k + r) % 2 == 0)
+		for (int k = 0; k < variants; k++) {
+			switch ((k + r) % variants) {
+			case 0:
 				b[r] = broker(c);
-			else
+				break;
+			case 1:
 				d[r] = opt.broker_only ? NAN : direct();
+				break;
+			default:
+				f[r] = relay();
+			}
 		}
 	}
 	bm = median(b, R), dm = median(d, R);
 	snprintf(base, sizeof(base), "direct %.0f/s", dm);
 	add_row(figure, bm, "/s", base, bm / dm, ">= 0.5x", isnan(dm) ? -1 : bm / dm >= 0.5);
-	free(b), free(d);
+	if (relay != NULL) {
+		fm = median(f, R);
+		snprintf(name, sizeof(name), "  the same, minimal relay");
+		add_row(name, fm, "/s", base, fm / dm, "(reference)", -1);
+	}
+	free(b), free(d), free(f);
 }
 
 static void
 figure_conn(sr_client *c)
 {
-	rate_figure("connect+close per second", c, conn_rate_broker, conn_rate_direct);
+	rate_figure("connect+close per second", c, conn_rate_broker, conn_rate_direct, NULL);
 }
 
 /* --- 6. UDP request/response (a DNS-style exchange) ---------------------------------- */
@@ -750,6 +765,23 @@ udp_rate_direct(void)
 	memset(buf, 'q', sizeof(buf));
 	while (now_s() < until) {
 		if (udp_exchange(udp_port, buf, sizeof(buf)) != 0)
+			return NAN;
+		n++;
+	}
+	return (double)n / (now_s() - t0);
+}
+
+/* The same exchange done by the minimal relay (relay.c) for us. */
+static double
+udp_rate_relay(void)
+{
+	double t0 = now_s(), until = t0 + opt.seconds;
+	char buf[BENCH_PING_SIZE];
+	long n = 0;
+
+	memset(buf, 'q', sizeof(buf));
+	while (now_s() < until) {
+		if (relay_udp_exchange(relay_fd, udp_port, buf) != 0)
 			return NAN;
 		n++;
 	}
@@ -795,7 +827,8 @@ fail:
 static void
 figure_udp(sr_client *c)
 {
-	rate_figure("UDP request/response per second", c, udp_rate_broker, udp_rate_direct);
+	rate_figure("UDP request/response per second", c, udp_rate_broker, udp_rate_direct,
+	            udp_rate_relay);
 }
 
 /* --- sockrpc run: iperf3 and a connect loop, under the launcher against direct --------- */
@@ -1598,6 +1631,8 @@ main(int argc, char **argv)
 	/* Forked before any thread exists. */
 	if ((ping_fd = pingpong_start()) < 0)
 		die("cannot start the ping-pong echo: %s", strerror(errno));
+	if ((relay_fd = relay_start()) < 0)
+		die("cannot start the minimal relay: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGINT, on_fatal_signal);
 	signal(SIGTERM, on_fatal_signal);
@@ -1657,6 +1692,7 @@ main(int argc, char **argv)
 		                       .calls = opt.calls,
 		                       .bulk_port = bulk_port,
 		                       .close_port = close_port,
+		                       .relay = relay_fd,
 		                       .verbose = opt.verbose};
 
 		figure_handback_bulk(c, &a, true);

@@ -28,6 +28,7 @@ double now_s(void);
 
 /* peers.c: child processes, each killed at exit (and by PR_SET_PDEATHSIG if we die). */
 pid_t spawn(const char *const argv[], const char *log_path);
+void adopt_child(pid_t pid);
 void kill_child(pid_t pid);
 void kill_all_children(void);
 int wait_unix_ready(const char *path, double timeout_s);
@@ -56,6 +57,11 @@ void bench_cmd(uint8_t out[BENCH_CMD_SIZE], char op, uint64_t n);
 /* peers.c: the raw ping-pong floor; the echo side is a forked process. */
 int pingpong_start(void); /* returns our end of the socketpair */
 
+/* relay.c: the minimal relay, a forked process (forked before any thread exists). */
+int relay_start(void); /* returns our end of its socketpair */
+int relay_udp_exchange(int relay, int port, const void *msg); /* BENCH_PING_SIZE bytes */
+int relay_connect_fd(int relay, int port);                    /* a connected socket, or -1 */
+
 /* peers.c: the daemon's memory from /proc, in bytes (-1 if unreadable). */
 long proc_vmrss(pid_t pid);
 /* The process that serves sessions: the worker under privilege separation (the
@@ -79,6 +85,7 @@ struct bench_args {
 	uint64_t bytes; /* per bulk transfer */
 	int rounds, calls;
 	int bulk_port, close_port;
+	int relay; /* relay_start() */
 	bool verbose;
 };
 double bench_median(double *v, int n);

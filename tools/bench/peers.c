@@ -85,6 +85,14 @@ spawn(const char *const argv[], const char *log_path)
 	return pid;
 }
 
+/* A child this process forked itself, killed at exit like the spawned ones. */
+void
+adopt_child(pid_t pid)
+{
+	if (n_children < MAX_CHILDREN)
+		children[n_children++] = pid;
+}
+
 /* SIGTERM, then SIGKILL after a second. */
 void
 kill_child(pid_t pid)
@@ -554,8 +562,7 @@ pingpong_start(void)
 			;
 		_exit(0);
 	}
-	if (n_children < MAX_CHILDREN)
-		children[n_children++] = pid;
+	adopt_child(pid);
 	close(sv[1]);
 	return sv[0];
 }
