@@ -14,7 +14,7 @@ static const char *const names[FAST_N] = {
     [FAST_SEND_BATCHING] = "send-batching",       [FAST_BORROWED_PAYLOADS] = "borrowed-payloads",
     [FAST_SPLICE_RECEIVE] = "splice-receive",     [FAST_AUDIT_BUFFERING] = "audit-buffering",
     [FAST_CONNECT_AT_ONCE] = "connect-at-once",   [FAST_SOCKET_RESERVE] = "socket-reserve",
-    [FAST_RECEIVE_IN_PLACE] = "receive-in-place",
+    [FAST_RECEIVE_IN_PLACE] = "receive-in-place", [FAST_IDLE_POLL] = "idle-poll",
 };
 /* The client library's fast paths: known, so that they raise no warning here. */
 static const char *const client_names[] = {"write-behind", "read-ahead", "borrowed-replies",

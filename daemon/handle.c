@@ -344,13 +344,19 @@ handle_unqueue_call(struct call *c)
 static void
 on_readable(evutil_socket_t fd, short what, void *arg)
 {
-	handle_run_queue(arg, CALL_RX);
+	struct handle *h = arg;
+
+	idle_poll_served(h->session->d);
+	handle_run_queue(h, CALL_RX);
 }
 
 static void
 on_writable(evutil_socket_t fd, short what, void *arg)
 {
-	handle_run_queue(arg, CALL_TX);
+	struct handle *h = arg;
+
+	idle_poll_served(h->session->d);
+	handle_run_queue(h, CALL_TX);
 }
 
 static void

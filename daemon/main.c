@@ -637,7 +637,7 @@ main(int argc, char **argv)
 	         d.opt.policy_path ? d.opt.policy_path : "embedded default");
 	priv_ready(&d); /* split: the parent tells systemd */
 	sd_notify(0, "READY=1");
-	event_base_dispatch(d.base);
+	idle_poll_run(&d);
 	log_info("stopped");
 	status = parent_lost ? EXIT_FAILURE : EXIT_SUCCESS;
 out:

@@ -106,6 +106,10 @@ struct sockrpcd {
 	struct event *accept_ev; /* the shared socket (server_shared.c); NULL: one worker */
 	int accept_epfd;         /* its EPOLLEXCLUSIVE registration, when accept_ev is set */
 	struct socket_reserves *reserves; /* owned; NULL until first used (socket_reserve.c) */
+	struct {
+		uint64_t served;     /* events served: requests read, sockets ready */
+		int64_t woken_at_us; /* when the first event after the last sleep was served; 0 */
+	} idle;                      /* idle_poll.c */
 };
 
 /* A handle's state; handle_permits() holds which operations each state allows. */
@@ -450,10 +454,19 @@ enum fast_path {
 	FAST_SOCKET_RESERVE,  /* socket_reserve.c: sockets made ahead, a batch per parent trip */
 	/* receive_in_place.c: a TLS session's receives read into the reply */
 	FAST_RECEIVE_IN_PLACE,
+	FAST_IDLE_POLL, /* idle_poll.c: the worker polls a little before it sleeps */
 	FAST_N
 };
 void fast_path_init(void);
 bool fast_path_on(enum fast_path p);
+
+/* idle_poll.c: the worker's loop (main.c), and what counts as its work. */
+#define IDLE_POLL_MAX_US 50  /* the longest window */
+#define IDLE_POLL_FIRST_US 8 /* a window grows from nothing to this; below it, none */
+void idle_poll_run(struct sockrpcd *d);
+void idle_poll_served(struct sockrpcd *d);
+/* The window after one that ended in a sleep of slept_us (exported for its test). */
+unsigned idle_poll_next_window(unsigned window, int64_t slept_us);
 
 /* send_batch.c */
 void send_batch_init(struct send_batch *b);

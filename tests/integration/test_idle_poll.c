@@ -1,0 +1,214 @@
+/*
+ * test_idle_poll.c - the worker polls a little before it sleeps (daemon/idle_poll.c):
+ * under back-to-back calls it stays awake between them (far fewer sleeps than without),
+ * and once the calls stop, or come too far apart to be caught, it sleeps: an idle daemon
+ * spends no CPU, and sparse calls cost no more CPU than with polling off.
+ */
+#include <check.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fast_paths.h"
+#include "harness.h"
+
+/* The worker's CPU time (user + system) in clock ticks. */
+static long
+cpu_ticks(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* Fields 14 and 15, counted after the command's closing parenthesis (field 2). */
+	p = strrchr(buf, ')');
+	ck_assert_ptr_nonnull(p);
+	ck_assert_int_eq(
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime),
+	    2);
+	return (long)(utime + stime);
+}
+
+static long
+voluntary_switches(pid_t pid)
+{
+	char path[64], line[256];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	ck_assert_ptr_nonnull(f);
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
+			break;
+	fclose(f);
+	ck_assert_int_ge(n, 0);
+	return n;
+}
+
+/* n get_option calls on s, gap_us apart (0: back to back). */
+static void
+calls(sr_socket *s, int n, int gap_us)
+{
+	sr_error e;
+	long v;
+
+	for (int i = 0; i < n; i++) {
+		ck_assert_msg(sr_get_option(s, SO_RCVBUF, &v, &e) == 0, "get_option: %s",
+		              e.message);
+		if (gap_us > 0)
+			usleep((useconds_t)gap_us);
+	}
+}
+
+/* Starts d with polling off (SOCKRPC_DISABLE=idle-poll) or as the run has it. */
+static void
+start(struct daemon *d, bool polling_off)
+{
+	const char *was = getenv("SOCKRPC_DISABLE");
+	char *saved = was ? strdup(was) : NULL;
+
+	if (polling_off)
+		setenv("SOCKRPC_DISABLE", "idle-poll", 1);
+	daemon_start(d, NULL);
+	if (saved != NULL)
+		setenv("SOCKRPC_DISABLE", saved, 1);
+	else
+		unsetenv("SOCKRPC_DISABLE");
+	free(saved);
+}
+
+/* Whether the daemon started by start(d, false) polls: another CPU, and not turned off. */
+static bool
+polls(void)
+{
+	cpu_set_t set;
+
+	return !fast_path_off("idle-poll") && sched_getaffinity(0, sizeof(set), &set) == 0 &&
+	       CPU_COUNT(&set) >= 2;
+}
+
+/* How often the worker slept (voluntary context switches) during n back-to-back calls. */
+static long
+sleeps_in_calls(bool polling_off, int n)
+{
+	struct daemon d;
+	sr_client *c;
+	sr_socket *s;
+	long before, slept;
+
+	start(&d, polling_off);
+	c = daemon_client(&d);
+	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, NULL);
+	ck_assert_ptr_nonnull(s);
+	calls(s, 200, 0);
+	before = voluntary_switches(daemon_worker_pid(&d));
+	calls(s, n, 0);
+	slept = voluntary_switches(daemon_worker_pid(&d)) - before;
+	sr_socket_free(s);
+	sr_client_close(c);
+	daemon_stop(&d);
+	return slept;
+}
+
+START_TEST(back_to_back_calls_keep_the_worker_awake)
+{
+	const int n = 4000;
+	long on, off;
+
+	/* A daemon run under a tool (SOCKRPC_TEST_WRAPPER) is too slow for the window. */
+	if (!polls() || getenv("SOCKRPC_TEST_WRAPPER") != NULL)
+		return;
+	on = sleeps_in_calls(false, n);
+	off = sleeps_in_calls(true, n);
+	/* Without polling the worker sleeps whenever the next call is not in yet when it
+	 * has answered (here 500-1500 times in 4000 calls, as the client runs on its CPU or
+	 * another); polling, it sleeps only when a call is late past the window. */
+	ck_assert_msg(on < n / 8 && 2 * on < off,
+	              "the worker slept %ld times in %d calls polling, %ld without", on, n, off);
+}
+END_TEST
+
+START_TEST(an_idle_worker_sleeps)
+{
+	struct daemon d;
+	sr_client *c;
+	sr_socket *s;
+	long t0;
+
+	start(&d, false);
+	c = daemon_client(&d);
+	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, NULL);
+	ck_assert_ptr_nonnull(s);
+	calls(s, 3000, 0);
+	usleep(100 * 1000);
+	t0 = cpu_ticks(daemon_worker_pid(&d));
+	sleep(1); /* the session stays open, its socket too */
+	/* Polling for ever would be about a second of CPU (100 ticks at 100 Hz). */
+	ck_assert_msg(cpu_ticks(daemon_worker_pid(&d)) - t0 <= 5,
+	              "the idle worker used %ld ticks in a second",
+	              cpu_ticks(daemon_worker_pid(&d)) - t0);
+	sr_socket_free(s);
+	sr_client_close(c);
+	daemon_stop(&d);
+}
+END_TEST
+
+/* Worker CPU ticks for n calls gap_us apart, with polling off or as the run has it. */
+static long
+sparse_cost(bool polling_off, int n, int gap_us)
+{
+	struct daemon d;
+	sr_client *c;
+	sr_socket *s;
+	long t0, used;
+
+	start(&d, polling_off);
+	c = daemon_client(&d);
+	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, NULL);
+	ck_assert_ptr_nonnull(s);
+	calls(s, 100, 0);
+	t0 = cpu_ticks(daemon_worker_pid(&d));
+	calls(s, n, gap_us);
+	used = cpu_ticks(daemon_worker_pid(&d)) - t0;
+	sr_socket_free(s);
+	sr_client_close(c);
+	daemon_stop(&d);
+	return used;
+}
+
+START_TEST(sparse_calls_cost_no_polling)
+{
+	/* 1 ms apart, no poll window catches the next call: it shrinks to nothing. One
+	 * that stayed at its 50 us would cost 2000 x 50 us = 100 ms, 10 ticks, more. */
+	long on = sparse_cost(false, 2000, 1000), off = sparse_cost(true, 2000, 1000);
+
+	ck_assert_msg(on <= off + 5, "sparse calls: %ld ticks polling, %ld without", on, off);
+}
+END_TEST
+
+Suite *
+idle_poll_suite(void)
+{
+	Suite *s = suite_create("idle_poll");
+	TCase *tc = tcase_create("idle_poll");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, back_to_back_calls_keep_the_worker_awake);
+	tcase_add_test(tc, an_idle_worker_sleeps);
+	tcase_add_test(tc, sparse_calls_cost_no_polling);
+	suite_add_tcase(s, tc);
+	return s;
+}
