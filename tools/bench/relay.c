@@ -1,17 +1,20 @@
 /*
  * relay.c - the minimal relay: a second process that does the socket work of the UDP
  * and handback figures for the bench, with none of sockrpc's protocol, policy, audit or
- * library. Its requests are a few raw bytes over a socketpair, and it waits in an epoll
- * loop as the daemon's worker does. What it achieves is what any broker in another
- * process can achieve on this machine (each exchange crosses two processes twice), so
- * the broker's figures can be read against it as well as against direct calls.
+ * library. Its requests are a few raw bytes over a socketpair, and it waits as the
+ * daemon's worker does: polling for up to IDLE_POLL_MAX_US before it sleeps (the worker's
+ * window once calls come back to back, daemon/idle_poll.c). What it achieves is about
+ * what a broker in another process can achieve on this machine (each exchange crosses two
+ * processes twice), so the broker's figures can be read against it as well as against
+ * direct calls.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
-#include <sys/epoll.h>
+#include <poll.h>
+#include <time.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +24,7 @@
 #define RELAY_UDP 'u'     /* + port (2 bytes) + BENCH_PING_SIZE bytes: the echoed bytes */
 #define RELAY_CONNECT 'c' /* + port (2 bytes): one byte and the connected socket */
 #define RELAY_REQUEST_SIZE (3 + BENCH_PING_SIZE)
+#define RELAY_POLL_US 50 /* daemon/idle_poll.c's IDLE_POLL_MAX_US */
 
 static struct sockaddr_in
 loopback(int port)
@@ -55,18 +59,30 @@ pass_fd(int to, int fd)
 	return sendmsg(to, &msg, MSG_NOSIGNAL) == 1 ? 0 : -1;
 }
 
+/* Waits until fd is readable: polled without sleeping for RELAY_POLL_US, then asleep for
+ * up to timeout_ms (-1: no limit). Returns whether it is. */
+static bool
+wait_readable(int fd, int timeout_ms)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	double until = now_s() + RELAY_POLL_US / 1e6;
+
+	do {
+		if (poll(&p, 1, 0) == 1)
+			return true;
+	} while (now_s() < until);
+	return poll(&p, 1, timeout_ms) == 1;
+}
+
 /* The relay's loop: one request at a time, as the bench sends them. */
 static void
 relay_serve(int peer)
 {
 	uint8_t req[RELAY_REQUEST_SIZE], reply[2048];
-	struct epoll_event ev = {.events = EPOLLIN}, got;
-	int ep = epoll_create1(EPOLL_CLOEXEC), fd;
 	ssize_t n;
+	int fd;
 
-	if (ep < 0)
-		return;
-	while (read_full(peer, req, sizeof(req)) == 0) {
+	while (wait_readable(peer, -1) && read_full(peer, req, sizeof(req)) == 0) {
 		struct sockaddr_in to = loopback(req[1] << 8 | req[2]);
 
 		if (req[0] == RELAY_CONNECT) {
@@ -90,12 +106,8 @@ relay_serve(int peer)
 			return;
 		n = recv(fd, reply, sizeof(reply), 0);
 		if (n < 0 && errno == EAGAIN) {
-			/* Not in yet: wait for it in the loop, as the worker does. */
-			ev.data.fd = fd;
-			if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) != 0 ||
-			    epoll_wait(ep, &got, 1, 2000) != 1)
+			if (!wait_readable(fd, 2000))
 				return;
-			epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
 			n = recv(fd, reply, sizeof(reply), 0);
 		}
 		close(fd);
