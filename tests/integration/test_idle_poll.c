@@ -100,26 +100,46 @@ polls(void)
 	       CPU_COUNT(&set) >= 2;
 }
 
+/* A daemon (polling, or off with SOCKRPC_DISABLE=idle-poll), a client on it and a
+ * socket, warmed up with a few calls. */
+struct run {
+	struct daemon d;
+	sr_client *c;
+	sr_socket *s;
+	pid_t worker;
+};
+
+static void
+run_open(struct run *r, bool polling_off)
+{
+	start(&r->d, polling_off);
+	r->c = daemon_client(&r->d);
+	r->s = sr_socket_new(r->c, AF_INET, SOCK_STREAM, 0, NULL);
+	ck_assert_ptr_nonnull(r->s);
+	r->worker = daemon_worker_pid(&r->d);
+	calls(r->s, 200, 0);
+}
+
+static void
+run_close(struct run *r)
+{
+	sr_socket_free(r->s);
+	sr_client_close(r->c);
+	daemon_stop(&r->d);
+}
+
 /* How often the worker slept (voluntary context switches) during n back-to-back calls. */
 static long
 sleeps_in_calls(bool polling_off, int n)
 {
-	struct daemon d;
-	sr_client *c;
-	sr_socket *s;
+	struct run r;
 	long before, slept;
 
-	start(&d, polling_off);
-	c = daemon_client(&d);
-	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, NULL);
-	ck_assert_ptr_nonnull(s);
-	calls(s, 200, 0);
-	before = voluntary_switches(daemon_worker_pid(&d));
-	calls(s, n, 0);
-	slept = voluntary_switches(daemon_worker_pid(&d)) - before;
-	sr_socket_free(s);
-	sr_client_close(c);
-	daemon_stop(&d);
+	run_open(&r, polling_off);
+	before = voluntary_switches(r.worker);
+	calls(r.s, n, 0);
+	slept = voluntary_switches(r.worker) - before;
+	run_close(&r);
 	return slept;
 }
 
@@ -143,26 +163,18 @@ END_TEST
 
 START_TEST(an_idle_worker_sleeps)
 {
-	struct daemon d;
-	sr_client *c;
-	sr_socket *s;
-	long t0;
+	struct run r;
+	long used;
 
-	start(&d, false);
-	c = daemon_client(&d);
-	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, NULL);
-	ck_assert_ptr_nonnull(s);
-	calls(s, 3000, 0);
+	run_open(&r, false);
+	calls(r.s, 3000, 0);
 	usleep(100 * 1000);
-	t0 = cpu_ticks(daemon_worker_pid(&d));
+	used = cpu_ticks(r.worker);
 	sleep(1); /* the session stays open, its socket too */
+	used = cpu_ticks(r.worker) - used;
 	/* Polling for ever would be about a second of CPU (100 ticks at 100 Hz). */
-	ck_assert_msg(cpu_ticks(daemon_worker_pid(&d)) - t0 <= 5,
-	              "the idle worker used %ld ticks in a second",
-	              cpu_ticks(daemon_worker_pid(&d)) - t0);
-	sr_socket_free(s);
-	sr_client_close(c);
-	daemon_stop(&d);
+	ck_assert_msg(used <= 5, "the idle worker used %ld ticks in a second", used);
+	run_close(&r);
 }
 END_TEST
 
@@ -170,22 +182,14 @@ END_TEST
 static long
 sparse_cost(bool polling_off, int n, int gap_us)
 {
-	struct daemon d;
-	sr_client *c;
-	sr_socket *s;
-	long t0, used;
+	struct run r;
+	long used;
 
-	start(&d, polling_off);
-	c = daemon_client(&d);
-	s = sr_socket_new(c, AF_INET, SOCK_STREAM, 0, NULL);
-	ck_assert_ptr_nonnull(s);
-	calls(s, 100, 0);
-	t0 = cpu_ticks(daemon_worker_pid(&d));
-	calls(s, n, gap_us);
-	used = cpu_ticks(daemon_worker_pid(&d)) - t0;
-	sr_socket_free(s);
-	sr_client_close(c);
-	daemon_stop(&d);
+	run_open(&r, polling_off);
+	used = cpu_ticks(r.worker);
+	calls(r.s, n, gap_us);
+	used = cpu_ticks(r.worker) - used;
+	run_close(&r);
 	return used;
 }
 
