@@ -645,7 +645,8 @@ on_readable(evutil_socket_t fd, short what, void *arg)
 	                                        : READ_ROOM_SMALL;
 	ssize_t n = s->t->ops->read(s->t, s->in, want > room ? want : room);
 
-	idle_poll_served(s->d);
+	if (n > 0)
+		idle_poll_served(s->d);
 	if (n <= 0 && !(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))) {
 		session_close(s, n == 0 ? "client disconnected" : strerror(errno));
 		return;

@@ -81,7 +81,8 @@ static char socat_socket[192]; /* "" when socat is missing */
 static int socks_port = -1;    /* -1 when danted is missing */
 static int bulk_port, close_port, udp_port, hold_ports[HOLD_PORTS];
 static int ping_fd = -1, relay_fd = -1;
-static struct row rows[40];
+#define MAX_ROWS 64
+static struct row rows[MAX_ROWS];
 static int n_rows;
 static double idle_p50_us = NAN, idle_p99_us = NAN;
 
@@ -160,7 +161,14 @@ static void
 add_row(const char *figure, double broker, const char *unit, const char *baseline, double ratio,
         const char *target, int met)
 {
-	struct row *r = &rows[n_rows++];
+	struct row *r;
+
+	if (n_rows == MAX_ROWS) {
+		fprintf(stderr, "sockrpc_bench: more than %d rows; \"%s\" left out\n", MAX_ROWS,
+		        figure);
+		return;
+	}
+	r = &rows[n_rows++];
 
 	snprintf(r->figure, sizeof(r->figure), "%s", figure);
 	fmt_num(r->broker, sizeof(r->broker), broker, unit);
