@@ -216,6 +216,24 @@ daemon_start(struct daemon *d, const char *const *extra)
 }
 
 void
+daemon_start_disabling(struct daemon *d, const char *list)
+{
+	const char *was = getenv("SOCKRPC_DISABLE");
+	char *saved = was ? strdup(was) : NULL;
+
+	if (list != NULL)
+		setenv("SOCKRPC_DISABLE", list, 1);
+	else
+		unsetenv("SOCKRPC_DISABLE");
+	daemon_start(d, NULL);
+	if (saved != NULL)
+		setenv("SOCKRPC_DISABLE", saved, 1);
+	else
+		unsetenv("SOCKRPC_DISABLE");
+	free(saved);
+}
+
+void
 daemon_stop(struct daemon *d)
 {
 	long long deadline;

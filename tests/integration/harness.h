@@ -30,6 +30,9 @@ struct daemon {
 /* Starts SOCKRPCD_PATH --socket <dir>/sockrpc.sock --foreground [extra...]; extra
  * is NULL-terminated, may be NULL. Asserts it accepts within HARNESS_START_MS. */
 void daemon_start(struct daemon *d, const char *const *extra);
+/* daemon_start(d, NULL) with SOCKRPC_DISABLE set to `list` (NULL: unset) for the daemon
+ * only; this process's own value is left as it was. */
+void daemon_start_disabling(struct daemon *d, const char *list);
 /* SIGTERM; asserts exit status 0 within HARNESS_STOP_MS. Removes the directory. */
 void daemon_stop(struct daemon *d);
 /* Entries of /proc/PID/fd, or -1. */

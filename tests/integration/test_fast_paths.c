@@ -17,26 +17,6 @@
 #include "harness.h"
 #include "sockets.h"
 
-/* Starts d with SOCKRPC_DISABLE=value for the daemon only. */
-static void
-start_with(struct daemon *d, const char *value)
-{
-	const char *was = getenv("SOCKRPC_DISABLE");
-	char *saved = was ? strdup(was) : NULL;
-
-	/* NULL: as by default (CI also runs every suite with SOCKRPC_DISABLE=all). */
-	if (value != NULL)
-		setenv("SOCKRPC_DISABLE", value, 1);
-	else
-		unsetenv("SOCKRPC_DISABLE");
-	daemon_start(d, NULL);
-	if (saved != NULL)
-		setenv("SOCKRPC_DISABLE", saved, 1);
-	else
-		unsetenv("SOCKRPC_DISABLE");
-	free(saved);
-}
-
 static bool
 log_has(const struct daemon *d, const char *text)
 {
@@ -137,7 +117,7 @@ START_TEST(all_off_core_paths_carry_bulk_both_ways)
 	struct daemon d;
 	sr_client *c;
 
-	start_with(&d, "all");
+	daemon_start_disabling(&d, "all");
 	ck_assert(log_has(&d, "fast path send-batching is off"));
 	ck_assert(log_has(&d, "fast path borrowed-payloads is off"));
 	ck_assert(log_has(&d, "fast path splice-receive is off"));
@@ -154,7 +134,7 @@ START_TEST(on_by_default)
 {
 	struct daemon d;
 
-	start_with(&d, NULL);
+	daemon_start_disabling(&d, NULL); /* as by default (CI also runs every suite with all) */
 	ck_assert(!log_has(&d, "is off"));
 	ck_assert_int_eq(daemon_pipes(&d), 2);
 	daemon_stop(&d);
@@ -166,7 +146,7 @@ START_TEST(a_list_turns_off_what_it_names)
 	struct daemon d;
 	sr_client *c;
 
-	start_with(&d, "splice-receive, no-such-path,write-behind");
+	daemon_start_disabling(&d, "splice-receive, no-such-path,write-behind");
 	ck_assert(log_has(&d, "fast path splice-receive is off"));
 	ck_assert(!log_has(&d, "send-batching is off"));
 	ck_assert(!log_has(&d, "borrowed-payloads is off"));

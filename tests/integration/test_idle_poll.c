@@ -80,19 +80,14 @@ static void
 start(struct daemon *d, bool polling_off)
 {
 	const char *was = getenv("SOCKRPC_DISABLE");
-	char *saved = was ? strdup(was) : NULL, list[256];
+	char list[256];
 
-	if (polling_off) {
-		snprintf(list, sizeof(list), "%s%sidle-poll", saved ? saved : "",
-		         saved && saved[0] ? "," : "");
-		setenv("SOCKRPC_DISABLE", list, 1);
+	if (!polling_off) {
+		daemon_start(d, NULL);
+		return;
 	}
-	daemon_start(d, NULL);
-	if (saved != NULL)
-		setenv("SOCKRPC_DISABLE", saved, 1);
-	else
-		unsetenv("SOCKRPC_DISABLE");
-	free(saved);
+	snprintf(list, sizeof(list), "%s%sidle-poll", was ? was : "", was && was[0] ? "," : "");
+	daemon_start_disabling(d, list);
 }
 
 /* Whether the daemon started by start(d, false) polls: another CPU, and not turned off. */
