@@ -174,7 +174,6 @@ reserves_get(struct sockrpcd *d)
 static void
 reserve_activate(struct socket_reserves *all, struct socket_reserve *r)
 {
-
 	if (r->listed)
 		return;
 	LIST_INSERT_HEAD(&all->active, r, link);
