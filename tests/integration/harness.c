@@ -280,6 +280,26 @@ daemon_worker_pid(const struct daemon *d)
 	return child > 0 ? (pid_t)child : d->pid;
 }
 
+long
+proc_status_number(pid_t pid, const char *key)
+{
+	char path[64], line[256];
+	size_t klen = strlen(key);
+	long v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	if ((f = fopen(path, "re")) == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, key, klen) == 0 && line[klen] == ':') {
+			v = strtol(line + klen + 1, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return v;
+}
+
 int
 daemon_prlimit(const struct daemon *d, int resource, const struct rlimit *rl)
 {

@@ -38,6 +38,9 @@ void daemon_stop(struct daemon *d);
 /* Entries of /proc/PID/fd, or -1. */
 /* The worker of a split daemon (its only child), else the daemon itself. */
 pid_t daemon_worker_pid(const struct daemon *d);
+/* The number after `key:` in /proc/PID/status (VmRSS in kB, voluntary_ctxt_switches),
+ * or -1 when unreadable or absent. */
+long proc_status_number(pid_t pid, const char *key);
 /* prlimit() on that worker (from a process of its ids when it is not root). 0 or -1. */
 struct rlimit;
 int daemon_prlimit(const struct daemon *d, int resource, const struct rlimit *rl);

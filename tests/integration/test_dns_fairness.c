@@ -195,18 +195,7 @@ fairness_down(void)
 static long
 daemon_rss_kib(void)
 {
-	char path[64], line[256];
-	long kib = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)daemon_worker_pid(&test_daemon));
-	if ((f = fopen(path, "r")) == NULL)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
-			break;
-	fclose(f);
-	return kib;
+	return proc_status_number(daemon_worker_pid(&test_daemon), "VmRSS");
 }
 
 /*

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "fast_paths.h"
@@ -44,17 +43,8 @@ cpu_ticks(pid_t pid)
 static long
 voluntary_switches(pid_t pid)
 {
-	char path[64], line[256];
-	long n = -1;
-	FILE *f;
+	long n = proc_status_number(pid, "voluntary_ctxt_switches");
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
-	ck_assert_ptr_nonnull(f);
-	while (fgets(line, sizeof(line), f) != NULL)
-		if (sscanf(line, "voluntary_ctxt_switches: %ld", &n) == 1)
-			break;
-	fclose(f);
 	ck_assert_int_ge(n, 0);
 	return n;
 }
@@ -153,14 +143,21 @@ run_open(struct run *r, bool polling_off)
 	calls(r->s, 200, 0);
 }
 
+/* This process back on the CPUs it had before run_open. */
+static void
+restore_cpus(const struct run *r)
+{
+	if (CPU_COUNT(&r->was) > 0)
+		sched_setaffinity(0, sizeof(r->was), &r->was);
+}
+
 static void
 run_close(struct run *r)
 {
 	sr_socket_free(r->s);
 	sr_client_close(r->c);
 	daemon_stop(&r->d);
-	if (CPU_COUNT(&r->was) > 0)
-		sched_setaffinity(0, sizeof(r->was), &r->was);
+	restore_cpus(r);
 }
 
 /* How often the worker slept (voluntary context switches) during n back-to-back calls. */
@@ -226,8 +223,7 @@ START_TEST(a_polling_worker_stops_on_sigterm)
 	ck_assert_int_ne(sr_get_option(r.s, SO_RCVBUF, &v, &e), 0);
 	sr_socket_free(r.s);
 	sr_client_close(r.c);
-	if (CPU_COUNT(&r.was) > 0)
-		sched_setaffinity(0, sizeof(r.was), &r.was);
+	restore_cpus(&r);
 }
 END_TEST
 
